@@ -1,0 +1,179 @@
+# mxsync - keeps a backup MX's Postfix maps equal to the primary's
+#
+# Targets: all check install clean demo bench.  Knobs below can be set on the
+# command line or in the environment.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+DESTDIR ?=
+BUILD ?= build
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+OPT ?= -O2 -g
+WARN ?= -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+HARDEN ?= -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+CFLAGS ?=
+LDFLAGS ?=
+
+PKGS_FORMATS = jansson libsodium libcdb icu-uc
+PKGS_KEYS = libsodium
+PKGS_SYNCD = libmicrohttpd gnutls jansson libsystemd
+PKGS_AGENT = libcurl jansson libmariadb libsystemd
+
+pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
+pkg_libs = $(shell $(PKG_CONFIG) --libs $(1))
+
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) \
+	$(call pkg_cflags,$(sort $(PKGS_FORMATS) $(PKGS_SYNCD) $(PKGS_AGENT))) \
+	$(CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+
+FORMATS_SRC = \
+	formats/err.c \
+	formats/buf.c \
+	formats/norm.c \
+	formats/state.c \
+	formats/delta.c \
+	formats/manifest.c \
+	formats/snapshot.c \
+	formats/textmap.c \
+	formats/conf.c \
+	formats/atomic.c \
+	formats/cdbw.c
+
+KEYS_SRC = \
+	keys/key.c \
+	keys/trust.c
+
+SYNCD_SRC = \
+	syncd/config.c \
+	syncd/store.c \
+	syncd/verify.c \
+	syncd/apply.c \
+	syncd/status.c \
+	syncd/listener.c \
+	syncd/log.c
+
+AGENT_SRC = \
+	agent/config.c \
+	agent/source.c \
+	agent/source_file.c \
+	agent/source_mysql.c \
+	agent/source_maildir.c \
+	agent/export.c \
+	agent/ledger.c \
+	agent/push.c \
+	agent/watch.c \
+	agent/control.c \
+	agent/daemon.c \
+	agent/log.c
+
+FORMATS_LIB = $(BUILD)/libformats.a
+KEYS_LIB = $(BUILD)/libkeys.a
+SYNCD_LIB = $(BUILD)/libsyncd.a
+AGENT_LIB = $(BUILD)/libagent.a
+
+LIBS_FORMATS = $(call pkg_libs,$(PKGS_FORMATS))
+LIBS_SYNCD = $(call pkg_libs,$(sort $(PKGS_SYNCD) $(PKGS_FORMATS))) -lpthread
+LIBS_AGENT = $(call pkg_libs,$(sort $(PKGS_AGENT) $(PKGS_FORMATS)))
+
+PROGRAMS = \
+	$(BUILD)/mxsync-keys \
+	$(BUILD)/mxsyncd \
+	$(BUILD)/mxsync-agent
+
+UNIT_SRC = $(sort $(wildcard tests/unit/test-*.c))
+UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+.PHONY: all tests check install clean demo bench deps
+
+all: $(PROGRAMS)
+
+tests: $(PROGRAMS) $(UNIT_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FORMATS_LIB): $(call obj,$(FORMATS_SRC))
+	$(AR) rcs $@ $^
+$(KEYS_LIB): $(call obj,$(KEYS_SRC))
+	$(AR) rcs $@ $^
+$(SYNCD_LIB): $(call obj,$(SYNCD_SRC))
+	$(AR) rcs $@ $^
+$(AGENT_LIB): $(call obj,$(AGENT_SRC))
+	$(AR) rcs $@ $^
+
+$(BUILD)/mxsync-keys: $(call obj,keys/mxsync-keys.c) $(KEYS_LIB) $(FORMATS_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_FORMATS)
+
+$(BUILD)/mxsyncd: $(call obj,syncd/mxsyncd.c) $(SYNCD_LIB) $(KEYS_LIB) $(FORMATS_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_SYNCD)
+
+$(BUILD)/mxsync-agent: $(call obj,agent/mxsync-agent.c) $(AGENT_LIB) $(KEYS_LIB) $(FORMATS_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_AGENT)
+
+# Unit tests: test-syncd-*.c and test-agent-*.c also link their program's
+# modules; every other test links formats/ and keys/ only.
+$(BUILD)/tests/test-syncd-%: $(call obj,tests/unit/test-syncd-%.c) $(SYNCD_LIB) $(KEYS_LIB) $(FORMATS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_SYNCD)
+$(BUILD)/tests/test-agent-%: $(call obj,tests/unit/test-agent-%.c) $(AGENT_LIB) $(KEYS_LIB) $(FORMATS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_AGENT)
+$(BUILD)/tests/test-%: $(call obj,tests/unit/test-%.c) $(KEYS_LIB) $(FORMATS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_FORMATS)
+
+deps:
+	./tests/install-deps
+
+# check installs missing Debian packages, builds, and runs every test;
+# the last line is "N passed, N failed".  T=pattern runs a subset.
+check:
+	./tests/install-deps
+	$(MAKE) tests
+	BUILD=$(BUILD) ./tests/run $(T)
+
+demo:
+	./tests/install-deps
+	$(MAKE) all
+	BUILD=$(BUILD) ./tests/demo
+
+bench:
+	./tests/install-deps
+	$(MAKE) all
+	BUILD=$(BUILD) ./tests/bench/run $(BENCH)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)
+	install -m 0755 $(BUILD)/mxsync-keys $(DESTDIR)$(BINDIR)/mxsync-keys
+	install -m 0755 $(BUILD)/mxsync-agent $(DESTDIR)$(SBINDIR)/mxsync-agent
+	install -m 0755 $(BUILD)/mxsyncd $(DESTDIR)$(SBINDIR)/mxsyncd
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 man/mxsync-keys.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/mxsync.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/mxsync-agent.8 man/mxsyncd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	install -m 0644 systemd/mxsyncd.service systemd/mxsync-agent.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/mxsync.sysusers $(DESTDIR)$(SYSUSERSDIR)/mxsync.conf
+	install -m 0644 systemd/mxsync.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mxsync.conf
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/mxsync
+	for f in syncd.conf agent.conf; do \
+		test -e $(DESTDIR)$(SYSCONFDIR)/mxsync/$$f || \
+		install -m 0640 examples/$$f $(DESTDIR)$(SYSCONFDIR)/mxsync/$$f; \
+	done
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

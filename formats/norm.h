@@ -1,0 +1,46 @@
+/*
+ * norm - addresses and domains folded exactly as Postfix folds lookup keys
+ *
+ * ASCII input is lower-cased; input with UTF-8 gets ICU full case folding,
+ * as Postfix does with smtputf8_enable=yes (Straße@Example.com becomes
+ * strasse@example.com).  Malformed input is refused with a message that the
+ * caller prefixes with "file:line: ": no "@", an empty local part (except the
+ * catch-all form "@domain"), white space or control characters, invalid
+ * UTF-8, a local part over 64 octets, a domain over 253, an address over 254.
+ */
+#ifndef MXSYNC_NORM_H
+#define MXSYNC_NORM_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+#define NORM_LOCAL_MAX 64
+#define NORM_DOMAIN_MAX 253
+#define NORM_ADDRESS_MAX 254
+/* Folding can grow UTF-8 (ß -> ss); outputs are this size at most. */
+#define NORM_BUF_SIZE 1024
+
+/*
+ * norm_address - fold a recipient address ("local@domain" or "@domain")
+ * into out (NUL-terminated, size >= NORM_BUF_SIZE); length in *len_r.
+ */
+int norm_address(const char *in, size_t len, char *out, size_t outsize,
+		 size_t *len_r, struct err *err);
+
+/* norm_domain - fold a domain name; same contract as norm_address */
+int norm_domain(const char *in, size_t len, char *out, size_t outsize,
+		size_t *len_r, struct err *err);
+
+/*
+ * norm_nexthop - check a transport(5) result such as smtp:[mx1.example]:25:
+ * no control characters, no leading or trailing white space, not empty,
+ * at most 1000 octets.  The value is stored as is (Postfix does not fold it).
+ */
+int norm_nexthop(const char *in, size_t len, struct err *err);
+
+/* norm_fold - ICU full case folding of UTF-8 text (ASCII fast path) */
+int norm_fold(const char *in, size_t len, char *out, size_t outsize,
+	      size_t *len_r, struct err *err);
+
+#endif

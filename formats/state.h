@@ -1,0 +1,98 @@
+/*
+ * state - the canonical state: every valid domain and recipient of an origin
+ *
+ * The canonical text form is, byte for byte:
+ *
+ *	D <domain> <nexthop>\n		one per domain, sorted by domain
+ *	R <address>\n			one per recipient, sorted by address
+ *
+ * with all D lines before all R lines, bytewise (memcmp) order, no
+ * duplicates, every key already folded (norm.h), and every recipient's domain
+ * (the part after the last "@") present as a D line.  A catch-all is
+ * "R @domain".  The state hash is BLAKE2b-256 of that text.  An empty state is
+ * the empty string.
+ *
+ * Records live in one arena in their text form, with a compact index; adding
+ * a record costs no allocation of its own.  state_parse() refuses anything
+ * that is not canonical: unsorted or duplicate lines, unknown line types,
+ * missing final newline, trailing bytes, unfolded keys, a recipient whose
+ * domain is absent.
+ */
+#ifndef MXSYNC_STATE_H
+#define MXSYNC_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define STATE_HASH_LEN 32
+
+struct state;
+
+struct state *state_new(void);
+void state_free(struct state *st);
+
+/*
+ * state_add_domain - add a folded domain with its nexthop; state_add_recipient
+ * adds a folded address.  tag is the caller's (the agent's source index) and
+ * comes back from state_finish() to name the source of a bad record.  Adding
+ * makes the state unfinished until state_finish().
+ */
+int state_add_domain(struct state *st, const char *domain, size_t dlen,
+		     const char *nexthop, size_t nlen, unsigned tag,
+		     struct err *err);
+int state_add_recipient(struct state *st, const char *addr, size_t alen,
+			unsigned tag, struct err *err);
+
+/*
+ * state_finish - sort and de-duplicate.  The same domain twice with different
+ * nexthops, or a recipient whose domain is not in the domain set, fails with a
+ * message naming the record; *tag_r (when not NULL) gets that record's tag.
+ */
+int state_finish(struct state *st, unsigned *tag_r, struct err *err);
+
+/*
+ * state_parse - parse canonical text; buf is copied.  state_parse_owned takes
+ * ownership of a malloc'd buffer (freed on failure too) and avoids the copy.
+ */
+struct state *state_parse(const char *buf, size_t len, struct err *err);
+struct state *state_parse_owned(char *buf, size_t len, struct err *err);
+
+/* state_load - read and parse a canonical state file */
+struct state *state_load(const char *path, struct err *err);
+
+/* Accessors of a finished state.  Strings are borrowed, not NUL-terminated. */
+size_t state_domain_count(const struct state *st);
+size_t state_recipient_count(const struct state *st);
+void state_domain(const struct state *st, size_t i, const char **domain_r,
+		  size_t *dlen_r, const char **nexthop_r, size_t *nlen_r);
+void state_recipient(const struct state *st, size_t i, const char **addr_r,
+		     size_t *alen_r);
+
+/* state_find_domain - index of a domain, or -1 (binary search) */
+long state_find_domain(const struct state *st, const char *domain, size_t len);
+/* state_has_recipient - 1 if the exact key is a recipient, else 0 */
+int state_has_recipient(const struct state *st, const char *addr, size_t len);
+
+/*
+ * state_accepts - decide an address as the backup's Postfix would with these
+ * records: folded "user+ext@domain", then "user@domain" (when delimiter is
+ * non-empty and the local part holds one of its characters), then "@domain".
+ * Returns 1 accept, 0 reject (domain unknown or user unknown), -1 malformed.
+ * *domain_known_r says whether the domain is one of the state's.
+ */
+int state_accepts(const struct state *st, const char *addr,
+		  const char *delimiter, int *domain_known_r,
+		  struct err *err);
+
+/* state_text_size - bytes of the canonical text */
+size_t state_text_size(const struct state *st);
+/* state_text - the canonical text (caller frees); *len_r its length */
+char *state_text(const struct state *st, size_t *len_r);
+/* state_write_fd - write the canonical text to fd (full writes, EINTR-safe) */
+int state_write_fd(const struct state *st, int fd, struct err *err);
+/* state_hash - BLAKE2b-256 of the canonical text, without building it */
+void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN]);
+
+#endif

@@ -1,0 +1,119 @@
+# common.sh - shared helpers for the test scripts (sourced, POSIX sh)
+#
+# Output is TAP ("ok N - ...", "not ok N - ..."), which tests/run counts.
+# Everything a script starts is registered with track_pid and stopped by
+# process id on exit, also when the script fails.
+
+set -u
+: "${BUILD:=build}"
+TOP=${MXSYNC_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+BIN=$TOP/$BUILD
+case "$BUILD" in /*) BIN=$BUILD ;; esac
+T_N=0
+T_FAILED=0
+T_PIDS=""
+T_CLEANUPS=""
+T_DIR=$(mktemp -d /tmp/mxsync-test.XXXXXX)
+chmod 755 "$T_DIR"
+
+ok() { T_N=$((T_N + 1)); echo "ok $T_N - $*"; }
+not_ok() { T_N=$((T_N + 1)); T_FAILED=$((T_FAILED + 1)); echo "not ok $T_N - $*"; }
+diag() { echo "# $*"; }
+
+# check DESC CMD... - ok when CMD exits 0
+check() {
+	d=$1; shift
+	if "$@" >"$T_DIR/.check.out" 2>&1; then ok "$d"; else
+		not_ok "$d"; sed 's/^/#   /' "$T_DIR/.check.out" | tail -n 20; fi
+}
+
+# is GOT WANT DESC
+is() {
+	if [ "$1" = "$2" ]; then ok "$3"; else
+		not_ok "$3"; diag "  got:  '$1'"; diag "  want: '$2'"; fi
+}
+
+# like GOT SUBSTRING DESC
+like() {
+	case "$1" in *"$2"*) ok "$3" ;; *)
+		not_ok "$3"; diag "  got:  '$1'"; diag "  want substring: '$2'" ;; esac
+}
+
+# run_rc OUTVAR CMD... - run CMD, capture stdout+stderr in $OUT and exit in $RC
+run_rc() {
+	OUT=$("$@" 2>&1)
+	RC=$?
+}
+
+track_pid() { T_PIDS="$1 $T_PIDS"; }
+on_exit() { T_CLEANUPS="$1; $T_CLEANUPS"; }
+
+# stop_pid PID - TERM, wait up to 5 s, then KILL
+stop_pid() {
+	p=$1
+	kill -0 "$p" 2>/dev/null || return 0
+	kill "$p" 2>/dev/null
+	i=0
+	while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -9 "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	return 0
+}
+
+t_cleanup() {
+	eval "$T_CLEANUPS"
+	for p in $T_PIDS; do stop_pid "$p"; done
+	if [ "${KEEP:-0}" = 1 ]; then echo "# kept $T_DIR"; else rm -rf "$T_DIR"; fi
+}
+trap 't_cleanup' EXIT
+trap 'exit 130' INT TERM
+
+done_testing() {
+	echo "1..$T_N"
+	[ "$T_FAILED" = 0 ]
+	exit $?
+}
+
+# free_port - a TCP port on 127.0.0.1 nobody listens on now
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT [SECONDS] - until something listens on 127.0.0.1:PORT
+wait_port() {
+	i=0; lim=$(( ${2:-10} * 10 ))
+	while [ $i -lt $lim ]; do
+		if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; then return 0; fi
+		sleep 0.1; i=$((i + 1))
+	done
+	return 1
+}
+
+# make_tls DIR - a test CA and a server certificate for 127.0.0.1, ::1 and
+# localhost: DIR/ca.pem, DIR/cert.pem, DIR/key.pem, and DIR/pin (sha256//...)
+make_tls() {
+	d=$1
+	mkdir -p "$d"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj "/CN=mxsync test CA" \
+		>/dev/null 2>&1 || return 1
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$d/key.pem" -out "$d/req.pem" -subj "/CN=localhost" \
+		>/dev/null 2>&1 || return 1
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$d/ext"
+	openssl x509 -req -in "$d/req.pem" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+		-CAcreateserial -out "$d/cert.pem" -days 2 -extfile "$d/ext" \
+		>/dev/null 2>&1 || return 1
+	printf 'sha256//%s\n' "$(openssl pkey -in "$d/key.pem" -pubout -outform DER 2>/dev/null |
+		openssl dgst -sha256 -binary | openssl base64 -A)" >"$d/pin"
+}
+
+# sha FILE - a content checksum used to prove files did not change
+sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
+
+# maps_sum DIR - one checksum over the three maps (and their inodes)
+maps_sum() {
+	for m in relay_domains relay_recipients transport; do
+		printf '%s %s\n' "$m" "$(sha "$1/$m.cdb")"
+	done | sha256sum | cut -d' ' -f1
+}
