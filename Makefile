@@ -46,7 +46,8 @@ FORMATS_SRC = \
 	formats/textmap.c \
 	formats/conf.c \
 	formats/atomic.c \
-	formats/cdbw.c
+	formats/cdbw.c \
+	formats/log.c
 
 KEYS_SRC = \
 	keys/key.c \
@@ -58,8 +59,7 @@ SYNCD_SRC = \
 	syncd/verify.c \
 	syncd/apply.c \
 	syncd/status.c \
-	syncd/listener.c \
-	syncd/log.c
+	syncd/listener.c
 
 AGENT_SRC = \
 	agent/config.c \
@@ -72,8 +72,7 @@ AGENT_SRC = \
 	agent/push.c \
 	agent/watch.c \
 	agent/control.c \
-	agent/daemon.c \
-	agent/log.c
+	agent/daemon.c
 
 FORMATS_LIB = $(BUILD)/libformats.a
 KEYS_LIB = $(BUILD)/libkeys.a
