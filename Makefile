@@ -90,6 +90,8 @@ PROGRAMS = \
 
 UNIT_SRC = $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN = $(patsubst tests/tools/%.c,$(BUILD)/tests/tool-%,$(TOOL_SRC))
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -97,7 +99,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 all: $(PROGRAMS)
 
-tests: $(PROGRAMS) $(UNIT_BIN)
+tests: $(PROGRAMS) $(UNIT_BIN) $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -130,6 +132,12 @@ $(BUILD)/tests/test-agent-%: $(call obj,tests/unit/test-agent-%.c) $(AGENT_LIB) 
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_AGENT)
 $(BUILD)/tests/test-%: $(call obj,tests/unit/test-%.c) $(KEYS_LIB) $(FORMATS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_FORMATS)
+
+# Test tools (tests/tools/NAME.c): helpers the test scripts call, such as a
+# signer of hand-crafted snapshots; they link formats/ and keys/.
+$(BUILD)/tests/tool-%: $(call obj,tests/tools/%.c) $(KEYS_LIB) $(FORMATS_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_FORMATS)
 
