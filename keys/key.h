@@ -54,6 +54,20 @@ int key_secret_publine(const struct key_secret *sk, char *out, size_t size,
 /* key_id - KEYID of a public key into out (17 octets with the NUL) */
 void key_id(const unsigned char pk[KEY_PUBLIC_LEN], char out[KEY_ID_LEN + 1]);
 
+/* key_secret_public - the public half of a loaded key */
+void key_secret_public(const struct key_secret *sk,
+		       unsigned char pk[KEY_PUBLIC_LEN]);
+
+/*
+ * key_public_decode - check a KEYID and a base64 PUBKEY taken from a public
+ * or trusted-keys line (lengths given, no NUL needed): the id must be 16
+ * lower-case hex digits, the key 32 bytes of standard base64, and the id must
+ * be the key's id.  Fills pk; the message has no file or line prefix.
+ */
+int key_public_decode(const char *id, size_t id_len, const char *b64,
+		      size_t b64_len, unsigned char pk[KEY_PUBLIC_LEN],
+		      struct err *err);
+
 /* key_sign - sign context + msg */
 int key_sign(const struct key_secret *sk, const void *msg, size_t len,
 	     unsigned char sig[KEY_SIG_LEN], struct err *err);

@@ -1,0 +1,385 @@
+/*
+ * trust - the trusted-keys file of a backup
+ *
+ * Parses the file described in trust.h into an array of keys, each with its
+ * origin and its sorted, de-duplicated, folded domains.  Any malformed line
+ * fails the whole load with "file:line: message"; a backup never runs with
+ * half a trust file.
+ *
+ * Security: this file decides which keys may change which domains; the key
+ * id must be the public key's id (so an id typo cannot silently point at a
+ * different key), and two origins may never be trusted for the same domain.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../formats/norm.h"
+#include "trust.h"
+
+#define TRUST_ORIGIN_MAX 253
+
+/* trust_pair - one (domain, key) pair, for the cross-origin check */
+struct trust_pair {
+	const char *domain;
+	const struct trust_key *key;
+};
+
+static void trust_key_clear(struct trust_key *k)
+{
+	size_t i;
+
+	free(k->origin);
+	for (i = 0; i < k->ndomains; i++)
+		free(k->domains[i]);
+	free(k->domains);
+	memset(k, 0, sizeof(*k));
+}
+
+void trust_free(struct trust *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->n; i++)
+		trust_key_clear(&t->keys[i]);
+	free(t->keys);
+	free(t->path);
+	free(t);
+}
+
+/* trust_origin_ok - [A-Za-z0-9.-], 1..253 octets, as in manifests */
+static int trust_origin_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > TRUST_ORIGIN_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int trust_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* trust_add_domain - fold one domain (or take "*") into k's list */
+static int trust_add_domain(struct trust_key *k, const char *tok, size_t len,
+			    struct err *err)
+{
+	char folded[NORM_BUF_SIZE];
+	size_t flen = 0;
+	char **nd, *d;
+
+	if (len == 1 && tok[0] == '*') {
+		memcpy(folded, "*", 2);
+	} else {
+		if (norm_domain(tok, len, folded, sizeof(folded), &flen,
+				err) < 0)
+			return err_prefix(err, "malformed domain \"%.*s\"",
+					  len > 80 ? 80 : (int)len, tok);
+		if (flen == 0)
+			return err_set(err, "malformed domain \"%.*s\"",
+				       len > 80 ? 80 : (int)len, tok);
+	}
+	if (k->ndomains == SIZE_MAX / sizeof(*nd) - 1)
+		return err_set(err, "too many domains");
+	d = strdup(folded);
+	if (d == NULL)
+		return err_sys(err, "strdup");
+	nd = realloc(k->domains, (k->ndomains + 1) * sizeof(*nd));
+	if (nd == NULL) {
+		free(d);
+		return err_sys(err, "realloc");
+	}
+	k->domains = nd;
+	k->domains[k->ndomains++] = d;
+	return 0;
+}
+
+/* trust_finish_domains - sort, drop duplicates; "*" alone means any */
+static void trust_finish_domains(struct trust_key *k)
+{
+	size_t i, j;
+
+	qsort(k->domains, k->ndomains, sizeof(*k->domains), trust_strcmp);
+	for (i = 0, j = 0; i < k->ndomains; i++) {
+		if (j > 0 && strcmp(k->domains[j - 1], k->domains[i]) == 0)
+			free(k->domains[i]);
+		else
+			k->domains[j++] = k->domains[i];
+	}
+	k->ndomains = j;
+	/* "*" sorts before every valid domain character */
+	if (k->ndomains > 0 && strcmp(k->domains[0], "*") == 0) {
+		for (i = 1; i < k->ndomains; i++)
+			free(k->domains[i]);
+		k->ndomains = 1;
+	}
+}
+
+/* trust_next_token - the next blank-separated token of a line */
+static const char *trust_next_token(const char **p, size_t *len_r)
+{
+	const char *s = *p, *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '\0') {
+		*p = s;
+		return NULL;
+	}
+	e = s;
+	while (*e != '\0' && *e != ' ' && *e != '\t')
+		e++;
+	*p = e;
+	*len_r = (size_t)(e - s);
+	return s;
+}
+
+/* trust_parse_line - one non-comment line into k; message has no prefix */
+static int trust_parse_line(const char *line, struct trust_key *k,
+			    struct err *err)
+{
+	const char *p = line, *origin, *tag, *id, *b64, *tok;
+	size_t olen = 0, tlen = 0, ilen = 0, blen = 0, len = 0;
+
+	origin = trust_next_token(&p, &olen);
+	tag = trust_next_token(&p, &tlen);
+	id = trust_next_token(&p, &ilen);
+	b64 = trust_next_token(&p, &blen);
+	if (b64 == NULL)
+		return err_set(err, "want \"ORIGIN %s KEYID PUBKEY "
+			       "DOMAIN...\"", KEY_PUBLIC_TAG);
+	if (!trust_origin_ok(origin, olen))
+		return err_set(err, "malformed origin \"%.*s\" (want "
+			       "letters, digits, \".\" and \"-\")",
+			       olen > 80 ? 80 : (int)olen, origin);
+	if (tlen != strlen(KEY_PUBLIC_TAG) ||
+	    memcmp(tag, KEY_PUBLIC_TAG, tlen) != 0)
+		return err_set(err, "unknown key type \"%.*s\" (want \"%s\")",
+			       tlen > 40 ? 40 : (int)tlen, tag,
+			       KEY_PUBLIC_TAG);
+	if (key_public_decode(id, ilen, b64, blen, k->pk, err) < 0)
+		return -1;
+	memcpy(k->id, id, KEY_ID_LEN);
+	k->id[KEY_ID_LEN] = '\0';
+	k->origin = strndup(origin, olen);
+	if (k->origin == NULL)
+		return err_sys(err, "strndup");
+	while ((tok = trust_next_token(&p, &len)) != NULL)
+		if (trust_add_domain(k, tok, len, err) < 0)
+			return -1;
+	if (k->ndomains == 0)
+		return err_set(err, "key %s lists no domains (use \"*\" for "
+			       "any domain)", k->id);
+	trust_finish_domains(k);
+	return 0;
+}
+
+static int trust_pair_cmp(const void *a, const void *b)
+{
+	const struct trust_pair *x = a, *y = b;
+	int c = strcmp(x->domain, y->domain);
+
+	if (c != 0)
+		return c;
+	return x->key->line < y->key->line ? -1 : x->key->line > y->key->line;
+}
+
+/*
+ * trust_check_owners - no domain (and no "*") may be trusted for two origins;
+ * several keys of one origin (a key rollover) may list the same domains.
+ */
+static int trust_check_owners(const struct trust *t, struct err *err)
+{
+	struct trust_pair *pairs = NULL;
+	const struct trust_key *star = NULL, *a, *b;
+	size_t i, j, n = 0, total = 0;
+	int rc = -1;
+
+	for (i = 0; i < t->n; i++) {
+		if (t->keys[i].ndomains > SIZE_MAX / sizeof(*pairs) - total) {
+			err_set(err, "%s: too many domains", t->path);
+			goto out;
+		}
+		total += t->keys[i].ndomains;
+	}
+	/* "*" clashes with every key of another origin */
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->keys[i].domains[0], "*") == 0) {
+			star = &t->keys[i];
+			break;
+		}
+	if (star != NULL)
+		for (i = 0; i < t->n; i++)
+			if (strcmp(t->keys[i].origin, star->origin) != 0) {
+				a = star->line < t->keys[i].line ?
+					star : &t->keys[i];
+				b = a == star ? &t->keys[i] : star;
+				err_set(err, "%s:%u: origin %s shares domains "
+					"with origin %s (line %u), which is "
+					"trusted for \"*\"", t->path, b->line,
+					b->origin, a->origin, a->line);
+				goto out;
+			}
+	pairs = calloc(total ? total : 1, sizeof(*pairs));
+	if (pairs == NULL) {
+		err_sys(err, "calloc");
+		goto out;
+	}
+	for (i = 0; i < t->n; i++)
+		for (j = 0; j < t->keys[i].ndomains; j++) {
+			pairs[n].domain = t->keys[i].domains[j];
+			pairs[n].key = &t->keys[i];
+			n++;
+		}
+	qsort(pairs, n, sizeof(*pairs), trust_pair_cmp);
+	for (i = 1; i < n; i++) {
+		a = pairs[i - 1].key;
+		b = pairs[i].key;
+		if (strcmp(pairs[i - 1].domain, pairs[i].domain) == 0 &&
+		    strcmp(a->origin, b->origin) != 0) {
+			err_set(err, "%s:%u: domain %s is already trusted for "
+				"origin %s (line %u); two origins cannot own "
+				"one domain", t->path, b->line,
+				pairs[i].domain, a->origin, a->line);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(pairs);
+	return rc;
+}
+
+struct trust *trust_load(const char *path, struct err *err)
+{
+	struct trust *t = NULL;
+	struct trust_key k, *nk;
+	const struct trust_key *dup;
+	FILE *fp = NULL;
+	char *line = NULL, *s;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned lineno = 0;
+	int ok = 0;
+
+	memset(&k, 0, sizeof(k));
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		err_sys(err, "calloc");
+		goto out;
+	}
+	t->path = strdup(path);
+	if (t->path == NULL) {
+		err_sys(err, "strdup");
+		goto out;
+	}
+	fp = fopen(path, "re");
+	if (fp == NULL) {
+		err_sys(err, "open(%s)", path);
+		goto out;
+	}
+	errno = 0;
+	while ((n = getline(&line, &cap, fp)) >= 0) {
+		lineno++;
+		if (strlen(line) != (size_t)n) {
+			err_set(err, "%s:%u: NUL byte in line", path, lineno);
+			goto out;
+		}
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		for (s = line; *s == ' ' || *s == '\t'; s++)
+			;
+		if (*s == '\0' || *s == '#')
+			continue;
+		memset(&k, 0, sizeof(k));
+		k.line = lineno;
+		if (trust_parse_line(line, &k, err) < 0) {
+			err_prefix(err, "%s:%u", path, lineno);
+			goto out;
+		}
+		dup = trust_find(t, k.id);
+		if (dup != NULL) {
+			err_set(err, "%s:%u: duplicate key id %s (first on "
+				"line %u)", path, lineno, k.id, dup->line);
+			goto out;
+		}
+		if (t->n == SIZE_MAX / sizeof(*nk) - 1) {
+			err_set(err, "%s:%u: too many keys", path, lineno);
+			goto out;
+		}
+		nk = realloc(t->keys, (t->n + 1) * sizeof(*nk));
+		if (nk == NULL) {
+			err_sys(err, "realloc");
+			goto out;
+		}
+		t->keys = nk;
+		t->keys[t->n++] = k;
+		memset(&k, 0, sizeof(k));
+	}
+	if (ferror(fp)) {
+		err_sys(err, "read(%s)", path);
+		goto out;
+	}
+	if (trust_check_owners(t, err) < 0)
+		goto out;
+	ok = 1;
+out:
+	trust_key_clear(&k);
+	free(line);
+	if (fp != NULL)
+		fclose(fp);
+	if (!ok) {
+		trust_free(t);
+		t = NULL;
+	}
+	return t;
+}
+
+const struct trust_key *trust_find(const struct trust *t, const char *key_id)
+{
+	size_t i;
+
+	if (t == NULL || key_id == NULL)
+		return NULL;
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->keys[i].id, key_id) == 0)
+			return &t->keys[i];
+	return NULL;
+}
+
+int trust_allows(const struct trust_key *k, const char *domain, size_t len)
+{
+	size_t lo = 0, hi = k->ndomains, mid, dlen;
+	int c;
+
+	if (k->ndomains == 1 && strcmp(k->domains[0], "*") == 0)
+		return 1;
+	/* domains are sorted by strcmp; compare as NUL-terminated strings */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		dlen = strlen(k->domains[mid]);
+		c = memcmp(domain, k->domains[mid], len < dlen ? len : dlen);
+		if (c == 0)
+			c = len < dlen ? -1 : len > dlen;
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return 0;
+}
