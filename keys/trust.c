@@ -224,13 +224,14 @@ static int trust_check_owners(const struct trust *t, struct err *err)
 	if (star != NULL)
 		for (i = 0; i < t->n; i++)
 			if (strcmp(t->keys[i].origin, star->origin) != 0) {
-				a = star->line < t->keys[i].line ?
-					star : &t->keys[i];
-				b = a == star ? &t->keys[i] : star;
-				err_set(err, "%s:%u: origin %s shares domains "
-					"with origin %s (line %u), which is "
-					"trusted for \"*\"", t->path, b->line,
-					b->origin, a->origin, a->line);
+				b = &t->keys[i];
+				err_set(err, "%s:%u: origin %s is trusted for "
+					"\"*\" (line %u), so no other origin "
+					"may be listed (origin %s, line %u)",
+					t->path,
+					star->line > b->line ? star->line :
+					b->line, star->origin, star->line,
+					b->origin, b->line);
 				goto out;
 			}
 	pairs = calloc(total ? total : 1, sizeof(*pairs));
