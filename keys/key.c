@@ -434,6 +434,8 @@ struct key_secret *key_load_secret(const char *path, struct err *err)
 	sodium_memzero(k, sizeof(*k));
 	if (key_parse_secret(path, text, len, k, err) < 0)
 		goto out;
+	/* nothing writes the key after loading; sodium_free undoes this */
+	sodium_mprotect_readonly(k);
 	ok = 1;
 out:
 	sodium_free(text);	/* wipes the file text */
