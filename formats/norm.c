@@ -1,0 +1,283 @@
+/*
+ * norm - addresses and domains folded exactly as Postfix folds lookup keys
+ *
+ * Postfix (smtputf8_enable=yes) lower-cases ASCII keys and gives any key with
+ * non-ASCII octets ICU full case folding (U_FOLD_CASE_DEFAULT, no
+ * normalisation), after refusing invalid UTF-8.  This module does the same so
+ * that the keys mxsync writes are the keys Postfix looks up.  Every function
+ * returns -1 with a message the caller prefixes with "file:line: ".
+ *
+ * Security: input is untrusted; every length is checked before it is used
+ * and values shown in messages are escaped and cut short.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <unicode/uchar.h>
+#include <unicode/ustring.h>
+#include <unicode/utypes.h>
+
+#include "norm.h"
+
+#define NORM_NEXTHOP_MAX 1000
+#define NORM_SHOW_MAX 80
+
+/* norm_show - escape a value for a message ("..." when cut short) */
+static const char *norm_show(const char *in, size_t len, char *out,
+			     size_t outsize)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 8 < outsize && i < NORM_SHOW_MAX; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c < 0x20 || c == 0x7f || c == '\\' || c == '"') {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	if (i < len && o + 4 <= outsize) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/*
+ * norm_utf8_next - decode one UTF-8 sequence at s[*i]; returns the code point
+ * or -1 when it is malformed (overlong, surrogate, beyond U+10FFFF, cut off).
+ */
+static int32_t norm_utf8_next(const unsigned char *s, size_t len, size_t *i)
+{
+	unsigned char c = s[*i];
+	int32_t cp, min;
+	size_t n, k;
+
+	if (c < 0x80) {
+		*i += 1;
+		return c;
+	} else if (c >= 0xc2 && c <= 0xdf) {
+		n = 1, cp = c & 0x1f, min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 2, cp = c & 0x0f, min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 3, cp = c & 0x07, min = 0x10000;
+	} else {
+		return -1;
+	}
+	if (len - *i <= n)
+		return -1;
+	for (k = 1; k <= n; k++) {
+		unsigned char cc = s[*i + k];
+
+		if ((cc & 0xc0) != 0x80)
+			return -1;
+		cp = (cp << 6) | (cc & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*i += n + 1;
+	return cp;
+}
+
+/*
+ * norm_check_text - refuse invalid UTF-8, control characters and (unless
+ * allow_space) white space; *ascii_r says whether all octets are ASCII.
+ */
+static int norm_check_text(const char *in, size_t len, int allow_space,
+			   int *ascii_r, const char *what, struct err *err)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	char show[NORM_SHOW_MAX * 4 + 8];
+	size_t i = 0;
+	int ascii = 1;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		int32_t cp;
+
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return err_set(err, "control character in %s \"%s\"",
+					       what, norm_show(in, len, show, sizeof(show)));
+			if (c == ' ' && !allow_space)
+				return err_set(err, "white space in %s \"%s\"",
+					       what, norm_show(in, len, show, sizeof(show)));
+			i++;
+			continue;
+		}
+		ascii = 0;
+		cp = norm_utf8_next(s, len, &i);
+		if (cp < 0)
+			return err_set(err, "invalid UTF-8 in %s \"%s\"", what,
+				       norm_show(in, len, show, sizeof(show)));
+		if (u_iscntrl(cp) || (cp >= 0x80 && cp <= 0x9f))
+			return err_set(err, "control character in %s \"%s\"",
+				       what, norm_show(in, len, show, sizeof(show)));
+		if (!allow_space && u_isUWhiteSpace(cp))
+			return err_set(err, "white space in %s \"%s\"", what,
+				       norm_show(in, len, show, sizeof(show)));
+	}
+	if (ascii_r != NULL)
+		*ascii_r = ascii;
+	return 0;
+}
+
+/* norm_fold_checked - fold text already known to be valid UTF-8 */
+static int norm_fold_checked(const char *in, size_t len, int ascii, char *out,
+			     size_t outsize, size_t *len_r, struct err *err)
+{
+	UChar u16[NORM_BUF_SIZE * 2], f16[NORM_BUF_SIZE * 2];
+	UErrorCode ue = U_ZERO_ERROR;
+	int32_t n16 = 0, nf = 0, n8 = 0;
+	size_t i;
+
+	if (ascii) {
+		if (len >= outsize)
+			return err_set(err, "too long to fold (%zu octets)", len);
+		for (i = 0; i < len; i++) {
+			char c = in[i];
+
+			out[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+		}
+		out[len] = '\0';
+		*len_r = len;
+		return 0;
+	}
+	if (len > NORM_BUF_SIZE || outsize > INT32_MAX)
+		return err_set(err, "too long to fold (%zu octets)", len);
+	u_strFromUTF8(u16, (int32_t)(sizeof(u16) / sizeof(u16[0])), &n16, in,
+		      (int32_t)len, &ue);
+	if (U_FAILURE(ue))
+		return err_set(err, "cannot convert to UTF-16: %s",
+			       u_errorName(ue));
+	nf = u_strFoldCase(f16, (int32_t)(sizeof(f16) / sizeof(f16[0])), u16,
+			   n16, U_FOLD_CASE_DEFAULT, &ue);
+	if (U_FAILURE(ue))
+		return err_set(err, "cannot fold case: %s", u_errorName(ue));
+	ue = U_ZERO_ERROR;
+	u_strToUTF8(out, (int32_t)outsize, &n8, f16, nf, &ue);
+	if (U_FAILURE(ue) || ue == U_STRING_NOT_TERMINATED_WARNING)
+		return err_set(err, "too long after case folding");
+	*len_r = (size_t)n8;
+	return 0;
+}
+
+int norm_fold(const char *in, size_t len, char *out, size_t outsize,
+	      size_t *len_r, struct err *err)
+{
+	int ascii;
+
+	if (norm_check_text(in, len, 1, &ascii, "text", err) < 0)
+		return -1;
+	return norm_fold_checked(in, len, ascii, out, outsize, len_r, err);
+}
+
+/* norm_domain_shape - checks on a folded domain */
+static int norm_domain_shape(const char *d, size_t len, const char *what,
+			     const char *whole, size_t wlen, struct err *err)
+{
+	char show[NORM_SHOW_MAX * 4 + 8];
+
+	if (len == 0)
+		return err_set(err, "empty domain in %s \"%s\"", what,
+			       norm_show(whole, wlen, show, sizeof(show)));
+	if (len > NORM_DOMAIN_MAX)
+		return err_set(err, "domain longer than %d octets in %s \"%s\"",
+			       NORM_DOMAIN_MAX, what,
+			       norm_show(whole, wlen, show, sizeof(show)));
+	if (memchr(d, '@', len) != NULL)
+		return err_set(err, "\"@\" in domain \"%s\"",
+			       norm_show(whole, wlen, show, sizeof(show)));
+	if (d[0] == '.' || d[len - 1] == '.' || memmem(d, len, "..", 2))
+		return err_set(err, "empty label in domain \"%s\"",
+			       norm_show(whole, wlen, show, sizeof(show)));
+	return 0;
+}
+
+int norm_domain(const char *in, size_t len, char *out, size_t outsize,
+		size_t *len_r, struct err *err)
+{
+	char show[NORM_SHOW_MAX * 4 + 8];
+	size_t n;
+	int ascii;
+
+	if (len > NORM_BUF_SIZE / 2)
+		return err_set(err, "domain longer than %d octets \"%s\"",
+			       NORM_DOMAIN_MAX,
+			       norm_show(in, len, show, sizeof(show)));
+	if (norm_check_text(in, len, 0, &ascii, "domain", err) < 0)
+		return -1;
+	if (norm_fold_checked(in, len, ascii, out, outsize, &n, err) < 0)
+		return -1;
+	if (norm_domain_shape(out, n, "domain", in, len, err) < 0)
+		return -1;
+	*len_r = n;
+	return 0;
+}
+
+#define NORM_SHOW norm_show(in, len, show, sizeof(show))
+
+int norm_address(const char *in, size_t len, char *out, size_t outsize,
+		 size_t *len_r, struct err *err)
+{
+	char show[NORM_SHOW_MAX * 4 + 8];
+	const char *at;
+	size_t n, llen;
+	int ascii;
+
+	if (len > NORM_BUF_SIZE / 2)
+		return err_set(err, "address longer than %d octets \"%s\"",
+			       NORM_ADDRESS_MAX, NORM_SHOW);
+	if (norm_check_text(in, len, 0, &ascii, "address", err) < 0)
+		return -1;
+	if (memrchr(in, '@', len) == NULL)
+		return err_set(err, "no \"@\" in address \"%s\"", NORM_SHOW);
+	if (norm_fold_checked(in, len, ascii, out, outsize, &n, err) < 0)
+		return -1;
+	/* Folding never creates or removes an "@"; split at the last one. */
+	at = memrchr(out, '@', n);
+	llen = (size_t)(at - out);
+	/* "@domain" is the catch-all; a quoted empty local part is not. */
+	if (llen == 2 && out[0] == '"' && out[1] == '"')
+		return err_set(err, "empty local part in address \"%s\"",
+			       NORM_SHOW);
+	if (llen > 0 && memchr(out, '@', llen) != NULL && out[0] != '"')
+		return err_set(err, "unquoted \"@\" in local part of address \"%s\"",
+			       NORM_SHOW);
+	if (llen > NORM_LOCAL_MAX)
+		return err_set(err, "local part longer than %d octets in address \"%s\"",
+			       NORM_LOCAL_MAX, NORM_SHOW);
+	if (norm_domain_shape(at + 1, n - llen - 1, "address", in, len,
+			      err) < 0)
+		return -1;
+	if (n > NORM_ADDRESS_MAX)
+		return err_set(err, "address longer than %d octets \"%s\"",
+			       NORM_ADDRESS_MAX, NORM_SHOW);
+	*len_r = n;
+	return 0;
+}
+
+int norm_nexthop(const char *in, size_t len, struct err *err)
+{
+	char show[NORM_SHOW_MAX * 4 + 8];
+
+	if (len == 0)
+		return err_set(err, "empty nexthop");
+	if (len > NORM_NEXTHOP_MAX)
+		return err_set(err, "nexthop longer than %d octets \"%s\"",
+			       NORM_NEXTHOP_MAX,
+			       norm_show(in, len, show, sizeof(show)));
+	if (norm_check_text(in, len, 1, NULL, "nexthop", err) < 0)
+		return -1;
+	if (in[0] == ' ' || in[len - 1] == ' ')
+		return err_set(err, "leading or trailing white space in nexthop \"%s\"",
+			       norm_show(in, len, show, sizeof(show)));
+	return 0;
+}

@@ -1,0 +1,949 @@
+/*
+ * state - the canonical state: every valid domain and recipient of an origin
+ *
+ * Records live in one arena.  While records are being added the arena holds,
+ * per record, a 4-octet tag and the key (and " nexthop" for a domain);
+ * state_finish() sorts a compact index (16 octets per record, with an 8-octet
+ * big-endian key prefix so that a radix sort rarely touches the arena),
+ * drops duplicates, checks that every recipient's domain is present, and
+ * rebuilds the arena as exactly the canonical text.  A finished state is
+ * therefore its own canonical text: hashing, writing and copying are single
+ * passes, and a parsed state uses the parsed buffer as its arena.
+ *
+ * Failures return -1 (or NULL) with a message in struct err: parse errors as
+ * "state line N: ...", record errors naming the record.
+ *
+ * Security: state text comes from the network (after signature checks) and
+ * from disk; state_parse() trusts nothing: every key is re-folded and
+ * compared, order and uniqueness are checked line by line, and lengths are
+ * bounded (keys by norm.h, the whole text by 4 GiB, the index's offset size).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "norm.h"
+#include "state.h"
+
+#define STATE_ARENA_MAX ((size_t)UINT32_MAX)
+#define STATE_TAG_LEN 4
+#define STATE_SMALL_SORT 256
+
+struct state_rec {
+	uint64_t pfx;	/* sort key: 8 key octets from the current depth */
+	uint32_t off;	/* offset of the key in the arena */
+	uint16_t vlen;	/* nexthop length (domains only) */
+	uint8_t klen;	/* key length (norm.h bounds keys below 255) */
+	uint8_t fresh;	/* added since the last finish: tag at off - 4 */
+};
+
+struct state_index {
+	struct state_rec *rec;
+	size_t n, cap;
+};
+
+struct state {
+	char *arena;		/* canonical text once finished */
+	size_t len, cap;
+	size_t canon_len;	/* arena[0, canon_len) is canonical text */
+	struct state_index dom, rcpt;
+	int finished;
+};
+
+struct state *state_new(void)
+{
+	struct state *st = calloc(1, sizeof(*st));
+
+	if (st != NULL)
+		st->finished = 1;	/* the empty state is canonical */
+	return st;
+}
+
+void state_free(struct state *st)
+{
+	if (st == NULL)
+		return;
+	free(st->arena);
+	free(st->dom.rec);
+	free(st->rcpt.rec);
+	free(st);
+}
+
+/* state_key - the key of a record */
+static inline const char *state_key(const struct state *st,
+				    const struct state_rec *r)
+{
+	return st->arena + r->off;
+}
+
+/* state_keycmp - bytewise order of two keys, shorter first on a tie */
+static int state_keycmp(const char *a, size_t alen, const char *b,
+			size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* state_grow_arena - room for more octets in the arena */
+static int state_grow_arena(struct state *st, size_t more, struct err *err)
+{
+	size_t cap;
+	char *p;
+
+	if (more > STATE_ARENA_MAX - st->len)
+		return err_set(err, "state too large (over 4 GiB of text)");
+	if (st->len + more <= st->cap)
+		return 0;
+	cap = st->cap ? st->cap : 4096;
+	while (cap < st->len + more)
+		cap = cap > SIZE_MAX / 2 ? st->len + more : cap * 2;
+	p = realloc(st->arena, cap);
+	if (p == NULL)
+		return err_set(err, "out of memory (state arena of %zu octets)",
+			       cap);
+	st->arena = p;
+	st->cap = cap;
+	return 0;
+}
+
+/* state_grow_index - room for one more record */
+static int state_grow_index(struct state_index *ix, struct err *err)
+{
+	struct state_rec *p;
+	size_t cap;
+
+	if (ix->n < ix->cap)
+		return 0;
+	cap = ix->cap ? ix->cap * 2 : 256;
+	if (cap > SIZE_MAX / sizeof(*p))
+		return err_set(err, "out of memory (state index)");
+	p = realloc(ix->rec, cap * sizeof(*p));
+	if (p == NULL)
+		return err_set(err, "out of memory (state index of %zu records)",
+			       cap);
+	ix->rec = p;
+	ix->cap = cap;
+	return 0;
+}
+
+/* state_check_folded - key must be what norm would make of it */
+static int state_check_domain(const char *d, size_t dlen, struct err *err)
+{
+	char out[NORM_BUF_SIZE];
+	size_t n;
+
+	if (norm_domain(d, dlen, out, sizeof(out), &n, err) < 0)
+		return -1;
+	if (n != dlen || memcmp(out, d, n) != 0)
+		return err_set(err, "domain \"%.*s\" is not folded (\"%s\")",
+			       (int)(dlen > 255 ? 255 : dlen), d, out);
+	return 0;
+}
+
+static int state_check_address(const char *a, size_t alen, struct err *err)
+{
+	char out[NORM_BUF_SIZE];
+	size_t n;
+
+	if (norm_address(a, alen, out, sizeof(out), &n, err) < 0)
+		return -1;
+	if (n != alen || memcmp(out, a, n) != 0)
+		return err_set(err, "address \"%.*s\" is not folded (\"%s\")",
+			       (int)(alen > 255 ? 255 : alen), a, out);
+	return 0;
+}
+
+/* state_push - append a fresh record (tag, key, [" " value]) */
+static int state_push(struct state *st, struct state_index *ix,
+		      const char *key, size_t klen, const char *val,
+		      size_t vlen, unsigned tag, struct err *err)
+{
+	size_t need = STATE_TAG_LEN + klen + (val ? 1 + vlen : 0);
+	struct state_rec *r;
+	uint32_t t = tag;
+
+	if (state_grow_index(ix, err) < 0 || state_grow_arena(st, need, err) < 0)
+		return -1;
+	memcpy(st->arena + st->len, &t, STATE_TAG_LEN);
+	r = &ix->rec[ix->n++];
+	r->off = (uint32_t)(st->len + STATE_TAG_LEN);
+	r->klen = (uint8_t)klen;
+	r->vlen = (uint16_t)vlen;
+	r->fresh = 1;
+	r->pfx = 0;
+	memcpy(st->arena + r->off, key, klen);
+	if (val != NULL) {
+		st->arena[r->off + klen] = ' ';
+		memcpy(st->arena + r->off + klen + 1, val, vlen);
+	}
+	st->len += need;
+	st->finished = 0;
+	return 0;
+}
+
+int state_add_domain(struct state *st, const char *domain, size_t dlen,
+		     const char *nexthop, size_t nlen, unsigned tag,
+		     struct err *err)
+{
+	if (state_check_domain(domain, dlen, err) < 0)
+		return -1;
+	if (norm_nexthop(nexthop, nlen, err) < 0)
+		return err_prefix(err, "domain \"%.*s\"", (int)dlen, domain);
+	return state_push(st, &st->dom, domain, dlen, nexthop, nlen, tag, err);
+}
+
+int state_add_recipient(struct state *st, const char *addr, size_t alen,
+			unsigned tag, struct err *err)
+{
+	if (state_check_address(addr, alen, err) < 0)
+		return -1;
+	return state_push(st, &st->rcpt, addr, alen, NULL, 0, tag, err);
+}
+
+/* state_tag - the tag of a fresh record, 0 for one already canonical */
+static unsigned state_tag(const struct state *st, const struct state_rec *r)
+{
+	uint32_t t = 0;
+
+	if (r->fresh)
+		memcpy(&t, st->arena + r->off - STATE_TAG_LEN, STATE_TAG_LEN);
+	return t;
+}
+
+/* state_prefix - 8 key octets from depth, big-endian, zero-padded */
+static inline uint64_t state_prefix(const char *k, size_t klen, size_t depth)
+{
+	uint64_t p = 0;
+	size_t i;
+
+	if (depth + 8 <= klen) {
+		for (i = 0; i < 8; i++)
+			p = (p << 8) | (unsigned char)k[depth + i];
+		return p;
+	}
+	for (i = 0; i < 8; i++) {
+		p <<= 8;
+		if (depth + i < klen)
+			p |= (unsigned char)k[depth + i];
+	}
+	return p;
+}
+
+/* state_cmp_from - compare two records' keys from octet depth on */
+static int state_cmp_from(const struct state *st, const struct state_rec *a,
+			  const struct state_rec *b, size_t depth)
+{
+	size_t al = a->klen > depth ? a->klen - depth : 0;
+	size_t bl = b->klen > depth ? b->klen - depth : 0;
+
+	return state_keycmp(state_key(st, a) + (a->klen > depth ? depth : 0),
+			    al, state_key(st, b) + (b->klen > depth ? depth : 0),
+			    bl);
+}
+
+/* state_cmp_pfx - order by the prefix at depth, then by what follows */
+static inline int state_cmp_pfx(const struct state *st,
+				const struct state_rec *a,
+				const struct state_rec *b, size_t depth)
+{
+	if (a->pfx != b->pfx)
+		return a->pfx < b->pfx ? -1 : 1;
+	if (a->klen <= depth + 8 && b->klen <= depth + 8)
+		return 0;
+	return state_cmp_from(st, a, b, depth + 8);
+}
+
+/* state_msort - stable merge sort of records whose pfx is set at depth */
+static void state_msort(const struct state *st, struct state_rec *r,
+			struct state_rec *tmp, size_t n, size_t depth)
+{
+	size_t i, j, k, half;
+
+	if (n < 12) {
+		for (i = 1; i < n; i++) {
+			struct state_rec x = r[i];
+
+			for (j = i; j > 0 && state_cmp_pfx(st, &r[j - 1], &x,
+							   depth) > 0; j--)
+				r[j] = r[j - 1];
+			r[j] = x;
+		}
+		return;
+	}
+	half = n / 2;
+	state_msort(st, r, tmp, half, depth);
+	state_msort(st, r + half, tmp + half, n - half, depth);
+	if (state_cmp_pfx(st, &r[half - 1], &r[half], depth) <= 0)
+		return;
+	memcpy(tmp, r, n * sizeof(*r));
+	for (i = 0, j = half, k = 0; i < half && j < n;)
+		r[k++] = state_cmp_pfx(st, &tmp[j], &tmp[i], depth) < 0
+				 ? tmp[j++] : tmp[i++];
+	while (i < half)
+		r[k++] = tmp[i++];
+	while (j < n)
+		r[k++] = tmp[j++];
+}
+
+/*
+ * state_sort - stable sort by key.  Large runs: LSD radix sort on the 8-octet
+ * prefix at depth, then the same at depth + 8 for each run of equal prefixes
+ * whose keys go on.  Short runs: merge sort on the prefix, then the rest of
+ * the key.  tmp has room for n records.
+ */
+static void state_sort(const struct state *st, struct state_rec *r,
+		       struct state_rec *tmp, size_t n, size_t depth)
+{
+	size_t count[8][256], i, start;
+	struct state_rec *src = r, *dst = tmp, *swap;
+	int b, more;
+
+	if (n < 2)
+		return;
+	if (n < STATE_SMALL_SORT) {
+		for (i = 0; i < n; i++)
+			r[i].pfx = state_prefix(state_key(st, &r[i]), r[i].klen,
+						depth);
+		state_msort(st, r, tmp, n, depth);
+		return;
+	}
+	memset(count, 0, sizeof(count));
+	for (i = 0; i < n; i++) {
+		uint64_t p = state_prefix(state_key(st, &r[i]), r[i].klen,
+					  depth);
+
+		r[i].pfx = p;
+		for (b = 0; b < 8; b++)
+			count[b][(p >> (8 * b)) & 255]++;
+	}
+	for (b = 0; b < 8; b++) {
+		size_t sum = 0, c;
+		int skip = 0;
+
+		for (c = 0; c < 256; c++) {
+			size_t k = count[b][c];
+
+			if (k == n) {
+				skip = 1;
+				break;
+			}
+			count[b][c] = sum;
+			sum += k;
+		}
+		if (skip)
+			continue;
+		for (i = 0; i < n; i++)
+			dst[count[b][(src[i].pfx >> (8 * b)) & 255]++] = src[i];
+		swap = src, src = dst, dst = swap;
+	}
+	if (src != r)
+		memcpy(r, src, n * sizeof(*r));
+	/* Runs of equal prefixes whose keys continue are sorted further. */
+	for (start = 0; start < n; start = i) {
+		more = r[start].klen > depth + 8;
+		for (i = start + 1; i < n && r[i].pfx == r[start].pfx; i++)
+			more |= r[i].klen > depth + 8;
+		if (i - start > 1 && more)
+			state_sort(st, r + start, tmp + start, i - start,
+				   depth + 8);
+	}
+}
+
+/* state_domain_of - the part of an address after its last "@" */
+static void state_domain_of(const char *a, size_t alen, const char **d_r,
+			    size_t *dlen_r)
+{
+	const char *at = memrchr(a, '@', alen);
+
+	*d_r = at + 1;
+	*dlen_r = alen - (size_t)(at + 1 - a);
+}
+
+long state_find_domain(const struct state *st, const char *domain, size_t len)
+{
+	size_t lo = 0, hi = st->dom.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct state_rec *r = &st->dom.rec[mid];
+		int c = state_keycmp(state_key(st, r), r->klen, domain, len);
+
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+int state_has_recipient(const struct state *st, const char *addr, size_t len)
+{
+	size_t lo = 0, hi = st->rcpt.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct state_rec *r = &st->rcpt.rec[mid];
+		int c = state_keycmp(state_key(st, r), r->klen, addr, len);
+
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* Domain hash table: slot holds index + 1 into a domain index, 0 is empty. */
+struct state_dhash {
+	uint32_t *slot;
+	size_t mask;
+};
+
+static inline uint64_t state_fnv(const char *k, size_t len)
+{
+	uint64_t h = 14695981039346656037ull;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)k[i]) * 1099511628211ull;
+	return h;
+}
+
+/* state_dhash_build - table of the n domains whose keys are at base + off */
+static int state_dhash_build(struct state_dhash *dh, const char *base,
+			     const struct state_rec *rec, size_t n,
+			     struct err *err)
+{
+	size_t size = 16, i, h;
+
+	while (size < 2 * n)
+		size *= 2;
+	dh->slot = calloc(size, sizeof(*dh->slot));
+	if (dh->slot == NULL)
+		return err_set(err, "out of memory (domain table)");
+	dh->mask = size - 1;
+	for (i = 0; i < n; i++) {
+		h = (size_t)state_fnv(base + rec[i].off, rec[i].klen) & dh->mask;
+		while (dh->slot[h] != 0)
+			h = (h + 1) & dh->mask;
+		dh->slot[h] = (uint32_t)(i + 1);
+	}
+	return 0;
+}
+
+/* state_dhash_has - 1 if the domain is in the table */
+static int state_dhash_has(const struct state_dhash *dh, const char *base,
+			   const struct state_rec *rec, const char *d,
+			   size_t dlen)
+{
+	size_t h = (size_t)state_fnv(d, dlen) & dh->mask;
+
+	for (; dh->slot[h] != 0; h = (h + 1) & dh->mask) {
+		const struct state_rec *r = &rec[dh->slot[h] - 1];
+
+		if (r->klen == dlen && memcmp(base + r->off, d, dlen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* state_swap_off - exchange off and pfx (the new offset) of n records */
+static void state_swap_off(struct state_rec *rec, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t t = rec[i].pfx;
+
+		rec[i].pfx = rec[i].off;
+		rec[i].off = (uint32_t)t;
+	}
+}
+
+/* state_drop - close the gap [j, i) left by de-duplication */
+static void state_drop(struct state_index *ix, size_t j, size_t i)
+{
+	if (j < i) {
+		memmove(&ix->rec[j], &ix->rec[i], (ix->n - i) * sizeof(*ix->rec));
+		ix->n -= i - j;
+	}
+}
+
+/*
+ * state_finish - sort, then one pass per index that drops duplicates,
+ * checks, and copies each record into the new canonical text.  During the
+ * pass a kept record's new offset is in pfx; off stays valid in the old
+ * arena so that a failure leaves a usable (unfinished) state.
+ */
+int state_finish(struct state *st, unsigned *tag_r, struct err *err)
+{
+	struct state_dhash dh = { NULL, 0 };
+	struct state_rec *tmp = NULL;
+	size_t i, j, max, total = 0, pos = 0;
+	char *text = NULL;
+	int ret = -1, dom_swapped = 0;
+
+	if (st->finished)
+		return 0;
+	max = st->dom.n > st->rcpt.n ? st->dom.n : st->rcpt.n;
+	tmp = malloc((max ? max : 1) * sizeof(*tmp));
+	if (tmp == NULL) {
+		err_set(err, "out of memory (sorting %zu records)", max);
+		goto out;
+	}
+	state_sort(st, st->dom.rec, tmp, st->dom.n, 0);
+	state_sort(st, st->rcpt.rec, tmp, st->rcpt.n, 0);
+	free(tmp);
+	tmp = NULL;
+
+	for (i = 0; i < st->dom.n; i++)
+		total += 2 + st->dom.rec[i].klen + 1 + st->dom.rec[i].vlen + 1;
+	for (i = 0; i < st->rcpt.n; i++)
+		total += 2 + st->rcpt.rec[i].klen + 1;
+	if (total > STATE_ARENA_MAX) {
+		err_set(err, "state too large (over 4 GiB of text)");
+		goto out;
+	}
+	text = malloc(total ? total : 1);
+	if (text == NULL) {
+		err_set(err, "out of memory (state text of %zu octets)", total);
+		goto out;
+	}
+
+	/* Same domain twice: fine with the same nexthop, an error otherwise. */
+	for (i = j = 0; i < st->dom.n; i++) {
+		struct state_rec *r = &st->dom.rec[i];
+		const char *k = state_key(st, r);
+		size_t n = (size_t)r->klen + 1 + r->vlen;
+
+		if (j > 0) {
+			struct state_rec *p = &st->dom.rec[j - 1];
+			const char *pk = text + p->pfx;
+
+			if (p->klen == r->klen && memcmp(pk, k, r->klen) == 0) {
+				if (p->vlen == r->vlen &&
+				    memcmp(pk + p->klen + 1, k + r->klen + 1,
+					   r->vlen) == 0)
+					continue;
+				if (tag_r != NULL)
+					*tag_r = r->fresh ? state_tag(st, r)
+							  : state_tag(st, p);
+				err_set(err, "domain \"%.*s\" listed with two nexthops: \"%.*s\" and \"%.*s\"",
+					(int)r->klen, k, (int)p->vlen,
+					pk + p->klen + 1, (int)r->vlen,
+					k + r->klen + 1);
+				state_drop(&st->dom, j, i);
+				goto out;
+			}
+		}
+		text[pos] = 'D';
+		text[pos + 1] = ' ';
+		memcpy(text + pos + 2, k, n);
+		text[pos + 2 + n] = '\n';
+		st->dom.rec[j] = *r;
+		st->dom.rec[j++].pfx = pos + 2;
+		pos += n + 3;
+	}
+	state_drop(&st->dom, j, i);
+
+	/* The domain table looks keys up in the new text. */
+	state_swap_off(st->dom.rec, st->dom.n);
+	dom_swapped = 1;
+	if (state_dhash_build(&dh, text, st->dom.rec, st->dom.n, err) < 0)
+		goto out;
+
+	for (i = j = 0; i < st->rcpt.n; i++) {
+		struct state_rec *r = &st->rcpt.rec[i];
+		const char *k = state_key(st, r), *d;
+		size_t dlen;
+
+		if (j > 0) {
+			struct state_rec *p = &st->rcpt.rec[j - 1];
+
+			if (p->klen == r->klen &&
+			    memcmp(text + p->pfx, k, r->klen) == 0)
+				continue;
+		}
+		state_domain_of(k, r->klen, &d, &dlen);
+		if (!state_dhash_has(&dh, text, st->dom.rec, d, dlen)) {
+			if (tag_r != NULL)
+				*tag_r = state_tag(st, r);
+			err_set(err, "recipient \"%.*s\": domain \"%.*s\" is not among the domains",
+				(int)r->klen, k, (int)dlen, d);
+			state_drop(&st->rcpt, j, i);
+			goto out;
+		}
+		text[pos] = 'R';
+		text[pos + 1] = ' ';
+		memcpy(text + pos + 2, k, r->klen);
+		text[pos + 2 + r->klen] = '\n';
+		st->rcpt.rec[j] = *r;
+		st->rcpt.rec[j++].pfx = pos + 2;
+		pos += (size_t)r->klen + 3;
+	}
+	state_drop(&st->rcpt, j, i);
+	state_swap_off(st->rcpt.rec, st->rcpt.n);
+	for (i = 0; i < st->dom.n; i++)
+		st->dom.rec[i].fresh = 0;
+	for (i = 0; i < st->rcpt.n; i++)
+		st->rcpt.rec[i].fresh = 0;
+	dom_swapped = 0;
+
+	free(st->arena);
+	st->arena = text;
+	text = NULL;
+	st->len = st->cap = st->canon_len = pos;
+	st->finished = 1;
+	ret = 0;
+out:
+	if (dom_swapped)
+		state_swap_off(st->dom.rec, st->dom.n);
+	free(dh.slot);
+	free(text);
+	free(tmp);
+	return ret;
+}
+
+/* state_parse_line - one line of canonical text into the index */
+static int state_parse_line(struct state *st, const char *line, size_t llen,
+			    unsigned lineno, int *seen_r,
+			    struct state_dhash *dh, struct err *err)
+{
+	struct state_index *ix;
+	struct state_rec *r, *prev;
+	const char *key = line + 2, *sp = NULL, *d;
+	size_t klen, vlen = 0, dlen;
+	int c;
+
+	if (llen < 2 || line[1] != ' ' || (line[0] != 'D' && line[0] != 'R'))
+		return err_set(err, "state line %u: unknown line type", lineno);
+	if (line[0] == 'D') {
+		if (*seen_r)
+			return err_set(err, "state line %u: domain after recipients",
+				       lineno);
+		ix = &st->dom;
+		sp = memchr(key, ' ', llen - 2);
+		if (sp == NULL)
+			return err_set(err, "state line %u: empty nexthop",
+				       lineno);
+		klen = (size_t)(sp - key);
+		vlen = llen - 2 - klen - 1;
+		if (state_check_domain(key, klen, err) < 0 ||
+		    norm_nexthop(sp + 1, vlen, err) < 0)
+			return err_prefix(err, "state line %u", lineno);
+	} else {
+		*seen_r = 1;
+		ix = &st->rcpt;
+		klen = llen - 2;
+		if (state_check_address(key, klen, err) < 0)
+			return err_prefix(err, "state line %u", lineno);
+		if (dh->slot == NULL &&
+		    state_dhash_build(dh, st->arena, st->dom.rec, st->dom.n,
+				      err) < 0)
+			return -1;
+		state_domain_of(key, klen, &d, &dlen);
+		if (!state_dhash_has(dh, st->arena, st->dom.rec, d, dlen))
+			return err_set(err, "state line %u: recipient domain \"%.*s\" is not among the domains",
+				       lineno, (int)dlen, d);
+	}
+	if (ix->n > 0) {
+		prev = &ix->rec[ix->n - 1];
+		c = state_keycmp(state_key(st, prev), prev->klen, key, klen);
+		if (c == 0)
+			return err_set(err, "state line %u: duplicate %s \"%.*s\"",
+				       lineno, ix == &st->dom ? "domain" : "recipient",
+				       (int)klen, key);
+		if (c > 0)
+			return err_set(err, "state line %u: not sorted (\"%.*s\" after \"%.*s\")",
+				       lineno, (int)klen, key, (int)prev->klen,
+				       state_key(st, prev));
+	}
+	if (state_grow_index(ix, err) < 0)
+		return -1;
+	r = &ix->rec[ix->n++];
+	r->pfx = 0;
+	r->off = (uint32_t)(key - st->arena);
+	r->klen = (uint8_t)klen;
+	r->vlen = (uint16_t)vlen;
+	r->fresh = 0;
+	return 0;
+}
+
+struct state *state_parse_owned(char *buf, size_t len, struct err *err)
+{
+	struct state_dhash dh = { NULL, 0 };
+	struct state *st = NULL;
+	size_t pos = 0;
+	unsigned lineno = 0;
+	int seen_r = 0;
+
+	if (len > STATE_ARENA_MAX) {
+		err_set(err, "state too large (%zu octets, over 4 GiB)", len);
+		goto fail;
+	}
+	st = state_new();
+	if (st == NULL) {
+		err_set(err, "out of memory");
+		goto fail;
+	}
+	st->arena = buf;
+	buf = NULL;
+	st->len = st->cap = len;
+	while (pos < len) {
+		const char *line = st->arena + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+
+		lineno++;
+		if (nl == NULL) {
+			err_set(err, "state line %u: no final newline", lineno);
+			goto fail;
+		}
+		if (state_parse_line(st, line, (size_t)(nl - line), lineno,
+				     &seen_r, &dh, err) < 0)
+			goto fail;
+		pos += (size_t)(nl - line) + 1;
+	}
+	st->canon_len = len;
+	st->finished = 1;
+	free(dh.slot);
+	return st;
+fail:
+	free(dh.slot);
+	free(buf);
+	state_free(st);
+	return NULL;
+}
+
+struct state *state_parse(const char *buf, size_t len, struct err *err)
+{
+	char *copy = malloc(len ? len : 1);
+
+	if (copy == NULL) {
+		err_set(err, "out of memory (state of %zu octets)", len);
+		return NULL;
+	}
+	if (len > 0)
+		memcpy(copy, buf, len);
+	return state_parse_owned(copy, len, err);
+}
+
+struct state *state_load(const char *path, struct err *err)
+{
+	struct state *st = NULL;
+	struct stat sb;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err_sys(err, "open(%s)", path);
+		goto out;
+	}
+	if (fstat(fd, &sb) < 0) {
+		err_sys(err, "fstat(%s)", path);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		err_set(err, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)sb.st_size > STATE_ARENA_MAX) {
+		err_set(err, "%s: state too large (over 4 GiB)", path);
+		goto out;
+	}
+	buf = malloc((size_t)sb.st_size + 1);
+	if (buf == NULL) {
+		err_set(err, "%s: out of memory", path);
+		goto out;
+	}
+	while (len < (size_t)sb.st_size) {
+		n = read(fd, buf + len, (size_t)sb.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_sys(err, "read(%s)", path);
+			goto out;
+		}
+		if (n == 0) {
+			err_set(err, "read(%s): file shrank while reading", path);
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	st = state_parse_owned(buf, len, err);
+	buf = NULL;
+	if (st == NULL)
+		err_prefix(err, "%s", path);
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return st;
+}
+
+size_t state_domain_count(const struct state *st)
+{
+	return st->dom.n;
+}
+
+size_t state_recipient_count(const struct state *st)
+{
+	return st->rcpt.n;
+}
+
+void state_domain(const struct state *st, size_t i, const char **domain_r,
+		  size_t *dlen_r, const char **nexthop_r, size_t *nlen_r)
+{
+	const struct state_rec *r = &st->dom.rec[i];
+
+	*domain_r = state_key(st, r);
+	*dlen_r = r->klen;
+	if (nexthop_r != NULL)
+		*nexthop_r = state_key(st, r) + r->klen + 1;
+	if (nlen_r != NULL)
+		*nlen_r = r->vlen;
+}
+
+void state_recipient(const struct state *st, size_t i, const char **addr_r,
+		     size_t *alen_r)
+{
+	const struct state_rec *r = &st->rcpt.rec[i];
+
+	*addr_r = state_key(st, r);
+	*alen_r = r->klen;
+}
+
+/*
+ * state_split_local - where Postfix would cut a local part at the recipient
+ * delimiter (split_addr with owner_request_special=yes): never for
+ * postmaster, mailer-daemon, double-bounce, nor owner-* and *-request when
+ * "-" is a delimiter, nor at the first octet.  Returns the length to keep,
+ * or 0 for no split.
+ */
+static size_t state_split_local(const char *local, size_t llen,
+				const char *delimiter)
+{
+	size_t i;
+
+	if ((llen == 10 && memcmp(local, "postmaster", 10) == 0) ||
+	    (llen == 13 && memcmp(local, "mailer-daemon", 13) == 0) ||
+	    (llen == 13 && memcmp(local, "double-bounce", 13) == 0))
+		return 0;
+	if (strchr(delimiter, '-') != NULL &&
+	    ((llen >= 6 && memcmp(local, "owner-", 6) == 0) ||
+	     (llen > 8 && memcmp(local + llen - 8, "-request", 8) == 0)))
+		return 0;
+	for (i = 0; i < llen; i++)
+		if (local[i] != '\0' && strchr(delimiter, local[i]) != NULL)
+			break;
+	if (i == 0 || i == llen)
+		return 0;
+	return i;
+}
+
+int state_accepts(const struct state *st, const char *addr,
+		  const char *delimiter, int *domain_known_r,
+		  struct err *err)
+{
+	char key[NORM_BUF_SIZE], probe[NORM_BUF_SIZE];
+	const char *d;
+	size_t n, dlen, keep;
+
+	if (domain_known_r != NULL)
+		*domain_known_r = 0;
+	if (norm_address(addr, strlen(addr), key, sizeof(key), &n, err) < 0)
+		return -1;
+	state_domain_of(key, n, &d, &dlen);
+	if (state_find_domain(st, d, dlen) < 0)
+		return 0;
+	if (domain_known_r != NULL)
+		*domain_known_r = 1;
+	if (state_has_recipient(st, key, n))
+		return 1;
+	if (delimiter != NULL && *delimiter != '\0') {
+		keep = state_split_local(key, n - dlen - 1, delimiter);
+		if (keep > 0) {
+			memcpy(probe, key, keep);
+			memcpy(probe + keep, d - 1, dlen + 1);
+			if (state_has_recipient(st, probe, keep + dlen + 1))
+				return 1;
+		}
+	}
+	probe[0] = '@';
+	memcpy(probe + 1, d, dlen);
+	return state_has_recipient(st, probe, dlen + 1);
+}
+
+size_t state_text_size(const struct state *st)
+{
+	return st->canon_len;
+}
+
+char *state_text(const struct state *st, size_t *len_r)
+{
+	char *p = malloc(st->canon_len + 1);
+
+	if (p == NULL)
+		return NULL;
+	if (st->canon_len > 0)
+		memcpy(p, st->arena, st->canon_len);
+	p[st->canon_len] = '\0';
+	if (len_r != NULL)
+		*len_r = st->canon_len;
+	return p;
+}
+
+int state_write_fd(const struct state *st, int fd, struct err *err)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < st->canon_len) {
+		n = write(fd, st->arena + done, st->canon_len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_sys(err, "write(state)");
+		if (n == 0)
+			return err_set(err, "write(state): no progress");
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN])
+{
+	crypto_generichash_state h;
+	size_t done = 0, chunk;
+
+	if (sodium_init() < 0) {
+		/* libsodium cannot fail here on Linux; keep the output defined */
+		memset(out, 0, STATE_HASH_LEN);
+		return;
+	}
+	crypto_generichash_init(&h, NULL, 0, STATE_HASH_LEN);
+	while (done < st->canon_len) {
+		chunk = st->canon_len - done;
+		if (chunk > (1u << 20))
+			chunk = 1u << 20;
+		crypto_generichash_update(&h, (const unsigned char *)st->arena + done,
+					  chunk);
+		done += chunk;
+	}
+	crypto_generichash_final(&h, out, STATE_HASH_LEN);
+}

@@ -1,0 +1,389 @@
+/*
+ * test-state - canonical state: building, golden text and hash, strict
+ * parsing (every refusal), recipient probes, and a 1M-record measurement.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../formats/state.h"
+#include "test.h"
+
+static char *slurp(const char *name, size_t *len_r)
+{
+	const char *top = getenv("MXSYNC_TOP");
+	char path[4096];
+	FILE *fp;
+	char *p;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/tests/golden/%s", top ? top : ".", name);
+	fp = fopen(path, "rb");
+	if (fp == NULL) {
+		printf("# cannot open %s\n", path);
+		exit(1);
+	}
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	p = malloc((size_t)n + 1);
+	if (fread(p, 1, (size_t)n, fp) != (size_t)n)
+		exit(1);
+	p[n] = '\0';
+	fclose(fp);
+	*len_r = (size_t)n;
+	return p;
+}
+
+static void hexify(const unsigned char *h, char *out)
+{
+	for (int i = 0; i < STATE_HASH_LEN; i++)
+		sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+#define ADD_D(st, d, n) state_add_domain(st, d, strlen(d), n, strlen(n), 0, &err)
+#define ADD_R(st, a, t) state_add_recipient(st, a, strlen(a), t, &err)
+
+/* parse_fails - state_parse refuses text with a message containing want */
+static void parse_fails(const char *text, const char *want, const char *name)
+{
+	struct err err = { "" };
+	struct state *st = state_parse(text, strlen(text), &err);
+
+	ok(st == NULL, "parse refuses %s", name);
+	is_str(err.msg, want, "message for %s", name);
+	state_free(st);
+}
+
+static void test_golden(void)
+{
+	struct err err = { "" };
+	struct state *st = state_new(), *p;
+	unsigned char h[STATE_HASH_LEN];
+	char hex[2 * STATE_HASH_LEN + 1], *text, *gold, *ghash;
+	size_t len, glen, hlen;
+	unsigned tag = 99;
+
+	gold = slurp("state-small.txt", &glen);
+	ghash = slurp("state-small.hash", &hlen);
+	ghash[strcspn(ghash, "\n")] = '\0';
+
+	/* Out of order, with repeats, in several batches. */
+	ok(ADD_R(st, "strasse@example.com", 1) == 0, "add recipient");
+	ok(ADD_D(st, "xn--bcher-kva.example", "smtp:[mx2.example.net]") == 0,
+	   "add domain");
+	ok(ADD_R(st, "ärger@xn--bcher-kva.example", 1) == 0, "add utf-8 recipient");
+	ok(ADD_R(st, "bob+tag@example.com", 1) == 0, "add");
+	ok(ADD_D(st, "example.org", "relay:[10.0.0.1]") == 0, "add");
+	ok(ADD_R(st, "alice@example.com", 2) == 0, "add");
+	ok(ADD_D(st, "example.com", "smtp:[mx1.example.com]:25") == 0, "add");
+	ok(ADD_R(st, "alice@example.com", 3) == 0, "add duplicate recipient");
+	ok(state_finish(st, &tag, &err) == 0, "finish: %s", err.msg);
+	ok(ADD_R(st, "@example.org", 2) == 0, "add after finish");
+	ok(ADD_D(st, "example.com", "smtp:[mx1.example.com]:25") == 0,
+	   "same domain, same nexthop again");
+	ok(state_finish(st, &tag, &err) == 0, "finish again: %s", err.msg);
+	ok(state_domain_count(st) == 3, "3 domains");
+	ok(state_recipient_count(st) == 5, "5 recipients");
+	text = state_text(st, &len);
+	ok(len == glen && memcmp(text, gold, len) == 0,
+	   "text equals tests/golden/state-small.txt byte for byte");
+	ok(state_text_size(st) == glen, "text size");
+	state_hash(st, h);
+	hexify(h, hex);
+	is_str(hex, ghash, "hash equals tests/golden/state-small.hash");
+	free(text);
+
+	p = state_parse(gold, glen, &err);
+	ok(p != NULL, "golden parses: %s", err.msg);
+	if (p != NULL) {
+		const char *d, *n, *a;
+		size_t dl, nl, al;
+
+		state_hash(p, h);
+		hexify(h, hex);
+		is_str(hex, ghash, "parsed hash equals golden hash");
+		state_domain(p, 0, &d, &dl, &n, &nl);
+		ok(dl == 11 && memcmp(d, "example.com", 11) == 0 && nl == 25 &&
+			   memcmp(n, "smtp:[mx1.example.com]:25", 25) == 0,
+		   "state_domain accessor");
+		state_recipient(p, 4, &a, &al);
+		ok(al == strlen("ärger@xn--bcher-kva.example") &&
+			   memcmp(a, "ärger@xn--bcher-kva.example", al) == 0,
+		   "state_recipient accessor");
+		ok(state_find_domain(p, "example.org", 11) == 1, "find domain");
+		ok(state_find_domain(p, "example.net", 11) == -1,
+		   "find absent domain");
+		ok(state_has_recipient(p, "alice@example.com", 17) == 1,
+		   "has recipient");
+		ok(state_has_recipient(p, "alice@example.co", 16) == 0,
+		   "has no prefix recipient");
+	}
+	state_free(p);
+
+	{
+		char path[] = "/tmp/test-state-XXXXXX";
+		int fd = mkstemp(path);
+		struct state *l;
+
+		ok(fd >= 0 && state_write_fd(st, fd, &err) == 0, "write_fd");
+		close(fd);
+		l = state_load(path, &err);
+		ok(l != NULL && state_recipient_count(l) == 5, "load written file");
+		state_free(l);
+		unlink(path);
+		l = state_load(path, &err);
+		ok(l == NULL, "load missing file fails");
+		has_str(err.msg, "open(/tmp/test-state-", "message names the file");
+		has_str(err.msg, "No such file", "message gives the reason");
+	}
+	state_free(st);
+	free(gold);
+	free(ghash);
+}
+
+static void test_empty(void)
+{
+	struct err err = { "" };
+	struct state *st = state_new(), *p;
+	unsigned char h[STATE_HASH_LEN];
+	char hex[2 * STATE_HASH_LEN + 1], *t;
+	size_t len = 9;
+
+	ok(state_finish(st, NULL, &err) == 0, "empty finishes");
+	t = state_text(st, &len);
+	ok(t != NULL && len == 0 && t[0] == '\0', "empty text is empty");
+	free(t);
+	state_hash(st, h);
+	hexify(h, hex);
+	/* BLAKE2b-256 of the empty string */
+	is_str(hex, "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8",
+	       "empty hash");
+	p = state_parse("", 0, &err);
+	ok(p != NULL && state_domain_count(p) == 0, "empty text parses");
+	state_free(p);
+	state_free(st);
+}
+
+static void test_refusals(void)
+{
+	struct err err = { "" };
+	struct state *st;
+	unsigned tag = 0;
+
+	parse_fails("D example.com smtp:x\nR a@example.com", 
+		    "state line 2: no final newline", "missing final newline");
+	parse_fails("D b.example smtp:x\nD a.example smtp:x\n",
+		    "state line 2: not sorted (\"a.example\" after \"b.example\")",
+		    "unsorted domains");
+	parse_fails("D a.example smtp:x\nR b@a.example\nR a@a.example\n",
+		    "state line 3: not sorted (\"a@a.example\" after \"b@a.example\")",
+		    "unsorted recipients");
+	parse_fails("D a.example smtp:x\nD a.example smtp:x\n",
+		    "state line 2: duplicate domain \"a.example\"",
+		    "duplicate domain");
+	parse_fails("D a.example smtp:x\nD a.example smtp:y\n",
+		    "state line 2: duplicate domain \"a.example\"",
+		    "same domain, two nexthops");
+	parse_fails("D a.example smtp:x\nR u@a.example\nR u@a.example\n",
+		    "state line 3: duplicate recipient \"u@a.example\"",
+		    "duplicate recipient");
+	parse_fails("D a.example smtp:x\nX foo\n",
+		    "state line 2: unknown line type", "unknown line type");
+	parse_fails("\n", "state line 1: unknown line type", "empty line");
+	parse_fails("D a.example smtp:x\nR  u@a.example\n",
+		    "state line 2: white space in address \" u@a.example\"",
+		    "two spaces");
+	parse_fails("D A.example smtp:x\n",
+		    "state line 1: domain \"A.example\" is not folded (\"a.example\")",
+		    "unfolded domain");
+	parse_fails("D a.example smtp:x\nR Straße@a.example\n",
+		    "state line 2: address \"Straße@a.example\" is not folded (\"strasse@a.example\")",
+		    "unfolded utf-8 address");
+	parse_fails("D a.example smtp:x\nR u@b.example\n",
+		    "state line 2: recipient domain \"b.example\" is not among the domains",
+		    "recipient of an absent domain");
+	parse_fails("D a.example \n", "state line 1: empty nexthop",
+		    "empty nexthop");
+	parse_fails("D a.example\n", "state line 1: empty nexthop",
+		    "missing nexthop");
+	parse_fails("R u@a.example\nD a.example smtp:x\n",
+		    "state line 1: recipient domain \"a.example\" is not among the domains",
+		    "recipient before its domain");
+	parse_fails("D a.example smtp:x\nR u@a.example\nD b.example smtp:x\n",
+		    "state line 3: domain after recipients",
+		    "domain after recipients");
+	parse_fails("D a.example smtp:x\nR nodomain\n",
+		    "state line 2: no \"@\" in address \"nodomain\"",
+		    "address without @");
+	parse_fails("D a.example smtp:x\t\n",
+		    "state line 1: control character in nexthop \"smtp:x\\x09\"",
+		    "tab in nexthop");
+	{
+		static const char z[] = "D a.example smtp:x\n\0";
+		struct state *p = state_parse(z, sizeof(z) - 1, &err);
+
+		ok(p == NULL, "parse refuses a trailing NUL");
+		is_str(err.msg, "state line 2: no final newline",
+		       "message for trailing NUL");
+		p = state_parse(z, sizeof(z) - 2, &err);
+		ok(p != NULL, "the same without it parses");
+		state_free(p);
+	}
+	{
+		static const char t[] = "D a.example smtp:x\nR u\0v@a.example\n";
+		struct state *p = state_parse(t, sizeof(t) - 1, &err);
+
+		ok(p == NULL, "parse refuses NUL in a key");
+		has_str(err.msg, "state line 2: control character in address",
+			"message for NUL in a key");
+	}
+
+	st = state_new();
+	ok(ADD_D(st, "Example.com", "smtp:x") == -1, "add refuses unfolded domain");
+	is_str(err.msg, "domain \"Example.com\" is not folded (\"example.com\")",
+	       "message for unfolded domain");
+	ok(ADD_D(st, "example.com", "") == -1, "add refuses empty nexthop");
+	is_str(err.msg, "domain \"example.com\": empty nexthop",
+	       "message for empty nexthop");
+	ok(ADD_R(st, "Bob@example.com", 0) == -1, "add refuses unfolded address");
+	is_str(err.msg, "address \"Bob@example.com\" is not folded (\"bob@example.com\")",
+	       "message for unfolded address");
+	ok(ADD_D(st, "example.com", "smtp:x") == 0, "add domain");
+	ok(ADD_R(st, "u@example.com", 4) == 0, "add");
+	ok(ADD_R(st, "v@example.net", 7) == 0, "add recipient of absent domain");
+	ok(state_finish(st, &tag, &err) == -1, "finish refuses absent domain");
+	is_str(err.msg, "recipient \"v@example.net\": domain \"example.net\" is not among the domains",
+	       "message for absent domain");
+	ok(tag == 7, "tag names the source (%u)", tag);
+	state_free(st);
+
+	st = state_new();
+	ok(state_add_domain(st, "example.com", 11, "smtp:a", 6, 1, &err) == 0, "add");
+	ok(state_add_domain(st, "example.com", 11, "smtp:b", 6, 5, &err) == 0, "add");
+	ok(state_finish(st, &tag, &err) == -1, "finish refuses two nexthops");
+	is_str(err.msg, "domain \"example.com\" listed with two nexthops: \"smtp:a\" and \"smtp:b\"",
+	       "message for two nexthops");
+	ok(tag == 5, "tag of the second record (%u)", tag);
+	state_free(st);
+}
+
+static void test_accepts(void)
+{
+	static const char text[] =
+		"D catch.example smtp:x\n"
+		"D example.com smtp:x\n"
+		"R @catch.example\n"
+		"R owner-list@example.com\n"
+		"R postmaster@example.com\n"
+		"R strasse@example.com\n"
+		"R user@example.com\n";
+	struct err err = { "" };
+	struct state *st = state_parse(text, sizeof(text) - 1, &err);
+	int known = -1;
+
+	ok(st != NULL, "probe state parses: %s", err.msg);
+	if (st == NULL)
+		return;
+	ok(state_accepts(st, "user@example.com", "+", &known, &err) == 1 &&
+		   known == 1, "exact address accepted");
+	ok(state_accepts(st, "USER@Example.COM", "+", &known, &err) == 1,
+	   "folded before lookup");
+	ok(state_accepts(st, "Straße@example.com", "", &known, &err) == 1,
+	   "utf-8 folded before lookup");
+	ok(state_accepts(st, "user+tag@example.com", "+", &known, &err) == 1,
+	   "extension stripped with delimiter +");
+	ok(state_accepts(st, "user+tag@example.com", "", &known, &err) == 0,
+	   "not stripped without delimiter");
+	ok(state_accepts(st, "user-tag@example.com", "+-", &known, &err) == 1,
+	   "any delimiter character");
+	ok(state_accepts(st, "+user@example.com", "+", &known, &err) == 0,
+	   "no split at the first octet");
+	ok(state_accepts(st, "nobody@example.com", "+", &known, &err) == 0 &&
+		   known == 1, "unknown user rejected, domain known");
+	ok(state_accepts(st, "anyone+x@catch.example", "+", &known, &err) == 1,
+	   "catch-all");
+	ok(state_accepts(st, "a@other.example", "+", &known, &err) == 0 &&
+		   known == 0, "unknown domain");
+	ok(state_accepts(st, "owner-list@example.com", "-", &known, &err) == 1,
+	   "owner- not split");
+	ok(state_accepts(st, "list-request@example.com", "-", &known, &err) == 0,
+	   "-request not split (so not list@)");
+	ok(state_accepts(st, "bad address", "+", &known, &err) == -1,
+	   "malformed address");
+	is_str(err.msg, "white space in address \"bad address\"",
+	       "message for malformed address");
+	state_free(st);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* test_million - 10,000 domains and 1,000,000 recipients in random order */
+static void test_million(void)
+{
+	struct err err = { "" };
+	struct state *st = state_new(), *p;
+	unsigned char h[STATE_HASH_LEN], h2[STATE_HASH_LEN];
+	char a[128], d[64], *text;
+	uint64_t x = 88172645463325252ull;
+	double t0, t1, t2;
+	size_t i, len;
+	int bad = 0;
+
+	for (i = 0; i < 10000; i++) {
+		int n = snprintf(d, sizeof(d), "dom%05zu.example", (i * 7919) % 10000);
+
+		bad |= state_add_domain(st, d, (size_t)n, "smtp:[mx.example.net]:25",
+					24, 0, &err);
+	}
+	t0 = now();
+	for (i = 0; i < 1000000; i++) {
+		int n;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		n = snprintf(a, sizeof(a), "user%llu.%zu@dom%05u.example",
+			     (unsigned long long)(x % 100000000), i % 97,
+			     (unsigned)(x % 10000));
+		bad |= state_add_recipient(st, a, (size_t)n, 0, &err);
+	}
+	t1 = now();
+	ok(bad == 0, "1M records added: %s", err.msg);
+	ok(state_finish(st, NULL, &err) == 0, "1M finish: %s", err.msg);
+	state_hash(st, h);
+	t2 = now();
+	printf("# 1M add: %.2f s, finish+hash: %.2f s\n", t1 - t0, t2 - t1);
+	text = state_text(st, &len);
+	t0 = now();
+	p = state_parse_owned(text, len, &err);
+	t1 = now();
+	printf("# 1M parse: %.2f s\n", t1 - t0);
+	ok(p != NULL, "1M text parses back: %s", err.msg);
+	if (p != NULL) {
+		state_hash(p, h2);
+		ok(memcmp(h, h2, sizeof(h)) == 0, "same hash after parse");
+		ok(state_recipient_count(p) == state_recipient_count(st),
+		   "same count after parse (%zu)", state_recipient_count(p));
+	}
+	state_free(p);
+	state_free(st);
+}
+
+int main(void)
+{
+	test_golden();
+	test_empty();
+	test_refusals();
+	test_accepts();
+	test_million();
+	return test_done();
+}
