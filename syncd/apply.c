@@ -1,0 +1,277 @@
+/*
+ * apply - the one path from a verified manifest to installed maps
+ *
+ * Fails with a struct verdict (refusals, 4xx; an install that could not be
+ * written, 503) or, at start-up, a struct err.  Security: nothing reaches
+ * cdbw before verify_body() passed with the install lock held, so the base
+ * a delta was checked against is the base it is applied to.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../formats/atomic.h"
+#include "../formats/cdbw.h"
+#include "apply.h"
+
+/* apply_now_ms - monotonic milliseconds */
+static uint64_t apply_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int apply_init(struct syncd *sd, struct syncd_config *cfg,
+	       struct trust *trust)
+{
+	memset(sd, 0, sizeof(*sd));
+	if (pthread_mutex_init(&sd->install_lock, NULL) != 0 ||
+	    pthread_mutex_init(&sd->facts_lock, NULL) != 0)
+		return -1;
+	sd->cfg = cfg;
+	sd->trust = trust;
+	return 0;
+}
+
+void apply_fini(struct syncd *sd)
+{
+	struct syncd_retired *r, *next;
+
+	for (r = sd->retired; r != NULL; r = next) {
+		next = r->next;
+		config_free(r->cfg);
+		trust_free(r->trust);
+		free(r);
+	}
+	store_free(sd->store);
+	config_free(sd->cfg);
+	trust_free(sd->trust);
+	pthread_mutex_destroy(&sd->install_lock);
+	pthread_mutex_destroy(&sd->facts_lock);
+	memset(sd, 0, sizeof(*sd));
+}
+
+void apply_swap_config(struct syncd *sd, struct syncd_config *cfg,
+		       struct trust *trust)
+{
+	struct syncd_retired *r = calloc(1, sizeof(*r));
+
+	pthread_mutex_lock(&sd->facts_lock);
+	if (r != NULL) {
+		r->cfg = sd->cfg;
+		r->trust = sd->trust;
+		r->next = sd->retired;
+		sd->retired = r;
+	}
+	/* Without memory to retire them, leak the old ones: never free. */
+	sd->cfg = cfg;
+	sd->trust = trust;
+	pthread_mutex_unlock(&sd->facts_lock);
+}
+
+void apply_count(struct syncd *sd, const struct verdict *v)
+{
+	size_t i;
+
+	pthread_mutex_lock(&sd->facts_lock);
+	if (v->status == 200)
+		sd->accepted++;
+	else {
+		for (i = 0; i < SYNCD_REASONS; i++) {
+			if (sd->reasons[i] == NULL)
+				sd->reasons[i] = v->reason;
+			if (strcmp(sd->reasons[i], v->reason) == 0) {
+				sd->refused[i]++;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&sd->facts_lock);
+}
+
+/* apply_lock - take the install lock, waiting at most install_wait */
+static int apply_lock(struct syncd *sd)
+{
+	struct timespec ts;
+	uint64_t ms;
+
+	pthread_mutex_lock(&sd->facts_lock);
+	ms = sd->cfg->install_wait_ms;
+	pthread_mutex_unlock(&sd->facts_lock);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return pthread_mutex_timedlock(&sd->install_lock, &ts) == 0 ? 0 : -1;
+}
+
+/* apply_install - steps 1-3 for a verified new state (lock held) */
+static int apply_install(struct syncd *sd, const struct push *p,
+			 struct state *st, struct verdict *v)
+{
+	struct store_origin *o = NULL, *replaced = NULL;
+	struct store *ns = NULL, *old;
+	const struct state **states = NULL;
+	const char *state_dir, *maps_dir;
+	struct err err, err2;
+	int rc = -1;
+
+	o = store_origin_new(&p->m, p->manifest, p->manifest_len, p->sig, st,
+			     &err);
+	if (o == NULL) {
+		state_free(st);
+		verify_refuse(v, 503, "internal", "%s", err.msg);
+		goto out;
+	}
+	ns = store_with(sd->store, o, &replaced, &err);
+	if (ns == NULL || (states = store_states(ns)) == NULL) {
+		verify_refuse(v, 503, "internal", "out of memory");
+		goto out;
+	}
+	pthread_mutex_lock(&sd->facts_lock);
+	state_dir = sd->cfg->state_dir;
+	maps_dir = sd->cfg->maps_dir;
+	pthread_mutex_unlock(&sd->facts_lock);
+	if (cdbw_install(states, ns->n, maps_dir, CDBW_LIMIT, &err) < 0) {
+		verify_refuse(v, 503, "install",
+			      "maps not installed: %s", err.msg);
+		goto out;
+	}
+	if (store_save(state_dir, o, &err) < 0) {
+		/* Put the maps back as the store says they are. */
+		free(states);
+		states = sd->store != NULL ? store_states(sd->store) : NULL;
+		if (states != NULL)
+			cdbw_install(states, sd->store->n, maps_dir, CDBW_LIMIT,
+				     &err2);
+		verify_refuse(v, 503, "install", "state not stored: %s",
+			      err.msg);
+		goto out;
+	}
+	pthread_mutex_lock(&sd->facts_lock);
+	old = sd->store;
+	sd->store = ns;
+	pthread_mutex_unlock(&sd->facts_lock);
+	store_release(old, replaced);
+	ns = NULL;
+	o = NULL;
+	rc = 0;
+out:
+	free(states);
+	if (ns != NULL) {
+		free(ns->o);
+		free(ns);
+	}
+	store_origin_free(o);
+	return rc;
+}
+
+int apply_push(struct syncd *sd, const struct push *p, char *body,
+	       size_t len, const unsigned char *body_hash,
+	       struct apply_result *res, struct verdict *v)
+{
+	struct state *st = NULL;
+	uint64_t t0;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (apply_lock(sd) < 0) {
+		free(body);
+		return verify_refuse(v, 503, "busy",
+				     "another install is in progress");
+	}
+	t0 = apply_now_ms();
+	if (verify_body(sd, p, body, len, body_hash, &st, v) < 0)
+		goto out;
+	res->domains = state_domain_count(st);
+	res->recipients = state_recipient_count(st);
+	if (apply_install(sd, p, st, v) < 0)
+		goto out;
+	res->serial = p->m.serial;
+	memcpy(res->state_hash, p->m.state_hash, STATE_HASH_LEN);
+	res->install_ms = apply_now_ms() - t0;
+	v->status = 200;
+	v->reason = "accepted";
+	v->serial = p->m.serial;
+	v->msg[0] = '\0';
+	pthread_mutex_lock(&sd->facts_lock);
+	sd->last_install_ms = res->install_ms;
+	sd->have_install = 1;
+	pthread_mutex_unlock(&sd->facts_lock);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&sd->install_lock);
+	return rc;
+}
+
+int apply_file(struct syncd *sd, const char *path, struct push *p,
+	       struct apply_result *res, struct verdict *v)
+{
+	struct snapshot snap = { 0 };
+	struct err err;
+	char *body;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(p, 0, sizeof(*p));
+	v->serial = 0;
+	if (snapshot_read(path, (size_t)-1 / 2, &snap, &err) < 0) {
+		verify_refuse(v, 400, "malformed", "%s", err.msg);
+		goto out;
+	}
+	if (verify_manifest(sd, snap.manifest, snap.manifest_len, snap.sig, p,
+			    v) < 0)
+		goto out;
+	body = snap.body;
+	snap.body = NULL;
+	rc = apply_push(sd, p, body, snap.body_len, NULL, res, v);
+out:
+	snapshot_clear(&snap);
+	return rc;
+}
+
+int apply_start(struct syncd *sd, int *rebuilt_r, struct err *why,
+		struct err *err)
+{
+	const struct syncd_config *cfg = sd->cfg;
+	const struct state **states = NULL;
+	struct store *s = NULL;
+	struct err tmp;
+	int rc = -1;
+
+	*rebuilt_r = 0;
+	if (why == NULL)
+		why = &tmp;
+	if (atomic_cleanup_dir(cfg->state_dir, err) < 0 ||
+	    atomic_cleanup_dir(cfg->maps_dir, err) < 0)
+		goto out;
+	s = store_load(cfg->state_dir, sd->trust, err);
+	if (s == NULL)
+		goto out;
+	states = store_states(s);
+	if (states == NULL) {
+		err_sys(err, "malloc");
+		goto out;
+	}
+	if (cdbw_verify(states, s->n, cfg->maps_dir, why) < 0) {
+		if (cdbw_install(states, s->n, cfg->maps_dir, CDBW_LIMIT,
+				 err) < 0)
+			goto out;
+		*rebuilt_r = 1;
+	}
+	pthread_mutex_lock(&sd->facts_lock);
+	store_free(sd->store);
+	sd->store = s;
+	pthread_mutex_unlock(&sd->facts_lock);
+	s = NULL;
+	rc = 0;
+out:
+	free(states);
+	store_free(s);
+	return rc;
+}

@@ -1,0 +1,69 @@
+/*
+ * apply - the one path from a verified manifest to installed maps
+ *
+ * apply_push() is what both "POST /v1/push" and "mxsyncd apply FILE" call
+ * once the header stage passed: it takes the install lock (waiting at most
+ * install_wait, else 503 busy), runs the body stage, and installs:
+ *
+ *   1. build the three CDB maps from every origin's state (the new one
+ *	substituted), validate and rename them (formats/cdbw);
+ *   2. store the origin's new state file atomically (syncd/store);
+ *   3. swap the in-memory store.
+ *
+ * A crash between 1 and 2 leaves new maps and the old stored state; the
+ * next start sees that the maps do not match the store and rebuilds them,
+ * so maps always end up equal to the store, whole, old or new.
+ *
+ * apply_start() is the start-up half: clean stale temporary files, load the
+ * store, verify the maps against it and rebuild them when they differ.
+ */
+#ifndef MXSYNC_SYNCD_APPLY_H
+#define MXSYNC_SYNCD_APPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "syncd.h"
+#include "verify.h"
+
+struct apply_result {
+	uint64_t serial;
+	unsigned char state_hash[STATE_HASH_LEN];
+	size_t domains;
+	size_t recipients;
+	uint64_t install_ms;
+};
+
+/* apply_push - body stage + install; body is malloc'd and consumed */
+int apply_push(struct syncd *sd, const struct push *p, char *body,
+	       size_t len, const unsigned char *body_hash,
+	       struct apply_result *res, struct verdict *v);
+
+/*
+ * apply_file - "mxsyncd apply FILE": read a snapshot file and run both
+ * stages and the install, exactly as a push.
+ */
+int apply_file(struct syncd *sd, const char *path, struct push *p,
+	       struct apply_result *res, struct verdict *v);
+
+/*
+ * apply_start - load the store into sd and make the maps match it;
+ * *rebuilt_r is set to 1 when the maps had to be rebuilt (with the reason
+ * in *why, if not NULL).
+ */
+int apply_start(struct syncd *sd, int *rebuilt_r, struct err *why,
+		struct err *err);
+
+/* apply_count - count a result for status and metrics */
+void apply_count(struct syncd *sd, const struct verdict *v);
+
+/* apply_init - the locks; apply_fini - free everything sd holds */
+int apply_init(struct syncd *sd, struct syncd_config *cfg,
+	       struct trust *trust);
+void apply_fini(struct syncd *sd);
+
+/* apply_swap_config - after a reload: retire the old config and trust */
+void apply_swap_config(struct syncd *sd, struct syncd_config *cfg,
+		       struct trust *trust);
+
+#endif

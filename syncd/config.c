@@ -1,0 +1,237 @@
+/*
+ * config - the [syncd] section of syncd.conf
+ *
+ * Owns the key table (name, type, default, bounds) and the checks that need
+ * more than a type: the listen address, the canary addresses, and that the
+ * directories and files named exist.  Fails with "file:line: message".
+ */
+#include <netdb.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../formats/conf.h"
+#include "../formats/norm.h"
+#include "config.h"
+
+#define CONFIG_OFF(f) offsetof(struct syncd_config, f)
+
+static const struct conf_key config_table[] = {
+	{ "listen", CONF_STRING, "0.0.0.0:8025", CONFIG_OFF(listen), 0, 0 },
+	{ "tls_cert", CONF_STRING, "/etc/mxsync/tls/cert.pem",
+	  CONFIG_OFF(tls_cert), 0, 0 },
+	{ "tls_key", CONF_STRING, "/etc/mxsync/tls/key.pem",
+	  CONFIG_OFF(tls_key), 0, 0 },
+	{ "trusted_keys", CONF_STRING, "/etc/mxsync/trusted_keys",
+	  CONFIG_OFF(trusted_keys), 0, 0 },
+	{ "state_dir", CONF_STRING, "/var/lib/mxsync/state",
+	  CONFIG_OFF(state_dir), 0, 0 },
+	{ "maps_dir", CONF_STRING, "/var/lib/mxsync/maps",
+	  CONFIG_OFF(maps_dir), 0, 0 },
+	{ "max_body", CONF_SIZE, "512M", CONFIG_OFF(max_body), 1,
+	  (uint64_t)4 << 30 },
+	{ "max_shrink", CONF_PERCENT, "10%", CONFIG_OFF(max_shrink), 0, 0 },
+	{ "canaries", CONF_STRING, "", CONFIG_OFF(canaries_text), 0, 0 },
+	{ "max_connections", CONF_UINT, "64", CONFIG_OFF(max_connections), 1,
+	  10000 },
+	{ "timeout", CONF_DURATION, "30s", CONFIG_OFF(timeout_ms), 1000,
+	  3600000 },
+	{ "clock_skew", CONF_DURATION, "5m", CONFIG_OFF(clock_skew_ms), 0,
+	  86400000 },
+	{ "install_wait", CONF_DURATION, "5s", CONFIG_OFF(install_wait_ms), 0,
+	  600000 },
+	{ "user", CONF_STRING, "", CONFIG_OFF(user), 0, 0 },
+	{ NULL, CONF_STRING, NULL, 0, 0, 0 }
+};
+
+/* config_parse_listen - "host:port" or "[v6]:port" into cfg->addr */
+static int config_parse_listen(struct syncd_config *cfg, struct err *err)
+{
+	char host[256];
+	const char *s = cfg->listen, *port, *end;
+	struct addrinfo hints, *res = NULL;
+	size_t hlen;
+	int rc;
+
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (end == NULL || end[1] != ':')
+			goto bad;
+		hlen = (size_t)(end - s - 1);
+		s++;
+		port = end + 2;
+	} else {
+		end = strrchr(s, ':');
+		if (end == NULL)
+			goto bad;
+		hlen = (size_t)(end - s);
+		port = end + 1;
+	}
+	if (hlen == 0 || hlen >= sizeof(host) || *port == '\0' ||
+	    strspn(port, "0123456789") != strlen(port) || atoi(port) < 1 ||
+	    atoi(port) > 65535)
+		goto bad;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0)
+		return err_set(err, "%s:%u: listen %s: %s", cfg->path,
+			       cfg->listen_line, cfg->listen,
+			       gai_strerror(rc));
+	if (res->ai_addrlen > sizeof(cfg->addr)) {
+		freeaddrinfo(res);
+		goto bad;
+	}
+	memcpy(&cfg->addr, res->ai_addr, res->ai_addrlen);
+	cfg->addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+bad:
+	return err_set(err,
+		       "%s:%u: listen '%s': expected host:port or [ipv6]:port",
+		       cfg->path, cfg->listen_line, cfg->listen);
+}
+
+/* config_parse_canaries - fold each white-space separated address */
+static int config_parse_canaries(struct syncd_config *cfg, unsigned line,
+				 struct err *err)
+{
+	char out[NORM_BUF_SIZE];
+	const char *p = cfg->canaries_text;
+	size_t len, olen;
+	char **v;
+
+	while (*p != '\0') {
+		p += strspn(p, " \t,");
+		len = strcspn(p, " \t,");
+		if (len == 0)
+			break;
+		if (norm_address(p, len, out, sizeof(out), &olen, err) < 0)
+			return err_prefix(err, "%s:%u: canaries", cfg->path,
+					  line);
+		v = realloc(cfg->canaries,
+			    (cfg->ncanaries + 1) * sizeof(*cfg->canaries));
+		if (v == NULL)
+			return err_sys(err, "malloc");
+		cfg->canaries = v;
+		v[cfg->ncanaries] = strndup(out, olen);
+		if (v[cfg->ncanaries] == NULL)
+			return err_sys(err, "malloc");
+		cfg->ncanaries++;
+		p += len;
+	}
+	return 0;
+}
+
+/* config_check_dir - the directory exists */
+static int config_check_dir(const struct syncd_config *cfg, const char *key,
+			    const char *dir, unsigned line, struct err *err)
+{
+	struct stat st;
+
+	if (dir[0] == '\0')
+		return err_set(err, "%s:%u: %s is empty", cfg->path, line,
+			       key);
+	if (stat(dir, &st) < 0)
+		return err_sys(err, "%s:%u: %s %s", cfg->path, line, key, dir);
+	if (!S_ISDIR(st.st_mode))
+		return err_set(err, "%s:%u: %s %s: not a directory", cfg->path,
+			       line, key, dir);
+	return 0;
+}
+
+struct syncd_config *config_load(const char *path, struct err *err)
+{
+	struct conf_file *cf = NULL;
+	const struct conf_section *sec = NULL;
+	struct syncd_config *cfg = NULL, *ret = NULL;
+	size_t i;
+
+	cf = conf_read(path, err);
+	if (cf == NULL)
+		goto out;
+	for (i = 0; i < cf->n; i++) {
+		if (strcmp(cf->sections[i].type, "syncd") != 0) {
+			err_set(err, "%s:%u: unknown section [%s]", path,
+				cf->sections[i].line, cf->sections[i].type);
+			goto out;
+		}
+		if (sec != NULL) {
+			err_set(err, "%s:%u: duplicate section [syncd]", path,
+				cf->sections[i].line);
+			goto out;
+		}
+		sec = &cf->sections[i];
+	}
+	if (sec == NULL) {
+		err_set(err, "%s:1: missing section [syncd]", path);
+		goto out;
+	}
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL || (cfg->path = strdup(path)) == NULL) {
+		err_sys(err, "malloc");
+		goto out;
+	}
+	if (conf_apply(cf, sec, config_table, cfg, err) < 0)
+		goto out;
+	cfg->listen_line = conf_line(sec, "listen");
+	cfg->tls_cert_line = conf_line(sec, "tls_cert");
+	cfg->tls_key_line = conf_line(sec, "tls_key");
+	cfg->trusted_keys_line = conf_line(sec, "trusted_keys");
+	cfg->state_dir_line = conf_line(sec, "state_dir");
+	cfg->maps_dir_line = conf_line(sec, "maps_dir");
+	if (cfg->max_shrink < 0 || cfg->max_shrink > 100) {
+		err_set(err, "%s:%u: max_shrink must be 0..100%%", path,
+			conf_line(sec, "max_shrink"));
+		goto out;
+	}
+	if (config_parse_listen(cfg, err) < 0 ||
+	    config_parse_canaries(cfg, conf_line(sec, "canaries"), err) < 0 ||
+	    config_check_dir(cfg, "state_dir", cfg->state_dir,
+			     cfg->state_dir_line, err) < 0 ||
+	    config_check_dir(cfg, "maps_dir", cfg->maps_dir,
+			     cfg->maps_dir_line, err) < 0)
+		goto out;
+	if (access(cfg->trusted_keys, R_OK) < 0) {
+		err_sys(err, "%s:%u: trusted_keys %s", path,
+			cfg->trusted_keys_line, cfg->trusted_keys);
+		goto out;
+	}
+	ret = cfg;
+	cfg = NULL;
+out:
+	config_free(cfg);
+	conf_free(cf);
+	return ret;
+}
+
+int config_check_tls(const struct syncd_config *cfg, struct err *err)
+{
+	if (access(cfg->tls_cert, R_OK) < 0)
+		return err_sys(err, "%s:%u: tls_cert %s", cfg->path,
+			       cfg->tls_cert_line, cfg->tls_cert);
+	if (access(cfg->tls_key, R_OK) < 0)
+		return err_sys(err, "%s:%u: tls_key %s", cfg->path,
+			       cfg->tls_key_line, cfg->tls_key);
+	return 0;
+}
+
+void config_free(struct syncd_config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	conf_free_target(config_table, cfg);
+	for (i = 0; i < cfg->ncanaries; i++)
+		free(cfg->canaries[i]);
+	free(cfg->canaries);
+	free(cfg->path);
+	free(cfg);
+}

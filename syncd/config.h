@@ -1,0 +1,52 @@
+/*
+ * config - the [syncd] section of syncd.conf
+ *
+ * config_load() reads the file with formats/conf, applies the key table,
+ * folds the canary addresses and parses the listen address.  Every error is
+ * "file:line: message"; the caller reports it and exits 2.  A reload builds
+ * a new struct syncd_config and swaps it in only when it loaded cleanly.
+ */
+#ifndef MXSYNC_SYNCD_CONFIG_H
+#define MXSYNC_SYNCD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../formats/err.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/mxsync/syncd.conf"
+
+struct syncd_config {
+	/* set by the key table */
+	char *listen;
+	char *tls_cert;
+	char *tls_key;
+	char *trusted_keys;
+	char *state_dir;
+	char *maps_dir;
+	uint64_t max_body;
+	double max_shrink;
+	char *canaries_text;
+	uint64_t max_connections;
+	uint64_t timeout_ms;
+	uint64_t clock_skew_ms;
+	uint64_t install_wait_ms;
+	char *user;
+	/* derived */
+	char *path;
+	char **canaries;		/* folded addresses */
+	size_t ncanaries;
+	struct sockaddr_storage addr;	/* listen address */
+	socklen_t addrlen;
+	unsigned listen_line, tls_cert_line, tls_key_line, trusted_keys_line,
+		state_dir_line, maps_dir_line;
+};
+
+/* config_load - read and validate path (directories must exist) */
+struct syncd_config *config_load(const char *path, struct err *err);
+/* config_check_tls - the certificate and key files are readable */
+int config_check_tls(const struct syncd_config *cfg, struct err *err);
+void config_free(struct syncd_config *cfg);
+
+#endif

@@ -1,0 +1,547 @@
+/*
+ * mxsyncd - the backup-MX side of mxsync
+ *
+ *	mxsyncd [-c FILE] [-s] [-v] [-u USER] run
+ *	mxsyncd [-c FILE] apply SNAPSHOT-FILE
+ *	mxsyncd [-c FILE] status [--json]
+ *	mxsyncd [-c FILE] check ADDRESS
+ *	mxsyncd [-c FILE] postconf
+ *	mxsyncd [-c FILE] check-config		(also: mxsyncd -n)
+ *
+ * Exit codes: 0 ok (accept, for check), 1 refused or invalid data (reject,
+ * for check), 2 usage or configuration error, 75 temporary failure (busy,
+ * cannot bind, another mxsyncd holds the state directory).
+ *
+ * Security: run binds, loads its keys and certificate, then drops to USER
+ * (setgroups, setresgid, setresuid) and checks that root cannot be
+ * regained.  The state directory is locked (flock) by run and apply, so one
+ * writer at a time installs maps.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../formats/buf.h"
+#include "../formats/log.h"
+#include "../formats/norm.h"
+#include "../keys/key.h"
+#include "../keys/trust.h"
+#include "apply.h"
+#include "config.h"
+#include "listener.h"
+#include "status.h"
+#include "store.h"
+
+#define EX_OK_ 0
+#define EX_REFUSED 1
+#define EX_USAGE_ 2
+#define EX_TEMP 75
+
+static const char *mxsyncd_conf = CONFIG_DEFAULT_PATH;
+
+static void mxsyncd_usage(void)
+{
+	fprintf(stderr,
+		"usage: mxsyncd [-c FILE] [-s] [-v] [-u USER] run\n"
+		"       mxsyncd [-c FILE] apply SNAPSHOT-FILE\n"
+		"       mxsyncd [-c FILE] status [--json]\n"
+		"       mxsyncd [-c FILE] check ADDRESS\n"
+		"       mxsyncd [-c FILE] postconf\n"
+		"       mxsyncd [-c FILE] check-config   (or -n)\n");
+}
+
+/* mxsyncd_setup - config and trusted keys into sd; exits 2 on error */
+static int mxsyncd_setup(struct syncd *sd, int need_tls)
+{
+	struct syncd_config *cfg;
+	struct trust *trust;
+	struct err err;
+
+	cfg = config_load(mxsyncd_conf, &err);
+	if (cfg == NULL) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	if (need_tls && config_check_tls(cfg, &err) < 0) {
+		log_error("%s", err.msg);
+		config_free(cfg);
+		return -1;
+	}
+	trust = trust_load(cfg->trusted_keys, &err);
+	if (trust == NULL) {
+		log_error("%s", err.msg);
+		config_free(cfg);
+		return -1;
+	}
+	if (apply_init(sd, cfg, trust) < 0) {
+		log_error("pthread_mutex_init failed");
+		config_free(cfg);
+		trust_free(trust);
+		return -1;
+	}
+	return 0;
+}
+
+/* mxsyncd_lock - lock state_dir/.lock for the one writer; -1 if held */
+static int mxsyncd_lock(const struct syncd_config *cfg, int *fd_r)
+{
+	char path[4096];
+	int fd, n;
+
+	n = snprintf(path, sizeof(path), "%s/.lock", cfg->state_dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_error("open(%s): %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		log_error("%s is locked by a running mxsyncd", cfg->state_dir);
+		close(fd);
+		return -1;
+	}
+	*fd_r = fd;
+	return 0;
+}
+
+/* mxsyncd_start_store - load the store and make the maps match it */
+static int mxsyncd_start_store(struct syncd *sd)
+{
+	struct err err, why;
+	int rebuilt;
+
+	if (apply_start(sd, &rebuilt, &why, &err) < 0) {
+		log_error("cannot load the state store: %s", err.msg);
+		return -1;
+	}
+	if (rebuilt)
+		log_warning("maps rebuilt from the stored states (%s)",
+			    why.msg);
+	else
+		log_debug("maps match the stored states");
+	return 0;
+}
+
+/* mxsyncd_load_store - read-only commands: the store without the maps */
+static int mxsyncd_load_store(struct syncd *sd)
+{
+	struct err err;
+
+	sd->store = store_load(sd->cfg->state_dir, sd->trust, &err);
+	if (sd->store == NULL) {
+		log_error("cannot load the state store: %s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* mxsyncd_drop - drop root for user; verify it cannot be regained */
+static int mxsyncd_drop(const char *user)
+{
+	struct passwd *pw;
+
+	if (user == NULL || user[0] == '\0')
+		return 0;
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		log_error("unknown user %s", user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) < 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
+		log_error("cannot drop privileges to %s: %s", user,
+			  strerror(errno));
+		return -1;
+	}
+	if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		log_error("root could be regained after dropping to %s", user);
+		return -1;
+	}
+	log_info("running as %s", user);
+	return 0;
+}
+
+/* mxsyncd_reload - SIGHUP: new config and keys, swapped in only if valid */
+static void mxsyncd_reload(struct syncd *sd)
+{
+	struct syncd_config *cfg;
+	struct trust *trust;
+	const struct syncd_config *old = sd->cfg;
+	struct err err;
+
+	cfg = config_load(mxsyncd_conf, &err);
+	if (cfg == NULL) {
+		log_error("reload refused: %s", err.msg);
+		return;
+	}
+	if (strcmp(cfg->listen, old->listen) != 0 ||
+	    strcmp(cfg->tls_cert, old->tls_cert) != 0 ||
+	    strcmp(cfg->tls_key, old->tls_key) != 0 ||
+	    strcmp(cfg->state_dir, old->state_dir) != 0 ||
+	    strcmp(cfg->maps_dir, old->maps_dir) != 0 ||
+	    strcmp(cfg->user, old->user) != 0) {
+		log_error("reload refused: listen, tls_cert, tls_key, "
+			  "state_dir, maps_dir and user change only with a "
+			  "restart");
+		config_free(cfg);
+		return;
+	}
+	trust = trust_load(cfg->trusted_keys, &err);
+	if (trust == NULL) {
+		log_error("reload refused: %s", err.msg);
+		config_free(cfg);
+		return;
+	}
+	apply_swap_config(sd, cfg, trust);
+	log_info("reloaded %s: %zu trusted keys", mxsyncd_conf, trust->n);
+}
+
+static int mxsyncd_run(const char *user_opt)
+{
+	struct syncd sd;
+	struct listener *l = NULL;
+	struct err err;
+	sigset_t set;
+	siginfo_t si;
+	struct timespec tick;
+	uint64_t wd_usec = 0;
+	const char *user;
+	int sig, lock_fd = -1, rc = EX_USAGE_;
+
+	/* Signals go to this thread only, before any other thread exists. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (mxsyncd_setup(&sd, 1) < 0)
+		return EX_USAGE_;
+	rc = EX_TEMP;
+	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0)
+		goto out;
+	if (mxsyncd_start_store(&sd) < 0)
+		goto out;
+	l = listener_start(&sd, &err);
+	if (l == NULL) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	user = user_opt != NULL ? user_opt : sd.cfg->user;
+	if (mxsyncd_drop(user) < 0) {
+		rc = EX_USAGE_;
+		goto out;
+	}
+	log_info("listening on %s; %zu origins, %zu trusted keys",
+		 sd.cfg->listen, sd.store->n, sd.trust->n);
+	sd_notify(0, "READY=1");
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+	for (;;) {
+		if (wd_usec > 0) {
+			tick.tv_sec = (time_t)(wd_usec / 2000000);
+			tick.tv_nsec = (long)(wd_usec / 2 % 1000000) * 1000;
+		} else {
+			tick.tv_sec = 60;
+			tick.tv_nsec = 0;
+		}
+		sig = sigtimedwait(&set, &si, &tick);
+		if (wd_usec > 0)
+			sd_notify(0, "WATCHDOG=1");
+		if (sig == SIGHUP) {
+			sd_notify(0, "RELOADING=1");
+			mxsyncd_reload(&sd);
+			sd_notify(0, "READY=1");
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			log_info("stopping on signal %d", sig);
+			sd_notify(0, "STOPPING=1");
+			break;
+		}
+	}
+	rc = EX_OK_;
+out:
+	listener_stop(l);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	apply_fini(&sd);
+	return rc;
+}
+
+static int mxsyncd_apply(const char *path)
+{
+	struct syncd sd;
+	struct push p;
+	struct apply_result res;
+	struct verdict v;
+	char hex[2 * STATE_HASH_LEN + 1];
+	int lock_fd = -1, rc = EX_TEMP;
+
+	if (mxsyncd_setup(&sd, 0) < 0)
+		return EX_USAGE_;
+	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0 || mxsyncd_start_store(&sd) < 0)
+		goto out;
+	if (apply_file(&sd, path, &p, &res, &v) < 0) {
+		log_error("%s: refused (%d %s): %s", path, v.status, v.reason,
+			  v.msg);
+		rc = v.status == 503 ? EX_TEMP : EX_REFUSED;
+		verify_push_clear(&p);
+		goto out;
+	}
+	manifest_hex(res.state_hash, STATE_HASH_LEN, hex);
+	printf("installed origin %s serial %" PRIu64 ": %zu domains, %zu "
+	       "recipients, state %s (%" PRIu64 " ms)\n", p.m.origin,
+	       res.serial, res.domains, res.recipients, hex, res.install_ms);
+	verify_push_clear(&p);
+	rc = EX_OK_;
+out:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	apply_fini(&sd);
+	return rc;
+}
+
+static int mxsyncd_status(int json)
+{
+	struct syncd sd;
+	struct buf b = BUF_INIT;
+	char *text;
+	int rc = EX_TEMP;
+
+	if (mxsyncd_setup(&sd, 0) < 0)
+		return EX_USAGE_;
+	if (mxsyncd_load_store(&sd) < 0)
+		goto out;
+	if (json) {
+		text = status_json(&sd, time(NULL));
+		if (text == NULL)
+			goto out;
+		printf("%s\n", text);
+		free(text);
+	} else {
+		if (status_table(&sd, time(NULL), &b) < 0)
+			goto out;
+		fputs(b.data, stdout);
+	}
+	rc = EX_OK_;
+out:
+	buf_free(&b);
+	apply_fini(&sd);
+	return rc;
+}
+
+/* mxsyncd_probe - the key Postfix would find, as relay_recipient_maps */
+static int mxsyncd_probe(const struct state *st, const char *addr,
+			 size_t alen, const char *delim, char *match,
+			 size_t msize)
+{
+	const char *at = memrchr(addr, '@', alen), *ext;
+	size_t llen;
+	int n;
+
+	if (state_has_recipient(st, addr, alen)) {
+		snprintf(match, msize, "%.*s", (int)alen, addr);
+		return 1;
+	}
+	llen = (size_t)(at - addr);
+	if (delim[0] != '\0' && llen > 0) {
+		ext = addr;
+		while (ext < at && strchr(delim, *ext) == NULL)
+			ext++;
+		if (ext < at && ext > addr) {
+			n = snprintf(match, msize, "%.*s%.*s",
+				     (int)(ext - addr), addr,
+				     (int)(alen - llen), at);
+			if (n > 0 && (size_t)n < msize &&
+			    state_has_recipient(st, match, (size_t)n))
+				return 1;
+		}
+	}
+	n = snprintf(match, msize, "%.*s", (int)(alen - llen), at);
+	return n > 0 && state_has_recipient(st, match, (size_t)n);
+}
+
+static int mxsyncd_check(const char *address)
+{
+	struct syncd sd;
+	const struct store_origin *o;
+	char addr[NORM_BUF_SIZE], match[NORM_BUF_SIZE];
+	const char *at;
+	size_t alen;
+	struct err err;
+	int rc = EX_TEMP;
+
+	if (mxsyncd_setup(&sd, 0) < 0)
+		return EX_USAGE_;
+	if (norm_address(address, strlen(address), addr, sizeof(addr), &alen,
+			 &err) < 0) {
+		log_error("bad address %s: %s", address, err.msg);
+		rc = EX_USAGE_;
+		goto out;
+	}
+	if (mxsyncd_load_store(&sd) < 0)
+		goto out;
+	at = memrchr(addr, '@', alen);
+	o = store_owner(sd.store, at + 1, alen - (size_t)(at + 1 - addr), NULL);
+	if (o == NULL) {
+		printf("reject %s: relay access denied (domain not served)\n",
+		       address);
+		rc = EX_REFUSED;
+		goto out;
+	}
+	if (mxsyncd_probe(o->st, addr, alen, o->m.recipient_delimiter, match,
+			  sizeof(match))) {
+		printf("accept %s (matched %s; origin %s, serial %" PRIu64
+		       ", key %s)\n", address, match, o->m.origin, o->m.serial,
+		       o->m.key_id);
+		rc = EX_OK_;
+	} else {
+		printf("reject %s: user unknown in relay recipient table "
+		       "(domain %s from origin %s, serial %" PRIu64 ")\n",
+		       address, at + 1, o->m.origin, o->m.serial);
+		rc = EX_REFUSED;
+	}
+out:
+	apply_fini(&sd);
+	return rc;
+}
+
+static int mxsyncd_postconf(void)
+{
+	struct syncd sd;
+	const struct store_origin *o, *best = NULL;
+	size_t i, j, count, best_count = 0, differ = 0;
+	const char *maps;
+	int rc = EX_TEMP;
+
+	if (mxsyncd_setup(&sd, 0) < 0)
+		return EX_USAGE_;
+	if (mxsyncd_load_store(&sd) < 0)
+		goto out;
+	maps = sd.cfg->maps_dir;
+	/* The delimiter most origins sent; on a tie, the first by name. */
+	for (i = 0; i < sd.store->n; i++) {
+		o = sd.store->o[i];
+		for (count = 0, j = 0; j < sd.store->n; j++)
+			count += strcmp(o->m.recipient_delimiter,
+					sd.store->o[j]->m.recipient_delimiter) == 0;
+		if (count > best_count) {
+			best = o;
+			best_count = count;
+		}
+	}
+	if (best != NULL)
+		differ = sd.store->n - best_count;
+	printf("# main.cf settings for the maps mxsyncd keeps in %s\n", maps);
+	printf("relay_domains = cdb:%s/relay_domains\n", maps);
+	printf("relay_recipient_maps = cdb:%s/relay_recipients\n", maps);
+	printf("transport_maps = cdb:%s/transport\n", maps);
+	if (best == NULL)
+		printf("# no origin has pushed yet: set recipient_delimiter "
+		       "as on the primary\n");
+	else {
+		printf("# recipient_delimiter as origin %s sent it (%zu of %zu "
+		       "origins%s)\n", best->m.origin, best_count,
+		       sd.store->n,
+		       differ ? "; the others differ, Postfix has only one"
+			      : "");
+		printf("recipient_delimiter = %s\n",
+		       best->m.recipient_delimiter);
+	}
+	printf("# the Postfix default without relay_domains: relay_domains "
+	       "then matches exactly\n# the listed domains, not their "
+	       "subdomains, as virtual_mailbox_domains does\n# on the "
+	       "primary\n");
+	printf("parent_domain_matches_subdomains = debug_peer_list,"
+	       "fast_flush_domains,mynetworks,permit_mx_backup_networks,"
+	       "qmqpd_authorized_clients,smtpd_access_maps\n");
+	rc = EX_OK_;
+out:
+	apply_fini(&sd);
+	return rc;
+}
+
+static int mxsyncd_check_config(void)
+{
+	struct syncd sd;
+
+	if (mxsyncd_setup(&sd, 1) < 0)
+		return EX_USAGE_;
+	printf("%s: ok (%zu trusted keys)\n", mxsyncd_conf, sd.trust->n);
+	apply_fini(&sd);
+	return EX_OK_;
+}
+
+int main(int argc, char **argv)
+{
+	const char *user = NULL, *cmd;
+	struct err err;
+	int c, use_syslog = 0, verbose = 0, check_only = 0, json = 0;
+
+	while ((c = getopt(argc, argv, "+c:nsu:vh")) != -1) {
+		switch (c) {
+		case 'c':
+			mxsyncd_conf = optarg;
+			break;
+		case 'n':
+			check_only = 1;
+			break;
+		case 's':
+			use_syslog = 1;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			mxsyncd_usage();
+			return EX_USAGE_;
+		}
+	}
+	log_open("mxsyncd", use_syslog);
+	log_set_verbose(verbose);
+	if (key_init(&err) < 0) {
+		log_error("%s", err.msg);
+		return EX_TEMP;
+	}
+	if (check_only)
+		return optind == argc ? mxsyncd_check_config()
+				      : (mxsyncd_usage(), EX_USAGE_);
+	if (optind >= argc) {
+		mxsyncd_usage();
+		return EX_USAGE_;
+	}
+	cmd = argv[optind++];
+	argc -= optind;
+	argv += optind;
+	if (strcmp(cmd, "run") == 0 && argc == 0)
+		return mxsyncd_run(user);
+	if (strcmp(cmd, "apply") == 0 && argc == 1)
+		return mxsyncd_apply(argv[0]);
+	if (strcmp(cmd, "status") == 0 &&
+	    (argc == 0 || (argc == 1 && strcmp(argv[0], "--json") == 0))) {
+		json = argc == 1;
+		return mxsyncd_status(json);
+	}
+	if (strcmp(cmd, "check") == 0 && argc == 1)
+		return mxsyncd_check(argv[0]);
+	if (strcmp(cmd, "postconf") == 0 && argc == 0)
+		return mxsyncd_postconf();
+	if (strcmp(cmd, "check-config") == 0 && argc == 0)
+		return mxsyncd_check_config();
+	mxsyncd_usage();
+	return EX_USAGE_;
+}

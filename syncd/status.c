@@ -1,0 +1,168 @@
+/*
+ * status - the facts about the installed states
+ *
+ * Fails only on memory (NULL or -1).  Security: shows counts, hashes,
+ * serials and key ids, never a recipient.
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status.h"
+
+/* status_origin_json - one origin's object */
+static json_t *status_origin_json(const struct store_origin *o, time_t now)
+{
+	char hex[2 * STATE_HASH_LEN + 1];
+	int64_t age = (int64_t)now - o->m.created;
+
+	manifest_hex(o->m.state_hash, STATE_HASH_LEN, hex);
+	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:s, "
+			 "s:s}",
+			 "origin", o->m.origin,
+			 "serial", (json_int_t)o->m.serial,
+			 "state_hash", hex,
+			 "domains", (json_int_t)o->m.domains,
+			 "recipients", (json_int_t)o->m.recipients,
+			 "created", (json_int_t)o->m.created,
+			 "expires", (json_int_t)o->m.expires,
+			 "age_s", (json_int_t)(age < 0 ? 0 : age),
+			 "expired", o->m.expires <= (int64_t)now,
+			 "key_id", o->m.key_id,
+			 "recipient_delimiter", o->m.recipient_delimiter);
+}
+
+char *status_json(struct syncd *sd, time_t now)
+{
+	json_t *root = NULL, *origins, *refused, *o;
+	char *text = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&sd->facts_lock);
+	origins = json_array();
+	refused = json_object();
+	if (origins == NULL || refused == NULL)
+		goto out;
+	for (i = 0; sd->store != NULL && i < sd->store->n; i++) {
+		o = status_origin_json(sd->store->o[i], now);
+		if (o == NULL || json_array_append_new(origins, o) < 0)
+			goto out;
+	}
+	for (i = 0; i < SYNCD_REASONS && sd->reasons[i] != NULL; i++)
+		if (json_object_set_new(refused, sd->reasons[i],
+					json_integer((json_int_t)sd->refused[i])) < 0)
+			goto out;
+	root = json_pack("{s:O, s:{s:I, s:O}, s:I}", "origins", origins,
+			 "pushes", "accepted", (json_int_t)sd->accepted,
+			 "refused", refused, "last_install_ms",
+			 (json_int_t)sd->last_install_ms);
+	if (root != NULL)
+		text = json_dumps(root, JSON_COMPACT);
+out:
+	pthread_mutex_unlock(&sd->facts_lock);
+	json_decref(origins);
+	json_decref(refused);
+	json_decref(root);
+	return text;
+}
+
+/* status_metric_origin - one labelled line per origin */
+static int status_metric_head(struct buf *out, const char *name,
+			      const char *type, const char *help)
+{
+	return buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+			  type);
+}
+
+int status_metrics(struct syncd *sd, time_t now, struct buf *out)
+{
+	const struct store_origin *o;
+	size_t i;
+	int rc = -1;
+
+	pthread_mutex_lock(&sd->facts_lock);
+#define EACH for (i = 0; sd->store != NULL && i < sd->store->n && \
+		      (o = sd->store->o[i]) != NULL; i++)
+	if (status_metric_head(out, "mxsyncd_origin_serial", "gauge",
+			       "Serial of the installed state per origin.") < 0)
+		goto out;
+	EACH if (buf_printf(out, "mxsyncd_origin_serial{origin=\"%s\"} %" PRIu64
+			    "\n", o->m.origin, o->m.serial) < 0) goto out;
+	if (status_metric_head(out, "mxsyncd_origin_domains", "gauge",
+			       "Domains of the installed state per origin.") < 0)
+		goto out;
+	EACH if (buf_printf(out, "mxsyncd_origin_domains{origin=\"%s\"} %" PRIu64
+			    "\n", o->m.origin, o->m.domains) < 0) goto out;
+	if (status_metric_head(out, "mxsyncd_origin_recipients", "gauge",
+			       "Recipients of the installed state per origin.") < 0)
+		goto out;
+	EACH if (buf_printf(out, "mxsyncd_origin_recipients{origin=\"%s\"} %"
+			    PRIu64 "\n", o->m.origin, o->m.recipients) < 0)
+		goto out;
+	if (status_metric_head(out, "mxsyncd_snapshot_age_seconds", "gauge",
+			       "Seconds since the installed snapshot was created.") < 0)
+		goto out;
+	EACH if (buf_printf(out, "mxsyncd_snapshot_age_seconds{origin=\"%s\"} %"
+			    PRId64 "\n", o->m.origin,
+			    (int64_t)now - o->m.created) < 0) goto out;
+	if (status_metric_head(out, "mxsyncd_snapshot_expires_timestamp_seconds",
+			       "gauge", "When the installed snapshot expires.") < 0)
+		goto out;
+	EACH if (buf_printf(out, "mxsyncd_snapshot_expires_timestamp_seconds"
+			    "{origin=\"%s\"} %" PRId64 "\n", o->m.origin,
+			    o->m.expires) < 0) goto out;
+#undef EACH
+	if (status_metric_head(out, "mxsyncd_pushes_total", "counter",
+			       "Pushes and applies by result.") < 0 ||
+	    buf_printf(out, "mxsyncd_pushes_total{result=\"accepted\"} %" PRIu64
+		       "\n", sd->accepted) < 0)
+		goto out;
+	for (i = 0; i < SYNCD_REASONS && sd->reasons[i] != NULL; i++)
+		if (buf_printf(out, "mxsyncd_pushes_total{result=\"refused\","
+			       "reason=\"%s\"} %" PRIu64 "\n", sd->reasons[i],
+			       sd->refused[i]) < 0)
+			goto out;
+	if (status_metric_head(out, "mxsyncd_last_install_seconds", "gauge",
+			       "Duration of the last install.") < 0 ||
+	    buf_printf(out, "mxsyncd_last_install_seconds %.3f\n",
+		       (double)sd->last_install_ms / 1000.0) < 0)
+		goto out;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&sd->facts_lock);
+	return rc;
+}
+
+int status_table(struct syncd *sd, time_t now, struct buf *out)
+{
+	const struct store_origin *o;
+	char hex[2 * STATE_HASH_LEN + 1], *exp;
+	size_t i;
+	int rc = -1;
+
+	pthread_mutex_lock(&sd->facts_lock);
+	if (sd->store == NULL || sd->store->n == 0) {
+		rc = buf_printf(out, "no origin has pushed a state yet\n");
+		goto out;
+	}
+	if (buf_printf(out, "%-24s %10s %8s %10s %10s %-16s %-16s %s\n",
+		       "ORIGIN", "SERIAL", "DOMAINS", "RECIPIENTS", "AGE",
+		       "KEY", "STATE", "EXPIRES") < 0)
+		goto out;
+	for (i = 0; i < sd->store->n; i++) {
+		o = sd->store->o[i];
+		manifest_hex(o->m.state_hash, STATE_HASH_LEN, hex);
+		exp = o->m.expires <= (int64_t)now ? "EXPIRED" : "";
+		if (buf_printf(out, "%-24s %10" PRIu64 " %8" PRIu64 " %10" PRIu64
+			       " %9" PRId64 "s %-16s %.16s %" PRId64 " %s\n",
+			       o->m.origin, o->m.serial, o->m.domains,
+			       o->m.recipients, (int64_t)now - o->m.created,
+			       o->m.key_id, hex, o->m.expires, exp) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	pthread_mutex_unlock(&sd->facts_lock);
+	return rc;
+}

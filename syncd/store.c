@@ -1,0 +1,278 @@
+/*
+ * store - the verified state of every origin, in memory and in state_dir
+ *
+ * Fails with "what(path): reason"; a stored file that does not verify stops
+ * the load, since it can only be damage or tampering (files are written
+ * atomically).  Security: a stored file is trusted only after its state
+ * hashes to the signed state_hash.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../formats/atomic.h"
+#include "../keys/key.h"
+#include "store.h"
+
+#define STORE_PREFIX "origin-"
+#define STORE_SUFFIX ".snap"
+
+struct store_origin *store_origin_new(const struct manifest *m,
+				      const char *json, size_t len,
+				      const unsigned char *sig,
+				      struct state *st, struct err *err)
+{
+	struct store_origin *o;
+
+	o = calloc(1, sizeof(*o));
+	if (o == NULL || (o->manifest = malloc(len + 1)) == NULL) {
+		free(o);
+		err_sys(err, "malloc");
+		return NULL;
+	}
+	memcpy(o->manifest, json, len);
+	o->manifest[len] = '\0';
+	o->manifest_len = len;
+	o->m = *m;
+	memcpy(o->sig, sig, SNAPSHOT_SIG_LEN);
+	o->st = st;
+	return o;
+}
+
+void store_origin_free(struct store_origin *o)
+{
+	if (o == NULL)
+		return;
+	state_free(o->st);
+	free(o->manifest);
+	free(o);
+}
+
+/* store_cmp - order entries by origin name */
+static int store_cmp(const void *a, const void *b)
+{
+	const struct store_origin *const *x = a, *const *y = b;
+
+	return strcmp((*x)->m.origin, (*y)->m.origin);
+}
+
+/* store_load_one - read, parse and verify one stored origin file */
+static struct store_origin *store_load_one(const char *path, const char *name,
+					   const struct trust *trust,
+					   struct err *err)
+{
+	struct snapshot snap = { 0 };
+	struct manifest m;
+	struct state *st = NULL;
+	struct store_origin *o = NULL;
+	const struct trust_key *k;
+	unsigned char h[STATE_HASH_LEN];
+
+	if (snapshot_read(path, (size_t)-1 / 2, &snap, err) < 0)
+		goto out;
+	if (manifest_decode(&m, snap.manifest, snap.manifest_len, err) < 0) {
+		err_prefix(err, "%s", path);
+		goto out;
+	}
+	if (strcmp(m.origin, name) != 0) {
+		err_set(err, "%s: holds origin %s", path, m.origin);
+		goto out;
+	}
+	k = trust != NULL ? trust_find(trust, m.key_id) : NULL;
+	if (k != NULL && key_verify(k->pk, snap.manifest, snap.manifest_len,
+				    snap.sig, err) < 0) {
+		err_prefix(err, "%s: bad signature", path);
+		goto out;
+	}
+	if (snap.body == NULL)
+		st = state_parse("", 0, err);
+	else {
+		st = state_parse_owned(snap.body, snap.body_len, err);
+		snap.body = NULL;
+	}
+	if (st == NULL) {
+		err_prefix(err, "%s", path);
+		goto out;
+	}
+	state_hash(st, h);
+	if (memcmp(h, m.state_hash, sizeof(h)) != 0 ||
+	    state_domain_count(st) != m.domains ||
+	    state_recipient_count(st) != m.recipients) {
+		err_set(err, "%s: state does not match its signed hash", path);
+		goto out;
+	}
+	o = store_origin_new(&m, snap.manifest, snap.manifest_len, snap.sig,
+			     st, err);
+	if (o != NULL)
+		st = NULL;
+out:
+	state_free(st);
+	snapshot_clear(&snap);
+	return o;
+}
+
+struct store *store_load(const char *dir, const struct trust *trust,
+			 struct err *err)
+{
+	struct store *s = NULL, *ret = NULL;
+	struct store_origin *o, **v;
+	DIR *d = NULL;
+	struct dirent *de;
+	char path[4096], name[MANIFEST_ORIGIN_MAX + 1];
+	size_t len, plen = strlen(STORE_PREFIX), slen = strlen(STORE_SUFFIX);
+	int n;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		err_sys(err, "malloc");
+		goto out;
+	}
+	d = opendir(dir);
+	if (d == NULL) {
+		err_sys(err, "opendir(%s)", dir);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len <= plen + slen ||
+		    strncmp(de->d_name, STORE_PREFIX, plen) != 0 ||
+		    strcmp(de->d_name + len - slen, STORE_SUFFIX) != 0)
+			continue;
+		if (len - plen - slen > MANIFEST_ORIGIN_MAX)
+			continue;
+		memcpy(name, de->d_name + plen, len - plen - slen);
+		name[len - plen - slen] = '\0';
+		n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			err_set(err, "%s/%s: path too long", dir, de->d_name);
+			goto out;
+		}
+		o = store_load_one(path, name, trust, err);
+		if (o == NULL)
+			goto out;
+		v = realloc(s->o, (s->n + 1) * sizeof(*s->o));
+		if (v == NULL) {
+			store_origin_free(o);
+			err_sys(err, "malloc");
+			goto out;
+		}
+		s->o = v;
+		s->o[s->n++] = o;
+	}
+	if (s->n > 1)
+		qsort(s->o, s->n, sizeof(*s->o), store_cmp);
+	ret = s;
+	s = NULL;
+out:
+	if (d != NULL)
+		closedir(d);
+	store_free(s);
+	return ret;
+}
+
+const struct store_origin *store_find(const struct store *s,
+				      const char *origin)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && i < s->n; i++)
+		if (strcmp(s->o[i]->m.origin, origin) == 0)
+			return s->o[i];
+	return NULL;
+}
+
+const struct store_origin *store_owner(const struct store *s,
+				       const char *domain, size_t len,
+				       const char *except)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && i < s->n; i++) {
+		if (except != NULL && strcmp(s->o[i]->m.origin, except) == 0)
+			continue;
+		if (state_find_domain(s->o[i]->st, domain, len) >= 0)
+			return s->o[i];
+	}
+	return NULL;
+}
+
+int store_save(const char *dir, const struct store_origin *o,
+	       struct err *err)
+{
+	char path[4096], *text = NULL;
+	size_t len = 0;
+	int n, rc;
+
+	n = snprintf(path, sizeof(path), "%s/" STORE_PREFIX "%s" STORE_SUFFIX,
+		     dir, o->m.origin);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return err_set(err, "%s: path too long", dir);
+	text = state_text(o->st, &len);
+	if (text == NULL && len > 0)
+		return err_sys(err, "malloc");
+	rc = snapshot_write(path, o->manifest, o->manifest_len, o->sig, text,
+			    len, err);
+	free(text);
+	return rc;
+}
+
+struct store *store_with(const struct store *s, struct store_origin *o,
+			 struct store_origin **replaced_r, struct err *err)
+{
+	struct store *ns;
+	size_t i, n = s != NULL ? s->n : 0;
+
+	*replaced_r = NULL;
+	ns = calloc(1, sizeof(*ns));
+	if (ns == NULL || (ns->o = calloc(n + 1, sizeof(*ns->o))) == NULL) {
+		free(ns);
+		err_sys(err, "malloc");
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		if (strcmp(s->o[i]->m.origin, o->m.origin) == 0) {
+			*replaced_r = s->o[i];
+			ns->o[ns->n++] = o;
+		} else
+			ns->o[ns->n++] = s->o[i];
+	}
+	if (*replaced_r == NULL) {
+		ns->o[ns->n++] = o;
+		qsort(ns->o, ns->n, sizeof(*ns->o), store_cmp);
+	}
+	return ns;
+}
+
+void store_release(struct store *s, struct store_origin *entry)
+{
+	store_origin_free(entry);
+	if (s == NULL)
+		return;
+	free(s->o);
+	free(s);
+}
+
+const struct state **store_states(const struct store *s)
+{
+	const struct state **v;
+	size_t i;
+
+	v = calloc(s->n + 1, sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	for (i = 0; i < s->n; i++)
+		v[i] = s->o[i]->st;
+	return v;
+}
+
+void store_free(struct store *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n; i++)
+		store_origin_free(s->o[i]);
+	store_release(s, NULL);
+}

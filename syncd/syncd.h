@@ -1,0 +1,45 @@
+/*
+ * syncd - the running context shared by the pieces of mxsyncd
+ *
+ * One struct syncd per process.  Locks: install_lock serialises installs
+ * (an install waits at most cfg->install_wait_ms for it, then answers busy);
+ * facts_lock guards the pointers cfg, trust and store and the counters, and
+ * is held only briefly, to copy facts or to swap a pointer.  A store, a
+ * config or a trust list that was swapped out is never freed while the
+ * daemon runs (a push in flight may still point into it) but parked on a
+ * retired list and freed at exit.
+ */
+#ifndef MXSYNC_SYNCD_SYNCD_H
+#define MXSYNC_SYNCD_SYNCD_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "../keys/trust.h"
+#include "config.h"
+#include "store.h"
+
+#define SYNCD_REASONS 24
+
+struct syncd_retired {
+	struct syncd_config *cfg;
+	struct trust *trust;
+	struct syncd_retired *next;
+};
+
+struct syncd {
+	pthread_mutex_t install_lock;
+	pthread_mutex_t facts_lock;
+	struct syncd_config *cfg;
+	struct trust *trust;
+	struct store *store;
+	struct syncd_retired *retired;
+	/* counters (facts_lock) */
+	uint64_t accepted;
+	const char *reasons[SYNCD_REASONS];
+	uint64_t refused[SYNCD_REASONS];
+	uint64_t last_install_ms;
+	int have_install;
+};
+
+#endif

@@ -1,0 +1,338 @@
+/*
+ * verify - every check a snapshot must pass before it may be installed
+ *
+ * Security: nothing from the request is trusted before the signature over
+ * the manifest verified with a key from the trusted-keys file; the body is
+ * bound to the manifest only through body_hash and state_hash, both checked
+ * here.  Messages name keys, origins, serials and domains, never recipients
+ * other than the configured canaries.
+ */
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../formats/delta.h"
+#include "../keys/key.h"
+#include "verify.h"
+
+int verify_refuse(struct verdict *v, int status, const char *reason,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	v->status = status;
+	v->reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(v->msg, sizeof(v->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* verify_time - ISO 8601 UTC text of t */
+static const char *verify_time(int64_t t, char *buf, size_t size)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "%" PRId64, t);
+	return buf;
+}
+
+void verify_push_clear(struct push *p)
+{
+	free(p->manifest);
+	memset(p, 0, sizeof(*p));
+}
+
+int verify_headers(struct syncd *sd, const char *manifest_b64,
+		   const char *sig_b64, struct push *p, struct verdict *v)
+{
+	unsigned char *json = NULL, *sig = NULL;
+	size_t jlen = 0, slen = 0;
+	struct err err;
+	int rc = -1;
+
+	if (manifest_b64 == NULL || sig_b64 == NULL) {
+		verify_refuse(v, 400, "malformed", "missing header %s",
+			      manifest_b64 == NULL ? SNAPSHOT_HDR_MANIFEST
+						   : SNAPSHOT_HDR_SIGNATURE);
+		goto out;
+	}
+	if (strlen(manifest_b64) > 2 * MANIFEST_MAX) {
+		verify_refuse(v, 400, "malformed", "manifest too long");
+		goto out;
+	}
+	json = snapshot_unb64(manifest_b64, strlen(manifest_b64), &jlen, &err);
+	if (json == NULL) {
+		verify_refuse(v, 400, "malformed", "header %s: %s",
+			      SNAPSHOT_HDR_MANIFEST, err.msg);
+		goto out;
+	}
+	sig = snapshot_unb64(sig_b64, strlen(sig_b64), &slen, &err);
+	if (sig == NULL || slen != SNAPSHOT_SIG_LEN) {
+		verify_refuse(v, 400, "malformed", "header %s: %s",
+			      SNAPSHOT_HDR_SIGNATURE,
+			      sig == NULL ? err.msg : "not 64 bytes");
+		goto out;
+	}
+	rc = verify_manifest(sd, (const char *)json, jlen, sig, p, v);
+out:
+	free(json);
+	free(sig);
+	return rc;
+}
+
+int verify_manifest(struct syncd *sd, const char *json, size_t len,
+		    const unsigned char sig[SNAPSHOT_SIG_LEN], struct push *p,
+		    struct verdict *v)
+{
+	const struct store_origin *cur;
+	const struct trust_key *k;
+	struct trust *trust;
+	uint64_t cur_serial = 0, max_body, skew_s;
+	unsigned char cur_hash[STATE_HASH_LEN];
+	char hex[2 * STATE_HASH_LEN + 1], tbuf[64];
+	int have_cur = 0;
+	struct err err;
+	time_t now = time(NULL);
+
+	memset(p, 0, sizeof(*p));
+	v->serial = 0;
+	if (manifest_decode(&p->m, json, len, &err) < 0)
+		return verify_refuse(v, 400, "malformed", "malformed manifest: %s",
+				     err.msg);
+
+	pthread_mutex_lock(&sd->facts_lock);
+	trust = sd->trust;
+	max_body = sd->cfg->max_body;
+	skew_s = sd->cfg->clock_skew_ms / 1000;
+	cur = store_find(sd->store, p->m.origin);
+	if (cur != NULL) {
+		have_cur = 1;
+		cur_serial = cur->m.serial;
+		memcpy(cur_hash, cur->m.state_hash, sizeof(cur_hash));
+	}
+	pthread_mutex_unlock(&sd->facts_lock);
+	v->serial = cur_serial;
+
+	k = trust_find(trust, p->m.key_id);
+	if (k == NULL)
+		return verify_refuse(v, 403, "unknown_key", "unknown key id %s",
+				     p->m.key_id);
+	if (key_verify(k->pk, json, len, sig, &err) < 0)
+		return verify_refuse(v, 403, "bad_signature",
+				     "bad signature (key id %s)", p->m.key_id);
+	if (strcmp(k->origin, p->m.origin) != 0)
+		return verify_refuse(v, 403, "origin",
+				     "origin %s is not trusted for key id %s "
+				     "(its origin is %s)",
+				     p->m.origin, p->m.key_id, k->origin);
+	if (p->m.serial <= cur_serial)
+		return verify_refuse(v, 409, "serial",
+				     "serial %" PRIu64 " is not above the "
+				     "current serial %" PRIu64,
+				     p->m.serial, cur_serial);
+	if (p->m.expires <= (int64_t)now)
+		return verify_refuse(v, 403, "expired", "manifest expired at %s",
+				     verify_time(p->m.expires, tbuf,
+						 sizeof(tbuf)));
+	if (p->m.created > (int64_t)now + (int64_t)skew_s)
+		return verify_refuse(v, 403, "future",
+				     "manifest created at %s is in the future "
+				     "(clock_skew %" PRIu64 "s)",
+				     verify_time(p->m.created, tbuf,
+						 sizeof(tbuf)),
+				     skew_s);
+	if (p->m.body_size > max_body)
+		return verify_refuse(v, 413, "too_large",
+				     "body of %" PRIu64 " bytes exceeds "
+				     "max_body %" PRIu64,
+				     p->m.body_size, max_body);
+	if (p->m.kind == MANIFEST_DELTA &&
+	    (!have_cur || p->m.base_serial != cur_serial ||
+	     memcmp(p->m.base_hash, cur_hash, STATE_HASH_LEN) != 0)) {
+		manifest_hex(p->m.base_hash, STATE_HASH_LEN, hex);
+		return verify_refuse(v, 409, "delta_base",
+				     "delta base serial %" PRIu64 " (hash %.16s) "
+				     "unknown: current serial %" PRIu64,
+				     p->m.base_serial, hex, cur_serial);
+	}
+	p->manifest = malloc(len + 1);
+	if (p->manifest == NULL)
+		return verify_refuse(v, 503, "internal", "out of memory");
+	memcpy(p->manifest, json, len);
+	p->manifest[len] = '\0';
+	p->manifest_len = len;
+	memcpy(p->sig, sig, SNAPSHOT_SIG_LEN);
+	p->key = k;
+	return 0;
+}
+
+/* verify_removed - how many recipients of old are absent from new */
+static size_t verify_removed(const struct state *old, const struct state *new)
+{
+	size_t i, n = state_recipient_count(old), removed = 0, alen;
+	const char *a;
+
+	for (i = 0; i < n; i++) {
+		state_recipient(old, i, &a, &alen);
+		if (!state_has_recipient(new, a, alen))
+			removed++;
+	}
+	return removed;
+}
+
+/* verify_guards - max_shrink and canaries against the current state */
+static int verify_guards(struct syncd *sd, const struct push *p,
+			 const struct state *old, const struct state *new,
+			 struct verdict *v)
+{
+	const struct syncd_config *cfg;
+	size_t i, n, removed;
+	int known, a_old, a_new;
+	double pct;
+	struct err err;
+
+	pthread_mutex_lock(&sd->facts_lock);
+	cfg = sd->cfg;
+	pthread_mutex_unlock(&sd->facts_lock);
+	if (old == NULL || p->m.allow_shrink)
+		return 0;
+	n = state_recipient_count(old);
+	if (n > 0) {
+		removed = verify_removed(old, new);
+		pct = 100.0 * (double)removed / (double)n;
+		if (removed > 0 && pct > cfg->max_shrink)
+			return verify_refuse(v, 422, "shrink",
+					     "would remove %.3g%% of recipients "
+					     "(%zu of %zu; max_shrink %.3g%%)",
+					     pct, removed, n, cfg->max_shrink);
+	}
+	for (i = 0; i < cfg->ncanaries; i++) {
+		a_old = state_accepts(old, cfg->canaries[i], "", &known, &err);
+		a_new = state_accepts(new, cfg->canaries[i], "", &known, &err);
+		if (a_old == 1 && a_new != 1)
+			return verify_refuse(v, 422, "canary",
+					     "canary %s would disappear",
+					     cfg->canaries[i]);
+	}
+	return 0;
+}
+
+int verify_body(struct syncd *sd, const struct push *p, char *body,
+		size_t len, const unsigned char *body_hash,
+		struct state **st_r, struct verdict *v)
+{
+	const struct store_origin *cur, *owner;
+	const struct state *old = NULL;
+	struct state *st = NULL;
+	unsigned char h[STATE_HASH_LEN];
+	const char *d, *nh;
+	size_t i, dlen, nlen;
+	struct err err;
+	int rc = -1;
+
+	*st_r = NULL;
+	if (len != p->m.body_size) {
+		verify_refuse(v, 400, "size", "body is %zu bytes, the manifest "
+			      "says %" PRIu64, len, p->m.body_size);
+		goto out;
+	}
+	if (body_hash == NULL) {
+		crypto_generichash(h, sizeof(h), (const unsigned char *)body,
+				   len, NULL, 0);
+		body_hash = h;
+	}
+	if (sodium_memcmp(body_hash, p->m.body_hash, STATE_HASH_LEN) != 0) {
+		verify_refuse(v, 400, "body_hash", "body hash mismatch");
+		goto out;
+	}
+	/* The install lock is held: the store cannot change under us now. */
+	cur = store_find(sd->store, p->m.origin);
+	v->serial = cur != NULL ? cur->m.serial : 0;
+	if (cur != NULL) {
+		old = cur->st;
+		if (p->m.serial <= cur->m.serial) {
+			verify_refuse(v, 409, "serial",
+				      "serial %" PRIu64 " is not above the "
+				      "current serial %" PRIu64,
+				      p->m.serial, cur->m.serial);
+			goto out;
+		}
+	}
+	if (p->m.kind == MANIFEST_DELTA) {
+		if (cur == NULL || p->m.base_serial != cur->m.serial ||
+		    memcmp(p->m.base_hash, cur->m.state_hash,
+			   STATE_HASH_LEN) != 0) {
+			verify_refuse(v, 409, "delta_base",
+				      "delta base serial %" PRIu64
+				      " unknown: current serial %" PRIu64,
+				      p->m.base_serial, v->serial);
+			goto out;
+		}
+		st = delta_apply(cur->st, cur->m.state_hash, body ? body : "",
+				 len, p->m.state_hash, &err);
+		if (st == NULL) {
+			verify_refuse(v, 409, "delta", "delta refused: %s",
+				      err.msg);
+			goto out;
+		}
+	} else {
+		if (body == NULL)
+			st = state_parse("", 0, &err);
+		else {
+			st = state_parse_owned(body, len, &err);
+			body = NULL;
+		}
+		if (st == NULL) {
+			verify_refuse(v, 400, "malformed", "malformed state: %s",
+				      err.msg);
+			goto out;
+		}
+	}
+	state_hash(st, h);
+	if (memcmp(h, p->m.state_hash, STATE_HASH_LEN) != 0) {
+		verify_refuse(v, 400, "state_hash", "state hash mismatch");
+		goto out;
+	}
+	if (state_domain_count(st) != p->m.domains ||
+	    state_recipient_count(st) != p->m.recipients) {
+		verify_refuse(v, 400, "counts",
+			      "state has %zu domains and %zu recipients, the "
+			      "manifest says %" PRIu64 " and %" PRIu64,
+			      state_domain_count(st), state_recipient_count(st),
+			      p->m.domains, p->m.recipients);
+		goto out;
+	}
+	for (i = 0; i < state_domain_count(st); i++) {
+		state_domain(st, i, &d, &dlen, &nh, &nlen);
+		if (!trust_allows(p->key, d, dlen)) {
+			verify_refuse(v, 403, "scope",
+				      "domain %.*s is outside the scope of key "
+				      "id %s", (int)dlen, d, p->m.key_id);
+			goto out;
+		}
+		owner = store_owner(sd->store, d, dlen, p->m.origin);
+		if (owner != NULL) {
+			verify_refuse(v, 403, "owned",
+				      "domain %.*s is owned by origin %s",
+				      (int)dlen, d, owner->m.origin);
+			goto out;
+		}
+	}
+	if (verify_guards(sd, p, old, st, v) < 0)
+		goto out;
+	*st_r = st;
+	st = NULL;
+	rc = 0;
+out:
+	state_free(st);
+	free(body);
+	return rc;
+}

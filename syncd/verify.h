@@ -1,0 +1,74 @@
+/*
+ * verify - every check a snapshot must pass before it may be installed
+ *
+ * Two stages, shared by the HTTP listener and "mxsyncd apply FILE":
+ *
+ *   verify_manifest() - what the headers alone decide: manifest syntax,
+ *	known key id, signature, the key's origin, serial above the origin's
+ *	current one, expiry, creation not in the future beyond clock_skew,
+ *	body size within max_body, a delta's base equal to the stored state.
+ *   verify_body() - called with the install lock held: body size and hash,
+ *	apply (full or delta), resulting state hash and counts, the key's
+ *	domain scope, domains owned by other origins, the guards (max_shrink,
+ *	canaries) unless the manifest says allow_shrink.
+ *
+ * A refusal returns -1 and fills a struct verdict: the HTTP status, a short
+ * reason token for the counters, the origin's current serial, and one
+ * message line.  Nothing here writes files, logs or prints.
+ */
+#ifndef MXSYNC_SYNCD_VERIFY_H
+#define MXSYNC_SYNCD_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../formats/err.h"
+#include "../formats/manifest.h"
+#include "../formats/snapshot.h"
+#include "../formats/state.h"
+#include "../keys/trust.h"
+#include "syncd.h"
+
+struct verdict {
+	int status;		/* HTTP status */
+	const char *reason;	/* token: "bad_signature", "serial", ... */
+	uint64_t serial;	/* the origin's current serial, 0 if none */
+	char msg[ERR_LEN];
+};
+
+struct push {
+	struct manifest m;
+	char *manifest;		/* owned: the exact signed JSON bytes */
+	size_t manifest_len;
+	unsigned char sig[SNAPSHOT_SIG_LEN];
+	const struct trust_key *key;	/* borrowed from a never-freed trust */
+};
+
+/* verify_refuse - fill v; always returns -1 */
+int verify_refuse(struct verdict *v, int status, const char *reason,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * verify_headers - decode the two header values (base64) and run
+ * verify_manifest; NULL values are refused as malformed.
+ */
+int verify_headers(struct syncd *sd, const char *manifest_b64,
+		   const char *sig_b64, struct push *p, struct verdict *v);
+
+/* verify_manifest - the header stage; takes a copy of json */
+int verify_manifest(struct syncd *sd, const char *json, size_t len,
+		    const unsigned char sig[SNAPSHOT_SIG_LEN], struct push *p,
+		    struct verdict *v);
+
+/*
+ * verify_body - the body stage; body is malloc'd and always consumed.
+ * body_hash is the BLAKE2b-256 of the body when the caller hashed it while
+ * streaming, else NULL.  On success *st_r is the new full state.
+ */
+int verify_body(struct syncd *sd, const struct push *p, char *body,
+		size_t len, const unsigned char *body_hash,
+		struct state **st_r, struct verdict *v);
+
+void verify_push_clear(struct push *p);
+
+#endif
