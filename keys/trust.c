@@ -8,7 +8,9 @@
  *
  * Security: this file decides which keys may change which domains; the key
  * id must be the public key's id (so an id typo cannot silently point at a
- * different key), and two origins may never be trusted for the same domain.
+ * different key).  Two origins may be trusted for one domain (a migration);
+ * which origin owns a domain at any time is decided by syncd when it applies
+ * a snapshot, not here.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -20,12 +22,6 @@
 #include "trust.h"
 
 #define TRUST_ORIGIN_MAX 253
-
-/* trust_pair - one (domain, key) pair, for the cross-origin check */
-struct trust_pair {
-	const char *domain;
-	const struct trust_key *key;
-};
 
 static void trust_key_clear(struct trust_key *k)
 {
@@ -187,83 +183,6 @@ static int trust_parse_line(const char *line, struct trust_key *k,
 	return 0;
 }
 
-static int trust_pair_cmp(const void *a, const void *b)
-{
-	const struct trust_pair *x = a, *y = b;
-	int c = strcmp(x->domain, y->domain);
-
-	if (c != 0)
-		return c;
-	return x->key->line < y->key->line ? -1 : x->key->line > y->key->line;
-}
-
-/*
- * trust_check_owners - no domain (and no "*") may be trusted for two origins;
- * several keys of one origin (a key rollover) may list the same domains.
- */
-static int trust_check_owners(const struct trust *t, struct err *err)
-{
-	struct trust_pair *pairs = NULL;
-	const struct trust_key *star = NULL, *a, *b;
-	size_t i, j, n = 0, total = 0;
-	int rc = -1;
-
-	for (i = 0; i < t->n; i++) {
-		if (t->keys[i].ndomains > SIZE_MAX / sizeof(*pairs) - total) {
-			err_set(err, "%s: too many domains", t->path);
-			goto out;
-		}
-		total += t->keys[i].ndomains;
-	}
-	/* "*" clashes with every key of another origin */
-	for (i = 0; i < t->n; i++)
-		if (strcmp(t->keys[i].domains[0], "*") == 0) {
-			star = &t->keys[i];
-			break;
-		}
-	if (star != NULL)
-		for (i = 0; i < t->n; i++)
-			if (strcmp(t->keys[i].origin, star->origin) != 0) {
-				b = &t->keys[i];
-				err_set(err, "%s:%u: origin %s is trusted for "
-					"\"*\" (line %u), so no other origin "
-					"may be listed (origin %s, line %u)",
-					t->path,
-					star->line > b->line ? star->line :
-					b->line, star->origin, star->line,
-					b->origin, b->line);
-				goto out;
-			}
-	pairs = calloc(total ? total : 1, sizeof(*pairs));
-	if (pairs == NULL) {
-		err_sys(err, "calloc");
-		goto out;
-	}
-	for (i = 0; i < t->n; i++)
-		for (j = 0; j < t->keys[i].ndomains; j++) {
-			pairs[n].domain = t->keys[i].domains[j];
-			pairs[n].key = &t->keys[i];
-			n++;
-		}
-	qsort(pairs, n, sizeof(*pairs), trust_pair_cmp);
-	for (i = 1; i < n; i++) {
-		a = pairs[i - 1].key;
-		b = pairs[i].key;
-		if (strcmp(pairs[i - 1].domain, pairs[i].domain) == 0 &&
-		    strcmp(a->origin, b->origin) != 0) {
-			err_set(err, "%s:%u: domain %s is already trusted for "
-				"origin %s (line %u); two origins cannot own "
-				"one domain", t->path, b->line,
-				pairs[i].domain, a->origin, a->line);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	free(pairs);
-	return rc;
-}
-
 struct trust *trust_load(const char *path, struct err *err)
 {
 	struct trust *t = NULL;
@@ -334,8 +253,6 @@ struct trust *trust_load(const char *path, struct err *err)
 		err_sys(err, "read(%s)", path);
 		goto out;
 	}
-	if (trust_check_owners(t, err) < 0)
-		goto out;
 	ok = 1;
 out:
 	trust_key_clear(&k);

@@ -8,9 +8,9 @@
  * ORIGIN is the primary's name as in its manifests; DOMAIN... are the domains
  * that key may publish ("*" for any; a domain also covers nothing else, not
  * its subdomains).  The KEYID must match the public key.  A key id may appear
- * only once.  Several keys of one origin (a key rollover) may list the same
- * domains, but no domain, and no "*", may be trusted for two origins.
- * Errors are "file:line: message".
+ * only once.  Several keys, of one origin (a key rollover) or of several,
+ * may list the same domains; syncd decides at apply time which origin owns a
+ * domain.  Errors are "file:line: message".
  */
 #ifndef MXSYNC_TRUST_H
 #define MXSYNC_TRUST_H
