@@ -72,6 +72,7 @@ AGENT_SRC = \
 	agent/push.c \
 	agent/watch.c \
 	agent/control.c \
+	agent/sync.c \
 	agent/daemon.c
 
 FORMATS_LIB = $(BUILD)/libformats.a
@@ -171,13 +172,17 @@ install: all
 	install -m 0644 man/mxsync.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/mxsync-agent.8 man/mxsyncd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
-	install -m 0644 systemd/mxsyncd.service systemd/mxsync-agent.service $(DESTDIR)$(UNITDIR)/
+	for u in mxsyncd mxsync-agent; do \
+		sed 's|/usr/sbin/|$(SBINDIR)/|g; s|/etc/mxsync/|$(SYSCONFDIR)/mxsync/|g' \
+			systemd/$$u.service >$(DESTDIR)$(UNITDIR)/$$u.service && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; \
+	done
 	install -m 0644 systemd/mxsync.sysusers $(DESTDIR)$(SYSUSERSDIR)/mxsync.conf
 	install -m 0644 systemd/mxsync.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mxsync.conf
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/mxsync
 	for f in syncd.conf agent.conf; do \
 		test -e $(DESTDIR)$(SYSCONFDIR)/mxsync/$$f || \
-		install -m 0640 examples/$$f $(DESTDIR)$(SYSCONFDIR)/mxsync/$$f; \
+		install -m 0644 examples/$$f $(DESTDIR)$(SYSCONFDIR)/mxsync/$$f; \
 	done
 
 clean:
