@@ -1,0 +1,265 @@
+/*
+ * textmap - source files: Postfix text maps and plain address lists
+ *
+ * TEXTMAP_POSTMAP follows postmap(1) (readllines() and the loop in
+ * postmap.c): a physical line whose first non-blank octet is "#", or that is
+ * blank, is dropped without ending the logical line; a line that starts
+ * with white space is appended, without its newline, to the logical line
+ * before it; a logical line with no text before it is ignored, as postmap
+ * ignores it.  The key ends at the first white space outside double quotes
+ * (a backslash protects the next octet) and is passed on in its quoted
+ * form; the value is the rest, trimmed.  A logical line with an empty value
+ * is skipped.  Where postmap would warn and skip a line (unbalanced quote,
+ * invalid UTF-8) this module refuses the file instead, so that a source
+ * never silently loses a record.
+ *
+ * Errors are "file:line: message" with the logical line's first line.
+ *
+ * Security: the input is an administrator's file but may be large or
+ * malformed; every line is bounded by TEXTMAP_LINE_MAX and NUL is refused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "textmap.h"
+
+/* textmap_space - Postfix ISSPACE: ASCII white space only */
+static inline int textmap_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	       c == '\f';
+}
+
+/* textmap_utf8_ok - 1 when the text is valid UTF-8 (as valid_utf8_string) */
+static int textmap_utf8_ok(const unsigned char *s, size_t len)
+{
+	size_t i = 0, n, k;
+	uint32_t cp, min;
+
+	while (i < len) {
+		unsigned char c = s[i];
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return 0;
+		}
+		if (len - i <= n)
+			return 0;
+		for (k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+/* textmap_logical - split one postmap logical line and hand it on */
+static int textmap_logical(const char *name, const char *l, size_t len,
+			   unsigned line, textmap_fn fn, void *ctx,
+			   struct err *err)
+{
+	size_t k, v, end;
+	int in_quotes = 0;
+
+	/* Continuation text with nothing before it: postmap ignores it. */
+	if (len == 0 || textmap_space(l[0]))
+		return 0;
+	if (!textmap_utf8_ok((const unsigned char *)l, len))
+		return err_set(err, "%s:%u: invalid UTF-8", name, line);
+	for (k = 0; k < len; k++) {
+		if (l[k] == '\\') {
+			if (++k == len)
+				break;
+		} else if (textmap_space(l[k])) {
+			if (!in_quotes)
+				break;
+		} else if (l[k] == '"') {
+			in_quotes = !in_quotes;
+		}
+	}
+	if (in_quotes)
+		return err_set(err, "%s:%u: unbalanced '\"'", name, line);
+	if (k > len)
+		k = len;
+	v = k < len ? k + 1 : len;
+	while (v < len && textmap_space(l[v]))
+		v++;
+	end = len;
+	while (end > v && textmap_space(l[end - 1]))
+		end--;
+	if (end == v)
+		return 0;	/* postmap: "expected format: key whitespace value" */
+	return fn(ctx, l, k, l + v, end - v, name, line, err);
+}
+
+/* textmap_list_line - one line of a plain list */
+static int textmap_list_line(const char *name, const char *l, size_t len,
+			     unsigned line, textmap_fn fn, void *ctx,
+			     struct err *err)
+{
+	size_t s = 0, k, e = len;
+
+	while (s < len && textmap_space(l[s]))
+		s++;
+	while (e > s && textmap_space(l[e - 1]))
+		e--;
+	if (s == e || l[s] == '#')
+		return 0;
+	for (k = s; k < e && !textmap_space(l[k]); k++)
+		;
+	if (k < e)
+		return err_set(err, "%s:%u: unexpected text after the key", name,
+			       line);
+	if (!textmap_utf8_ok((const unsigned char *)l + s, k - s))
+		return err_set(err, "%s:%u: invalid UTF-8", name, line);
+	return fn(ctx, l + s, k - s, "", 0, name, line, err);
+}
+
+int textmap_parse_buf(const char *name, const char *buf, size_t len,
+		      enum textmap_kind kind, textmap_fn fn, void *ctx,
+		      struct err *err)
+{
+	char *logical = NULL;
+	size_t pos = 0, llen = 0, plen, i;
+	unsigned lineno = 0, first = 0;
+	int ret = -1, r;
+
+	if (kind == TEXTMAP_POSTMAP) {
+		logical = malloc(TEXTMAP_LINE_MAX);
+		if (logical == NULL) {
+			err_set(err, "%s: out of memory", name);
+			goto out;
+		}
+	}
+	while (pos < len) {
+		const char *line = buf + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+
+		plen = nl ? (size_t)(nl - line) : len - pos;
+		pos += plen + (nl ? 1 : 0);
+		lineno++;
+		if (memchr(line, '\0', plen) != NULL) {
+			err_set(err, "%s:%u: NUL byte in line", name, lineno);
+			goto out;
+		}
+		if (plen > TEXTMAP_LINE_MAX) {
+			err_set(err, "%s:%u: line longer than %d octets", name,
+				lineno, TEXTMAP_LINE_MAX);
+			goto out;
+		}
+		if (kind == TEXTMAP_LIST) {
+			r = textmap_list_line(name, line, plen, lineno, fn, ctx,
+					      err);
+			if (r != 0) {
+				ret = r;
+				goto out;
+			}
+			continue;
+		}
+		/* Blank and comment lines neither add text nor end a line. */
+		for (i = 0; i < plen && textmap_space(line[i]); i++)
+			;
+		if (i == plen || line[i] == '#')
+			continue;
+		if (!textmap_space(line[0])) {
+			r = textmap_logical(name, logical, llen, first, fn, ctx,
+					    err);
+			if (r != 0) {
+				ret = r;
+				goto out;
+			}
+			llen = 0;
+			first = lineno;
+		} else if (llen == 0) {
+			first = lineno;
+		}
+		if (plen > TEXTMAP_LINE_MAX - llen) {
+			err_set(err, "%s:%u: logical line longer than %d octets",
+				name, first, TEXTMAP_LINE_MAX);
+			goto out;
+		}
+		memcpy(logical + llen, line, plen);
+		llen += plen;
+	}
+	if (kind == TEXTMAP_POSTMAP) {
+		r = textmap_logical(name, logical, llen, first, fn, ctx, err);
+		if (r != 0) {
+			ret = r;
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(logical);
+	return ret;
+}
+
+int textmap_parse_file(const char *path, enum textmap_kind kind,
+		       textmap_fn fn, void *ctx, struct err *err)
+{
+	struct stat sb;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd = -1, ret = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err_sys(err, "open(%s)", path);
+		goto out;
+	}
+	if (fstat(fd, &sb) < 0) {
+		err_sys(err, "fstat(%s)", path);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		err_set(err, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)sb.st_size >= SIZE_MAX / 2) {
+		err_set(err, "%s: file too large", path);
+		goto out;
+	}
+	buf = malloc((size_t)sb.st_size + 1);
+	if (buf == NULL) {
+		err_set(err, "%s: out of memory", path);
+		goto out;
+	}
+	while (len < (size_t)sb.st_size) {
+		n = read(fd, buf + len, (size_t)sb.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_sys(err, "read(%s)", path);
+			goto out;
+		}
+		if (n == 0) {
+			err_set(err, "read(%s): file shrank while reading", path);
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	ret = textmap_parse_buf(path, buf, len, kind, fn, ctx, err);
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}

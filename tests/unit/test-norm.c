@@ -1,0 +1,222 @@
+/*
+ * test-norm - folding of addresses and domains, every refusal, and proof
+ * that the fold equals what the real postmap cdb: stores.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../../formats/norm.h"
+#include "postmap.h"
+#include "test.h"
+
+static void addr_is(const char *in, const char *want)
+{
+	struct err err = { "" };
+	char out[NORM_BUF_SIZE];
+	size_t n = 0;
+	int r = norm_address(in, strlen(in), out, sizeof(out), &n, &err);
+
+	ok(r == 0 && n == strlen(out), "norm_address(%s): %s", in, err.msg);
+	is_str(r == 0 ? out : err.msg, want, "folds to %s", want);
+}
+
+static void addr_fails(const char *in, size_t len, const char *want,
+		       const char *name)
+{
+	struct err err = { "" };
+	char out[NORM_BUF_SIZE];
+	size_t n;
+
+	ok(norm_address(in, len, out, sizeof(out), &n, &err) == -1,
+	   "refuses %s", name);
+	is_str(err.msg, want, "message for %s", name);
+}
+
+static void domain_fails(const char *in, const char *want, const char *name)
+{
+	struct err err = { "" };
+	char out[NORM_BUF_SIZE];
+	size_t n;
+
+	ok(norm_domain(in, strlen(in), out, sizeof(out), &n, &err) == -1,
+	   "domain refuses %s", name);
+	is_str(err.msg, want, "message for %s", name);
+}
+
+static void nexthop_fails(const char *in, size_t len, const char *want,
+			  const char *name)
+{
+	struct err err = { "" };
+
+	ok(norm_nexthop(in, len, &err) == -1, "nexthop refuses %s", name);
+	is_str(err.msg, want, "message for %s", name);
+}
+
+static void test_fold(void)
+{
+	struct err err = { "" };
+	char out[NORM_BUF_SIZE], big[1200];
+	size_t n;
+
+	addr_is("Straße@Example.com", "strasse@example.com");
+	addr_is("USER@EXAMPLE.COM", "user@example.com");
+	addr_is("@Example.COM", "@example.com");
+	addr_is("ÄRGER@Bücher.Example", "ärger@bücher.example");
+	addr_is("ΣΊΣΥΦΟΣ@x.gr", "σίσυφοσ@x.gr");
+	addr_is("İstanbul@x.tr", "i\xcc\x87stanbul@x.tr");
+	addr_is("\"Quoted@Local\"@x.example", "\"quoted@local\"@x.example");
+	addr_is("a+b=c/d@x.example", "a+b=c/d@x.example");
+
+	ok(norm_domain("Example.COM", 11, out, sizeof(out), &n, &err) == 0 &&
+		   strcmp(out, "example.com") == 0, "norm_domain folds");
+	ok(norm_domain("BÜCHER.de", strlen("BÜCHER.de"), out, sizeof(out), &n,
+		       &err) == 0 && strcmp(out, "bücher.de") == 0,
+	   "norm_domain folds UTF-8");
+	ok(norm_fold("ẞ", strlen("ẞ"), out, sizeof(out), &n, &err) == 0 &&
+		   strcmp(out, "ss") == 0, "norm_fold: capital sharp s");
+	ok(norm_fold("a b\tC", 5, out, sizeof(out), &n, &err) == -1,
+	   "norm_fold refuses control characters");
+	ok(norm_nexthop("smtp:[mx1.example.com]:25", 25, &err) == 0,
+	   "nexthop accepted");
+	ok(norm_nexthop("smtp:[a], smtp:[b]", 18, &err) == 0,
+	   "nexthop list with interior space accepted");
+
+	/* The limits themselves are accepted. */
+	memset(big, 'a', 64);
+	strcpy(big + 64, "@x.example");
+	ok(norm_address(big, strlen(big), out, sizeof(out), &n, &err) == 0,
+	   "64-octet local part accepted");
+	memset(big, 0, sizeof(big));
+	memset(big, 'a', 64);
+	big[64] = '@';
+	for (int i = 0; i < 189; i++)
+		big[65 + i] = (i % 10 == 9) ? '.' : 'b';
+	ok(strlen(big) == 254 &&
+		   norm_address(big, strlen(big), out, sizeof(out), &n, &err) == 0,
+	   "254-octet address accepted: %s", err.msg);
+	big[254] = 'b';
+	addr_fails(big, strlen(big),
+		   "address longer than 254 octets \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@bbbbbbbbb.bbbbb...\"",
+		   "255-octet address");
+}
+
+static void test_refusals(void)
+{
+	char big[1200];
+
+	addr_fails("user.example.com", 16,
+		   "no \"@\" in address \"user.example.com\"", "missing @");
+	addr_fails("\"\"@x.example", 12,
+		   "empty local part in address \"\\x22\\x22@x.example\"",
+		   "empty quoted local part");
+	addr_fails("a b@x.example", 13, "white space in address \"a b@x.example\"",
+		   "space");
+	addr_fails("a\tb@x.example", 13,
+		   "control character in address \"a\\x09b@x.example\"", "tab");
+	addr_fails("a\0b@x.example", 13,
+		   "control character in address \"a\\x00b@x.example\"", "NUL");
+	addr_fails("a\xc2\xa0" "b@x.example", 14,
+		   "white space in address \"a\xc2\xa0" "b@x.example\"",
+		   "no-break space");
+	addr_fails("a\xc2\x85" "b@x.example", 14,
+		   "control character in address \"a\xc2\x85" "b@x.example\"",
+		   "C1 control");
+	addr_fails("\xff@x.example", 11,
+		   "invalid UTF-8 in address \"\xff@x.example\"", "invalid UTF-8");
+	addr_fails("\xc0\xaf@x.example", 12,
+		   "invalid UTF-8 in address \"\xc0\xaf@x.example\"", "overlong UTF-8");
+	addr_fails("\xed\xa0\x80@x.example", 13,
+		   "invalid UTF-8 in address \"\xed\xa0\x80@x.example\"",
+		   "UTF-8 surrogate");
+	addr_fails("a\xc3@x.example", 12,
+		   "invalid UTF-8 in address \"a\xc3@x.example\"", "cut UTF-8");
+	addr_fails("user@", 5, "empty domain in address \"user@\"", "empty domain");
+	addr_fails("a@b@x.example", 13,
+		   "unquoted \"@\" in local part of address \"a@b@x.example\"",
+		   "unquoted @ in local part");
+	addr_fails("u@.x.example", 12,
+		   "empty label in domain \"u@.x.example\"", "empty label");
+	memset(big, 'a', 65);
+	strcpy(big + 65, "@x.example");
+	addr_fails(big, strlen(big),
+		   "local part longer than 64 octets in address \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@x.example\"",
+		   "65-octet local part");
+	big[0] = 'u';
+	big[1] = '@';
+	memset(big + 2, 'd', 254);
+	big[256] = '\0';
+	addr_fails(big, strlen(big),
+		   "domain longer than 253 octets in address \"u@dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd...\"",
+		   "254-octet domain in an address");
+	memset(big, 'a', 700);
+	addr_fails(big, 700,
+		   "address longer than 254 octets \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"",
+		   "huge input");
+
+	domain_fails("", "empty domain in domain \"\"", "empty domain");
+	domain_fails("a@b.example", "\"@\" in domain \"a@b.example\"", "@ in domain");
+	domain_fails("example.com.", "empty label in domain \"example.com.\"",
+		     "trailing dot");
+	domain_fails("exa mple.com", "white space in domain \"exa mple.com\"",
+		     "space in domain");
+	memset(big, 'd', 254);
+	big[254] = '\0';
+	domain_fails(big,
+		     "domain longer than 253 octets in domain \"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd...\"",
+		     "254-octet domain");
+
+	nexthop_fails("", 0, "empty nexthop", "empty nexthop");
+	nexthop_fails(" smtp:x", 7,
+		      "leading or trailing white space in nexthop \" smtp:x\"",
+		      "leading space");
+	nexthop_fails("smtp:x ", 7,
+		      "leading or trailing white space in nexthop \"smtp:x \"",
+		      "trailing space");
+	nexthop_fails("smtp:x\n", 7,
+		      "control character in nexthop \"smtp:x\\x0a\"", "newline");
+	nexthop_fails("smtp:\xff", 6, "invalid UTF-8 in nexthop \"smtp:\xff\"",
+		      "invalid UTF-8");
+	memset(big, 'x', 1100);
+	nexthop_fails(big, 1001,
+		      "nexthop longer than 1000 octets \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\"",
+		      "1001-octet nexthop");
+}
+
+/* test_postmap - the fold equals the key postmap cdb: stores */
+static void test_postmap(void)
+{
+	static const char *keys[] = {
+		"Straße@Example.com", "ÄRGER@Bücher.Example", "ΣΊΣΥΦΟΣ@x.gr",
+		"İstanbul@x.tr", "MixedCase@Example.COM", "@CatchAll.Example",
+		"ǅemal@x.ba", "ﬀoo@x.example", "\xe2\x84\xaa" "elvin@x.example",
+		"ẞig@x.example", "ＡＢＣ@x.jp", "Ωmega@ΑΒΓ.gr",
+	};
+	size_t nkeys = sizeof(keys) / sizeof(keys[0]), tlen = 0, i;
+	char text[4096], out[NORM_BUF_SIZE];
+	struct pm_keys pk;
+	struct err err = { "" };
+
+	for (i = 0; i < nkeys; i++)
+		tlen += (size_t)snprintf(text + tlen, sizeof(text) - tlen,
+					 "%s OK\n", keys[i]);
+	ok(pm_run(text, tlen, &pk) == 0, "postmap cdb: ran");
+	ok(pk.n == nkeys, "postmap stored %zu keys (%zu)", nkeys, pk.n);
+	for (i = 0; i < nkeys; i++) {
+		size_t n;
+		int r = norm_address(keys[i], strlen(keys[i]), out, sizeof(out),
+				     &n, &err);
+
+		ok(r == 0 && pm_find(&pk, out, n) >= 0,
+		   "postmap stores norm_address(%s) = %s", keys[i],
+		   r == 0 ? out : err.msg);
+	}
+	pm_free(&pk);
+}
+
+int main(void)
+{
+	test_fold();
+	test_refusals();
+	test_postmap();
+	return test_done();
+}
