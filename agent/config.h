@@ -1,0 +1,66 @@
+/*
+ * config - the agent's configuration file (agent.conf)
+ *
+ *	[agent]		origin, key, state_dir, control_socket, control_group,
+ *			expire, nexthop, recipient_delimiter
+ *	[source NAME]	type = file | mysql | maildir, plus the keys of that
+ *			type (source_file.c, source_mysql.c, source_maildir.c)
+ *	[backup NAME]	url, ca_file, pinned_pubkey, timeout
+ *
+ * Every error is "file:line: message"; the caller exits 2.  A reload builds
+ * a new config and swaps it in only when the whole file is valid.
+ */
+#ifndef MXSYNC_AGENT_CONFIG_H
+#define MXSYNC_AGENT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../formats/conf.h"
+#include "../formats/err.h"
+
+#define AGENT_CONFIG_DEFAULT "/etc/mxsync/agent.conf"
+
+struct source;
+
+struct agent_backup {
+	char *name;
+	char *url;		/* always ends with "/" */
+	char *ca_file;		/* "" when unset */
+	char *pinned_pubkey;	/* "" when unset */
+	uint64_t timeout_ms;	/* whole request, connect included */
+	uint64_t connect_timeout_ms;
+};
+
+struct agent_config {
+	char *path;
+	char *origin;
+	char *key;
+	char *state_dir;
+	char *control_socket;
+	char *control_group;
+	uint64_t expire_ms;
+	char *nexthop;
+	char *recipient_delimiter;
+	uint64_t debounce_ms;
+
+	struct source **sources;
+	size_t nsources;
+	struct agent_backup *backups;
+	size_t nbackups;
+};
+
+/* config_load - read and validate path; NULL with "file:line: ..." */
+struct agent_config *config_load(const char *path, struct err *err);
+void config_free(struct agent_config *cfg);
+
+/*
+ * config_check - what check-config adds to config_load: the key loads, the
+ * state directory and every source's files exist, CA files are readable.
+ */
+int config_check(const struct agent_config *cfg, struct err *err);
+
+/* config_backup_url - append "v1/push" etc. to a backup's URL; caller frees */
+char *config_backup_url(const struct agent_backup *b, const char *what);
+
+#endif

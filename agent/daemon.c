@@ -1,0 +1,604 @@
+/*
+ * daemon - the agent's event loop (see daemon.h)
+ *
+ * Fails only at startup (config, key, state_dir, control socket: exit 2 or
+ * 75); afterwards every error is logged and retried: sources are exported
+ * again on the next change or every few seconds while failing, backups are
+ * retried with a capped exponential backoff.
+ *
+ * Security: the secret key stays loaded in sodium memory for the daemon's
+ * life and is freed (wiped) on exit and reload; control clients are limited
+ * in number, line length and time; nothing logged holds a recipient.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "../formats/log.h"
+#include "../formats/manifest.h"
+#include "control.h"
+#include "daemon.h"
+#include "export.h"
+#include "source.h"
+#include "watch.h"
+
+#define DAEMON_CLIENTS 16
+#define DAEMON_CLIENT_MS 5000
+#define DAEMON_FAIL_RETRY_MS 5000
+#define DAEMON_TICK_MS 1000
+
+struct daemon_client {
+	int fd;
+	char line[CONTROL_LINE_MAX];
+	size_t len;
+	int64_t deadline;
+};
+
+struct daemon {
+	struct agent_config *cfg;
+	struct key_secret *sk;
+	struct ledger *ledger;
+	struct pusher *pusher;
+	struct sync sync;
+	int sigfd, inofd, ctlfd;
+	struct daemon_client clients[DAEMON_CLIENTS];
+	int dirty;
+	int64_t dirty_first, dirty_at;
+	int export_failed;
+	char export_error[ERR_LEN];
+	int export_error_kind;
+	int64_t *next_poll;		/* per source, for poll sources */
+	int stop, reload;
+};
+
+static json_t *daemon_hash_json(const unsigned char *h, int have)
+{
+	char hex[2 * STATE_HASH_LEN + 1];
+
+	if (!have)
+		return json_null();
+	manifest_hex(h, STATE_HASH_LEN, hex);
+	return json_string(hex);
+}
+
+json_t *daemon_status_json(const struct agent_config *cfg,
+			   const struct ledger *l, const struct sync *s,
+			   int running)
+{
+	json_t *root = json_object(), *srcs = json_array(), *bks = json_array();
+	int64_t now = (int64_t)time(NULL);
+	size_t i;
+
+	json_object_set_new(root, "origin", json_string(cfg->origin));
+	json_object_set_new(root, "running", json_boolean(running));
+	json_object_set_new(root, "serial",
+			    json_integer((json_int_t)(s && s->cur_serial
+							      ? s->cur_serial
+							      : l->serial)));
+	json_object_set_new(root, "state_hash",
+			    daemon_hash_json(s ? s->cur_hash : NULL,
+					     s && s->cur));
+	if (s != NULL && s->cur != NULL) {
+		json_object_set_new(root, "domains",
+				    json_integer((json_int_t)state_domain_count(s->cur)));
+		json_object_set_new(root, "recipients",
+				    json_integer((json_int_t)state_recipient_count(s->cur)));
+	}
+	for (i = 0; i < cfg->nsources; i++) {
+		const struct source *src = cfg->sources[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "name", json_string(src->name));
+		json_object_set_new(o, "type", json_string(src->ops->type));
+		if (running) {
+			json_object_set_new(o, "last_export",
+					    json_integer(src->last_export));
+			json_object_set_new(o, "domains",
+					    json_integer((json_int_t)src->domains));
+			json_object_set_new(o, "recipients",
+					    json_integer((json_int_t)src->recipients));
+			json_object_set_new(o, "error",
+					    src->error[0] ? json_string(src->error)
+							  : json_null());
+			if (src->error[0])
+				json_object_set_new(
+					o, "error_kind",
+					json_string(source_kind_name(src->error_kind)));
+		}
+		json_array_append_new(srcs, o);
+	}
+	for (i = 0; i < cfg->nbackups; i++) {
+		const struct agent_backup *b = &cfg->backups[i];
+		const struct ledger_backup *lb = NULL;
+		const struct sync_backup *sb = s && i < s->n ? &s->b[i] : NULL;
+		json_t *o = json_object();
+		size_t j;
+		int in_sync = 0;
+
+		for (j = 0; j < l->n; j++)
+			if (strcmp(l->backups[j].name, b->name) == 0)
+				lb = &l->backups[j];
+		json_object_set_new(o, "name", json_string(b->name));
+		json_object_set_new(o, "url", json_string(b->url));
+		json_object_set_new(o, "serial",
+				    json_integer(lb ? (json_int_t)lb->serial : 0));
+		json_object_set_new(o, "state_hash",
+				    daemon_hash_json(lb ? lb->hash : NULL,
+						     lb && lb->serial));
+		json_object_set_new(o, "acked",
+				    json_integer(lb ? lb->acked : 0));
+		json_object_set_new(o, "error",
+				    lb && lb->error[0] ? json_string(lb->error)
+						       : json_null());
+		if (s != NULL && s->cur != NULL && lb != NULL && lb->serial) {
+			in_sync = memcmp(lb->hash, s->cur_hash,
+					 STATE_HASH_LEN) == 0;
+		}
+		if (s != NULL && s->cur != NULL) {
+			json_object_set_new(o, "in_sync", json_boolean(in_sync));
+			json_object_set_new(
+				o, "lag_seconds",
+				json_integer(in_sync ? 0 : now - s->cur_since));
+		}
+		if (sb != NULL) {
+			json_object_set_new(o, "in_flight",
+					    json_boolean(sb->inflight));
+			json_object_set_new(o, "pushes",
+					    json_integer((json_int_t)sb->pushes));
+			json_object_set_new(o, "bytes",
+					    json_integer((json_int_t)sb->bytes));
+		}
+		json_array_append_new(bks, o);
+	}
+	json_object_set_new(root, "sources", srcs);
+	json_object_set_new(root, "backups", bks);
+	return root;
+}
+
+/* daemon_export - export all sources and adopt the state */
+static int daemon_export(struct daemon *d)
+{
+	struct state *st = NULL;
+	struct err err;
+	int rc;
+
+	d->dirty = 0;
+	rc = export_state(d->cfg, d->inofd, &st, &err);
+	if (rc < 0) {
+		if (!d->export_failed || strcmp(d->export_error, err.msg) != 0)
+			log_error("export failed, nothing pushed (%s): %s",
+				  source_kind_name(rc), err.msg);
+		d->export_failed = 1;
+		d->export_error_kind = rc;
+		snprintf(d->export_error, sizeof(d->export_error), "%s",
+			 err.msg);
+		sd_notifyf(0, "STATUS=export failed: %s", err.msg);
+		return rc;
+	}
+	if (d->export_failed)
+		log_info("export works again");
+	d->export_failed = 0;
+	d->export_error[0] = '\0';
+	if (sync_set_state(&d->sync, st)) {
+		char hex[2 * STATE_HASH_LEN + 1];
+
+		manifest_hex(d->sync.cur_hash, STATE_HASH_LEN, hex);
+		log_info("state %.16s: %zu domains, %zu recipients", hex,
+			 state_domain_count(d->sync.cur),
+			 state_recipient_count(d->sync.cur));
+		sd_notifyf(0, "STATUS=%zu domains, %zu recipients",
+			   state_domain_count(d->sync.cur),
+			   state_recipient_count(d->sync.cur));
+	}
+	return 0;
+}
+
+/* daemon_schedule - start pushes to the backups that need one */
+static void daemon_schedule(struct daemon *d, int64_t now)
+{
+	struct err err;
+	size_t i;
+
+	if (d->export_failed || d->sync.cur == NULL)
+		return;
+	for (i = 0; i < d->sync.n; i++) {
+		struct sync_backup *b = &d->sync.b[i];
+
+		if (!sync_needs(&d->sync, i) || now < b->next_try_ms)
+			continue;
+		if (sync_start(&d->sync, i, 0, &err) < 0) {
+			log_error("backup %s: %s", b->conf->name, err.msg);
+			b->next_try_ms = now + SYNC_BACKOFF_MAX_MS;
+		}
+	}
+}
+
+static void daemon_client_close(struct daemon_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->len = 0;
+}
+
+static void daemon_reply(struct daemon_client *c, const char *text)
+{
+	size_t len = strlen(text), off = 0;
+
+	/* The socket is blocking for replies: they are small, the peer local. */
+	while (off < len) {
+		ssize_t n = send(c->fd, text + off, len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			usleep(1000);
+			continue;
+		}
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	daemon_client_close(c);
+}
+
+static void daemon_command(struct daemon *d, struct daemon_client *c)
+{
+	char reply[ERR_LEN + 128];
+	char hex[2 * STATE_HASH_LEN + 1];
+	struct err err;
+	size_t i;
+	int rc;
+
+	c->line[c->len] = '\0';
+	c->line[strcspn(c->line, "\r\n")] = '\0';
+	if (strcmp(c->line, "status") == 0) {
+		json_t *j = daemon_status_json(d->cfg, d->ledger, &d->sync, 1);
+		char *text = json_dumps(j, JSON_COMPACT);
+
+		json_decref(j);
+		daemon_reply(c, text != NULL ? text : "{}");
+		free(text);
+		return;
+	}
+	if (strcmp(c->line, "sync-now") != 0) {
+		daemon_reply(c, "error 2 unknown command\n");
+		return;
+	}
+	log_info("sync-now requested");
+	if ((rc = daemon_export(d)) < 0) {
+		snprintf(reply, sizeof(reply), "error %d %s\n",
+			 rc == SOURCE_DOWN ? 75 : 1, d->export_error);
+		daemon_reply(c, reply);
+		return;
+	}
+	if (d->sync.cur == NULL) {
+		daemon_reply(c, "error 75 no state\n");
+		return;
+	}
+	/* "Now" means now: forget backoffs, start what is needed. */
+	for (i = 0; i < d->sync.n; i++)
+		d->sync.b[i].next_try_ms = 0;
+	daemon_schedule(d, sync_now_ms());
+	if (d->sync.cur_serial == 0) {
+		int need = 0;
+
+		for (i = 0; i < d->sync.n; i++)
+			if (sync_needs(&d->sync, i) || d->sync.b[i].inflight)
+				need = 1;
+		if (need && ledger_next_serial(d->ledger, 0,
+					       &d->sync.cur_serial, &err) < 0) {
+			snprintf(reply, sizeof(reply), "error 75 %s\n",
+				 err.msg);
+			daemon_reply(c, reply);
+			return;
+		}
+	}
+	manifest_hex(d->sync.cur_hash, STATE_HASH_LEN, hex);
+	snprintf(reply, sizeof(reply), "ok %llu %s\n",
+		 (unsigned long long)d->sync.cur_serial, hex);
+	daemon_reply(c, reply);
+}
+
+static void daemon_client_read(struct daemon *d, struct daemon_client *c)
+{
+	ssize_t n = read(c->fd, c->line + c->len, sizeof(c->line) - 1 - c->len);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		daemon_client_close(c);
+		return;
+	}
+	c->len += (size_t)n;
+	if (memchr(c->line, '\n', c->len) != NULL)
+		daemon_command(d, c);
+	else if (c->len >= sizeof(c->line) - 1)
+		daemon_reply(c, "error 2 line too long\n");
+}
+
+static void daemon_accept(struct daemon *d, int64_t now)
+{
+	for (;;) {
+		int fd = accept4(d->ctlfd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		size_t i;
+
+		if (fd < 0)
+			return;
+		for (i = 0; i < DAEMON_CLIENTS; i++)
+			if (d->clients[i].fd < 0)
+				break;
+		if (i == DAEMON_CLIENTS) {
+			close(fd);	/* too many at once: the client retries */
+			continue;
+		}
+		d->clients[i].fd = fd;
+		d->clients[i].len = 0;
+		d->clients[i].deadline = now + DAEMON_CLIENT_MS;
+	}
+}
+
+/* daemon_setup - key, inotify, sync state for the current config */
+static int daemon_setup(struct daemon *d, struct err *err)
+{
+	size_t i;
+
+	if ((d->sk = key_load_secret(d->cfg->key, err)) == NULL)
+		return -1;
+	if ((d->inofd = watch_open(err)) < 0)
+		return -1;
+	if (sync_init(&d->sync, d->cfg, d->sk, d->ledger, d->pusher, err) < 0)
+		return -1;
+	free(d->next_poll);
+	if ((d->next_poll = calloc(d->cfg->nsources + 1,
+				   sizeof(*d->next_poll))) == NULL)
+		return err_set(err, "out of memory");
+	for (i = 0; i < d->cfg->nsources; i++)
+		d->next_poll[i] = sync_now_ms() +
+				  (int64_t)d->cfg->sources[i]->poll_interval_ms;
+	d->dirty = 1;
+	d->dirty_first = d->dirty_at = 0;
+	return 0;
+}
+
+static void daemon_teardown(struct daemon *d)
+{
+	sync_clear(&d->sync);
+	key_secret_free(d->sk);
+	d->sk = NULL;
+	if (d->inofd >= 0)
+		close(d->inofd);
+	d->inofd = -1;
+}
+
+static void daemon_reload(struct daemon *d)
+{
+	struct agent_config *ncfg, *old = d->cfg;
+	struct err err;
+
+	sd_notify(0, "RELOADING=1");
+	if ((ncfg = config_load(old->path, &err)) == NULL) {
+		log_error("reload refused, keeping the running configuration: "
+			  "%s", err.msg);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	if (strcmp(ncfg->state_dir, old->state_dir) != 0 ||
+	    strcmp(ncfg->control_socket, old->control_socket) != 0)
+		log_warning("state_dir and control_socket changes need a "
+			    "restart");
+	daemon_teardown(d);
+	d->cfg = ncfg;
+	if (daemon_setup(d, &err) < 0) {
+		/* The new config is valid but unusable (key): go back. */
+		log_error("reload failed: %s; keeping the old configuration",
+			  err.msg);
+		daemon_teardown(d);
+		d->cfg = old;
+		config_free(ncfg);
+		if (daemon_setup(d, &err) < 0) {
+			log_error("%s", err.msg);
+			d->stop = 1;
+		}
+	} else {
+		/* Keep paths that cannot change without a restart. */
+		char *sd = strdup(old->state_dir);
+		char *cs = strdup(old->control_socket);
+
+		if (sd != NULL && cs != NULL) {
+			free(ncfg->state_dir);
+			free(ncfg->control_socket);
+			ncfg->state_dir = sd;
+			ncfg->control_socket = cs;
+		} else {
+			free(sd);
+			free(cs);
+		}
+		config_free(old);
+		log_info("configuration reloaded");
+	}
+	sd_notify(0, "READY=1");
+}
+
+static void daemon_signals(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			d->reload = 1;
+		else
+			d->stop = 1;
+	}
+}
+
+int daemon_run(struct agent_config *cfg)
+{
+	struct daemon dd, *d = &dd;
+	struct curl_waitfd fds[4 + DAEMON_CLIENTS];
+	struct err err;
+	sigset_t mask;
+	const char *warning;
+	uint64_t wd_usec = 0;
+	int64_t next_wd = 0;
+	int rc = 75, ready = 0;
+	size_t i;
+
+	memset(d, 0, sizeof(*d));
+	d->cfg = cfg;
+	d->sigfd = d->inofd = d->ctlfd = -1;
+	for (i = 0; i < DAEMON_CLIENTS; i++)
+		d->clients[i].fd = -1;
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		goto out;
+	}
+	if ((d->ledger = ledger_load(cfg->state_dir, &err)) == NULL ||
+	    (d->pusher = push_new(&err)) == NULL) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	if (daemon_setup(d, &err) < 0) {
+		log_error("%s", err.msg);
+		rc = 2;
+		goto out;
+	}
+	if ((d->ctlfd = control_listen(cfg->control_socket, cfg->control_group,
+				       &warning, &err)) < 0) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	if (warning != NULL)
+		log_warning("%s: %s (%s)", cfg->control_socket, warning,
+			    cfg->control_group);
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+	log_info("started: origin %s, %zu sources, %zu backups", cfg->origin,
+		 cfg->nsources, cfg->nbackups);
+	while (!d->stop) {
+		int64_t now = sync_now_ms();
+		unsigned n = 0, ci[DAEMON_CLIENTS], nc = 0;
+		int timeout = DAEMON_TICK_MS;
+		long r;
+		struct push_result res;
+
+		if (d->reload) {
+			d->reload = 0;
+			daemon_reload(d);
+			continue;
+		}
+		/* Poll sources without inotify; retry a failing export. */
+		for (i = 0; i < d->cfg->nsources; i++) {
+			struct source *src = d->cfg->sources[i];
+			int p;
+
+			if (src->ops->poll == NULL || now < d->next_poll[i])
+				continue;
+			d->next_poll[i] = now + (int64_t)src->poll_interval_ms;
+			p = src->ops->poll(src, &err);
+			if (p != 0 && !d->dirty) {
+				/* A failing poll: the export reports it. */
+				d->dirty = 1;
+				d->dirty_first = d->dirty_at = now;
+			}
+		}
+		if (d->export_failed && !d->dirty &&
+		    now - d->dirty_at >= DAEMON_FAIL_RETRY_MS) {
+			d->dirty = 1;
+			d->dirty_first = d->dirty_at = now;
+		}
+		if (d->dirty && now >= d->dirty_at)
+			daemon_export(d);
+		daemon_schedule(d, now);
+		if (!ready) {
+			ready = 1;
+			sd_notify(0, "READY=1");
+		}
+		if (wd_usec != 0 && now >= next_wd) {
+			sd_notify(0, "WATCHDOG=1");
+			next_wd = now + (int64_t)(wd_usec / 2000);
+		}
+		if (d->dirty && d->dirty_at - now < timeout)
+			timeout = (int)(d->dirty_at > now ? d->dirty_at - now : 0);
+		fds[n].fd = d->sigfd;
+		fds[n].events = CURL_WAIT_POLLIN;
+		fds[n++].revents = 0;
+		fds[n].fd = d->inofd;
+		fds[n].events = CURL_WAIT_POLLIN;
+		fds[n++].revents = 0;
+		fds[n].fd = d->ctlfd;
+		fds[n].events = CURL_WAIT_POLLIN;
+		fds[n++].revents = 0;
+		for (i = 0; i < DAEMON_CLIENTS; i++) {
+			if (d->clients[i].fd < 0)
+				continue;
+			if (now > d->clients[i].deadline) {
+				daemon_client_close(&d->clients[i]);
+				continue;
+			}
+			ci[nc++] = (unsigned)i;
+			fds[n].fd = d->clients[i].fd;
+			fds[n].events = CURL_WAIT_POLLIN;
+			fds[n++].revents = 0;
+		}
+		if (push_wait(d->pusher, fds, n, timeout, &err) < 0) {
+			log_error("%s", err.msg);
+			usleep(100000);
+		}
+		now = sync_now_ms();
+		if (fds[0].revents)
+			daemon_signals(d);
+		if (fds[1].revents && watch_drain(d->inofd, &err) != 0) {
+			/* Debounce: wait for a quiet moment, but not forever. */
+			if (!d->dirty) {
+				d->dirty = 1;
+				d->dirty_first = now;
+			}
+			d->dirty_at = now + (int64_t)d->cfg->debounce_ms;
+			if (d->dirty_at > d->dirty_first +
+						  10 * (int64_t)d->cfg->debounce_ms)
+				d->dirty_at = d->dirty_first +
+					      10 * (int64_t)d->cfg->debounce_ms;
+		}
+		if (fds[2].revents)
+			daemon_accept(d, now);
+		for (i = 0; i < nc; i++)
+			if (fds[3 + i].revents)
+				daemon_client_read(d, &d->clients[ci[i]]);
+		while ((r = sync_finish(&d->sync, &res)) != -1)
+			;
+	}
+	log_info("stopping");
+	sd_notify(0, "STOPPING=1");
+	rc = 0;
+out:
+	for (i = 0; i < DAEMON_CLIENTS; i++)
+		daemon_client_close(&d->clients[i]);
+	daemon_teardown(d);
+	if (d->ctlfd >= 0) {
+		close(d->ctlfd);
+		unlink(d->cfg->control_socket);
+	}
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	push_free(d->pusher);
+	ledger_free(d->ledger);
+	free(d->next_poll);
+	config_free(d->cfg);
+	return rc;
+}

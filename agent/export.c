@@ -1,0 +1,133 @@
+/*
+ * export - sources into the canonical state; signed snapshots (export.h)
+ *
+ * Failure of any source fails the export.  The signature covers the exact
+ * manifest bytes (keys/key.h adds the context); the body is bound by its
+ * BLAKE2b-256 hash in the manifest.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "../formats/buf.h"
+#include "../formats/delta.h"
+#include "export.h"
+#include "source.h"
+
+int export_state(struct agent_config *cfg, int inotify_fd,
+		 struct state **st_r, struct err *err)
+{
+	struct state *st;
+	size_t i;
+	unsigned tag = 0;
+	int rc = SOURCE_BAD;
+
+	*st_r = NULL;
+	if ((st = state_new()) == NULL) {
+		err_set(err, "out of memory");
+		return SOURCE_DOWN;
+	}
+	for (i = 0; i < cfg->nsources; i++) {
+		struct source *src = cfg->sources[i];
+		struct source_export_ctx ctx = { st, cfg->nexthop, inotify_fd,
+						 0, 0 };
+
+		src->last_attempt = time(NULL);
+		rc = src->ops->export(src, &ctx, err);
+		if (rc < 0) {
+			snprintf(src->error, sizeof(src->error), "%s", err->msg);
+			src->error_kind = rc;
+			goto fail;
+		}
+		src->domains = ctx.domains;
+		src->recipients = ctx.recipients;
+	}
+	if (state_finish(st, &tag, err) < 0) {
+		/* The record's tag is the index of the source it came from. */
+		if (tag < cfg->nsources) {
+			struct source *src = cfg->sources[tag];
+
+			err_prefix(err, "source %s", src->name);
+			snprintf(src->error, sizeof(src->error), "%s", err->msg);
+			src->error_kind = SOURCE_BAD;
+		}
+		rc = SOURCE_BAD;
+		goto fail;
+	}
+	for (i = 0; i < cfg->nsources; i++) {
+		cfg->sources[i]->error[0] = '\0';
+		cfg->sources[i]->error_kind = 0;
+		cfg->sources[i]->last_export = cfg->sources[i]->last_attempt;
+	}
+	*st_r = st;
+	return SOURCE_OK;
+fail:
+	state_free(st);
+	return rc;
+}
+
+void export_snap_clear(struct export_snap *s)
+{
+	if (s == NULL)
+		return;
+	free(s->manifest);
+	free(s->body);
+	memset(s, 0, sizeof(*s));
+}
+
+int export_make(const struct agent_config *cfg, const struct key_secret *sk,
+		const struct state *st, const struct state *base,
+		uint64_t base_serial, uint64_t serial, int allow_shrink,
+		struct export_snap *out, struct err *err)
+{
+	struct manifest *m = &out->m;
+	struct buf body = BUF_INIT;
+	size_t adds, removes;
+	time_t now = time(NULL);
+
+	memset(out, 0, sizeof(*out));
+	m->version = MANIFEST_VERSION;
+	snprintf(m->origin, sizeof(m->origin), "%s", cfg->origin);
+	snprintf(m->key_id, sizeof(m->key_id), "%s", key_secret_id(sk));
+	m->serial = serial;
+	m->created = (int64_t)now;
+	m->expires = (int64_t)now + (int64_t)(cfg->expire_ms / 1000);
+	if (m->expires <= m->created)
+		m->expires = m->created + 1;
+	state_hash(st, m->state_hash);
+	m->domains = state_domain_count(st);
+	m->recipients = state_recipient_count(st);
+	snprintf(m->recipient_delimiter, sizeof(m->recipient_delimiter), "%s",
+		 cfg->recipient_delimiter);
+	m->allow_shrink = allow_shrink;
+	if (base != NULL) {
+		m->kind = MANIFEST_DELTA;
+		m->base_serial = base_serial;
+		state_hash(base, m->base_hash);
+		if (delta_compute(base, st, &body, &adds, &removes, err) < 0)
+			goto fail;
+		out->body = buf_steal(&body, &out->blen);
+	} else {
+		m->kind = MANIFEST_FULL;
+		out->body = state_text(st, &out->blen);
+		if (out->body == NULL) {
+			err_set(err, "out of memory");
+			goto fail;
+		}
+	}
+	m->body_size = out->blen;
+	crypto_generichash(m->body_hash, STATE_HASH_LEN,
+			   (const unsigned char *)(out->body ? out->body : ""),
+			   out->blen, NULL, 0);
+	if ((out->manifest = manifest_encode(m, &out->mlen, err)) == NULL)
+		goto fail;
+	if (key_sign(sk, out->manifest, out->mlen, out->sig, err) < 0)
+		goto fail;
+	return 0;
+fail:
+	buf_free(&body);
+	export_snap_clear(out);
+	return -1;
+}

@@ -1,0 +1,51 @@
+/*
+ * export - all sources into one canonical state, and signed snapshots of it
+ *
+ * export_state() runs every source in order into one state (tag = source
+ * index) and finishes it; any failing source fails the whole export, so a
+ * broken source never yields a partial state that would shrink a backup.
+ * export_make() builds the manifest and body of a full or delta snapshot and
+ * signs the manifest.
+ */
+#ifndef MXSYNC_AGENT_EXPORT_H
+#define MXSYNC_AGENT_EXPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../formats/err.h"
+#include "../formats/manifest.h"
+#include "../formats/snapshot.h"
+#include "../formats/state.h"
+#include "../keys/key.h"
+#include "config.h"
+
+/*
+ * export_state - SOURCE_OK with *st_r (caller frees), or SOURCE_BAD /
+ * SOURCE_DOWN with a message naming the source.  inotify_fd >= 0 makes the
+ * sources add watches on what they read.  Each source's status fields
+ * (last export, counts, error) are updated.
+ */
+int export_state(struct agent_config *cfg, int inotify_fd,
+		 struct state **st_r, struct err *err);
+
+struct export_snap {
+	struct manifest m;
+	char *manifest;		/* owned JSON */
+	size_t mlen;
+	unsigned char sig[SNAPSHOT_SIG_LEN];
+	char *body;		/* owned */
+	size_t blen;
+};
+
+/*
+ * export_make - sign a snapshot of st with this serial: full when base is
+ * NULL, else a delta from base (which has base_serial).
+ */
+int export_make(const struct agent_config *cfg, const struct key_secret *sk,
+		const struct state *st, const struct state *base,
+		uint64_t base_serial, uint64_t serial, int allow_shrink,
+		struct export_snap *out, struct err *err);
+void export_snap_clear(struct export_snap *s);
+
+#endif

@@ -1,0 +1,604 @@
+/*
+ * mxsync-agent - export the primary MX's valid domains and recipients and
+ * push them, signed, to every backup MX
+ *
+ *	mxsync-agent [-c FILE] [-v] [-s] COMMAND [OPTIONS]
+ *
+ *	check-config			validate the file, key, paths
+ *	export [--diff] [-o FILE] [--allow-shrink]
+ *	push [--allow-shrink] [--full]	one shot to every backup
+ *	run				the daemon
+ *	sync-now [--wait] [--timeout S]	ask the daemon to push now
+ *	status [--json]
+ *
+ * Exit codes: 0 ok, 1 refused or invalid data, 2 usage or configuration,
+ * 75 temporary failure (a source down, a backup unreachable, no daemon).
+ *
+ * Security: the secret key is loaded only by the commands that sign, and
+ * freed (wiped) before exit; output and logs never hold secrets.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../formats/buf.h"
+#include "../formats/delta.h"
+#include "../formats/log.h"
+#include "../formats/manifest.h"
+#include "../formats/snapshot.h"
+#include "../keys/key.h"
+#include "config.h"
+#include "control.h"
+#include "daemon.h"
+#include "export.h"
+#include "ledger.h"
+#include "push.h"
+#include "source.h"
+#include "sync.h"
+
+#define EX_REFUSED 1
+#define EX_USAGE 2
+#define EX_TEMP 75
+
+static void agent_usage(void)
+{
+	fprintf(stderr,
+		"usage: mxsync-agent [-c FILE] [-v] [-s] COMMAND [OPTIONS]\n"
+		"  check-config\n"
+		"  export [--diff] [-o FILE] [--allow-shrink]\n"
+		"  push [--allow-shrink] [--full]\n"
+		"  run\n"
+		"  sync-now [--wait] [--timeout SECONDS]\n"
+		"  status [--json]\n");
+}
+
+/* agent_source_exit - the exit code for a failed export */
+static int agent_source_exit(int rc)
+{
+	return rc == SOURCE_DOWN ? EX_TEMP : EX_REFUSED;
+}
+
+static int agent_write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int agent_export(struct agent_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "diff", no_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "allow-shrink", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *out = NULL;
+	int diff = 0, shrink = 0, c, rc;
+	struct state *st = NULL, *base = NULL;
+	struct ledger *l = NULL;
+	struct key_secret *sk = NULL;
+	struct export_snap snap;
+	struct buf b = BUF_INIT;
+	struct err err;
+	size_t adds, removes;
+	uint64_t serial;
+
+	memset(&snap, 0, sizeof(snap));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			diff = 1;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'a':
+			shrink = 1;
+			break;
+		default:
+			agent_usage();
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc || (diff && out != NULL)) {
+		agent_usage();
+		return EX_USAGE;
+	}
+	if ((rc = export_state(cfg, -1, &st, &err)) < 0) {
+		fprintf(stderr, "mxsync-agent: export failed: %s\n", err.msg);
+		return agent_source_exit(rc);
+	}
+	rc = EX_TEMP;
+	if (diff) {
+		if ((l = ledger_load(cfg->state_dir, &err)) == NULL)
+			goto fail;
+		if (l->base_serial == 0 ||
+		    (base = ledger_load_base(l, &err)) == NULL) {
+			/* Nothing pushed yet: the whole state is new. */
+			if ((base = state_new()) == NULL ||
+			    state_finish(base, NULL, &err) < 0)
+				goto fail;
+		}
+		if (delta_compute(base, st, &b, &adds, &removes, &err) < 0)
+			goto fail;
+		if (agent_write_all(1, b.data ? b.data : "", b.len) < 0) {
+			err_sys(&err, "write(stdout)");
+			goto fail;
+		}
+		fprintf(stderr, "mxsync-agent: %zu added, %zu removed since "
+			"serial %" PRIu64 "\n", adds, removes, l->base_serial);
+	} else if (out != NULL) {
+		if ((sk = key_load_secret(cfg->key, &err)) == NULL) {
+			rc = EX_USAGE;
+			goto fail;
+		}
+		if ((l = ledger_load(cfg->state_dir, &err)) == NULL ||
+		    ledger_next_serial(l, 0, &serial, &err) < 0 ||
+		    export_make(cfg, sk, st, NULL, 0, serial, shrink, &snap,
+				&err) < 0 ||
+		    snapshot_write(out, snap.manifest, snap.mlen, snap.sig,
+				   snap.body, snap.blen, &err) < 0)
+			goto fail;
+		fprintf(stderr, "mxsync-agent: wrote %s: serial %" PRIu64
+			", %zu domains, %zu recipients%s\n", out, serial,
+			state_domain_count(st), state_recipient_count(st),
+			shrink ? ", allow_shrink" : "");
+	} else if (state_write_fd(st, 1, &err) < 0)
+		goto fail;
+	rc = 0;
+	goto done;
+fail:
+	fprintf(stderr, "mxsync-agent: %s\n", err.msg);
+done:
+	buf_free(&b);
+	export_snap_clear(&snap);
+	key_secret_free(sk);
+	ledger_free(l);
+	state_free(base);
+	state_free(st);
+	return rc;
+}
+
+static int agent_push(struct agent_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "allow-shrink", no_argument, NULL, 'a' },
+		{ "full", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct state *st = NULL;
+	struct ledger *l = NULL;
+	struct key_secret *sk = NULL;
+	struct pusher *p = NULL;
+	struct sync s;
+	struct push_result res;
+	struct err err;
+	int shrink = 0, full = 0, c, rc, refused = 0, unreachable = 0;
+	size_t i;
+	long r;
+
+	memset(&s, 0, sizeof(s));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'a')
+			shrink = 1;
+		else if (c == 'f')
+			full = 1;
+		else {
+			agent_usage();
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		agent_usage();
+		return EX_USAGE;
+	}
+	if (cfg->nbackups == 0) {
+		fprintf(stderr, "mxsync-agent: %s: no [backup NAME] section\n",
+			cfg->path);
+		return EX_USAGE;
+	}
+	if ((sk = key_load_secret(cfg->key, &err)) == NULL) {
+		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
+		return EX_USAGE;
+	}
+	rc = EX_TEMP;
+	if ((rc = export_state(cfg, -1, &st, &err)) < 0) {
+		fprintf(stderr, "mxsync-agent: export failed, nothing pushed: "
+			"%s\n", err.msg);
+		rc = agent_source_exit(rc);
+		goto out;
+	}
+	rc = EX_TEMP;
+	if ((l = ledger_load(cfg->state_dir, &err)) == NULL ||
+	    (p = push_new(&err)) == NULL ||
+	    sync_init(&s, cfg, sk, l, p, &err) < 0) {
+		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
+		goto out;
+	}
+	s.allow_shrink = shrink;
+	s.force_full = full;
+	sync_set_state(&s, st);
+	st = NULL;
+	for (i = 0; i < s.n; i++)
+		if (sync_start(&s, i, full, &err) < 0) {
+			fprintf(stderr, "mxsync-agent: backup %s: %s\n",
+				s.b[i].conf->name, err.msg);
+			goto out;
+		}
+	while (push_running(p) > 0) {
+		if (push_wait(p, NULL, 0, 1000, &err) < 0) {
+			fprintf(stderr, "mxsync-agent: %s\n", err.msg);
+			goto out;
+		}
+		while ((r = sync_finish(&s, &res)) != -1) {
+			if (r < 0)
+				continue;
+			if (res.kind == PUSH_OK)
+				printf("%s: serial %" PRIu64 " acknowledged "
+				       "(%s, %" PRIu64 " body bytes)\n",
+				       s.b[r].conf->name, s.b[r].lb->serial,
+				       s.b[r].sent_kind == MANIFEST_DELTA
+					       ? "delta"
+					       : "full",
+				       res.bytes);
+			else {
+				fprintf(stderr, "mxsync-agent: backup %s %s "
+					"serial %" PRIu64 ": %s\n",
+					s.b[r].conf->name,
+					push_kind_name(res.kind),
+					s.b[r].sent_serial, res.msg);
+				if (res.kind == PUSH_UNREACHABLE)
+					unreachable++;
+				else
+					refused++;
+			}
+		}
+	}
+	rc = refused ? EX_REFUSED : unreachable ? EX_TEMP : 0;
+out:
+	sync_clear(&s);
+	push_free(p);
+	ledger_free(l);
+	state_free(st);
+	key_secret_free(sk);
+	return rc;
+}
+
+static const char *agent_time(json_int_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || localtime_r(&tt, &tm) == NULL)
+		return "never";
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
+}
+
+static void agent_status_print(json_t *j)
+{
+	json_t *a, *o;
+	size_t i;
+	char tb[64];
+
+	printf("origin %s, serial %" JSON_INTEGER_FORMAT ", daemon %s\n",
+	       json_string_value(json_object_get(j, "origin")),
+	       json_integer_value(json_object_get(j, "serial")),
+	       json_is_true(json_object_get(j, "running")) ? "running"
+							    : "not running");
+	a = json_object_get(j, "sources");
+	json_array_foreach(a, i, o) {
+		json_t *e = json_object_get(o, "error");
+
+		printf("source %s (%s)",
+		       json_string_value(json_object_get(o, "name")),
+		       json_string_value(json_object_get(o, "type")));
+		if (json_object_get(o, "last_export") != NULL)
+			printf(": last export %s, %" JSON_INTEGER_FORMAT
+			       " domains, %" JSON_INTEGER_FORMAT " recipients",
+			       agent_time(json_integer_value(json_object_get(
+						  o, "last_export")),
+					  tb, sizeof(tb)),
+			       json_integer_value(json_object_get(o, "domains")),
+			       json_integer_value(
+				       json_object_get(o, "recipients")));
+		if (json_is_string(e))
+			printf(", error (%s): %s",
+			       json_string_value(json_object_get(o, "error_kind")),
+			       json_string_value(e));
+		printf("\n");
+	}
+	a = json_object_get(j, "backups");
+	json_array_foreach(a, i, o) {
+		json_t *e = json_object_get(o, "error");
+		json_t *in = json_object_get(o, "in_sync");
+
+		printf("backup %s: serial %" JSON_INTEGER_FORMAT
+		       " acknowledged %s",
+		       json_string_value(json_object_get(o, "name")),
+		       json_integer_value(json_object_get(o, "serial")),
+		       agent_time(json_integer_value(json_object_get(o, "acked")),
+				  tb, sizeof(tb)));
+		if (json_is_true(in))
+			printf(", in sync");
+		else if (json_is_false(in))
+			printf(", lagging %" JSON_INTEGER_FORMAT " s",
+			       json_integer_value(
+				       json_object_get(o, "lag_seconds")));
+		if (json_is_string(e))
+			printf(", last error: %s", json_string_value(e));
+		printf("\n");
+	}
+}
+
+/* agent_status_get - from the daemon, else from the ledger */
+static json_t *agent_status_get(const struct agent_config *cfg,
+				struct err *err)
+{
+	char *reply = NULL;
+	json_t *j;
+	json_error_t je;
+	struct ledger *l;
+
+	if (control_request(cfg->control_socket, "status\n", 10000, &reply,
+			    err) == 0) {
+		j = json_loads(reply, 0, &je);
+		free(reply);
+		if (j == NULL)
+			err_set(err, "%s: bad status reply: %s",
+				cfg->control_socket, je.text);
+		return j;
+	}
+	if ((l = ledger_load(cfg->state_dir, err)) == NULL)
+		return NULL;
+	j = daemon_status_json(cfg, l, NULL, 0);
+	ledger_free(l);
+	return j;
+}
+
+static int agent_status(struct agent_config *cfg, int argc, char **argv)
+{
+	int as_json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	struct err err;
+	json_t *j;
+
+	if (argc > 2 || (argc == 2 && !as_json)) {
+		agent_usage();
+		return EX_USAGE;
+	}
+	if ((j = agent_status_get(cfg, &err)) == NULL) {
+		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
+		return EX_TEMP;
+	}
+	if (as_json) {
+		char *t = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+		printf("%s\n", t != NULL ? t : "{}");
+		free(t);
+	} else
+		agent_status_print(j);
+	json_decref(j);
+	return 0;
+}
+
+/* agent_lagging - names and errors of backups without the target; count */
+static int agent_lagging(json_t *j, uint64_t serial, const char *hash,
+			 struct buf *why)
+{
+	json_t *a = json_object_get(j, "backups"), *o;
+	size_t i;
+	int n = 0;
+
+	buf_reset(why);
+	json_array_foreach(a, i, o) {
+		json_int_t s = json_integer_value(json_object_get(o, "serial"));
+		json_t *h = json_object_get(o, "state_hash");
+		json_t *e = json_object_get(o, "error");
+
+		if ((uint64_t)s >= serial && serial != 0)
+			continue;
+		if (json_is_string(h) && strcmp(json_string_value(h), hash) == 0)
+			continue;
+		n++;
+		buf_printf(why, "%sbackup %s has serial %" JSON_INTEGER_FORMAT
+			   "%s%s", n > 1 ? "; " : "",
+			   json_string_value(json_object_get(o, "name")), s,
+			   json_is_string(e) ? ", last error: " : "",
+			   json_is_string(e) ? json_string_value(e) : "");
+	}
+	return n;
+}
+
+static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "wait", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *reply = NULL, *end;
+	struct err err;
+	struct buf why = BUF_INIT;
+	unsigned long long serial = 0;
+	char hash[2 * STATE_HASH_LEN + 1] = "";
+	long timeout_s = 30;
+	int wait = 0, c, rc = EX_TEMP, code;
+	struct timespec t0, t1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'w')
+			wait = 1;
+		else if (c == 't') {
+			errno = 0;
+			timeout_s = strtol(optarg, &end, 10);
+			if (errno || *end != '\0' || timeout_s < 1 ||
+			    timeout_s > 86400) {
+				fprintf(stderr, "mxsync-agent: --timeout: "
+					"seconds 1..86400\n");
+				return EX_USAGE;
+			}
+		} else {
+			agent_usage();
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		agent_usage();
+		return EX_USAGE;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (control_request(cfg->control_socket, "sync-now\n",
+			    (int)timeout_s * 1000, &reply, &err) < 0) {
+		fprintf(stderr, "mxsync-agent: is the agent running? %s\n",
+			err.msg);
+		return EX_TEMP;
+	}
+	reply[strcspn(reply, "\n")] = '\0';
+	if (strncmp(reply, "error ", 6) == 0) {
+		code = (int)strtol(reply + 6, &end, 10);
+		fprintf(stderr, "mxsync-agent: sync-now failed: %s\n",
+			*end == ' ' ? end + 1 : end);
+		rc = code == EX_REFUSED || code == EX_USAGE ? code : EX_TEMP;
+		goto out;
+	}
+	if (sscanf(reply, "ok %llu %64s", &serial, hash) != 2) {
+		fprintf(stderr, "mxsync-agent: unexpected reply: %s\n", reply);
+		goto out;
+	}
+	if (!wait) {
+		printf("serial %llu\n", serial);
+		rc = 0;
+		goto out;
+	}
+	for (;;) {
+		json_t *j = agent_status_get(cfg, &err);
+		long ms;
+		int lag;
+
+		if (j == NULL) {
+			fprintf(stderr, "mxsync-agent: %s\n", err.msg);
+			goto out;
+		}
+		lag = agent_lagging(j, serial, hash, &why);
+		json_decref(j);
+		if (lag == 0) {
+			printf("serial %llu acknowledged by every backup\n",
+			       serial);
+			rc = 0;
+			goto out;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+		     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (ms >= timeout_s * 1000) {
+			fprintf(stderr, "mxsync-agent: timeout after %ld s "
+				"waiting for serial %llu: %s\n", timeout_s,
+				serial, why.data ? why.data : "");
+			goto out;
+		}
+		usleep(200000);
+	}
+out:
+	buf_free(&why);
+	free(reply);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = AGENT_CONFIG_DEFAULT, *cmd;
+	struct agent_config *cfg = NULL;
+	struct err err;
+	int c, use_syslog = 0, verbose = 0, rc;
+
+	log_open("mxsync-agent", 0);
+	while ((c = getopt(argc, argv, "+c:vsh")) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 's':
+			use_syslog = 1;
+			break;
+		default:
+			agent_usage();
+			return EX_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		agent_usage();
+		return EX_USAGE;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	if (strcmp(cmd, "check-config") != 0 && strcmp(cmd, "export") != 0 &&
+	    strcmp(cmd, "push") != 0 && strcmp(cmd, "run") != 0 &&
+	    strcmp(cmd, "sync-now") != 0 && strcmp(cmd, "status") != 0) {
+		fprintf(stderr, "mxsync-agent: unknown command '%s'\n", cmd);
+		agent_usage();
+		return EX_USAGE;
+	}
+	log_open("mxsync-agent", use_syslog);
+	log_set_verbose(verbose);
+	if (key_init(&err) < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "mxsync-agent: initialisation failed\n");
+		return EX_TEMP;
+	}
+	if ((cfg = config_load(path, &err)) == NULL) {
+		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
+		return EX_USAGE;
+	}
+	if (strcmp(cmd, "check-config") == 0) {
+		if (argc != 1) {
+			agent_usage();
+			rc = EX_USAGE;
+		} else if (config_check(cfg, &err) < 0) {
+			fprintf(stderr, "mxsync-agent: %s: %s\n", path, err.msg);
+			rc = EX_USAGE;
+		} else {
+			printf("%s: ok (%zu sources, %zu backups)\n", path,
+			       cfg->nsources, cfg->nbackups);
+			rc = 0;
+		}
+	} else if (strcmp(cmd, "export") == 0)
+		rc = agent_export(cfg, argc, argv);
+	else if (strcmp(cmd, "push") == 0)
+		rc = agent_push(cfg, argc, argv);
+	else if (strcmp(cmd, "sync-now") == 0)
+		rc = agent_sync_now(cfg, argc, argv);
+	else if (strcmp(cmd, "status") == 0)
+		rc = agent_status(cfg, argc, argv);
+	else if (argc != 1) {
+		agent_usage();
+		rc = EX_USAGE;
+	} else {
+		rc = daemon_run(cfg);
+		cfg = NULL;
+	}
+	config_free(cfg);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,136 @@
+/*
+ * source - the shared part of the source types: choosing the type of a
+ * [source NAME] section, normalising records, adding inotify watches
+ *
+ * Failures are returned as SOURCE_BAD or SOURCE_DOWN with a message; see
+ * source.h.  Messages name at most the one bad record.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+
+#include "../formats/norm.h"
+#include "source.h"
+
+static const struct source_ops *const source_types[] = {
+	&source_file_ops,
+	&source_mysql_ops,
+	&source_maildir_ops,
+};
+
+struct source *source_new(const struct conf_file *cf,
+			  const struct conf_section *sec, unsigned index,
+			  struct err *err)
+{
+	struct source *src = NULL;
+	const char *type = NULL;
+	size_t i;
+
+	for (i = 0; i < sec->n; i++)
+		if (strcmp(sec->entries[i].key, "type") == 0)
+			type = sec->entries[i].value;
+	if (type == NULL) {
+		err_set(err, "%s:%u: [source %s]: missing key 'type'",
+			cf->path, sec->line, sec->name);
+		return NULL;
+	}
+	if ((src = calloc(1, sizeof(*src))) == NULL ||
+	    (src->name = strdup(sec->name)) == NULL) {
+		err_set(err, "out of memory");
+		goto fail;
+	}
+	src->index = index;
+	for (i = 0; i < sizeof(source_types) / sizeof(source_types[0]); i++)
+		if (strcmp(source_types[i]->type, type) == 0)
+			src->ops = source_types[i];
+	if (src->ops == NULL) {
+		err_set(err, "%s:%u: [source %s]: unknown type '%s' "
+			"(file, mysql or maildir)", cf->path,
+			conf_line(sec, "type"), sec->name, type);
+		goto fail;
+	}
+	if (src->ops->configure(src, cf, sec, err) < 0)
+		goto fail;
+	return src;
+fail:
+	source_free(src);
+	return NULL;
+}
+
+void source_free(struct source *src)
+{
+	if (src == NULL)
+		return;
+	if (src->ops != NULL && src->ops->free != NULL)
+		src->ops->free(src);
+	free(src->name);
+	free(src);
+}
+
+const char *source_kind_name(int kind)
+{
+	return kind == SOURCE_DOWN ? "down" : "bad data";
+}
+
+void source_watch_dir(struct source_export_ctx *ctx, const char *dir)
+{
+	if (ctx->inotify_fd < 0)
+		return;
+	/*
+	 * Directory events cover files replaced by rename (editors, postmap
+	 * style tools) and mailboxes created or removed.  A failure (watch
+	 * limit) only costs promptness: the daemon also re-exports on a timer.
+	 */
+	(void)inotify_add_watch(ctx->inotify_fd, dir,
+				IN_CREATE | IN_DELETE | IN_MOVED_FROM |
+				IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB |
+				IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+}
+
+int source_add_domain(struct source *src, struct source_export_ctx *ctx,
+		      const char *domain, size_t dlen, const char *nexthop,
+		      size_t nlen, const char *where, struct err *err)
+{
+	char d[NORM_BUF_SIZE];
+	size_t len;
+
+	if (norm_domain(domain, dlen, d, sizeof(d), &len, err) < 0) {
+		err_prefix(err, "source %s: %s", src->name, where);
+		return SOURCE_BAD;
+	}
+	if (nexthop == NULL || nlen == 0) {
+		nexthop = ctx->nexthop;
+		nlen = strlen(nexthop);
+	}
+	if (norm_nexthop(nexthop, nlen, err) < 0) {
+		err_prefix(err, "source %s: %s: domain %s", src->name, where, d);
+		return SOURCE_BAD;
+	}
+	if (state_add_domain(ctx->st, d, len, nexthop, nlen, src->index,
+			     err) < 0) {
+		err_prefix(err, "source %s: %s", src->name, where);
+		return SOURCE_BAD;
+	}
+	ctx->domains++;
+	return SOURCE_OK;
+}
+
+int source_add_recipient(struct source *src, struct source_export_ctx *ctx,
+			 const char *addr, size_t alen, const char *where,
+			 struct err *err)
+{
+	char a[NORM_BUF_SIZE];
+	size_t len;
+
+	if (norm_address(addr, alen, a, sizeof(a), &len, err) < 0) {
+		err_prefix(err, "source %s: %s", src->name, where);
+		return SOURCE_BAD;
+	}
+	if (state_add_recipient(ctx->st, a, len, src->index, err) < 0) {
+		err_prefix(err, "source %s: %s", src->name, where);
+		return SOURCE_BAD;
+	}
+	ctx->recipients++;
+	return SOURCE_OK;
+}

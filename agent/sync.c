@@ -1,0 +1,243 @@
+/*
+ * sync - choosing snapshots per backup and recording acknowledgements
+ * (see sync.h)
+ *
+ * Failures to build or start a push are returned; push outcomes are logged
+ * here, one line each, with the backup, serial, kind, body octets and the
+ * backup's message, never any recipient.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../formats/log.h"
+#include "export.h"
+#include "sync.h"
+
+int64_t sync_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sync_init(struct sync *s, struct agent_config *cfg,
+	      const struct key_secret *sk, struct ledger *ledger,
+	      struct pusher *pusher, struct err *err)
+{
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->sk = sk;
+	s->ledger = ledger;
+	s->pusher = pusher;
+	if (cfg->nbackups > 0 &&
+	    (s->b = calloc(cfg->nbackups, sizeof(*s->b))) == NULL)
+		return err_set(err, "out of memory");
+	s->n = cfg->nbackups;
+	for (i = 0; i < s->n; i++) {
+		s->b[i].conf = &cfg->backups[i];
+		if (ledger_backup(ledger, cfg->backups[i].name) == NULL)
+			return err_set(err, "out of memory");
+	}
+	/* ledger_backup may move entries: look them up after all exist. */
+	for (i = 0; i < s->n; i++)
+		s->b[i].lb = ledger_backup(ledger, cfg->backups[i].name);
+	return 0;
+}
+
+void sync_clear(struct sync *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->b[i].inflight)
+			push_cancel(s->pusher, &s->b[i]);
+	free(s->b);
+	state_free(s->cur);
+	state_free(s->base);
+	memset(s, 0, sizeof(*s));
+}
+
+int sync_set_state(struct sync *s, struct state *st)
+{
+	unsigned char h[STATE_HASH_LEN];
+
+	state_hash(st, h);
+	if (s->cur != NULL && memcmp(h, s->cur_hash, sizeof(h)) == 0) {
+		state_free(st);
+		return 0;
+	}
+	state_free(s->cur);
+	s->cur = st;
+	memcpy(s->cur_hash, h, sizeof(h));
+	s->cur_serial = 0;
+	s->cur_since = (int64_t)time(NULL);
+	return 1;
+}
+
+uint64_t sync_target(const struct sync *s)
+{
+	return s->cur_serial;
+}
+
+int sync_needs(const struct sync *s, size_t i)
+{
+	const struct sync_backup *b = &s->b[i];
+	int64_t now = (int64_t)time(NULL);
+	int64_t half = (int64_t)(s->cfg->expire_ms / 2000);
+
+	if (s->cur == NULL || b->inflight)
+		return 0;
+	if (b->lb->serial == 0 ||
+	    memcmp(b->lb->hash, s->cur_hash, STATE_HASH_LEN) != 0)
+		return 1;
+	/* Same state: refresh it well before the backup's copy expires. */
+	return b->lb->acked + half <= now;
+}
+
+/* sync_base - the delta base state, cached */
+static const struct state *sync_base(struct sync *s)
+{
+	struct err err;
+
+	if (s->ledger->base_serial == 0)
+		return NULL;
+	if (s->base != NULL && s->base_cached == s->ledger->base_serial)
+		return s->base;
+	state_free(s->base);
+	s->base = ledger_load_base(s->ledger, &err);
+	s->base_cached = s->base != NULL ? s->ledger->base_serial : 0;
+	if (s->base == NULL)
+		log_warning("no delta base: %s", err.msg);
+	return s->base;
+}
+
+int sync_start(struct sync *s, size_t i, int full, struct err *err)
+{
+	struct sync_backup *b = &s->b[i];
+	struct export_snap snap;
+	const struct state *base = NULL;
+
+	if (s->cur == NULL)
+		return err_set(err, "no state to push");
+	/* A serial must be above what this backup holds, and persisted. */
+	if (s->cur_serial == 0 || s->cur_serial <= b->lb->serial) {
+		if (ledger_next_serial(s->ledger, b->lb->serial,
+				       &s->cur_serial, err) < 0)
+			return -1;
+	}
+	if (!full && !s->force_full && s->ledger->base_serial != 0 &&
+	    b->lb->serial == s->ledger->base_serial &&
+	    memcmp(b->lb->hash, s->ledger->base_hash, STATE_HASH_LEN) == 0)
+		base = sync_base(s);
+	if (export_make(s->cfg, s->sk, s->cur, base, s->ledger->base_serial,
+			s->cur_serial, s->allow_shrink, &snap, err) < 0)
+		return -1;
+	if (push_start(s->pusher, b->conf, &snap, b, err) == NULL) {
+		export_snap_clear(&snap);
+		return -1;
+	}
+	b->inflight = 1;
+	b->sent_serial = s->cur_serial;
+	b->sent_kind = snap.m.kind;
+	export_snap_clear(&snap);
+	return 0;
+}
+
+static void sync_backoff(struct sync_backup *b, long retry_after)
+{
+	if (b->backoff_ms == 0)
+		b->backoff_ms = SYNC_BACKOFF_MIN_MS;
+	else if ((b->backoff_ms *= 2) > SYNC_BACKOFF_MAX_MS)
+		b->backoff_ms = SYNC_BACKOFF_MAX_MS;
+	b->next_try_ms = sync_now_ms() + (int64_t)b->backoff_ms;
+	if (retry_after > 0 && retry_after <= 3600 &&
+	    b->next_try_ms < sync_now_ms() + retry_after * 1000)
+		b->next_try_ms = sync_now_ms() + retry_after * 1000;
+}
+
+long sync_finish(struct sync *s, struct push_result *res)
+{
+	struct sync_backup *b;
+	struct err err;
+	long i;
+
+	b = push_done(s->pusher, res);
+	if (b == NULL)
+		return -1;
+	i = b - s->b;
+	b->inflight = 0;
+	b->pushes++;
+	b->bytes += res->bytes;
+	b->have_result = 1;
+	b->last_kind = res->kind;
+	switch (res->kind) {
+	case PUSH_OK:
+		log_info("backup %s: serial %llu acknowledged (%s, %llu body "
+			 "bytes, %.3f s)", b->conf->name,
+			 (unsigned long long)b->sent_serial,
+			 b->sent_kind == MANIFEST_DELTA ? "delta" : "full",
+			 (unsigned long long)res->bytes, res->seconds);
+		b->lb->serial = res->serial != 0 ? res->serial : b->sent_serial;
+		if (res->serial == 0 || b->sent_serial == res->serial)
+			memcpy(b->lb->hash, s->cur_hash, STATE_HASH_LEN);
+		else
+			memcpy(b->lb->hash, res->hash, STATE_HASH_LEN);
+		b->lb->acked = (int64_t)time(NULL);
+		b->lb->error[0] = '\0';
+		b->backoff_ms = 0;
+		b->next_try_ms = 0;
+		b->bumped = 0;
+		/* The acknowledged state becomes the base for later deltas. */
+		if (s->cur != NULL && s->ledger->base_serial != b->lb->serial &&
+		    memcmp(b->lb->hash, s->cur_hash, STATE_HASH_LEN) == 0) {
+			if (ledger_set_base(s->ledger, s->cur, b->lb->serial,
+					    &err) < 0)
+				log_warning("cannot store the delta base: %s",
+					    err.msg);
+		} else if (ledger_save(s->ledger, &err) < 0)
+			log_warning("%s", err.msg);
+		return i;
+	case PUSH_CONFLICT:
+		if (b->sent_kind == MANIFEST_DELTA) {
+			log_info("backup %s: delta refused (%s); sending a full "
+				 "snapshot", b->conf->name, res->msg);
+			if (sync_start(s, (size_t)i, 1, &err) == 0)
+				return -2;
+			snprintf(res->msg, sizeof(res->msg), "%s", err.msg);
+			res->kind = PUSH_UNREACHABLE;
+			break;
+		}
+		if (!b->bumped && res->serial >= b->sent_serial) {
+			log_info("backup %s: holds serial %llu, above ours; "
+				 "sending a higher serial", b->conf->name,
+				 (unsigned long long)res->serial);
+			b->bumped = 1;
+			if (ledger_next_serial(s->ledger, res->serial,
+					       &s->cur_serial, &err) == 0 &&
+			    sync_start(s, (size_t)i, 1, &err) == 0)
+				return -2;
+			snprintf(res->msg, sizeof(res->msg), "%s", err.msg);
+			res->kind = PUSH_UNREACHABLE;
+			break;
+		}
+		res->kind = PUSH_REFUSED;
+		break;
+	default:
+		break;
+	}
+	b->last_kind = res->kind;
+	log_warning("backup %s: serial %llu %s: %s", b->conf->name,
+		    (unsigned long long)b->sent_serial, push_kind_name(res->kind),
+		    res->msg);
+	snprintf(b->lb->error, sizeof(b->lb->error), "%s: %s",
+		 push_kind_name(res->kind), res->msg);
+	b->lb->error_time = (int64_t)time(NULL);
+	if (ledger_save(s->ledger, &err) < 0)
+		log_warning("%s", err.msg);
+	sync_backoff(b, res->retry_after);
+	return i;
+}

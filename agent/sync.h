@@ -1,0 +1,91 @@
+/*
+ * sync - what each backup gets next, and what it acknowledged
+ *
+ * Shared by the one-shot "push" and the daemon: given the current
+ * canonical state, a backup that does not hold it (or whose copy is half
+ * way to expiry) gets a snapshot of it: a delta when the backup
+ * acknowledged exactly the stored base state, a full snapshot otherwise.
+ * Results update the ledger: 200 records the acknowledgement (and makes the
+ * state the delta base), 409 on a delta is answered with a full snapshot at
+ * once, 409 on a full snapshot lifts the serial above the backup's (once),
+ * anything else is an error with a capped exponential backoff (1 s doubling
+ * to 60 s, or the backup's Retry-After).  Only the latest state is ever sent.
+ *
+ * This module is part of the agent's loop: it logs one line per push
+ * outcome (never recipients).
+ */
+#ifndef MXSYNC_AGENT_SYNC_H
+#define MXSYNC_AGENT_SYNC_H
+
+#include <stdint.h>
+
+#include "../formats/err.h"
+#include "../formats/state.h"
+#include "../keys/key.h"
+#include "config.h"
+#include "ledger.h"
+#include "push.h"
+
+#define SYNC_BACKOFF_MIN_MS 1000
+#define SYNC_BACKOFF_MAX_MS 60000
+
+struct sync_backup {
+	const struct agent_backup *conf;
+	struct ledger_backup *lb;
+	int inflight;
+	uint64_t sent_serial;
+	enum manifest_kind sent_kind;
+	int bumped;		/* already lifted the serial after a 409 */
+	int64_t next_try_ms;	/* monotonic; 0 = now */
+	uint64_t backoff_ms;
+	enum push_kind last_kind;
+	int have_result;
+	uint64_t pushes, bytes;
+};
+
+struct sync {
+	struct agent_config *cfg;
+	const struct key_secret *sk;
+	struct ledger *ledger;
+	struct pusher *pusher;
+	struct state *cur;		/* owned; NULL before the first export */
+	unsigned char cur_hash[STATE_HASH_LEN];
+	uint64_t cur_serial;		/* 0 = none assigned to cur yet */
+	int64_t cur_since;		/* unix time cur was first seen */
+	struct state *base;		/* cached delta base, or NULL */
+	uint64_t base_cached;		/* serial of the cached base */
+	struct sync_backup *b;
+	size_t n;
+	int allow_shrink;
+	int force_full;
+};
+
+/* sync_init - bind config, key, ledger and pusher (all borrowed) */
+int sync_init(struct sync *s, struct agent_config *cfg,
+	      const struct key_secret *sk, struct ledger *ledger,
+	      struct pusher *pusher, struct err *err);
+void sync_clear(struct sync *s);
+
+/* sync_set_state - adopt st (owned); returns 1 when its hash changed */
+int sync_set_state(struct sync *s, struct state *st);
+
+/* sync_needs - 1 when backup i should get the current state now-ish */
+int sync_needs(const struct sync *s, size_t i);
+
+/* sync_start - begin a push to backup i; -1 with a message on failure */
+int sync_start(struct sync *s, size_t i, int full, struct err *err);
+
+/*
+ * sync_finish - take one finished push; returns the backup index and its
+ * result, or -1 when none finished.  A 409 that calls for a full snapshot
+ * or a higher serial starts it at once (the backup stays in flight).
+ */
+long sync_finish(struct sync *s, struct push_result *res);
+
+/* sync_target - the serial the current state is (or will be) sent as */
+uint64_t sync_target(const struct sync *s);
+
+/* sync_now_ms - CLOCK_MONOTONIC in milliseconds */
+int64_t sync_now_ms(void);
+
+#endif
