@@ -1,0 +1,125 @@
+# agent.sh - helpers for the mxsync-agent test scripts (sourced after
+# common.sh)
+#
+#	agent_setup		TLS CA and certificate ($TLS), the agent's key,
+#				the trusted-keys line for origin $ORIGIN
+#	backup_setup NAME	a mxsyncd instance's directories and config
+#				(port in $PORT_NAME); backup_start/stop NAME
+#	agent_conf "SOURCES" [BACKUP...] - write $ACONF ([agent], the given
+#				source sections, a [backup] per NAME)
+#	agent_start / agent_stop	the daemon, log in $ALOG
+#	bq NAME KEY MAP		postmap -q against backup NAME's map
+#	wait_until SECONDS CMD...	poll CMD every 0.2 s
+#	bsum NAME		maps_sum of a backup
+
+AGENT=$BIN/mxsync-agent
+MXSYNCD=$BIN/mxsyncd
+ORIGIN=mx1.example.com
+TLS=$T_DIR/tls
+ACONF=$T_DIR/agent.conf
+ALOG=$T_DIR/agent.log
+ASTATE=$T_DIR/agent-state
+ASOCK=$T_DIR/agent.sock
+AGENT_PID=""
+
+agent_setup() {
+	mkdir -p "$ASTATE" "$T_DIR/pf"
+	make_tls "$TLS" || { not_ok "make_tls"; return 1; }
+	"$BIN/mxsync-keys" generate -o "$T_DIR/agent.key" >/dev/null ||
+		{ not_ok "mxsync-keys generate"; return 1; }
+	"$BIN/mxsync-keys" trusted-line -o "$ORIGIN" "$T_DIR/agent.key" \
+		'*' >"$T_DIR/trusted_keys" || { not_ok "trusted-line"; return 1; }
+	cp /usr/share/postfix/main.cf.debian "$T_DIR/pf/main.cf"
+}
+
+backup_setup() {
+	d=$T_DIR/b-$1
+	mkdir -p "$d/state" "$d/maps"
+	p=$(free_port)
+	eval "PORT_$1=$p"
+	cat >"$d/syncd.conf" <<EOC
+[syncd]
+listen       = 127.0.0.1:$p
+tls_cert     = $TLS/cert.pem
+tls_key      = $TLS/key.pem
+trusted_keys = $T_DIR/trusted_keys
+state_dir    = $d/state
+maps_dir     = $d/maps
+max_shrink   = 50%
+EOC
+}
+
+backup_start() {
+	d=$T_DIR/b-$1
+	"$MXSYNCD" -c "$d/syncd.conf" run >>"$d/log" 2>&1 &
+	eval "BPID_$1=$!"
+	track_pid $!
+	eval "wait_port \$PORT_$1 10"
+}
+
+backup_stop() {
+	eval "p=\${BPID_$1:-}"
+	[ -n "$p" ] && stop_pid "$p"
+	eval "BPID_$1="
+}
+
+# agent_conf "SOURCE SECTIONS" [BACKUP NAMES...]
+agent_conf() {
+	src=$1; shift
+	{
+		cat <<EOC
+[agent]
+origin         = $ORIGIN
+key            = $T_DIR/agent.key
+state_dir      = $ASTATE
+control_socket = $ASOCK
+control_group  = mxsync-test-nogroup
+expire         = 1d
+nexthop        = smtp:[mx1.example.com]:25
+recipient_delimiter = +
+debounce       = 200ms
+
+$src
+EOC
+		for b in "$@"; do
+			eval "p=\$PORT_$b"
+			printf '[backup %s]\nurl = https://127.0.0.1:%s\nca_file = %s\n\n' \
+				"$b" "$p" "$TLS/ca.pem"
+		done
+	} >"$ACONF"
+}
+
+agent_start() {
+	"$AGENT" -c "$ACONF" run >>"$ALOG" 2>&1 &
+	AGENT_PID=$!
+	track_pid $AGENT_PID
+	i=0
+	while [ ! -S "$ASOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -S "$ASOCK" ]
+}
+
+agent_stop() {
+	[ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
+	AGENT_PID=""
+}
+
+bq() { postmap -c "$T_DIR/pf" -q "$2" "cdb:$T_DIR/b-$1/maps/$3" 2>&1; }
+
+bsum() { maps_sum "$T_DIR/b-$1/maps"; }
+
+# wait_until SECONDS CMD... - 0 as soon as CMD succeeds, 1 at the timeout
+wait_until() {
+	lim=$(( $1 * 5 )); shift
+	i=0
+	while [ $i -lt $lim ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# has NAME ADDRESS - backup NAME's relay_recipients holds ADDRESS
+has() { [ "$(bq "$1" "$2" relay_recipients)" = OK ]; }
+# hasnt NAME ADDRESS - it does not (and the map exists)
+hasnt() { [ -e "$T_DIR/b-$1/maps/relay_recipients.cdb" ] && [ -z "$(bq "$1" "$2" relay_recipients)" ]; }
