@@ -1,0 +1,153 @@
+#!/bin/sh
+# t-agent-daemon - mxsync-agent run against two real mxsyncd backups over
+# HTTPS: file and Maildir edits are pushed with no command, deltas are
+# small, a backup that was down converges to the latest state, a failing
+# source pushes nothing, sync-now --wait, status, reload and stop.
+. "$(dirname "$0")/lib/common.sh"
+. "$TOP/tests/lib/agent.sh"
+
+agent_setup || done_testing
+backup_setup mx2
+backup_setup mx3
+backup_start mx2
+backup_start mx3
+SRC=$T_DIR/src
+V=$T_DIR/vmail
+mkdir -p "$SRC" "$V/example.org/bob/cur" "$V/example.org/bob/new" "$V/example.org/bob/tmp"
+printf 'example.com\n' >"$SRC/domains"
+printf 'alice@example.com alice\npostmaster@example.com root\nlocalonly root\n' >"$SRC/virtual"
+agent_conf "[source files]
+type = file
+domains = $SRC/domains
+recipients = $SRC/virtual
+
+[source vmail]
+type = maildir
+root = $V
+layout = %d/%n" mx2 mx3
+check "check-config accepts the config" "$AGENT" -c "$ACONF" check-config
+check "the daemon starts and opens its control socket" agent_start
+
+check "first export reaches mx2" wait_until 15 has mx2 alice@example.com
+check "first export reaches mx3" wait_until 15 has mx3 bob@example.org
+is "$(bq mx2 example.org relay_domains)" OK "the Maildir domain is a relay domain"
+is "$(bq mx2 example.com transport)" "smtp:[mx1.example.com]:25" "domains get the agent's nexthop"
+is "$(bq mx2 localonly@example.com relay_recipients)" "" "bare local alias names are not exported"
+
+# Editing a map file by rename (as editors do) is pushed with no command.
+{ cat "$SRC/virtual"; echo "carol@example.com carol"; } >"$SRC/virtual.new"
+mv "$SRC/virtual.new" "$SRC/virtual"
+check "a renamed-over map file is pushed (mx2)" wait_until 10 has mx2 carol@example.com
+check "a renamed-over map file is pushed (mx3)" wait_until 10 has mx3 carol@example.com
+# An edit in place, too.
+echo "dora@example.com dora" >>"$SRC/virtual"
+check "an appended map file is pushed" wait_until 10 has mx2 dora@example.com
+
+# A new mailbox directory, in a new domain directory.
+mkdir -p "$V/example.net/erin/cur" "$V/example.net/erin/new" "$V/example.net/erin/tmp"
+check "a new Maildir in a new domain is pushed" wait_until 10 has mx2 erin@example.net
+mkdir -p "$V/example.net/fred/cur" "$V/example.net/fred/new" "$V/example.net/fred/tmp"
+check "a second Maildir in that domain is pushed" wait_until 10 has mx3 fred@example.net
+rm -rf "$V/example.net/fred"
+check "a removed Maildir disappears" wait_until 10 hasnt mx2 fred@example.net
+
+# Deltas: the later pushes are small.
+like "$(cat "$ALOG")" "(delta, " "later pushes are deltas"
+big=$(sed -n 's/.*acknowledged (delta, \([0-9]*\) body bytes.*/\1/p' "$ALOG" | sort -n | tail -n 1)
+if [ -n "$big" ] && [ "$big" -lt 100 ]; then ok "delta bodies are small (largest $big bytes)"; else
+	not_ok "delta bodies are small (largest '$big' bytes)"; fi
+
+# sync-now --wait returns once both backups hold the serial.
+echo "gina@example.com gina" >>"$SRC/virtual"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 20
+is "$RC" 0 "sync-now --wait exits 0"
+like "$OUT" "acknowledged by every backup" "sync-now --wait says every backup acknowledged"
+check "after sync-now --wait mx2 already has gina" has mx2 gina@example.com
+check "after sync-now --wait mx3 already has gina" has mx3 gina@example.com
+
+# status, human and JSON
+run_rc "$AGENT" -c "$ACONF" status
+is "$RC" 0 "status exits 0"
+like "$OUT" "daemon running" "status says the daemon runs"
+like "$OUT" "backup mx2: serial" "status lists mx2"
+like "$OUT" "in sync" "status shows backups in sync"
+like "$OUT" "source vmail (maildir): last export" "status shows the Maildir source"
+run_rc "$AGENT" -c "$ACONF" status --json
+like "$OUT" '"in_sync": true' "status --json shows in_sync"
+
+# A backup that is down, then up, converges to the latest state.
+backup_stop mx3
+echo "hank@example.com hank" >>"$SRC/virtual"
+check "mx2 gets hank while mx3 is down" wait_until 10 has mx2 hank@example.com
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 3
+is "$RC" 75 "sync-now --wait exits 75 when a backup is down"
+like "$OUT" "backup mx3" "the timeout message names the lagging backup"
+like "$OUT" "last error: unreachable" "the timeout message says why"
+echo "ivan@example.com ivan" >>"$SRC/virtual"
+sleep 1
+echo "june@example.com june" >>"$SRC/virtual"
+check "mx2 follows while mx3 is down" wait_until 10 has mx2 june@example.com
+backup_start mx3
+check "mx3 converges after coming back (retry with backoff)" wait_until 30 has mx3 june@example.com
+check "mx3 has the intermediate change too" has mx3 hank@example.com
+is "$(bsum mx3)" "$(bsum mx2)" "mx3 and mx2 have the same maps"
+
+# A failing source: nothing is pushed, the backups keep their maps.
+sleep 1
+s2=$(bsum mx2); s3=$(bsum mx3)
+mv "$SRC/virtual" "$SRC/virtual.away"
+mkdir -p "$V/example.org/kim/cur" "$V/example.org/kim/new" "$V/example.org/kim/tmp"
+sleep 2
+is "$(bsum mx2)" "$s2" "a removed map file pushes nothing: mx2 maps unchanged"
+is "$(bsum mx3)" "$s3" "a removed map file pushes nothing: mx3 maps unchanged"
+like "$(cat "$ALOG")" "export failed, nothing pushed (down): source files: open($SRC/virtual)" "the log names the failing source and file"
+run_rc "$AGENT" -c "$ACONF" status
+like "$OUT" "source files (file): last export" "status still lists the source"
+like "$OUT" "error (down): source files: open($SRC/virtual)" "status shows the source error"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait
+is "$RC" 75 "sync-now exits 75 while a source is down"
+like "$OUT" "source files" "sync-now names the failing source"
+mv "$SRC/virtual.away" "$SRC/virtual"
+check "the source is back: pushes resume" wait_until 15 has mx2 kim@example.org
+
+# Bad data in a source: exit 1 from sync-now, nothing pushed.
+s2=$(bsum mx2)
+echo "x@unknown.example x" >>"$SRC/virtual"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait
+is "$RC" 1 "sync-now exits 1 for bad data"
+like "$OUT" "source files" "the message names the source"
+like "$OUT" "unknown.example" "the message names the bad record's domain"
+is "$(bsum mx2)" "$s2" "bad data pushes nothing"
+grep -v unknown.example "$SRC/virtual" >"$SRC/v2" && mv "$SRC/v2" "$SRC/virtual"
+
+# Logs never hold recipients.
+if grep -q "alice@example.com" "$ALOG"; then not_ok "the agent log holds no recipient"; else
+	ok "the agent log holds no recipient"; fi
+
+# SIGHUP with a broken config keeps the daemon and its config.
+cp "$ACONF" "$ACONF.good"
+echo "bogus = 1" >>"$ACONF"
+kill -HUP "$AGENT_PID"
+sleep 1
+check "a broken reload keeps the daemon running" kill -0 "$AGENT_PID"
+like "$(cat "$ALOG")" "reload refused" "the refused reload is logged"
+cp "$ACONF.good" "$ACONF"
+kill -HUP "$AGENT_PID"
+sleep 1
+like "$(cat "$ALOG")" "configuration reloaded" "a good reload is applied"
+echo "lena@example.com lena" >>"$SRC/virtual"
+check "after a reload, edits are still pushed" wait_until 10 has mx2 lena@example.com
+
+# SIGTERM stops it and removes the socket.
+kill "$AGENT_PID"
+i=0; while kill -0 "$AGENT_PID" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 "$AGENT_PID" 2>/dev/null; then not_ok "SIGTERM stops the daemon"; else ok "SIGTERM stops the daemon"; fi
+if [ -e "$ASOCK" ]; then not_ok "the control socket is removed"; else ok "the control socket is removed"; fi
+run_rc "$AGENT" -c "$ACONF" sync-now
+is "$RC" 75 "sync-now without a daemon exits 75"
+like "$OUT" "is the agent running?" "sync-now without a daemon says so"
+run_rc "$AGENT" -c "$ACONF" status
+like "$OUT" "daemon not running" "status without the daemon reads the ledger"
+like "$OUT" "backup mx3: serial" "offline status lists the backups"
+
+done_testing
