@@ -1,0 +1,195 @@
+# delta.sh - the delta figures of the benchmark (sourced by tests/bench/run)
+#
+# One agent daemon ("mxsync-agent run") over a copy of the big data set
+# pushes to mxsyncd instances over HTTPS on loopback:
+#
+# 1. through countproxy to one mxsyncd: the octets on the wire for the first
+#    (full) push and for the push after one recipient was added (delta);
+# 2. straight to that mxsyncd: the time of "sync-now --wait" after adding
+#    one recipient, RUNS times;
+# 3. to three mxsyncd instances: the same.
+#
+# Every daemon is started here, tracked, and stopped by pid.
+
+DL=$W/live
+DELTA_N=0
+
+# delta_add - add one new recipient to the live map, as a provisioning script
+# would before calling sync-now
+delta_add() {
+	DELTA_N=$((DELTA_N + 1))
+	printf 'bench-new%d@d00000.example\td00000.example/bench-new%d/\n' \
+		"$DELTA_N" "$DELTA_N" >>"$DL/virtual_mailbox_maps"
+}
+
+# delta_syncd N - start mxsyncd number N; sets SD_PORT_N and SD_PID_N
+delta_syncd() {
+	dn=$1
+	dp=$(free_port)
+	syncd_conf "$W/syncd$dn" "$dp"
+	"$SYNCD" -c "$W/syncd$dn/syncd.conf" run >"$W/syncd$dn/log" 2>&1 &
+	dpid=$!
+	track_pid "$dpid"
+	eval "SD_PORT_$dn=$dp SD_PID_$dn=$dpid"
+	if ! wait_port "$dp" 30; then
+		DELTA_WHY="mxsyncd $dn did not listen: $(tail -n 1 "$W/syncd$dn/log" | cut -c1-80)"
+		return 1
+	fi
+}
+
+# delta_agent CONF - start the agent daemon on CONF; sets AG_PID
+delta_agent() {
+	"$AGENT" -c "$1" run >>"$W/agent-run.log" 2>&1 &
+	AG_PID=$!
+	track_pid "$AG_PID"
+	i=0
+	while [ $i -lt 100 ] && [ ! -S "$W/agent-run/agent.sock" ]; do
+		if ! kill -0 "$AG_PID" 2>/dev/null; then
+			DELTA_WHY="agent run exited: $(tail -n 1 "$W/agent-run.log" | cut -c1-80)"
+			return 1
+		fi
+		sleep 0.1; i=$((i + 1))
+	done
+	if [ ! -S "$W/agent-run/agent.sock" ]; then
+		DELTA_WHY="agent run made no control socket"
+		return 1
+	fi
+}
+
+# delta_sync CONF TIMEOUT - sync-now --wait, output in $W/sync.out
+delta_sync() {
+	"$AGENT" -c "$1" sync-now --wait --timeout "$2" >"$W/sync.out" 2>&1
+}
+
+delta_up() { cut -d' ' -f1 "$W/proxy.count" 2>/dev/null || echo 0; }
+
+delta_stop_agent() {
+	stop_pid "$AG_PID"
+	rm -f "$W/agent-run/agent.sock"
+}
+
+# delta_timed NAME CONF - RUNS timed sync-now --wait after one added recipient
+delta_timed() {
+	rm -f "$R/$1.s" "$R/$1.kb" "$R/$1.na"
+	dk=0
+	while [ $dk -lt "$RUNS" ]; do
+		delta_add
+		# let the change settle on disk as an editor's write would; the
+		# daemon may see it by inotify first, which is the real flow
+		if ! timed "$1" "$AGENT" -c "$2" sync-now --wait --timeout 60; then
+			fail_reason "$1" "sync-now exit $trc: $(tail -n 1 "$R/$1.err" | cut -c1-80)"
+			return 1
+		fi
+		dk=$((dk + 1))
+		sleep 0.3
+	done
+	say "$1: $(tr '\n' ' ' <"$R/$1.s")s"
+}
+
+delta_run() {
+	if [ "$KEYS_OK" != 1 ]; then DELTA_WHY=$KEYS_WHY; return 1; fi
+	if ! have "$SYNCD"; then DELTA_WHY="build/mxsyncd missing"; return 1; fi
+	if ! have "$AGENT"; then DELTA_WHY="build/mxsync-agent missing"; return 1; fi
+	mkdir -p "$DL"
+	cp "$DATA/domains" "$DATA/virtual_mailbox_maps" "$DL/"
+	delta_syncd 1 || return 1
+
+	# 1. bytes on the wire, through the counting proxy
+	PX_PORT=$(free_port)
+	python3 "$BENCH/countproxy" "$PX_PORT" "$SD_PORT_1" "$W/proxy.count" \
+		>"$W/proxy.log" 2>&1 &
+	PX_PID=$!
+	track_pid "$PX_PID"
+	if ! wait_port "$PX_PORT" 10; then DELTA_WHY="countproxy did not start"; return 1; fi
+	agent_conf "$W/agent-run.conf" "$W/agent-run" "file $DL" "https://127.0.0.1:$PX_PORT/"
+	delta_agent "$W/agent-run.conf" || return 1
+	say "delta: first (full) push through the byte counter"
+	u0=$(delta_up)
+	if ! delta_sync "$W/agent-run.conf" 120; then
+		DELTA_WHY="first sync-now --wait: $(tail -n 1 "$W/sync.out" | cut -c1-80)"
+		return 1
+	fi
+	sleep 0.2
+	u1=$(delta_up)
+	echo $((u1 - u0)) >"$R/wire_full.b"
+	delta_add
+	if ! delta_sync "$W/agent-run.conf" 60; then
+		DELTA_WHY="delta sync-now --wait: $(tail -n 1 "$W/sync.out" | cut -c1-80)"
+		return 1
+	fi
+	sleep 0.2
+	u2=$(delta_up)
+	echo $((u2 - u1)) >"$R/wire_delta.b"
+	# a request that carries nothing: the TLS and HTTP cost of any push
+	# from this client, to tell the delta's own share
+	delta_stop_agent
+	stop_pid "$PX_PID"
+	say "delta: full push $(cat "$R/wire_full.b") B, delta push $(cat "$R/wire_delta.b") B (client to server, TLS included)"
+
+	# 2. one backup, direct
+	agent_conf "$W/agent-run.conf" "$W/agent-run" "file $DL" "https://127.0.0.1:$SD_PORT_1/"
+	delta_agent "$W/agent-run.conf" || return 1
+	if ! delta_sync "$W/agent-run.conf" 120; then
+		DELTA_WHY="sync-now --wait (1 backup): $(tail -n 1 "$W/sync.out" | cut -c1-80)"
+		return 1
+	fi
+	say "delta: sync-now --wait, one backup ($RUNS runs)"
+	delta_timed syncnow_1 "$W/agent-run.conf"
+	delta_stop_agent
+
+	# 3. three backups
+	delta_syncd 2 || return 1
+	delta_syncd 3 || return 1
+	agent_conf "$W/agent-run.conf" "$W/agent-run" "file $DL" \
+		"https://127.0.0.1:$SD_PORT_1/" "https://127.0.0.1:$SD_PORT_2/" \
+		"https://127.0.0.1:$SD_PORT_3/"
+	delta_agent "$W/agent-run.conf" || return 1
+	say "delta: full pushes to the two new backups"
+	if ! delta_sync "$W/agent-run.conf" 180; then
+		DELTA_WHY="sync-now --wait (3 backups): $(tail -n 1 "$W/sync.out" | cut -c1-80)"
+		return 1
+	fi
+	say "delta: sync-now --wait, three backups ($RUNS runs)"
+	delta_timed syncnow_3 "$W/agent-run.conf"
+	delta_stop_agent
+	return 0
+}
+
+delta_figures() {
+	DELTA_WHY=
+	AG_PID= PX_PID= SD_PID_1= SD_PID_2= SD_PID_3=
+	if ! delta_run; then
+		[ -n "$DELTA_WHY" ] || DELTA_WHY="failed"
+		for f in wire_full wire_delta syncnow_1 syncnow_3; do
+			[ -s "$R/$f.s" ] || [ -s "$R/$f.b" ] || [ -s "$R/$f.na" ] ||
+				fail_reason "$f" "$DELTA_WHY"
+		done
+	fi
+	for p in $AG_PID $PX_PID $SD_PID_1 $SD_PID_2 $SD_PID_3; do stop_pid "$p"; done
+	rm -rf "$DL" "$W/syncd1" "$W/syncd2" "$W/syncd3" "$W/agent-run"
+}
+
+delta_rows() {
+	d=$(cat "$R/wire_delta.b" 2>/dev/null)
+	f=$(cat "$R/wire_full.b" 2>/dev/null)
+	if [ -n "$d" ]; then
+		row "delta push, 1 added: bytes on the wire" "$d B" "< 1024 B" "$(verdict "$d < 1024")"
+	else
+		row "delta push, 1 added: bytes on the wire" "n/a ($(na wire_delta))" "< 1024 B" ""
+	fi
+	if [ -n "$f" ]; then
+		row "  full push: bytes on the wire" "$f B" "reference" ""
+	fi
+	v=$(med syncnow_1 s)
+	if [ -n "$v" ]; then
+		row "sync-now --wait, 1 backup" "$(fmt_s "$v")" "< 0.75 s" "$(verdict "$v < 0.75")"
+	else
+		row "sync-now --wait, 1 backup" "n/a ($(na syncnow_1))" "< 0.75 s" ""
+	fi
+	v=$(med syncnow_3 s)
+	if [ -n "$v" ]; then
+		row "sync-now --wait, 3 backups" "$(fmt_s "$v")" "< 1.5 s" "$(verdict "$v < 1.5")"
+	else
+		row "sync-now --wait, 3 backups" "n/a ($(na syncnow_3))" "< 1.5 s" ""
+	fi
+}
