@@ -153,6 +153,25 @@ static void test_refusals(void)
 		   "address longer than 254 octets \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"",
 		   "huge input");
 
+	{
+		/* U+0390 folds to three code points: 2 octets become 6. */
+		struct err err = { "" };
+		char in[1400], out[NORM_BUF_SIZE];
+		size_t n, i;
+
+		for (i = 0; i < 256; i++)
+			memcpy(in + 2 * i, "\xce\x90", 2);
+		ok(norm_fold(in, 512, out, sizeof(out), &n, &err) == -1,
+		   "fold refuses a result over the buffer");
+		is_str(err.msg, "too long after case folding", "message");
+		memcpy(in + 510, "@x", 3);
+		addr_fails(in, 512, "too long after case folding",
+			   "address that grows past the buffer");
+		memset(in, 'a', 1100);
+		ok(norm_fold(in, 1100, out, sizeof(out), &n, &err) == -1,
+		   "fold refuses input over the buffer");
+		is_str(err.msg, "too long to fold (1100 octets)", "message");
+	}
 	domain_fails("", "empty domain in domain \"\"", "empty domain");
 	domain_fails("a@b.example", "\"@\" in domain \"a@b.example\"", "@ in domain");
 	domain_fails("example.com.", "empty label in domain \"example.com.\"",

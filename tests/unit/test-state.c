@@ -140,6 +140,9 @@ static void test_golden(void)
 		ok(l == NULL, "load missing file fails");
 		has_str(err.msg, "open(/tmp/test-state-", "message names the file");
 		has_str(err.msg, "No such file", "message gives the reason");
+		l = state_load("/tmp", &err);
+		ok(l == NULL, "load of a directory fails");
+		is_str(err.msg, "/tmp: not a regular file", "message for a directory");
 	}
 	state_free(st);
 	free(gold);

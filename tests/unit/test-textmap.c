@@ -187,6 +187,9 @@ static void test_refusals(void)
 			      &err) == -1, "missing file refused");
 	is_str(err.msg, "open(/nonexistent/map): No such file or directory",
 	       "message for missing file");
+	ok(textmap_parse_file("/tmp", TEXTMAP_POSTMAP, collect, &rs, &err) == -1,
+	   "directory refused");
+	is_str(err.msg, "/tmp: not a regular file", "message for a directory");
 }
 
 static void test_list_and_file(void)
