@@ -144,7 +144,7 @@ static int state_grow_index(struct state_index *ix, struct err *err)
 	return 0;
 }
 
-/* state_check_folded - key must be what norm would make of it */
+/* state_check_domain - the key must be what norm_domain() makes of it */
 static int state_check_domain(const char *d, size_t dlen, struct err *err)
 {
 	char out[NORM_BUF_SIZE];
@@ -158,6 +158,7 @@ static int state_check_domain(const char *d, size_t dlen, struct err *err)
 	return 0;
 }
 
+/* state_check_address - the key must be what norm_address() makes of it */
 static int state_check_address(const char *a, size_t alen, struct err *err)
 {
 	char out[NORM_BUF_SIZE];

@@ -323,6 +323,61 @@ static void test_accepts(void)
 	state_free(st);
 }
 
+static int cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * test_sort - keys that share long prefixes and end at or near 8-octet
+ * boundaries, in runs small and large: the result must parse back (strictly
+ * sorted, unique) and hold exactly the distinct keys.
+ */
+static void test_sort(void)
+{
+	static const size_t sizes[] = { 3, 40, 300, 20000 };
+	struct err err = { "" };
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		size_t n = sizes[z], i, distinct = 0, len;
+		char **keys = calloc(n, sizeof(char *)), *text;
+		struct state *st = state_new(), *p;
+		int bad = 0;
+
+		bad |= ADD_D(st, "d.example", "smtp:x");
+		for (i = 0; i < n; i++) {
+			size_t kl, k;
+			char a[64];
+
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			kl = 1 + x % 24;
+			for (k = 0; k < kl; k++)
+				a[k] = "ab."[(x >> (k + 5)) % 3 ? 0 : 1] +
+				       (char)((x >> (2 * k)) & (k % 7 == 6));
+			strcpy(a + kl, "@d.example");
+			keys[i] = strdup(a);
+			bad |= ADD_R(st, a, 0);
+		}
+		qsort(keys, n, sizeof(char *), cmpstr);
+		for (i = 0; i < n; i++)
+			distinct += i == 0 || strcmp(keys[i], keys[i - 1]) != 0;
+		ok(!bad && state_finish(st, NULL, &err) == 0, "sort %zu: finish",
+		   n);
+		ok(state_recipient_count(st) == distinct,
+		   "sort %zu: %zu distinct keys (%zu)", n, distinct,
+		   state_recipient_count(st));
+		text = state_text(st, &len);
+		p = state_parse_owned(text, len, &err);
+		ok(p != NULL, "sort %zu: result is canonical: %s", n, err.msg);
+		state_free(p);
+		state_free(st);
+		for (i = 0; i < n; i++)
+			free(keys[i]);
+		free(keys);
+	}
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -387,6 +442,7 @@ int main(void)
 	test_empty();
 	test_refusals();
 	test_accepts();
+	test_sort();
 	test_million();
 	return test_done();
 }
