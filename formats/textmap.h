@@ -9,8 +9,9 @@
  * skipped, as postmap skips it.  TEXTMAP_LIST reads one key per line ("#"
  * comments, blank lines allowed; trailing text after the key is an error).
  *
- * Lines over TEXTMAP_LINE_MAX octets, NUL bytes, and open quotes are refused
- * as "file:line: message".
+ * Lines over TEXTMAP_LINE_MAX octets, NUL bytes, open quotes and invalid
+ * UTF-8 (lines postmap would skip with a warning) are refused as
+ * "file:line: message".
  */
 #ifndef MXSYNC_TEXTMAP_H
 #define MXSYNC_TEXTMAP_H
