@@ -77,8 +77,9 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err);
 
 /*
  * sync_finish - take one finished push; returns the backup index and its
- * result, or -1 when none finished.  A 409 that calls for a full snapshot
- * or a higher serial starts it at once (the backup stays in flight).
+ * result, -1 when none finished, or -2 when a 409 called for a full
+ * snapshot or a higher serial and that push was started at once (the
+ * backup stays in flight; call again).
  */
 long sync_finish(struct sync *s, struct push_result *res);
 
