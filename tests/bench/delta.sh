@@ -61,7 +61,8 @@ delta_sync() {
 	"$AGENT" -c "$1" sync-now --wait --timeout "$2" >"$W/sync.out" 2>&1
 }
 
-delta_up() { cut -d' ' -f1 "$W/proxy.count" 2>/dev/null || echo 0; }
+# delta_count - "UP CONNECTIONS" so far from the counting proxy
+delta_count() { awk '{ print $1, $3 }' "$W/proxy.count" 2>/dev/null || echo 0 0; }
 
 delta_stop_agent() {
 	stop_pid "$AG_PID"
@@ -104,27 +105,30 @@ delta_run() {
 	agent_conf "$W/agent-run.conf" "$W/agent-run" "file $DL" "https://127.0.0.1:$PX_PORT/"
 	delta_agent "$W/agent-run.conf" || return 1
 	say "delta: first (full) push through the byte counter"
-	u0=$(delta_up)
+	set -- $(delta_count); u0=$1 c0=$2
 	if ! delta_sync "$W/agent-run.conf" 120; then
 		DELTA_WHY="first sync-now --wait: $(tail -n 1 "$W/sync.out" | cut -c1-80)"
 		return 1
 	fi
 	sleep 0.2
-	u1=$(delta_up)
-	echo $((u1 - u0)) >"$R/wire_full.b"
+	set -- $(delta_count); u1=$1 c1=$2
+	echo "$((u1 - u0)) $((c1 - c0))" >"$R/wire_full.b"
 	delta_add
+	lines=$(wc -l <"$W/agent-run.log")
 	if ! delta_sync "$W/agent-run.conf" 60; then
 		DELTA_WHY="delta sync-now --wait: $(tail -n 1 "$W/sync.out" | cut -c1-80)"
 		return 1
 	fi
 	sleep 0.2
-	u2=$(delta_up)
-	echo $((u2 - u1)) >"$R/wire_delta.b"
-	# a request that carries nothing: the TLS and HTTP cost of any push
-	# from this client, to tell the delta's own share
+	set -- $(delta_count); u2=$1 c2=$2
+	echo "$((u2 - u1)) $((c2 - c1))" >"$R/wire_delta.b"
+	# the agent's own account of the push ("delta, N body bytes")
+	tail -n +"$((lines + 1))" "$W/agent-run.log" |
+		sed -n 's/.*acknowledged (\([a-z]*\), \([0-9]*\) body bytes.*/\1 \2/p' |
+		tail -n 1 >"$R/body_delta.b"
 	delta_stop_agent
 	stop_pid "$PX_PID"
-	say "delta: full push $(cat "$R/wire_full.b") B, delta push $(cat "$R/wire_delta.b") B (client to server, TLS included)"
+	say "delta: full push $(cut -d' ' -f1 "$R/wire_full.b") B, delta push $(cut -d' ' -f1 "$R/wire_delta.b") B (client to server, TLS included), agent says: $(cat "$R/body_delta.b")"
 
 	# 2. one backup, direct
 	agent_conf "$W/agent-run.conf" "$W/agent-run" "file $DL" "https://127.0.0.1:$SD_PORT_1/"
@@ -170,15 +174,20 @@ delta_figures() {
 }
 
 delta_rows() {
-	d=$(cat "$R/wire_delta.b" 2>/dev/null)
-	f=$(cat "$R/wire_full.b" 2>/dev/null)
-	if [ -n "$d" ]; then
-		row "delta push, 1 added: bytes on the wire" "$d B" "< 1024 B" "$(verdict "$d < 1024")"
+	if [ -s "$R/wire_delta.b" ]; then
+		set -- $(cat "$R/wire_delta.b")
+		row "delta push, 1 added: bytes on the wire" \
+			"$1 B ($2 new TLS conn.)" "< 1024 B" "$(verdict "$1 < 1024")"
 	else
 		row "delta push, 1 added: bytes on the wire" "n/a ($(na wire_delta))" "< 1024 B" ""
 	fi
-	if [ -n "$f" ]; then
-		row "  full push: bytes on the wire" "$f B" "reference" ""
+	if [ -s "$R/body_delta.b" ]; then
+		set -- $(cat "$R/body_delta.b")
+		row "  of which HTTP body (agent log)" "$2 B ($1)" "reference" ""
+	fi
+	if [ -s "$R/wire_full.b" ]; then
+		set -- $(cat "$R/wire_full.b")
+		row "  full push: bytes on the wire" "$1 B ($2 new TLS conn.)" "reference" ""
 	fi
 	v=$(med syncnow_1 s)
 	if [ -n "$v" ]; then
