@@ -27,8 +27,10 @@
 #	pf_backup DIR MAPS [POSTCONF_FILE]
 #				pf_init + backup MX settings: the main.cf lines
 #				in POSTCONF_FILE (what "mxsyncd postconf"
-#				prints), or, without it, cdb: tables
-#				MAPS/relay_domains, relay_recipients, transport
+#				prints, taken as they are), or, without it,
+#				cdb: tables MAPS/relay_domains,
+#				relay_recipients, transport with exact domain
+#				matching
 #	pf_primary DIR		pf_init + primary MX settings reading the
 #				MariaDB of mariadb.sh (MDB_SOCK, MDB_USER,
 #				MDB_PASSWORD) through mysql: tables
@@ -99,6 +101,10 @@ mynetworks = 192.0.2.1/32
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_banner = \$myhostname ESMTP
 biff = no
+# many rejected probes in one session: no tarpit, no disconnect
+smtpd_error_sleep_time = 0
+smtpd_soft_error_limit = 1000
+smtpd_hard_error_limit = 1000
 smtputf8_enable = yes
 EOF
 }
@@ -128,16 +134,11 @@ relay_domains = cdb:$maps/relay_domains
 relay_recipient_maps = cdb:$maps/relay_recipients
 transport_maps = cdb:$maps/transport
 recipient_delimiter = +
-EOF
-	fi
-	# relay_domains must match exactly as the primary's
-	# virtual_mailbox_domains do: a subdomain is relayed only when it is
-	# listed itself (mxsyncd postconf may already say so; the last
-	# setting in main.cf wins, and this is the same value)
-	grep -q '^parent_domain_matches_subdomains' "$d/conf/main.cf" ||
-		pf_main "$d" <<EOF
+# relay_domains matches exactly as the primary's virtual_mailbox_domains
+# do: a subdomain is relayed only when it is listed itself
 parent_domain_matches_subdomains = debug_peer_list, fast_flush_domains, mynetworks, permit_mx_backup_networks, qmqpd_authorized_clients, smtpd_access_maps
 EOF
+	fi
 }
 
 pf_primary() {
