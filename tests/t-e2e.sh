@@ -291,7 +291,7 @@ if grep -q 'reload' "$T_DIR/pf-backup/maillog"; then
 else
 	ok "no reload in the backup's log"
 fi
-if grep -q "smtpd.*maps/relay_recipients(.*has changed -- restarting" \
+if grep -Eq "smtpd.*maps/(relay_domains|relay_recipients|transport)\(.*has changed -- restarting" \
 	"$T_DIR/pf-backup/maillog"; then
 	ok "backup smtpd noticed the replaced table by itself"
 else
