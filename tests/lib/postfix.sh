@@ -204,7 +204,12 @@ try:
     s = smtplib.SMTP("127.0.0.1", port, local_hostname="probe.example.net",
                      timeout=30)
     s.ehlo("probe.example.net")
-    code, msg = s.mail("probe@example.net")
+    opts = []
+    if any(not a.isascii() for a in sys.argv[2:]):
+        # UTF-8 addresses need SMTPUTF8 (RFC 6531)
+        opts = ["SMTPUTF8"]
+        s.command_encoding = "utf-8"
+    code, msg = s.mail("probe@example.net", opts)
     if code != 250:
         sys.exit("MAIL FROM refused: %d %s" % (code, msg.decode(errors="replace")))
     for a in sys.argv[2:]:
