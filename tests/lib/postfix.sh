@@ -46,13 +46,19 @@
 
 PF_DAEMONS=$(postconf -dh daemon_directory 2>/dev/null || echo /usr/lib/postfix/sbin)
 PF_PORT=
+PF_PORTS=
 PF_PID=
 
 pf_init() {
 	d=$1
 	mkdir -p "$d/conf" "$d/queue" "$d/data" || return 1
 	chown postfix "$d/data" || return 1
+	# a port no other instance of this script was given
 	PF_PORT=$(free_port) || return 1
+	while case " $PF_PORTS " in *" $PF_PORT "*) true ;; *) false ;; esac; do
+		PF_PORT=$(free_port) || return 1
+	done
+	PF_PORTS="$PF_PORTS $PF_PORT"
 	echo "$PF_PORT" >"$d/port"
 	: >"$d/maillog"
 	cat >"$d/conf/master.cf" <<EOF
