@@ -24,7 +24,6 @@ done
 
 T0=$(date +%s)
 ORIGIN=mx1.e2e.test
-NEXTHOP='smtp:[127.0.0.1]:2525'
 # the domains the agent's key may publish
 DOMAINS="example.com catchall.test upper.test"
 
@@ -57,6 +56,18 @@ INSERT INTO alias (address, goto, domain, active) VALUES
 	('gone@example.com', 'bob@example.com', 'example.com', 0),
 	('@catchall.test', 'alice@example.com', 'catchall.test', 1);
 " || not_ok "sample data inserted"
+
+# --- the primary MX: Postfix reading MariaDB through mysql: tables -----------
+pf_primary "$T_DIR/pf-primary"
+if pf_start "$T_DIR/pf-primary"; then
+	ok "primary Postfix (mysql: tables) listens"
+else
+	not_ok "primary Postfix (mysql: tables) listens"
+	done_testing
+fi
+PP=$(pf_port "$T_DIR/pf-primary")
+# the backup relays accepted mail to the primary's smtpd
+NEXTHOP="smtp:[127.0.0.1]:$PP"
 
 # --- keys, TLS, two backups -------------------------------------------------
 check "mxsync-keys generate" "$BIN/mxsync-keys" generate -o "$T_DIR/agent.key"
@@ -184,16 +195,14 @@ like "$OUT" "relay_recipient_maps = cdb:$T_DIR/s1/maps/relay_recipients" \
 	"mxsyncd postconf names the relay_recipients map"
 # pasted into the backup's main.cf as printed, comments and all
 pf_backup "$T_DIR/pf-backup" "$T_DIR/s1/maps" "$T_DIR/postconf.out"
-pf_primary "$T_DIR/pf-primary"
-if pf_start "$T_DIR/pf-backup" && BACKUP_MASTER=$PF_PID &&
-	pf_start "$T_DIR/pf-primary"; then
-	ok "backup and primary Postfix listen"
+if pf_start "$T_DIR/pf-backup"; then
+	ok "backup Postfix (mxsyncd's cdb: maps) listens"
 else
-	not_ok "backup and primary Postfix listen"
+	not_ok "backup Postfix (mxsyncd's cdb: maps) listens"
 	done_testing
 fi
+BACKUP_MASTER=$PF_PID
 BP=$(pf_port "$T_DIR/pf-backup")
-PP=$(pf_port "$T_DIR/pf-primary")
 
 # Not probed: addresses where the primary's answer comes from MariaDB's
 # collation rather than from Postfix (utf8mb4_general_ci matches
@@ -253,6 +262,23 @@ expect "$B" x@sub.example.com 554 5.7.1 "backup denies relay for a subdomain"
 expect "$B" x@backup.test 554 5.7.1 "backup denies a backupmx domain of the primary"
 expect "$B" x@off.test 554 5.7.1 "backup denies an inactive domain"
 expect "$B" new@example.com 550 5.1.1 "the mailbox to be added is rejected yet"
+
+# --- a message the backup accepts goes to the primary, per the transport map --
+run_rc smtp_send "$BP" alice+e2e@example.com
+is "$RC" 0 "the backup takes a message for alice+e2e@example.com"
+[ "$RC" = 0 ] || printf '%s\n' "$OUT" | sed 's/^/#   /'
+i=0
+while ! grep -q "to=<alice+e2e@example.com>, relay=127.0.0.1\[127.0.0.1\]:$PP,.*status=sent" \
+	"$T_DIR/pf-backup/maillog" && [ $i -lt 150 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+if grep -q "to=<alice+e2e@example.com>, relay=127.0.0.1\[127.0.0.1\]:$PP,.*status=sent" \
+	"$T_DIR/pf-backup/maillog"; then
+	ok "the backup relayed it to the primary's nexthop [127.0.0.1]:$PP"
+else
+	not_ok "the backup relayed it to the primary's nexthop [127.0.0.1]:$PP"
+	grep 'alice+e2e' "$T_DIR/pf-backup/maillog" | tail -n 5 | sed 's/^/#   /'
+fi
 
 # --- add a mailbox: the next connection to the backup accepts it ------------
 mdb_sql "INSERT INTO mailbox (username, domain) VALUES ('new@example.com', 'example.com')"

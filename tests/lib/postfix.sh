@@ -43,6 +43,8 @@
 #				each ADDR; prints "ADDR CODE TEXT" per line
 #	smtp_codes PORT ADDR...	like smtp_probe, "ADDR CODE ENHANCED" only
 #				(e.g. "a@b.test 550 5.1.1")
+#	smtp_send PORT ADDR	send one short message to ADDR; exit 0 when
+#				the server accepted it after DATA
 
 PF_DAEMONS=$(postconf -dh daemon_directory 2>/dev/null || echo /usr/lib/postfix/sbin)
 PF_PORT=
@@ -229,4 +231,20 @@ EOF
 
 smtp_codes() {
 	smtp_probe "$@" | awk '{ e = ($3 ~ /^[245]\.[0-9]+\.[0-9]+$/) ? $3 : "-"; print $1, $2, e }'
+}
+
+smtp_send() {
+	python3 - "$@" <<'EOF'
+import smtplib, sys
+port, rcpt = int(sys.argv[1]), sys.argv[2]
+msg = ("From: <probe@example.net>\r\nTo: <%s>\r\nSubject: mxsync test\r\n"
+       "\r\nThis message was relayed by the backup MX.\r\n" % rcpt)
+try:
+    s = smtplib.SMTP("127.0.0.1", port, local_hostname="probe.example.net",
+                     timeout=30)
+    s.sendmail("probe@example.net", [rcpt], msg)
+    s.quit()
+except (OSError, smtplib.SMTPException) as e:
+    sys.exit("smtp_send: port %d: %s" % (port, e))
+EOF
 }
