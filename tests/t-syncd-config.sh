@@ -115,4 +115,23 @@ like "$(cat "$S/log")" "reloaded $C: 2 trusted keys" "SIGHUP with a valid config
 push k3push
 is "$CODE" 200 "after the reload key 3 is trusted"
 syncd_stop
+
+# -u USER: binds, then drops root; pushes still install
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	chown -R nobody "$STATE" "$MAPS"
+	syncd_start -u nobody
+	uid=$(awk '/^Uid:/ { print $2 $3 $4 $5 }' /proc/$SYNCD_PID/status)
+	nuid=$(id -u nobody)
+	is "$uid" "$nuid$nuid$nuid$nuid" "-u nobody: real, effective, saved and fs uid dropped"
+	like "$(cat "$S/log")" "running as nobody" "-u nobody: logged"
+	mkstate "$S/s2" "example.com" "postmaster@example.com a@example.com b@example.com"
+	snap k3push2 -k "$S/k3.key" -o mx3.example.com -s 2 "$S/s2"
+	push k3push2
+	is "$CODE" 200 "-u nobody: a push installs"
+	syncd_stop
+	run_rc "$MXSYNCD" -c "$C" -u no-such-user-here run
+	is "$RC" 2 "-u with an unknown user: exit 2"
+else
+	ok "# SKIP -u needs root"
+fi
 done_testing

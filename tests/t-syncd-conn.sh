@@ -99,5 +99,54 @@ snap good2 -k "$S/k1.key" -o $O1 -s 2 "$S/a2"
 push good2
 is "$CODE" 200 "after a connection storm a push is installed"
 check "the daemon is still running" kill -0 "$SYNCD_PID"
+
+# busy: with install_wait = 0s, a push that arrives while another install
+# holds the lock is answered 503 with Retry-After (here either the large
+# push or one of the small ones that race it), and changes nothing
+syncd_stop
+INSTALL_WAIT=0s syncd_conf
+syncd_start
+mkbig "$S/big" example.net 200000
+snap big -k "$S/k1.key" -o $O1 -s 3 --allow-shrink "$S/big"
+j=1
+while [ $j -le 40 ]; do
+	mkstate "$S/o$j" "example.org" "info@example.org u$j@example.org"
+	snap small$j -k "$S/k2.key" -o $O2 -s $((j + 1)) "$S/o$j"
+	j=$((j + 1))
+done
+curl -s --max-time 30 --cacert "$S/tls/ca.pem" -H @"$S/big.hdr" \
+	-H 'Content-Type: application/octet-stream' --data-binary @"$S/big.body" \
+	-D "$S/big.h" -o "$S/big.resp" "https://127.0.0.1:$PORT/v1/push" &
+bigpid=$!
+track_pid $bigpid
+busy=0 j=1
+while [ $j -le 40 ] && kill -0 $bigpid 2>/dev/null; do
+	push small$j -D "$S/small.h"
+	if [ "$CODE" = 503 ]; then busy=1; break; fi
+	j=$((j + 1))
+done
+wait $bigpid
+if [ $busy = 0 ] && grep -q "another install" "$S/big.resp"; then
+	busy=1
+	BODY=$(cat "$S/big.resp")
+	cp "$S/big.h" "$S/small.h"
+fi
+if [ $busy = 1 ]; then
+	ok "a push during another install: 503"
+	like "$BODY" '"error":"another install is in progress"' "busy: message"
+	like "$(tr -d '\r' <"$S/small.h")" "Retry-After: 5" "busy: Retry-After header"
+else
+	not_ok "a push during another install: 503"
+fi
+if ! grep -q '"recipients":200000' "$S/big.resp"; then
+	sleep 0.2
+	push big
+	BODY=$(cat "$S/resp")
+else
+	BODY=$(cat "$S/big.resp")
+fi
+like "$BODY" '"recipients":200000' "the large install completes (retried if it was the busy one)"
+is "$(pq user199999@example.net relay_recipients)" OK "the maps hold the large state"
+is "$(pq info@example.org relay_recipients)" OK "and the other origin's"
 syncd_stop
 done_testing

@@ -30,7 +30,7 @@ max_body     = ${MAX_BODY:-16M}
 max_shrink   = 10%
 canaries     = postmaster@example.com
 timeout      = ${TIMEOUT:-10s}
-install_wait = 3s
+install_wait = ${INSTALL_WAIT:-3s}
 ${1:-}
 EOC
 }
