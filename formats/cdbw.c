@@ -8,8 +8,10 @@
  * and no value is ever empty ("OK", or the domain's nexthop).
  *
  * Failure: the format's 4 GiB limit is checked before anything is written;
- * each temporary file is reopened with cdb_init() and every record looked
- * up (and the record count and file size compared) before any rename.  On
+ * each temporary file is reopened with cdb_init() and read back before any
+ * rename: the file size, every record's key and value in order, and every
+ * hash table entry (each record reachable exactly as cdb_find() reaches
+ * it), in sequential passes rather than one random lookup per record.  On
  * any failure before the renames every temporary file is removed and the
  * live maps are untouched; a rename that fails leaves each map whole (old or
  * new), which is safe because every recipient's domain is in its own
@@ -103,10 +105,109 @@ void cdbw_sizes(const struct state *const *states, size_t n,
 		*transport_r = cdbw_size(states, n, CDBW_K_TRANSPORT, NULL);
 }
 
+/* cdbw_u32 - a little-endian 32-bit field of the file */
+static inline uint32_t cdbw_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
 /*
- * cdbw_check - the open CDB file fd holds exactly these records: the size
- * and record count match and every key is found with its value.  name is
- * for messages.
+ * cdbw_probe - 0 when cdb_find() would reach the record rec (hash << 32 |
+ * position) in this table: from its start slot, linear probing meets no
+ * empty slot and no other entry of the same key before the record's own
+ * entry, which carries its hash; -1 otherwise.
+ */
+static int cdbw_probe(const unsigned char *mem, uint64_t dend,
+		      const unsigned char *tab, uint32_t nslots, uint64_t rec)
+{
+	uint32_t h = (uint32_t)(rec >> 32), rpos = (uint32_t)rec;
+	uint32_t s, probes, spos, klen;
+
+	s = (h >> 8) % nslots;
+	for (probes = 0; probes < nslots; probes++) {
+		spos = cdbw_u32(tab + 8 * (size_t)s + 4);
+		if (spos == 0)
+			return -1;
+		if (spos == rpos)
+			return cdbw_u32(tab + 8 * (size_t)s) == h ? 0 : -1;
+		if (cdbw_u32(tab + 8 * (size_t)s) == h && spos < dend - 8) {
+			/* rpos is a checked record; spos may be anything */
+			klen = cdbw_u32(mem + rpos);
+			if (cdbw_u32(mem + spos) == klen &&
+			    (uint64_t)spos + 8 + klen <= dend &&
+			    memcmp(mem + spos + 8, mem + rpos + 8, klen) == 0)
+				return -1;
+		}
+		if (++s == nslots)
+			s = 0;
+	}
+	return -1;
+}
+
+/*
+ * cdbw_tables - the 256 hash tables of a file whose record area is
+ * [2048, dend) and holds the records listed in rec (hash << 32 | position,
+ * in file order): the tables follow the records back to back up to the end
+ * of the file, and in each table the non-empty slots are exactly this
+ * table's records, each with its hash, each reached from its start slot
+ * ((hash >> 8) % slots) by linear probing with no empty slot on the way and
+ * no earlier slot of the same key in between.  That is what cdb_find()
+ * needs to find every record, checked table by table (each small enough to
+ * stay in cache) instead of one random lookup per record.
+ */
+static int cdbw_tables(const unsigned char *mem, uint64_t fsize, uint64_t dend,
+		       const uint64_t *rec, uint64_t *tmp, size_t nrec,
+		       const char *name, struct err *err)
+{
+	size_t start[257], fill[256], i, t;
+	uint64_t pos = dend;
+
+	memset(start, 0, sizeof(start));
+	for (i = 0; i < nrec; i++)
+		start[((rec[i] >> 32) & 255) + 1]++;
+	for (t = 0; t < 256; t++) {
+		start[t + 1] += start[t];
+		fill[t] = start[t];
+	}
+	for (i = 0; i < nrec; i++)
+		tmp[fill[(rec[i] >> 32) & 255]++] = rec[i];
+
+	for (t = 0; t < 256; t++) {
+		uint32_t tpos = cdbw_u32(mem + 8 * t);
+		uint32_t nslots = cdbw_u32(mem + 8 * t + 4);
+		const unsigned char *tab = mem + tpos;
+		size_t used = 0, s;
+
+		if (tpos != pos || nslots > (fsize - pos) / 8)
+			return err_set(err, "%s: hash table %zu at %u (%u slots), "
+				       "expected at %llu", name, t, tpos, nslots,
+				       (unsigned long long)pos);
+		pos += 8ULL * nslots;
+		for (s = 0; s < nslots; s++)
+			used += cdbw_u32(tab + 8 * s + 4) != 0;
+		if (used != start[t + 1] - start[t])
+			return err_set(err, "%s: hash table %zu has %zu entries "
+				       "for %zu records", name, t, used,
+				       start[t + 1] - start[t]);
+		for (i = start[t]; i < start[t + 1]; i++)
+			if (cdbw_probe(mem, dend, tab, nslots, tmp[i]) < 0)
+				return err_set(err, "%s: record at %u cannot be "
+					       "found through hash table %zu",
+					       name, (uint32_t)tmp[i], t);
+	}
+	if (pos != fsize)
+		return err_set(err, "%s: hash tables end at %llu, file at %llu",
+			       name, (unsigned long long)pos,
+			       (unsigned long long)fsize);
+	return 0;
+}
+
+/*
+ * cdbw_check - the open CDB file fd holds exactly these records, in this
+ * order, and cdb_find() finds each of them: the size matches, the record
+ * area read sequentially is these keys and values byte for byte, and the
+ * hash tables lead to every record (cdbw_tables).  name is for messages.
  */
 static int cdbw_check(int fd, const char *name,
 		      const struct state *const *states, size_t n,
@@ -114,15 +215,19 @@ static int cdbw_check(int fd, const char *name,
 {
 	struct cdb c;
 	struct stat st;
-	unsigned pos;
-	uint64_t want_size, want_records, got = 0;
+	const unsigned char *mem;
+	uint64_t want_size, want_records, pos, dend, *rec = NULL;
 	const char *k, *v;
-	size_t s, i, cnt, klen, vlen;
-	int inited = 0, rc = -1, r;
+	size_t s, i, cnt, klen, vlen, nrec = 0;
+	int inited = 0, rc = -1;
 
 	want_size = cdbw_size(states, n, kind, &want_records);
 	if (fstat(fd, &st) < 0) {
 		err_sys(err, "fstat(%s)", name);
+		goto out;
+	}
+	if (want_size > CDBW_LIMIT) {
+		err_set(err, "%s: over the CDB format's limit", name);
 		goto out;
 	}
 	if ((uint64_t)st.st_size != want_size) {
@@ -136,40 +241,58 @@ static int cdbw_check(int fd, const char *name,
 		goto out;
 	}
 	inited = 1;
-	cdb_seqinit(&pos, &c);
-	while ((r = cdb_seqnext(&pos, &c)) > 0)
-		got++;
-	if (r < 0) {
-		err_set(err, "%s: corrupt record list", name);
+	/*
+	 * The size matched, so it is at least the 2048-octet header; the
+	 * mapping must be exactly that size (the file may not have changed
+	 * since fstat).
+	 */
+	mem = cdb_get(&c, (unsigned)want_size, 0);
+	if (mem == NULL || cdb_get(&c, 1, (unsigned)want_size) != NULL) {
+		err_set(err, "%s: cannot map the file", name);
 		goto out;
 	}
-	if (got != want_records) {
-		err_set(err, "%s: %llu records, expected %llu", name,
-			(unsigned long long)got,
+	dend = cdbw_u32(mem);
+	if (dend < CDBW_HEADER || dend > want_size) {
+		err_set(err, "%s: corrupt header", name);
+		goto out;
+	}
+	rec = malloc(2 * (want_records ? want_records : 1) * sizeof(*rec));
+	if (rec == NULL) {
+		err_set(err, "%s: out of memory (%llu records)", name,
 			(unsigned long long)want_records);
 		goto out;
 	}
+	pos = CDBW_HEADER;
 	for (s = 0; s < n; s++) {
 		cnt = cdbw_count(states[s], kind);
 		for (i = 0; i < cnt; i++) {
 			cdbw_record(states[s], kind, i, &k, &klen, &v, &vlen);
-			r = cdb_find(&c, k, (unsigned)klen);
-			if (r < 0) {
-				err_set(err, "%s: corrupt hash table", name);
-				goto out;
-			}
-			if (r == 0 || cdb_datalen(&c) != vlen ||
-			    memcmp(cdb_get(&c, (unsigned)vlen, cdb_datapos(&c)),
-				   v, vlen) != 0) {
+			if (dend - pos < 8 || cdbw_u32(mem + pos) != klen ||
+			    cdbw_u32(mem + pos + 4) != vlen ||
+			    dend - pos - 8 < (uint64_t)klen + vlen ||
+			    memcmp(mem + pos + 8, k, klen) != 0 ||
+			    memcmp(mem + pos + 8 + klen, v, vlen) != 0) {
 				err_set(err, "%s: record %.*s missing or wrong",
 					name, (int)(klen > 256 ? 256 : klen),
 					k);
 				goto out;
 			}
+			rec[nrec++] = (uint64_t)cdb_hash(k, (unsigned)klen) << 32 |
+				      pos;
+			pos += 8 + klen + vlen;
 		}
 	}
+	if (pos != dend) {
+		err_set(err, "%s: %llu octets after the last record", name,
+			(unsigned long long)(dend - pos));
+		goto out;
+	}
+	if (cdbw_tables(mem, want_size, dend, rec, rec + nrec, nrec, name,
+			err) < 0)
+		goto out;
 	rc = 0;
 out:
+	free(rec);
 	if (inited)
 		cdb_free(&c);
 	return rc;

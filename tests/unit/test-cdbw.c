@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -254,6 +255,133 @@ static int unchanged(const char *live)
 	return 1;
 }
 
+/* le32 - read or (when set) write a 32-bit field of a CDB file */
+static uint32_t le32(const char *path, off_t off, const uint32_t *set)
+{
+	unsigned char b[4] = { 0, 0, 0, 0 };
+	int fd = open(path, O_RDWR);
+
+	if (fd < 0)
+		return 0;
+	if (set != NULL) {
+		b[0] = (unsigned char)*set;
+		b[1] = (unsigned char)(*set >> 8);
+		b[2] = (unsigned char)(*set >> 16);
+		b[3] = (unsigned char)(*set >> 24);
+		if (pwrite(fd, b, 4, off) != 4)
+			ok(0, "pwrite");
+	} else if (pread(fd, b, 4, off) != 4) {
+		ok(0, "pread");
+	}
+	close(fd);
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
+
+/* slot_with - the first hash table of one entry in two slots, its offset */
+static off_t slot_with(const char *path, uint32_t *tab_r)
+{
+	uint32_t t, pos, n;
+
+	for (t = 0; t < 256; t++) {
+		pos = le32(path, 8 * t, NULL);
+		n = le32(path, 8 * t + 4, NULL);
+		if (n == 2 && (le32(path, pos + 4, NULL) != 0) !=
+			      (le32(path, pos + 12, NULL) != 0)) {
+			*tab_r = t;
+			return le32(path, pos + 4, NULL) != 0 ? pos : pos + 8;
+		}
+	}
+	return -1;
+}
+
+/*
+ * corrupt_tests - cdbw_verify (the same check every install runs) refuses
+ * a relay_recipients.cdb with one record byte or one hash table entry
+ * changed, though size and record count still match
+ */
+static void corrupt_tests(const struct state *const *sts, const char *live)
+{
+	const char *rr = path_of("live/%s.cdb", "relay_recipients");
+	struct err err = { "" };
+	uint32_t v, t = 0, h;
+	off_t slot;
+
+	sh("cp %s/saved/*.cdb %s/", dir, live);
+	ok(cdbw_verify(sts, 2, live, &err) == 0, "restored maps verify: %s",
+	   err.msg);
+
+	/* a key byte of the first record (the state's first recipient) */
+	v = le32(rr, 2048 + 8, NULL);
+	v ^= 0x20;
+	le32(rr, 2048 + 8, &v);
+	ok(cdbw_verify(sts, 2, live, &err) == -1, "a changed key byte is "
+	   "refused");
+	has_str(err.msg, "relay_recipients.cdb: record ", "message: %s",
+		err.msg);
+
+	/* the first record's value "OK" -> "OJ" */
+	sh("cp %s/saved/*.cdb %s/", dir, live);
+	v = le32(rr, 2048 + 8 + le32(rr, 2048, NULL), NULL);
+	v ^= 0x100;
+	le32(rr, 2048 + 8 + le32(rr, 2048, NULL), &v);
+	ok(cdbw_verify(sts, 2, live, &err) == -1, "a changed value byte is "
+	   "refused: %s", err.msg);
+
+	/* a hash table entry's hash */
+	sh("cp %s/saved/*.cdb %s/", dir, live);
+	slot = slot_with(rr, &t);
+	ok(slot > 0, "found a hash table with one entry in two slots");
+	h = le32(rr, slot, NULL) ^ 0x100;
+	le32(rr, slot, &h);
+	ok(cdbw_verify(sts, 2, live, &err) == -1, "a changed slot hash is "
+	   "refused");
+	has_str(err.msg, "cannot be found through hash table", "message: %s",
+		err.msg);
+
+	/* the entry moved to the other slot: probing meets the empty one */
+	sh("cp %s/saved/*.cdb %s/", dir, live);
+	{
+		uint32_t base = le32(rr, 8 * t, NULL);
+		off_t other = slot == base ? base + 8 : base;
+		uint32_t eh = le32(rr, slot, NULL), ep = le32(rr, slot + 4, NULL);
+		uint32_t zero = 0;
+
+		le32(rr, other, &eh);
+		le32(rr, other + 4, &ep);
+		le32(rr, slot, &zero);
+		le32(rr, slot + 4, &zero);
+	}
+	ok(cdbw_verify(sts, 2, live, &err) == -1, "an entry cdb_find cannot "
+	   "reach (empty slot first) is refused: %s", err.msg);
+
+	/* the entry emptied: one record is in no table */
+	sh("cp %s/saved/*.cdb %s/", dir, live);
+	v = 0;
+	le32(rr, slot + 4, &v);
+	ok(cdbw_verify(sts, 2, live, &err) == -1, "an emptied entry is "
+	   "refused");
+	has_str(err.msg, "entries for", "message: %s", err.msg);
+
+	/* the entry points at another record */
+	sh("cp %s/saved/*.cdb %s/", dir, live);
+	v = 2048;
+	if (le32(rr, slot + 4, NULL) == 2048)
+		v = 2048 + 8 + le32(rr, 2048, NULL) + 2;
+	le32(rr, slot + 4, &v);
+	ok(cdbw_verify(sts, 2, live, &err) == -1, "an entry pointing at "
+	   "another record is refused: %s", err.msg);
+
+	/* a table of contents entry moved */
+	sh("cp %s/saved/*.cdb %s/", dir, live);
+	v = le32(rr, 8 * 200, NULL) + 8;
+	le32(rr, 8 * 200, &v);
+	ok(cdbw_verify(sts, 2, live, &err) == -1, "a moved hash table is "
+	   "refused");
+	has_str(err.msg, "hash table 200 at ", "message: %s", err.msg);
+	sh("cp %s/saved/*.cdb %s/", dir, live);
+}
+
 static const char *pq(const char *key, const char *map)
 {
 	char cmd[2048];
@@ -425,6 +553,7 @@ static void small_tests(void)
 	unlink(path_of("live/%s.cdb", "transport"));
 	ok(cdbw_verify((const struct state *const *)sts, 2, live, &err) == -1 &&
 	   strstr(err.msg, "No such file"), "verify refuses a missing map");
+	corrupt_tests((const struct state *const *)sts, live);
 
 	/* empty: no states gives valid empty maps, equal to postmap's */
 	rc = cdbw_install(NULL, 0, live, CDBW_LIMIT, &err);
