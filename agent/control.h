@@ -7,6 +7,11 @@
  *			   SERIAL (whose state hash is HASH);
  *			   "error 75 MESSAGE\n" (a source is down) or
  *			   "error 1 MESSAGE\n" (bad data in a source)
+ *	wait SERIAL HASH MS\n
+ *			-> "ok\n" as soon as every backup holds SERIAL (or
+ *			   later) or the state HASH; "lag\n" after MS
+ *			   milliseconds (at most a day) if one does not;
+ *			   what "sync-now --wait" uses instead of polling
  *	status\n	-> the status JSON, then close
  *
  * The socket is mode 0660, group control_group when that group exists (else

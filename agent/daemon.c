@@ -34,12 +34,17 @@
 #define DAEMON_CLIENT_MS 5000
 #define DAEMON_FAIL_RETRY_MS 5000
 #define DAEMON_TICK_MS 1000
+#define DAEMON_BASE_SAVE_MS 1000	/* quiet time before base.state is written */
+#define DAEMON_WAIT_MAX_MS 86400000
 
 struct daemon_client {
 	int fd;
 	char line[CONTROL_LINE_MAX];
 	size_t len;
 	int64_t deadline;
+	int waiting;			/* "wait": until every backup acks */
+	uint64_t wserial;
+	char whash[2 * STATE_HASH_LEN + 1];
 };
 
 struct daemon {
@@ -227,6 +232,7 @@ static void daemon_client_close(struct daemon_client *c)
 		close(c->fd);
 	c->fd = -1;
 	c->len = 0;
+	c->waiting = 0;
 }
 
 static void daemon_reply(struct daemon_client *c, const char *text)
@@ -250,6 +256,46 @@ static void daemon_reply(struct daemon_client *c, const char *text)
 	daemon_client_close(c);
 }
 
+/*
+ * daemon_acked - 1 when every backup holds serial (or a later one) or the
+ * state with this hash, as "sync-now --wait" judges it
+ */
+static int daemon_acked(const struct daemon *d, uint64_t serial,
+			const char *hash)
+{
+	char hex[2 * STATE_HASH_LEN + 1];
+	size_t i;
+
+	for (i = 0; i < d->sync.n; i++) {
+		const struct ledger_backup *lb = d->sync.b[i].lb;
+
+		if (serial != 0 && lb->serial >= serial)
+			continue;
+		manifest_hex(lb->hash, STATE_HASH_LEN, hex);
+		if (lb->serial != 0 && strcmp(hex, hash) == 0)
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+/* daemon_waiters - answer the "wait" clients whose serial is acknowledged */
+static void daemon_waiters(struct daemon *d, int64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < DAEMON_CLIENTS; i++) {
+		struct daemon_client *c = &d->clients[i];
+
+		if (c->fd < 0 || !c->waiting)
+			continue;
+		if (daemon_acked(d, c->wserial, c->whash))
+			daemon_reply(c, "ok\n");
+		else if (now > c->deadline)
+			daemon_reply(c, "lag\n");
+	}
+}
+
 static void daemon_command(struct daemon *d, struct daemon_client *c)
 {
 	char reply[ERR_LEN + 128];
@@ -267,6 +313,25 @@ static void daemon_command(struct daemon *d, struct daemon_client *c)
 		json_decref(j);
 		daemon_reply(c, text != NULL ? text : "{}");
 		free(text);
+		return;
+	}
+	if (strncmp(c->line, "wait ", 5) == 0) {
+		unsigned long long ws, ms;
+		int used = 0;
+
+		if (sscanf(c->line + 5, "%llu %64s %llu%n", &ws, c->whash, &ms,
+			   &used) != 3 || c->line[5 + used] != '\0' ||
+		    strlen(c->whash) != 2 * STATE_HASH_LEN) {
+			daemon_reply(c, "error 2 usage: wait SERIAL HASH MS\n");
+			return;
+		}
+		c->waiting = 1;
+		c->wserial = ws;
+		c->len = 0;
+		c->deadline = sync_now_ms() +
+			      (int64_t)(ms < DAEMON_WAIT_MAX_MS ? ms
+							: DAEMON_WAIT_MAX_MS);
+		daemon_waiters(d, sync_now_ms());
 		return;
 	}
 	if (strcmp(c->line, "sync-now") != 0) {
@@ -310,7 +375,19 @@ static void daemon_command(struct daemon *d, struct daemon_client *c)
 
 static void daemon_client_read(struct daemon *d, struct daemon_client *c)
 {
-	ssize_t n = read(c->fd, c->line + c->len, sizeof(c->line) - 1 - c->len);
+	ssize_t n;
+
+	if (c->waiting) {
+		char tmp[64];
+
+		/* A waiting client only ever closes (or breaks protocol). */
+		n = read(c->fd, tmp, sizeof(tmp));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
+		daemon_client_close(c);
+		return;
+	}
+	n = read(c->fd, c->line + c->len, sizeof(c->line) - 1 - c->len);
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
@@ -347,6 +424,18 @@ static void daemon_accept(struct daemon *d, int64_t now)
 	}
 }
 
+/* daemon_save_base - the in-memory delta base into state_dir */
+static void daemon_save_base(struct daemon *d)
+{
+	struct err err;
+
+	if (sync_save_base(&d->sync, &err) < 0) {
+		log_warning("cannot store the delta base: %s", err.msg);
+		/* Try again after another quiet period, not in a loop. */
+		d->sync.base_since_ms = sync_now_ms();
+	}
+}
+
 /* daemon_setup - key, inotify, sync state for the current config */
 static int daemon_setup(struct daemon *d, struct err *err)
 {
@@ -372,6 +461,8 @@ static int daemon_setup(struct daemon *d, struct err *err)
 
 static void daemon_teardown(struct daemon *d)
 {
+	if (d->sync.ledger != NULL)
+		daemon_save_base(d);
 	sync_clear(&d->sync);
 	key_secret_free(d->sk);
 	d->sk = NULL;
@@ -548,7 +639,10 @@ int daemon_run(struct agent_config *cfg)
 			if (d->clients[i].fd < 0)
 				continue;
 			if (now > d->clients[i].deadline) {
-				daemon_client_close(&d->clients[i]);
+				if (d->clients[i].waiting)
+					daemon_reply(&d->clients[i], "lag\n");
+				else
+					daemon_client_close(&d->clients[i]);
 				continue;
 			}
 			ci[nc++] = (unsigned)i;
@@ -582,6 +676,16 @@ int daemon_run(struct agent_config *cfg)
 				daemon_client_read(d, &d->clients[ci[i]]);
 		while ((r = sync_finish(&d->sync, &res)) != -1)
 			;
+		daemon_waiters(d, now);
+		/*
+		 * The delta base reaches state_dir when nothing is being
+		 * pushed or exported: megabytes written and synced never
+		 * delay a push or an acknowledgement.
+		 */
+		if (sync_base_unsaved(&d->sync) && push_running(d->pusher) == 0 &&
+		    !d->dirty &&
+		    now - d->sync.base_since_ms >= DAEMON_BASE_SAVE_MS)
+			daemon_save_base(d);
 	}
 	log_info("stopping");
 	sd_notify(0, "STOPPING=1");

@@ -78,7 +78,8 @@ void export_snap_clear(struct export_snap *s)
 }
 
 int export_make(const struct agent_config *cfg, const struct key_secret *sk,
-		const struct state *st, const struct state *base,
+		const struct state *st, const unsigned char *st_hash,
+		const struct state *base, const unsigned char *base_hash,
 		uint64_t base_serial, uint64_t serial, int allow_shrink,
 		struct export_snap *out, struct err *err)
 {
@@ -96,7 +97,10 @@ int export_make(const struct agent_config *cfg, const struct key_secret *sk,
 	m->expires = (int64_t)now + (int64_t)(cfg->expire_ms / 1000);
 	if (m->expires <= m->created)
 		m->expires = m->created + 1;
-	state_hash(st, m->state_hash);
+	if (st_hash != NULL)
+		memcpy(m->state_hash, st_hash, STATE_HASH_LEN);
+	else
+		state_hash(st, m->state_hash);
 	m->domains = state_domain_count(st);
 	m->recipients = state_recipient_count(st);
 	snprintf(m->recipient_delimiter, sizeof(m->recipient_delimiter), "%s",
@@ -105,7 +109,10 @@ int export_make(const struct agent_config *cfg, const struct key_secret *sk,
 	if (base != NULL) {
 		m->kind = MANIFEST_DELTA;
 		m->base_serial = base_serial;
-		state_hash(base, m->base_hash);
+		if (base_hash != NULL)
+			memcpy(m->base_hash, base_hash, STATE_HASH_LEN);
+		else
+			state_hash(base, m->base_hash);
 		if (delta_compute(base, st, &body, &adds, &removes, err) < 0)
 			goto fail;
 		out->body = buf_steal(&body, &out->blen);

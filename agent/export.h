@@ -40,10 +40,13 @@ struct export_snap {
 
 /*
  * export_make - sign a snapshot of st with this serial: full when base is
- * NULL, else a delta from base (which has base_serial).
+ * NULL, else a delta from base (which has base_serial).  st_hash and
+ * base_hash are the states' hashes when the caller knows them (NULL: they
+ * are computed here), so a state of millions of records is hashed once.
  */
 int export_make(const struct agent_config *cfg, const struct key_secret *sk,
-		const struct state *st, const struct state *base,
+		const struct state *st, const unsigned char *st_hash,
+		const struct state *base, const unsigned char *base_hash,
 		uint64_t base_serial, uint64_t serial, int allow_shrink,
 		struct export_snap *out, struct err *err);
 void export_snap_clear(struct export_snap *s);

@@ -207,7 +207,8 @@ int ledger_next_serial(struct ledger *l, uint64_t at_least, uint64_t *serial_r,
 	return 0;
 }
 
-int ledger_set_base(struct ledger *l, const struct state *st, uint64_t serial,
+int ledger_set_base(struct ledger *l, const struct state *st,
+		    const unsigned char hash[STATE_HASH_LEN], uint64_t serial,
 		    struct err *err)
 {
 	struct atomic_file af = { -1, NULL, NULL };
@@ -220,7 +221,7 @@ int ledger_set_base(struct ledger *l, const struct state *st, uint64_t serial,
 	}
 	atomic_abort(&af);
 	l->base_serial = serial;
-	state_hash(st, l->base_hash);
+	memcpy(l->base_hash, hash, STATE_HASH_LEN);
 	return ledger_save(l, err);
 }
 

@@ -58,8 +58,13 @@ struct ledger_backup *ledger_backup(struct ledger *l, const char *name);
 int ledger_next_serial(struct ledger *l, uint64_t at_least, uint64_t *serial_r,
 		       struct err *err);
 
-/* ledger_set_base - store st as the delta base for serial */
-int ledger_set_base(struct ledger *l, const struct state *st, uint64_t serial,
+/*
+ * ledger_set_base - store st (whose hash is hash) as the delta base for
+ * serial: base.state is replaced first, the ledger naming it after, so the
+ * ledger on disk never names a base that base.state does not hold.
+ */
+int ledger_set_base(struct ledger *l, const struct state *st,
+		    const unsigned char hash[STATE_HASH_LEN], uint64_t serial,
 		    struct err *err);
 /* ledger_load_base - the base state, or NULL (no base or unreadable) */
 struct state *ledger_load_base(const struct ledger *l, struct err *err);

@@ -151,8 +151,8 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 		}
 		if ((l = ledger_load(cfg->state_dir, &err)) == NULL ||
 		    ledger_next_serial(l, 0, &serial, &err) < 0 ||
-		    export_make(cfg, sk, st, NULL, 0, serial, shrink, &snap,
-				&err) < 0 ||
+		    export_make(cfg, sk, st, NULL, NULL, NULL, 0, serial, shrink,
+				&snap, &err) < 0 ||
 		    snapshot_write(out, snap.manifest, snap.mlen, snap.sig,
 				   snap.body, snap.blen, &err) < 0)
 			goto fail;
@@ -273,6 +273,10 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 		}
 	}
 	rc = refused ? EX_REFUSED : unreachable ? EX_TEMP : 0;
+	/* The acknowledged state is the next push's delta base. */
+	if (sync_save_base(&s, &err) < 0)
+		fprintf(stderr, "mxsync-agent: cannot store the delta base: "
+			"%s\n", err.msg);
 out:
 	sync_clear(&s);
 	push_free(p);
@@ -488,6 +492,32 @@ static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 		printf("serial %llu\n", serial);
 		rc = 0;
 		goto out;
+	}
+	/*
+	 * The daemon answers "wait" the moment every backup acknowledged
+	 * (or at the timeout, "lag"); a daemon without it is polled.
+	 */
+	free(reply);
+	reply = NULL;
+	{
+		char line[CONTROL_LINE_MAX];
+		long ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = timeout_s * 1000 - ((t1.tv_sec - t0.tv_sec) * 1000 +
+					 (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		if (ms < 0)
+			ms = 0;
+		snprintf(line, sizeof(line), "wait %llu %s %ld\n", serial, hash,
+			 ms);
+		if (control_request(cfg->control_socket, line, (int)ms + 5000,
+				    &reply, &err) == 0 &&
+		    strcmp(reply, "ok\n") == 0) {
+			printf("serial %llu acknowledged by every backup\n",
+			       serial);
+			rc = 0;
+			goto out;
+		}
 	}
 	for (;;) {
 		json_t *j = agent_status_get(cfg, &err);

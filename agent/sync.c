@@ -48,6 +48,14 @@ int sync_init(struct sync *s, struct agent_config *cfg,
 	return 0;
 }
 
+/* sync_drop_snaps - forget the snapshots built for the current state */
+static void sync_drop_snaps(struct sync *s)
+{
+	export_snap_clear(&s->full.snap);
+	export_snap_clear(&s->delta.snap);
+	s->full.valid = s->delta.valid = 0;
+}
+
 void sync_clear(struct sync *s)
 {
 	size_t i;
@@ -56,22 +64,28 @@ void sync_clear(struct sync *s)
 		if (s->b[i].inflight)
 			push_cancel(s->pusher, &s->b[i]);
 	free(s->b);
+	sync_drop_snaps(s);
+	/* base and cur may be one object */
+	if (s->base != s->cur)
+		state_free(s->base);
 	state_free(s->cur);
-	state_free(s->base);
 	memset(s, 0, sizeof(*s));
 }
 
 int sync_set_state(struct sync *s, struct state *st)
 {
 	unsigned char h[STATE_HASH_LEN];
+	struct state *old = s->cur;
 
 	state_hash(st, h);
 	if (s->cur != NULL && memcmp(h, s->cur_hash, sizeof(h)) == 0) {
 		state_free(st);
 		return 0;
 	}
-	state_free(s->cur);
+	sync_drop_snaps(s);
 	s->cur = st;
+	if (old != s->base)
+		state_free(old);
 	memcpy(s->cur_hash, h, sizeof(h));
 	s->cur_serial = 0;
 	s->cur_since = (int64_t)time(NULL);
@@ -98,28 +112,75 @@ int sync_needs(const struct sync *s, size_t i)
 	return b->lb->acked + half <= now;
 }
 
-/* sync_base - the delta base state, cached */
+/*
+ * sync_base - the delta base: in memory, read from state_dir only the first
+ * time (after a start, when the ledger names one)
+ */
 static const struct state *sync_base(struct sync *s)
 {
 	struct err err;
 
-	if (s->ledger->base_serial == 0)
-		return NULL;
-	if (s->base != NULL && s->base_cached == s->ledger->base_serial)
+	if (s->base != NULL || s->base_tried || s->ledger->base_serial == 0)
 		return s->base;
-	state_free(s->base);
-	s->base = ledger_load_base(s->ledger, &err);
-	s->base_cached = s->base != NULL ? s->ledger->base_serial : 0;
-	if (s->base == NULL)
+	s->base_tried = 1;
+	if ((s->base = ledger_load_base(s->ledger, &err)) == NULL) {
 		log_warning("no delta base: %s", err.msg);
+		return NULL;
+	}
+	s->base_serial = s->ledger->base_serial;
+	memcpy(s->base_hash, s->ledger->base_hash, STATE_HASH_LEN);
 	return s->base;
+}
+
+/*
+ * sync_snap - the signed full snapshot of cur, or the delta from the base,
+ * built once for cur_serial and shared by every backup it goes to.  A
+ * snapshot older than a minute is built again, so that a late push never
+ * carries an old creation time.
+ */
+static const struct export_snap *sync_snap(struct sync *s, int delta,
+					   struct err *err)
+{
+	struct sync_snap *c = delta ? &s->delta : &s->full;
+	int64_t now = (int64_t)time(NULL);
+
+	if (c->valid && c->serial == s->cur_serial &&
+	    (!delta || c->base_serial == s->base_serial) &&
+	    c->snap.m.created <= now && now < c->snap.m.created + 60)
+		return &c->snap;
+	export_snap_clear(&c->snap);
+	c->valid = 0;
+	if (export_make(s->cfg, s->sk, s->cur, s->cur_hash,
+			delta ? s->base : NULL, delta ? s->base_hash : NULL,
+			delta ? s->base_serial : 0, s->cur_serial,
+			s->allow_shrink, &c->snap, err) < 0)
+		return NULL;
+	c->valid = 1;
+	c->serial = s->cur_serial;
+	c->base_serial = delta ? s->base_serial : 0;
+	return &c->snap;
+}
+
+int sync_base_unsaved(const struct sync *s)
+{
+	return s->base != NULL && (s->base_serial != s->ledger->base_serial ||
+				   memcmp(s->base_hash, s->ledger->base_hash,
+					  STATE_HASH_LEN) != 0);
+}
+
+int sync_save_base(struct sync *s, struct err *err)
+{
+	if (!sync_base_unsaved(s))
+		return 0;
+	return ledger_set_base(s->ledger, s->base, s->base_hash,
+			       s->base_serial, err);
 }
 
 int sync_start(struct sync *s, size_t i, int full, struct err *err)
 {
 	struct sync_backup *b = &s->b[i];
-	struct export_snap snap;
-	const struct state *base = NULL;
+	const struct export_snap *snap;
+	int delta = 0;
 
 	if (s->cur == NULL)
 		return err_set(err, "no state to push");
@@ -129,21 +190,17 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err)
 				       &s->cur_serial, err) < 0)
 			return -1;
 	}
-	if (!full && !s->force_full && s->ledger->base_serial != 0 &&
-	    b->lb->serial == s->ledger->base_serial &&
-	    memcmp(b->lb->hash, s->ledger->base_hash, STATE_HASH_LEN) == 0)
-		base = sync_base(s);
-	if (export_make(s->cfg, s->sk, s->cur, base, s->ledger->base_serial,
-			s->cur_serial, s->allow_shrink, &snap, err) < 0)
+	if (!full && !s->force_full && sync_base(s) != NULL &&
+	    b->lb->serial == s->base_serial &&
+	    memcmp(b->lb->hash, s->base_hash, STATE_HASH_LEN) == 0)
+		delta = 1;
+	if ((snap = sync_snap(s, delta, err)) == NULL)
 		return -1;
-	if (push_start(s->pusher, b->conf, &snap, b, err) == NULL) {
-		export_snap_clear(&snap);
+	if (push_start(s->pusher, b->conf, snap, b, err) == NULL)
 		return -1;
-	}
 	b->inflight = 1;
 	b->sent_serial = s->cur_serial;
-	b->sent_kind = snap.m.kind;
-	export_snap_clear(&snap);
+	b->sent_kind = snap->m.kind;
 	return 0;
 }
 
@@ -191,14 +248,22 @@ long sync_finish(struct sync *s, struct push_result *res)
 		b->backoff_ms = 0;
 		b->next_try_ms = 0;
 		b->bumped = 0;
-		/* The acknowledged state becomes the base for later deltas. */
-		if (s->cur != NULL && s->ledger->base_serial != b->lb->serial &&
+		/*
+		 * The acknowledged state becomes the base for later deltas,
+		 * in memory now; state_dir gets it from sync_save_base().
+		 */
+		if (s->cur != NULL && (s->base_serial != b->lb->serial ||
+				       s->base != s->cur) &&
 		    memcmp(b->lb->hash, s->cur_hash, STATE_HASH_LEN) == 0) {
-			if (ledger_set_base(s->ledger, s->cur, b->lb->serial,
-					    &err) < 0)
-				log_warning("cannot store the delta base: %s",
-					    err.msg);
-		} else if (ledger_save(s->ledger, &err) < 0)
+			if (s->base != s->cur)
+				state_free(s->base);
+			s->base = s->cur;
+			s->base_serial = b->lb->serial;
+			memcpy(s->base_hash, s->cur_hash, STATE_HASH_LEN);
+			s->base_tried = 1;
+			s->base_since_ms = sync_now_ms();
+		}
+		if (ledger_save(s->ledger, &err) < 0)
 			log_warning("%s", err.msg);
 		return i;
 	case PUSH_CONFLICT:

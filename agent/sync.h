@@ -11,6 +11,16 @@
  * anything else is an error with a capped exponential backoff (1 s doubling
  * to 60 s, or the backup's Retry-After).  Only the latest state is ever sent.
  *
+ * Cost per new state: the delta base stays in memory (it is read from
+ * state_dir only once, after a start), the state is hashed once (when it is
+ * adopted), and each distinct snapshot (the full one, the delta from the
+ * base) is built and signed once and sent to every backup that needs it.
+ * The acknowledged base reaches state_dir later, through sync_save_base()
+ * (the daemon calls it when idle, and on exit; the one-shot push at its
+ * end), so writing megabytes never delays a push or its acknowledgement.
+ * Until then the ledger on disk still names the older base, which
+ * base.state still holds.
+ *
  * This module is part of the agent's loop: it logs one line per push
  * outcome (never recipients).
  */
@@ -43,6 +53,14 @@ struct sync_backup {
 	uint64_t pushes, bytes;
 };
 
+/* sync_snap - a signed snapshot of the current state, built once */
+struct sync_snap {
+	int valid;
+	uint64_t serial;
+	uint64_t base_serial;		/* delta: the base it applies to */
+	struct export_snap snap;
+};
+
 struct sync {
 	struct agent_config *cfg;
 	const struct key_secret *sk;
@@ -52,8 +70,16 @@ struct sync {
 	unsigned char cur_hash[STATE_HASH_LEN];
 	uint64_t cur_serial;		/* 0 = none assigned to cur yet */
 	int64_t cur_since;		/* unix time cur was first seen */
-	struct state *base;		/* cached delta base, or NULL */
-	uint64_t base_cached;		/* serial of the cached base */
+	/*
+	 * The delta base: the newest state a backup acknowledged, in memory
+	 * (often the same object as cur); base_serial 0 = none.
+	 */
+	struct state *base;
+	unsigned char base_hash[STATE_HASH_LEN];
+	uint64_t base_serial;
+	int base_tried;			/* the ledger's base was looked at */
+	int64_t base_since_ms;		/* when base last changed */
+	struct sync_snap full, delta;	/* built for cur_serial */
 	struct sync_backup *b;
 	size_t n;
 	int allow_shrink;
@@ -82,6 +108,13 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err);
  * backup stays in flight; call again).
  */
 long sync_finish(struct sync *s, struct push_result *res);
+
+/*
+ * sync_base_unsaved - 1 when the in-memory base is newer than the one in
+ * state_dir; sync_save_base writes it (base.state, then the ledger).
+ */
+int sync_base_unsaved(const struct sync *s);
+int sync_save_base(struct sync *s, struct err *err);
 
 /* sync_target - the serial the current state is (or will be) sent as */
 uint64_t sync_target(const struct sync *s);
