@@ -116,7 +116,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/origin-other.snap", dir);
 	ok(snapshot_write(path, a2->manifest, a2->manifest_len, a2->sig,
 			  "D example.com smtp:[mx]:25\nR a@example.com\nR b@example.com\n",
-			  57, &err) == 0, "write a file under another origin's name");
+			  59, &err) == 0, "write a file under another origin's name");
 	loaded = store_load(dir, NULL, &err);
 	ok(loaded == NULL, "store_load refuses a file named for another origin");
 	has_str(err.msg, "holds origin mx1.example.com", "with a message");
