@@ -2,10 +2,12 @@
  * delta - the change between two canonical states
  *
  * delta_compute() walks both states' sorted indexes once.  delta_apply()
- * walks the base and the delta once, writing the result's canonical text into
- * one buffer, which state_parse_owned() then checks as strictly as any other
- * state; the result's hash is compared with the signed one.  No step
- * allocates per record.
+ * checks each change line (syntax, order, folding, presence in the base,
+ * found by binary search) and hands the changes to state_splice(), which
+ * builds the result by copying the base's text between changes in whole
+ * runs: the base is a verified canonical state, so only the changed records
+ * and the recipients' domains are checked again.  The result's hash is then
+ * compared with the signed one.  No step allocates per record.
  *
  * Failures return -1 (NULL) with "delta line N: ..." for a malformed or
  * inapplicable delta, "delta base hash mismatch: ..." and "delta result hash
@@ -15,6 +17,7 @@
  * the hashes prove: every line is checked (type, order, folding, presence in
  * the base) and the result must hash to the signed state hash.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "delta.h"
@@ -159,60 +162,42 @@ static int delta_check_key(char type, const char *k, size_t klen,
 	return 0;
 }
 
-/* Where delta_apply stands in the base and in the delta. */
-struct delta_cursor {
-	const struct state *base;
-	size_t di, ri;		/* next base domain / recipient */
-	struct buf *out;
-	char type;		/* section of the previous line, 0 before */
-	char sign;
-	const char *key;	/* previous line's key (in the delta) */
-	size_t klen;
-};
-
-/* delta_copy_domains - copy base domains before key (all: every one left) */
-static int delta_copy_domains(struct delta_cursor *cur, const char *key,
-			      size_t klen, int all)
+/* delta_lower - index of the first base record whose key is >= key */
+static size_t delta_lower(const struct state *base, char type,
+			  const char *key, size_t klen)
 {
-	const char *k, *v;
-	size_t kl, vl;
-
-	while (cur->di < state_domain_count(cur->base)) {
-		state_domain(cur->base, cur->di, &k, &kl, &v, &vl);
-		if (!all && delta_cmp(k, kl, key, klen) >= 0)
-			break;
-		if (delta_put(cur->out, "D ", k, kl, v, vl) < 0)
-			return -1;
-		cur->di++;
-	}
-	return 0;
-}
-
-static int delta_copy_recipients(struct delta_cursor *cur, const char *key,
-				 size_t klen, int all)
-{
+	size_t lo = 0, hi, mid, kl;
 	const char *k;
-	size_t kl;
 
-	while (cur->ri < state_recipient_count(cur->base)) {
-		state_recipient(cur->base, cur->ri, &k, &kl);
-		if (!all && delta_cmp(k, kl, key, klen) >= 0)
-			break;
-		if (delta_put(cur->out, "R ", k, kl, NULL, 0) < 0)
-			return -1;
-		cur->ri++;
+	hi = type == 'D' ? state_domain_count(base)
+			 : state_recipient_count(base);
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (type == 'D')
+			state_domain(base, mid, &k, &kl, NULL, NULL);
+		else
+			state_recipient(base, mid, &k, &kl);
+		if (delta_cmp(k, kl, key, klen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return 0;
+	return lo;
 }
 
-/* delta_apply_line - check one change line and merge it into the output */
-static int delta_apply_line(struct delta_cursor *cur, const char *line,
-			    size_t llen, unsigned lineno, struct err *err)
+/*
+ * delta_apply_line - check one change line against the line before it and
+ * the base, and turn it into an edit (e) of the base
+ */
+static int delta_apply_line(const struct state *base,
+			    const struct state_edit *prev, const char *line,
+			    size_t llen, unsigned lineno, struct state_edit *e,
+			    struct err *err)
 {
 	const char *key = line + 3, *val = NULL, *sp, *bk, *bv = NULL;
-	size_t klen, vlen = 0, bkl = 0, bvl = 0, have;
+	size_t klen, vlen = 0, bkl = 0, bvl = 0, at, count;
 	char sign, type;
-	int c, present;
+	int c, present, again = 0;
 
 	if (llen < 3 || (line[0] != '+' && line[0] != '-') ||
 	    (line[1] != 'D' && line[1] != 'R') || line[2] != ' ')
@@ -231,44 +216,35 @@ static int delta_apply_line(struct delta_cursor *cur, const char *line,
 	}
 
 	/* Order: all D before all R, keys ascending, "-" before "+". */
-	if (cur->type == 'R' && type == 'D')
+	if (prev != NULL && prev->type == 'R' && type == 'D')
 		return err_set(err, "delta line %u: not sorted (domain change after recipient changes)",
 			       lineno);
-	if (cur->type == type) {
-		c = delta_cmp(cur->key, cur->klen, key, klen);
-		if (c > 0 || (c == 0 && !(cur->sign == '-' && sign == '+')))
+	if (prev != NULL && prev->type == type) {
+		c = delta_cmp(prev->key, prev->klen, key, klen);
+		if (c > 0 || (c == 0 && !(!prev->add && sign == '+')))
 			return err_set(err, "delta line %u: not sorted (\"%.*s\" after \"%.*s\")",
-				       lineno, (int)klen, key, (int)cur->klen,
-				       cur->key);
+				       lineno, (int)klen, key, (int)prev->klen,
+				       prev->key);
+		/* the same key removed just before: a nexthop change */
+		again = c == 0;
 	}
-	if (type == 'R' && cur->type != 'R') {
-		if (delta_copy_domains(cur, NULL, 0, 1) < 0)
-			goto nomem;
-	}
-	cur->type = type;
-	cur->sign = sign;
-	cur->key = key;
-	cur->klen = klen;
 
 	if (sign == '+') {
 		if (delta_check_key(type, key, klen, err) < 0 ||
 		    (type == 'D' && norm_nexthop(val, vlen, err) < 0))
 			return err_prefix(err, "delta line %u", lineno);
 	}
-	if (type == 'D') {
-		if (delta_copy_domains(cur, key, klen, 0) < 0)
-			goto nomem;
-		have = cur->di < state_domain_count(cur->base);
-		if (have)
-			state_domain(cur->base, cur->di, &bk, &bkl, &bv, &bvl);
-	} else {
-		if (delta_copy_recipients(cur, key, klen, 0) < 0)
-			goto nomem;
-		have = cur->ri < state_recipient_count(cur->base);
-		if (have)
-			state_recipient(cur->base, cur->ri, &bk, &bkl);
+	at = delta_lower(base, type, key, klen);
+	count = type == 'D' ? state_domain_count(base)
+			    : state_recipient_count(base);
+	present = 0;
+	if (at < count) {
+		if (type == 'D')
+			state_domain(base, at, &bk, &bkl, &bv, &bvl);
+		else
+			state_recipient(base, at, &bk, &bkl);
+		present = bkl == klen && memcmp(bk, key, klen) == 0;
 	}
-	present = have && bkl == klen && memcmp(bk, key, klen) == 0;
 	if (sign == '-') {
 		if (!present)
 			return err_set(err, "delta line %u: removes absent %s \"%.*s\"",
@@ -278,22 +254,15 @@ static int delta_apply_line(struct delta_cursor *cur, const char *line,
 			return err_set(err, "delta line %u: removes domain \"%.*s\" with nexthop \"%.*s\", but the base has \"%.*s\"",
 				       lineno, (int)klen, key, (int)vlen, val,
 				       (int)bvl, bv);
-		if (type == 'D')
-			cur->di++;
-		else
-			cur->ri++;
-		return 0;
-	}
-	if (present)
+	} else if (present && !again) {
 		return err_set(err, "delta line %u: adds present %s \"%.*s\"",
 			       lineno, type == 'D' ? "domain" : "recipient",
 			       (int)klen, key);
-	if (delta_put(cur->out, type == 'D' ? "D " : "R ", key, klen, val,
-		      vlen) < 0)
-		goto nomem;
+	} else if (present) {
+		at++;	/* after the record the line before removed */
+	}
+	*e = (struct state_edit){ key, val, klen, vlen, at, type, sign == '+' };
 	return 0;
-nomem:
-	return err_set(err, "out of memory (applying delta)");
 }
 
 struct state *delta_apply(const struct state *base,
@@ -301,14 +270,13 @@ struct state *delta_apply(const struct state *base,
 			  const char *delta, size_t len,
 			  const unsigned char *result_hash, struct err *err)
 {
-	struct delta_cursor cur;
 	struct state *res = NULL;
-	struct buf out = BUF_INIT;
+	struct state_edit *ed = NULL;
 	unsigned char h[STATE_HASH_LEN];
 	char hex1[2 * STATE_HASH_LEN + 1], hex2[2 * STATE_HASH_LEN + 1];
-	size_t pos = 0, tlen;
+	const char *p;
+	size_t pos = 0, n = 0, lines = 0;
 	unsigned lineno = 0;
-	char *text;
 
 	if (base_hash != NULL) {
 		state_hash(base, h);
@@ -318,10 +286,11 @@ struct state *delta_apply(const struct state *base,
 			goto out;
 		}
 	}
-	memset(&cur, 0, sizeof(cur));
-	cur.base = base;
-	cur.out = &out;
-	if (buf_reserve(&out, state_text_size(base) + len) < 0) {
+	for (p = delta; (p = memchr(p, '\n', len - (size_t)(p - delta)));
+	     p++)
+		lines++;
+	ed = malloc((lines ? lines : 1) * sizeof(*ed));
+	if (ed == NULL) {
 		err_set(err, "out of memory (applying delta)");
 		goto out;
 	}
@@ -334,22 +303,15 @@ struct state *delta_apply(const struct state *base,
 			err_set(err, "delta line %u: no final newline", lineno);
 			goto out;
 		}
-		if (delta_apply_line(&cur, line, (size_t)(nl - line), lineno,
+		if (delta_apply_line(base, n > 0 ? &ed[n - 1] : NULL, line,
+				     (size_t)(nl - line), lineno, &ed[n],
 				     err) < 0)
 			goto out;
+		n++;
 		pos += (size_t)(nl - line) + 1;
 	}
-	if (delta_copy_domains(&cur, NULL, 0, 1) < 0 ||
-	    delta_copy_recipients(&cur, NULL, 0, 1) < 0) {
-		err_set(err, "out of memory (applying delta)");
-		goto out;
-	}
-	text = buf_steal(&out, &tlen);
-	if (text == NULL) {
-		err_set(err, "out of memory (applying delta)");
-		goto out;
-	}
-	res = state_parse_owned(text, tlen, err);
+	/* The base is verified and canonical: only the changes are checked. */
+	res = state_splice(base, ed, n, err);
 	if (res == NULL) {
 		err_prefix(err, "delta result");
 		goto out;
@@ -365,6 +327,6 @@ struct state *delta_apply(const struct state *base,
 		}
 	}
 out:
-	buf_free(&out);
+	free(ed);
 	return res;
 }

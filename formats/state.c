@@ -743,6 +743,290 @@ fail:
 	return NULL;
 }
 
+/* state_line_start - offset in a finished state's text of record r's line */
+static inline size_t state_line_start(const struct state_rec *r)
+{
+	return (size_t)r->off - 2;
+}
+
+/* state_section_end - where a finished state's D (or R) lines end */
+static size_t state_section_end(const struct state *st,
+				const struct state_index *ix)
+{
+	const struct state_rec *r;
+
+	if (ix->n == 0)
+		return ix == &st->dom ? 0 : st->canon_len;
+	r = &ix->rec[ix->n - 1];
+	return (size_t)r->off + r->klen + (ix == &st->dom ? 1u + r->vlen : 0) +
+	       1;
+}
+
+/*
+ * state_splice_check - one edit of one section against the base and the
+ * result so far (prev: the last key written, NULL before the first)
+ */
+static int state_splice_check(const struct state *base,
+			      const struct state_index *bix,
+			      const struct state_edit *e, size_t done,
+			      const char *prev, size_t prevlen, size_t i,
+			      struct err *err)
+{
+	const struct state_rec *b = e->at < bix->n ? &bix->rec[e->at] : NULL;
+
+	if (e->at < done || e->at > bix->n || e->klen == 0 || e->klen > 255 ||
+	    e->vlen > UINT16_MAX)
+		return err_set(err, "edit %zu: out of order", i);
+	if (!e->add) {
+		if (b == NULL || b->klen != e->klen || b->vlen != e->vlen ||
+		    memcmp(state_key(base, b), e->key, e->klen) != 0 ||
+		    (e->type == 'D' &&
+		     memcmp(state_key(base, b) + b->klen + 1, e->val,
+			    e->vlen) != 0))
+			return err_set(err, "edit %zu: removes a record the base "
+				       "lacks", i);
+		return 0;
+	}
+	if (e->type == 'D') {
+		if (state_check_domain(e->key, e->klen, err) < 0 ||
+		    norm_nexthop(e->val, e->vlen, err) < 0)
+			return err_prefix(err, "edit %zu", i);
+	} else if (state_check_address(e->key, e->klen, err) < 0) {
+		return err_prefix(err, "edit %zu", i);
+	}
+	if ((prev != NULL &&
+	     state_keycmp(prev, prevlen, e->key, e->klen) >= 0) ||
+	    (b != NULL &&
+	     state_keycmp(e->key, e->klen, state_key(base, b), b->klen) >= 0))
+		return err_set(err, "edit %zu: adds \"%.*s\" out of order", i,
+			       (int)e->klen, e->key);
+	return 0;
+}
+
+/*
+ * state_splice_section - write one section (D or R lines) of the result:
+ * runs of base lines copied whole, their index entries moved by the run's
+ * shift, edits checked and applied.  *pos and *ei advance.
+ */
+static int state_splice_section(const struct state *base, struct state *res,
+				char type, const struct state_edit *ed,
+				size_t n, size_t *ei, size_t *pos,
+				struct err *err)
+{
+	const struct state_index *bix = type == 'D' ? &base->dom : &base->rcpt;
+	struct state_index *rix = type == 'D' ? &res->dom : &res->rcpt;
+	size_t done = 0, upto, from, to, k, len;
+	const char *prev = NULL;
+	size_t prevlen = 0;
+	struct state_rec *r;
+
+	for (;; (*ei)++) {
+		const struct state_edit *e = *ei < n && ed[*ei].type == type ?
+						     &ed[*ei] : NULL;
+
+		if (e != NULL && state_splice_check(base, bix, e, done, prev,
+						    prevlen, *ei, err) < 0)
+			return -1;
+		/* copy base records [done, upto) as one run */
+		upto = e != NULL ? e->at : bix->n;
+		if (upto > done) {
+			from = state_line_start(&bix->rec[done]);
+			to = upto < bix->n ? state_line_start(&bix->rec[upto])
+					   : state_section_end(base, bix);
+			/* the sizes were counted from the edits: re-checked */
+			if (to - from > res->cap - *pos ||
+			    upto - done > rix->cap - rix->n)
+				return err_set(err, "edit %zu: out of order", *ei);
+			memcpy(res->arena + *pos, base->arena + from, to - from);
+			r = &rix->rec[rix->n];
+			memcpy(r, &bix->rec[done], (upto - done) * sizeof(*r));
+			for (k = 0; k < upto - done; k++)
+				r[k].off = (uint32_t)(r[k].off - from + *pos);
+			rix->n += upto - done;
+			*pos += to - from;
+			prev = state_key(base, &bix->rec[upto - 1]);
+			prevlen = bix->rec[upto - 1].klen;
+			done = upto;
+		}
+		if (e == NULL)
+			return 0;
+		if (!e->add) {
+			done = e->at + 1;
+			continue;
+		}
+		len = 2 + e->klen + (type == 'D' ? 1 + e->vlen : 0) + 1;
+		if (len > res->cap - *pos || rix->n == rix->cap)
+			return err_set(err, "edit %zu: out of order", *ei);
+		res->arena[*pos] = type;
+		res->arena[*pos + 1] = ' ';
+		memcpy(res->arena + *pos + 2, e->key, e->klen);
+		if (type == 'D') {
+			res->arena[*pos + 2 + e->klen] = ' ';
+			memcpy(res->arena + *pos + 3 + e->klen, e->val, e->vlen);
+		}
+		res->arena[*pos + len - 1] = '\n';
+		r = &rix->rec[rix->n++];
+		r->pfx = 0;
+		r->off = (uint32_t)(*pos + 2);
+		r->klen = (uint8_t)e->klen;
+		r->vlen = (uint16_t)e->vlen;
+		r->fresh = 0;
+		prev = e->key;
+		prevlen = e->klen;
+		*pos += len;
+	}
+}
+
+/* state_rcpt_index - index of a recipient key, or the count if absent */
+static size_t state_rcpt_index(const struct state *st, const char *addr,
+			       size_t len)
+{
+	size_t lo = 0, hi = st->rcpt.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct state_rec *r = &st->rcpt.rec[mid];
+		int c = state_keycmp(state_key(st, r), r->klen, addr, len);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return st->rcpt.n;
+}
+
+/* state_rcpt_domain_ok - recipient i's domain is in the table */
+static int state_rcpt_domain_ok(const struct state *st,
+				const struct state_dhash *dh, size_t i,
+				struct err *err)
+{
+	const struct state_rec *r = &st->rcpt.rec[i];
+	const char *d;
+	size_t dlen;
+
+	state_domain_of(state_key(st, r), r->klen, &d, &dlen);
+	if (state_dhash_has(dh, st->arena, st->dom.rec, d, dlen))
+		return 0;
+	return err_set(err, "state line %zu: recipient domain \"%.*s\" is not "
+		       "among the domains", st->dom.n + i + 1, (int)dlen, d);
+}
+
+/*
+ * state_splice_domains_ok - every recipient of the result has its domain:
+ * all of them when a domain went away, else only the added ones (in order,
+ * so that the first bad line is named)
+ */
+static int state_splice_domains_ok(const struct state *res, int all,
+				   const struct state_edit *ed, size_t n,
+				   struct err *err)
+{
+	struct state_dhash dh = { NULL, 0 };
+	size_t i, e;
+	int ret = -1;
+
+	if (state_dhash_build(&dh, res->arena, res->dom.rec, res->dom.n,
+			      err) < 0)
+		return -1;
+	if (all) {
+		for (i = 0; i < res->rcpt.n; i++)
+			if (state_rcpt_domain_ok(res, &dh, i, err) < 0)
+				goto out;
+	} else {
+		for (e = 0; e < n; e++) {
+			if (ed[e].type != 'R' || !ed[e].add)
+				continue;
+			i = state_rcpt_index(res, ed[e].key, ed[e].klen);
+			if (i == res->rcpt.n) {
+				err_set(err, "edit %zu: lost", e);
+				goto out;
+			}
+			if (state_rcpt_domain_ok(res, &dh, i, err) < 0)
+				goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(dh.slot);
+	return ret;
+}
+
+struct state *state_splice(const struct state *base,
+			   const struct state_edit *ed, size_t n,
+			   struct err *err)
+{
+	struct state *res = NULL;
+	size_t i, len = base->canon_len, nd = base->dom.n, nr = base->rcpt.n;
+	size_t pos = 0, ei = 0;
+	int gone = 0;
+
+	if (!base->finished) {
+		err_set(err, "state_splice: base not finished");
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		size_t l = 2 + ed[i].klen + (ed[i].type == 'D' ? 1 + ed[i].vlen
+							       : 0) + 1;
+
+		if ((ed[i].type != 'D' && ed[i].type != 'R') ||
+		    (i > 0 && ed[i].type == 'D' && ed[i - 1].type == 'R') ||
+		    ed[i].klen > 255 || ed[i].vlen > UINT16_MAX) {
+			err_set(err, "edit %zu: out of order", i);
+			return NULL;
+		}
+		if (ed[i].add) {
+			if (l > STATE_ARENA_MAX - len) {
+				err_set(err, "state too large (over 4 GiB of text)");
+				return NULL;
+			}
+			len += l;
+			ed[i].type == 'D' ? nd++ : nr++;
+		} else {
+			/* removals are checked against the base before use */
+			if (l > len || (ed[i].type == 'D' ? nd : nr) == 0) {
+				err_set(err, "edit %zu: removes a record the "
+					"base lacks", i);
+				return NULL;
+			}
+			len -= l;
+			ed[i].type == 'D' ? nd-- : nr--;
+			/* a domain removed and not added back */
+			if (ed[i].type == 'D' &&
+			    !(i + 1 < n && ed[i + 1].type == 'D' &&
+			      ed[i + 1].add && ed[i + 1].klen == ed[i].klen &&
+			      memcmp(ed[i + 1].key, ed[i].key, ed[i].klen) == 0))
+				gone = 1;
+		}
+	}
+	if ((res = state_new()) == NULL ||
+	    (res->arena = malloc(len ? len : 1)) == NULL ||
+	    (res->dom.rec = malloc((nd ? nd : 1) * sizeof(struct state_rec))) == NULL ||
+	    (res->rcpt.rec = malloc((nr ? nr : 1) * sizeof(struct state_rec))) == NULL) {
+		err_set(err, "out of memory (state of %zu octets)", len);
+		goto fail;
+	}
+	res->cap = len;
+	res->dom.cap = nd;
+	res->rcpt.cap = nr;
+	if (state_splice_section(base, res, 'D', ed, n, &ei, &pos, err) < 0 ||
+	    state_splice_section(base, res, 'R', ed, n, &ei, &pos, err) < 0)
+		goto fail;
+	if (ei != n || pos != len || res->dom.n != nd || res->rcpt.n != nr) {
+		err_set(err, "edit %zu: out of order", ei);
+		goto fail;
+	}
+	res->len = res->cap = res->canon_len = len;
+	res->finished = 1;
+	if (state_splice_domains_ok(res, gone, ed, n, err) < 0)
+		goto fail;
+	return res;
+fail:
+	state_free(res);
+	return NULL;
+}
+
 struct state *state_parse(const char *buf, size_t len, struct err *err)
 {
 	char *copy = malloc(len ? len : 1);

@@ -195,6 +195,101 @@ static void test_refusals(void)
 		    "domain removed under its recipients");
 }
 
+/* apply_gives - delta_apply (no hashes) gives exactly this canonical text */
+static void apply_gives(const char *delta, const char *want, const char *name)
+{
+	struct err err = { "" };
+	struct state *r = delta_apply(base, base_h, delta, strlen(delta), NULL,
+				      &err);
+	char *text = r ? state_text(r, NULL) : NULL;
+
+	ok(r != NULL, "applies: %s: %s", name, err.msg);
+	is_str(text ? text : "", want, "result of %s", name);
+	free(text);
+	state_free(r);
+}
+
+/* test_splice - edge positions of the merge, and state_splice's own checks */
+static void test_splice(void)
+{
+	struct err err = { "" };
+	struct state_edit e;
+	struct state *r;
+	static const char *rest =
+		"R @example.org\nR alice@example.com\nR bob+tag@example.com\n"
+		"R strasse@example.com\nR \xc3\xa4rger@xn--bcher-kva.example\n";
+	char want[1024];
+
+	snprintf(want, sizeof(want), "D a.example smtp:a\n"
+		 "D example.com smtp:[mx1.example.com]:25\n"
+		 "D example.org relay:[10.0.0.1]\n"
+		 "D xn--bcher-kva.example smtp:[mx2.example.net]\n"
+		 "D zz.example smtp:z\n%s", rest);
+	apply_gives("+D a.example smtp:a\n+D zz.example smtp:z\n", want,
+		    "additions before the first and after the last domain");
+	apply_gives("-D example.com smtp:[mx1.example.com]:25\n"
+		    "-D xn--bcher-kva.example smtp:[mx2.example.net]\n"
+		    "-R alice@example.com\n-R bob+tag@example.com\n"
+		    "-R strasse@example.com\n"
+		    "-R \xc3\xa4rger@xn--bcher-kva.example\n",
+		    "D example.org relay:[10.0.0.1]\nR @example.org\n",
+		    "domains removed with all their recipients");
+	apply_gives("-D example.org relay:[10.0.0.1]\n"
+		    "+D example.org smtp:new\n+R 0@example.org\n"
+		    "+R zzz@xn--bcher-kva.example\n",
+		    "D example.com smtp:[mx1.example.com]:25\n"
+		    "D example.org smtp:new\n"
+		    "D xn--bcher-kva.example smtp:[mx2.example.net]\n"
+		    "R 0@example.org\nR @example.org\nR alice@example.com\n"
+		    "R bob+tag@example.com\nR strasse@example.com\n"
+		    "R zzz@xn--bcher-kva.example\n"
+		    "R \xc3\xa4rger@xn--bcher-kva.example\n",
+		    "nexthop change, a recipient first, one before the last");
+	apply_gives("+R \xc3\xbf@example.com\n",
+		    "D example.com smtp:[mx1.example.com]:25\n"
+		    "D example.org relay:[10.0.0.1]\n"
+		    "D xn--bcher-kva.example smtp:[mx2.example.net]\n"
+		    "R @example.org\nR alice@example.com\n"
+		    "R bob+tag@example.com\nR strasse@example.com\n"
+		    "R \xc3\xa4rger@xn--bcher-kva.example\n"
+		    "R \xc3\xbf@example.com\n", "a recipient after the last");
+	apply_fails("-D example.com smtp:[mx1.example.com]:25\n"
+		    "-D xn--bcher-kva.example smtp:[mx2.example.net]\n"
+		    "-R alice@example.com\n-R strasse@example.com\n"
+		    "-R \xc3\xa4rger@xn--bcher-kva.example\n",
+		    "delta result: state line 3: recipient domain "
+		    "\"example.com\" is not among the domains",
+		    "one recipient left under two removed domains");
+
+	/* state_splice checks edits itself, whatever its caller did */
+	e = (struct state_edit){ "nobody@example.com", NULL, 18, 0, 1, 'R', 0 };
+	r = state_splice(base, &e, 1, &err);
+	ok(r == NULL, "state_splice refuses removing a record not at its "
+	   "index: %s", err.msg);
+	state_free(r);
+	e = (struct state_edit){ "zed@example.com", NULL, 15, 0, 0, 'R', 1 };
+	r = state_splice(base, &e, 1, &err);
+	ok(r == NULL && strstr(err.msg, "out of order"), "state_splice "
+	   "refuses an addition at the wrong index: %s", err.msg);
+	state_free(r);
+	e = (struct state_edit){ "Zed@example.com", NULL, 15, 0, 5, 'R', 1 };
+	r = state_splice(base, &e, 1, &err);
+	ok(r == NULL && strstr(err.msg, "not folded"), "state_splice refuses "
+	   "an unfolded addition: %s", err.msg);
+	state_free(r);
+	e = (struct state_edit){ "example.com", "smtp:x", 11, 6, 0, 'D', 1 };
+	r = state_splice(base, &e, 1, &err);
+	ok(r == NULL, "state_splice refuses adding a present domain: %s",
+	   err.msg);
+	state_free(r);
+	e = (struct state_edit){ "alice@example.com", NULL, 17, 0, 1, 'R', 0 };
+	r = state_splice(base, &e, 1, &err);
+	ok(r != NULL && state_recipient_count(r) == 4 &&
+	   !state_has_recipient(r, "alice@example.com", 17),
+	   "state_splice removes a recipient: %s", err.msg);
+	state_free(r);
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -253,6 +348,7 @@ int main(void)
 	state_hash(next, next_h);
 	test_golden();
 	test_refusals();
+	test_splice();
 	test_million();
 	state_free(base);
 	state_free(next);
