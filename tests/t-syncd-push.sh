@@ -152,6 +152,19 @@ run_rc "$MXSYNCD" -c "$S/syncd.conf" apply "$S/d13.snap"
 is "$RC" 0 "apply FILE with a delta: exit 0"
 is "$(pq dave@example.com relay_recipients)" OK "apply delta added dave"
 
+# an expired stored snapshot is flagged (and still served)
+"$MKSNAP" -k "$S/k2.key" -o $O2 -s 2 --delimiter - --expires-in 2 "$S/t1" "$S/e2.snap"
+run_rc "$MXSYNCD" -c "$S/syncd.conf" apply "$S/e2.snap"
+is "$RC" 0 "apply a snapshot that expires in 2 s"
+sleep 2.2
+run_rc "$MXSYNCD" -c "$S/syncd.conf" status
+like "$(printf '%s\n' "$OUT" | grep "$O2")" "EXPIRED" "status table flags the expired origin"
+like "$(printf '%s\n' "$OUT" | grep "$O1")" "$O1" "status table lists origin 1"
+case "$(printf '%s\n' "$OUT" | grep "$O1")" in *EXPIRED*) not_ok "origin 1 is not flagged" ;; *) ok "origin 1 is not flagged" ;; esac
+run_rc "$MXSYNCD" -c "$S/syncd.conf" status --json
+like "$OUT" '"expired":true' "status JSON: expired true"
+is "$(pq info@example.org relay_recipients)" OK "the expired origin's recipients are still served"
+
 # 10. IPv6 listener
 PORT6=$(free_port)
 syncd_conf
