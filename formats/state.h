@@ -46,6 +46,15 @@ int state_add_recipient(struct state *st, const char *addr, size_t alen,
 			unsigned tag, struct err *err);
 
 /*
+ * state_reserve - a hint before adding: room for about records more
+ * recipients and bytes more octets of keys, so that a large export grows
+ * its arena and index once instead of by doubling.  Only fails when out of
+ * memory.
+ */
+int state_reserve(struct state *st, size_t records, size_t bytes,
+		  struct err *err);
+
+/*
  * state_finish - sort and de-duplicate.  The same domain twice with different
  * nexthops, or a recipient whose domain is not in the domain set, fails with a
  * message naming the record; *tag_r (when not NULL) gets that record's tag.

@@ -436,6 +436,36 @@ static void test_million(void)
 	state_free(st);
 }
 
+/* test_reserve - a reserved state ends up the same as one grown on demand */
+static void test_reserve(void)
+{
+	struct err err = { "" };
+	struct state *a = state_new(), *b = state_new();
+	unsigned char ha[STATE_HASH_LEN], hb[STATE_HASH_LEN];
+	char k[64];
+	int bad = 0, i, n;
+
+	ok(state_reserve(b, 5000, 100000, &err) == 0, "state_reserve: %s",
+	   err.msg);
+	ok(state_reserve(b, 10, 10, &err) == 0, "a smaller second reserve");
+	bad |= state_add_domain(a, "example.com", 11, "smtp:x", 6, 0, &err);
+	bad |= state_add_domain(b, "example.com", 11, "smtp:x", 6, 0, &err);
+	for (i = 0; i < 20000; i++) {
+		n = snprintf(k, sizeof(k), "u%d@example.com", (i * 7919) % 20000);
+		bad |= state_add_recipient(a, k, (size_t)n, 0, &err);
+		bad |= state_add_recipient(b, k, (size_t)n, 0, &err);
+	}
+	ok(bad == 0 && state_finish(a, NULL, &err) == 0 &&
+	   state_finish(b, NULL, &err) == 0, "both finished (past the "
+	   "reserved size): %s", err.msg);
+	state_hash(a, ha);
+	state_hash(b, hb);
+	ok(memcmp(ha, hb, sizeof(ha)) == 0 && state_recipient_count(b) == 20000,
+	   "same state with and without state_reserve");
+	state_free(a);
+	state_free(b);
+}
+
 int main(void)
 {
 	test_golden();
@@ -443,6 +473,7 @@ int main(void)
 	test_refusals();
 	test_accepts();
 	test_sort();
+	test_reserve();
 	test_million();
 	return test_done();
 }
