@@ -33,10 +33,23 @@ struct push_req {
 	char name[128];
 };
 
+/*
+ * push_conn - one easy handle per backup, kept between pushes: with the
+ * multi handle's connection pool it keeps the connection and the TLS
+ * session, so a push after the first costs no new handshake.
+ */
+struct push_conn {
+	char name[128];
+	CURL *easy;
+	int busy;
+};
+
 struct pusher {
 	CURLM *multi;
 	struct push_req *reqs;
 	int running;
+	struct push_conn *conns;
+	size_t nconns;
 };
 
 const char *push_kind_name(enum push_kind k)
@@ -79,8 +92,12 @@ static void push_req_free(struct pusher *p, struct push_req *r)
 			break;
 		}
 	if (r->easy != NULL) {
+		size_t i;
+
 		curl_multi_remove_handle(p->multi, r->easy);
-		curl_easy_cleanup(r->easy);
+		for (i = 0; i < p->nconns; i++)
+			if (p->conns[i].easy == r->easy)
+				p->conns[i].busy = 0;	/* kept for reuse */
 	}
 	curl_slist_free_all(r->hdrs);
 	free(r->body);
@@ -94,6 +111,9 @@ void push_free(struct pusher *p)
 		return;
 	while (p->reqs != NULL)
 		push_req_free(p, p->reqs);
+	while (p->nconns > 0)
+		curl_easy_cleanup(p->conns[--p->nconns].easy);
+	free(p->conns);
 	curl_multi_cleanup(p->multi);
 	free(p);
 }
@@ -135,6 +155,31 @@ static int push_header(struct push_req *r, const char *name, const char *val)
 	return 0;
 }
 
+/* push_easy - the backup's idle easy handle, reset, or a new one */
+static CURL *push_easy(struct pusher *p, const char *name)
+{
+	struct push_conn *nc;
+	size_t i;
+
+	for (i = 0; i < p->nconns; i++)
+		if (!p->conns[i].busy && strcmp(p->conns[i].name, name) == 0) {
+			/* Keeps live connections and the TLS session cache. */
+			curl_easy_reset(p->conns[i].easy);
+			p->conns[i].busy = 1;
+			return p->conns[i].easy;
+		}
+	if ((nc = realloc(p->conns, (p->nconns + 1) * sizeof(*nc))) == NULL)
+		return NULL;
+	p->conns = nc;
+	nc = &p->conns[p->nconns];
+	if ((nc->easy = curl_easy_init()) == NULL)
+		return NULL;
+	snprintf(nc->name, sizeof(nc->name), "%s", name);
+	nc->busy = 1;
+	p->nconns++;
+	return nc->easy;
+}
+
 struct push_req *push_start(struct pusher *p, const struct agent_backup *b,
 			    const struct export_snap *snap, void *user,
 			    struct err *err)
@@ -164,7 +209,7 @@ struct push_req *push_start(struct pusher *p, const struct agent_backup *b,
 	    push_header(r, SNAPSHOT_HDR_SIGNATURE, s64) < 0 ||
 	    push_header(r, "Content-Type", "application/octet-stream") < 0)
 		goto oom;
-	if ((e = r->easy = curl_easy_init()) == NULL)
+	if ((e = r->easy = push_easy(p, b->name)) == NULL)
 		goto oom;
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");

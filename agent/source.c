@@ -116,21 +116,31 @@ int source_add_domain(struct source *src, struct source_export_ctx *ctx,
 	return SOURCE_OK;
 }
 
-int source_add_recipient(struct source *src, struct source_export_ctx *ctx,
-			 const char *addr, size_t alen, const char *where,
-			 struct err *err)
+int source_add_recipient_n(struct source *src, struct source_export_ctx *ctx,
+			   const char *addr, size_t alen, const char *where,
+			   const char *sep, unsigned long long n,
+			   struct err *err)
 {
 	char a[NORM_BUF_SIZE];
 	size_t len;
 
-	if (norm_address(addr, alen, a, sizeof(a), &len, err) < 0) {
-		err_prefix(err, "source %s: %s", src->name, where);
-		return SOURCE_BAD;
-	}
-	if (state_add_recipient(ctx->st, a, len, src->index, err) < 0) {
-		err_prefix(err, "source %s: %s", src->name, where);
+	if (norm_address(addr, alen, a, sizeof(a), &len, err) < 0 ||
+	    state_add_recipient(ctx->st, a, len, src->index, err) < 0) {
+		if (sep != NULL)
+			err_prefix(err, "source %s: %s%s%llu", src->name,
+				   where, sep, n);
+		else
+			err_prefix(err, "source %s: %s", src->name, where);
 		return SOURCE_BAD;
 	}
 	ctx->recipients++;
 	return SOURCE_OK;
+}
+
+int source_add_recipient(struct source *src, struct source_export_ctx *ctx,
+			 const char *addr, size_t alen, const char *where,
+			 struct err *err)
+{
+	return source_add_recipient_n(src, ctx, addr, alen, where, NULL, 0,
+				      err);
 }

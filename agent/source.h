@@ -108,5 +108,14 @@ int source_add_domain(struct source *src, struct source_export_ctx *ctx,
 int source_add_recipient(struct source *src, struct source_export_ctx *ctx,
 			 const char *addr, size_t alen, const char *where,
 			 struct err *err);
+/*
+ * source_add_recipient_n - the same, with the origin given as where, sep
+ * and a number ("FILE", ":", 12 or "recipients_query", " row ", 12), put
+ * together only for a message: nothing is formatted per record.
+ */
+int source_add_recipient_n(struct source *src, struct source_export_ctx *ctx,
+			   const char *addr, size_t alen, const char *where,
+			   const char *sep, unsigned long long n,
+			   struct err *err);
 
 #endif

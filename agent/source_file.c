@@ -286,15 +286,13 @@ static int file_key(void *arg, const char *key, size_t klen,
 		    unsigned line, struct err *err)
 {
 	struct file_cb *cb = arg;
-	char where[SOURCE_WHERE_MAX];
 
 	(void)value;
 	(void)vlen;
 	if (cb->skip_local && memchr(key, '@', klen) == NULL)
 		return 0;
-	snprintf(where, sizeof(where), "%s:%u", file, line);
-	return source_add_recipient(cb->src, cb->ctx, key, klen, where,
-				    err) < 0 ? -1 : 0;
+	return source_add_recipient_n(cb->src, cb->ctx, key, klen, file, ":",
+				      line, err) < 0 ? -1 : 0;
 }
 
 static int file_recipients(struct source *src, struct source_export_ctx *ctx,

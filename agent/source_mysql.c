@@ -282,7 +282,6 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 	unsigned ncol;
 	unsigned long *lens;
 	unsigned long long rowno = 0;
-	char where[SOURCE_WHERE_MAX];
 	int rc;
 
 	if ((rc = mysql_run(src, db, "recipients_query", mc->recipients_query,
@@ -298,16 +297,15 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 	while ((row = mysql_fetch_row(res)) != NULL) {
 		lens = mysql_fetch_lengths(res);
 		rowno++;
-		snprintf(where, sizeof(where), "recipients_query row %llu",
-			 rowno);
 		if (row[0] == NULL) {
 			rc = SOURCE_BAD;
-			err_set(err, "source %s: %s: NULL address", src->name,
-				where);
+			err_set(err, "source %s: recipients_query row %llu: NULL "
+				"address", src->name, rowno);
 			goto out;
 		}
-		if ((rc = source_add_recipient(src, ctx, row[0], lens[0], where,
-					       err)) < 0)
+		if ((rc = source_add_recipient_n(src, ctx, row[0], lens[0],
+						 "recipients_query", " row ",
+						 rowno, err)) < 0)
 			goto out;
 	}
 	rc = SOURCE_OK;
