@@ -273,6 +273,8 @@ out:
 	return rc;
 }
 
+#define MYSQL_KEY_GUESS 32	/* octets of a typical address */
+
 static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 			    MYSQL *db, struct err *err)
 {
@@ -292,6 +294,14 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 		rc = SOURCE_BAD;
 		err_set(err, "source %s: recipients_query returns %u columns "
 			"(want exactly 1: the address)", src->name, ncol);
+		goto out;
+	}
+	/* The rows are all here: size the state once (a hint). */
+	if (state_reserve(ctx->st, (size_t)mysql_num_rows(res),
+			  (size_t)mysql_num_rows(res) * MYSQL_KEY_GUESS,
+			  err) < 0) {
+		rc = SOURCE_DOWN;
+		err_prefix(err, "source %s", src->name);
 		goto out;
 	}
 	while ((row = mysql_fetch_row(res)) != NULL) {
