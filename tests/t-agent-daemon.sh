@@ -150,4 +150,44 @@ run_rc "$AGENT" -c "$ACONF" status
 like "$OUT" "daemon not running" "status without the daemon reads the ledger"
 like "$OUT" "backup mx3: serial" "offline status lists the backups"
 
+# The delta base lives in memory and reaches state_dir when the daemon is
+# quiet or stops: the ledger never names a base that base.state lacks.
+ledger_base() { sed -n 's/.*"base_hash": "\([0-9a-f]*\)".*/\1/p' "$ASTATE/ledger.json"; }
+file_hash() { b2sum -l 256 "$ASTATE/base.state" | cut -d' ' -f1; }
+is "$(ledger_base)" "$(file_hash)" "after a stop the ledger names the base that base.state holds"
+check "the restarted daemon opens its control socket" agent_start
+wait_until 15 "$AGENT" -c "$ACONF" sync-now --wait --timeout 5
+n0=$(wc -l <"$ALOG")
+echo "mona@example.com mona" >>"$SRC/virtual"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 20
+is "$RC" 0 "sync-now --wait after a restart exits 0"
+like "$(tail -n +"$((n0 + 1))" "$ALOG")" "(delta, " "after a restart the stored base still gives deltas"
+check "mx2 has mona" has mx2 mona@example.com
+# A crash right after an acknowledgement, before the base was written.
+echo "nina@example.com nina" >>"$SRC/virtual"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 20
+is "$RC" 0 "sync-now --wait before the crash exits 0"
+kill -9 "$AGENT_PID"
+i=0; while kill -0 "$AGENT_PID" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+rm -f "$ASOCK"
+AGENT_PID=""
+is "$(ledger_base)" "$(file_hash)" "after a kill -9 the ledger still names the base that base.state holds"
+check "the daemon starts after a kill -9" agent_start
+n0=$(wc -l <"$ALOG")
+echo "olga@example.com olga" >>"$SRC/virtual"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 30
+is "$RC" 0 "sync-now --wait after a kill -9 exits 0"
+check "after a kill -9 mx2 gets the new recipient" has mx2 olga@example.com
+check "after a kill -9 mx3 gets the new recipient" has mx3 olga@example.com
+is "$(bsum mx3)" "$(bsum mx2)" "after a kill -9 mx2 and mx3 have the same maps"
+if grep -q "delta refused" "$ALOG"; then not_ok "no backup refused a delta from a stale base"; else
+	ok "no backup refused a delta from a stale base"; fi
+# Quiet for a moment: the acknowledged base is stored.
+sleep 2.5
+is "$(ledger_base)" "$(file_hash)" "after a quiet moment the ledger names the stored base"
+like "$(grep -o '"base_serial": [0-9]*' "$ASTATE/ledger.json")" \
+	"$(grep -o '"serial": [0-9]*' "$ASTATE/ledger.json" | head -n 1 | cut -d' ' -f2)" \
+	"the stored base is the last acknowledged state"
+agent_stop
+
 done_testing
