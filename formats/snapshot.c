@@ -15,6 +15,7 @@
  * body_size is compared by the caller after verification.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,81 +112,66 @@ void snapshot_clear(struct snapshot *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/*
- * snapshot_slurp - read the whole file, refusing more than limit bytes.
- * *buf_r is malloc'd with one spare byte.
- */
-static int snapshot_slurp(int fd, const char *path, size_t limit,
-			  char **buf_r, size_t *len_r, struct err *err)
+/* snapshot_pread - exactly len octets at off; a short file is an error */
+static int snapshot_pread(int fd, const char *path, void *buf, size_t len,
+			  off_t off, struct err *err)
 {
-	struct stat st;
-	char *buf = NULL, *nb;
-	size_t len = 0, cap;
+	size_t done = 0;
 	ssize_t n;
 
-	if (fstat(fd, &st) < 0)
-		return err_sys(err, "fstat(%s)", path);
-	if (!S_ISREG(st.st_mode))
-		return err_set(err, "snapshot(%s): not a regular file", path);
-	/* the size is only a hint: the file may change while we read */
-	cap = (uint64_t)st.st_size < limit ? (size_t)st.st_size : limit;
-	cap += 2;
-	if ((buf = malloc(cap)) == NULL)
-		return err_sys(err, "malloc");
-	for (;;) {
-		if (len > limit)
-			break;
-		if (len + 1 == cap) {
-			size_t ncap = cap <= (limit + 2) / 2 ? cap * 2 :
-							       limit + 2;
-
-			if ((nb = realloc(buf, ncap)) == NULL) {
-				free(buf);
-				return err_sys(err, "malloc");
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			free(buf);
+	while (done < len) {
+		n = pread(fd, (char *)buf + done, len - done,
+			  off + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
 			return err_sys(err, "read(%s)", path);
-		}
 		if (n == 0)
-			break;
-		len += (size_t)n;
+			return err_set(err, "snapshot(%s): file shrank while "
+				       "being read", path);
+		done += (size_t)n;
 	}
-	*buf_r = buf;
-	*len_r = len;
 	return 0;
 }
 
+/*
+ * snapshot_read - the header is read and checked first, then the body in
+ * one read into a buffer of its exact size: no growing buffer, no copy, and
+ * nothing is allocated for a body over max_body.
+ */
 int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 		  struct err *err)
 {
-	char *buf = NULL, *p, *nl, *end;
+	char hdr[SNAPSHOT_HDR_MAX], *p, *nl, *end;
 	unsigned char *sig = NULL;
-	size_t len = 0, mlen, siglen = 0, hdr, limit;
-	int fd = -1, rc = -1;
+	size_t hlen, mlen, siglen = 0;
+	uint64_t size;
+	struct stat sb;
+	int fd, rc = -1;
 
 	memset(s, 0, sizeof(*s));
-	limit = max_body > SIZE_MAX - SNAPSHOT_HDR_MAX - 2 ?
-		SIZE_MAX - 2 : max_body + SNAPSHOT_HDR_MAX;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return err_sys(err, "open(%s)", path);
-	if (snapshot_slurp(fd, path, limit, &buf, &len, err) < 0)
+	if (fstat(fd, &sb) < 0) {
+		err_sys(err, "fstat(%s)", path);
 		goto out;
-	end = buf + len;
-
-	if (len < sizeof(SNAPSHOT_MAGIC) - 1 ||
-	    memcmp(buf, SNAPSHOT_MAGIC, sizeof(SNAPSHOT_MAGIC) - 1) != 0) {
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		err_set(err, "snapshot(%s): not a regular file", path);
+		goto out;
+	}
+	size = (uint64_t)sb.st_size;
+	hlen = size < sizeof(hdr) ? (size_t)size : sizeof(hdr);
+	if (snapshot_pread(fd, path, hdr, hlen, 0, err) < 0)
+		goto out;
+	end = hdr + hlen;
+	if (hlen < sizeof(SNAPSHOT_MAGIC) - 1 ||
+	    memcmp(hdr, SNAPSHOT_MAGIC, sizeof(SNAPSHOT_MAGIC) - 1) != 0) {
 		err_set(err, "snapshot(%s): not a snapshot file (bad magic "
 			"line)", path);
 		goto out;
 	}
-	p = buf + sizeof(SNAPSHOT_MAGIC) - 1;
+	p = hdr + sizeof(SNAPSHOT_MAGIC) - 1;
 
 	/* manifest line */
 	mlen = (size_t)(end - p) < MANIFEST_MAX + 1 ? (size_t)(end - p) :
@@ -231,28 +217,29 @@ int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 	memcpy(s->sig, sig, SNAPSHOT_SIG_LEN);
 	p = nl + 1;
 
-	/* body: the rest */
-	hdr = (size_t)(p - buf);
-	s->body_len = len - hdr;
-	if (s->body_len > max_body) {
-		err_set(err, "snapshot(%s): body of %s%zu bytes is over the "
-			"limit of %zu", path, len > limit ? "more than " : "",
-			s->body_len, max_body);
+	/* body: the rest of the file */
+	hlen = (size_t)(p - hdr);
+	if (size - hlen > max_body) {
+		err_set(err, "snapshot(%s): body of %" PRIu64 " bytes is over "
+			"the limit of %zu", path, size - hlen, max_body);
 		goto out;
 	}
+	s->body_len = (size_t)(size - hlen);
 	if (s->body_len > 0) {
-		/* reuse the buffer: move the body to its start */
-		memmove(buf, p, s->body_len);
-		s->body = buf;
-		buf = NULL;
+		if ((s->body = malloc(s->body_len + 1)) == NULL) {
+			err_sys(err, "malloc");
+			goto out;
+		}
+		if (snapshot_pread(fd, path, s->body, s->body_len,
+				   (off_t)hlen, err) < 0)
+			goto out;
+		s->body[s->body_len] = '\0';
 	}
 	rc = 0;
 out:
 	if (rc < 0)
 		snapshot_clear(s);
 	free(sig);
-	free(buf);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	return rc;
 }

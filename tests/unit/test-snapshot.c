@@ -143,8 +143,8 @@ int main(void)
 
 		memcpy(big, golden, glen);
 		memset(big + glen, 'R', 20000);
-		refuse(big, glen + 20000, 10, "body of more than",
-		       "huge body not read whole");
+		refuse(big, glen + 20000, 10, "is over the limit of 10",
+		       "huge body refused from its size, before it is read");
 		free(big);
 	}
 
