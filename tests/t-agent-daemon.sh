@@ -65,6 +65,22 @@ like "$OUT" "acknowledged by every backup" "sync-now --wait says every backup ac
 check "after sync-now --wait mx2 already has gina" has mx2 gina@example.com
 check "after sync-now --wait mx3 already has gina" has mx3 gina@example.com
 
+# The control socket's "wait": at once when held, "lag" at its timeout,
+# a usage error for a malformed line.
+ctl() {
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+print(s.recv(300).decode().strip())' "$ASOCK" "$1"
+}
+Z=0000000000000000000000000000000000000000000000000000000000000000
+is "$(ctl "wait 1 $Z 5000")" ok "wait for a serial every backup holds answers ok"
+is "$(ctl "wait 9007199254740991 $Z 300")" lag "wait for a serial no backup holds answers lag at its timeout"
+is "$(ctl "wait 1 zz 5")" "error 2 usage: wait SERIAL HASH MS" "a malformed wait is a usage error"
+is "$(ctl "wait 1 $Z")" "error 2 usage: wait SERIAL HASH MS" "a wait without a timeout is a usage error"
+
 # status, human and JSON
 run_rc "$AGENT" -c "$ACONF" status
 is "$RC" 0 "status exits 0"
