@@ -6,10 +6,49 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "status.h"
+
+/* status_span - a duration of s >= 0 seconds, e.g. "45s", "12m", "3h05m" */
+static void status_span(int64_t s, char *buf, size_t size)
+{
+	if (s < 60)
+		snprintf(buf, size, "%" PRId64 "s", s);
+	else if (s < 3600)
+		snprintf(buf, size, "%" PRId64 "m", s / 60);
+	else if (s < 86400)
+		snprintf(buf, size, "%" PRId64 "h%02" PRId64 "m", s / 3600,
+			 s % 3600 / 60);
+	else
+		snprintf(buf, size, "%" PRId64 "d%02" PRId64 "h", s / 86400,
+			 s % 86400 / 3600);
+}
+
+/*
+ * status_expiry - "2026-11-30 09:40Z (in 6d23h)", or "... (2m ago)
+ * EXPIRED": the time in UTC and how far away it is
+ */
+static void status_expiry(int64_t expires, time_t now, char *buf,
+			  size_t size)
+{
+	char when[32], span[32];
+	struct tm tm;
+	time_t t = (time_t)expires;
+	int64_t d = expires - (int64_t)now;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm) == 0)
+		snprintf(when, sizeof(when), "@%" PRId64, expires);
+	status_span(d > 0 ? d : -d, span, sizeof(span));
+	if (d > 0)
+		snprintf(buf, size, "%s (in %s)", when, span);
+	else
+		snprintf(buf, size, "%s (%s ago) EXPIRED", when, span);
+}
 
 /* status_origin_json - one origin's object */
 static json_t *status_origin_json(const struct store_origin *o, time_t now)
@@ -137,7 +176,8 @@ out:
 int status_table(struct syncd *sd, time_t now, struct buf *out)
 {
 	const struct store_origin *o;
-	char hex[2 * STATE_HASH_LEN + 1], *exp;
+	char hex[2 * STATE_HASH_LEN + 1], age[32], exp[80];
+	int64_t a;
 	size_t i;
 	int rc = -1;
 
@@ -146,19 +186,21 @@ int status_table(struct syncd *sd, time_t now, struct buf *out)
 		rc = buf_printf(out, "no origin has pushed a state yet\n");
 		goto out;
 	}
-	if (buf_printf(out, "%-24s %10s %8s %10s %10s %-16s %-16s %s\n",
+	if (buf_printf(out, "%-24s %10s %8s %10s %7s %-16s %-16s %s\n",
 		       "ORIGIN", "SERIAL", "DOMAINS", "RECIPIENTS", "AGE",
-		       "KEY", "STATE", "EXPIRES") < 0)
+		       "KEY", "STATE", "EXPIRES (UTC)") < 0)
 		goto out;
 	for (i = 0; i < sd->store->n; i++) {
 		o = sd->store->o[i];
 		manifest_hex(o->m.state_hash, STATE_HASH_LEN, hex);
-		exp = o->m.expires <= (int64_t)now ? "EXPIRED" : "";
+		a = (int64_t)now - o->m.created;
+		status_span(a > 0 ? a : 0, age, sizeof(age));
+		status_expiry(o->m.expires, now, exp, sizeof(exp));
 		if (buf_printf(out, "%-24s %10" PRIu64 " %8" PRIu64 " %10" PRIu64
-			       " %9" PRId64 "s %-16s %.16s %" PRId64 " %s\n",
+			       " %7s %-16s %.16s %s\n",
 			       o->m.origin, o->m.serial, o->m.domains,
-			       o->m.recipients, (int64_t)now - o->m.created,
-			       o->m.key_id, hex, o->m.expires, exp) < 0)
+			       o->m.recipients, age, o->m.key_id, hex,
+			       exp) < 0)
 			goto out;
 	}
 	rc = 0;

@@ -161,6 +161,21 @@ run_rc "$MXSYNCD" -c "$S/syncd.conf" status
 like "$(printf '%s\n' "$OUT" | grep "$O2")" "EXPIRED" "status table flags the expired origin"
 like "$(printf '%s\n' "$OUT" | grep "$O1")" "$O1" "status table lists origin 1"
 case "$(printf '%s\n' "$OUT" | grep "$O1")" in *EXPIRED*) not_ok "origin 1 is not flagged" ;; *) ok "origin 1 is not flagged" ;; esac
+# EXPIRES is a readable UTC time with how far away it is, not an epoch
+if printf '%s\n' "$OUT" | grep "$O2" |
+	grep -Eq ' [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}Z \([0-9]+s ago\) EXPIRED$'; then
+	ok "status table: an expiry as a UTC time and how long ago"
+else
+	not_ok "status table: an expiry as a UTC time and how long ago"; diag "$OUT"
+fi
+if printf '%s\n' "$OUT" | grep "$O1" |
+	grep -Eq ' [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}Z \(in [0-9]+(s|m|h[0-9]{2}m|d[0-9]{2}h)\)$'; then
+	ok "status table: a future expiry as a UTC time and how far ahead"
+else
+	not_ok "status table: a future expiry as a UTC time and how far ahead"; diag "$OUT"
+fi
+like "$(printf '%s\n' "$OUT" | head -n 1)" "EXPIRES (UTC)" "status table: the EXPIRES column says UTC"
+printf '%s\n' "$OUT" | grep -Eq ' 1[0-9]{9}( |$)' && not_ok "status table: no raw epoch number" || ok "status table: no raw epoch number"
 run_rc "$MXSYNCD" -c "$S/syncd.conf" status --json
 like "$OUT" '"expired":true' "status JSON: expired true"
 is "$(pq info@example.org relay_recipients)" OK "the expired origin's recipients are still served"
