@@ -112,13 +112,15 @@ static int apply_lock(struct syncd *sd)
 
 /* apply_install - steps 1-3 for a verified new state (lock held) */
 static int apply_install(struct syncd *sd, const struct push *p,
-			 struct state *st, struct verdict *v)
+			 struct state *st, struct apply_result *res,
+			 struct verdict *v)
 {
 	struct store_origin *o = NULL, *replaced = NULL;
 	struct store *ns = NULL, *old;
 	const struct state **states = NULL;
 	const char *state_dir, *maps_dir;
 	struct err err, err2;
+	uint64_t t;
 	int rc = -1;
 
 	o = store_origin_new(&p->m, p->manifest, p->manifest_len, p->sig, st,
@@ -137,11 +139,14 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	state_dir = sd->cfg->state_dir;
 	maps_dir = sd->cfg->maps_dir;
 	pthread_mutex_unlock(&sd->facts_lock);
+	t = apply_now_ms();
 	if (cdbw_install(states, ns->n, maps_dir, CDBW_LIMIT, &err) < 0) {
 		verify_refuse(v, 503, "install",
 			      "maps not installed: %s", err.msg);
 		goto out;
 	}
+	res->maps_ms = apply_now_ms() - t;
+	t = apply_now_ms();
 	if (store_save(state_dir, o, &err) < 0) {
 		/* Put the maps back as the store says they are. */
 		free(states);
@@ -153,6 +158,7 @@ static int apply_install(struct syncd *sd, const struct push *p,
 			      err.msg);
 		goto out;
 	}
+	res->store_ms = apply_now_ms() - t;
 	pthread_mutex_lock(&sd->facts_lock);
 	old = sd->store;
 	sd->store = ns;
@@ -190,7 +196,8 @@ int apply_push(struct syncd *sd, const struct push *p, char *body,
 		goto out;
 	res->domains = state_domain_count(st);
 	res->recipients = state_recipient_count(st);
-	if (apply_install(sd, p, st, v) < 0)
+	res->verify_ms = apply_now_ms() - t0;
+	if (apply_install(sd, p, st, res, v) < 0)
 		goto out;
 	res->serial = p->m.serial;
 	memcpy(res->state_hash, p->m.state_hash, STATE_HASH_LEN);
@@ -235,24 +242,37 @@ out:
 	return rc;
 }
 
-int apply_start(struct syncd *sd, int *rebuilt_r, struct err *why,
-		struct err *err)
+int apply_load(struct syncd *sd, struct err *err)
+{
+	const struct syncd_config *cfg = sd->cfg;
+	struct store *s;
+
+	if (atomic_cleanup_dir(cfg->state_dir, err) < 0 ||
+	    atomic_cleanup_dir(cfg->maps_dir, err) < 0)
+		return -1;
+	s = store_load(cfg->state_dir, sd->trust, err);
+	if (s == NULL)
+		return -1;
+	pthread_mutex_lock(&sd->facts_lock);
+	store_free(sd->store);
+	sd->store = s;
+	pthread_mutex_unlock(&sd->facts_lock);
+	return 0;
+}
+
+int apply_check_maps(struct syncd *sd, int *rebuilt_r, struct err *why,
+		     struct err *err)
 {
 	const struct syncd_config *cfg = sd->cfg;
 	const struct state **states = NULL;
-	struct store *s = NULL;
+	struct store empty = { NULL, 0 };
+	const struct store *s = sd->store != NULL ? sd->store : &empty;
 	struct err tmp;
 	int rc = -1;
 
 	*rebuilt_r = 0;
 	if (why == NULL)
 		why = &tmp;
-	if (atomic_cleanup_dir(cfg->state_dir, err) < 0 ||
-	    atomic_cleanup_dir(cfg->maps_dir, err) < 0)
-		goto out;
-	s = store_load(cfg->state_dir, sd->trust, err);
-	if (s == NULL)
-		goto out;
 	states = store_states(s);
 	if (states == NULL) {
 		err_sys(err, "malloc");
@@ -264,14 +284,17 @@ int apply_start(struct syncd *sd, int *rebuilt_r, struct err *why,
 			goto out;
 		*rebuilt_r = 1;
 	}
-	pthread_mutex_lock(&sd->facts_lock);
-	store_free(sd->store);
-	sd->store = s;
-	pthread_mutex_unlock(&sd->facts_lock);
-	s = NULL;
 	rc = 0;
 out:
 	free(states);
-	store_free(s);
 	return rc;
+}
+
+int apply_start(struct syncd *sd, int *rebuilt_r, struct err *why,
+		struct err *err)
+{
+	*rebuilt_r = 0;
+	if (apply_load(sd, err) < 0)
+		return -1;
+	return apply_check_maps(sd, rebuilt_r, why, err);
 }

@@ -32,6 +32,8 @@ struct apply_result {
 	size_t domains;
 	size_t recipients;
 	uint64_t install_ms;
+	/* its parts: body checks (and delta apply), maps, stored state */
+	uint64_t verify_ms, maps_ms, store_ms;
 };
 
 /* apply_push - body stage + install; body is malloc'd and consumed */
@@ -53,6 +55,17 @@ int apply_file(struct syncd *sd, const char *path, struct push *p,
  */
 int apply_start(struct syncd *sd, int *rebuilt_r, struct err *why,
 		struct err *err);
+
+/*
+ * apply_start() in two halves.  apply_load - clean stale temporary files
+ * and load the store into sd, leaving the maps alone; apply_check_maps -
+ * verify the maps against sd's store (every record of every map: O(all
+ * recipients)) and rebuild them when they differ.  "mxsyncd apply" loads,
+ * installs, and checks the maps only when the install did not replace them.
+ */
+int apply_load(struct syncd *sd, struct err *err);
+int apply_check_maps(struct syncd *sd, int *rebuilt_r, struct err *why,
+		     struct err *err);
 
 /* apply_count - count a result for status and metrics */
 void apply_count(struct syncd *sd, const struct verdict *v);

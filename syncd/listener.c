@@ -239,10 +239,11 @@ static enum MHD_Result listener_finish(struct listener *l,
 	manifest_hex(res.state_hash, STATE_HASH_LEN, hex);
 	log_info("push accepted: origin %s serial %" PRIu64 " %s key %s from "
 		 "%s: %zu domains, %zu recipients, installed in %" PRIu64
-		 " ms", lc->p.m.origin, res.serial,
+		 " ms (checks %" PRIu64 ", maps %" PRIu64 ", state %" PRIu64
+		 ")", lc->p.m.origin, res.serial,
 		 lc->p.m.kind == MANIFEST_DELTA ? "delta" : "full",
 		 lc->p.m.key_id, lc->peer, res.domains, res.recipients,
-		 res.install_ms);
+		 res.install_ms, res.verify_ms, res.maps_ms, res.store_ms);
 	return listener_json(c, 200,
 			     json_pack("{s:s, s:I, s:s, s:I, s:I, s:I}",
 				       "origin", lc->p.m.origin,

@@ -115,14 +115,15 @@ static int mxsyncd_lock(const struct syncd_config *cfg, int *fd_r)
 	return 0;
 }
 
-/* mxsyncd_start_store - load the store and make the maps match it */
-static int mxsyncd_start_store(struct syncd *sd)
+/* mxsyncd_check_maps - make the maps match the loaded store */
+static int mxsyncd_check_maps(struct syncd *sd)
 {
 	struct err err, why;
 	int rebuilt;
 
-	if (apply_start(sd, &rebuilt, &why, &err) < 0) {
-		log_error("cannot load the state store: %s", err.msg);
+	if (apply_check_maps(sd, &rebuilt, &why, &err) < 0) {
+		log_error("cannot rebuild the maps from the stored states: %s",
+			  err.msg);
 		return -1;
 	}
 	if (rebuilt)
@@ -131,6 +132,18 @@ static int mxsyncd_start_store(struct syncd *sd)
 	else
 		log_debug("maps match the stored states");
 	return 0;
+}
+
+/* mxsyncd_start_store - load the store and make the maps match it */
+static int mxsyncd_start_store(struct syncd *sd)
+{
+	struct err err;
+
+	if (apply_load(sd, &err) < 0) {
+		log_error("cannot load the state store: %s", err.msg);
+		return -1;
+	}
+	return mxsyncd_check_maps(sd);
 }
 
 /* mxsyncd_load_store - read-only commands: the store without the maps */
@@ -285,24 +298,37 @@ static int mxsyncd_apply(const char *path)
 	struct push p;
 	struct apply_result res;
 	struct verdict v;
+	struct err err;
 	char hex[2 * STATE_HASH_LEN + 1];
 	int lock_fd = -1, rc = EX_TEMP;
 
 	if (mxsyncd_setup(&sd, 0) < 0)
 		return EX_USAGE_;
-	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0 || mxsyncd_start_store(&sd) < 0)
+	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0)
 		goto out;
+	if (apply_load(&sd, &err) < 0) {
+		log_error("cannot load the state store: %s", err.msg);
+		goto out;
+	}
+	/*
+	 * An install replaces all three maps, so the O(all recipients) check
+	 * of the maps against the store is needed only when none happened.
+	 */
 	if (apply_file(&sd, path, &p, &res, &v) < 0) {
 		log_error("%s: refused (%d %s): %s", path, v.status, v.reason,
 			  v.msg);
 		rc = v.status == 503 ? EX_TEMP : EX_REFUSED;
 		verify_push_clear(&p);
+		if (mxsyncd_check_maps(&sd) < 0)
+			rc = EX_TEMP;
 		goto out;
 	}
 	manifest_hex(res.state_hash, STATE_HASH_LEN, hex);
 	printf("installed origin %s serial %" PRIu64 ": %zu domains, %zu "
 	       "recipients, state %s (%" PRIu64 " ms)\n", p.m.origin,
 	       res.serial, res.domains, res.recipients, hex, res.install_ms);
+	log_debug("install: checks %" PRIu64 " ms, maps %" PRIu64 " ms, state "
+		  "%" PRIu64 " ms", res.verify_ms, res.maps_ms, res.store_ms);
 	verify_push_clear(&p);
 	rc = EX_OK_;
 out:

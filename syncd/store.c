@@ -197,24 +197,60 @@ const struct store_origin *store_owner(const struct store *s,
 	return NULL;
 }
 
-int store_save(const char *dir, const struct store_origin *o,
-	       struct err *err)
+int store_save_begin(const char *dir, const struct store_origin *o,
+		     struct atomic_file *af, struct err *err)
 {
-	char path[4096], *text = NULL;
-	size_t len = 0;
-	int n, rc;
+	char path[4096], *sig64 = NULL;
+	size_t mlen = o->manifest_len;
+	int n, rc = -1;
 
+	af->fd = -1;
+	af->path = af->tmp = NULL;
 	n = snprintf(path, sizeof(path), "%s/" STORE_PREFIX "%s" STORE_SUFFIX,
 		     dir, o->m.origin);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return err_set(err, "%s: path too long", dir);
-	text = state_text(o->st, &len);
-	if (text == NULL && len > 0)
+	if (mlen == 0 || mlen > MANIFEST_MAX ||
+	    memchr(o->manifest, '\n', mlen) != NULL)
+		return err_set(err, "snapshot(%s): manifest must be one line "
+			       "of 1..%d bytes", path, MANIFEST_MAX);
+	if ((sig64 = snapshot_b64(o->sig, SNAPSHOT_SIG_LEN)) == NULL)
 		return err_sys(err, "malloc");
-	rc = snapshot_write(path, o->manifest, o->manifest_len, o->sig, text,
-			    len, err);
-	free(text);
+	/* The snapshot file framing, then the state straight from its arena. */
+	if (atomic_open(af, path, 0644, err) < 0)
+		goto out;
+	if (atomic_write(af, SNAPSHOT_MAGIC, sizeof(SNAPSHOT_MAGIC) - 1,
+			 err) < 0 ||
+	    atomic_write(af, o->manifest, mlen, err) < 0 ||
+	    atomic_write(af, "\n", 1, err) < 0 ||
+	    atomic_write(af, sig64, strlen(sig64), err) < 0 ||
+	    atomic_write(af, "\n", 1, err) < 0) {
+		atomic_abort(af);
+		goto out;
+	}
+	if (state_write_fd(o->st, af->fd, err) < 0) {
+		err_prefix(err, "%s", af->tmp);
+		atomic_abort(af);
+		goto out;
+	}
+	if (atomic_sync(af, err) < 0) {
+		atomic_abort(af);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(sig64);
 	return rc;
+}
+
+int store_save(const char *dir, const struct store_origin *o,
+	       struct err *err)
+{
+	struct atomic_file af;
+
+	if (store_save_begin(dir, o, &af, err) < 0)
+		return -1;
+	return atomic_commit(&af, err);
 }
 
 struct store *store_with(const struct store *s, struct store_origin *o,

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 
+#include "../formats/atomic.h"
 #include "../formats/err.h"
 #include "../formats/manifest.h"
 #include "../formats/snapshot.h"
@@ -53,9 +54,22 @@ const struct store_origin *store_owner(const struct store *s,
 				       const char *domain, size_t len,
 				       const char *except);
 
-/* store_save - write the origin's file atomically */
+/*
+ * store_save - write the origin's file atomically: the snapshot framing,
+ * then the state text written straight from the state's arena
+ */
 int store_save(const char *dir, const struct store_origin *o,
 	       struct err *err);
+
+/*
+ * store_save_begin - the first half of store_save(): the origin's file
+ * written to a temporary file and fsynced, not yet renamed; then
+ * atomic_commit(af) puts it in place or atomic_abort(af) drops it.  On
+ * failure nothing is left behind.  Lets an install write the state while
+ * the maps are built, and still rename it only once they are installed.
+ */
+int store_save_begin(const char *dir, const struct store_origin *o,
+		     struct atomic_file *af, struct err *err);
 
 /*
  * store_with - a new store: s with o added or replacing the entry of the

@@ -174,18 +174,34 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 	return 0;
 }
 
-/* verify_removed - how many recipients of old are absent from new */
+/*
+ * verify_removed - how many recipients of old are absent from new: one
+ * merge of the two sorted recipient lists (both states are canonical),
+ * sequential in both arenas.
+ */
 static size_t verify_removed(const struct state *old, const struct state *new)
 {
-	size_t i, n = state_recipient_count(old), removed = 0, alen;
-	const char *a;
+	size_t i = 0, j = 0, no = state_recipient_count(old),
+	       nn = state_recipient_count(new), removed = 0, alen, blen;
+	const char *a, *b;
+	int c;
 
-	for (i = 0; i < n; i++) {
+	while (i < no && j < nn) {
 		state_recipient(old, i, &a, &alen);
-		if (!state_has_recipient(new, a, alen))
+		state_recipient(new, j, &b, &blen);
+		c = memcmp(a, b, alen < blen ? alen : blen);
+		if (c == 0)
+			c = alen < blen ? -1 : alen > blen;
+		if (c == 0) {
+			i++;
+			j++;
+		} else if (c < 0) {
 			removed++;
+			i++;
+		} else
+			j++;
 	}
-	return removed;
+	return removed + (no - i);
 }
 
 /* verify_guards - max_shrink and canaries against the current state */
@@ -232,11 +248,11 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 	const struct store_origin *cur, *owner;
 	const struct state *old = NULL;
 	struct state *st = NULL;
-	unsigned char h[STATE_HASH_LEN];
+	unsigned char h[STATE_HASH_LEN], bh[STATE_HASH_LEN];
 	const char *d, *nh;
 	size_t i, dlen, nlen;
 	struct err err;
-	int rc = -1;
+	int rc = -1, hashed_here = 0;
 
 	*st_r = NULL;
 	if (len != p->m.body_size) {
@@ -245,9 +261,10 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 		goto out;
 	}
 	if (body_hash == NULL) {
-		crypto_generichash(h, sizeof(h), (const unsigned char *)body,
+		crypto_generichash(bh, sizeof(bh), (const unsigned char *)body,
 				   len, NULL, 0);
-		body_hash = h;
+		body_hash = bh;
+		hashed_here = 1;
 	}
 	if (sodium_memcmp(body_hash, p->m.body_hash, STATE_HASH_LEN) != 0) {
 		verify_refuse(v, 400, "body_hash", "body hash mismatch");
@@ -296,7 +313,21 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 			goto out;
 		}
 	}
-	state_hash(st, h);
+	/*
+	 * The new state is hashed once.  A delta's result was checked against
+	 * the signed state_hash by delta_apply().  A full body that parsed is
+	 * the canonical text byte for byte (state_parse() refuses anything
+	 * else), so when the body hash was computed above from these very
+	 * octets, it is the state hash (the same BLAKE2b-256).  A body hash
+	 * from the caller (the listener's, computed while the body streamed
+	 * to its file) is not reused: the state is hashed from memory.
+	 */
+	if (p->m.kind == MANIFEST_DELTA)
+		memcpy(h, p->m.state_hash, STATE_HASH_LEN);
+	else if (hashed_here && state_text_size(st) == len)
+		memcpy(h, bh, STATE_HASH_LEN);
+	else
+		state_hash(st, h);
 	if (memcmp(h, p->m.state_hash, STATE_HASH_LEN) != 0) {
 		verify_refuse(v, 400, "state_hash", "state hash mismatch");
 		goto out;
