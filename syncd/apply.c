@@ -110,6 +110,52 @@ static int apply_lock(struct syncd *sd)
 	return pthread_mutex_timedlock(&sd->install_lock, &ts) == 0 ? 0 : -1;
 }
 
+/*
+ * apply_saver - the origin's new state file, written and fsynced on a
+ * thread of its own while the maps are built (both only read the state),
+ * and renamed into place only after the maps were installed, so the order
+ * a crash can observe stays maps first, then state.
+ */
+struct apply_saver {
+	pthread_t th;
+	int started;
+	const char *dir;
+	const struct store_origin *o;
+	struct atomic_file af;
+	struct err err;
+	int rc;
+};
+
+static void *apply_saver_run(void *arg)
+{
+	struct apply_saver *sv = arg;
+
+	sv->rc = store_save_begin(sv->dir, sv->o, &sv->af, &sv->err);
+	return NULL;
+}
+
+/* apply_saver_start - start the writer (or, without a thread, write now) */
+static void apply_saver_start(struct apply_saver *sv, const char *dir,
+			      const struct store_origin *o)
+{
+	sv->dir = dir;
+	sv->o = o;
+	sv->rc = -1;
+	sv->started = pthread_create(&sv->th, NULL, apply_saver_run, sv) == 0;
+	if (!sv->started)
+		apply_saver_run(sv);
+}
+
+/* apply_saver_wait - wait for the writer; its result, 0 or -1 */
+static int apply_saver_wait(struct apply_saver *sv)
+{
+	if (sv->started) {
+		pthread_join(sv->th, NULL);
+		sv->started = 0;
+	}
+	return sv->rc;
+}
+
 /* apply_install - steps 1-3 for a verified new state (lock held) */
 static int apply_install(struct syncd *sd, const struct push *p,
 			 struct state *st, struct apply_result *res,
@@ -119,6 +165,7 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	struct store *ns = NULL, *old;
 	const struct state **states = NULL;
 	const char *state_dir, *maps_dir;
+	struct apply_saver sv;
 	struct err err, err2;
 	uint64_t t;
 	int rc = -1;
@@ -140,14 +187,17 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	maps_dir = sd->cfg->maps_dir;
 	pthread_mutex_unlock(&sd->facts_lock);
 	t = apply_now_ms();
+	apply_saver_start(&sv, state_dir, o);
 	if (cdbw_install(states, ns->n, maps_dir, CDBW_LIMIT, &err) < 0) {
+		if (apply_saver_wait(&sv) == 0)
+			atomic_abort(&sv.af);
 		verify_refuse(v, 503, "install",
 			      "maps not installed: %s", err.msg);
 		goto out;
 	}
 	res->maps_ms = apply_now_ms() - t;
 	t = apply_now_ms();
-	if (store_save(state_dir, o, &err) < 0) {
+	if (apply_saver_wait(&sv) < 0 || atomic_commit(&sv.af, &sv.err) < 0) {
 		/* Put the maps back as the store says they are. */
 		free(states);
 		states = sd->store != NULL ? store_states(sd->store) : NULL;
@@ -155,7 +205,7 @@ static int apply_install(struct syncd *sd, const struct push *p,
 			cdbw_install(states, sd->store->n, maps_dir, CDBW_LIMIT,
 				     &err2);
 		verify_refuse(v, 503, "install", "state not stored: %s",
-			      err.msg);
+			      sv.err.msg);
 		goto out;
 	}
 	res->store_ms = apply_now_ms() - t;

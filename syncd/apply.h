@@ -7,7 +7,9 @@
  *
  *   1. build the three CDB maps from every origin's state (the new one
  *	substituted), validate and rename them (formats/cdbw);
- *   2. store the origin's new state file atomically (syncd/store);
+ *   2. store the origin's new state file atomically (syncd/store): it is
+ *	written and fsynced on a second thread while step 1 runs, and
+ *	renamed into place only after step 1 succeeded;
  *   3. swap the in-memory store.
  *
  * A crash between 1 and 2 leaves new maps and the old stored state; the
@@ -32,7 +34,10 @@ struct apply_result {
 	size_t domains;
 	size_t recipients;
 	uint64_t install_ms;
-	/* its parts: body checks (and delta apply), maps, stored state */
+	/*
+	 * its parts: body checks (and delta apply), maps, and the wait for
+	 * the stored state after the maps (it is written meanwhile)
+	 */
 	uint64_t verify_ms, maps_ms, store_ms;
 };
 

@@ -46,7 +46,6 @@ struct listener_conn {
 	struct verdict v;
 	struct atomic_file af;
 	int af_open;
-	crypto_generichash_state hs;
 	uint64_t received;
 	char peer[INET6_ADDRSTRLEN];
 };
@@ -202,7 +201,6 @@ static void listener_begin(struct listener *l, struct MHD_Connection *c,
 		return;
 	}
 	lc->af_open = 1;
-	crypto_generichash_init(&lc->hs, NULL, 0, STATE_HASH_LEN);
 }
 
 /* listener_finish - the whole body arrived: check it and install */
@@ -211,12 +209,10 @@ static enum MHD_Result listener_finish(struct listener *l,
 				       struct listener_conn *lc)
 {
 	struct apply_result res;
-	unsigned char h[STATE_HASH_LEN];
 	char hex[2 * STATE_HASH_LEN + 1], *body = NULL;
 	size_t len = lc->received, done = 0;
 	ssize_t n;
 
-	crypto_generichash_final(&lc->hs, h, sizeof(h));
 	if (len > 0 && (body = malloc(len)) == NULL) {
 		verify_refuse(&lc->v, 503, "internal", "out of memory");
 		return listener_refuse(l, c, lc);
@@ -233,7 +229,12 @@ static enum MHD_Result listener_finish(struct listener *l,
 	}
 	atomic_abort(&lc->af);
 	lc->af_open = 0;
-	if (apply_push(l->sd, &lc->p, body, len, h, &res, &lc->v) < 0)
+	/*
+	 * The body hash is computed by verify_body() from these octets in
+	 * memory, the ones that are parsed; for a full state it is then the
+	 * state hash too, so the state is hashed once.
+	 */
+	if (apply_push(l->sd, &lc->p, body, len, NULL, &res, &lc->v) < 0)
 		return listener_refuse(l, c, lc);
 	apply_count(l->sd, &lc->v);
 	manifest_hex(res.state_hash, STATE_HASH_LEN, hex);
@@ -329,13 +330,8 @@ static enum MHD_Result listener_access(void *cls, struct MHD_Connection *c,
 				verify_refuse(&lc->v, 503, "internal", "%s",
 					      err.msg),
 					lc->refused = 1;
-			else {
-				crypto_generichash_update(
-					&lc->hs,
-					(const unsigned char *)upload_data,
-					*upload_data_size);
+			else
 				lc->received += *upload_data_size;
-			}
 		}
 		*upload_data_size = 0;
 		return MHD_YES;

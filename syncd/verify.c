@@ -293,8 +293,16 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 				      p->m.base_serial, v->serial);
 			goto out;
 		}
-		st = delta_apply(cur->st, cur->m.state_hash, body ? body : "",
-				 len, p->m.state_hash, &err);
+		/*
+		 * The base is the stored state: it hashed to cur's signed
+		 * state_hash when it was loaded or installed and is never
+		 * modified, and p's base_hash was compared with that hash
+		 * just above, so it is not hashed again (NULL).  The result
+		 * is hashed and must be p's signed state_hash, which also
+		 * catches any base that is not what was signed.
+		 */
+		st = delta_apply(cur->st, NULL, body ? body : "", len,
+				 p->m.state_hash, &err);
 		if (st == NULL) {
 			verify_refuse(v, 409, "delta", "delta refused: %s",
 				      err.msg);

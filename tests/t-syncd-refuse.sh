@@ -133,6 +133,22 @@ ls "$STATE" | grep -q 'tmp' && not_ok "truncated body: no temporary file left" |
 push t
 is "$CODE" 200 "the same snapshot sent whole afterwards is accepted"
 
+# the state file cannot be stored (its name is taken by a directory): the
+# maps, built meanwhile, are put back as the store says, and nothing is left
+mkstate "$S/u" "example.com example.net" "postmaster@example.com$users @example.net"
+snap u -k "$S/k1.key" -o $O1 -s 14 "$S/u"
+c0=$(cat "$MAPS"/*.cdb | sha256sum); s0=$(state_sum)
+mv "$STATE/origin-$O1.snap" "$S/o1.saved" && mkdir "$STATE/origin-$O1.snap"
+push u
+rmdir "$STATE/origin-$O1.snap" && mv "$S/o1.saved" "$STATE/origin-$O1.snap"
+is "$CODE" 503 "state not storable: HTTP 503"
+like "$BODY" '"error":"state not stored: rename(' "state not storable: message"
+is "$(cat "$MAPS"/*.cdb | sha256sum)" "$c0" "state not storable: maps byte-for-byte as before"
+is "$(state_sum)" "$s0" "state not storable: state unchanged"
+ls "$STATE" | grep -q 'tmp' && not_ok "state not storable: no temporary file left" || ok "state not storable: no temporary file left"
+push u
+is "$CODE" 200 "the same push is accepted once the state can be stored"
+
 # counters
 get /v1/status
 like "$BODY" '"bad_signature":2' "status counts bad signatures"
@@ -154,7 +170,7 @@ ap() {
 }
 DESC="forged signature" WANT="refused (403 bad_signature): bad signature" ap -k "$S/k1.key" -o $O1 -s 20 --tamper sig "$S/next"
 DESC="unknown key" WANT="unknown key id $K3" ap -k "$S/k3.key" -o $O1 -s 20 "$S/next"
-DESC="old serial" WANT="serial 2 is not above the current serial 13" ap -k "$S/k1.key" -o $O1 -s 2 "$S/next"
+DESC="old serial" WANT="serial 2 is not above the current serial 14" ap -k "$S/k1.key" -o $O1 -s 2 "$S/next"
 DESC="expired" WANT="manifest expired at" ap -k "$S/k1.key" -o $O1 -s 20 --created-offset -100 --expires-in 50 "$S/next"
 DESC="body hash" WANT="body hash mismatch" ap -k "$S/k1.key" -o $O1 -s 20 --tamper body "$S/next"
 DESC="scope" WANT="domain evil.test is outside the scope" ap -k "$S/k1.key" -o $O1 -s 20 "$S/evil"
