@@ -30,8 +30,10 @@ int delta_compute(const struct state *old, const struct state *new,
 
 /*
  * delta_apply - the state that base + delta produce.  base_hash and
- * result_hash are checked (either may be NULL to skip that check, for
- * diagnostics only; the syncd always passes both).
+ * result_hash are checked when not NULL.  mxsyncd passes NULL for base_hash
+ * only after it compared the manifest's base hash with the stored hash of a
+ * base that was verified when it was loaded and is never modified; the
+ * result hash it always checks, which would also catch a wrong base.
  */
 struct state *delta_apply(const struct state *base,
 			  const unsigned char *base_hash,
