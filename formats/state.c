@@ -500,14 +500,27 @@ struct state_dhash {
 	size_t mask;
 };
 
-static inline uint64_t state_fnv(const char *k, size_t len)
+/*
+ * state_dhash_fn - hash of a domain, eight octets a step (domains come from
+ * signed state or local sources; probing stays correct whatever collides)
+ */
+static inline uint64_t state_dhash_fn(const char *k, size_t len)
 {
-	uint64_t h = 14695981039346656037ull;
-	size_t i;
+	uint64_t h = (uint64_t)len * 0x9e3779b97f4a7c15ull, w;
 
-	for (i = 0; i < len; i++)
-		h = (h ^ (unsigned char)k[i]) * 1099511628211ull;
-	return h;
+	for (; len >= 8; k += 8, len -= 8) {
+		memcpy(&w, k, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	if (len > 0) {
+		w = 0;
+		memcpy(&w, k, len);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+	}
+	h ^= h >> 29;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 32);
 }
 
 /* state_dhash_build - table of the n domains whose keys are at base + off */
@@ -524,7 +537,7 @@ static int state_dhash_build(struct state_dhash *dh, const char *base,
 		return err_set(err, "out of memory (domain table)");
 	dh->mask = size - 1;
 	for (i = 0; i < n; i++) {
-		h = (size_t)state_fnv(base + rec[i].off, rec[i].klen) & dh->mask;
+		h = (size_t)state_dhash_fn(base + rec[i].off, rec[i].klen) & dh->mask;
 		while (dh->slot[h] != 0)
 			h = (h + 1) & dh->mask;
 		dh->slot[h] = (uint32_t)(i + 1);
@@ -537,7 +550,7 @@ static int state_dhash_has(const struct state_dhash *dh, const char *base,
 			   const struct state_rec *rec, const char *d,
 			   size_t dlen)
 {
-	size_t h = (size_t)state_fnv(d, dlen) & dh->mask;
+	size_t h = (size_t)state_dhash_fn(d, dlen) & dh->mask;
 
 	for (; dh->slot[h] != 0; h = (h + 1) & dh->mask) {
 		const struct state_rec *r = &rec[dh->slot[h] - 1];

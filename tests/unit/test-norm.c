@@ -232,9 +232,35 @@ static void test_postmap(void)
 	pm_free(&pk);
 }
 
+/* the one-pass ASCII path refuses what the full path refuses */
+static void test_ascii_path(void)
+{
+	static const char *const bad[] = {
+		"a@x..example", "a@.x.example", "a@x.example.", "a@b@x.example",
+		"@x..example", "\"\"@x.example", "a@", "a b@x.example",
+		"a@x.exam\x7fple",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@x.example",
+	};
+	struct err err = { "" };
+	char out[NORM_BUF_SIZE];
+	size_t i, n;
+
+	addr_is("A..B@X.Example", "a..b@x.example");
+	addr_is("\"a@b\"@x.example", "\"a@b\"@x.example");
+	addr_is("a.@x.y.example", "a.@x.y.example");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(norm_address(bad[i], strlen(bad[i]), out, sizeof(out), &n,
+				&err) == -1 && err.msg[0] != '\0',
+		   "refuses %s: %s", bad[i], err.msg);
+	/* output too small for the key: refused, not overrun */
+	ok(norm_address("a@x.example", 11, out, 11, &n, &err) == -1,
+	   "refuses an output buffer one octet short");
+}
+
 int main(void)
 {
 	test_fold();
+	test_ascii_path();
 	test_refusals();
 	test_postmap();
 	return test_done();
