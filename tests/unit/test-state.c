@@ -186,6 +186,23 @@ static void test_refusals(void)
 	parse_fails("D a.example smtp:x\nR b@a.example\nR a@a.example\n",
 		    "state line 3: not sorted (\"a@a.example\" after \"b@a.example\")",
 		    "unsorted recipients");
+	/* octets over 0x7f sort after ASCII, in and past the first 8 */
+	parse_fails("D a.example smtp:x\nR \xc3\xa9@a.example\nR z@a.example\n",
+		    "state line 3: not sorted (\"z@a.example\" after \"\xc3\xa9@a.example\")",
+		    "unsorted recipients, non-ASCII octet first");
+	parse_fails("D a.example smtp:x\nR abcdefghi\xc3\xa9@a.example\n"
+		    "R abcdefghiz@a.example\n",
+		    "state line 3: not sorted (\"abcdefghiz@a.example\" after \"abcdefghi\xc3\xa9@a.example\")",
+		    "unsorted recipients, non-ASCII octet past 8");
+	{
+		static const char t[] = "D a.example smtp:x\nR abcdefghiz@a.example\n"
+					"R abcdefghi\xc3\xa9@a.example\n";
+
+		st = state_parse(t, sizeof(t) - 1, &err);
+		ok(st != NULL && state_recipient_count(st) == 2,
+		   "octet order past 8 accepted: %s", err.msg);
+		state_free(st);
+	}
 	parse_fails("D a.example smtp:x\nD a.example smtp:x\n",
 		    "state line 2: duplicate domain \"a.example\"",
 		    "duplicate domain");
