@@ -46,6 +46,7 @@ FORMATS_SRC = \
 	formats/textmap.c \
 	formats/conf.c \
 	formats/atomic.c \
+	formats/fileio.c \
 	formats/cdbw.c \
 	formats/log.c
 

@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "atomic.h"
+#include "fileio.h"
 #include "manifest.h"
 #include "snapshot.h"
 
@@ -112,28 +113,6 @@ void snapshot_clear(struct snapshot *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* snapshot_pread - exactly len octets at off; a short file is an error */
-static int snapshot_pread(int fd, const char *path, void *buf, size_t len,
-			  off_t off, struct err *err)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = pread(fd, (char *)buf + done, len - done,
-			  off + (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return err_sys(err, "read(%s)", path);
-		if (n == 0)
-			return err_set(err, "snapshot(%s): file shrank while "
-				       "being read", path);
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * snapshot_read - the header is read and checked first, then the body in
  * one read into a buffer of its exact size: no growing buffer, no copy, and
@@ -162,7 +141,7 @@ int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 	}
 	size = (uint64_t)sb.st_size;
 	hlen = size < sizeof(hdr) ? (size_t)size : sizeof(hdr);
-	if (snapshot_pread(fd, path, hdr, hlen, 0, err) < 0)
+	if (fileio_pread_exact(fd, path, hdr, hlen, 0, err) < 0)
 		goto out;
 	end = hdr + hlen;
 	if (hlen < sizeof(SNAPSHOT_MAGIC) - 1 ||
@@ -230,8 +209,8 @@ int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 			err_sys(err, "malloc");
 			goto out;
 		}
-		if (snapshot_pread(fd, path, s->body, s->body_len,
-				   (off_t)hlen, err) < 0)
+		if (fileio_pread_exact(fd, path, s->body, s->body_len,
+				       (off_t)hlen, err) < 0)
 			goto out;
 		s->body[s->body_len] = '\0';
 	}

@@ -29,6 +29,7 @@
 
 #include <sodium.h>
 
+#include "fileio.h"
 #include "norm.h"
 #include "state.h"
 
@@ -1172,7 +1173,6 @@ struct state *state_load(const char *path, struct err *err)
 	struct stat sb;
 	char *buf = NULL;
 	size_t len = 0;
-	ssize_t n;
 	int fd = -1;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1197,20 +1197,9 @@ struct state *state_load(const char *path, struct err *err)
 		err_set(err, "%s: out of memory", path);
 		goto out;
 	}
-	while (len < (size_t)sb.st_size) {
-		n = read(fd, buf + len, (size_t)sb.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err_sys(err, "read(%s)", path);
-			goto out;
-		}
-		if (n == 0) {
-			err_set(err, "read(%s): file shrank while reading", path);
-			goto out;
-		}
-		len += (size_t)n;
-	}
+	if (fileio_pread_exact(fd, path, buf, (size_t)sb.st_size, 0, err) < 0)
+		goto out;
+	len = (size_t)sb.st_size;
 	st = state_parse_owned(buf, len, err);
 	buf = NULL;
 	if (st == NULL)

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "textmap.h"
 
 /* textmap_space - Postfix ISSPACE: ASCII white space only */
@@ -234,7 +235,6 @@ int textmap_parse_file(const char *path, enum textmap_kind kind,
 	struct stat sb;
 	char *buf = NULL;
 	size_t len = 0;
-	ssize_t n;
 	int fd = -1, ret = -1;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -260,20 +260,9 @@ int textmap_parse_file(const char *path, enum textmap_kind kind,
 		goto out;
 	}
 	textmap_advise(buf, (size_t)sb.st_size);
-	while (len < (size_t)sb.st_size) {
-		n = read(fd, buf + len, (size_t)sb.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err_sys(err, "read(%s)", path);
-			goto out;
-		}
-		if (n == 0) {
-			err_set(err, "read(%s): file shrank while reading", path);
-			goto out;
-		}
-		len += (size_t)n;
-	}
+	if (fileio_pread_exact(fd, path, buf, (size_t)sb.st_size, 0, err) < 0)
+		goto out;
+	len = (size_t)sb.st_size;
 	ret = textmap_parse_buf(path, buf, len, kind, fn, ctx, err);
 out:
 	free(buf);
