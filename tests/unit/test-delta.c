@@ -11,32 +11,6 @@
 #include "../../formats/delta.h"
 #include "test.h"
 
-static char *slurp(const char *name, size_t *len_r)
-{
-	const char *top = getenv("MXSYNC_TOP");
-	char path[4096];
-	FILE *fp;
-	char *p;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/tests/golden/%s", top ? top : ".", name);
-	fp = fopen(path, "rb");
-	if (fp == NULL) {
-		printf("# cannot open %s\n", path);
-		exit(1);
-	}
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	p = malloc((size_t)n + 1);
-	if (fread(p, 1, (size_t)n, fp) != (size_t)n)
-		exit(1);
-	p[n] = '\0';
-	fclose(fp);
-	*len_r = (size_t)n;
-	return p;
-}
-
 static void unhex(const char *hex, unsigned char *out)
 {
 	for (int i = 0; i < STATE_HASH_LEN; i++)
@@ -47,9 +21,12 @@ static struct state *load(const char *name)
 {
 	struct err err = { "" };
 	size_t len;
-	char *t = slurp(name, &len);
-	struct state *st = state_parse_owned(t, len, &err);
+	char *t = test_read_golden(name, &len);
+	struct state *st;
 
+	if (t == NULL)
+		exit(1);
+	st = state_parse_owned(t, len, &err);
 	if (st == NULL) {
 		printf("# %s: %s\n", name, err.msg);
 		exit(1);
@@ -77,7 +54,7 @@ static void test_golden(void)
 	struct err err = { "" };
 	struct buf out = BUF_INIT;
 	size_t glen, adds = 0, removes = 0, tlen, nlen;
-	char *gold = slurp("delta-small.txt", &glen), *text, *ntext, *hex;
+	char *gold = test_read_golden("delta-small.txt", &glen), *text, *ntext, *hex;
 	struct state *r;
 
 	ok(delta_compute(base, next, &out, &adds, &removes, &err) == 0,
@@ -92,7 +69,7 @@ static void test_golden(void)
 	r = delta_apply(base, base_h, gold, glen, next_h, &err);
 	ok(r != NULL, "golden delta applies: %s", err.msg);
 	text = r ? state_text(r, &tlen) : NULL;
-	ntext = slurp("state-small2.txt", &nlen);
+	ntext = test_read_golden("state-small2.txt", &nlen);
 	ok(text != NULL && tlen == nlen && memcmp(text, ntext, nlen) == 0,
 	   "result equals tests/golden/state-small2.txt");
 	free(text);
@@ -115,7 +92,7 @@ static void test_golden(void)
 	state_free(r);
 
 	/* The hash check in the golden file. */
-	hex = slurp("state-small2.hash", &tlen);
+	hex = test_read_golden("state-small2.hash", &tlen);
 	unhex(hex, base_h);
 	ok(memcmp(base_h, next_h, STATE_HASH_LEN) == 0,
 	   "state-small2.hash matches the parsed state");
@@ -131,7 +108,7 @@ static void test_refusals(void)
 	unsigned char bad[STATE_HASH_LEN];
 	struct state *r;
 	size_t glen;
-	char *gold = slurp("delta-small.txt", &glen);
+	char *gold = test_read_golden("delta-small.txt", &glen);
 
 	memset(bad, 0xab, sizeof(bad));
 	r = delta_apply(base, bad, gold, glen, next_h, &err);

@@ -9,33 +9,6 @@
 #include "../../formats/manifest.h"
 #include "test.h"
 
-static char *slurp(const char *name, size_t *len_r)
-{
-	const char *top = getenv("MXSYNC_TOP");
-	char path[4096];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/tests/golden/%s", top ? top : ".",
-		 name);
-	if ((f = fopen(path, "rb")) == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	fclose(f);
-	*len_r = (size_t)n;
-	return buf;
-}
-
 static void sample(struct manifest *m, int delta)
 {
 	size_t i;
@@ -106,8 +79,8 @@ int main(void)
 	size_t full_len = 0, delta_len = 0, len = 0;
 	char big[MANIFEST_MAX + 64];
 
-	full_g = slurp("manifest-full.json", &full_len);
-	delta_g = slurp("manifest-delta.json", &delta_len);
+	full_g = test_read_golden("manifest-full.json", &full_len);
+	delta_g = test_read_golden("manifest-delta.json", &delta_len);
 	ok(full_g && delta_g, "golden files readable");
 	if (!full_g || !delta_g)
 		return test_done();

@@ -23,29 +23,6 @@ static char *path_of(const char *name)
 	return p[i];
 }
 
-static char *slurp(const char *path, size_t *len_r)
-{
-	FILE *f;
-	char *buf;
-	long n;
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	fclose(f);
-	*len_r = (size_t)n;
-	return buf;
-}
-
 static void put(const char *path, const char *data, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -91,8 +68,8 @@ int main(void)
 		 top ? top : ".");
 	snprintf(mpath, sizeof(mpath), "%s/tests/golden/manifest-full.json",
 		 top ? top : ".");
-	golden = slurp(gpath, &glen);
-	manifest = slurp(mpath, &mlen);
+	golden = test_slurp(gpath, &glen);
+	manifest = test_slurp(mpath, &mlen);
 	ok(golden && manifest, "golden files readable");
 	if (!golden || !manifest)
 		return test_done();
@@ -103,7 +80,7 @@ int main(void)
 	ok(snapshot_write(path_of("a.snap"), manifest, mlen, sig, body,
 			  strlen(body), &err) == 0, "snapshot_write: %s",
 	   err.msg);
-	written = slurp(path_of("a.snap"), &wlen);
+	written = test_slurp(path_of("a.snap"), &wlen);
 	ok(written && wlen == glen && memcmp(written, golden, glen) == 0,
 	   "written file equals the golden snapshot");
 	ok(stat(path_of("a.snap"), &st) == 0 && (st.st_mode & 0777) == 0644,

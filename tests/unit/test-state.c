@@ -13,32 +13,6 @@
 #include "../../formats/state.h"
 #include "test.h"
 
-static char *slurp(const char *name, size_t *len_r)
-{
-	const char *top = getenv("MXSYNC_TOP");
-	char path[4096];
-	FILE *fp;
-	char *p;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/tests/golden/%s", top ? top : ".", name);
-	fp = fopen(path, "rb");
-	if (fp == NULL) {
-		printf("# cannot open %s\n", path);
-		exit(1);
-	}
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	p = malloc((size_t)n + 1);
-	if (fread(p, 1, (size_t)n, fp) != (size_t)n)
-		exit(1);
-	p[n] = '\0';
-	fclose(fp);
-	*len_r = (size_t)n;
-	return p;
-}
-
 static void hexify(const unsigned char *h, char *out)
 {
 	for (int i = 0; i < STATE_HASH_LEN; i++)
@@ -68,8 +42,11 @@ static void test_golden(void)
 	size_t len, glen, hlen;
 	unsigned tag = 99;
 
-	gold = slurp("state-small.txt", &glen);
-	ghash = slurp("state-small.hash", &hlen);
+	gold = test_read_golden("state-small.txt", &glen);
+	ghash = test_read_golden("state-small.hash", &hlen);
+	ok(gold != NULL && ghash != NULL, "golden state files readable");
+	if (gold == NULL || ghash == NULL)
+		exit(1);
 	ghash[strcspn(ghash, "\n")] = '\0';
 
 	/* Out of order, with repeats, in several batches. */

@@ -51,6 +51,45 @@ static int test_n, test_failed;
 			       hs_w_ ? hs_w_ : "(null)");                 \
 	} while (0)
 
+/* test_slurp - a whole file, NUL-terminated (caller frees), or NULL */
+static inline char *test_slurp(const char *path, size_t *len_r)
+{
+	FILE *f;
+	char *buf;
+	long n;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		printf("# cannot open %s\n", path);
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0) {
+		fclose(f);
+		return NULL;
+	}
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	fclose(f);
+	*len_r = (size_t)n;
+	return buf;
+}
+
+/* test_read_golden - tests/golden/NAME (below $MXSYNC_TOP), read whole, or NULL */
+static inline char *test_read_golden(const char *name, size_t *len_r)
+{
+	const char *top = getenv("MXSYNC_TOP");
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/tests/golden/%s", top ? top : ".",
+		 name);
+	return test_slurp(path, len_r);
+}
+
 static inline int test_done(void)
 {
 	printf("1..%d\n", test_n);
