@@ -34,7 +34,7 @@
 #define DAEMON_CLIENT_MS 5000
 #define DAEMON_FAIL_RETRY_MS 5000
 #define DAEMON_TICK_MS 1000
-#define DAEMON_BASE_SAVE_MS 1000	/* quiet time before base.state is written */
+#define DAEMON_BASE_SAVE_MS 1000	/* quiet time before the base is written */
 #define DAEMON_WAIT_MAX_MS 86400000
 
 struct daemon_client {
@@ -54,6 +54,7 @@ struct daemon {
 	struct pusher *pusher;
 	struct sync sync;
 	int sigfd, inofd, ctlfd;
+	int lockfd;			/* state_dir/lock, held while running */
 	struct daemon_client clients[DAEMON_CLIENTS];
 	int dirty;
 	int64_t dirty_first, dirty_at;
@@ -546,7 +547,7 @@ int daemon_run(struct agent_config *cfg)
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
-	d->sigfd = d->inofd = d->ctlfd = -1;
+	d->sigfd = d->inofd = d->ctlfd = d->lockfd = -1;
 	for (i = 0; i < DAEMON_CLIENTS; i++)
 		d->clients[i].fd = -1;
 	signal(SIGPIPE, SIG_IGN);
@@ -559,11 +560,13 @@ int daemon_run(struct agent_config *cfg)
 		log_error("signalfd: %s", strerror(errno));
 		goto out;
 	}
-	if ((d->ledger = ledger_load(cfg->state_dir, &err)) == NULL ||
+	if ((d->lockfd = ledger_lock(cfg->state_dir, &err)) < 0 ||
+	    (d->ledger = ledger_load(cfg->state_dir, &err)) == NULL ||
 	    (d->pusher = push_new(&err)) == NULL) {
 		log_error("%s", err.msg);
 		goto out;
 	}
+	ledger_sweep_bases(d->ledger);
 	if (daemon_setup(d, &err) < 0) {
 		log_error("%s", err.msg);
 		rc = 2;
@@ -704,5 +707,7 @@ out:
 	ledger_free(d->ledger);
 	free(d->next_poll);
 	config_free(d->cfg);
+	if (d->lockfd >= 0)
+		close(d->lockfd);
 	return rc;
 }

@@ -6,11 +6,15 @@
  * a fresh start.  Serials come from the clock as well as the ledger so that
  * a lost state_dir still yields serials above those the backups hold.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -29,7 +33,7 @@ void ledger_free(struct ledger *l)
 		free(l->backups[i].name);
 	free(l->backups);
 	free(l->path);
-	free(l->base_path);
+	free(l->dir);
 	free(l);
 }
 
@@ -73,6 +77,28 @@ static uint64_t ledger_get_uint(json_t *o, const char *key)
 		       : 0;
 }
 
+int ledger_lock(const char *state_dir, struct err *err)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", state_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return err_sys(err, "%s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return err_set(err, "%s is in use by another mxsync-agent "
+				       "(is the daemon running? then use "
+				       "\"mxsync-agent sync-now\")", state_dir);
+		errno = e;
+		return err_sys(err, "flock(%s)", path);
+	}
+	return fd;
+}
+
 struct ledger *ledger_load(const char *state_dir, struct err *err)
 {
 	struct ledger *l;
@@ -83,9 +109,9 @@ struct ledger *ledger_load(const char *state_dir, struct err *err)
 
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
 	    asprintf(&l->path, "%s/ledger.json", state_dir) < 0 ||
-	    asprintf(&l->base_path, "%s/base.state", state_dir) < 0) {
+	    (l->dir = strdup(state_dir)) == NULL) {
 		if (l != NULL)
-			l->path = l->base_path = NULL;
+			l->path = l->dir = NULL;
 		err_set(err, "out of memory");
 		goto out;
 	}
@@ -207,39 +233,90 @@ int ledger_next_serial(struct ledger *l, uint64_t at_least, uint64_t *serial_r,
 	return 0;
 }
 
+/* ledger_base_path - state_dir/base-SERIAL.state into buf */
+static void ledger_base_path(const struct ledger *l, uint64_t serial, char *buf,
+			     size_t size)
+{
+	snprintf(buf, size, "%s/base-%llu.state", l->dir,
+		 (unsigned long long)serial);
+}
+
 int ledger_set_base(struct ledger *l, const struct state *st,
 		    const unsigned char hash[STATE_HASH_LEN], uint64_t serial,
 		    struct err *err)
 {
 	struct atomic_file af = { -1, NULL, NULL };
+	unsigned char old_hash[STATE_HASH_LEN];
+	uint64_t old_serial = l->base_serial;
+	char path[PATH_MAX];
 
-	if (atomic_open(&af, l->base_path, 0600, err) < 0)
+	ledger_base_path(l, serial, path, sizeof(path));
+	if (atomic_open(&af, path, 0600, err) < 0)
 		return -1;
 	if (state_write_fd(st, af.fd, err) < 0 || atomic_commit(&af, err) < 0) {
 		atomic_abort(&af);
 		return -1;
 	}
 	atomic_abort(&af);
+	memcpy(old_hash, l->base_hash, STATE_HASH_LEN);
 	l->base_serial = serial;
 	memcpy(l->base_hash, hash, STATE_HASH_LEN);
-	return ledger_save(l, err);
+	if (ledger_save(l, err) < 0) {
+		l->base_serial = old_serial;
+		memcpy(l->base_hash, old_hash, STATE_HASH_LEN);
+		if (old_serial != serial)
+			unlink(path);
+		return -1;
+	}
+	/* The ledger names the new file now; the old one is garbage. */
+	if (old_serial != 0 && old_serial != serial) {
+		ledger_base_path(l, old_serial, path, sizeof(path));
+		unlink(path);
+	}
+	return 0;
+}
+
+void ledger_sweep_bases(const struct ledger *l)
+{
+	char keep[64], path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(keep, sizeof(keep), "base-%llu.state",
+		 (unsigned long long)l->base_serial);
+	if ((d = opendir(l->dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+
+		if (strncmp(de->d_name, "base-", 5) != 0 || n < 11 ||
+		    strcmp(de->d_name + n - 6, ".state") != 0 ||
+		    (l->base_serial != 0 && strcmp(de->d_name, keep) == 0))
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", l->dir,
+				     de->d_name) < sizeof(path))
+			unlink(path);
+	}
+	closedir(d);
 }
 
 struct state *ledger_load_base(const struct ledger *l, struct err *err)
 {
 	struct state *st;
 	unsigned char h[STATE_HASH_LEN];
+	char path[PATH_MAX];
 
 	if (l->base_serial == 0) {
 		err_set(err, "no base state");
 		return NULL;
 	}
-	if ((st = state_load(l->base_path, err)) == NULL)
+	ledger_base_path(l, l->base_serial, path, sizeof(path));
+	if ((st = state_load(path, err)) == NULL)
 		return NULL;
 	state_hash(st, h);
 	if (memcmp(h, l->base_hash, STATE_HASH_LEN) != 0) {
 		state_free(st);
-		err_set(err, "%s: does not match the ledger", l->base_path);
+		err_set(err, "%s: does not match the ledger", path);
 		return NULL;
 	}
 	return st;

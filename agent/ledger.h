@@ -5,10 +5,13 @@
  *	state_dir/ledger.json	{"serial": last serial used,
  *				 "base_serial", "base_hash": the state last
  *				 acknowledged by a backup, kept in
- *				 state_dir/base.state for deltas,
+ *				 state_dir/base-SERIAL.state for deltas,
  *				 "backups": {NAME: {"serial", "state_hash",
  *				 "acked", "error", "error_time"}}}
- *	state_dir/base.state	canonical text of that state
+ *	state_dir/base-SERIAL.state
+ *				canonical text of that state
+ *
+ *	state_dir/lock		flock(2) held by the process that writes them
  *
  * Both are written with the atomic-replace helper.  The serial is written
  * before any snapshot carrying it leaves the process, so serials never
@@ -35,7 +38,7 @@ struct ledger_backup {
 
 struct ledger {
 	char *path;
-	char *base_path;
+	char *dir;			/* state_dir */
 	uint64_t serial;
 	uint64_t base_serial;		/* 0 = no base */
 	unsigned char base_hash[STATE_HASH_LEN];
@@ -43,6 +46,12 @@ struct ledger {
 	size_t n;
 };
 
+/*
+ * ledger_lock - take state_dir/lock (flock, not waiting): one process at a
+ * time mints serials and writes the ledger.  The fd, or -1 with err set
+ * (naming the daemon when another process holds it).  Closing it unlocks.
+ */
+int ledger_lock(const char *state_dir, struct err *err);
 /* ledger_load - read state_dir/ledger.json; a missing file is empty */
 struct ledger *ledger_load(const char *state_dir, struct err *err);
 void ledger_free(struct ledger *l);
@@ -60,12 +69,15 @@ int ledger_next_serial(struct ledger *l, uint64_t at_least, uint64_t *serial_r,
 
 /*
  * ledger_set_base - store st (whose hash is hash) as the delta base for
- * serial: base.state is replaced first, the ledger naming it after, so the
- * ledger on disk never names a base that base.state does not hold.
+ * serial: base-SERIAL.state is written first, the ledger naming it after,
+ * and the previous base file is removed last, so a crash at any moment
+ * leaves a ledger whose base file exists and holds exactly that state.
  */
 int ledger_set_base(struct ledger *l, const struct state *st,
 		    const unsigned char hash[STATE_HASH_LEN], uint64_t serial,
 		    struct err *err);
+/* ledger_sweep_bases - remove base files the ledger does not name */
+void ledger_sweep_bases(const struct ledger *l);
 /* ledger_load_base - the base state, or NULL (no base or unreadable) */
 struct state *ledger_load_base(const struct ledger *l, struct err *err);
 

@@ -89,7 +89,7 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *out = NULL;
-	int diff = 0, shrink = 0, c, rc;
+	int diff = 0, shrink = 0, c, rc, lockfd = -1;
 	struct state *st = NULL, *base = NULL;
 	struct ledger *l = NULL;
 	struct key_secret *sk = NULL;
@@ -127,10 +127,22 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 	}
 	rc = EX_TEMP;
 	if (diff) {
-		if ((l = ledger_load(cfg->state_dir, &err)) == NULL)
-			goto fail;
-		if (l->base_serial == 0 ||
-		    (base = ledger_load_base(l, &err)) == NULL) {
+		/*
+		 * A running daemon may replace the base between our reading
+		 * the ledger and the base file: read both again, a few times.
+		 */
+		for (c = 0; c < 3 && base == NULL; c++) {
+			ledger_free(l);
+			if ((l = ledger_load(cfg->state_dir, &err)) == NULL)
+				goto fail;
+			if (l->base_serial == 0)
+				break;
+			base = ledger_load_base(l, &err);
+		}
+		if (base == NULL && l->base_serial != 0)
+			fprintf(stderr, "mxsync-agent: no usable delta base (%s); "
+				"showing the whole state\n", err.msg);
+		if (base == NULL) {
 			/* Nothing pushed yet: the whole state is new. */
 			if ((base = state_new()) == NULL ||
 			    state_finish(base, NULL, &err) < 0)
@@ -149,7 +161,9 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 			rc = EX_USAGE;
 			goto fail;
 		}
-		if ((l = ledger_load(cfg->state_dir, &err)) == NULL ||
+		/* The serial it mints must not collide with a daemon's. */
+		if ((lockfd = ledger_lock(cfg->state_dir, &err)) < 0 ||
+		    (l = ledger_load(cfg->state_dir, &err)) == NULL ||
 		    ledger_next_serial(l, 0, &serial, &err) < 0 ||
 		    export_make(cfg, sk, st, NULL, NULL, NULL, 0, serial, shrink,
 				&snap, &err) < 0 ||
@@ -173,6 +187,8 @@ done:
 	ledger_free(l);
 	state_free(base);
 	state_free(st);
+	if (lockfd >= 0)
+		close(lockfd);
 	return rc;
 }
 
@@ -191,6 +207,7 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 	struct push_result res;
 	struct err err;
 	int shrink = 0, full = 0, c, rc, refused = 0, unreachable = 0;
+	int lockfd = -1;
 	size_t i;
 	long r;
 
@@ -219,6 +236,11 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
 		return EX_USAGE;
 	}
+	if ((lockfd = ledger_lock(cfg->state_dir, &err)) < 0) {
+		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
+		key_secret_free(sk);
+		return EX_TEMP;
+	}
 	rc = EX_TEMP;
 	if ((rc = export_state(cfg, -1, &st, &err)) < 0) {
 		fprintf(stderr, "mxsync-agent: export failed, nothing pushed: "
@@ -233,6 +255,7 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
 		goto out;
 	}
+	ledger_sweep_bases(l);
 	s.allow_shrink = shrink;
 	s.force_full = full;
 	sync_set_state(&s, st);
@@ -283,6 +306,8 @@ out:
 	ledger_free(l);
 	state_free(st);
 	key_secret_free(sk);
+	if (lockfd >= 0)
+		close(lockfd);
 	return rc;
 }
 

@@ -18,8 +18,8 @@
  * The acknowledged base reaches state_dir later, through sync_save_base()
  * (the daemon calls it when idle, and on exit; the one-shot push at its
  * end), so writing megabytes never delays a push or its acknowledgement.
- * Until then the ledger on disk still names the older base, which
- * base.state still holds.
+ * Until then the ledger on disk still names the older base, whose
+ * base-SERIAL.state file is still there.
  *
  * This module is part of the agent's loop: it logs one line per push
  * outcome (never recipients).
@@ -111,7 +111,7 @@ long sync_finish(struct sync *s, struct push_result *res);
 
 /*
  * sync_base_unsaved - 1 when the in-memory base is newer than the one in
- * state_dir; sync_save_base writes it (base.state, then the ledger).
+ * state_dir; sync_save_base writes it (base-SERIAL.state, then the ledger).
  */
 int sync_base_unsaved(const struct sync *s);
 int sync_save_base(struct sync *s, struct err *err);

@@ -167,10 +167,14 @@ like "$OUT" "daemon not running" "status without the daemon reads the ledger"
 like "$OUT" "backup mx3: serial" "offline status lists the backups"
 
 # The delta base lives in memory and reaches state_dir when the daemon is
-# quiet or stops: the ledger never names a base that base.state lacks.
+# quiet or stops, as base-SERIAL.state: the ledger never names a base file
+# that is missing or holds another state, and no other base file stays.
 ledger_base() { sed -n 's/.*"base_hash": "\([0-9a-f]*\)".*/\1/p' "$ASTATE/ledger.json"; }
-file_hash() { b2sum -l 256 "$ASTATE/base.state" | cut -d' ' -f1; }
-is "$(ledger_base)" "$(file_hash)" "after a stop the ledger names the base that base.state holds"
+ledger_bserial() { sed -n 's/.*"base_serial": \([0-9]*\).*/\1/p' "$ASTATE/ledger.json"; }
+file_hash() { b2sum -l 256 "$ASTATE/base-$(ledger_bserial).state" 2>&1 | cut -d' ' -f1; }
+base_files() { (cd "$ASTATE" && ls base-*.state 2>/dev/null | tr '\n' ' '); }
+is "$(ledger_base)" "$(file_hash)" "after a stop the ledger names the base that its base file holds"
+is "$(base_files)" "base-$(ledger_bserial).state " "after a stop only the named base file is left"
 check "the restarted daemon opens its control socket" agent_start
 wait_until 15 "$AGENT" -c "$ACONF" sync-now --wait --timeout 5
 n0=$(wc -l <"$ALOG")
@@ -187,8 +191,9 @@ kill -9 "$AGENT_PID"
 i=0; while kill -0 "$AGENT_PID" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 rm -f "$ASOCK"
 AGENT_PID=""
-is "$(ledger_base)" "$(file_hash)" "after a kill -9 the ledger still names the base that base.state holds"
+is "$(ledger_base)" "$(file_hash)" "after a kill -9 the ledger still names the base that its base file holds"
 check "the daemon starts after a kill -9" agent_start
+is "$(base_files)" "base-$(ledger_bserial).state " "a restart leaves only the named base file"
 n0=$(wc -l <"$ALOG")
 echo "olga@example.com olga" >>"$SRC/virtual"
 run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 30
@@ -201,9 +206,30 @@ if grep -q "delta refused" "$ALOG"; then not_ok "no backup refused a delta from 
 # Quiet for a moment: the acknowledged base is stored.
 sleep 2.5
 is "$(ledger_base)" "$(file_hash)" "after a quiet moment the ledger names the stored base"
+is "$(base_files)" "base-$(ledger_bserial).state " "the stored base replaced the older base file"
 like "$(grep -o '"base_serial": [0-9]*' "$ASTATE/ledger.json")" \
 	"$(grep -o '"serial": [0-9]*' "$ASTATE/ledger.json" | head -n 1 | cut -d' ' -f2)" \
 	"the stored base is the last acknowledged state"
+
+# One process owns state_dir: a second daemon, a push and export -o while
+# the daemon runs all exit 75 and say so; the running daemon is unharmed.
+l0=$(cat "$ASTATE/ledger.json")
+run_rc timeout 10 "$AGENT" -c "$ACONF" run
+is "$RC" 75 "a second daemon on the same state_dir exits 75"
+like "$OUT" "in use by another mxsync-agent" "a second daemon says state_dir is in use"
+check "the second daemon left the control socket alone" test -S "$ASOCK"
+run_rc "$AGENT" -c "$ACONF" push
+is "$RC" 75 "push while the daemon runs exits 75"
+like "$OUT" "use \"mxsync-agent sync-now\"" "push while the daemon runs points to sync-now"
+run_rc "$AGENT" -c "$ACONF" export -o "$T_DIR/locked.snap"
+is "$RC" 75 "export -o while the daemon runs exits 75"
+if [ -e "$T_DIR/locked.snap" ]; then not_ok "the refused export -o wrote no file"; else
+	ok "the refused export -o wrote no file"; fi
+is "$(cat "$ASTATE/ledger.json")" "$l0" "the refused commands left the ledger as it was"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 20
+is "$RC" 0 "the daemon still answers sync-now"
 agent_stop
+run_rc "$AGENT" -c "$ACONF" push
+is "$RC" 0 "push after the daemon stopped exits 0"
 
 done_testing
