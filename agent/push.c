@@ -19,6 +19,7 @@
 #include "push.h"
 
 #define PUSH_RESPONSE_MAX 65536
+#define PUSH_POLL_MS 10		/* poll interval while transfers run */
 
 struct push_req {
 	struct push_req *next;
@@ -287,6 +288,15 @@ int push_wait(struct pusher *p, struct curl_waitfd *extra, unsigned nextra,
 			       curl_multi_strerror(mc));
 	if (timeout_ms < 0)
 		timeout_ms = 0;
+	/*
+	 * libcurl (7.88, GnuTLS) can read a transfer's last octets in one
+	 * perform call and finish it only in a later one, without asking for
+	 * an early wake-up: with several transfers answered at once, one of
+	 * them would wait for the caller's whole timeout.  While transfers
+	 * run, wake up often instead.
+	 */
+	if (p->reqs != NULL && timeout_ms > PUSH_POLL_MS)
+		timeout_ms = PUSH_POLL_MS;
 	if ((mc = curl_multi_poll(p->multi, extra, nextra, timeout_ms,
 				  NULL)) != CURLM_OK)
 		return err_set(err, "curl_multi_poll: %s",
