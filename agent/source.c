@@ -121,11 +121,7 @@ int source_add_recipient_n(struct source *src, struct source_export_ctx *ctx,
 			   const char *sep, unsigned long long n,
 			   struct err *err)
 {
-	char a[NORM_BUF_SIZE];
-	size_t len;
-
-	if (norm_address(addr, alen, a, sizeof(a), &len, err) < 0 ||
-	    state_add_recipient(ctx->st, a, len, src->index, err) < 0) {
+	if (state_add_address(ctx->st, addr, alen, src->index, err) < 0) {
 		if (sep != NULL)
 			err_prefix(err, "source %s: %s%s%llu", src->name,
 				   where, sep, n);

@@ -224,15 +224,8 @@ int norm_domain(const char *in, size_t len, char *out, size_t outsize,
 
 #define NORM_SHOW norm_show(in, len, show, sizeof(show))
 
-/*
- * norm_address_fast - the common case in one pass: printable ASCII with no
- * white space (so no ICU: folding is lower-casing) that passes every check
- * of norm_address().  Returns 1 with the folded key in out, or 0 when the
- * key needs the full path (which also words any refusal).  It accepts
- * nothing norm_address() would refuse and folds identically.
- */
-static int norm_address_fast(const char *in, size_t len, char *out,
-			     size_t outsize, size_t *len_r)
+int norm_address_ascii(const char *in, size_t len, char *out,
+		       size_t outsize, size_t *len_r)
 {
 	size_t i, at = len, first_at = len, dots = 0, dlen;
 
@@ -275,7 +268,7 @@ int norm_address(const char *in, size_t len, char *out, size_t outsize,
 	size_t n, llen;
 	int ascii;
 
-	if (norm_address_fast(in, len, out, outsize, len_r))
+	if (norm_address_ascii(in, len, out, outsize, len_r))
 		return 0;
 	if (len > NORM_BUF_SIZE / 2)
 		return err_set(err, "address longer than %d octets \"%s\"",

@@ -28,6 +28,17 @@
 int norm_address(const char *in, size_t len, char *out, size_t outsize,
 		 size_t *len_r, struct err *err);
 
+/*
+ * norm_address_ascii - norm_address()'s common case in one pass: printable
+ * ASCII with no white space (so folding is lower-casing) that passes every
+ * check.  Returns 1 with the folded key in out (outsize > len), or 0 when
+ * the key needs norm_address() (which also words any refusal).  It accepts
+ * nothing norm_address() would refuse and folds identically; what it
+ * returns is a key that it returns unchanged.
+ */
+int norm_address_ascii(const char *in, size_t len, char *out, size_t outsize,
+		       size_t *len_r);
+
 /* norm_domain - fold a domain name; same contract as norm_address */
 int norm_domain(const char *in, size_t len, char *out, size_t outsize,
 		size_t *len_r, struct err *err);

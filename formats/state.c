@@ -321,6 +321,43 @@ int state_add_recipient(struct state *st, const char *addr, size_t alen,
 	return state_push(st, &st->rcpt, addr, alen, NULL, 0, tag, err);
 }
 
+int state_add_address(struct state *st, const char *addr, size_t alen,
+		      unsigned tag, struct err *err)
+{
+	char out[NORM_BUF_SIZE];
+	struct state_rec *r;
+	uint32_t t = tag;
+	size_t n;
+
+	/*
+	 * The common key is folded straight into the arena: what
+	 * norm_address_ascii() returns it returns unchanged, so the check of
+	 * state_add_recipient() could not fail and is skipped.
+	 */
+	if (alen <= NORM_ADDRESS_MAX) {
+		if (state_grow_index(&st->rcpt, err) < 0 ||
+		    state_grow_arena(st, STATE_TAG_LEN + alen + 1, err) < 0)
+			return -1;
+		if (norm_address_ascii(addr, alen,
+				       st->arena + st->len + STATE_TAG_LEN,
+				       alen + 1, &n)) {
+			memcpy(st->arena + st->len, &t, STATE_TAG_LEN);
+			r = &st->rcpt.rec[st->rcpt.n++];
+			r->off = (uint32_t)(st->len + STATE_TAG_LEN);
+			r->klen = (uint8_t)n;
+			r->vlen = 0;
+			r->fresh = 1;
+			r->pfx = 0;
+			st->len += STATE_TAG_LEN + n;
+			st->finished = 0;
+			return 0;
+		}
+	}
+	if (norm_address(addr, alen, out, sizeof(out), &n, err) < 0)
+		return -1;
+	return state_add_recipient(st, out, n, tag, err);
+}
+
 /* state_tag - the tag of a fresh record, 0 for one already canonical */
 static unsigned state_tag(const struct state *st, const struct state_rec *r)
 {

@@ -46,6 +46,14 @@ int state_add_recipient(struct state *st, const char *addr, size_t alen,
 			unsigned tag, struct err *err);
 
 /*
+ * state_add_address - fold an address with norm_address() and add it, as
+ * norm_address() then state_add_recipient() would, with their messages;
+ * the common ASCII key is folded in place, once.
+ */
+int state_add_address(struct state *st, const char *addr, size_t alen,
+		      unsigned tag, struct err *err);
+
+/*
  * state_reserve - a hint before adding: room for about records more
  * recipients and bytes more octets of keys, so that a large export grows
  * its arena and index once instead of by doubling.  Only fails when out of
