@@ -72,9 +72,50 @@ static int textmap_utf8_ok(const unsigned char *s, size_t len)
 	return 1;
 }
 
+#define TEXTMAP_ONES 0x0101010101010101ull
+#define TEXTMAP_HIGHS 0x8080808080808080ull
+
+/*
+ * textmap_scan - one pass over a physical line: its length up to the first
+ * newline (or n), whether it holds a NUL, whether it is all ASCII (so that
+ * the UTF-8 check can be skipped).  Eight octets a step; a word holding a
+ * newline or NUL is finished octet by octet.
+ */
+static size_t textmap_scan(const char *p, size_t n, int *nul_r, int *ascii_r)
+{
+	uint64_t w, x, hi = 0;
+	size_t i = 0;
+	int nul = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		x = w ^ (TEXTMAP_ONES * '\n');
+		if ((((x - TEXTMAP_ONES) & ~x) | ((w - TEXTMAP_ONES) & ~w)) &
+		    TEXTMAP_HIGHS)
+			break;
+		hi |= w;
+	}
+	for (; i < n && p[i] != '\n'; i++) {
+		nul |= p[i] == '\0';
+		hi |= (unsigned char)p[i];
+	}
+	*nul_r = nul;
+	*ascii_r = (hi & TEXTMAP_HIGHS) == 0;
+	return i;
+}
+
+/*
+ * textmap_special - octets that end or shape a key: white space (Postfix
+ * ISSPACE), backslash, double quote
+ */
+static const unsigned char textmap_special[256] = {
+	['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1,
+	[' '] = 1, ['"'] = 1, ['\\'] = 1,
+};
+
 /* textmap_logical - split one postmap logical line and hand it on */
 static int textmap_logical(const char *name, const char *l, size_t len,
-			   unsigned line, textmap_fn fn, void *ctx,
+			   int ascii, unsigned line, textmap_fn fn, void *ctx,
 			   struct err *err)
 {
 	size_t k, v, end;
@@ -83,9 +124,11 @@ static int textmap_logical(const char *name, const char *l, size_t len,
 	/* Continuation text with nothing before it: postmap ignores it. */
 	if (len == 0 || textmap_space(l[0]))
 		return 0;
-	if (!textmap_utf8_ok((const unsigned char *)l, len))
+	if (!ascii && !textmap_utf8_ok((const unsigned char *)l, len))
 		return err_set(err, "%s:%u: invalid UTF-8", name, line);
 	for (k = 0; k < len; k++) {
+		if (!textmap_special[(unsigned char)l[k]])
+			continue;
 		if (l[k] == '\\') {
 			if (++k == len)
 				break;
@@ -113,8 +156,8 @@ static int textmap_logical(const char *name, const char *l, size_t len,
 
 /* textmap_list_line - one line of a plain list */
 static int textmap_list_line(const char *name, const char *l, size_t len,
-			     unsigned line, textmap_fn fn, void *ctx,
-			     struct err *err)
+			     int ascii, unsigned line, textmap_fn fn,
+			     void *ctx, struct err *err)
 {
 	size_t s = 0, k, e = len;
 
@@ -129,7 +172,7 @@ static int textmap_list_line(const char *name, const char *l, size_t len,
 	if (k < e)
 		return err_set(err, "%s:%u: unexpected text after the key", name,
 			       line);
-	if (!textmap_utf8_ok((const unsigned char *)l + s, k - s))
+	if (!ascii && !textmap_utf8_ok((const unsigned char *)l + s, k - s))
 		return err_set(err, "%s:%u: invalid UTF-8", name, line);
 	return fn(ctx, l + s, k - s, "", 0, name, line, err);
 }
@@ -139,9 +182,10 @@ int textmap_parse_buf(const char *name, const char *buf, size_t len,
 		      struct err *err)
 {
 	char *logical = NULL;
+	const char *lp = "";	/* the logical line: in buf until continued */
 	size_t pos = 0, llen = 0, plen, i;
 	unsigned lineno = 0, first = 0;
-	int ret = -1, r;
+	int ret = -1, r, nul, ascii, lascii = 1;
 
 	if (kind == TEXTMAP_POSTMAP) {
 		logical = malloc(TEXTMAP_LINE_MAX);
@@ -152,12 +196,11 @@ int textmap_parse_buf(const char *name, const char *buf, size_t len,
 	}
 	while (pos < len) {
 		const char *line = buf + pos;
-		const char *nl = memchr(line, '\n', len - pos);
 
-		plen = nl ? (size_t)(nl - line) : len - pos;
-		pos += plen + (nl ? 1 : 0);
+		plen = textmap_scan(line, len - pos, &nul, &ascii);
+		pos += plen + (plen < len - pos ? 1 : 0);
 		lineno++;
-		if (memchr(line, '\0', plen) != NULL) {
+		if (nul) {
 			err_set(err, "%s:%u: NUL byte in line", name, lineno);
 			goto out;
 		}
@@ -167,8 +210,8 @@ int textmap_parse_buf(const char *name, const char *buf, size_t len,
 			goto out;
 		}
 		if (kind == TEXTMAP_LIST) {
-			r = textmap_list_line(name, line, plen, lineno, fn, ctx,
-					      err);
+			r = textmap_list_line(name, line, plen, ascii, lineno,
+					      fn, ctx, err);
 			if (r != 0) {
 				ret = r;
 				goto out;
@@ -181,27 +224,37 @@ int textmap_parse_buf(const char *name, const char *buf, size_t len,
 		if (i == plen || line[i] == '#')
 			continue;
 		if (!textmap_space(line[0])) {
-			r = textmap_logical(name, logical, llen, first, fn, ctx,
-					    err);
+			r = textmap_logical(name, lp, llen, lascii, first, fn,
+					    ctx, err);
 			if (r != 0) {
 				ret = r;
 				goto out;
 			}
-			llen = 0;
+			/* Most logical lines are one line: no copy. */
+			lp = line;
+			llen = plen;
+			lascii = ascii;
 			first = lineno;
-		} else if (llen == 0) {
-			first = lineno;
+			continue;
 		}
+		if (llen == 0)
+			first = lineno;
 		if (plen > TEXTMAP_LINE_MAX - llen) {
 			err_set(err, "%s:%u: logical line longer than %d octets",
 				name, first, TEXTMAP_LINE_MAX);
 			goto out;
 		}
+		if (lp != logical) {
+			memcpy(logical, lp, llen);
+			lp = logical;
+		}
 		memcpy(logical + llen, line, plen);
 		llen += plen;
+		lascii &= ascii;
 	}
 	if (kind == TEXTMAP_POSTMAP) {
-		r = textmap_logical(name, logical, llen, first, fn, ctx, err);
+		r = textmap_logical(name, lp, llen, lascii, first, fn, ctx,
+				    err);
 		if (r != 0) {
 			ret = r;
 			goto out;
