@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,10 @@ static const char *const cdbw_names[CDBW_NMAPS] = {
 #define CDBW_OK "OK"
 #define CDBW_OK_LEN 2
 #define CDBW_HEADER 2048ULL
+/* a map of this many records is built and checked on two threads */
+#define CDBW_THREAD_MIN 65536
+/* octets written between two starts of writeback */
+#define CDBW_WRITEBACK (8ULL << 20)
 
 /* cdbw_count - records of one state in a map of this kind */
 static size_t cdbw_count(const struct state *st, enum cdbw_kind kind)
@@ -196,94 +201,244 @@ static int cdbw_probe(const unsigned char *mem, uint64_t dend,
 }
 
 /*
- * cdbw_tables - the 256 hash tables of a file whose record area is
- * [2048, dend) and holds the records listed in rec (hash << 32 | position,
- * in file order): the tables follow the records back to back up to the end
- * of the file, and in each table the non-empty slots are exactly this
- * table's records, each with its hash, each reached from its start slot
- * ((hash >> 8) % slots) by linear probing with no empty slot on the way and
- * no earlier slot of the same key in between.  That is what cdb_find()
- * needs to find every record, checked table by table (each small enough to
- * stay in cache) instead of one random lookup per record.
+ * cdbw_expect - what one map must hold, from the states alone: the file
+ * size, the end of the record area, and every record as hash << 32 |
+ * position, in file order (rec) and grouped by hash table (tab, table t's
+ * records at tab[start[t]] .. tab[start[t + 1] - 1]).  Filled while the
+ * file is being written, on the second core for a large map.
  */
-static int cdbw_tables(const unsigned char *mem, uint64_t fsize, uint64_t dend,
-		       const uint64_t *rec, uint64_t *tmp, size_t nrec,
-		       const char *name, struct err *err)
+struct cdbw_expect {
+	const struct state *const *states;
+	size_t n;
+	enum cdbw_kind kind;
+	uint64_t size, dend;
+	uint64_t *rec, *tab;
+	size_t nrec;
+	size_t start[257];
+};
+
+static void cdbw_expect_free(struct cdbw_expect *e)
 {
-	size_t start[257], fill[256], i, t;
-	uint64_t pos = dend;
+	free(e->rec);
+	e->rec = e->tab = NULL;
+}
 
-	memset(start, 0, sizeof(start));
-	for (i = 0; i < nrec; i++)
-		start[((rec[i] >> 32) & 255) + 1]++;
-	for (t = 0; t < 256; t++) {
-		start[t + 1] += start[t];
-		fill[t] = start[t];
+/* cdbw_expect_init - sizes only (a cheap pass); 0, or -1 when over limit */
+static int cdbw_expect_init(struct cdbw_expect *e,
+			    const struct state *const *states, size_t n,
+			    enum cdbw_kind kind, uint64_t limit, const char *name,
+			    struct err *err)
+{
+	uint64_t records;
+
+	memset(e, 0, sizeof(*e));
+	e->states = states;
+	e->n = n;
+	e->kind = kind;
+	e->size = cdbw_size(states, n, kind, &records);
+	e->nrec = (size_t)records;
+	e->dend = e->size - 16 * records;
+	if (e->size > limit)
+		return err_set(err, "%s would be %llu bytes, over the CDB "
+			       "format's limit of %llu", name,
+			       (unsigned long long)e->size,
+			       (unsigned long long)limit);
+	return 0;
+}
+
+/* cdbw_expect_fill - the record lists (positions fit: the size was checked) */
+static int cdbw_expect_fill(struct cdbw_expect *e, const char *name,
+			    struct err *err)
+{
+	const char *k, *v;
+	size_t s, i, cnt, klen, vlen, g = 0, t, fill[256];
+	uint64_t pos = CDBW_HEADER;
+
+	e->rec = malloc(2 * (e->nrec ? e->nrec : 1) * sizeof(*e->rec));
+	if (e->rec == NULL)
+		return err_set(err, "%s: out of memory (%zu records)", name,
+			       e->nrec);
+	cdbw_advise(e->rec, 2 * e->nrec * sizeof(*e->rec));
+	e->tab = e->rec + e->nrec;
+	memset(e->start, 0, sizeof(e->start));
+	for (s = 0; s < e->n; s++) {
+		cnt = cdbw_count(e->states[s], e->kind);
+		for (i = 0; i < cnt; i++, g++) {
+			uint32_t h;
+
+			cdbw_record(e->states[s], e->kind, i, &k, &klen, &v,
+				    &vlen);
+			h = cdbw_hash(k, klen);
+			e->rec[g] = (uint64_t)h << 32 | pos;
+			e->start[(h & 255) + 1]++;
+			pos += 8 + klen + vlen;
+		}
 	}
-	for (i = 0; i < nrec; i++)
-		tmp[fill[(rec[i] >> 32) & 255]++] = rec[i];
-
 	for (t = 0; t < 256; t++) {
+		e->start[t + 1] += e->start[t];
+		fill[t] = e->start[t];
+	}
+	for (g = 0; g < e->nrec; g++)
+		e->tab[fill[(e->rec[g] >> 32) & 255]++] = e->rec[g];
+	return 0;
+}
+
+/*
+ * cdbw_part - one share of a check: records [g0, g1) read back and compared
+ * with the states, or hash tables [t0, t1) checked; run on the calling
+ * thread or a second one.
+ */
+struct cdbw_part {
+	const struct cdbw_expect *e;
+	const unsigned char *mem;
+	const char *name;
+	size_t g0, g1, t0, t1;
+	int tables;
+	pthread_t th;
+	int threaded, rc;
+	struct err err;
+};
+
+/* cdbw_records - records [g0, g1) are at their places, byte for byte */
+static int cdbw_records(struct cdbw_part *pt)
+{
+	const struct cdbw_expect *e = pt->e;
+	const unsigned char *mem = pt->mem;
+	const char *k, *v;
+	size_t s = 0, i = pt->g0, g, klen, vlen, cnt;
+	uint64_t pos;
+
+	while (s < e->n && i >= (cnt = cdbw_count(e->states[s], e->kind))) {
+		i -= cnt;
+		s++;
+	}
+#ifdef MADV_POPULATE_READ
+	/* one call maps the share in, not a page fault per few pages */
+	if (pt->g1 > pt->g0) {
+		uintptr_t a = (uintptr_t)(mem + (uint32_t)e->rec[pt->g0]) &
+			      ~(uintptr_t)4095;
+		uintptr_t b = (uintptr_t)(mem + (pt->g1 < e->nrec
+					   ? (uint32_t)e->rec[pt->g1]
+					   : e->dend));
+
+		(void)madvise((void *)a, b - a, MADV_POPULATE_READ);
+	}
+#endif
+	for (g = pt->g0; g < pt->g1; g++, i++) {
+		while (i >= cdbw_count(e->states[s], e->kind)) {
+			s++;
+			i = 0;
+		}
+		cdbw_record(e->states[s], e->kind, i, &k, &klen, &v, &vlen);
+		pos = (uint32_t)e->rec[g];
+		if (e->dend - pos < 8 || cdbw_u32(mem + pos) != klen ||
+		    cdbw_u32(mem + pos + 4) != vlen ||
+		    e->dend - pos - 8 < (uint64_t)klen + vlen ||
+		    cdbw_neq(mem + pos + 8, k, klen) ||
+		    cdbw_neq(mem + pos + 8 + klen, v, vlen))
+			return err_set(&pt->err, "%s: record %.*s missing or "
+				       "wrong", pt->name,
+				       (int)(klen > 256 ? 256 : klen), k);
+	}
+	return 0;
+}
+
+/*
+ * cdbw_tables - hash tables [t0, t1), whose places the header walk checked:
+ * in each, the non-empty slots are exactly this table's records, each with
+ * its hash, each reached from its start slot ((hash >> 8) % slots) by
+ * linear probing with no empty slot on the way and no earlier slot of the
+ * same key in between.  That is what cdb_find() needs to find every record,
+ * checked table by table (each small enough to stay in cache) instead of
+ * one random lookup per record.  The records were checked before.
+ */
+static int cdbw_tables(struct cdbw_part *pt)
+{
+	const struct cdbw_expect *e = pt->e;
+	const unsigned char *mem = pt->mem;
+	size_t i, t;
+
+	for (t = pt->t0; t < pt->t1; t++) {
 		uint32_t tpos = cdbw_u32(mem + 8 * t);
 		uint32_t nslots = cdbw_u32(mem + 8 * t + 4);
 		const unsigned char *tab = mem + tpos;
 		size_t used = 0, s;
 
-		if (tpos != pos || nslots > (fsize - pos) / 8)
-			return err_set(err, "%s: hash table %zu at %u (%u slots), "
-				       "expected at %llu", name, t, tpos, nslots,
-				       (unsigned long long)pos);
-		pos += 8ULL * nslots;
 		for (s = 0; s < nslots; s++)
 			used += cdbw_u32(tab + 8 * s + 4) != 0;
-		if (used != start[t + 1] - start[t])
-			return err_set(err, "%s: hash table %zu has %zu entries "
-				       "for %zu records", name, t, used,
-				       start[t + 1] - start[t]);
-		for (i = start[t]; i < start[t + 1]; i++)
-			if (cdbw_probe(mem, dend, tab, nslots, tmp[i]) < 0)
-				return err_set(err, "%s: record at %u cannot be "
-					       "found through hash table %zu",
-					       name, (uint32_t)tmp[i], t);
+		if (used != e->start[t + 1] - e->start[t])
+			return err_set(&pt->err, "%s: hash table %zu has %zu "
+				       "entries for %zu records", pt->name, t,
+				       used, e->start[t + 1] - e->start[t]);
+		for (i = e->start[t]; i < e->start[t + 1]; i++)
+			if (cdbw_probe(mem, e->dend, tab, nslots,
+				       e->tab[i]) < 0)
+				return err_set(&pt->err, "%s: record at %u "
+					       "cannot be found through hash "
+					       "table %zu", pt->name,
+					       (uint32_t)e->tab[i], t);
 	}
-	if (pos != fsize)
-		return err_set(err, "%s: hash tables end at %llu, file at %llu",
-			       name, (unsigned long long)pos,
-			       (unsigned long long)fsize);
+	return 0;
+}
+
+static void *cdbw_part_run(void *arg)
+{
+	struct cdbw_part *pt = arg;
+
+	pt->rc = pt->tables ? cdbw_tables(pt) : cdbw_records(pt);
+	return NULL;
+}
+
+/*
+ * cdbw_halves - run a check in two shares, the second on its own thread
+ * when the map is large; the first failure in file order is reported.
+ */
+static int cdbw_halves(struct cdbw_part pt[2], struct err *err)
+{
+	int i;
+
+	pt[1].threaded = pt[1].e->nrec >= CDBW_THREAD_MIN &&
+			 pthread_create(&pt[1].th, NULL, cdbw_part_run,
+					&pt[1]) == 0;
+	cdbw_part_run(&pt[0]);
+	if (pt[1].threaded)
+		pthread_join(pt[1].th, NULL);
+	else
+		cdbw_part_run(&pt[1]);
+	for (i = 0; i < 2; i++)
+		if (pt[i].rc < 0) {
+			*err = pt[i].err;
+			return -1;
+		}
 	return 0;
 }
 
 /*
- * cdbw_check - the open CDB file fd holds exactly these records, in this
- * order, and cdb_find() finds each of them: the size matches, the record
- * area read sequentially is these keys and values byte for byte, and the
- * hash tables lead to every record (cdbw_tables).  name is for messages.
+ * cdbw_check - the open CDB file fd holds exactly the expected records, in
+ * this order, and cdb_find() finds each of them: the size matches, the
+ * record area read back is these keys and values byte for byte, the hash
+ * tables follow the records back to back up to the end of the file, and
+ * they lead to every record (cdbw_tables).  name is for messages.
  */
-static int cdbw_check(int fd, const char *name,
-		      const struct state *const *states, size_t n,
-		      enum cdbw_kind kind, struct err *err)
+static int cdbw_check(int fd, const char *name, const struct cdbw_expect *e,
+		      struct err *err)
 {
 	struct cdb c;
 	struct stat st;
+	struct cdbw_part pt[2];
 	const unsigned char *mem;
-	uint64_t want_size, want_records, pos, dend, *rec = NULL;
-	const char *k, *v;
-	size_t s, i, cnt, klen, vlen, nrec = 0;
+	uint64_t pos, dend;
+	size_t t;
 	int inited = 0, rc = -1;
 
-	want_size = cdbw_size(states, n, kind, &want_records);
 	if (fstat(fd, &st) < 0) {
 		err_sys(err, "fstat(%s)", name);
 		goto out;
 	}
-	if (want_size > CDBW_LIMIT) {
-		err_set(err, "%s: over the CDB format's limit", name);
-		goto out;
-	}
-	if ((uint64_t)st.st_size != want_size) {
+	if ((uint64_t)st.st_size != e->size) {
 		err_set(err, "%s: %llu bytes, expected %llu", name,
 			(unsigned long long)st.st_size,
-			(unsigned long long)want_size);
+			(unsigned long long)e->size);
 		goto out;
 	}
 	if (cdb_init(&c, fd) < 0) {
@@ -296,86 +451,120 @@ static int cdbw_check(int fd, const char *name,
 	 * mapping must be exactly that size (the file may not have changed
 	 * since fstat).
 	 */
-	mem = cdb_get(&c, (unsigned)want_size, 0);
-	if (mem == NULL || cdb_get(&c, 1, (unsigned)want_size) != NULL) {
+	mem = cdb_get(&c, (unsigned)e->size, 0);
+	if (mem == NULL || cdb_get(&c, 1, (unsigned)e->size) != NULL) {
 		err_set(err, "%s: cannot map the file", name);
 		goto out;
 	}
-#ifdef MADV_POPULATE_READ
-	/* one call maps the whole file in, not a page fault per few pages */
-	(void)madvise((void *)mem, (size_t)want_size, MADV_POPULATE_READ);
-#endif
 	dend = cdbw_u32(mem);
-	if (dend < CDBW_HEADER || dend > want_size) {
-		err_set(err, "%s: corrupt header", name);
+	if (dend != e->dend) {
+		if (dend > e->dend && dend <= e->size)
+			err_set(err, "%s: %llu octets after the last record",
+				name, (unsigned long long)(dend - e->dend));
+		else
+			err_set(err, "%s: corrupt header", name);
 		goto out;
 	}
-	rec = malloc(2 * (want_records ? want_records : 1) * sizeof(*rec));
-	if (rec != NULL)
-		cdbw_advise(rec, 2 * want_records * sizeof(*rec));
-	if (rec == NULL) {
-		err_set(err, "%s: out of memory (%llu records)", name,
-			(unsigned long long)want_records);
+	memset(pt, 0, sizeof(pt));
+	pt[0].e = pt[1].e = e;
+	pt[0].mem = pt[1].mem = mem;
+	pt[0].name = pt[1].name = name;
+	pt[0].g1 = pt[1].g0 = e->nrec / 2;
+	pt[1].g1 = e->nrec;
+	if (cdbw_halves(pt, err) < 0)
 		goto out;
-	}
-	pos = CDBW_HEADER;
-	for (s = 0; s < n; s++) {
-		cnt = cdbw_count(states[s], kind);
-		for (i = 0; i < cnt; i++) {
-			cdbw_record(states[s], kind, i, &k, &klen, &v, &vlen);
-			if (dend - pos < 8 || cdbw_u32(mem + pos) != klen ||
-			    cdbw_u32(mem + pos + 4) != vlen ||
-			    dend - pos - 8 < (uint64_t)klen + vlen ||
-			    cdbw_neq(mem + pos + 8, k, klen) ||
-			    cdbw_neq(mem + pos + 8 + klen, v, vlen)) {
-				err_set(err, "%s: record %.*s missing or wrong",
-					name, (int)(klen > 256 ? 256 : klen),
-					k);
-				goto out;
-			}
-			rec[nrec++] = (uint64_t)cdbw_hash(k, klen) << 32 |
-				      pos;
-			pos += 8 + klen + vlen;
+	/* the tables' places: back to back after the records, to the end */
+	for (t = 0, pos = dend; t < 256; t++) {
+		uint32_t tpos = cdbw_u32(mem + 8 * t);
+		uint32_t nslots = cdbw_u32(mem + 8 * t + 4);
+
+		if (tpos != pos || nslots > (e->size - pos) / 8) {
+			err_set(err, "%s: hash table %zu at %u (%u slots), "
+				"expected at %llu", name, t, tpos, nslots,
+				(unsigned long long)pos);
+			goto out;
 		}
+		pos += 8ULL * nslots;
 	}
-	if (pos != dend) {
-		err_set(err, "%s: %llu octets after the last record", name,
-			(unsigned long long)(dend - pos));
+	if (pos != e->size) {
+		err_set(err, "%s: hash tables end at %llu, file at %llu",
+			name, (unsigned long long)pos,
+			(unsigned long long)e->size);
 		goto out;
 	}
-	if (cdbw_tables(mem, want_size, dend, rec, rec + nrec, nrec, name,
-			err) < 0)
+	pt[0].tables = pt[1].tables = 1;
+	pt[0].t1 = pt[1].t0 = 128;
+	pt[1].t1 = 256;
+	if (cdbw_halves(pt, err) < 0)
 		goto out;
 	rc = 0;
 out:
-	free(rec);
 	if (inited)
 		cdb_free(&c);
 	return rc;
 }
 
-/* cdbw_build - write one map to af's temporary file and validate it */
-static int cdbw_build(struct atomic_file *af, const struct state *const *states,
-		      size_t n, enum cdbw_kind kind, struct err *err)
+/* cdbw_filler - cdbw_expect_fill on a thread of its own */
+struct cdbw_filler {
+	struct cdbw_expect *e;
+	const char *name;
+	pthread_t th;
+	int threaded, rc;
+	struct err err;
+};
+
+static void *cdbw_filler_run(void *arg)
 {
+	struct cdbw_filler *f = arg;
+
+	f->rc = cdbw_expect_fill(f->e, f->name, &f->err);
+	return NULL;
+}
+
+/*
+ * cdbw_build - write one map to af's temporary file and validate it; for a
+ * large map the expected records are listed on a second thread meanwhile
+ */
+static int cdbw_build(struct atomic_file *af, struct cdbw_expect *e,
+		      struct err *err)
+{
+	struct cdbw_filler f = { e, af->tmp, 0, 0, -1, { "" } };
 	struct cdb_make cm;
 	const char *k, *v;
 	size_t s, i, cnt, klen, vlen;
+	uint64_t wpos = CDBW_HEADER, kicked = 0;
 	int started = 0, rc = -1;
 
+	f.threaded = e->nrec >= CDBW_THREAD_MIN &&
+		     pthread_create(&f.th, NULL, cdbw_filler_run, &f) == 0;
+	if (!f.threaded)
+		cdbw_filler_run(&f);
 	if (cdb_make_start(&cm, af->fd) < 0) {
 		err_sys(err, "cdb_make_start(%s)", af->tmp);
 		goto out;
 	}
 	started = 1;
-	for (s = 0; s < n; s++) {
-		cnt = cdbw_count(states[s], kind);
+	for (s = 0; s < e->n; s++) {
+		cnt = cdbw_count(e->states[s], e->kind);
 		for (i = 0; i < cnt; i++) {
-			cdbw_record(states[s], kind, i, &k, &klen, &v, &vlen);
+			cdbw_record(e->states[s], e->kind, i, &k, &klen, &v,
+				    &vlen);
 			if (cdb_make_add(&cm, k, (unsigned)klen, v,
 					 (unsigned)vlen) < 0) {
 				err_sys(err, "write(%s)", af->tmp);
 				goto out;
+			}
+			/*
+			 * Start writing back what is written so far: the
+			 * disk works while records are added and checked,
+			 * and the fsync before the rename waits less.
+			 */
+			wpos += 8 + klen + vlen;
+			if (wpos - kicked >= CDBW_WRITEBACK) {
+				(void)sync_file_range(af->fd, (off_t)kicked,
+						      (off_t)(wpos - kicked),
+						      SYNC_FILE_RANGE_WRITE);
+				kicked = wpos;
 			}
 		}
 	}
@@ -384,7 +573,17 @@ static int cdbw_build(struct atomic_file *af, const struct state *const *states,
 		err_sys(err, "write(%s)", af->tmp);
 		goto out;
 	}
-	if (cdbw_check(af->fd, af->tmp, states, n, kind, err) < 0)
+	if (kicked > 0)
+		(void)sync_file_range(af->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	if (f.threaded) {
+		pthread_join(f.th, NULL);
+		f.threaded = 0;
+	}
+	if (f.rc < 0) {
+		*err = f.err;
+		goto out;
+	}
+	if (cdbw_check(af->fd, af->tmp, e, err) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -394,42 +593,104 @@ out:
 	 */
 	if (started)
 		(void)cdb_make_finish(&cm);
+	if (f.threaded)
+		pthread_join(f.th, NULL);
 	return rc;
+}
+
+/* cdbw_path - dir/NAME.cdb into buf */
+static int cdbw_path(char *buf, size_t size, const char *dir, int m,
+		     struct err *err)
+{
+	int k = snprintf(buf, size, "%s/%s.cdb", dir, cdbw_names[m]);
+
+	if (k < 0 || (size_t)k >= size)
+		return err_set(err, "%s: directory name too long", dir);
+	return 0;
+}
+
+/*
+ * cdbw_one - build, validate and sync map m in af[m]; cdbw_small - the two
+ * domain maps (small) on a thread of their own while the recipient map is
+ * built
+ */
+struct cdbw_small {
+	struct atomic_file *af;
+	struct cdbw_expect *e;
+	const char *dir;
+	pthread_t th;
+	int threaded, rc, failed;	/* failed: the map that failed */
+	struct err err;
+};
+
+static int cdbw_one(struct atomic_file *af, struct cdbw_expect *e,
+		    const char *dir, int m, struct err *err)
+{
+	char path[4096];
+
+	if (cdbw_path(path, sizeof(path), dir, m, err) < 0 ||
+	    atomic_open(&af[m], path, 0644, err) < 0 ||
+	    cdbw_build(&af[m], &e[m], err) < 0 ||
+	    atomic_sync(&af[m], err) < 0)
+		return -1;
+	cdbw_expect_free(&e[m]);
+	return 0;
+}
+
+static void *cdbw_small_run(void *arg)
+{
+	struct cdbw_small *w = arg;
+
+	w->failed = CDBW_K_DOMAINS;
+	w->rc = cdbw_one(w->af, w->e, w->dir, CDBW_K_DOMAINS, &w->err);
+	if (w->rc == 0) {
+		w->failed = CDBW_K_TRANSPORT;
+		w->rc = cdbw_one(w->af, w->e, w->dir, CDBW_K_TRANSPORT,
+				 &w->err);
+	}
+	return NULL;
 }
 
 int cdbw_install(const struct state *const *states, size_t n,
 		 const char *dir, uint64_t limit, struct err *err)
 {
 	struct atomic_file af[CDBW_NMAPS];
-	char path[4096];
-	uint64_t size;
-	int m, k, rc = -1;
+	struct cdbw_expect e[CDBW_NMAPS];
+	struct cdbw_small w;
+	char name[64];
+	int m, rc = -1, rrc;
+	struct err rerr;
 
+	memset(e, 0, sizeof(e));
 	for (m = 0; m < CDBW_NMAPS; m++)
 		af[m] = (struct atomic_file){ -1, NULL, NULL };
 
 	/* the format's limit, before anything is written */
 	for (m = 0; m < CDBW_NMAPS; m++) {
-		size = cdbw_size(states, n, (enum cdbw_kind)m, NULL);
-		if (size > limit) {
-			err_set(err, "%s.cdb would be %llu bytes, over the CDB "
-				"format's limit of %llu", cdbw_names[m],
-				(unsigned long long)size,
-				(unsigned long long)limit);
+		snprintf(name, sizeof(name), "%s.cdb", cdbw_names[m]);
+		if (cdbw_expect_init(&e[m], states, n, (enum cdbw_kind)m,
+				     limit, name, err) < 0)
 			goto out;
-		}
 	}
-	for (m = 0; m < CDBW_NMAPS; m++) {
-		k = snprintf(path, sizeof(path), "%s/%s.cdb", dir,
-			     cdbw_names[m]);
-		if (k < 0 || (size_t)k >= sizeof(path)) {
-			err_set(err, "%s: directory name too long", dir);
-			goto out;
-		}
-		if (atomic_open(&af[m], path, 0644, err) < 0 ||
-		    cdbw_build(&af[m], states, n, (enum cdbw_kind)m, err) < 0 ||
-		    atomic_sync(&af[m], err) < 0)
-			goto out;
+	memset(&w, 0, sizeof(w));
+	w.af = af;
+	w.e = e;
+	w.dir = dir;
+	w.threaded = e[CDBW_K_RECIPIENTS].nrec >= CDBW_THREAD_MIN &&
+		     pthread_create(&w.th, NULL, cdbw_small_run, &w) == 0;
+	if (!w.threaded)
+		cdbw_small_run(&w);
+	rrc = cdbw_one(af, e, dir, CDBW_K_RECIPIENTS, &rerr);
+	if (w.threaded)
+		pthread_join(w.th, NULL);
+	/* the first failure in map order */
+	if (w.rc < 0 && (rrc == 0 || w.failed == CDBW_K_DOMAINS)) {
+		*err = w.err;
+		goto out;
+	}
+	if (rrc < 0) {
+		*err = rerr;
+		goto out;
 	}
 	/* all three built, validated and on disk: now replace the live ones */
 	for (m = 0; m < CDBW_NMAPS; m++)
@@ -437,26 +698,36 @@ int cdbw_install(const struct state *const *states, size_t n,
 			goto out;
 	rc = 0;
 out:
-	for (m = 0; m < CDBW_NMAPS; m++)
+	for (m = 0; m < CDBW_NMAPS; m++) {
 		atomic_abort(&af[m]);
+		cdbw_expect_free(&e[m]);
+	}
 	return rc;
 }
 
 int cdbw_verify(const struct state *const *states, size_t n,
 		const char *dir, struct err *err)
 {
+	struct cdbw_expect e;
 	char path[4096];
 	int m, k, fd;
 
 	for (m = 0; m < CDBW_NMAPS; m++) {
-		k = snprintf(path, sizeof(path), "%s/%s.cdb", dir,
-			     cdbw_names[m]);
-		if (k < 0 || (size_t)k >= sizeof(path))
-			return err_set(err, "%s: directory name too long", dir);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		if (cdbw_path(path, sizeof(path), dir, m, err) < 0)
+			return -1;
+		if (cdbw_expect_init(&e, states, n, (enum cdbw_kind)m,
+				     CDBW_LIMIT, path, err) < 0 ||
+		    cdbw_expect_fill(&e, path, err) < 0) {
+			cdbw_expect_free(&e);
+			return -1;
+		}
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			cdbw_expect_free(&e);
 			return err_sys(err, "open(%s)", path);
-		k = cdbw_check(fd, path, states, n, (enum cdbw_kind)m, err);
+		}
+		k = cdbw_check(fd, path, &e, err);
 		close(fd);
+		cdbw_expect_free(&e);
 		if (k < 0)
 			return -1;
 	}

@@ -252,7 +252,7 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 	const char *d, *nh;
 	size_t i, dlen, nlen;
 	struct err err;
-	int rc = -1, hashed_here = 0;
+	int rc = -1;
 
 	*st_r = NULL;
 	if (len != p->m.body_size) {
@@ -264,7 +264,6 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 		crypto_generichash(bh, sizeof(bh), (const unsigned char *)body,
 				   len, NULL, 0);
 		body_hash = bh;
-		hashed_here = 1;
 	}
 	if (sodium_memcmp(body_hash, p->m.body_hash, STATE_HASH_LEN) != 0) {
 		verify_refuse(v, 400, "body_hash", "body hash mismatch");
@@ -325,15 +324,13 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 	 * The new state is hashed once.  A delta's result was checked against
 	 * the signed state_hash by delta_apply().  A full body that parsed is
 	 * the canonical text byte for byte (state_parse() refuses anything
-	 * else), so when the body hash was computed above from these very
-	 * octets, it is the state hash (the same BLAKE2b-256).  A body hash
-	 * from the caller (the listener's, computed while the body streamed
-	 * to its file) is not reused: the state is hashed from memory.
+	 * else), and the body hash is of these very octets in memory, so it
+	 * is the state hash (the same BLAKE2b-256).
 	 */
 	if (p->m.kind == MANIFEST_DELTA)
 		memcpy(h, p->m.state_hash, STATE_HASH_LEN);
-	else if (hashed_here && state_text_size(st) == len)
-		memcpy(h, bh, STATE_HASH_LEN);
+	else if (state_text_size(st) == len)
+		memcpy(h, body_hash, STATE_HASH_LEN);
 	else
 		state_hash(st, h);
 	if (memcmp(h, p->m.state_hash, STATE_HASH_LEN) != 0) {

@@ -8,7 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "../../formats/snapshot.h"
+
 #include "test.h"
 
 static char dir[] = "/tmp/mxsync-snapshot.XXXXXX";
@@ -95,6 +98,14 @@ int main(void)
 	ok(memcmp(s.sig, sig, sizeof(sig)) == 0, "signature read back");
 	ok(s.body_len == strlen(body) && memcmp(s.body, body, s.body_len) == 0,
 	   "body read back");
+	{
+		unsigned char h[SNAPSHOT_HASH_LEN];
+
+		crypto_generichash(h, sizeof(h), (const unsigned char *)body,
+				   strlen(body), NULL, 0);
+		ok(memcmp(s.body_hash, h, sizeof(h)) == 0,
+		   "body_hash is BLAKE2b-256 of the body");
+	}
 	snapshot_clear(&s);
 	snapshot_clear(&s);
 	snapshot_clear(NULL);
@@ -104,7 +115,40 @@ int main(void)
 			  &err) == 0 &&
 	   snapshot_read(path_of("e.snap"), 0, &s, &err) == 0 &&
 	   s.body_len == 0 && s.body == NULL, "empty body");
+	{
+		unsigned char h[SNAPSHOT_HASH_LEN];
+
+		crypto_generichash(h, sizeof(h), NULL, 0, NULL, 0);
+		ok(memcmp(s.body_hash, h, sizeof(h)) == 0,
+		   "an empty body's hash is BLAKE2b-256 of nothing");
+	}
 	snapshot_clear(&s);
+
+	/*
+	 * A body of several read chunks, not a multiple of one: read and
+	 * hashed on two threads, the hash must still be of every octet.
+	 */
+	{
+		size_t blen = 3 * SNAPSHOT_CHUNK + 12345, i;
+		char *bb = malloc(blen);
+		unsigned char h[SNAPSHOT_HASH_LEN];
+
+		for (i = 0; bb != NULL && i < blen; i++)
+			bb[i] = (char)('a' + (i * 7 + i / 4099) % 26);
+		ok(bb != NULL &&
+		   snapshot_write(path_of("big.snap"), manifest, mlen, sig, bb,
+				  blen, &err) == 0 &&
+		   snapshot_read(path_of("big.snap"), blen, &s, &err) == 0,
+		   "a %zu-octet body is written and read: %s", blen, err.msg);
+		crypto_generichash(h, sizeof(h), (const unsigned char *)bb,
+				   blen, NULL, 0);
+		ok(s.body_len == blen && memcmp(s.body, bb, blen) == 0,
+		   "the large body reads back whole");
+		ok(memcmp(s.body_hash, h, sizeof(h)) == 0,
+		   "the large body's hash, computed while reading, is right");
+		snapshot_clear(&s);
+		free(bb);
+	}
 
 	/* body exactly at max_body is fine; one over is refused */
 	ok(snapshot_read(gpath, strlen(body), &s, &err) == 0,
