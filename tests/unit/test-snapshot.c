@@ -129,12 +129,12 @@ int main(void)
 	 * hashed on two threads, the hash must still be of every octet.
 	 */
 	{
-		size_t blen = 3 * SNAPSHOT_CHUNK + 12345, i;
+		size_t blen = 3 * SNAPSHOT_CHUNK + 12345, o;
 		char *bb = malloc(blen);
 		unsigned char h[SNAPSHOT_HASH_LEN];
 
-		for (i = 0; bb != NULL && i < blen; i++)
-			bb[i] = (char)('a' + (i * 7 + i / 4099) % 26);
+		for (o = 0; bb != NULL && o < blen; o++)
+			bb[o] = (char)('a' + (o * 7 + o / 4099) % 26);
 		ok(bb != NULL &&
 		   snapshot_write(path_of("big.snap"), manifest, mlen, sig, bb,
 				  blen, &err) == 0 &&
