@@ -20,6 +20,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,14 @@
 #define STATE_SMALL_SORT 256
 /* Records ahead whose keys are fetched early: sorted order is random access. */
 #define STATE_AHEAD 16
+/* Indexes this large are sorted and copied on two threads (state_par). */
+#define STATE_PAR_MIN 65536
+/* Prefixes sampled to choose where a large index is split for sorting. */
+#define STATE_SAMPLES 255
+/* Recipients ahead whose domain's slot is fetched early (a power of 2). */
+#define STATE_RING 8
+/* A fresh flag bit: a duplicate found by state_finish(), dropped later. */
+#define STATE_DUP 2
 /* Buffers this large ask for transparent huge pages (see state_advise). */
 #define STATE_HUGE ((size_t)2 << 20)
 
@@ -53,7 +63,7 @@ struct state_rec {
 	uint32_t off;	/* offset of the key in the arena */
 	uint16_t vlen;	/* nexthop length (domains only) */
 	uint8_t klen;	/* key length (norm.h bounds keys below 255) */
-	uint8_t fresh;	/* added since the last finish: tag at off - 4 */
+	uint8_t fresh;	/* 1: added since the last finish, tag at off - 4 */
 };
 
 struct state_index {
@@ -363,7 +373,7 @@ static unsigned state_tag(const struct state *st, const struct state_rec *r)
 {
 	uint32_t t = 0;
 
-	if (r->fresh)
+	if (r->fresh & 1)
 		memcpy(&t, st->arena + r->off - STATE_TAG_LEN, STATE_TAG_LEN);
 	return t;
 }
@@ -450,7 +460,8 @@ static void state_msort(const struct state *st, struct state_rec *r,
  * the key.  tmp has room for n records.
  */
 static void state_sort(const struct state *st, struct state_rec *r,
-		       struct state_rec *tmp, size_t n, size_t depth)
+		       struct state_rec *tmp, size_t n, size_t depth,
+		       int have_pfx)
 {
 	size_t count[8][256], i, start;
 	struct state_rec *src = r, *dst = tmp, *swap;
@@ -459,7 +470,7 @@ static void state_sort(const struct state *st, struct state_rec *r,
 	if (n < 2)
 		return;
 	if (n < STATE_SMALL_SORT) {
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < n && !have_pfx; i++) {
 			state_prefetch(st, r, i, n);
 			r[i].pfx = state_prefix(state_key(st, &r[i]), r[i].klen,
 						depth);
@@ -471,10 +482,14 @@ static void state_sort(const struct state *st, struct state_rec *r,
 	for (i = 0; i < n; i++) {
 		uint64_t p;
 
-		state_prefetch(st, r, i, n);
-		p = state_prefix(state_key(st, &r[i]), r[i].klen, depth);
-
-		r[i].pfx = p;
+		if (have_pfx) {
+			p = r[i].pfx;
+		} else {
+			state_prefetch(st, r, i, n);
+			p = state_prefix(state_key(st, &r[i]), r[i].klen,
+					 depth);
+			r[i].pfx = p;
+		}
 		for (b = 0; b < 8; b++)
 			count[b][(p >> (8 * b)) & 255]++;
 	}
@@ -507,7 +522,7 @@ static void state_sort(const struct state *st, struct state_rec *r,
 			more |= r[i].klen > depth + 8;
 		if (i - start > 1 && more)
 			state_sort(st, r + start, tmp + start, i - start,
-				   depth + 8);
+				   depth + 8, 0);
 	}
 }
 
@@ -559,9 +574,18 @@ int state_has_recipient(const struct state *st, const char *addr, size_t len)
 	return 0;
 }
 
-/* Domain hash table: slot holds index + 1 into a domain index, 0 is empty. */
+/*
+ * Domain hash table: a slot holds the key's offset in the text the table was
+ * built on, and its length with 24 bits of its hash (0: empty), so that a
+ * lookup touches the slot and the one key it matches, nothing else.
+ */
+struct state_dslot {
+	uint32_t off;
+	uint32_t meta;
+};
+
 struct state_dhash {
-	uint32_t *slot;
+	struct state_dslot *slot;
 	size_t mask;
 };
 
@@ -588,12 +612,19 @@ static inline uint64_t state_dhash_fn(const char *k, size_t len)
 	return h ^ (h >> 32);
 }
 
+/* state_dhash_meta - what a slot holds besides the offset */
+static inline uint32_t state_dhash_meta(uint64_t h, size_t len)
+{
+	return (uint32_t)(h >> 40) << 8 | (uint32_t)len;
+}
+
 /* state_dhash_build - table of the n domains whose keys are at base + off */
 static int state_dhash_build(struct state_dhash *dh, const char *base,
 			     const struct state_rec *rec, size_t n,
 			     struct err *err)
 {
 	size_t size = 16, i, h;
+	uint64_t x;
 
 	while (size < 2 * n)
 		size *= 2;
@@ -602,28 +633,42 @@ static int state_dhash_build(struct state_dhash *dh, const char *base,
 		return err_set(err, "out of memory (domain table)");
 	dh->mask = size - 1;
 	for (i = 0; i < n; i++) {
-		h = (size_t)state_dhash_fn(base + rec[i].off, rec[i].klen) & dh->mask;
-		while (dh->slot[h] != 0)
+		x = state_dhash_fn(base + rec[i].off, rec[i].klen);
+		for (h = (size_t)x & dh->mask; dh->slot[h].meta != 0;)
 			h = (h + 1) & dh->mask;
-		dh->slot[h] = (uint32_t)(i + 1);
+		dh->slot[h].off = rec[i].off;
+		dh->slot[h].meta = state_dhash_meta(x, rec[i].klen);
 	}
+	return 0;
+}
+
+/* state_dhash_prefetch - start loading the slot of a coming lookup */
+static inline void state_dhash_prefetch(const struct state_dhash *dh,
+					uint64_t x)
+{
+	__builtin_prefetch(&dh->slot[(size_t)x & dh->mask]);
+}
+
+/* state_dhash_has_h - state_dhash_has() with the hash of d known */
+static inline int state_dhash_has_h(const struct state_dhash *dh,
+				    const char *base, const char *d,
+				    size_t dlen, uint64_t x)
+{
+	uint32_t meta = state_dhash_meta(x, dlen);
+	size_t h = (size_t)x & dh->mask;
+
+	for (; dh->slot[h].meta != 0; h = (h + 1) & dh->mask)
+		if (dh->slot[h].meta == meta &&
+		    state_memcmp(base + dh->slot[h].off, d, dlen) == 0)
+			return 1;
 	return 0;
 }
 
 /* state_dhash_has - 1 if the domain is in the table */
 static int state_dhash_has(const struct state_dhash *dh, const char *base,
-			   const struct state_rec *rec, const char *d,
-			   size_t dlen)
+			   const char *d, size_t dlen)
 {
-	size_t h = (size_t)state_dhash_fn(d, dlen) & dh->mask;
-
-	for (; dh->slot[h] != 0; h = (h + 1) & dh->mask) {
-		const struct state_rec *r = &rec[dh->slot[h] - 1];
-
-		if (r->klen == dlen && state_memcmp(base + r->off, d, dlen) == 0)
-			return 1;
-	}
-	return 0;
+	return state_dhash_has_h(dh, base, d, dlen, state_dhash_fn(d, dlen));
 }
 
 /* state_swap_off - exchange off and pfx (the new offset) of n records */
@@ -648,16 +693,234 @@ static void state_drop(struct state_index *ix, size_t j, size_t i)
 	}
 }
 
+/* state_par_job - one half of a job split between two threads */
+struct state_par_job {
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void *state_par_main(void *arg)
+{
+	struct state_par_job *job = arg;
+
+	job->fn(job->arg);
+	return NULL;
+}
+
+/*
+ * state_par - fn(b) on a second thread while this one runs fn(a), then wait
+ * for both; one after the other when no thread can be had.  The halves never
+ * write the same memory.  The thread blocks every signal, so that signals
+ * still reach the caller's thread only.
+ */
+static void state_par(void (*fn)(void *arg), void *a, void *b)
+{
+	struct state_par_job job = { fn, b };
+	sigset_t all, old;
+	pthread_t t;
+	int started;
+
+	sigfillset(&all);
+	if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0) {
+		fn(a);
+		fn(b);
+		return;
+	}
+	started = pthread_create(&t, NULL, state_par_main, &job) == 0;
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	fn(a);
+	if (started)
+		(void)pthread_join(t, NULL);
+	else
+		fn(b);
+}
+
+/* state_sort_job - a share of a sort split by state_sort_split() */
+struct state_sort_job {
+	const struct state *st;
+	struct state_rec *r, *tmp;
+	size_t n;
+};
+
+/* state_sort_pfx - the prefixes at depth 0 of a share */
+static void state_sort_pfx(void *arg)
+{
+	struct state_sort_job *j = arg;
+	size_t i;
+
+	for (i = 0; i < j->n; i++) {
+		state_prefetch(j->st, j->r, i, j->n);
+		j->r[i].pfx = state_prefix(state_key(j->st, &j->r[i]),
+					   j->r[i].klen, 0);
+	}
+}
+
+/* state_sort_part - sort a share whose prefixes are set */
+static void state_sort_part(void *arg)
+{
+	struct state_sort_job *j = arg;
+
+	state_sort(j->st, j->r, j->tmp, j->n, 0, 1);
+}
+
+/*
+ * state_sort_split - state_sort() of a large index on two threads: the
+ * prefixes in two halves, then a stable partition into tmp at a sampled
+ * median prefix (all keys of the first part sort before all of the
+ * second), each part sorted on its own thread.  Returns 1 when the sorted
+ * records are in tmp, 0 when they are in r (every prefix equal: one
+ * thread).
+ */
+static int state_sort_split(const struct state *st, struct state_rec *r,
+			    struct state_rec *tmp, size_t n)
+{
+	struct state_sort_job a = { st, r, tmp, n / 2 };
+	struct state_sort_job b = { st, r + n / 2, tmp + n / 2, n - n / 2 };
+	uint64_t sample[STATE_SAMPLES], piv, x;
+	size_t i, k, left, lo, hi;
+	int le = 0;
+
+	state_par(state_sort_pfx, &a, &b);
+	for (k = 0; k < STATE_SAMPLES; k++) {
+		x = r[k * (n / STATE_SAMPLES)].pfx;
+		for (i = k; i > 0 && sample[i - 1] > x; i--)
+			sample[i] = sample[i - 1];
+		sample[i] = x;
+	}
+	piv = sample[STATE_SAMPLES / 2];
+	/* left: prefixes below the pivot, or up to it when none is below */
+	for (;;) {
+		for (i = left = 0; i < n; i++)
+			left += le ? r[i].pfx <= piv : r[i].pfx < piv;
+		if (left > 0 || le)
+			break;
+		le = 1;
+	}
+	if (left == n) {
+		state_sort(st, r, tmp, n, 0, 1);
+		return 0;
+	}
+	for (i = lo = 0, hi = left; i < n; i++) {
+		if (le ? r[i].pfx <= piv : r[i].pfx < piv)
+			tmp[lo++] = r[i];
+		else
+			tmp[hi++] = r[i];
+	}
+	a = (struct state_sort_job){ st, tmp, r, left };
+	b = (struct state_sort_job){ st, tmp + left, r + left, n - left };
+	state_par(state_sort_part, &a, &b);
+	return 1;
+}
+
+/* state_rpass - a share of state_finish()'s pass over the recipients */
+struct state_rpass {
+	struct state *st;
+	const struct state_dhash *dh;
+	char *text;
+	size_t from, to;	/* records [from, to) */
+	size_t bytes;		/* text octets of the kept records */
+	size_t pos;		/* where in text the share's lines start */
+	size_t bad;		/* first record whose domain is absent, or to */
+	size_t dups;
+};
+
+/*
+ * state_rpass_check - mark duplicates (equal to the record before, which
+ * may be in the other share: only its key is read) and find the first
+ * recipient whose domain is not among the domains
+ */
+static void state_rpass_check(void *arg)
+{
+	struct state_rpass *p = arg;
+	struct state *st = p->st;
+	struct state_rec *rec = st->rcpt.rec;
+	size_t i, dlen;
+	const char *d;
+
+	uint64_t ring[STATE_RING], x;
+
+	p->bytes = p->dups = 0;
+	p->bad = p->to;
+	/*
+	 * The table is small but the pass streams through the index and the
+	 * keys, which evicts it: each domain is hashed STATE_RING records
+	 * ahead and its slot fetched early.
+	 */
+	for (i = p->from; i < p->to && i < p->from + STATE_RING; i++) {
+		state_domain_of(state_key(st, &rec[i]), rec[i].klen, &d, &dlen);
+		ring[i % STATE_RING] = x = state_dhash_fn(d, dlen);
+		state_dhash_prefetch(p->dh, x);
+	}
+	for (i = p->from; i < p->to; i++) {
+		struct state_rec *r = &rec[i];
+		const char *k = state_key(st, r);
+
+		state_prefetch(st, rec, i, p->to);
+		x = ring[i % STATE_RING];
+		if (i + STATE_RING < p->to) {
+			const struct state_rec *ahead = &rec[i + STATE_RING];
+			const char *ad;
+			size_t alen;
+
+			state_domain_of(state_key(st, ahead), ahead->klen, &ad,
+					&alen);
+			ring[i % STATE_RING] = state_dhash_fn(ad, alen);
+			state_dhash_prefetch(p->dh, ring[i % STATE_RING]);
+		}
+		if (i > 0 && rec[i - 1].klen == r->klen &&
+		    state_memcmp(state_key(st, &rec[i - 1]), k, r->klen) == 0) {
+			r->fresh |= STATE_DUP;
+			p->dups++;
+			continue;
+		}
+		state_domain_of(k, r->klen, &d, &dlen);
+		if (!state_dhash_has_h(p->dh, p->text, d, dlen, x)) {
+			p->bad = i;
+			return;
+		}
+		p->bytes += (size_t)r->klen + 3;
+	}
+}
+
+/* state_rpass_copy - the share's lines into text; records get new offsets */
+static void state_rpass_copy(void *arg)
+{
+	struct state_rpass *p = arg;
+	struct state *st = p->st;
+	struct state_rec *rec = st->rcpt.rec;
+	size_t i, pos = p->pos;
+	char *text = p->text;
+
+	for (i = p->from; i < p->to; i++) {
+		struct state_rec *r = &rec[i];
+
+		state_prefetch(st, rec, i, p->to);
+		if (r->fresh & STATE_DUP)
+			continue;
+		text[pos] = 'R';
+		text[pos + 1] = ' ';
+		memcpy(text + pos + 2, state_key(st, r), r->klen);
+		text[pos + 2 + r->klen] = '\n';
+		r->off = (uint32_t)(pos + 2);
+		r->fresh = 0;
+		pos += (size_t)r->klen + 3;
+	}
+}
+
 /*
  * state_finish - sort, then one pass per index that drops duplicates,
  * checks, and copies each record into the new canonical text.  During the
- * pass a kept record's new offset is in pfx; off stays valid in the old
- * arena so that a failure leaves a usable (unfinished) state.
+ * domain pass a kept record's new offset is in pfx; recipients are checked
+ * (duplicates marked) before any is moved.  Either way off stays valid in
+ * the old arena until nothing can fail, so that a failure leaves a usable
+ * (unfinished) state.  A large recipient index is sorted, checked and
+ * copied in two shares on two threads.
  */
 int state_finish(struct state *st, unsigned *tag_r, struct err *err)
 {
 	struct state_dhash dh = { NULL, 0 };
-	struct state_rec *tmp = NULL;
+	struct state_rec *tmp = NULL, *swap;
+	struct state_rpass pa, pb;
 	size_t i, j, max, total = 0, pos = 0;
 	char *text = NULL;
 	int ret = -1, dom_swapped = 0;
@@ -670,8 +933,16 @@ int state_finish(struct state *st, unsigned *tag_r, struct err *err)
 		err_set(err, "out of memory (sorting %zu records)", max);
 		goto out;
 	}
-	state_sort(st, st->dom.rec, tmp, st->dom.n, 0);
-	state_sort(st, st->rcpt.rec, tmp, st->rcpt.n, 0);
+	state_sort(st, st->dom.rec, tmp, st->dom.n, 0, 0);
+	if (st->rcpt.n < STATE_PAR_MIN) {
+		state_sort(st, st->rcpt.rec, tmp, st->rcpt.n, 0, 0);
+	} else if (state_sort_split(st, st->rcpt.rec, tmp, st->rcpt.n)) {
+		/* the sorted index is tmp: adopt it, drop the old one */
+		swap = st->rcpt.rec;
+		st->rcpt.rec = tmp;
+		st->rcpt.cap = max;
+		tmp = swap;
+	}
 	free(tmp);
 	tmp = NULL;
 
@@ -732,42 +1003,50 @@ int state_finish(struct state *st, unsigned *tag_r, struct err *err)
 	if (state_dhash_build(&dh, text, st->dom.rec, st->dom.n, err) < 0)
 		goto out;
 
-	for (i = j = 0; i < st->rcpt.n; i++) {
-		struct state_rec *r = &st->rcpt.rec[i];
+	/*
+	 * Recipients: duplicates and domains checked in two shares, on two
+	 * threads when the index is large; then each share's lines copied
+	 * where the first share's text ends.  The first missing domain in
+	 * key order is reported, as one pass in order would.
+	 */
+	pa = (struct state_rpass){ st, &dh, text, 0, st->rcpt.n, 0, pos, 0, 0 };
+	pb = pa;
+	if (st->rcpt.n >= STATE_PAR_MIN) {
+		pa.to = pb.from = st->rcpt.n / 2;
+		state_par(state_rpass_check, &pa, &pb);
+	} else {
+		state_rpass_check(&pa);
+		pb.from = pb.to = pb.bad = st->rcpt.n;
+	}
+	if (pa.bad < pa.to || pb.bad < pb.to) {
+		struct state_rec *r = &st->rcpt.rec[pa.bad < pa.to ? pa.bad
+								    : pb.bad];
 		const char *k = state_key(st, r), *d;
 		size_t dlen;
 
-		state_prefetch(st, st->rcpt.rec, i, st->rcpt.n);
-		if (j > 0) {
-			struct state_rec *p = &st->rcpt.rec[j - 1];
-
-			if (p->klen == r->klen &&
-			    state_memcmp(text + p->pfx, k, r->klen) == 0)
-				continue;
-		}
 		state_domain_of(k, r->klen, &d, &dlen);
-		if (!state_dhash_has(&dh, text, st->dom.rec, d, dlen)) {
-			if (tag_r != NULL)
-				*tag_r = state_tag(st, r);
-			err_set(err, "recipient \"%.*s\": domain \"%.*s\" is not among the domains",
-				(int)r->klen, k, (int)dlen, d);
-			state_drop(&st->rcpt, j, i);
-			goto out;
-		}
-		text[pos] = 'R';
-		text[pos + 1] = ' ';
-		memcpy(text + pos + 2, k, r->klen);
-		text[pos + 2 + r->klen] = '\n';
-		st->rcpt.rec[j] = *r;
-		st->rcpt.rec[j++].pfx = pos + 2;
-		pos += (size_t)r->klen + 3;
+		if (tag_r != NULL)
+			*tag_r = state_tag(st, r);
+		err_set(err, "recipient \"%.*s\": domain \"%.*s\" is not among the domains",
+			(int)r->klen, k, (int)dlen, d);
+		for (i = 0; i < st->rcpt.n; i++)
+			st->rcpt.rec[i].fresh &= (uint8_t)~STATE_DUP;
+		goto out;
 	}
-	state_drop(&st->rcpt, j, i);
-	state_swap_off(st->rcpt.rec, st->rcpt.n);
+	pb.pos = pa.pos + pa.bytes;
+	if (st->rcpt.n >= STATE_PAR_MIN)
+		state_par(state_rpass_copy, &pa, &pb);
+	else
+		state_rpass_copy(&pa);
+	pos = pb.pos + pb.bytes;
+	if (pa.dups + pb.dups > 0) {
+		for (i = j = 0; i < st->rcpt.n; i++)
+			if (!(st->rcpt.rec[i].fresh & STATE_DUP))
+				st->rcpt.rec[j++] = st->rcpt.rec[i];
+		st->rcpt.n = j;
+	}
 	for (i = 0; i < st->dom.n; i++)
 		st->dom.rec[i].fresh = 0;
-	for (i = 0; i < st->rcpt.n; i++)
-		st->rcpt.rec[i].fresh = 0;
 	dom_swapped = 0;
 
 	free(st->arena);
@@ -823,7 +1102,7 @@ static int state_parse_line(struct state *st, const char *line, size_t llen,
 				      err) < 0)
 			return -1;
 		state_domain_of(key, klen, &d, &dlen);
-		if (!state_dhash_has(dh, st->arena, st->dom.rec, d, dlen))
+		if (!state_dhash_has(dh, st->arena, d, dlen))
 			return err_set(err, "state line %u: recipient domain \"%.*s\" is not among the domains",
 				       lineno, (int)dlen, d);
 	}
@@ -1072,7 +1351,7 @@ static int state_rcpt_domain_ok(const struct state *st,
 	size_t dlen;
 
 	state_domain_of(state_key(st, r), r->klen, &d, &dlen);
-	if (state_dhash_has(dh, st->arena, st->dom.rec, d, dlen))
+	if (state_dhash_has(dh, st->arena, d, dlen))
 		return 0;
 	return err_set(err, "state line %zu: recipient domain \"%.*s\" is not "
 		       "among the domains", st->dom.n + i + 1, (int)dlen, d);

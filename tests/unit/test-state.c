@@ -329,7 +329,7 @@ static int cmpstr(const void *a, const void *b)
  */
 static void test_sort(void)
 {
-	static const size_t sizes[] = { 3, 40, 300, 20000 };
+	static const size_t sizes[] = { 3, 40, 300, 20000, 100000 };
 	struct err err = { "" };
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 
@@ -430,6 +430,76 @@ static void test_million(void)
 	state_free(st);
 }
 
+/*
+ * test_large_errors - a state large enough to be sorted and checked on two
+ * threads reports the recipient whose domain is missing that comes first in
+ * key order, with its tag, and stays usable after the refusal
+ */
+static void test_large_errors(void)
+{
+	struct err err = { "" };
+	struct state *st = state_new();
+	unsigned tag = 99;
+	char k[64];
+	int bad = 0, i, n;
+
+	bad |= ADD_D(st, "example.com", "smtp:x");
+	bad |= ADD_R(st, "zz@missing.example", 7);
+	for (i = 0; i < 150000; i++) {
+		n = snprintf(k, sizeof(k), "u%d@example.com", (i * 7919) % 100000);
+		bad |= state_add_recipient(st, k, (size_t)n, 1, &err);
+	}
+	bad |= ADD_R(st, "v@missing.example", 5);
+	bad |= ADD_R(st, "aa@other.example", 3);
+	ok(bad == 0, "large: added");
+	ok(state_finish(st, &tag, &err) < 0 && tag == 3, "large: refused, "
+	   "tag %u", tag);
+	is_str(err.msg, "recipient \"aa@other.example\": domain "
+	       "\"other.example\" is not among the domains", "large: first "
+	       "missing domain in key order");
+	bad |= ADD_D(st, "other.example", "smtp:x");
+	ok(bad == 0 && state_finish(st, &tag, &err) < 0 && tag == 5,
+	   "large: the next one (tag %u)", tag);
+	is_str(err.msg, "recipient \"v@missing.example\": domain "
+	       "\"missing.example\" is not among the domains", "large: "
+	       "first missing domain in the second half");
+	bad |= ADD_D(st, "missing.example", "smtp:y");
+	ok(bad == 0 && state_finish(st, NULL, &err) == 0 &&
+	   state_recipient_count(st) == 100003, "large: finished after the "
+	   "domains came (%zu): %s", state_recipient_count(st), err.msg);
+	state_free(st);
+}
+
+/* test_add_address - folding on the way in, as norm_address would */
+static void test_add_address(void)
+{
+	struct err err = { "" };
+	struct state *st = state_new();
+	const char *a;
+	size_t len;
+	int bad = 0;
+
+	bad |= ADD_D(st, "example.com", "smtp:x");
+	bad |= state_add_address(st, "User@Example.COM", 16, 0, &err);
+	bad |= state_add_address(st, "Stra\xc3\x9f" "e@Example.com", 19, 0,
+				 &err);
+	bad |= state_add_address(st, "@EXAMPLE.com", 12, 0, &err);
+	ok(bad == 0 && state_finish(st, NULL, &err) == 0 &&
+	   state_recipient_count(st) == 3, "add_address: three added");
+	state_recipient(st, 0, &a, &len);
+	ok(len == 12 && memcmp(a, "@example.com", 12) == 0, "catch-all folded");
+	state_recipient(st, 1, &a, &len);
+	ok(len == 19 && memcmp(a, "strasse@example.com", 19) == 0,
+	   "non-ASCII folded by ICU");
+	state_recipient(st, 2, &a, &len);
+	ok(len == 16 && memcmp(a, "user@example.com", 16) == 0, "ASCII folded");
+	ok(state_add_address(st, "no-at-sign", 10, 0, &err) < 0,
+	   "add_address refuses what norm_address refuses");
+	is_str(err.msg, "no \"@\" in address \"no-at-sign\"",
+	       "add_address: norm_address's message");
+	state_free(st);
+}
+
 /* test_reserve - a reserved state ends up the same as one grown on demand */
 static void test_reserve(void)
 {
@@ -468,6 +538,8 @@ int main(void)
 	test_accepts();
 	test_sort();
 	test_reserve();
+	test_large_errors();
+	test_add_address();
 	test_million();
 	return test_done();
 }
