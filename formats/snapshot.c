@@ -16,7 +16,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,56 +115,6 @@ void snapshot_clear(struct snapshot *s)
 }
 
 /*
- * snapshot_read - the header is read and checked first, then the body in
- * one read into a buffer of its exact size: no growing buffer, no copy, and
- * nothing is allocated for a body over max_body.
- */
-/*
- * snapshot_hasher - BLAKE2b of the body as it arrives in memory: the reader
- * publishes how far it has read (ready), the hasher follows on a thread of
- * its own, so a large body is hashed while it is still being read.
- */
-struct snapshot_hasher {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	const unsigned char *buf;
-	size_t ready, len;
-	int stop;
-	crypto_generichash_state st;
-};
-
-static void *snapshot_hasher_run(void *arg)
-{
-	struct snapshot_hasher *h = arg;
-	size_t done = 0, upto;
-
-	for (;;) {
-		pthread_mutex_lock(&h->mu);
-		while (h->ready == done && !h->stop)
-			pthread_cond_wait(&h->cv, &h->mu);
-		upto = h->ready;
-		pthread_mutex_unlock(&h->mu);
-		if (upto == done)	/* stopped with nothing new */
-			break;
-		crypto_generichash_update(&h->st, h->buf + done, upto - done);
-		done = upto;
-		if (done == h->len)
-			break;
-	}
-	return NULL;
-}
-
-/* snapshot_publish - tell the hasher that the body up to ready is in */
-static void snapshot_publish(struct snapshot_hasher *h, size_t ready, int stop)
-{
-	pthread_mutex_lock(&h->mu);
-	h->ready = ready;
-	h->stop = stop;
-	pthread_cond_signal(&h->cv);
-	pthread_mutex_unlock(&h->mu);
-}
-
-/*
  * snapshot_prefault - map a large fresh buffer in with one call (huge pages
  * where the kernel has them) instead of a page fault per 4 KiB while
  * pread() fills it.  Advice only: failure is ignored.
@@ -186,58 +135,10 @@ static void snapshot_prefault(void *p, size_t len)
 }
 
 /*
- * snapshot_read_body - read s->body_len octets at off into s->body and
- * their BLAKE2b-256 into s->body_hash; a large body is read in chunks and
- * hashed on a second thread behind the reader.
+ * snapshot_read - the header is read and checked first, then the body in
+ * one read into a buffer of its exact size: no growing buffer, no copy, and
+ * nothing is allocated for a body over max_body.
  */
-static int snapshot_read_body(int fd, const char *path, struct snapshot *s,
-			      off_t off, struct err *err)
-{
-	struct snapshot_hasher h;
-	pthread_t th;
-	size_t pos, n;
-	int rc = 0, threaded;
-
-	memset(&h, 0, sizeof(h));
-	h.buf = (const unsigned char *)s->body;
-	h.len = s->body_len;
-	crypto_generichash_init(&h.st, NULL, 0, sizeof(s->body_hash));
-	if (s->body_len < 2 * SNAPSHOT_CHUNK ||
-	    pthread_mutex_init(&h.mu, NULL) != 0) {
-		if (fileio_pread_exact(fd, path, s->body, s->body_len, off,
-				       err) < 0)
-			return -1;
-		crypto_generichash_update(&h.st, h.buf, h.len);
-		return crypto_generichash_final(&h.st, s->body_hash,
-						sizeof(s->body_hash));
-	}
-	snapshot_prefault(s->body, s->body_len);
-	pthread_cond_init(&h.cv, NULL);
-	threaded = pthread_create(&th, NULL, snapshot_hasher_run, &h) == 0;
-	for (pos = 0; pos < s->body_len; pos += n) {
-		n = s->body_len - pos < SNAPSHOT_CHUNK ? s->body_len - pos :
-							 SNAPSHOT_CHUNK;
-		if (fileio_pread_exact(fd, path, s->body + pos, n,
-				       off + (off_t)pos, err) < 0) {
-			rc = -1;
-			break;
-		}
-		if (threaded)
-			snapshot_publish(&h, pos + n, 0);
-	}
-	if (threaded) {
-		snapshot_publish(&h, pos, 1);
-		pthread_join(th, NULL);
-	} else if (rc == 0)
-		crypto_generichash_update(&h.st, h.buf, h.len);
-	pthread_cond_destroy(&h.cv);
-	pthread_mutex_destroy(&h.mu);
-	if (rc < 0)
-		return -1;
-	return crypto_generichash_final(&h.st, s->body_hash,
-					sizeof(s->body_hash));
-}
-
 int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 		  struct err *err)
 {
@@ -329,12 +230,12 @@ int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 			err_sys(err, "malloc");
 			goto out;
 		}
-		if (snapshot_read_body(fd, path, s, (off_t)hlen, err) < 0)
+		snapshot_prefault(s->body, s->body_len);
+		if (fileio_pread_exact(fd, path, s->body, s->body_len,
+				       (off_t)hlen, err) < 0)
 			goto out;
 		s->body[s->body_len] = '\0';
-	} else
-		crypto_generichash(s->body_hash, sizeof(s->body_hash), NULL, 0,
-				   NULL, 0);
+	}
 	rc = 0;
 out:
 	if (rc < 0)

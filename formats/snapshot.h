@@ -22,8 +22,6 @@
 
 #define SNAPSHOT_MAGIC "mxsync-snapshot 1\n"
 #define SNAPSHOT_SIG_LEN 64
-#define SNAPSHOT_HASH_LEN 32
-#define SNAPSHOT_CHUNK (4 << 20)	/* read and hash steps of a large body */
 #define SNAPSHOT_HDR_MANIFEST "X-Mxsync-Manifest"
 #define SNAPSHOT_HDR_SIGNATURE "X-Mxsync-Signature"
 
@@ -33,19 +31,13 @@ struct snapshot {
 	unsigned char sig[SNAPSHOT_SIG_LEN];
 	char *body;		/* owned; may be NULL when body_len is 0 */
 	size_t body_len;
-	/* BLAKE2b-256 of the body octets as read into memory */
-	unsigned char body_hash[SNAPSHOT_HASH_LEN];
 };
 
 /* snapshot_write - write through the atomic-replace helper, mode 0644 */
 int snapshot_write(const char *path, const char *manifest, size_t mlen,
 		   const unsigned char sig[SNAPSHOT_SIG_LEN],
 		   const void *body, size_t blen, struct err *err);
-/*
- * snapshot_read - read a file; max_body bounds the body; fills *s, and
- * s->body_hash from the octets in s->body (a large body is hashed on a
- * second thread while it is read)
- */
+/* snapshot_read - read a file; max_body bounds the body; fills *s */
 int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 		  struct err *err);
 void snapshot_clear(struct snapshot *s);

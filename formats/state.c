@@ -42,6 +42,8 @@
 #define STATE_AHEAD 16
 /* Indexes this large are sorted and copied on two threads (state_par). */
 #define STATE_PAR_MIN 65536
+/* text of this many octets is hashed on a second thread while parsed */
+#define STATE_PAR_HASH_MIN (1u << 20)
 /* Prefixes sampled to choose where a large index is split for sorting. */
 #define STATE_SAMPLES 255
 /* Recipients ahead whose domain's slot is fetched early (a power of 2). */
@@ -1129,7 +1131,12 @@ static int state_parse_line(struct state *st, const char *line, size_t llen,
 	return 0;
 }
 
-struct state *state_parse_owned(char *buf, size_t len, struct err *err)
+/*
+ * state_parse_in - parse buf, which the state owns on success; on failure
+ * buf is freed, or left to the caller when keep is set
+ */
+static struct state *state_parse_in(char *buf, size_t len, int keep,
+				    struct err *err)
 {
 	struct state_dhash dh = { NULL, 0 };
 	struct state *st = NULL;
@@ -1181,9 +1188,62 @@ struct state *state_parse_owned(char *buf, size_t len, struct err *err)
 	return st;
 fail:
 	free(dh.slot);
-	free(buf);
+	if (keep && st != NULL)
+		st->arena = NULL;	/* the caller's again */
+	else if (!keep)
+		free(buf);
 	state_free(st);
 	return NULL;
+}
+
+struct state *state_parse_owned(char *buf, size_t len, struct err *err)
+{
+	return state_parse_in(buf, len, 0, err);
+}
+
+/* state_ph_job - state_parse_hashed's two halves: parse, or hash */
+struct state_ph_job {
+	int hash;
+	char *buf;
+	size_t len;
+	unsigned char *out;
+	struct state *st;
+	struct err *err;
+};
+
+static void state_ph_run(void *arg)
+{
+	struct state_ph_job *j = arg;
+
+	if (j->hash)
+		crypto_generichash(j->out, STATE_HASH_LEN,
+				   (const unsigned char *)j->buf, j->len,
+				   NULL, 0);
+	else
+		j->st = state_parse_in(j->buf, j->len, 1, j->err);
+}
+
+struct state *state_parse_hashed(char *buf, size_t len,
+				 unsigned char hash[STATE_HASH_LEN],
+				 struct err *err)
+{
+	struct state_ph_job parse = { 0, buf, len, hash, NULL, err };
+	struct state_ph_job h = { 1, buf, len, hash, NULL, NULL };
+
+	if (sodium_init() < 0) {
+		/* libsodium cannot fail here on Linux; keep the output defined */
+		memset(hash, 0, STATE_HASH_LEN);
+	}
+	if (len >= STATE_PAR_HASH_MIN)
+		state_par(state_ph_run, &parse, &h);
+	else {
+		state_ph_run(&h);
+		state_ph_run(&parse);
+	}
+	/* both halves are done: the buffer may go now */
+	if (parse.st == NULL)
+		free(buf);
+	return parse.st;
 }
 
 /* state_line_start - offset in a finished state's text of record r's line */

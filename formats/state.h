@@ -77,6 +77,16 @@ struct state *state_parse(const char *buf, size_t len, struct err *err);
 struct state *state_parse_owned(char *buf, size_t len, struct err *err);
 
 /*
+ * state_parse_hashed - state_parse_owned, and hash gets BLAKE2b-256 of the
+ * len octets of buf whether or not they parse (a large text is hashed on a
+ * second thread while it is parsed).  When the parse succeeds, hash is the
+ * state hash: canonical text parses only as itself.
+ */
+struct state *state_parse_hashed(char *buf, size_t len,
+				 unsigned char hash[STATE_HASH_LEN],
+				 struct err *err);
+
+/*
  * state_edit - one change for state_splice(): remove the base's record at
  * (add == 0), or add a record just before the base's record at (at == the
  * count: after the last).  type is 'D' (val is the nexthop) or 'R'.

@@ -286,7 +286,7 @@ int apply_file(struct syncd *sd, const char *path, struct push *p,
 		goto out;
 	body = snap.body;
 	snap.body = NULL;
-	rc = apply_push(sd, p, body, snap.body_len, snap.body_hash, res, v);
+	rc = apply_push(sd, p, body, snap.body_len, NULL, res, v);
 out:
 	snapshot_clear(&snap);
 	return rc;

@@ -85,21 +85,19 @@ static struct store_origin *store_load_one(const char *path, const char *name,
 		err_prefix(err, "%s: bad signature", path);
 		goto out;
 	}
-	if (snap.body == NULL)
+	if (snap.body == NULL) {
 		st = state_parse("", 0, err);
-	else {
-		st = state_parse_owned(snap.body, snap.body_len, err);
+		if (st != NULL)
+			state_hash(st, h);
+	} else {
+		/* parsed while hashed: canonical text parses only as itself */
+		st = state_parse_hashed(snap.body, snap.body_len, h, err);
 		snap.body = NULL;
 	}
 	if (st == NULL) {
 		err_prefix(err, "%s", path);
 		goto out;
 	}
-	/* a body that parsed is the canonical text: its hash is the state's */
-	if (state_text_size(st) == snap.body_len)
-		memcpy(h, snap.body_hash, sizeof(h));
-	else
-		state_hash(st, h);
 	if (memcmp(h, m.state_hash, sizeof(h)) != 0 ||
 	    state_domain_count(st) != m.domains ||
 	    state_recipient_count(st) != m.recipients) {

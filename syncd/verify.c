@@ -251,8 +251,8 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 	unsigned char h[STATE_HASH_LEN], bh[STATE_HASH_LEN];
 	const char *d, *nh;
 	size_t i, dlen, nlen;
-	struct err err;
-	int rc = -1;
+	struct err err, perr;
+	int rc = -1, parsed = 0;
 
 	*st_r = NULL;
 	if (len != p->m.body_size) {
@@ -260,7 +260,17 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 			      "says %" PRIu64, len, p->m.body_size);
 		goto out;
 	}
-	if (body_hash == NULL) {
+	if (p->m.kind != MANIFEST_DELTA && body != NULL && body_hash == NULL) {
+		/*
+		 * A full body is parsed while it is hashed (two threads for
+		 * a large one); the refusals below keep their order: body
+		 * hash, serial, then a parse error.
+		 */
+		st = state_parse_hashed(body, len, bh, &perr);
+		body = NULL;
+		body_hash = bh;
+		parsed = 1;
+	} else if (body_hash == NULL) {
 		crypto_generichash(bh, sizeof(bh), (const unsigned char *)body,
 				   len, NULL, 0);
 		body_hash = bh;
@@ -308,7 +318,9 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 			goto out;
 		}
 	} else {
-		if (body == NULL)
+		if (parsed)
+			err = perr;
+		else if (body == NULL)
 			st = state_parse("", 0, &err);
 		else {
 			st = state_parse_owned(body, len, &err);

@@ -63,9 +63,10 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 /*
  * verify_body - the body stage; body is malloc'd and always consumed.
  * body_hash is the BLAKE2b-256 of these very octets in memory when the
- * caller has it (snapshot_read computes it while reading), else NULL and it
- * is computed here; for a full state it doubles as the state hash, so the
- * state is hashed only once.  On success *st_r is the new full state.
+ * caller has it, else NULL and it is computed here (for a full body while
+ * the body is parsed, on two threads); for a full state it doubles as the
+ * state hash, so the state is hashed only once.  Both callers pass NULL.
+ * On success *st_r is the new full state.
  */
 int verify_body(struct syncd *sd, const struct push *p, char *body,
 		size_t len, const unsigned char *body_hash,
