@@ -654,6 +654,14 @@ static void *cdbw_small_run(void *arg)
 int cdbw_install(const struct state *const *states, size_t n,
 		 const char *dir, uint64_t limit, struct err *err)
 {
+	return cdbw_install_gated(states, n, dir, limit, NULL, NULL, err);
+}
+
+int cdbw_install_gated(const struct state *const *states, size_t n,
+		       const char *dir, uint64_t limit,
+		       int (*gate)(void *arg, struct err *err), void *arg,
+		       struct err *err)
+{
 	struct atomic_file af[CDBW_NMAPS];
 	struct cdbw_expect e[CDBW_NMAPS];
 	struct cdbw_small w;
@@ -693,6 +701,8 @@ int cdbw_install(const struct state *const *states, size_t n,
 		goto out;
 	}
 	/* all three built, validated and on disk: now replace the live ones */
+	if (gate != NULL && gate(arg, err) < 0)
+		goto out;
 	for (m = 0; m < CDBW_NMAPS; m++)
 		if (atomic_commit(&af[m], err) < 0)
 			goto out;

@@ -48,6 +48,16 @@ int cdbw_install(const struct state *const *states, size_t n,
 		 const char *dir, uint64_t limit, struct err *err);
 
 /*
+ * cdbw_install_gated - cdbw_install, where gate(arg, err) is called once
+ * the three maps are built, validated and synced, just before the first
+ * rename; when it fails, nothing is replaced and its error is returned.
+ */
+int cdbw_install_gated(const struct state *const *states, size_t n,
+		       const char *dir, uint64_t limit,
+		       int (*gate)(void *arg, struct err *err), void *arg,
+		       struct err *err);
+
+/*
  * cdbw_verify - 0 when the three maps in dir exist, are valid CDB files and
  * hold exactly the records of these states; -1 with a reason otherwise.
  */

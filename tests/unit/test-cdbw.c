@@ -406,6 +406,16 @@ static const char *pq(const char *key, const char *map)
 	}
 }
 
+static int gate_calls;
+
+/* gate_no - a cdbw_install_gated gate that always refuses */
+static int gate_no(void *arg, struct err *err)
+{
+	(void)arg;
+	gate_calls++;
+	return err_set(err, "gate says no");
+}
+
 static void small_tests(void)
 {
 	struct state *a = build(small_a_domains, 4, small_a_rcpts, 6);
@@ -510,6 +520,16 @@ static void small_tests(void)
 		ok(unchanged(live) && count_files(live) == 3,
 		   "maps unchanged and no temp left after a write error");
 	}
+
+	/* a gate that refuses at the last step: nothing replaced */
+	gate_calls = 0;
+	rc = cdbw_install_gated((const struct state *const *)sts, 1, live,
+				CDBW_LIMIT, gate_no, NULL, &err);
+	ok(rc == -1 && gate_calls == 1, "a refusing gate fails the install "
+	   "(called once)");
+	is_str(err.msg, "gate says no", "the gate's message is returned");
+	ok(unchanged(live) && count_files(live) == 3,
+	   "maps unchanged and no temp left after the gate refused");
 
 	/* failure: directory missing */
 	rc = cdbw_install((const struct state *const *)sts, 1,
