@@ -47,6 +47,7 @@ FORMATS_SRC = \
 	formats/conf.c \
 	formats/atomic.c \
 	formats/fileio.c \
+	formats/mem.c \
 	formats/cdbw.c \
 	formats/log.c
 

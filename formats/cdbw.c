@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +34,7 @@
 
 #include "atomic.h"
 #include "cdbw.h"
+#include "mem.h"
 
 enum cdbw_kind { CDBW_K_DOMAINS, CDBW_K_RECIPIENTS, CDBW_K_TRANSPORT, CDBW_NMAPS };
 
@@ -145,21 +145,6 @@ static inline int cdbw_neq(const unsigned char *a, const char *b, size_t n)
 	return 0;
 }
 
-/*
- * cdbw_advise - transparent huge pages for the inside of a large buffer
- * (a million records' list is 16 MB of fresh memory; 4 KiB page faults cost
- * more than filling it).  Advice only: failure is ignored.
- */
-static void cdbw_advise(void *p, size_t len)
-{
-	const uintptr_t huge = (uintptr_t)2 << 20;
-	uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-	uintptr_t e = ((uintptr_t)p + len) & ~(huge - 1);
-
-	if (len >= 2 * huge && e > a)
-		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-}
-
 /* cdbw_u32 - a little-endian 32-bit field of the file */
 static inline uint32_t cdbw_u32(const unsigned char *p)
 {
@@ -258,7 +243,7 @@ static int cdbw_expect_fill(struct cdbw_expect *e, const char *name,
 	if (e->rec == NULL)
 		return err_set(err, "%s: out of memory (%zu records)", name,
 			       e->nrec);
-	cdbw_advise(e->rec, 2 * e->nrec * sizeof(*e->rec));
+	mem_huge(e->rec, 2 * e->nrec * sizeof(*e->rec));
 	e->tab = e->rec + e->nrec;
 	memset(e->start, 0, sizeof(e->start));
 	for (s = 0; s < e->n; s++) {
@@ -312,18 +297,13 @@ static int cdbw_records(struct cdbw_part *pt)
 		i -= cnt;
 		s++;
 	}
-#ifdef MADV_POPULATE_READ
 	/* one call maps the share in, not a page fault per few pages */
-	if (pt->g1 > pt->g0) {
-		uintptr_t a = (uintptr_t)(mem + (uint32_t)e->rec[pt->g0]) &
-			      ~(uintptr_t)4095;
-		uintptr_t b = (uintptr_t)(mem + (pt->g1 < e->nrec
-					   ? (uint32_t)e->rec[pt->g1]
-					   : e->dend));
-
-		(void)madvise((void *)a, b - a, MADV_POPULATE_READ);
-	}
-#endif
+	if (pt->g1 > pt->g0)
+		mem_populate(mem + (uint32_t)e->rec[pt->g0],
+			     (pt->g1 < e->nrec ? (uint32_t)e->rec[pt->g1]
+					       : e->dend) -
+				     (uint32_t)e->rec[pt->g0],
+			     0);
 	for (g = pt->g0; g < pt->g1; g++, i++) {
 		while (i >= cdbw_count(e->states[s], e->kind)) {
 			s++;

@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +27,7 @@
 #include "atomic.h"
 #include "fileio.h"
 #include "manifest.h"
+#include "mem.h"
 #include "snapshot.h"
 
 #define SNAPSHOT_B64_VARIANT sodium_base64_VARIANT_ORIGINAL
@@ -112,26 +112,6 @@ void snapshot_clear(struct snapshot *s)
 	free(s->manifest);
 	free(s->body);
 	memset(s, 0, sizeof(*s));
-}
-
-/*
- * snapshot_prefault - map a large fresh buffer in with one call (huge pages
- * where the kernel has them) instead of a page fault per 4 KiB while
- * pread() fills it.  Advice only: failure is ignored.
- */
-static void snapshot_prefault(void *p, size_t len)
-{
-	uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-	uintptr_t e = ((uintptr_t)p + len) & ~(uintptr_t)4095;
-
-	if (e <= a)
-		return;
-#ifdef MADV_HUGEPAGE
-	(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-#endif
-#ifdef MADV_POPULATE_WRITE
-	(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
-#endif
 }
 
 /*
@@ -230,7 +210,9 @@ int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 			err_sys(err, "malloc");
 			goto out;
 		}
-		snapshot_prefault(s->body, s->body_len);
+		/* map the buffer in with one call, not a fault per page */
+		mem_huge(s->body, s->body_len);
+		mem_populate(s->body, s->body_len, 1);
 		if (fileio_pread_exact(fd, path, s->body, s->body_len,
 				       (off_t)hlen, err) < 0)
 			goto out;

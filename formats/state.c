@@ -25,13 +25,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "fileio.h"
+#include "mem.h"
 #include "norm.h"
 #include "state.h"
 
@@ -50,8 +50,6 @@
 #define STATE_RING 8
 /* A fresh flag bit: a duplicate found by state_finish(), dropped later. */
 #define STATE_DUP 2
-/* Buffers this large ask for transparent huge pages (see state_advise). */
-#define STATE_HUGE ((size_t)2 << 20)
 
 #define state_prefetch(st, ix, i, n)                                      \
 	do {                                                              \
@@ -100,27 +98,12 @@ void state_free(struct state *st)
 	free(st);
 }
 
-/*
- * state_advise - ask for transparent huge pages on the 2 MiB-aligned inside
- * of a large buffer.  Filling a million-record state touches ~100 MB of
- * fresh memory; with 4 KiB pages the page faults cost more than the work
- * (measured: about a third of an export).  Advice only: failure is ignored.
- */
-static void state_advise(void *p, size_t len)
-{
-	uintptr_t a = ((uintptr_t)p + STATE_HUGE - 1) & ~(uintptr_t)(STATE_HUGE - 1);
-	uintptr_t e = ((uintptr_t)p + len) & ~(uintptr_t)(STATE_HUGE - 1);
-
-	if (p != NULL && len >= 2 * STATE_HUGE && e > a)
-		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-}
-
 /* state_malloc - malloc, with huge pages for large sizes */
 static void *state_malloc(size_t len)
 {
 	void *p = malloc(len ? len : 1);
 
-	state_advise(p, len);
+	mem_huge(p, len);
 	return p;
 }
 
@@ -186,7 +169,7 @@ static int state_grow_arena(struct state *st, size_t more, struct err *err)
 	if (p == NULL)
 		return err_set(err, "out of memory (state arena of %zu octets)",
 			       cap);
-	state_advise(p, cap);
+	mem_huge(p, cap);
 	st->arena = p;
 	st->cap = cap;
 	return 0;
@@ -207,7 +190,7 @@ static int state_grow_index(struct state_index *ix, struct err *err)
 	if (p == NULL)
 		return err_set(err, "out of memory (state index of %zu records)",
 			       cap);
-	state_advise(p, cap * sizeof(*p));
+	mem_huge(p, cap * sizeof(*p));
 	ix->rec = p;
 	ix->cap = cap;
 	return 0;
@@ -227,7 +210,7 @@ static int state_reserve_index(struct state_index *ix, size_t records,
 	if (p == NULL)
 		return err_set(err, "out of memory (state index of %zu records)",
 			       ix->n + records);
-	state_advise(p, (ix->n + records) * sizeof(*p));
+	mem_huge(p, (ix->n + records) * sizeof(*p));
 	ix->rec = p;
 	ix->cap = ix->n + records;
 	return 0;
@@ -251,7 +234,7 @@ int state_reserve(struct state *st, size_t records, size_t bytes,
 		if (a == NULL)
 			return err_set(err, "out of memory (state arena of %zu "
 				       "octets)", st->len + more);
-		state_advise(a, st->len + more);
+		mem_huge(a, st->len + more);
 		st->arena = a;
 		st->cap = st->len + more;
 	}

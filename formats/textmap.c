@@ -23,11 +23,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
+#include "mem.h"
 #include "textmap.h"
 
 /* textmap_space - Postfix ISSPACE: ASCII white space only */
@@ -266,22 +266,6 @@ out:
 	return ret;
 }
 
-/*
- * textmap_advise - transparent huge pages for the inside of a large buffer:
- * read() into 4 KiB pages faults once a page, which costs more than the
- * copy.  (The file is read, not mapped: a map being truncated by an editor
- * while it is parsed would kill the process with SIGBUS.)  Advice only.
- */
-static void textmap_advise(void *p, size_t len)
-{
-	const uintptr_t huge = (uintptr_t)2 << 20;
-	uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-	uintptr_t e = ((uintptr_t)p + len) & ~(huge - 1);
-
-	if (len >= 2 * huge && e > a)
-		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-}
-
 int textmap_parse_file(const char *path, enum textmap_kind kind,
 		       textmap_fn fn, void *ctx, struct err *err)
 {
@@ -312,7 +296,7 @@ int textmap_parse_file(const char *path, enum textmap_kind kind,
 		err_set(err, "%s: out of memory", path);
 		goto out;
 	}
-	textmap_advise(buf, (size_t)sb.st_size);
+	mem_huge(buf, (size_t)sb.st_size);
 	if (fileio_pread_exact(fd, path, buf, (size_t)sb.st_size, 0, err) < 0)
 		goto out;
 	len = (size_t)sb.st_size;
