@@ -67,6 +67,9 @@ AGENT_SRC = \
 	agent/config.c \
 	agent/source.c \
 	agent/source_file.c \
+	agent/preset.c \
+	agent/preset_mysql.c \
+	agent/preset_pgsql.c \
 	agent/source_mysql.c \
 	agent/source_maildir.c \
 	agent/export.c \
