@@ -48,8 +48,11 @@ INSERT INTO domain (domain, description, transport, backupmx, active, created, m
  ('off.test', '', 'virtual', 0, 0, NOW(), NOW()),
  ('UPPER.Test', '', 'virtual', 0, 1, NOW(), NOW()),
  ('bmx.test', '', 'relay:[mx.bmx.test]', 1, 1, NOW(), NOW()),
- ('bmxoff.test', '', 'relay:[mx.bmxoff.test]', 1, 0, NOW(), NOW());
+ ('bmxoff.test', '', 'relay:[mx.bmxoff.test]', 1, 0, NOW(), NOW()),
+ ('padded.test ', '', 'virtual', 0, 1, NOW(), NOW());
 INSERT INTO mailbox (username, password, name, maildir, local_part, domain, active, created, modified) VALUES
+ ('pad@example.com ', 'x', 'Pad', 'example.com/pad/', 'pad', 'example.com', 1, NOW(), NOW()),
+ ('u@padded.test', 'x', 'U', 'padded.test/u/', 'u', 'padded.test', 1, NOW(), NOW()),
  ('alice@example.com', 'x', 'Alice', 'example.com/alice/', 'alice', 'example.com', 1, NOW(), NOW()),
  ('old@example.com', 'x', 'Old', 'example.com/old/', 'old', 'example.com', 0, NOW(), NOW()),
  ('Mixed.Case@Example.com', 'x', 'Mixed', 'example.com/mixed.case/', 'Mixed.Case', 'example.com', 1, NOW(), NOW()),
@@ -72,14 +75,17 @@ INSERT INTO alias (address, goto, domain, active, created, modified) VALUES
  ('gone@example.com', 'alice@example.com', 'example.com', 0, NOW(), NOW()),
  ('plus+tag@example.com', 'alice@example.com', 'example.com', 1, NOW(), NOW()),
  ('@catch.test', 'alice@example.com', 'catch.test', 1, NOW(), NOW()),
- ('staff@off.test', 'bob@off.test', 'off.test', 1, NOW(), NOW());
+ ('staff@off.test', 'bob@off.test', 'off.test', 1, NOW(), NOW()),
+ ('blank@example.com', ' ', 'example.com', 1, NOW(), NOW());
 INSERT INTO alias_domain (alias_domain, target_domain, active, created, modified) VALUES
  ('alias.test', 'example.com', 1, NOW(), NOW()),
  ('acatch.test', 'catch.test', 1, NOW(), NOW()),
  ('aoffline.test', 'example.com', 0, NOW(), NOW()),
  ('aoff.test', 'off.test', 1, NOW(), NOW());
 "
-PFA_PROBES="alice@example.com ALICE@Example.COM alice+x@example.com
+# the database compares with PAD SPACE: pad@example.com and padded.test
+# are stored with a trailing blank, blank@example.com's goto is one blank
+PFA_PROBES="pad@example.com pad@alias.test u@padded.test blank@example.com alice@example.com ALICE@Example.COM alice+x@example.com
 old@example.com mixed.case@example.com MIXED.CASE+x@EXAMPLE.COM
 info@example.com team@example.com ext@example.com empty@example.com
 gone@example.com plus+tag@example.com plus+other@example.com plus@example.com
@@ -132,7 +138,8 @@ INSERT INTO forwardings (address, forwarding, domain, dest_domain, is_forwarding
  ('gone@example.com', 'alice@example.com', 'example.com', 'example.com', 0, 1, 0),
  ('plus+tag@example.com', 'alice@example.com', 'example.com', 'example.com', 0, 1, 1),
  ('catch.test', 'alice@example.com', 'catch.test', 'example.com', 0, 0, 1),
- ('staff@off.test', 'bob@off.test', 'off.test', 'off.test', 0, 1, 1);
+ ('staff@off.test', 'bob@off.test', 'off.test', 'off.test', 0, 1, 1),
+ ('pad@example.com ', 'alice@example.com', 'example.com', 'example.com', 0, 1, 1);
 INSERT INTO alias (address, name, domain, active, created, modified) VALUES
  ('info@example.com', 'Info', 'example.com', 1, NOW(), NOW()),
  ('team@example.com', 'Team', 'example.com', 1, NOW(), NOW()),
@@ -147,7 +154,7 @@ INSERT INTO alias_domain (alias_domain, target_domain, active, created, modified
  ('aoffline.test', 'example.com', 0, NOW(), NOW()),
  ('aoff.test', 'off.test', 1, NOW(), NOW());
 "
-IRM_PROBES="alice@example.com ALICE@Example.COM alice+x@example.com
+IRM_PROBES="pad@example.com pad@alias.test alice@example.com ALICE@Example.COM alice+x@example.com
 old@example.com half@example.com nodeliver@example.com
 mixed.case@example.com MIXED.CASE+x@EXAMPLE.COM info@example.com
 team@example.com ext@example.com empty@example.com gone@example.com
@@ -168,7 +175,8 @@ INSERT INTO virtual_domains (id, name) VALUES
  (1, 'example.com'), (2, 'catch.test'), (3, 'UPPER.Test');
 INSERT INTO virtual_users (domain_id, password, email) VALUES
  (1, 'x', 'alice@example.com'), (1, 'x', 'Mixed.Case@Example.com'),
- (2, 'x', 'carl@catch.test'), (3, 'x', 'erin@upper.test');
+ (2, 'x', 'carl@catch.test'), (3, 'x', 'erin@upper.test'),
+ (1, 'x', 'pad@example.com ');
 INSERT INTO virtual_aliases (domain_id, source, destination) VALUES
  (1, 'info@example.com', 'alice@example.com'),
  (1, 'team@example.com', 'alice@example.com'),
@@ -179,7 +187,7 @@ INSERT INTO virtual_aliases (domain_id, source, destination) VALUES
  (2, '@catch.test', 'alice@example.com'),
  (1, 'lost@nothosted.test', 'alice@example.com');
 "
-ISP_PROBES="alice@example.com ALICE@Example.COM alice+x@example.com
+ISP_PROBES="pad@example.com alice@example.com ALICE@Example.COM alice+x@example.com
 mixed.case@example.com MIXED.CASE+x@EXAMPLE.COM info@example.com
 team@example.com ext@example.com empty@example.com plus+tag@example.com
 plus+other@example.com plus@example.com nobody@example.com any@catch.test
@@ -361,6 +369,8 @@ preset_expect_pfa() {
 	expect start bob@off.test 5.5 "an inactive domain's active mailbox is refused"
 	expect start bob@aoff.test 2.2 "an alias domain of an inactive domain accepts what the upstream tables accept"
 	expect start x@all 5.5 "the pseudo-domain ALL is not exported"
+	expect start pad@example.com 2.2 "a key stored with a trailing blank is found (PAD SPACE)"
+	expect start u@padded.test 2.2 "so is a domain"
 }
 preset_expect_pfab() {
 	preset_expect_pfa
