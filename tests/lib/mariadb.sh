@@ -36,7 +36,10 @@ MDB_PWFILE=
 # the socket to answer
 mdb_run_server() {
 	rm -f "$MDB_SOCK"
+	# temporary tables in the test's own directory, not the shared /tmp
+	mkdir -p "$MDB_DIR/tmp" || return 1
 	mariadbd --no-defaults --datadir="$MDB_DIR/data" --socket="$MDB_SOCK" \
+		--tmpdir="$MDB_DIR/tmp" \
 		--skip-networking --pid-file="$MDB_DIR/mariadbd.pid" \
 		--user=root --log-error="$MDB_DIR/error.log" \
 		--innodb-buffer-pool-size=16M --innodb-log-file-size=8M \
