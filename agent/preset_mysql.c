@@ -30,35 +30,51 @@
 
 /* PostfixAdmin: DOCUMENTS/POSTFIX_CONF.txt, schema of public/upgrade.php */
 
-/* the recipient tables of POSTFIX_CONF.txt, one SELECT each */
-#define PFA_RECIPIENTS                                                                                        \
-	"SELECT RTRIM(r.address) FROM (" /* mysql_virtual_mailbox_maps.cf */                                  \
-	" SELECT m.username AS address FROM mailbox m"                                                        \
-	"  WHERE m.active = '1' AND LENGTH(m.maildir) > 0" /* mysql_virtual_alias_maps.cf                     \
-							      (an address or a                                \
-							      catch-all                                       \
-							      @domain) */                                     \
-	" UNION ALL SELECT a.address FROM alias a"                                                            \
-	"  WHERE a.active = '1' AND LENGTH(a.goto) > 0" /* mysql_virtual_alias_domain_mailbox_maps.cf         \
-							 */                                                   \
-	" UNION ALL SELECT CONCAT(SUBSTRING_INDEX(m.username, '@', 1), '@',"                                  \
-	"  ad.alias_domain) FROM alias_domain ad JOIN mailbox m"                                              \
-	"  ON m.username = CONCAT(SUBSTRING_INDEX(m.username, '@', 1), '@',"                                  \
-	"  ad.target_domain)"                                                                                 \
-	"  WHERE m.active = '1' AND ad.active = '1' AND LENGTH(m.maildir) > 0"                                \
-	"  AND LENGTH(SUBSTRING_INDEX(m.username, '@', 1)) > 0" /* mysql_virtual_alias_domain_maps.cf         \
-								 */                                           \
-	" UNION ALL SELECT CONCAT(SUBSTRING_INDEX(a.address, '@', 1), '@',"                                   \
-	"  ad.alias_domain) FROM alias_domain ad JOIN alias a"                                                \
-	"  ON a.address = CONCAT(SUBSTRING_INDEX(a.address, '@', 1), '@',"                                    \
-	"  ad.target_domain)"                                                                                 \
-	"  WHERE a.active = '1' AND ad.active = '1' AND LENGTH(a.goto) > 0"                                   \
-	"  AND LENGTH(SUBSTRING_INDEX(a.address, '@', 1)) > 0" /* mysql_virtual_alias_domain_catchall_maps.cf \
-								*/                                            \
-	" UNION ALL SELECT CONCAT('@', ad.alias_domain)"                                                      \
-	"  FROM alias_domain ad JOIN alias a"                                                                 \
-	"  ON a.address = CONCAT('@', ad.target_domain)"                                                      \
-	"  WHERE a.active = '1' AND ad.active = '1' AND LENGTH(a.goto) > 0"
+/* mysql_virtual_mailbox_maps.cf */
+#define PFA_MAILBOX                                                            \
+	" SELECT m.username AS address FROM mailbox m"                         \
+	" WHERE m.active = '1' AND LENGTH(m.maildir) > 0"                      \
+	" AND LOCATE('@', m.username) > 0"
+
+/* mysql_virtual_alias_maps.cf: an address, or a catch-all "@domain" */
+#define PFA_ALIAS                                                              \
+	" SELECT a.address FROM alias a"                                       \
+	" WHERE a.active = '1' AND LENGTH(a.goto) > 0"                         \
+	" AND LOCATE('@', a.address) > 0"
+
+/*
+ * mysql_virtual_alias_domain_mailbox_maps.cf, asked with the local part
+ * (%u) and the alias domain (%d): every mailbox "L@target" of an active
+ * alias domain is "L@alias"
+ */
+#define PFA_AD_MAILBOX                                                         \
+	" SELECT CONCAT(SUBSTRING_INDEX(m.username, '@', 1), '@',"             \
+	" ad.alias_domain) FROM alias_domain ad JOIN mailbox m"                \
+	" ON m.username = CONCAT(SUBSTRING_INDEX(m.username, '@', 1), '@',"    \
+	" ad.target_domain)"                                                   \
+	" WHERE m.active = '1' AND ad.active = '1' AND LENGTH(m.maildir) > 0"  \
+	" AND LENGTH(SUBSTRING_INDEX(m.username, '@', 1)) > 0"
+
+/* mysql_virtual_alias_domain_maps.cf: the same for aliases */
+#define PFA_AD_ALIAS                                                           \
+	" SELECT CONCAT(SUBSTRING_INDEX(a.address, '@', 1), '@',"              \
+	" ad.alias_domain) FROM alias_domain ad JOIN alias a"                  \
+	" ON a.address = CONCAT(SUBSTRING_INDEX(a.address, '@', 1), '@',"      \
+	" ad.target_domain)"                                                   \
+	" WHERE a.active = '1' AND ad.active = '1' AND LENGTH(a.goto) > 0"     \
+	" AND LENGTH(SUBSTRING_INDEX(a.address, '@', 1)) > 0"
+
+/* mysql_virtual_alias_domain_catchall_maps.cf: the target's catch-all */
+#define PFA_AD_CATCHALL                                                        \
+	" SELECT CONCAT('@', ad.alias_domain)"                                 \
+	" FROM alias_domain ad JOIN alias a"                                   \
+	" ON a.address = CONCAT('@', ad.target_domain)"                        \
+	" WHERE a.active = '1' AND ad.active = '1' AND LENGTH(a.goto) > 0"
+
+#define PFA_RECIPIENTS                                                         \
+	"SELECT RTRIM(r.address) FROM (" PFA_MAILBOX " UNION ALL" PFA_ALIAS    \
+	" UNION ALL" PFA_AD_MAILBOX " UNION ALL" PFA_AD_ALIAS                  \
+	" UNION ALL" PFA_AD_CATCHALL
 
 /* every table and column the decision reads */
 #define PFA_CHANGE                                                             \
@@ -86,8 +102,8 @@
  * panel keeps for its superadmins, is never a mail domain
  */
 #define PFA_DOMAINS                                                            \
-	"SELECT RTRIM(domain) FROM domain WHERE active = '1' AND domain <> "   \
-	"'ALL'"
+	"SELECT RTRIM(domain) FROM domain"                                     \
+	" WHERE active = '1' AND domain <> 'ALL'"
 #define PFA_HOSTED(d)                                                          \
 	"EXISTS (SELECT 1 FROM domain d WHERE d.domain = " d                   \
 	" AND d.active = '1' AND d.domain <> 'ALL')"
@@ -102,11 +118,15 @@
 #define PFAB_DOMAINS                                                           \
 	"SELECT RTRIM(domain) FROM domain WHERE domain <> 'ALL'"               \
 	" AND ((active = '1' AND backupmx = '0') OR backupmx = '1')"
+#define PFAB_RELAY                                                             \
+	" SELECT CONCAT('@', domain) FROM domain"                              \
+	" WHERE backupmx = '1' AND domain <> 'ALL'"
 #define PFAB_HOSTED(d)                                                         \
 	"EXISTS (SELECT 1 FROM domain d WHERE d.domain = " d                   \
 	" AND d.domain <> 'ALL'"                                               \
 	" AND ((d.active = '1' AND d.backupmx = '0') OR d.backupmx = '1'))"
 
+/* the domain of the derived table r's address, for the hosted test */
 #define ADDR_DOMAIN "SUBSTRING_INDEX(r.address, '@', -1)"
 
 /*
@@ -122,50 +142,63 @@
 	" JOIN domain d ON d.domain = ad.target_domain"                        \
 	" WHERE ad.active = 1 AND d.active = 1 AND d.backupmx = 0"
 
-#define IRM_RECIPIENTS                                                                                                        \
-	"SELECT RTRIM(r.address) FROM (" /* virtual_mailbox_maps.cf */                                                        \
-	" SELECT m.username AS address FROM mailbox m"                                                                        \
-	"  JOIN domain d ON d.domain = m.domain"                                                                              \
-	"  WHERE m.active = 1 AND m.enabledeliver = 1 AND d.active = 1" /* virtual_alias_maps.cf                              \
-									   (rows                                              \
-									   without                                            \
-									   "@"                                                \
-									   are                                                \
-									   catch-alls,                                        \
-									   below)                                             \
-									 */                                                   \
-	" UNION ALL SELECT f.address FROM forwardings f"                                                                      \
-	"  JOIN domain d ON d.domain = f.domain"                                                                              \
-	"  WHERE f.active = 1 AND d.backupmx = 0 AND d.active = 1"                                                            \
-	"  AND LENGTH(f.forwarding) > 0 AND LOCATE('@', f.address) > 0" /* domain_alias_maps.cf                               \
-									 */                                                   \
-	" UNION ALL SELECT CONCAT(SUBSTRING_INDEX(f.address, '@', 1), '@',"                                                   \
-	"  ad.alias_domain) FROM alias_domain ad"                                                                             \
-	"  JOIN domain d ON d.domain = ad.target_domain"                                                                      \
-	"  JOIN forwardings f"                                                                                                \
-	"  ON f.address = CONCAT(SUBSTRING_INDEX(f.address, '@', 1), '@',"                                                    \
-	"  ad.target_domain)"                                                                                                 \
-	"  WHERE f.active = 1 AND ad.active = 1 AND d.backupmx = 0"                                                           \
-	"  AND LENGTH(f.forwarding) > 0"                                                                                      \
-	"  AND LENGTH(SUBSTRING_INDEX(f.address, '@', 1)) > 0" /* catchall_maps.cf:                                           \
-								  the address                                                 \
-								  is the bare                                                 \
-								  domain */                                                   \
-	" UNION ALL SELECT CONCAT('@', f.address) FROM forwardings f"                                                         \
-	"  JOIN domain d ON f.address = d.domain"                                                                             \
-	"  WHERE f.active = 1 AND d.active = 1 AND d.backupmx = 0"                                                            \
-	"  AND LENGTH(f.forwarding) > 0" /* domain_alias_catchall_maps.cf */                                                  \
-	" UNION ALL SELECT CONCAT('@', ad.alias_domain) FROM alias_domain ad"                                                 \
-	"  JOIN domain d ON d.domain = ad.target_domain"                                                                      \
-	"  JOIN forwardings f ON f.address = ad.target_domain"                                                                \
-	"  WHERE f.active = 1 AND ad.active = 1 AND LENGTH(f.forwarding) > 0" /* relay_domains.cf, no relay_recipient_maps */ \
-	" UNION ALL SELECT CONCAT('@', domain) FROM domain"                                                                   \
-	"  WHERE backupmx = 1 AND active = 1"                                                                                 \
-	") r WHERE EXISTS (SELECT 1 FROM domain d"                                                                            \
-	" WHERE d.domain = " ADDR_DOMAIN " AND d.active = 1)"                                                                 \
-	" OR EXISTS (SELECT 1 FROM alias_domain ad"                                                                           \
-	" JOIN domain d ON d.domain = ad.target_domain"                                                                       \
-	" WHERE ad.alias_domain = " ADDR_DOMAIN                                                                               \
+/* virtual_mailbox_maps.cf: the domain column must name an active domain */
+#define IRM_MAILBOX                                                            \
+	" SELECT m.username AS address FROM mailbox m"                         \
+	" JOIN domain d ON d.domain = m.domain"                                \
+	" WHERE m.active = 1 AND m.enabledeliver = 1 AND d.active = 1"         \
+	" AND LOCATE('@', m.username) > 0"
+
+/*
+ * virtual_alias_maps.cf: aliases and each mailbox's own row; a row
+ * without "@" is a catch-all (catchall_maps.cf, below)
+ */
+#define IRM_FORWARD                                                            \
+	" SELECT f.address FROM forwardings f"                                 \
+	" JOIN domain d ON d.domain = f.domain"                                \
+	" WHERE f.active = 1 AND d.backupmx = 0 AND d.active = 1"              \
+	" AND LENGTH(f.forwarding) > 0 AND LOCATE('@', f.address) > 0"
+
+/* domain_alias_maps.cf: the target's forwardings under the alias domain */
+#define IRM_AD_FORWARD                                                         \
+	" SELECT CONCAT(SUBSTRING_INDEX(f.address, '@', 1), '@',"              \
+	" ad.alias_domain) FROM alias_domain ad"                               \
+	" JOIN domain d ON d.domain = ad.target_domain"                        \
+	" JOIN forwardings f"                                                  \
+	" ON f.address = CONCAT(SUBSTRING_INDEX(f.address, '@', 1), '@',"      \
+	" ad.target_domain)"                                                   \
+	" WHERE f.active = 1 AND ad.active = 1 AND d.backupmx = 0"             \
+	" AND LENGTH(f.forwarding) > 0"                                        \
+	" AND LENGTH(SUBSTRING_INDEX(f.address, '@', 1)) > 0"
+
+/* catchall_maps.cf: the address is the bare domain */
+#define IRM_CATCHALL                                                           \
+	" SELECT CONCAT('@', f.address) FROM forwardings f"                    \
+	" JOIN domain d ON f.address = d.domain"                               \
+	" WHERE f.active = 1 AND d.active = 1 AND d.backupmx = 0"              \
+	" AND LENGTH(f.forwarding) > 0"
+
+/* domain_alias_catchall_maps.cf: the target's catch-all */
+#define IRM_AD_CATCHALL                                                        \
+	" SELECT CONCAT('@', ad.alias_domain) FROM alias_domain ad"            \
+	" JOIN domain d ON d.domain = ad.target_domain"                        \
+	" JOIN forwardings f ON f.address = ad.target_domain"                  \
+	" WHERE f.active = 1 AND ad.active = 1 AND LENGTH(f.forwarding) > 0"
+
+/* relay_domains.cf, relayed without relay_recipient_maps */
+#define IRM_RELAY                                                              \
+	" SELECT CONCAT('@', domain) FROM domain"                              \
+	" WHERE backupmx = 1 AND active = 1"
+
+#define IRM_RECIPIENTS                                                         \
+	"SELECT RTRIM(r.address) FROM (" IRM_MAILBOX " UNION ALL" IRM_FORWARD  \
+	" UNION ALL" IRM_AD_FORWARD " UNION ALL" IRM_CATCHALL                  \
+	" UNION ALL" IRM_AD_CATCHALL " UNION ALL" IRM_RELAY                    \
+	") r WHERE EXISTS (SELECT 1 FROM domain d"                             \
+	" WHERE d.domain = " ADDR_DOMAIN " AND d.active = 1)"                  \
+	" OR EXISTS (SELECT 1 FROM alias_domain ad"                            \
+	" JOIN domain d ON d.domain = ad.target_domain"                        \
+	" WHERE ad.alias_domain = " ADDR_DOMAIN                                \
 	" AND ad.active = 1 AND d.active = 1 AND d.backupmx = 0)"
 
 #define IRM_CHANGE                                                             \
@@ -191,18 +224,19 @@
 
 /*
  * ISPmail (Signum/ispmail-bookworm-ansible): roles/ispmail-database's
- * schema.sql and roles/ispmail-postfix's mysql-*.cf: no active flags, no
- * alias domains; a catch-all is an alias whose source is "@domain"
+ * schema.sql and the mysql-*.cf templates of roles/ispmail-postfix: no
+ * active flags, no alias domains; a catch-all is an alias whose source is
+ * "@domain".  mysql-virtual-mailbox-maps.cf and mysql-email2email.cf both
+ * find the users, mysql-virtual-alias-maps.cf the aliases.
  */
 #define ISP_DOMAINS "SELECT RTRIM(name) FROM virtual_domains"
-#define ISP_RECIPIENTS                                                               \
-	"SELECT RTRIM(r.address) FROM (" /* mysql-virtual-mailbox-maps.cf,           \
-					    mysql-email2email.cf */                  \
-	" SELECT email AS address FROM virtual_users" /* mysql-virtual-alias-maps.cf \
-						       */                            \
-	" UNION ALL SELECT source FROM virtual_aliases"                              \
-	"  WHERE LENGTH(destination) > 0"                                            \
-	") r WHERE EXISTS (SELECT 1 FROM virtual_domains d"                          \
+#define ISP_RECIPIENTS                                                         \
+	"SELECT RTRIM(r.address) FROM ("                                       \
+	" SELECT email AS address FROM virtual_users"                          \
+	" WHERE LOCATE('@', email) > 0"                                        \
+	" UNION ALL SELECT source FROM virtual_aliases"                        \
+	" WHERE LENGTH(destination) > 0 AND LOCATE('@', source) > 0"           \
+	") r WHERE EXISTS (SELECT 1 FROM virtual_domains d"                    \
 	" WHERE d.name = " ADDR_DOMAIN ")"
 #define ISP_CHANGE                                                             \
 	"SELECT 'virtual_domains', COUNT(*),"                                  \
@@ -220,8 +254,7 @@ const struct preset preset_mysql[] = {
     {"postfixadmin", PFA_DOMAINS,
      PFA_RECIPIENTS ") r WHERE " PFA_HOSTED(ADDR_DOMAIN), PFA_CHANGE},
     {"postfixadmin-backupmx", PFAB_DOMAINS,
-     PFA_RECIPIENTS " UNION ALL SELECT CONCAT('@', domain) FROM domain"
-		    "  WHERE backupmx = '1' AND domain <> 'ALL'"
+     PFA_RECIPIENTS " UNION ALL" PFAB_RELAY
 		    ") r WHERE " PFAB_HOSTED(ADDR_DOMAIN),
      PFA_CHANGE},
     {"iredmail", IRM_DOMAINS, IRM_RECIPIENTS, IRM_CHANGE},
