@@ -25,6 +25,9 @@
  *	poll_interval    = 5s
  *	connect_timeout  = 5s
  *
+ * Domains and addresses are taken as the database compares them: trailing
+ * blanks of a non-binary string (PAD SPACE collations) are dropped.
+ *
  * Connection and server errors are SOURCE_DOWN; a query returning the wrong
  * number of columns, a NULL or a malformed record is SOURCE_BAD, and the
  * message names the source and the query.
@@ -270,12 +273,33 @@ static int mysql_run(struct source *src, MYSQL *db, const char *key,
 	return SOURCE_OK;
 }
 
+/* MYSQL_BINARY - the character set number of binary strings */
+#define MYSQL_BINARY 63
+
+/*
+ * mysql_pad - the length of a value as the database compares it: a
+ * non-binary string is compared under its collation, and MySQL and MariaDB
+ * collations are PAD SPACE (the "_nopad_" ones aside), so "a@b.example "
+ * is the key the primary's lookup of a@b.example finds: trailing blanks
+ * are dropped
+ */
+static unsigned long mysql_pad(const MYSQL_FIELD *f, const char *v,
+			       unsigned long len)
+{
+	if (f->charsetnr == MYSQL_BINARY)
+		return len;
+	while (len > 0 && v[len - 1] == ' ')
+		len--;
+	return len;
+}
+
 static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 			 MYSQL *db, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	MYSQL_RES *res = NULL;
 	MYSQL_ROW row;
+	MYSQL_FIELD *fields;
 	unsigned ncol;
 	unsigned long *lens;
 	unsigned long long rowno = 0;
@@ -286,6 +310,7 @@ static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 			    err)) < 0)
 		return rc;
 	ncol = mysql_num_fields(res);
+	fields = mysql_fetch_fields(res);
 	if (ncol != 1 && ncol != 2) {
 		rc = SOURCE_BAD;
 		err_set(err, "source %s: domains_query returns %u columns "
@@ -303,10 +328,11 @@ static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 				where);
 			goto out;
 		}
-		if ((rc = source_add_domain(src, ctx, row[0], lens[0],
-					    ncol == 2 ? row[1] : NULL,
-					    ncol == 2 && row[1] ? lens[1] : 0,
-					    where, err)) < 0)
+		if ((rc = source_add_domain(
+			     src, ctx, row[0], mysql_pad(&fields[0], row[0], lens[0]),
+			     ncol == 2 ? row[1] : NULL,
+			     ncol == 2 && row[1] ? lens[1] : 0,
+			     where, err)) < 0)
 			goto out;
 	}
 	rc = SOURCE_OK;
@@ -323,6 +349,7 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 	struct mysql_conf *mc = src->priv;
 	MYSQL_RES *res = NULL;
 	MYSQL_ROW row;
+	MYSQL_FIELD *fields;
 	unsigned ncol;
 	unsigned long *lens;
 	unsigned long long rowno = 0;
@@ -332,6 +359,7 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 			    &res, err)) < 0)
 		return rc;
 	ncol = mysql_num_fields(res);
+	fields = mysql_fetch_fields(res);
 	if (ncol != 1) {
 		rc = SOURCE_BAD;
 		err_set(err, "source %s: recipients_query returns %u columns "
@@ -355,9 +383,9 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 				"address", src->name, rowno);
 			goto out;
 		}
-		if ((rc = source_add_recipient_n(src, ctx, row[0], lens[0],
-						 "recipients_query", " row ",
-						 rowno, err)) < 0)
+		if ((rc = source_add_recipient_n(
+			     src, ctx, row[0], mysql_pad(fields, row[0], lens[0]),
+			     "recipients_query", " row ", rowno, err)) < 0)
 			goto out;
 	}
 	rc = SOURCE_OK;
