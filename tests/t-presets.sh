@@ -85,7 +85,7 @@ INSERT INTO alias_domain (alias_domain, target_domain, active, created, modified
 "
 # the database compares with PAD SPACE: pad@example.com and padded.test
 # are stored with a trailing blank, blank@example.com's goto is one blank
-PFA_PROBES="pad@example.com pad@alias.test u@padded.test blank@example.com alice@example.com ALICE@Example.COM alice+x@example.com
+PFA_PROBES="+foo@catch.test +foo@acatch.test pad@example.com pad@alias.test u@padded.test blank@example.com alice@example.com ALICE@Example.COM alice+x@example.com
 old@example.com mixed.case@example.com MIXED.CASE+x@EXAMPLE.COM
 info@example.com team@example.com ext@example.com empty@example.com
 gone@example.com plus+tag@example.com plus+other@example.com plus@example.com
