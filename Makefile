@@ -40,6 +40,10 @@ FORMATS_SRC = \
 	formats/buf.c \
 	formats/norm.c \
 	formats/state.c \
+	formats/state_sort.c \
+	formats/state_finish.c \
+	formats/state_parse.c \
+	formats/domset.c \
 	formats/delta.c \
 	formats/manifest.c \
 	formats/snapshot.c \
@@ -48,6 +52,7 @@ FORMATS_SRC = \
 	formats/atomic.c \
 	formats/fileio.c \
 	formats/mem.c \
+	formats/thread.c \
 	formats/cdbw.c \
 	formats/log.c
 

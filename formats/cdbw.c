@@ -46,7 +46,18 @@ static const char *const cdbw_names[CDBW_NMAPS] = {
 #define CDBW_OK_LEN 2
 #define CDBW_HEADER 2048ULL
 /* a map of this many records is built and checked on two threads */
+#ifndef CDBW_THREAD_MIN
 #define CDBW_THREAD_MIN 65536
+#endif
+#ifndef CDBW_CHECK_PAR_MIN
+#define CDBW_CHECK_PAR_MIN CDBW_THREAD_MIN
+#endif
+#ifndef CDBW_FILL_PAR_MIN
+#define CDBW_FILL_PAR_MIN CDBW_THREAD_MIN
+#endif
+#ifndef CDBW_SMALL_PAR_MIN
+#define CDBW_SMALL_PAR_MIN CDBW_THREAD_MIN
+#endif
 /* octets written between two starts of writeback */
 #define CDBW_WRITEBACK (8ULL << 20)
 
@@ -130,6 +141,9 @@ static inline uint32_t cdbw_hash(const char *k, size_t len)
 /* cdbw_neq - the n octets differ (inline: short keys, and "OK" values) */
 static inline int cdbw_neq(const unsigned char *a, const char *b, size_t n)
 {
+#ifdef STATE_NO_WORDCMP
+	return memcmp(a, b, n) != 0;
+#endif
 	uint64_t wa, wb;
 	size_t i = 0;
 
@@ -377,7 +391,7 @@ static int cdbw_halves(struct cdbw_part pt[2], struct err *err)
 {
 	int i;
 
-	pt[1].threaded = pt[1].e->nrec >= CDBW_THREAD_MIN &&
+	pt[1].threaded = pt[1].e->nrec >= CDBW_CHECK_PAR_MIN &&
 			 pthread_create(&pt[1].th, NULL, cdbw_part_run,
 					&pt[1]) == 0;
 	cdbw_part_run(&pt[0]);
@@ -515,7 +529,7 @@ static int cdbw_build(struct atomic_file *af, struct cdbw_expect *e,
 	uint64_t wpos = CDBW_HEADER, kicked = 0;
 	int started = 0, rc = -1;
 
-	f.threaded = e->nrec >= CDBW_THREAD_MIN &&
+	f.threaded = e->nrec >= CDBW_FILL_PAR_MIN &&
 		     pthread_create(&f.th, NULL, cdbw_filler_run, &f) == 0;
 	if (!f.threaded)
 		cdbw_filler_run(&f);
@@ -664,7 +678,7 @@ int cdbw_install_gated(const struct state *const *states, size_t n,
 	w.af = af;
 	w.e = e;
 	w.dir = dir;
-	w.threaded = e[CDBW_K_RECIPIENTS].nrec >= CDBW_THREAD_MIN &&
+	w.threaded = e[CDBW_K_RECIPIENTS].nrec >= CDBW_SMALL_PAR_MIN &&
 		     pthread_create(&w.th, NULL, cdbw_small_run, &w) == 0;
 	if (!w.threaded)
 		cdbw_small_run(&w);

@@ -14,6 +14,9 @@ void mem_huge(void *p, size_t len)
 	uintptr_t a = ((uintptr_t)p + MEM_HUGE - 1) & ~(MEM_HUGE - 1);
 	uintptr_t e = ((uintptr_t)p + len) & ~(MEM_HUGE - 1);
 
+#ifdef MEM_NO_HUGE
+	return;
+#endif
 	if (p != NULL && len >= 2 * MEM_HUGE && e > a)
 		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 }
@@ -23,6 +26,9 @@ void mem_populate(const void *p, size_t len, int write)
 	uintptr_t a = ((uintptr_t)p + MEM_PAGE - 1) & ~(MEM_PAGE - 1);
 	uintptr_t e = ((uintptr_t)p + len) & ~(MEM_PAGE - 1);
 
+#ifdef MEM_NO_POPULATE
+	return;
+#endif
 	if (p == NULL || e <= a)
 		return;
 #if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
