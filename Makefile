@@ -54,6 +54,7 @@ FORMATS_SRC = \
 	formats/mem.c \
 	formats/thread.c \
 	formats/cdbw.c \
+	formats/cdbw_check.c \
 	formats/log.c
 
 KEYS_SRC = \
