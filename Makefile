@@ -49,6 +49,7 @@ FORMATS_SRC = \
 	formats/snapshot.c \
 	formats/textmap.c \
 	formats/conf.c \
+	formats/conf_value.c \
 	formats/atomic.c \
 	formats/fileio.c \
 	formats/mem.c \

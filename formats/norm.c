@@ -338,3 +338,14 @@ int norm_folded(const char *key, size_t len, int domain, struct err *err)
 			       (int)(len > 255 ? 255 : len), key, out);
 	return 0;
 }
+
+int norm_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len)
+		if (norm_utf8_next(u, len, &i) < 0)
+			return 0;
+	return 1;
+}
