@@ -30,6 +30,7 @@
 #include "../formats/buf.h"
 #include "../formats/err.h"
 #include "../formats/log.h"
+#include "../formats/manifest.h"
 #include "../formats/norm.h"
 #include "key.h"
 
@@ -228,15 +229,6 @@ out:
 	return rc;
 }
 
-/* keys_origin_ok - [A-Za-z0-9.-], 1..253 octets, as in manifests */
-static int keys_origin_ok(const char *s)
-{
-	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
-			  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
-
-	return n > 0 && n <= 253 && s[n] == '\0';
-}
-
 static int keys_trusted_line(int argc, char **argv)
 {
 	const char *origin = NULL, *file, *d;
@@ -265,7 +257,7 @@ static int keys_trusted_line(int argc, char **argv)
 	if (argc - optind < 2)
 		return keys_usage("trusted-line: want FILE and at least one "
 				  "DOMAIN (\"*\" for any)");
-	if (!keys_origin_ok(origin))
+	if (!manifest_origin_valid(origin, strlen(origin)))
 		return keys_usage("trusted-line: malformed ORIGIN (letters, "
 				  "digits, \".\" and \"-\")");
 	/* check the domains before touching any key */
