@@ -97,6 +97,27 @@ int fileio_read_all(const char *path, size_t max, char **buf_r,
 	return rc;
 }
 
+int fileio_read_upto(int fd, const char *path, void *buf, size_t size,
+		     size_t *len_r, struct err *err)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	*len_r = 0;
+	while (len < size) {
+		n = read(fd, (char *)buf + len, size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_sys(err, "read(%s)", path);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*len_r = len;
+	return 0;
+}
+
 int fileio_write_all(int fd, const char *name, const void *buf, size_t len,
 		     struct err *err)
 {

@@ -35,6 +35,14 @@ int fileio_read_fd(int fd, const char *path, size_t max, char **buf_r,
 int fileio_read_all(const char *path, size_t max, char **buf_r,
 		    size_t *len_r, struct err *err);
 
+/*
+ * fileio_read_upto - read fd (a pipe too) until end of file or until size
+ * octets are in buf; *len_r gets the count.  A caller that must see the
+ * end asks for one octet more than it accepts.
+ */
+int fileio_read_upto(int fd, const char *path, void *buf, size_t size,
+		     size_t *len_r, struct err *err);
+
 /* fileio_write_all - write all len octets to fd; name is for messages */
 int fileio_write_all(int fd, const char *name, const void *buf, size_t len,
 		     struct err *err);

@@ -202,7 +202,6 @@ static char *key_read_file(const char *path, size_t *len_r, struct err *err)
 	struct stat st;
 	char *text = NULL;
 	size_t len = 0;
-	ssize_t r;
 	int fd = -1, ok = 0;
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -235,21 +234,11 @@ static char *key_read_file(const char *path, size_t *len_r, struct err *err)
 		err_set(err, "sodium_malloc: out of memory");
 		goto out;
 	}
-	for (;;) {
-		if (len == KEY_FILE_MAX) {
-			err_set(err, "%s: too large for a key file", path);
-			goto out;
-		}
-		r = read(fd, text + len, KEY_FILE_MAX - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err_sys(err, "read(%s)", path);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
+	if (fileio_read_upto(fd, path, text, KEY_FILE_MAX, &len, err) < 0)
+		goto out;
+	if (len == KEY_FILE_MAX) {
+		err_set(err, "%s: too large for a key file", path);
+		goto out;
 	}
 	text[len] = '\0';
 	*len_r = len;
