@@ -31,9 +31,9 @@
 #include "thread.h"
 
 static const char *const cdbw_names[CDBW_NMAPS] = {
-	CDBW_RELAY_DOMAINS,
-	CDBW_RELAY_RECIPIENTS,
-	CDBW_TRANSPORT,
+    CDBW_RELAY_DOMAINS,
+    CDBW_RELAY_RECIPIENTS,
+    CDBW_TRANSPORT,
 };
 
 /*
@@ -172,8 +172,7 @@ out:
 	return rc;
 }
 
-int cdbw_path(char *buf, size_t size, const char *dir, int m,
-	      struct err *err)
+int cdbw_path(char *buf, size_t size, const char *dir, int m, struct err *err)
 {
 	int k = snprintf(buf, size, "%s/%s.cdb", dir, cdbw_names[m]);
 
@@ -190,15 +189,14 @@ static int cdbw_one(struct atomic_file *af, struct cdbw_expect *e,
 
 	if (cdbw_path(path, sizeof(path), dir, m, err) < 0 ||
 	    atomic_open(&af[m], path, 0644, err) < 0 ||
-	    cdbw_build(&af[m], &e[m], err) < 0 ||
-	    atomic_sync(&af[m], err) < 0)
+	    cdbw_build(&af[m], &e[m], err) < 0 || atomic_sync(&af[m], err) < 0)
 		return -1;
 	cdbw_expect_free(&e[m]);
 	return 0;
 }
 
-int cdbw_install(const struct state *const *states, size_t n,
-		 const char *dir, uint64_t limit, struct err *err)
+int cdbw_install(const struct state *const *states, size_t n, const char *dir,
+		 uint64_t limit, struct err *err)
 {
 	return cdbw_install_gated(states, n, dir, limit, NULL, NULL, err);
 }
@@ -215,13 +213,13 @@ int cdbw_install_gated(const struct state *const *states, size_t n,
 
 	memset(e, 0, sizeof(e));
 	for (m = 0; m < CDBW_NMAPS; m++)
-		af[m] = (struct atomic_file){ -1, NULL, NULL };
+		af[m] = (struct atomic_file){-1, NULL, NULL};
 
 	/* the format's limit, before anything is written */
 	for (m = 0; m < CDBW_NMAPS; m++) {
 		snprintf(name, sizeof(name), "%s.cdb", cdbw_names[m]);
-		if (cdbw_expect_init(&e[m], states, n, (enum cdbw_kind)m,
-				     limit, name, err) < 0)
+		if (cdbw_expect_init(&e[m], states, n, (enum cdbw_kind)m, limit,
+				     name, err) < 0)
 			goto out;
 	}
 	for (m = 0; m < CDBW_NMAPS; m++)

@@ -100,16 +100,16 @@ int cdbw_expect_init(struct cdbw_expect *e, const struct state *const *states,
 	e->nrec = (size_t)records;
 	e->dend = e->size - 16 * records;
 	if (e->size > limit)
-		return err_set(err, "%s would be %llu bytes, over the CDB "
-			       "format's limit of %llu", name,
-			       (unsigned long long)e->size,
+		return err_set(err,
+			       "%s would be %llu bytes, over the CDB "
+			       "format's limit of %llu",
+			       name, (unsigned long long)e->size,
 			       (unsigned long long)limit);
 	return 0;
 }
 
 /* positions fit in 32 bits: the size was checked by cdbw_expect_init() */
-int cdbw_expect_fill(struct cdbw_expect *e, const char *name,
-		     struct err *err)
+int cdbw_expect_fill(struct cdbw_expect *e, const char *name, struct err *err)
 {
 	const char *k, *v;
 	size_t s, i, cnt, klen, vlen, g = 0, t, fill[256];
@@ -193,16 +193,19 @@ static int cdbw_tables(const struct cdbw_expect *e, const unsigned char *mem,
 		for (s = 0; s < nslots; s++)
 			used += cdbw_u32(tab + 8 * s + 4) != 0;
 		if (used != e->start[t + 1] - e->start[t])
-			return err_set(err, "%s: hash table %zu has %zu "
-				       "entries for %zu records", name, t,
-				       used, e->start[t + 1] - e->start[t]);
+			return err_set(err,
+				       "%s: hash table %zu has %zu "
+				       "entries for %zu records",
+				       name, t, used,
+				       e->start[t + 1] - e->start[t]);
 		for (i = e->start[t]; i < e->start[t + 1]; i++)
-			if (cdbw_probe(mem, e->dend, tab, nslots,
-				       e->tab[i]) < 0)
-				return err_set(err, "%s: record at %u "
+			if (cdbw_probe(mem, e->dend, tab, nslots, e->tab[i]) <
+			    0)
+				return err_set(err,
+					       "%s: record at %u "
 					       "cannot be found through hash "
-					       "table %zu", name,
-					       (uint32_t)e->tab[i], t);
+					       "table %zu",
+					       name, (uint32_t)e->tab[i], t);
 	}
 	return 0;
 }
@@ -266,17 +269,17 @@ int cdbw_check(int fd, const char *name, const struct cdbw_expect *e,
 		uint32_t nslots = cdbw_u32(mem + 8 * t + 4);
 
 		if (tpos != pos || nslots > (e->size - pos) / 8) {
-			err_set(err, "%s: hash table %zu at %u (%u slots), "
-				"expected at %llu", name, t, tpos, nslots,
-				(unsigned long long)pos);
+			err_set(err,
+				"%s: hash table %zu at %u (%u slots), "
+				"expected at %llu",
+				name, t, tpos, nslots, (unsigned long long)pos);
 			goto out;
 		}
 		pos += 8ULL * nslots;
 	}
 	if (pos != e->size) {
-		err_set(err, "%s: hash tables end at %llu, file at %llu",
-			name, (unsigned long long)pos,
-			(unsigned long long)e->size);
+		err_set(err, "%s: hash tables end at %llu, file at %llu", name,
+			(unsigned long long)pos, (unsigned long long)e->size);
 		goto out;
 	}
 	if (cdbw_tables(e, mem, name, err) < 0)
@@ -288,8 +291,8 @@ out:
 	return rc;
 }
 
-int cdbw_verify(const struct state *const *states, size_t n,
-		const char *dir, struct err *err)
+int cdbw_verify(const struct state *const *states, size_t n, const char *dir,
+		struct err *err)
 {
 	struct cdbw_expect e;
 	char path[4096];

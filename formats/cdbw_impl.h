@@ -52,8 +52,7 @@ uint64_t cdbw_size(const struct state *const *states, size_t n,
 		   enum cdbw_kind kind, uint64_t *records_r);
 
 /* cdbw_path - dir/NAME.cdb of map m into buf */
-int cdbw_path(char *buf, size_t size, const char *dir, int m,
-	      struct err *err);
+int cdbw_path(char *buf, size_t size, const char *dir, int m, struct err *err);
 
 /*
  * cdbw_expect - what one map must hold, from the states alone: the file
@@ -77,8 +76,7 @@ int cdbw_expect_init(struct cdbw_expect *e, const struct state *const *states,
 		     const char *name, struct err *err);
 
 /* cdbw_expect_fill - the record lists; fails only when out of memory */
-int cdbw_expect_fill(struct cdbw_expect *e, const char *name,
-		     struct err *err);
+int cdbw_expect_fill(struct cdbw_expect *e, const char *name, struct err *err);
 
 /* cdbw_expect_free - release the record lists */
 void cdbw_expect_free(struct cdbw_expect *e);

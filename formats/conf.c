@@ -27,8 +27,8 @@
 #define CONF_FILE_MAX (16u << 20)
 
 /* conf_arena_put - copy len bytes and a NUL into the arena */
-static char *conf_arena_put(struct conf_file *cf, size_t *used,
-			    const char *s, size_t len)
+static char *conf_arena_put(struct conf_file *cf, size_t *used, const char *s,
+			    size_t len)
 {
 	char *p = cf->text + *used;
 
@@ -93,8 +93,8 @@ static int conf_section_name_ok(const char *s, size_t len)
 	if (len == 0)
 		return 0;
 	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f ||
-		    s[i] == '[' || s[i] == ']')
+		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || s[i] == '[' ||
+		    s[i] == ']')
 			return 0;
 	return 1;
 }
@@ -114,8 +114,8 @@ void conf_free(struct conf_file *cf)
 }
 
 /* conf_add_section - append a section; -1 when out of memory */
-static int conf_add_section(struct conf_file *cf, size_t *cap,
-			    const char *type, const char *name, unsigned line)
+static int conf_add_section(struct conf_file *cf, size_t *cap, const char *type,
+			    const char *name, unsigned line)
 {
 	struct conf_section *ns;
 
@@ -158,12 +158,12 @@ static int conf_add_entry(struct conf_section *sec, const char *key,
 	return 0;
 }
 
-struct conf_file *conf_read_buf(const char *name, const char *text,
-				size_t len, struct err *err)
+struct conf_file *conf_read_buf(const char *name, const char *text, size_t len,
+				struct err *err)
 {
 	struct conf_file *cf = NULL;
 	struct conf_section *sec = NULL;
-	struct conf_entry *last = NULL;	/* what a continuation extends */
+	struct conf_entry *last = NULL; /* what a continuation extends */
 	size_t used = 0, scap = 0, pos = 0, i, j, llen;
 	unsigned line = 0;
 	const char *l, *p, *eq;
@@ -206,9 +206,10 @@ struct conf_file *conf_read_buf(const char *name, const char *text,
 			size_t clen = llen - i;
 
 			if (last == NULL) {
-				err_set(err, "%s:%u: continuation line without "
-					"a preceding 'key = value'", name,
-					line);
+				err_set(err,
+					"%s:%u: continuation line without "
+					"a preceding 'key = value'",
+					name, line);
 				goto fail;
 			}
 			conf_strip_comment(c, &clen);
@@ -255,35 +256,39 @@ struct conf_file *conf_read_buf(const char *name, const char *text,
 			conf_trim(&nm, &nlen);
 			if (!conf_word_ok(t, tlen, 0)) {
 				err_set(err, "%s:%u: bad section type '%.*s'",
-					name, line, (int)(tlen > 64 ? 64 : tlen),
-					t);
+					name, line,
+					(int)(tlen > 64 ? 64 : tlen), t);
 				goto fail;
 			}
 			if (nlen > 0 && !conf_section_name_ok(nm, nlen)) {
-				err_set(err, "%s:%u: bad section name '%.*s' "
-					"(one word expected)", name, line,
+				err_set(err,
+					"%s:%u: bad section name '%.*s' "
+					"(one word expected)",
+					name, line,
 					(int)(nlen > 64 ? 64 : nlen), nm);
 				goto fail;
 			}
 			for (k = 0; k < cf->n; k++)
 				if (strlen(cf->sections[k].type) == tlen &&
 				    memcmp(cf->sections[k].type, t, tlen) ==
-					    0 &&
+					0 &&
 				    strlen(cf->sections[k].name) == nlen &&
 				    memcmp(cf->sections[k].name, nm, nlen) ==
-					    0) {
-					err_set(err, "%s:%u: duplicate section "
+					0) {
+					err_set(err,
+						"%s:%u: duplicate section "
 						"[%.*s%s%.*s] (first at line "
-						"%u)", name, line, (int)tlen,
-						t, nlen ? " " : "", (int)nlen,
-						nm, cf->sections[k].line);
+						"%u)",
+						name, line, (int)tlen, t,
+						nlen ? " " : "", (int)nlen, nm,
+						cf->sections[k].line);
 					goto fail;
 				}
 			{
-				const char *ts = conf_arena_put(cf, &used, t,
-								tlen);
-				const char *ns = conf_arena_put(cf, &used, nm,
-								nlen);
+				const char *ts =
+				    conf_arena_put(cf, &used, t, tlen);
+				const char *ns =
+				    conf_arena_put(cf, &used, nm, nlen);
 
 				if (conf_add_section(cf, &scap, ts, ns, line) <
 				    0)
@@ -312,16 +317,19 @@ struct conf_file *conf_read_buf(const char *name, const char *text,
 				goto fail;
 			}
 			if (sec == NULL) {
-				err_set(err, "%s:%u: '%.*s' outside a "
-					"[section]", name, line, (int)klen, k);
+				err_set(err,
+					"%s:%u: '%.*s' outside a "
+					"[section]",
+					name, line, (int)klen, k);
 				goto fail;
 			}
 			for (j = 0; j < sec->n; j++)
 				if (strlen(sec->entries[j].key) == klen &&
 				    memcmp(sec->entries[j].key, k, klen) == 0) {
-					err_set(err, "%s:%u: duplicate key '%.*s'"
-						" (first at line %u)", name,
-						line, (int)klen, k,
+					err_set(err,
+						"%s:%u: duplicate key '%.*s'"
+						" (first at line %u)",
+						name, line, (int)klen, k,
 						sec->entries[j].line);
 					goto fail;
 				}
@@ -332,8 +340,8 @@ struct conf_file *conf_read_buf(const char *name, const char *text,
 			conf_strip_comment(v, &vlen);
 			conf_trim(&v, &vlen);
 			{
-				const char *ks = conf_arena_put(cf, &used, k,
-								klen);
+				const char *ks =
+				    conf_arena_put(cf, &used, k, klen);
 				char *vs = conf_arena_put(cf, &used, v, vlen);
 
 				if (conf_add_entry(sec, ks, vs, line) < 0)
@@ -373,4 +381,3 @@ unsigned conf_line(const struct conf_section *sec, const char *key)
 			return sec->entries[i].line;
 	return sec->line;
 }
-

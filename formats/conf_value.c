@@ -56,11 +56,24 @@ int conf_parse_size(const char *s, uint64_t *out)
 		return -1;
 	if (*end != '\0') {
 		switch (*end) {
-		case 'k': case 'K': m = 1ULL << 10; break;
-		case 'm': case 'M': m = 1ULL << 20; break;
-		case 'g': case 'G': m = 1ULL << 30; break;
-		case 't': case 'T': m = 1ULL << 40; break;
-		default: return -1;
+		case 'k':
+		case 'K':
+			m = 1ULL << 10;
+			break;
+		case 'm':
+		case 'M':
+			m = 1ULL << 20;
+			break;
+		case 'g':
+		case 'G':
+			m = 1ULL << 30;
+			break;
+		case 't':
+		case 'T':
+			m = 1ULL << 40;
+			break;
+		default:
+			return -1;
 		}
 		if (end[1] != '\0')
 			return -1;
@@ -129,8 +142,8 @@ static int conf_parse_percent(const char *s, double *out)
 
 static int conf_parse_bool(const char *s, int *out)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
 	size_t i;
 
 	for (i = 0; i < 4; i++) {
@@ -149,30 +162,33 @@ static int conf_parse_bool(const char *s, int *out)
 /* conf_show - a bound in the key's unit, e.g. 64M, 10s, 500ms */
 static void conf_show(enum conf_type type, uint64_t v, char *out, size_t sz)
 {
-	static const struct { const char *sfx; uint64_t mul; }
-	size_units[] = { { "G", 1ULL << 30 }, { "M", 1ULL << 20 },
-			 { "K", 1ULL << 10 } },
-	dur_units[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 },
-			{ "s", 1000 } };
+	static const struct {
+		const char *sfx;
+		uint64_t mul;
+	} size_units[] = {{"G", 1ULL << 30},
+			  {"M", 1ULL << 20},
+			  {"K", 1ULL << 10}},
+	  dur_units[] = {
+	      {"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
 	size_t i;
 
 	if (v != 0 && type == CONF_SIZE) {
 		for (i = 0; i < 3; i++)
 			if (v % size_units[i].mul == 0) {
-				snprintf(out, sz, "%llu%s",
-					 (unsigned long long)(v /
-							      size_units[i].mul),
-					 size_units[i].sfx);
+				snprintf(
+				    out, sz, "%llu%s",
+				    (unsigned long long)(v / size_units[i].mul),
+				    size_units[i].sfx);
 				return;
 			}
 	}
 	if (type == CONF_DURATION) {
 		for (i = 0; v != 0 && i < 4; i++)
 			if (v % dur_units[i].mul == 0) {
-				snprintf(out, sz, "%llu%s",
-					 (unsigned long long)(v /
-							      dur_units[i].mul),
-					 dur_units[i].sfx);
+				snprintf(
+				    out, sz, "%llu%s",
+				    (unsigned long long)(v / dur_units[i].mul),
+				    dur_units[i].sfx);
 				return;
 			}
 		snprintf(out, sz, "%llums", (unsigned long long)v);
@@ -205,25 +221,29 @@ static int conf_set(const struct conf_key *k, const char *value, void *target,
 		if (rc == 0 && *end != '\0')
 			rc = -1;
 		if (rc < 0)
-			return err_set(err, "%s: '%s' is not a number",
-				       k->name, value);
+			return err_set(err, "%s: '%s' is not a number", k->name,
+				       value);
 		break;
 	case CONF_SIZE:
 		if (conf_parse_size(value, &u) < 0)
-			return err_set(err, "%s: '%s' is not a size (e.g. "
-				       "512, 64K, 512M, 2G)", k->name, value);
+			return err_set(err,
+				       "%s: '%s' is not a size (e.g. "
+				       "512, 64K, 512M, 2G)",
+				       k->name, value);
 		break;
 	case CONF_DURATION:
 		if (conf_parse_duration(value, &u) < 0)
-			return err_set(err, "%s: '%s' is not a duration "
+			return err_set(err,
+				       "%s: '%s' is not a duration "
 				       "(e.g. 500ms, 30s, 10m, 2h, 7d)",
 				       k->name, value);
 		break;
 	case CONF_PERCENT:
 		if (conf_parse_percent(value, &d) < 0)
-			return err_set(err, "%s: '%s' is not a percentage "
-				       "from 0 to 100 (e.g. 10%%)", k->name,
-				       value);
+			return err_set(err,
+				       "%s: '%s' is not a percentage "
+				       "from 0 to 100 (e.g. 10%%)",
+				       k->name, value);
 		memcpy(field, &d, sizeof(d));
 		return 0;
 	case CONF_BOOL:

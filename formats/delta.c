@@ -43,7 +43,7 @@ static int delta_put(struct buf *out, const char *head, const char *key,
 static int delta_line(struct buf *out, char sign, char type, const char *key,
 		      size_t klen, const char *val, size_t vlen)
 {
-	char head[4] = { sign, type, ' ', '\0' };
+	char head[4] = {sign, type, ' ', '\0'};
 
 	return delta_put(out, head, key, klen, val, vlen);
 }
@@ -67,8 +67,10 @@ int delta_compute(const struct state *old, const struct state *new,
 		c = i >= no ? 1 : j >= nn ? -1 : state_keycmp(ok, okl, nk, nkl);
 		if (c == 0) {
 			if (ovl != nvl || memcmp(ov, nv, ovl) != 0) {
-				if (delta_line(out, '-', 'D', ok, okl, ov, ovl) < 0 ||
-				    delta_line(out, '+', 'D', nk, nkl, nv, nvl) < 0)
+				if (delta_line(out, '-', 'D', ok, okl, ov,
+					       ovl) < 0 ||
+				    delta_line(out, '+', 'D', nk, nkl, nv,
+					       nvl) < 0)
 					goto nomem;
 				removes++;
 				adds++;
@@ -157,11 +159,12 @@ static int delta_splice_check(const struct state *base,
 	if (!e->add) {
 		if (b == NULL || b->klen != e->klen || b->vlen != e->vlen ||
 		    memcmp(state_key(base, b), e->key, e->klen) != 0 ||
-		    (e->type == 'D' &&
-		     memcmp(state_key(base, b) + b->klen + 1, e->val,
-			    e->vlen) != 0))
-			return err_set(err, "edit %zu: removes a record the base "
-				       "lacks", i);
+		    (e->type == 'D' && memcmp(state_key(base, b) + b->klen + 1,
+					      e->val, e->vlen) != 0))
+			return err_set(err,
+				       "edit %zu: removes a record the base "
+				       "lacks",
+				       i);
 		return 0;
 	}
 	if (e->type == 'D') {
@@ -198,8 +201,8 @@ static int delta_splice_section(const struct state *base, struct state *res,
 	struct state_rec *r;
 
 	for (;; (*ei)++) {
-		const struct delta_edit *e = *ei < n && ed[*ei].type == type ?
-						     &ed[*ei] : NULL;
+		const struct delta_edit *e =
+		    *ei < n && ed[*ei].type == type ? &ed[*ei] : NULL;
 
 		if (e != NULL && delta_splice_check(base, bix, e, done, prev,
 						    prevlen, *ei, err) < 0)
@@ -213,8 +216,10 @@ static int delta_splice_section(const struct state *base, struct state *res,
 			/* the sizes were counted from the edits: re-checked */
 			if (to - from > res->cap - *pos ||
 			    upto - done > rix->cap - rix->n)
-				return err_set(err, "edit %zu: out of order", *ei);
-			memcpy(res->arena + *pos, base->arena + from, to - from);
+				return err_set(err, "edit %zu: out of order",
+					       *ei);
+			memcpy(res->arena + *pos, base->arena + from,
+			       to - from);
 			r = &rix->rec[rix->n];
 			memcpy(r, &bix->rec[done], (upto - done) * sizeof(*r));
 			for (k = 0; k < upto - done; k++)
@@ -239,7 +244,8 @@ static int delta_splice_section(const struct state *base, struct state *res,
 		memcpy(res->arena + *pos + 2, e->key, e->klen);
 		if (type == 'D') {
 			res->arena[*pos + 2 + e->klen] = ' ';
-			memcpy(res->arena + *pos + 3 + e->klen, e->val, e->vlen);
+			memcpy(res->arena + *pos + 3 + e->klen, e->val,
+			       e->vlen);
 		}
 		res->arena[*pos + len - 1] = '\n';
 		r = &rix->rec[rix->n++];
@@ -255,9 +261,8 @@ static int delta_splice_section(const struct state *base, struct state *res,
 }
 
 /* delta_rcpt_domain_ok - recipient i's domain is in the table */
-static int delta_rcpt_domain_ok(const struct state *st,
-				const struct domset *ds, size_t i,
-				struct err *err)
+static int delta_rcpt_domain_ok(const struct state *st, const struct domset *ds,
+				size_t i, struct err *err)
 {
 	const struct state_rec *r = &st->rcpt.rec[i];
 	const char *d;
@@ -266,8 +271,10 @@ static int delta_rcpt_domain_ok(const struct state *st,
 	state_domain_of(state_key(st, r), r->klen, &d, &dlen);
 	if (domset_has(ds, d, dlen))
 		return 0;
-	return err_set(err, "state line %zu: recipient domain \"%.*s\" is not "
-		       "among the domains", st->dom.n + i + 1, (int)dlen, d);
+	return err_set(err,
+		       "state line %zu: recipient domain \"%.*s\" is not "
+		       "among the domains",
+		       st->dom.n + i + 1, (int)dlen, d);
 }
 
 /*
@@ -323,8 +330,8 @@ struct state *delta_splice(const struct state *base,
 		return NULL;
 	}
 	for (i = 0; i < n; i++) {
-		size_t l = 2 + ed[i].klen + (ed[i].type == 'D' ? 1 + ed[i].vlen
-							       : 0) + 1;
+		size_t l = 2 + ed[i].klen +
+			   (ed[i].type == 'D' ? 1 + ed[i].vlen : 0) + 1;
 
 		if ((ed[i].type != 'D' && ed[i].type != 'R') ||
 		    (i > 0 && ed[i].type == 'D' && ed[i - 1].type == 'R') ||
@@ -334,7 +341,8 @@ struct state *delta_splice(const struct state *base,
 		}
 		if (ed[i].add) {
 			if (l > STATE_ARENA_MAX - len) {
-				err_set(err, "state too large (over 4 GiB of text)");
+				err_set(err,
+					"state too large (over 4 GiB of text)");
 				return NULL;
 			}
 			len += l;
@@ -342,8 +350,10 @@ struct state *delta_splice(const struct state *base,
 		} else {
 			/* removals are checked against the base before use */
 			if (l > len || (ed[i].type == 'D' ? nd : nr) == 0) {
-				err_set(err, "edit %zu: removes a record the "
-					"base lacks", i);
+				err_set(err,
+					"edit %zu: removes a record the "
+					"base lacks",
+					i);
 				return NULL;
 			}
 			len -= l;
@@ -352,14 +362,17 @@ struct state *delta_splice(const struct state *base,
 			if (ed[i].type == 'D' &&
 			    !(i + 1 < n && ed[i + 1].type == 'D' &&
 			      ed[i + 1].add && ed[i + 1].klen == ed[i].klen &&
-			      memcmp(ed[i + 1].key, ed[i].key, ed[i].klen) == 0))
+			      memcmp(ed[i + 1].key, ed[i].key, ed[i].klen) ==
+				  0))
 				gone = 1;
 		}
 	}
 	if ((res = state_new()) == NULL ||
 	    (res->arena = state_malloc(len)) == NULL ||
-	    (res->dom.rec = state_malloc(nd * sizeof(struct state_rec))) == NULL ||
-	    (res->rcpt.rec = state_malloc(nr * sizeof(struct state_rec))) == NULL) {
+	    (res->dom.rec = state_malloc(nd * sizeof(struct state_rec))) ==
+		NULL ||
+	    (res->rcpt.rec = state_malloc(nr * sizeof(struct state_rec))) ==
+		NULL) {
 		err_set(err, "out of memory (state of %zu octets)", len);
 		goto fail;
 	}
@@ -415,12 +428,16 @@ static int delta_apply_line(const struct state *base,
 
 	/* Order: all D before all R, keys ascending, "-" before "+". */
 	if (prev != NULL && prev->type == 'R' && type == 'D')
-		return err_set(err, "delta line %u: not sorted (domain change after recipient changes)",
+		return err_set(err,
+			       "delta line %u: not sorted (domain change after "
+			       "recipient changes)",
 			       lineno);
 	if (prev != NULL && prev->type == type) {
 		c = state_keycmp(prev->key, prev->klen, key, klen);
 		if (c > 0 || (c == 0 && !(!prev->add && sign == '+')))
-			return err_set(err, "delta line %u: not sorted (\"%.*s\" after \"%.*s\")",
+			return err_set(err,
+				       "delta line %u: not sorted (\"%.*s\" "
+				       "after \"%.*s\")",
 				       lineno, (int)klen, key, (int)prev->klen,
 				       prev->key);
 		/* the same key removed just before: a nexthop change */
@@ -438,28 +455,32 @@ static int delta_apply_line(const struct state *base,
 		state_domain(base, at, &bk, &bkl, &bv, &bvl);
 	if (sign == '-') {
 		if (!present)
-			return err_set(err, "delta line %u: removes absent %s \"%.*s\"",
-				       lineno, type == 'D' ? "domain" : "recipient",
-				       (int)klen, key);
+			return err_set(
+			    err, "delta line %u: removes absent %s \"%.*s\"",
+			    lineno, type == 'D' ? "domain" : "recipient",
+			    (int)klen, key);
 		if (type == 'D' && (bvl != vlen || memcmp(bv, val, vlen) != 0))
-			return err_set(err, "delta line %u: removes domain \"%.*s\" with nexthop \"%.*s\", but the base has \"%.*s\"",
-				       lineno, (int)klen, key, (int)vlen, val,
-				       (int)bvl, bv);
+			return err_set(
+			    err,
+			    "delta line %u: removes domain \"%.*s\" with "
+			    "nexthop \"%.*s\", but the base has \"%.*s\"",
+			    lineno, (int)klen, key, (int)vlen, val, (int)bvl,
+			    bv);
 	} else if (present && !again) {
 		return err_set(err, "delta line %u: adds present %s \"%.*s\"",
 			       lineno, type == 'D' ? "domain" : "recipient",
 			       (int)klen, key);
 	} else if (present) {
-		at++;	/* after the record the line before removed */
+		at++; /* after the record the line before removed */
 	}
-	*e = (struct delta_edit){ key, val, klen, vlen, at, type, sign == '+' };
+	*e = (struct delta_edit){key, val, klen, vlen, at, type, sign == '+'};
 	return 0;
 }
 
 struct state *delta_apply(const struct state *base,
-			  const unsigned char *base_hash,
-			  const char *delta, size_t len,
-			  const unsigned char *result_hash, struct err *err)
+			  const unsigned char *base_hash, const char *delta,
+			  size_t len, const unsigned char *result_hash,
+			  struct err *err)
 {
 	struct state *res = NULL;
 	struct delta_edit *ed = NULL;
@@ -474,13 +495,14 @@ struct state *delta_apply(const struct state *base,
 		if (memcmp(h, base_hash, STATE_HASH_LEN) != 0) {
 			manifest_hex(base_hash, STATE_HASH_LEN, hex1);
 			manifest_hex(h, STATE_HASH_LEN, hex2);
-			err_set(err, "delta base hash mismatch: expected %s, base state has %s",
+			err_set(err,
+				"delta base hash mismatch: expected %s, base "
+				"state has %s",
 				hex1, hex2);
 			goto out;
 		}
 	}
-	for (p = delta; (p = memchr(p, '\n', len - (size_t)(p - delta)));
-	     p++)
+	for (p = delta; (p = memchr(p, '\n', len - (size_t)(p - delta))); p++)
 		lines++;
 	ed = malloc((lines ? lines : 1) * sizeof(*ed));
 	if (ed == NULL) {
@@ -514,7 +536,9 @@ struct state *delta_apply(const struct state *base,
 		if (memcmp(h, result_hash, STATE_HASH_LEN) != 0) {
 			manifest_hex(result_hash, STATE_HASH_LEN, hex1);
 			manifest_hex(h, STATE_HASH_LEN, hex2);
-			err_set(err, "delta result hash mismatch: expected %s, result has %s",
+			err_set(err,
+				"delta result hash mismatch: expected %s, "
+				"result has %s",
 				hex1, hex2);
 			state_free(res);
 			res = NULL;

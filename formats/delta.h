@@ -36,9 +36,9 @@ int delta_compute(const struct state *old, const struct state *new,
  * result hash it always checks, which would also catch a wrong base.
  */
 struct state *delta_apply(const struct state *base,
-			  const unsigned char *base_hash,
-			  const char *delta, size_t len,
-			  const unsigned char *result_hash, struct err *err);
+			  const unsigned char *base_hash, const char *delta,
+			  size_t len, const unsigned char *result_hash,
+			  struct err *err);
 
 /*
  * delta_edit - one change for delta_splice(): remove the base's record at

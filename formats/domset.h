@@ -29,7 +29,10 @@ struct domset {
 	const char *text;
 };
 
-#define DOMSET_INIT {NULL, 0, NULL}
+#define DOMSET_INIT                                                            \
+	{                                                                      \
+		NULL, 0, NULL                                                  \
+	}
 
 /* domset_build - the set of the n domains whose keys are at text + off */
 int domset_build(struct domset *ds, const char *text,

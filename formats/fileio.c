@@ -31,8 +31,10 @@ int fileio_pread_exact(int fd, const char *path, void *buf, size_t len,
 		if (n < 0)
 			return err_sys(err, "read(%s)", path);
 		if (n == 0)
-			return err_set(err, "read(%s): file shrank while "
-				       "being read", path);
+			return err_set(err,
+				       "read(%s): file shrank while "
+				       "being read",
+				       path);
 		done += (size_t)n;
 	}
 	return 0;
@@ -83,8 +85,8 @@ fail:
 	return -1;
 }
 
-int fileio_read_all(const char *path, size_t max, char **buf_r,
-		    size_t *len_r, struct err *err)
+int fileio_read_all(const char *path, size_t max, char **buf_r, size_t *len_r,
+		    struct err *err)
 {
 	int fd, rc;
 

@@ -32,8 +32,8 @@ int fileio_read_fd(int fd, const char *path, size_t max, char **buf_r,
 		   size_t *len_r, struct err *err);
 
 /* fileio_read_all - open path (O_RDONLY | O_CLOEXEC) and fileio_read_fd() */
-int fileio_read_all(const char *path, size_t max, char **buf_r,
-		    size_t *len_r, struct err *err);
+int fileio_read_all(const char *path, size_t max, char **buf_r, size_t *len_r,
+		    struct err *err);
 
 /*
  * fileio_read_upto - read fd (a pipe too) until end of file or until size

@@ -26,7 +26,7 @@ struct state *state_new(void)
 	struct state *st = calloc(1, sizeof(*st));
 
 	if (st != NULL)
-		st->finished = 1;	/* the empty state is canonical */
+		st->finished = 1; /* the empty state is canonical */
 	return st;
 }
 
@@ -84,8 +84,8 @@ int state_grow_index(struct state_index *ix, struct err *err)
 		return err_set(err, "out of memory (state index)");
 	p = realloc(ix->rec, cap * sizeof(*p));
 	if (p == NULL)
-		return err_set(err, "out of memory (state index of %zu records)",
-			       cap);
+		return err_set(
+		    err, "out of memory (state index of %zu records)", cap);
 	mem_huge(p, cap * sizeof(*p));
 	ix->rec = p;
 	ix->cap = cap;
@@ -93,8 +93,7 @@ int state_grow_index(struct state_index *ix, struct err *err)
 }
 
 /* state_reserve_index - room for records more entries, in one allocation */
-int state_reserve_index(struct state_index *ix, size_t records,
-			struct err *err)
+int state_reserve_index(struct state_index *ix, size_t records, struct err *err)
 {
 	struct state_rec *p;
 
@@ -104,7 +103,8 @@ int state_reserve_index(struct state_index *ix, size_t records,
 		return err_set(err, "out of memory (state index)");
 	p = realloc(ix->rec, (ix->n + records) * sizeof(*p));
 	if (p == NULL)
-		return err_set(err, "out of memory (state index of %zu records)",
+		return err_set(err,
+			       "out of memory (state index of %zu records)",
 			       ix->n + records);
 	mem_huge(p, (ix->n + records) * sizeof(*p));
 	ix->rec = p;
@@ -128,8 +128,10 @@ int state_reserve(struct state *st, size_t records, size_t bytes,
 	if (more <= STATE_ARENA_MAX - st->len && st->len + more > st->cap) {
 		a = realloc(st->arena, st->len + more);
 		if (a == NULL)
-			return err_set(err, "out of memory (state arena of %zu "
-				       "octets)", st->len + more);
+			return err_set(err,
+				       "out of memory (state arena of %zu "
+				       "octets)",
+				       st->len + more);
 		mem_huge(a, st->len + more);
 		st->arena = a;
 		st->cap = st->len + more;
@@ -138,15 +140,16 @@ int state_reserve(struct state *st, size_t records, size_t bytes,
 }
 
 /* state_push - append a fresh record (tag, key, [" " value]) */
-static int state_push(struct state *st, struct state_index *ix,
-		      const char *key, size_t klen, const char *val,
-		      size_t vlen, unsigned tag, struct err *err)
+static int state_push(struct state *st, struct state_index *ix, const char *key,
+		      size_t klen, const char *val, size_t vlen, unsigned tag,
+		      struct err *err)
 {
 	size_t need = STATE_TAG_LEN + klen + (val ? 1 + vlen : 0);
 	struct state_rec *r;
 	uint32_t t = tag;
 
-	if (state_grow_index(ix, err) < 0 || state_grow_arena(st, need, err) < 0)
+	if (state_grow_index(ix, err) < 0 ||
+	    state_grow_arena(st, need, err) < 0)
 		return -1;
 	memcpy(st->arena + st->len, &t, STATE_TAG_LEN);
 	r = &ix->rec[ix->n++];
@@ -340,8 +343,7 @@ static size_t state_split_local(const char *local, size_t llen,
 }
 
 int state_accepts(const struct state *st, const char *addr,
-		  const char *delimiter, int *domain_known_r,
-		  struct err *err)
+		  const char *delimiter, int *domain_known_r, struct err *err)
 {
 	char key[NORM_BUF_SIZE], probe[NORM_BUF_SIZE];
 	const char *d;
@@ -402,7 +404,8 @@ void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN])
 	size_t done = 0, chunk;
 
 	if (sodium_init() < 0) {
-		/* libsodium cannot fail here on Linux; keep the output defined */
+		/* libsodium cannot fail here on Linux; keep the output defined
+		 */
 		memset(out, 0, STATE_HASH_LEN);
 		return;
 	}
@@ -411,8 +414,8 @@ void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN])
 		chunk = st->canon_len - done;
 		if (chunk > (1u << 20))
 			chunk = 1u << 20;
-		crypto_generichash_update(&h, (const unsigned char *)st->arena + done,
-					  chunk);
+		crypto_generichash_update(
+		    &h, (const unsigned char *)st->arena + done, chunk);
 		done += chunk;
 	}
 	crypto_generichash_final(&h, out, STATE_HASH_LEN);

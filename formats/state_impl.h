@@ -63,8 +63,8 @@ static inline int state_keycmp(const char *a, size_t alen, const char *b,
 }
 
 /* state_domain_of - the part of an address after its last "@" */
-static inline void state_domain_of(const char *a, size_t alen,
-				   const char **d_r, size_t *dlen_r)
+static inline void state_domain_of(const char *a, size_t alen, const char **d_r,
+				   size_t *dlen_r)
 {
 	const char *at = memrchr(a, '@', alen);
 

@@ -53,8 +53,8 @@ static int state_parse_line(struct state *st, const char *line, size_t llen,
 		klen = llen - 2;
 		if (norm_folded(key, klen, 0, err) < 0)
 			return err_prefix(err, "state line %u", lineno);
-		if (ds->slot == NULL &&
-		    domset_build(ds, st->arena, st->dom.rec, st->dom.n, err) < 0)
+		if (ds->slot == NULL && domset_build(ds, st->arena, st->dom.rec,
+						     st->dom.n, err) < 0)
 			return -1;
 		state_domain_of(key, klen, &d, &dlen);
 		if (!domset_has(ds, d, dlen))
@@ -67,10 +67,10 @@ static int state_parse_line(struct state *st, const char *line, size_t llen,
 		prev = &ix->rec[ix->n - 1];
 		c = state_keycmp(state_key(st, prev), prev->klen, key, klen);
 		if (c == 0)
-			return err_set(err, "state line %u: duplicate %s \"%.*s\"",
-				       lineno,
-				       ix == &st->dom ? "domain" : "recipient",
-				       (int)klen, key);
+			return err_set(
+			    err, "state line %u: duplicate %s \"%.*s\"", lineno,
+			    ix == &st->dom ? "domain" : "recipient", (int)klen,
+			    key);
 		if (c > 0)
 			return err_set(err,
 				       "state line %u: not sorted (\"%.*s\" "

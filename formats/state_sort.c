@@ -34,9 +34,9 @@ static int state_cmp_from(const struct state *st, const struct state_rec *a,
 	size_t al = a->klen > depth ? a->klen - depth : 0;
 	size_t bl = b->klen > depth ? b->klen - depth : 0;
 
-	return state_keycmp(state_key(st, a) + (a->klen > depth ? depth : 0),
-			    al, state_key(st, b) + (b->klen > depth ? depth : 0),
-			    bl);
+	return state_keycmp(
+	    state_key(st, a) + (a->klen > depth ? depth : 0), al,
+	    state_key(st, b) + (b->klen > depth ? depth : 0), bl);
 }
 
 /* state_cmp_pfx - order by the prefix at depth, then by what follows */
@@ -60,8 +60,8 @@ static void state_msort(const struct state *st, struct state_rec *r,
 		for (i = 1; i < n; i++) {
 			struct state_rec x = r[i];
 
-			for (j = i; j > 0 && state_cmp_pfx(st, &r[j - 1], &x,
-							   depth) > 0;
+			for (j = i; j > 0 &&
+				    state_cmp_pfx(st, &r[j - 1], &x, depth) > 0;
 			     j--)
 				r[j] = r[j - 1];
 			r[j] = x;
@@ -76,8 +76,8 @@ static void state_msort(const struct state *st, struct state_rec *r,
 	memcpy(tmp, r, n * sizeof(*r));
 	for (i = 0, j = half, k = 0; i < half && j < n;)
 		r[k++] = state_cmp_pfx(st, &tmp[j], &tmp[i], depth) < 0
-				 ? tmp[j++]
-				 : tmp[i++];
+			     ? tmp[j++]
+			     : tmp[i++];
 	while (i < half)
 		r[k++] = tmp[i++];
 	while (j < n)

@@ -20,7 +20,9 @@ static struct state *fuzz_st;
 static uint8_t *fuzz_map[CDBW_NMAPS];
 static size_t fuzz_map_len[CDBW_NMAPS];
 static const char *const fuzz_names[CDBW_NMAPS] = {
-	"relay_domains", "relay_recipients", "transport",
+    "relay_domains",
+    "relay_recipients",
+    "transport",
 };
 
 /* fuzz_cdb_init - build the three maps and keep their bytes */
@@ -47,7 +49,7 @@ static void fuzz_cdb_init(void)
 		fuzz_map[m] = malloc(fuzz_map_len[m]);
 		fuzz_assert(fuzz_map[m] != NULL &&
 			    read(fd, fuzz_map[m], fuzz_map_len[m]) ==
-				    (ssize_t)fuzz_map_len[m]);
+				(ssize_t)fuzz_map_len[m]);
 		close(fd);
 		unlink(path);
 	}
@@ -65,9 +67,9 @@ static void fuzz_cdb_finds(int fd, enum cdbw_kind kind)
 	for (i = 0; i < cdbw_count(fuzz_st, kind); i++) {
 		cdbw_record(fuzz_st, kind, i, &k, &klen, &v, &vlen);
 		fuzz_assert(cdb_find(&c, k, (unsigned)klen) > 0);
-		fuzz_assert(cdb_datalen(&c) == vlen &&
-			    memcmp(cdb_get(&c, vlen, cdb_datapos(&c)), v,
-				   vlen) == 0);
+		fuzz_assert(
+		    cdb_datalen(&c) == vlen &&
+		    memcmp(cdb_get(&c, vlen, cdb_datapos(&c)), v, vlen) == 0);
 	}
 	cdb_free(&c);
 }

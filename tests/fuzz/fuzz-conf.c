@@ -16,14 +16,13 @@ struct fuzz_conf {
 };
 
 static const struct conf_key fuzz_conf_keys[] = {
-	{ "s", CONF_STRING, "", offsetof(struct fuzz_conf, s), 0, 0 },
-	{ "u", CONF_UINT, "1", offsetof(struct fuzz_conf, u), 1, 1000 },
-	{ "size", CONF_SIZE, "1M", offsetof(struct fuzz_conf, size), 0, 0 },
-	{ "dur", CONF_DURATION, "5s", offsetof(struct fuzz_conf, dur), 1,
-	  86400000 },
-	{ "pct", CONF_PERCENT, "10%", offsetof(struct fuzz_conf, pct), 0, 0 },
-	{ "b", CONF_BOOL, "no", offsetof(struct fuzz_conf, b), 0, 0 },
-	{ NULL, CONF_STRING, NULL, 0, 0, 0 },
+    {"s", CONF_STRING, "", offsetof(struct fuzz_conf, s), 0, 0},
+    {"u", CONF_UINT, "1", offsetof(struct fuzz_conf, u), 1, 1000},
+    {"size", CONF_SIZE, "1M", offsetof(struct fuzz_conf, size), 0, 0},
+    {"dur", CONF_DURATION, "5s", offsetof(struct fuzz_conf, dur), 1, 86400000},
+    {"pct", CONF_PERCENT, "10%", offsetof(struct fuzz_conf, pct), 0, 0},
+    {"b", CONF_BOOL, "no", offsetof(struct fuzz_conf, b), 0, 0},
+    {NULL, CONF_STRING, NULL, 0, 0, 0},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_base = state_parse(FUZZ_BASE, strlen(FUZZ_BASE), &err);
 		fuzz_assert(fuzz_base != NULL);
 	}
-	res = delta_apply(fuzz_base, NULL, (const char *)data, size, NULL,
-			  &err);
+	res =
+	    delta_apply(fuzz_base, NULL, (const char *)data, size, NULL, &err);
 	if (res == NULL)
 		return 0;
 	t1 = state_text(res, &l1);
@@ -31,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check = state_parse(t1, l1, &err);
 	fuzz_assert(check != NULL);
 	fuzz_assert(delta_compute(fuzz_base, res, &b, NULL, NULL, &err) == 0);
-	again = delta_apply(fuzz_base, NULL, b.data ? b.data : "", b.len,
-			    NULL, &err);
+	again = delta_apply(fuzz_base, NULL, b.data ? b.data : "", b.len, NULL,
+			    &err);
 	fuzz_assert(again != NULL);
 	t2 = state_text(again, &l2);
 	fuzz_assert(t2 != NULL && l1 == l2 && memcmp(t1, t2, l1) == 0);

@@ -29,8 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_assert(key_init(&err) == 0);
 	}
 	unlink(fuzz_key_path);
-	fd = open(fuzz_key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		  0600);
+	fd = open(fuzz_key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return 0;
 	while (done < size && (n = write(fd, data + done, size - done)) > 0)
@@ -41,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char line[512];
 
 		fuzz_assert(strlen(key_secret_id(sk)) == KEY_ID_LEN);
-		fuzz_assert(key_secret_publine(sk, line, sizeof(line),
-					       &err) == 0);
+		fuzz_assert(key_secret_publine(sk, line, sizeof(line), &err) ==
+			    0);
 		key_secret_free(sk);
 	}
 	unlink(fuzz_key_path);

@@ -21,11 +21,10 @@ static void fuzz_manifest(const char *json, size_t len)
 	enc = manifest_encode(&m, &elen, &err);
 	fuzz_assert(enc != NULL);
 	fuzz_assert(manifest_decode(&m2, enc, elen, &err) == 0);
-	fuzz_assert(m.serial == m2.serial && m.kind == m2.kind &&
-		    m.body_size == m2.body_size &&
-		    strcmp(m.origin, m2.origin) == 0 &&
-		    memcmp(m.state_hash, m2.state_hash,
-			   sizeof(m.state_hash)) == 0);
+	fuzz_assert(
+	    m.serial == m2.serial && m.kind == m2.kind &&
+	    m.body_size == m2.body_size && strcmp(m.origin, m2.origin) == 0 &&
+	    memcmp(m.state_hash, m2.state_hash, sizeof(m.state_hash)) == 0);
 	free(enc);
 }
 

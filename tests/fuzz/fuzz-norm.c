@@ -30,11 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		fuzz_assert(n == strlen(out));
 		fuzz_assert(norm_folded(out, n, domain, &err) == 0);
-		fuzz_assert((domain ? norm_domain(out, n, out2, sizeof(out2),
-						  &n2, &err)
-				    : norm_address(out, n, out2, sizeof(out2),
-						   &n2, &err)) == 0 &&
-			    n2 == n && memcmp(out, out2, n) == 0);
+		fuzz_assert(
+		    (domain ? norm_domain(out, n, out2, sizeof(out2), &n2, &err)
+			    : norm_address(out, n, out2, sizeof(out2), &n2,
+					   &err)) == 0 &&
+		    n2 == n && memcmp(out, out2, n) == 0);
 		break;
 	case 2:
 		if (len < sizeof(a) &&

@@ -33,8 +33,8 @@ static void fuzz_signed_init(void)
 		 tmp ? tmp : "/tmp");
 	fuzz_assert(mkdtemp(fuzz_dir) != NULL);
 	snprintf(path, sizeof(path), "%s/key", fuzz_dir);
-	fuzz_assert(key_generate(path, "fuzz", publine, sizeof(publine),
-				 &err) == 0);
+	fuzz_assert(
+	    key_generate(path, "fuzz", publine, sizeof(publine), &err) == 0);
 	fuzz_sk = key_load_secret(path, &err);
 	fuzz_assert(fuzz_sk != NULL);
 	unlink(path);
@@ -88,8 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json = manifest_encode(&m, &jlen, &err);
 	fuzz_assert(json != NULL);
 	fuzz_assert(key_sign(fuzz_sk, json, jlen, sig, &err) == 0);
-	fuzz_assert(snapshot_write(fuzz_snap, json, jlen, sig, data, size,
-				   &err) == 0);
+	fuzz_assert(
+	    snapshot_write(fuzz_snap, json, jlen, sig, data, size, &err) == 0);
 	snprintf(statedir, sizeof(statedir), "%s/state", fuzz_dir);
 	s = store_load(statedir, fuzz_trust, &err);
 	if (st != NULL)

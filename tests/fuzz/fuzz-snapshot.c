@@ -18,9 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (snapshot_read(path, 1 << 20, &s, &err) == 0) {
 		fuzz_assert(s.manifest_len + s.body_len < size);
-		fuzz_assert(s.body_len == 0 ||
-			    memcmp(s.body, data + size - s.body_len,
-				   s.body_len) == 0);
+		fuzz_assert(
+		    s.body_len == 0 ||
+		    memcmp(s.body, data + size - s.body_len, s.body_len) == 0);
 		snapshot_clear(&s);
 	}
 	close(fd);

@@ -27,12 +27,12 @@ static int fuzz_textmap_rec(void *ctx, const char *key, size_t klen,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_textmap ctx = { data, size };
+	struct fuzz_textmap ctx = {data, size};
 	struct err err;
 
 	(void)textmap_parse_buf("fuzz", (const char *)data, size,
 				TEXTMAP_POSTMAP, fuzz_textmap_rec, &ctx, &err);
-	(void)textmap_parse_buf("fuzz", (const char *)data, size,
-				TEXTMAP_LIST, fuzz_textmap_rec, &ctx, &err);
+	(void)textmap_parse_buf("fuzz", (const char *)data, size, TEXTMAP_LIST,
+				fuzz_textmap_rec, &ctx, &err);
 	return 0;
 }

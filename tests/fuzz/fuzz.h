@@ -21,13 +21,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define fuzz_assert(c)                                                     \
-	do {                                                               \
-		if (!(c)) {                                                \
-			fprintf(stderr, "%s:%d: broken promise: %s\n",     \
-				__FILE__, __LINE__, #c);                   \
-			abort();                                           \
-		}                                                          \
+#define fuzz_assert(c)                                                         \
+	do {                                                                   \
+		if (!(c)) {                                                    \
+			fprintf(stderr, "%s:%d: broken promise: %s\n",         \
+				__FILE__, __LINE__, #c);                       \
+			abort();                                               \
+		}                                                              \
 	} while (0)
 
 /*
@@ -56,14 +56,14 @@ static inline int fuzz_file(const uint8_t *data, size_t size, char *path,
 }
 
 /* FUZZ_BASE - a canonical state the delta and CDB harnesses start from */
-#define FUZZ_BASE                                                          \
-	"D a.example smtp:[mx1.a.example]:25\n"                            \
-	"D b.example relay:[10.0.0.1]\n"                                   \
-	"D xn--strae-oqa.example smtp:[mx.example]\n"                      \
-	"R @b.example\n"                                                   \
-	"R alice@a.example\n"                                              \
-	"R bob+x@a.example\n"                                              \
-	"R carol@b.example\n"                                              \
+#define FUZZ_BASE                                                              \
+	"D a.example smtp:[mx1.a.example]:25\n"                                \
+	"D b.example relay:[10.0.0.1]\n"                                       \
+	"D xn--strae-oqa.example smtp:[mx.example]\n"                          \
+	"R @b.example\n"                                                       \
+	"R alice@a.example\n"                                                  \
+	"R bob+x@a.example\n"                                                  \
+	"R carol@b.example\n"                                                  \
 	"R dave@xn--strae-oqa.example\n"
 
 #endif
