@@ -6,29 +6,16 @@
 
 #include "mem.h"
 
-#define MEM_HUGE ((uintptr_t)2 << 20)
-#define MEM_PAGE ((uintptr_t)4096)
+#ifndef MEM_HUGE
+#define MEM_HUGE 1
+#endif
+#define MEM_HUGE_PAGE ((uintptr_t)2 << 20)
 
 void mem_huge(void *p, size_t len)
 {
-	uintptr_t a = ((uintptr_t)p + MEM_HUGE - 1) & ~(MEM_HUGE - 1);
-	uintptr_t e = ((uintptr_t)p + len) & ~(MEM_HUGE - 1);
+	uintptr_t a = ((uintptr_t)p + MEM_HUGE_PAGE - 1) & ~(MEM_HUGE_PAGE - 1);
+	uintptr_t e = ((uintptr_t)p + len) & ~(MEM_HUGE_PAGE - 1);
 
-	if (p != NULL && len >= 2 * MEM_HUGE && e > a)
+	if (MEM_HUGE && p != NULL && len >= 2 * MEM_HUGE_PAGE && e > a)
 		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-}
-
-void mem_populate(const void *p, size_t len, int write)
-{
-	uintptr_t a = ((uintptr_t)p + MEM_PAGE - 1) & ~(MEM_PAGE - 1);
-	uintptr_t e = ((uintptr_t)p + len) & ~(MEM_PAGE - 1);
-
-	if (p == NULL || e <= a)
-		return;
-#if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
-	(void)madvise((void *)a, e - a,
-		      write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
-#else
-	(void)write;
-#endif
 }

@@ -50,6 +50,20 @@ int norm_domain(const char *in, size_t len, char *out, size_t outsize,
  */
 int norm_nexthop(const char *in, size_t len, struct err *err);
 
+/*
+ * norm_folded - 0 when key is what norm_domain() (domain set) or
+ * norm_address() makes of it: the check of every key a state holds;
+ * otherwise -1 with their message or "address \"K\" is not folded (\"k\")"
+ */
+int norm_folded(const char *key, size_t len, int domain, struct err *err);
+
+/*
+ * norm_utf8_valid - 1 when s is valid UTF-8 (no overlong form, surrogate,
+ * code point beyond U+10FFFF or cut-off sequence), as Postfix's
+ * valid_utf8_string(); the one UTF-8 decoder of the tree
+ */
+int norm_utf8_valid(const char *s, size_t len);
+
 /* norm_fold - ICU full case folding of UTF-8 text (ASCII fast path) */
 int norm_fold(const char *in, size_t len, char *out, size_t outsize,
 	      size_t *len_r, struct err *err);

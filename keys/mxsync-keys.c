@@ -29,7 +29,9 @@
 
 #include "../formats/buf.h"
 #include "../formats/err.h"
+#include "../formats/fileio.h"
 #include "../formats/log.h"
+#include "../formats/manifest.h"
 #include "../formats/norm.h"
 #include "key.h"
 
@@ -151,8 +153,7 @@ static int keys_read_publine(const char *path, unsigned char *pk, char *id,
 {
 	static const char tag[] = KEY_PUBLIC_TAG " ";
 	char line[KEYS_LINE_MAX], *p, *kid, *b64;
-	size_t len = 0;
-	ssize_t r;
+	size_t len = 0, r;
 	int fd = -1, rc = -1;
 
 	fd = strcmp(path, "-") == 0 ? STDIN_FILENO :
@@ -160,18 +161,8 @@ static int keys_read_publine(const char *path, unsigned char *pk, char *id,
 	if (fd < 0)
 		return err_sys(err, "open(%s)", path);
 	/* read the tag only, so no secret material enters this buffer */
-	while (len < sizeof(tag) - 1) {
-		r = read(fd, line + len, sizeof(tag) - 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err_sys(err, "read(%s)", path);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
+	if (fileio_read_upto(fd, path, line, sizeof(tag) - 1, &len, err) < 0)
+		goto out;
 	if (len < sizeof(tag) - 1 || memcmp(line, tag, sizeof(tag) - 1) != 0) {
 		if (fd == STDIN_FILENO) {
 			err_set(err, "%s: not a public key line", path);
@@ -180,21 +171,13 @@ static int keys_read_publine(const char *path, unsigned char *pk, char *id,
 		rc = 0;
 		goto out;
 	}
-	for (;;) {
-		if (len >= sizeof(line) - 1) {
-			err_set(err, "%s: public key line too long", path);
-			goto out;
-		}
-		r = read(fd, line + len, sizeof(line) - 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err_sys(err, "read(%s)", path);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
+	if (fileio_read_upto(fd, path, line + len, sizeof(line) - 1 - len, &r,
+			     err) < 0)
+		goto out;
+	len += r;
+	if (len >= sizeof(line) - 1) {
+		err_set(err, "%s: public key line too long", path);
+		goto out;
 	}
 	line[len] = '\0';
 	p = strchr(line, '\n');
@@ -228,15 +211,6 @@ out:
 	return rc;
 }
 
-/* keys_origin_ok - [A-Za-z0-9.-], 1..253 octets, as in manifests */
-static int keys_origin_ok(const char *s)
-{
-	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
-			  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
-
-	return n > 0 && n <= 253 && s[n] == '\0';
-}
-
 static int keys_trusted_line(int argc, char **argv)
 {
 	const char *origin = NULL, *file, *d;
@@ -265,7 +239,7 @@ static int keys_trusted_line(int argc, char **argv)
 	if (argc - optind < 2)
 		return keys_usage("trusted-line: want FILE and at least one "
 				  "DOMAIN (\"*\" for any)");
-	if (!keys_origin_ok(origin))
+	if (!manifest_origin_valid(origin, strlen(origin)))
 		return keys_usage("trusted-line: malformed ORIGIN (letters, "
 				  "digits, \".\" and \"-\")");
 	/* check the domains before touching any key */

@@ -257,8 +257,11 @@ static int mxsyncd_run(const char *user_opt)
 		rc = EX_USAGE_;
 		goto out;
 	}
+	/* the listener may install already: the store under facts_lock */
+	pthread_mutex_lock(&sd.facts_lock);
 	log_info("listening on %s; %zu origins, %zu trusted keys",
 		 sd.cfg->listen, sd.store->n, sd.trust->n);
+	pthread_mutex_unlock(&sd.facts_lock);
 	sd_notify(0, "READY=1");
 	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
 		wd_usec = 0;
