@@ -1,7 +1,9 @@
 /*
  * cdbw - build, validate and install the three Postfix CDB maps
  *
- * Owns relay_domains.cdb, relay_recipients.cdb and transport.cdb.  Records
+ * Owns relay_domains.cdb, relay_recipients.cdb (or its shards,
+ * relay_recipients-SS.cdb, cdbw.h) and transport.cdb.  An install builds the
+ * maps a plan names (a delta rebuilds only the shards it touches).  Records
  * go in with tinycdb's cdb_make_add() in canonical order (the states are
  * de-duplicated already, so no duplicate check is needed, and the bytes are
  * those of "postmap cdb:" for the same records).  Keys carry no trailing NUL
@@ -12,7 +14,8 @@
  * any failure before the renames every temporary file is removed and the
  * live maps are untouched; a rename that fails leaves each map whole (old or
  * new), which is safe because every recipient's domain is in its own
- * generation's domain set.
+ * generation's domain set, renames go transport, recipients, relay_domains,
+ * and each recipient key lives in exactly one shard.
  *
  * Security: a corrupt or truncated map makes Postfix's smtpd die, so a map
  * is renamed into place only after the full validation above.  The files are
@@ -51,21 +54,73 @@ static const char *const cdbw_names[CDBW_NMAPS] = {
 uint64_t cdbw_size(const struct state *const *states, size_t n,
 		   enum cdbw_kind kind, uint64_t *records_r)
 {
+	return cdbw_size_sel(states, n, kind, NULL, -1, records_r);
+}
+
+uint64_t cdbw_size_sel(const struct state *const *states, size_t n,
+		       enum cdbw_kind kind, const uint8_t *const *sel,
+		       int shard, uint64_t *records_r)
+{
 	uint64_t size = CDBW_HEADER, records = 0;
 	const char *k, *v;
 	size_t s, i, cnt, klen, vlen;
 
 	for (s = 0; s < n; s++) {
 		cnt = cdbw_count(states[s], kind);
-		for (i = 0; i < cnt; i++) {
+		for (i = cdbw_next(sel, shard, s, 0, cnt); i < cnt;
+		     i = cdbw_next(sel, shard, s, i + 1, cnt)) {
 			cdbw_record(states[s], kind, i, &k, &klen, &v, &vlen);
 			size += 8 + 16 + (uint64_t)klen + vlen;
+			records++;
 		}
-		records += cnt;
 	}
 	if (records_r)
 		*records_r = records;
 	return size;
+}
+
+unsigned cdbw_shard_of(const char *key, size_t len, unsigned shards)
+{
+	const unsigned char *p = (const unsigned char *)key, *at;
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	at = memrchr(p, '@', len);
+	if (at != NULL) {
+		len -= (size_t)(at + 1 - p);
+		p = at + 1;
+	}
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return shards > 1 ? h % shards : 0;
+}
+
+int cdbw_shard_name(char *buf, size_t size, unsigned shard, unsigned shards)
+{
+	int k = shards > 1 ? snprintf(buf, size, "%s-%02x",
+				      CDBW_RELAY_RECIPIENTS, shard)
+			   : snprintf(buf, size, "%s", CDBW_RELAY_RECIPIENTS);
+
+	return k < 0 || (size_t)k >= size ? -1 : 0;
+}
+
+uint8_t *cdbw_shard_sel(const struct state *st, unsigned shards)
+{
+	size_t i, n = state_recipient_count(st), klen;
+	const char *k;
+	uint8_t *sel = malloc(n > 0 ? n : 1);
+
+	if (sel == NULL)
+		return NULL;
+	/*
+	 * Runs of one domain are common in sorted order only by chance
+	 * (keys sort by local part first), so every key is hashed.
+	 */
+	for (i = 0; i < n; i++) {
+		state_recipient(st, i, &k, &klen);
+		sel[i] = (uint8_t)cdbw_shard_of(k, klen, shards);
+	}
+	return sel;
 }
 
 void cdbw_sizes(const struct state *const *states, size_t n,
@@ -124,7 +179,8 @@ static int cdbw_build(struct atomic_file *af, struct cdbw_expect *e,
 	started = 1;
 	for (s = 0; s < e->n; s++) {
 		cnt = cdbw_count(e->states[s], e->kind);
-		for (i = 0; i < cnt; i++) {
+		for (i = cdbw_next(e->sel, e->shard, s, 0, cnt); i < cnt;
+		     i = cdbw_next(e->sel, e->shard, s, i + 1, cnt)) {
 			cdbw_record(e->states[s], e->kind, i, &k, &klen, &v,
 				    &vlen);
 			if (cdb_make_add(&cm, k, (unsigned)klen, v,
@@ -181,18 +237,204 @@ int cdbw_path(char *buf, size_t size, const char *dir, int m, struct err *err)
 	return 0;
 }
 
-/* cdbw_one - build, validate and sync map m in af[m] */
-static int cdbw_one(struct atomic_file *af, struct cdbw_expect *e,
-		    const char *dir, int m, struct err *err)
-{
-	char path[4096];
+/*
+ * cdbw_job - one map of a plan: its kind, its shard (-1: whole) and file
+ * name, its temporary file and expected records
+ */
+struct cdbw_job {
+	enum cdbw_kind kind;
+	int shard;
+	char name[64];
+	struct atomic_file af;
+	struct cdbw_expect e;
+};
 
-	if (cdbw_path(path, sizeof(path), dir, m, err) < 0 ||
-	    atomic_open(&af[m], path, 0644, err) < 0 ||
-	    cdbw_build(&af[m], &e[m], err) < 0 || atomic_sync(&af[m], err) < 0)
-		return -1;
-	cdbw_expect_free(&e[m]);
-	return 0;
+/*
+ * cdbw_jobs - the maps of plan in rename order (transport, recipients,
+ * relay_domains) into a malloc'd array; *n_r is their count
+ */
+static struct cdbw_job *cdbw_jobs(const struct cdbw_plan *plan, int all,
+				  size_t *n_r, struct err *err)
+{
+	struct cdbw_job *j;
+	size_t n = 0;
+	unsigned s, shards = plan->shards ? plan->shards : 1;
+
+	*n_r = 0;
+	if (shards > CDBW_SHARDS_MAX) {
+		err_set(err, "%u shards: at most %d", shards, CDBW_SHARDS_MAX);
+		return NULL;
+	}
+	j = calloc(shards + 3, sizeof(*j));
+	if (j == NULL) {
+		err_sys(err, "malloc");
+		return NULL;
+	}
+	if (all || plan->domains) {
+		j[n].kind = CDBW_K_TRANSPORT;
+		j[n].shard = -1;
+		snprintf(j[n++].name, sizeof(j->name), "%s", CDBW_TRANSPORT);
+	}
+	if (plan->legacy && shards > 1) {
+		j[n].kind = CDBW_K_RECIPIENTS;
+		j[n].shard = -1;
+		snprintf(j[n++].name, sizeof(j->name), "%s",
+			 CDBW_RELAY_RECIPIENTS);
+	}
+	for (s = 0; s < shards; s++) {
+		if (!all && plan->touched != NULL && !plan->touched[s])
+			continue;
+		j[n].kind = CDBW_K_RECIPIENTS;
+		j[n].shard = shards > 1 ? (int)s : -1;
+		(void)cdbw_shard_name(j[n++].name, sizeof(j->name), s, shards);
+	}
+	if (all || plan->domains) {
+		j[n].kind = CDBW_K_DOMAINS;
+		j[n].shard = -1;
+		snprintf(j[n++].name, sizeof(j->name), "%s",
+			 CDBW_RELAY_DOMAINS);
+	}
+	for (s = 0; s < n; s++)
+		j[s].af = (struct atomic_file){-1, NULL, NULL};
+	*n_r = n;
+	return j;
+}
+
+/* cdbw_sels - plan's selections, or ones computed into *own_r */
+static const uint8_t *const *cdbw_sels(const struct state *const *states,
+				       size_t n, const struct cdbw_plan *plan,
+				       uint8_t ***own_r, struct err *err)
+{
+	size_t i;
+
+	*own_r = NULL;
+	if (plan->shards <= 1 || plan->sel != NULL || n == 0)
+		return plan->sel;
+	*own_r = calloc(n, sizeof(**own_r));
+	if (*own_r == NULL)
+		goto oom;
+	for (i = 0; i < n; i++)
+		if (((*own_r)[i] = cdbw_shard_sel(states[i], plan->shards)) ==
+		    NULL)
+			goto oom;
+	return (const uint8_t *const *)*own_r;
+oom:
+	err_sys(err, "malloc");
+	return NULL;
+}
+
+/* cdbw_sels_free - what cdbw_sels() computed */
+static void cdbw_sels_free(uint8_t **own, size_t n)
+{
+	size_t i;
+
+	for (i = 0; own != NULL && i < n; i++)
+		free(own[i]);
+	free(own);
+}
+
+int cdbw_install_plan(const struct state *const *states, size_t n,
+		      const char *dir, uint64_t limit,
+		      const struct cdbw_plan *plan,
+		      int (*gate)(void *arg, struct err *err), void *arg,
+		      struct err *err)
+{
+	struct cdbw_job *j = NULL;
+	const uint8_t *const *sel;
+	uint8_t **own = NULL;
+	char path[4096];
+	size_t nj = 0, m;
+	int k, rc = -1;
+
+	if ((j = cdbw_jobs(plan, 0, &nj, err)) == NULL)
+		goto out;
+	sel = cdbw_sels(states, n, plan, &own, err);
+	if (plan->shards > 1 && n > 0 && sel == NULL)
+		goto out;
+	/* the format's limit, before anything is written */
+	for (m = 0; m < nj; m++) {
+		char name[80];
+
+		snprintf(name, sizeof(name), "%s.cdb", j[m].name);
+		if (cdbw_expect_init_sel(&j[m].e, states, n, j[m].kind, sel,
+					 j[m].shard, limit, name, err) < 0)
+			goto out;
+	}
+	/* built relay_domains first, the big ones later: small failures first
+	 */
+	for (m = nj; m-- > 0;) {
+		k = snprintf(path, sizeof(path), "%s/%s.cdb", dir, j[m].name);
+		if (k < 0 || (size_t)k >= sizeof(path)) {
+			err_set(err, "%s: directory name too long", dir);
+			goto out;
+		}
+		if (atomic_open(&j[m].af, path, 0644, err) < 0 ||
+		    cdbw_build(&j[m].af, &j[m].e, err) < 0 ||
+		    atomic_sync(&j[m].af, err) < 0)
+			goto out;
+		cdbw_expect_free(&j[m].e);
+	}
+	/* all built, validated and on disk: now replace the live ones */
+	if (gate != NULL && gate(arg, err) < 0)
+		goto out;
+	for (m = 0; m < nj; m++)
+		if (atomic_commit(&j[m].af, err) < 0)
+			goto out;
+	rc = 0;
+out:
+	for (m = 0; m < nj; m++) {
+		atomic_abort(&j[m].af);
+		cdbw_expect_free(&j[m].e);
+	}
+	free(j);
+	cdbw_sels_free(own, n);
+	return rc;
+}
+
+int cdbw_verify_plan(const struct state *const *states, size_t n,
+		     const char *dir, const struct cdbw_plan *plan,
+		     struct err *err)
+{
+	struct cdbw_job *j = NULL;
+	const uint8_t *const *sel;
+	uint8_t **own = NULL;
+	char path[4096];
+	size_t nj = 0, m;
+	int fd, k, rc = -1;
+
+	if ((j = cdbw_jobs(plan, 1, &nj, err)) == NULL)
+		goto out;
+	sel = cdbw_sels(states, n, plan, &own, err);
+	if (plan->shards > 1 && n > 0 && sel == NULL)
+		goto out;
+	for (m = nj; m-- > 0;) {
+		k = snprintf(path, sizeof(path), "%s/%s.cdb", dir, j[m].name);
+		if (k < 0 || (size_t)k >= sizeof(path)) {
+			err_set(err, "%s: directory name too long", dir);
+			goto out;
+		}
+		if (cdbw_expect_init_sel(&j[m].e, states, n, j[m].kind, sel,
+					 j[m].shard, CDBW_LIMIT, path,
+					 err) < 0 ||
+		    cdbw_expect_fill(&j[m].e, path, err) < 0)
+			goto out;
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			err_sys(err, "open(%s)", path);
+			goto out;
+		}
+		k = cdbw_check(fd, path, &j[m].e, err);
+		close(fd);
+		cdbw_expect_free(&j[m].e);
+		if (k < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	for (m = 0; m < nj; m++)
+		cdbw_expect_free(&j[m].e);
+	free(j);
+	cdbw_sels_free(own, n);
+	return rc;
 }
 
 int cdbw_install(const struct state *const *states, size_t n, const char *dir,
@@ -206,36 +448,7 @@ int cdbw_install_gated(const struct state *const *states, size_t n,
 		       int (*gate)(void *arg, struct err *err), void *arg,
 		       struct err *err)
 {
-	struct atomic_file af[CDBW_NMAPS];
-	struct cdbw_expect e[CDBW_NMAPS];
-	char name[64];
-	int m, rc = -1;
+	struct cdbw_plan plan = {1, NULL, 0, NULL, 1};
 
-	memset(e, 0, sizeof(e));
-	for (m = 0; m < CDBW_NMAPS; m++)
-		af[m] = (struct atomic_file){-1, NULL, NULL};
-
-	/* the format's limit, before anything is written */
-	for (m = 0; m < CDBW_NMAPS; m++) {
-		snprintf(name, sizeof(name), "%s.cdb", cdbw_names[m]);
-		if (cdbw_expect_init(&e[m], states, n, (enum cdbw_kind)m, limit,
-				     name, err) < 0)
-			goto out;
-	}
-	for (m = 0; m < CDBW_NMAPS; m++)
-		if (cdbw_one(af, e, dir, m, err) < 0)
-			goto out;
-	/* all three built, validated and on disk: now replace the live ones */
-	if (gate != NULL && gate(arg, err) < 0)
-		goto out;
-	for (m = 0; m < CDBW_NMAPS; m++)
-		if (atomic_commit(&af[m], err) < 0)
-			goto out;
-	rc = 0;
-out:
-	for (m = 0; m < CDBW_NMAPS; m++) {
-		atomic_abort(&af[m]);
-		cdbw_expect_free(&e[m]);
-	}
-	return rc;
+	return cdbw_install_plan(states, n, dir, limit, &plan, gate, arg, err);
 }

@@ -34,6 +34,70 @@
 #define CDBW_RELAY_RECIPIENTS "relay_recipients"
 #define CDBW_TRANSPORT "transport"
 
+/*
+ * Shards.  With shards > 1, relay_recipients is split into that many maps,
+ * relay_recipients-00.cdb .. relay_recipients-NN.cdb (two lower-case hex
+ * digits), and a recipient key (an address or "@domain") lives in exactly
+ * one: the shard of its domain, cdbw_shard_of().  With shards == 1 the one
+ * map is relay_recipients.cdb, as before shards existed.
+ */
+#define CDBW_SHARDS_MAX 256
+#define CDBW_SHARDS_DEFAULT 64
+
+/*
+ * cdbw_shard_of - the shard of a recipient key: FNV-1a (32 bits) of the
+ * octets after its last "@", modulo shards.  Part of the on-disk layout:
+ * never change it.
+ */
+unsigned cdbw_shard_of(const char *key, size_t len, unsigned shards);
+
+/* cdbw_shard_name - "relay_recipients-SS" (or "relay_recipients") */
+int cdbw_shard_name(char *buf, size_t size, unsigned shard, unsigned shards);
+
+/*
+ * cdbw_shard_sel - the shard of each recipient of st, in its order
+ * (malloc'd, state_recipient_count(st) octets, at least one); NULL when
+ * out of memory
+ */
+uint8_t *cdbw_shard_sel(const struct state *st, unsigned shards);
+
+/*
+ * cdbw_plan - which maps an install builds and how relay_recipients is cut
+ *
+ * shards: as above.  sel: for each state, cdbw_shard_sel() of it, or NULL
+ * to have them computed.  legacy: also relay_recipients.cdb whole, beside
+ * the shards (kept while Postfix may still read it: the migration from one
+ * map).  touched: NULL to build every shard, else touched[s] != 0 for the
+ * shards to rebuild.  domains: also build transport and relay_domains.
+ * Renames go transport, relay_recipients (legacy, then the shards in
+ * order), relay_domains.
+ */
+struct cdbw_plan {
+	unsigned shards;
+	const uint8_t *const *sel;
+	int legacy;
+	const unsigned char *touched;
+	int domains;
+};
+
+/*
+ * cdbw_install_plan - cdbw_install_gated() for the maps of plan; a full
+ * plan (touched NULL, domains 1) is what a start-up repair builds
+ */
+int cdbw_install_plan(const struct state *const *states, size_t n,
+		      const char *dir, uint64_t limit,
+		      const struct cdbw_plan *plan,
+		      int (*gate)(void *arg, struct err *err), void *arg,
+		      struct err *err);
+
+/*
+ * cdbw_verify_plan - cdbw_verify() of every map of plan (touched and
+ * domains are ignored: all of them are checked)
+ */
+int cdbw_verify_plan(const struct state *const *states, size_t n,
+		     const char *dir, const struct cdbw_plan *plan,
+		     struct err *err);
+
 /* cdbw_size - file sizes of the three maps for these states */
 void cdbw_sizes(const struct state *const *states, size_t n,
 		uint64_t *domains_r, uint64_t *recipients_r,

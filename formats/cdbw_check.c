@@ -90,13 +90,25 @@ int cdbw_expect_init(struct cdbw_expect *e, const struct state *const *states,
 		     size_t n, enum cdbw_kind kind, uint64_t limit,
 		     const char *name, struct err *err)
 {
+	return cdbw_expect_init_sel(e, states, n, kind, NULL, -1, limit, name,
+				    err);
+}
+
+int cdbw_expect_init_sel(struct cdbw_expect *e,
+			 const struct state *const *states, size_t n,
+			 enum cdbw_kind kind, const uint8_t *const *sel,
+			 int shard, uint64_t limit, const char *name,
+			 struct err *err)
+{
 	uint64_t records;
 
 	memset(e, 0, sizeof(*e));
 	e->states = states;
 	e->n = n;
 	e->kind = kind;
-	e->size = cdbw_size(states, n, kind, &records);
+	e->sel = sel;
+	e->shard = shard;
+	e->size = cdbw_size_sel(states, n, kind, sel, shard, &records);
 	e->nrec = (size_t)records;
 	e->dend = e->size - 16 * records;
 	if (e->size > limit)
@@ -124,7 +136,8 @@ int cdbw_expect_fill(struct cdbw_expect *e, const char *name, struct err *err)
 	memset(e->start, 0, sizeof(e->start));
 	for (s = 0; s < e->n; s++) {
 		cnt = cdbw_count(e->states[s], e->kind);
-		for (i = 0; i < cnt; i++, g++) {
+		for (i = cdbw_next(e->sel, e->shard, s, 0, cnt); i < cnt;
+		     i = cdbw_next(e->sel, e->shard, s, i + 1, cnt), g++) {
 			uint32_t h;
 
 			cdbw_record(e->states[s], e->kind, i, &k, &klen, &v,
@@ -149,11 +162,15 @@ static int cdbw_records(const struct cdbw_expect *e, const unsigned char *mem,
 			const char *name, struct err *err)
 {
 	const char *k, *v;
-	size_t s = 0, i = 0, g, klen, vlen;
+	size_t s = 0, i = 0, g, klen, vlen, cnt;
 	uint64_t pos;
 
 	for (g = 0; g < e->nrec; g++, i++) {
-		while (i >= cdbw_count(e->states[s], e->kind)) {
+		for (;;) {
+			cnt = cdbw_count(e->states[s], e->kind);
+			i = cdbw_next(e->sel, e->shard, s, i, cnt);
+			if (i < cnt)
+				break;
 			s++;
 			i = 0;
 		}
@@ -294,28 +311,7 @@ out:
 int cdbw_verify(const struct state *const *states, size_t n, const char *dir,
 		struct err *err)
 {
-	struct cdbw_expect e;
-	char path[4096];
-	int m, k, fd;
+	struct cdbw_plan plan = {1, NULL, 0, NULL, 1};
 
-	for (m = 0; m < CDBW_NMAPS; m++) {
-		if (cdbw_path(path, sizeof(path), dir, m, err) < 0)
-			return -1;
-		if (cdbw_expect_init(&e, states, n, (enum cdbw_kind)m,
-				     CDBW_LIMIT, path, err) < 0 ||
-		    cdbw_expect_fill(&e, path, err) < 0) {
-			cdbw_expect_free(&e);
-			return -1;
-		}
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-			cdbw_expect_free(&e);
-			return err_sys(err, "open(%s)", path);
-		}
-		k = cdbw_check(fd, path, &e, err);
-		close(fd);
-		cdbw_expect_free(&e);
-		if (k < 0)
-			return -1;
-	}
-	return 0;
+	return cdbw_verify_plan(states, n, dir, &plan, err);
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cdbw.h"
 
@@ -47,9 +48,32 @@ static inline void cdbw_record(const struct state *st, enum cdbw_kind kind,
 	}
 }
 
-/* cdbw_size - file size of one map: 2048 + sum(8 + k + v) + 16 * N */
+/*
+ * cdbw_next - the first record index >= i of state s (cnt records) that
+ * belongs to the map: every one when shard < 0, else those whose entry in
+ * sel[s] (the shard of each recipient, cdbw_shard_sel) is shard; cnt when
+ * none is left
+ */
+static inline size_t cdbw_next(const uint8_t *const *sel, int shard, size_t s,
+			       size_t i, size_t cnt)
+{
+	const uint8_t *p;
+
+	if (shard < 0 || i >= cnt)
+		return i < cnt ? i : cnt;
+	p = memchr(sel[s] + i, shard, cnt - i);
+	return p != NULL ? (size_t)(p - sel[s]) : cnt;
+}
+
+/*
+ * cdbw_size - file size of one map: 2048 + sum(8 + k + v) + 16 * N; of
+ * one shard when shard >= 0 (sel as for cdbw_next)
+ */
 uint64_t cdbw_size(const struct state *const *states, size_t n,
 		   enum cdbw_kind kind, uint64_t *records_r);
+uint64_t cdbw_size_sel(const struct state *const *states, size_t n,
+		       enum cdbw_kind kind, const uint8_t *const *sel,
+		       int shard, uint64_t *records_r);
 
 /* cdbw_path - dir/NAME.cdb of map m into buf */
 int cdbw_path(char *buf, size_t size, const char *dir, int m, struct err *err);
@@ -64,6 +88,8 @@ struct cdbw_expect {
 	const struct state *const *states;
 	size_t n;
 	enum cdbw_kind kind;
+	const uint8_t *const *sel; /* a shard's selection, see cdbw_next */
+	int shard;		   /* -1: the whole map */
 	uint64_t size, dend;
 	uint64_t *rec, *tab;
 	size_t nrec;
@@ -74,6 +100,12 @@ struct cdbw_expect {
 int cdbw_expect_init(struct cdbw_expect *e, const struct state *const *states,
 		     size_t n, enum cdbw_kind kind, uint64_t limit,
 		     const char *name, struct err *err);
+/* cdbw_expect_init_sel - the same for one shard (shard >= 0) or all (-1) */
+int cdbw_expect_init_sel(struct cdbw_expect *e,
+			 const struct state *const *states, size_t n,
+			 enum cdbw_kind kind, const uint8_t *const *sel,
+			 int shard, uint64_t limit, const char *name,
+			 struct err *err);
 
 /* cdbw_expect_fill - the record lists; fails only when out of memory */
 int cdbw_expect_fill(struct cdbw_expect *e, const char *name, struct err *err);
