@@ -89,6 +89,8 @@ KEYS_SRC = \
 SYNCD_SRC = \
 	syncd/config.c \
 	syncd/store.c \
+	syncd/journal.c \
+	syncd/shard.c \
 	syncd/verify.c \
 	syncd/apply.c \
 	syncd/status.c \

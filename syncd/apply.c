@@ -6,14 +6,18 @@
  * cdbw before verify_body() passed with the install lock held, so the base
  * a delta was checked against is the base it is applied to.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../formats/atomic.h"
 #include "../formats/cdbw.h"
 #include "../formats/thread.h"
 #include "apply.h"
+#include "journal.h"
+#include "shard.h"
 
 /* apply_now_ms - monotonic milliseconds */
 static uint64_t apply_now_ms(void)
@@ -151,20 +155,66 @@ static int apply_saver_wait(struct apply_saver *sv)
 }
 
 /*
+ * apply_plan - the maps plan for the states of s: shards from the config,
+ * each entry's shard selection (computed and kept in the entry when it has
+ * none: entries are read and written this way only with the install lock
+ * held), and the single relay_recipients map while it still exists (the
+ * migration, mxsyncd(8)).  *sels_r is the caller's to free.
+ */
+static int apply_plan(const struct store *s, unsigned shards,
+		      const char *maps_dir, struct cdbw_plan *plan,
+		      const uint8_t ***sels_r)
+{
+	const uint8_t **sels = NULL;
+	char path[4096];
+	size_t i;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->shards = shards;
+	plan->domains = 1;
+	*sels_r = NULL;
+	if (shards <= 1)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s.cdb", maps_dir,
+		 CDBW_RELAY_RECIPIENTS);
+	plan->legacy = access(path, F_OK) == 0;
+	sels = calloc(s->n + 1, sizeof(*sels));
+	if (sels == NULL)
+		return -1;
+	for (i = 0; i < s->n; i++) {
+		if (s->o[i]->sel == NULL &&
+		    (s->o[i]->sel = cdbw_shard_sel(s->o[i]->st, shards)) ==
+			    NULL) {
+			free(sels);
+			return -1;
+		}
+		sels[i] = s->o[i]->sel;
+	}
+	plan->sel = sels;
+	*sels_r = sels;
+	return 0;
+}
+
+/*
  * apply_install - steps 1-3 for a verified new state (lock held)
  */
 static int apply_install(struct syncd *sd, const struct push *p,
-			 struct state *st, struct apply_result *res,
-			 struct verdict *v)
+			 struct state *st, const char *delta, size_t dlen,
+			 struct apply_result *res, struct verdict *v)
 {
 	struct store_origin *o = NULL, *replaced = NULL;
+	const struct store_origin *prev;
 	struct store *ns = NULL, *old;
 	const struct state **states = NULL;
+	const uint8_t **sels = NULL;
 	const char *state_dir, *maps_dir;
+	unsigned char touched[CDBW_SHARDS_MAX];
+	struct cdbw_plan plan;
 	struct apply_saver sv;
 	struct err err, err2;
+	unsigned shards;
 	uint64_t t;
-	int rc = -1;
+	int rc = -1, journal = 0;
 
 	o = store_origin_new(&p->m, p->manifest, p->manifest_len, p->sig, st,
 			     &err);
@@ -181,11 +231,33 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	pthread_mutex_lock(&sd->facts_lock);
 	state_dir = sd->cfg->state_dir;
 	maps_dir = sd->cfg->maps_dir;
+	shards = (unsigned)sd->cfg->recipient_shards;
 	pthread_mutex_unlock(&sd->facts_lock);
 	t = apply_now_ms();
-	apply_saver_start(&sv, state_dir, o);
-	if (cdbw_install(states, ns->n, maps_dir, CDBW_LIMIT, &err) < 0) {
-		if (apply_saver_wait(&sv) == 0)
+	/*
+	 * A delta onto the stored base rebuilds only the shards it touches
+	 * (and transport and relay_domains only when a domain changed), with
+	 * the shard of each recipient carried over from the base.
+	 */
+	prev = replaced;
+	if (shards > 1 && prev != NULL && delta != NULL && prev->sel != NULL)
+		o->sel = shard_sel_after(prev->st, prev->sel, st, delta, dlen,
+					 shards);
+	if (apply_plan(ns, shards, maps_dir, &plan, &sels) < 0) {
+		verify_refuse(v, 503, "internal", "out of memory");
+		goto out;
+	}
+	if (delta != NULL && prev != NULL) {
+		memset(touched, 0, sizeof(touched));
+		shard_touched(delta, dlen, shards, touched, &plan.domains);
+		plan.touched = touched;
+		journal = !journal_due(prev, dlen);
+	}
+	if (!journal)
+		apply_saver_start(&sv, state_dir, o);
+	if (cdbw_install_plan(states, ns->n, maps_dir, CDBW_LIMIT, &plan, NULL,
+			      NULL, &err) < 0) {
+		if (!journal && apply_saver_wait(&sv) == 0)
 			atomic_abort(&sv.af);
 		verify_refuse(v, 503, "install", "maps not installed: %s",
 			      err.msg);
@@ -193,13 +265,29 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	}
 	res->maps_ms = apply_now_ms() - t;
 	t = apply_now_ms();
-	if (apply_saver_wait(&sv) < 0 || atomic_commit(&sv.af, &sv.err) < 0) {
+	/*
+	 * The state after the maps: a delta is appended to the journal, a
+	 * full state (or a compaction) replaces the .snap and then drops the
+	 * journal it includes.
+	 */
+	if (journal ? journal_append(state_dir, o, prev->journal_len,
+				     prev->journal_n, delta, dlen,
+				     &sv.err) < 0
+		    : apply_saver_wait(&sv) < 0 ||
+			      atomic_commit(&sv.af, &sv.err) < 0 ||
+			      journal_remove(state_dir, o->m.origin,
+					     &sv.err) < 0) {
 		/* Put the maps back as the store says they are. */
+		struct cdbw_plan back;
+		const uint8_t **bsels = NULL;
+
 		free(states);
 		states = sd->store != NULL ? store_states(sd->store) : NULL;
-		if (states != NULL)
-			cdbw_install(states, sd->store->n, maps_dir, CDBW_LIMIT,
-				     &err2);
+		if (states != NULL &&
+		    apply_plan(sd->store, shards, maps_dir, &back, &bsels) == 0)
+			cdbw_install_plan(states, sd->store->n, maps_dir,
+					  CDBW_LIMIT, &back, NULL, NULL, &err2);
+		free(bsels);
 		verify_refuse(v, 503, "install", "state not stored: %s",
 			      sv.err.msg);
 		goto out;
@@ -214,6 +302,7 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	o = NULL;
 	rc = 0;
 out:
+	free(sels);
 	free(states);
 	if (ns != NULL) {
 		free(ns->o);
@@ -228,6 +317,7 @@ int apply_push(struct syncd *sd, const struct push *p, char *body,
 	       struct apply_result *res, struct verdict *v)
 {
 	struct state *st = NULL;
+	char *delta = NULL;
 	uint64_t t0;
 	int rc = -1;
 
@@ -238,12 +328,16 @@ int apply_push(struct syncd *sd, const struct push *p, char *body,
 				     "another install is in progress");
 	}
 	t0 = apply_now_ms();
+	/* a delta's text names the shards it touches and goes to the journal */
+	if (p->m.kind == MANIFEST_DELTA &&
+	    (delta = malloc(len > 0 ? len : 1)) != NULL && len > 0)
+		memcpy(delta, body, len);
 	if (verify_body(sd, p, body, len, body_hash, &st, v) < 0)
 		goto out;
 	res->domains = state_domain_count(st);
 	res->recipients = state_recipient_count(st);
 	res->verify_ms = apply_now_ms() - t0;
-	if (apply_install(sd, p, st, res, v) < 0)
+	if (apply_install(sd, p, st, delta, len, res, v) < 0)
 		goto out;
 	res->serial = p->m.serial;
 	memcpy(res->state_hash, p->m.state_hash, STATE_HASH_LEN);
@@ -258,6 +352,7 @@ int apply_push(struct syncd *sd, const struct push *p, char *body,
 	pthread_mutex_unlock(&sd->facts_lock);
 	rc = 0;
 out:
+	free(delta);
 	pthread_mutex_unlock(&sd->install_lock);
 	return rc;
 }
@@ -311,6 +406,8 @@ int apply_check_maps(struct syncd *sd, int *rebuilt_r, struct err *why,
 {
 	const struct syncd_config *cfg = sd->cfg;
 	const struct state **states = NULL;
+	const uint8_t **sels = NULL;
+	struct cdbw_plan plan;
 	struct store empty = { NULL, 0 };
 	const struct store *s = sd->store != NULL ? sd->store : &empty;
 	struct err tmp;
@@ -324,14 +421,20 @@ int apply_check_maps(struct syncd *sd, int *rebuilt_r, struct err *why,
 		err_sys(err, "malloc");
 		goto out;
 	}
-	if (cdbw_verify(states, s->n, cfg->maps_dir, why) < 0) {
-		if (cdbw_install(states, s->n, cfg->maps_dir, CDBW_LIMIT,
-				 err) < 0)
+	if (apply_plan(s, (unsigned)cfg->recipient_shards, cfg->maps_dir,
+		       &plan, &sels) < 0) {
+		err_sys(err, "malloc");
+		goto out;
+	}
+	if (cdbw_verify_plan(states, s->n, cfg->maps_dir, &plan, why) < 0) {
+		if (cdbw_install_plan(states, s->n, cfg->maps_dir, CDBW_LIMIT,
+				      &plan, NULL, NULL, err) < 0)
 			goto out;
 		*rebuilt_r = 1;
 	}
 	rc = 0;
 out:
+	free(sels);
 	free(states);
 	return rc;
 }

@@ -43,6 +43,8 @@ static const struct conf_key config_table[] = {
 	{ "install_wait", CONF_DURATION, "5s", CONFIG_OFF(install_wait_ms), 0,
 	  600000 },
 	{ "user", CONF_STRING, "", CONFIG_OFF(user), 0, 0 },
+	{ "recipient_shards", CONF_UINT, "64", CONFIG_OFF(recipient_shards), 1,
+	  256 },
 	{ NULL, CONF_STRING, NULL, 0, 0, 0 }
 };
 

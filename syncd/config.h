@@ -33,6 +33,7 @@ struct syncd_config {
 	uint64_t clock_skew_ms;
 	uint64_t install_wait_ms;
 	char *user;
+	uint64_t recipient_shards;	/* relay_recipients maps (cdbw.h) */
 	/* derived */
 	char *path;
 	char **canaries;		/* folded addresses */

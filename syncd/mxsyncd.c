@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "../formats/buf.h"
+#include "../formats/cdbw.h"
 #include "../formats/log.h"
 #include "../formats/norm.h"
 #include "../keys/key.h"
@@ -446,6 +447,31 @@ out:
 	return rc;
 }
 
+/*
+ * mxsyncd_postconf_shards - the relay_recipient_maps line: one cdb: map per
+ * shard (cdbw.h), and, while the single map of before shards is still kept
+ * (maps_dir/relay_recipients.cdb exists), how to finish the migration
+ */
+static void mxsyncd_postconf_shards(const struct syncd_config *cfg)
+{
+	unsigned s, n = (unsigned)cfg->recipient_shards;
+	char name[64], path[4096];
+
+	printf("relay_recipient_maps =");
+	for (s = 0; s < n; s++) {
+		if (cdbw_shard_name(name, sizeof(name), s, n) < 0)
+			break;
+		printf("%s cdb:%s/%s", s ? "," : "", cfg->maps_dir, name);
+	}
+	printf("\n");
+	snprintf(path, sizeof(path), "%s/%s.cdb", cfg->maps_dir,
+		 CDBW_RELAY_RECIPIENTS);
+	if (n > 1 && access(path, F_OK) == 0)
+		printf("# %s is still kept up to date for a Postfix that reads "
+		       "it: after \"postfix reload\" with the line above, "
+		       "remove it\n", path);
+}
+
 static int mxsyncd_postconf(void)
 {
 	struct syncd sd;
@@ -474,7 +500,7 @@ static int mxsyncd_postconf(void)
 		differ = sd.store->n - best_count;
 	printf("# main.cf settings for the maps mxsyncd keeps in %s\n", maps);
 	printf("relay_domains = cdb:%s/relay_domains\n", maps);
-	printf("relay_recipient_maps = cdb:%s/relay_recipients\n", maps);
+	mxsyncd_postconf_shards(sd.cfg);
 	printf("transport_maps = cdb:%s/transport\n", maps);
 	if (best == NULL)
 		printf("# no origin has pushed yet: set recipient_delimiter "

@@ -15,6 +15,7 @@
 
 #include "../formats/atomic.h"
 #include "../keys/key.h"
+#include "journal.h"
 #include "store.h"
 
 #define STORE_PREFIX "origin-"
@@ -47,6 +48,7 @@ void store_origin_free(struct store_origin *o)
 	if (o == NULL)
 		return;
 	state_free(o->st);
+	free(o->sel);
 	free(o->manifest);
 	free(o);
 }
@@ -162,6 +164,11 @@ struct store *store_load(const char *dir, const struct trust *trust,
 		o = store_load_one(path, name, trust, err);
 		if (o == NULL)
 			goto out;
+		/* the deltas installed since the file was written whole */
+		if (journal_replay(dir, o, trust, err) < 0) {
+			store_origin_free(o);
+			goto out;
+		}
 		v = realloc(s->o, (s->n + 1) * sizeof(*s->o));
 		if (v == NULL) {
 			store_origin_free(o);

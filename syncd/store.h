@@ -16,6 +16,7 @@
 #define MXSYNC_SYNCD_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../formats/atomic.h"
 #include "../formats/err.h"
@@ -30,6 +31,9 @@ struct store_origin {
 	size_t manifest_len;
 	unsigned char sig[SNAPSHOT_SIG_LEN];
 	struct state *st;	/* full state */
+	uint8_t *sel;		/* owned: each recipient's shard, or NULL */
+	uint64_t journal_len;	/* octets of good journal (syncd/journal) */
+	unsigned journal_n;	/* its entries */
 };
 
 struct store {
