@@ -319,7 +319,7 @@ poll_interval = ${POLL}s" "$SCHEMA_TAG"
 		cat "$ALOG" | sed 's/^/#   /'
 		return 1
 	fi
-	if wait_until 30 test -s "$T_DIR/b-$SCHEMA_TAG/maps/relay_recipients.cdb"; then
+	if wait_until 30 test -s "$T_DIR/b-$SCHEMA_TAG/maps/relay_domains.cdb"; then
 		ok "$SCHEMA: the agent's first export reached the backup"
 	else
 		not_ok "$SCHEMA: the agent's first export reached the backup"

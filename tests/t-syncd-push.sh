@@ -11,7 +11,7 @@ K1=$(keyid "$S/k1.key")
 check "check-config accepts the test config" "$MXSYNCD" -c "$S/syncd.conf" check-config
 syncd_start
 check "mxsyncd listens" kill -0 "$SYNCD_PID"
-ls "$MAPS"/relay_domains.cdb "$MAPS"/relay_recipients.cdb "$MAPS"/transport.cdb >/dev/null 2>&1
+ls "$MAPS"/relay_domains.cdb "$MAPS"/relay_recipients-00.cdb "$MAPS"/relay_recipients-3f.cdb "$MAPS"/transport.cdb >/dev/null 2>&1
 is "$?" 0 "empty maps exist before the first push"
 
 # 1. a full push
@@ -125,7 +125,7 @@ is "$CODE" 409 "restart: serial 11 is now stale (409)"
 # 8. a lost map is rebuilt at start
 syncd_stop
 rm -f "$MAPS/transport.cdb"
-echo junk >"$MAPS/relay_recipients.cdb"
+for f in "$MAPS"/relay_recipients-*.cdb; do echo junk >"$f"; done
 syncd_start
 is "$(pq info@example.org relay_recipients)" OK "start rebuilt a damaged relay_recipients"
 is "$(pq example.net transport)" "smtp:[mx.example.net]:25" "start rebuilt a missing transport"

@@ -103,7 +103,7 @@ agent_stop() {
 	AGENT_PID=""
 }
 
-bq() { postmap -c "$T_DIR/pf" -q "$2" "cdb:$T_DIR/b-$1/maps/$3" 2>&1; }
+bq() { PF_CONF=$T_DIR/pf map_q "$T_DIR/b-$1/maps" "$2" "$3"; }
 
 bsum() { maps_sum "$T_DIR/b-$1/maps"; }
 
@@ -122,4 +122,4 @@ wait_until() {
 # has NAME ADDRESS - backup NAME's relay_recipients holds ADDRESS
 has() { [ "$(bq "$1" "$2" relay_recipients)" = OK ]; }
 # hasnt NAME ADDRESS - it does not (and the map exists)
-hasnt() { [ -e "$T_DIR/b-$1/maps/relay_recipients.cdb" ] && [ -z "$(bq "$1" "$2" relay_recipients)" ]; }
+hasnt() { [ -e "$T_DIR/b-$1/maps/relay_domains.cdb" ] && [ -z "$(bq "$1" "$2" relay_recipients)" ]; }

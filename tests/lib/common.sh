@@ -111,9 +111,42 @@ make_tls() {
 # sha FILE - a content checksum used to prove files did not change
 sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
 
-# maps_sum DIR - one checksum over the three maps (and their inodes)
+# maps_sum DIR - one checksum over the maps (every relay_recipients shard)
 maps_sum() {
-	for m in relay_domains relay_recipients transport; do
-		printf '%s %s\n' "$m" "$(sha "$1/$m.cdb")"
+	for f in "$1"/relay_domains.cdb "$1"/relay_recipients*.cdb "$1"/transport.cdb; do
+		printf '%s %s\n' "${f##*/}" "$(sha "$f")"
 	done | sha256sum | cut -d' ' -f1
+}
+
+# SHARDS - mxsyncd's recipient_shards (the default unless a test sets it)
+SHARDS=${SHARDS:-64}
+
+# rr_maps DIR - the relay_recipient_maps value for the shards in DIR, as
+# "mxsyncd postconf" prints it
+rr_maps() {
+	awk -v d="$1" -v n="$SHARDS" 'BEGIN {
+		if (n == 1) { printf "cdb:%s/relay_recipients", d; exit }
+		for (i = 0; i < n; i++) printf "%scdb:%s/relay_recipients-%02x", i ? ", " : "", d, i }'
+}
+
+# map_q DIR KEY MAP - postmap -q of KEY in DIR's MAP; relay_recipients
+# is looked up in every shard at once (unionmap: a key found in two
+# shards answers "OK,OK")
+map_q() {
+	if [ "$3" = relay_recipients ]; then
+		postmap -c "${PF_CONF:-$T_DIR/pf}" -q "$2" "unionmap:{$(rr_maps "$1")}" 2>&1
+	else
+		postmap -c "${PF_CONF:-$T_DIR/pf}" -q "$2" "cdb:$1/$3" 2>&1
+	fi
+}
+
+# map_dump DIR MAP - "cdb -d" of a map; of every shard for relay_recipients
+map_dump() {
+	if [ "$2" = relay_recipients ] && [ "$SHARDS" != 1 ]; then
+		for f in $(rr_maps "$1" | tr -d ','); do
+			cdb -d "${f#cdb:}.cdb" || return 1
+		done
+	else
+		cdb -d "$1/$2.cdb"
+	fi
 }

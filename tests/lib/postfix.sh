@@ -147,7 +147,7 @@ pf_backup() {
 	else
 		pf_main "$d" <<EOF
 relay_domains = cdb:$maps/relay_domains
-relay_recipient_maps = cdb:$maps/relay_recipients
+relay_recipient_maps = $(rr_maps "$maps")
 transport_maps = cdb:$maps/transport
 recipient_delimiter = +
 # relay_domains matches exactly as the primary's virtual_mailbox_domains

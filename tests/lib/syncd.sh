@@ -110,7 +110,7 @@ get() {
 }
 
 # pq KEY MAP - what postmap -q reads from a map ("" when not found)
-pq() { postmap -c "$S/pf" -q "$1" "cdb:$MAPS/$2" 2>&1; }
+pq() { PF_CONF=$S/pf map_q "$MAPS" "$1" "$2"; }
 
 # state_sum - one checksum over the stored origin files
 state_sum() { cat "$STATE"/origin-*.snap 2>/dev/null | sha256sum | cut -d' ' -f1; }
