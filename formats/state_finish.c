@@ -137,6 +137,13 @@ static int state_finish_recipients(struct state *st, const struct domset *ds,
 			unsigned tag = state_tag(st, r);
 
 			if (r->fresh && tag < dr->ndrop && dr->drop[tag]) {
+				const struct state_rec *l =
+				    dr->n > 0 ? &dr->rec[dr->n - 1] : NULL;
+
+				/* a duplicate of the one just dropped */
+				if (l != NULL && l->klen == r->klen &&
+				    memcmp(state_key(st, l), k, r->klen) == 0)
+					continue;
 				if (state_drops_add(dr, r, err) < 0) {
 					state_drop(&st->rcpt, j, i);
 					return -1;
@@ -235,6 +242,15 @@ int state_finish_unlisted(struct state *st, const unsigned char *drop,
 out:
 	if (dom_swapped)
 		state_swap_off(st->dom.rec, st->dom.n);
+	/*
+	 * A failed finish keeps every record: the dropped ones go back (the
+	 * index had room for them, and the next finish sorts again).
+	 */
+	if (ret < 0 && dr.n > 0) {
+		memcpy(&st->rcpt.rec[st->rcpt.n], dr.rec,
+		       dr.n * sizeof(*dr.rec));
+		st->rcpt.n += dr.n;
+	}
 	domset_free(&ds);
 	free(dr.rec);
 	free(text);
