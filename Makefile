@@ -40,6 +40,7 @@ FORMATS_SRC = \
 	formats/buf.c \
 	formats/norm.c \
 	formats/state.c \
+	formats/lookup.c \
 	formats/delta.c \
 	formats/manifest.c \
 	formats/snapshot.c \
