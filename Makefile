@@ -79,6 +79,7 @@ AGENT_SRC = \
 	agent/watch.c \
 	agent/control.c \
 	agent/sync.c \
+	agent/verify.c \
 	agent/daemon.c
 
 FORMATS_LIB = $(BUILD)/libformats.a
