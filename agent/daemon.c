@@ -464,6 +464,11 @@ static int daemon_setup(struct daemon *d, struct err *err)
 		return -1;
 	if (sync_init(&d->sync, d->cfg, d->sk, d->ledger, d->pusher, err) < 0)
 		return -1;
+	/* the first verify a while after start, not beside the first pushes */
+	d->next_verify = sync_now_ms() +
+			 (int64_t)(d->cfg->verify_interval_ms < 60000
+					   ? d->cfg->verify_interval_ms
+					   : 60000);
 	free(d->next_poll);
 	if ((d->next_poll = calloc(d->cfg->nsources + 1,
 				   sizeof(*d->next_poll))) == NULL)
@@ -552,15 +557,11 @@ static void daemon_signals(struct daemon *d)
 /* daemon_verify_start - the periodic verify, in a child process */
 static void daemon_verify_start(struct daemon *d, int64_t now)
 {
-	struct verify_opts vo = { NULL, NULL, 0, NULL };
 	struct err err;
 
 	d->next_verify = now + (int64_t)d->cfg->verify_interval_ms;
-	if (d->cfg->verify_postfix[0] != '\0')
-		vo.postfix_dir = d->cfg->verify_postfix;
-	vo.delimiter = d->cfg->recipient_delimiter;
-	if (verify_background(d->sync.cur, &vo, &d->verify_fd,
-			      &d->verify_pid, &err) < 0) {
+	if (verify_background(d->cfg->path, &d->verify_fd, &d->verify_pid,
+			      &err) < 0) {
 		log_error("verify: %s", err.msg);
 		d->verify_fd = -1;
 		d->verify_pid = 0;
@@ -612,8 +613,7 @@ static void daemon_verify_read(struct daemon *d)
 	char b[4096];
 	ssize_t n;
 	json_t *j;
-	json_error_t je;
-	int status;
+	int status = 0;
 
 	while ((n = read(d->verify_fd, b, sizeof(b))) > 0)
 		if (buf_append(&d->verify_out, b, (size_t)n) < 0)
@@ -625,13 +625,9 @@ static void daemon_verify_read(struct daemon *d)
 	while (waitpid(d->verify_pid, &status, 0) < 0 && errno == EINTR)
 		;
 	d->verify_pid = 0;
-	j = json_loadb(d->verify_out.data ? d->verify_out.data : "",
-		       d->verify_out.len, 0, &je);
+	j = verify_report(d->verify_out.data ? d->verify_out.data : "",
+			  d->verify_out.len, status);
 	buf_free(&d->verify_out);
-	if (j == NULL) {
-		log_error("verify: no report from the verify process");
-		return;
-	}
 	daemon_verify_log(d, j);
 	json_decref(d->verify_last);
 	d->verify_last = j;

@@ -1453,55 +1453,70 @@ static json_t *verify_examples_json(const struct verify_example *e, size_t n,
 	return a;
 }
 
-int verify_background(const struct state *st, const struct verify_opts *o,
-		      int *fd_r, pid_t *pid_r, struct err *err)
+int verify_background(const char *config_path, int *fd_r, pid_t *pid_r,
+		      struct err *err)
 {
-	struct verify_result r;
-	struct err verr;
-	sigset_t none;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t sa;
+	sigset_t none, dfl;
+	char *argv[] = { (char *)"mxsync-agent", (char *)"-c",
+			 (char *)config_path, (char *)"verify",
+			 (char *)"--json", NULL };
 	int fds[2], rc;
-	json_t *j;
-	char *text;
-	size_t done, len;
-	ssize_t n;
-	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
 		return err_sys(err, "pipe2");
-	if ((pid = fork()) < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return err_sys(err, "fork");
-	}
-	if (pid > 0) {
-		close(fds[1]);
-		*fd_r = fds[0];
-		*pid_r = pid;
-		return 0;
-	}
-	/* the child: the daemon's blocked signals must not reach postmap */
-	close(fds[0]);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+	/* the daemon blocks the signals it reads from a signalfd */
+	posix_spawnattr_init(&sa);
 	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
-	fcntl(fds[1], F_SETFL, 0);
-	rc = verify_run(st, o, &r, &verr);
-	if (rc == 0) {
-		j = verify_json(&r);
-		verify_result_clear(&r);
-	} else {
-		j = json_object();
-		json_object_set_new(j, "time", json_integer(time(NULL)));
-		json_object_set_new(j, "error", json_string(verr.msg));
-		json_object_set_new(j, "down", json_boolean(rc == VERIFY_DOWN));
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGTERM);
+	sigaddset(&dfl, SIGPIPE);
+	posix_spawnattr_setsigmask(&sa, &none);
+	posix_spawnattr_setsigdefault(&sa, &dfl);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK |
+					      POSIX_SPAWN_SETSIGDEF);
+	/* a fresh process of the same program, not a fork of the daemon */
+	rc = posix_spawn(pid_r, "/proc/self/exe", &fa, &sa, argv, environ);
+	posix_spawnattr_destroy(&sa);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	if (rc != 0) {
+		close(fds[0]);
+		errno = rc;
+		return err_sys(err, "spawn(mxsync-agent verify)");
 	}
-	text = json_dumps(j, JSON_COMPACT);
-	len = text != NULL ? strlen(text) : 0;
-	for (done = 0; done < len; done += (size_t)n)
-		if ((n = write(fds[1], text + done, len - done)) <= 0)
-			break;
-	_exit(0);
+	*fd_r = fds[0];
+	return 0;
+}
+
+json_t *verify_report(const char *text, size_t len, int status)
+{
+	json_t *j = NULL, *e;
+	json_error_t je;
+	char *copy;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	const char *brace = memchr(text, '{', len);
+
+	if ((code == 0 || code == 1) && brace != NULL)
+		j = json_loadb(brace, len - (size_t)(brace - text), 0, &je);
+	if (j != NULL && json_is_object(j))
+		return j;
+	json_decref(j);
+	j = json_object();
+	copy = strndup(text, len);
+	json_object_set_new(j, "time", json_integer((json_int_t)time(NULL)));
+	e = json_string(copy != NULL && *verify_last_line(copy) != '\0'
+				? verify_last_line(copy)
+				: "the verify process gave no report");
+	json_object_set_new(j, "error", e != NULL ? e : json_string("?"));
+	json_object_set_new(j, "down", json_boolean(code == 75));
+	free(copy);
+	return j;
 }
 
 json_t *verify_json(const struct verify_result *r)

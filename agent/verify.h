@@ -90,13 +90,20 @@ void verify_result_clear(struct verify_result *r);
 json_t *verify_json(const struct verify_result *r);
 
 /*
- * verify_background - fork a child that runs verify_run() on st and
- * writes one JSON document to *fd_r: verify_json()'s, or {"error": MSG,
- * "down": BOOL} when it failed; the child then exits.  The caller reads
- * *fd_r (non-blocking) to EOF, closes it and reaps *pid_r.
+ * verify_background - start "mxsync-agent -c config_path verify --json" as
+ * a new process (the same program, exported afresh) with its output on a
+ * non-blocking pipe *fd_r; the caller reads it to EOF, reaps *pid_r and
+ * makes the report with verify_report().
  */
-int verify_background(const struct state *st, const struct verify_opts *o,
-		      int *fd_r, pid_t *pid_r, struct err *err);
+int verify_background(const char *config_path, int *fd_r, pid_t *pid_r,
+		      struct err *err);
+
+/*
+ * verify_report - the JSON report from that output and its wait status:
+ * verify_json()'s document, or {"time", "error": the last line, "down":
+ * exit 75} when it failed.
+ */
+json_t *verify_report(const char *text, size_t len, int status);
 
 /* verify_print - the text report: counts, then examples */
 void verify_print(const struct verify_result *r, FILE *f);
