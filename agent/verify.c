@@ -32,22 +32,46 @@
 extern char **environ;
 
 /* the address classes of trivial-rewrite's resolve.c */
-enum { VERIFY_DEFAULT, VERIFY_LOCAL, VERIFY_ALIAS, VERIFY_VIRTUAL,
-       VERIFY_RELAY };
+enum {
+	VERIFY_DEFAULT,
+	VERIFY_LOCAL,
+	VERIFY_ALIAS,
+	VERIFY_VIRTUAL,
+	VERIFY_RELAY
+};
 
 /* postconf parameters, in the order they are asked */
 enum {
-	VP_RCANON, VP_CANON, VP_VALIAS, VP_LOCAL, VP_VMBOX, VP_RELAY,
+	VP_RCANON,
+	VP_CANON,
+	VP_VALIAS,
+	VP_LOCAL,
+	VP_VMBOX,
+	VP_RELAY,
 	VP_NMAPS,
-	VP_MYDEST = VP_NMAPS, VP_VADOMS, VP_VMDOMS, VP_RELAYDOMS,
-	VP_DELIM, VP_MYORIGIN, VP_PARENT, VP_COUNT
+	VP_MYDEST = VP_NMAPS,
+	VP_VADOMS,
+	VP_VMDOMS,
+	VP_RELAYDOMS,
+	VP_DELIM,
+	VP_MYORIGIN,
+	VP_PARENT,
+	VP_COUNT
 };
 static const char *const verify_params[VP_COUNT] = {
-	"recipient_canonical_maps", "canonical_maps", "virtual_alias_maps",
-	"local_recipient_maps", "virtual_mailbox_maps",
-	"relay_recipient_maps", "mydestination", "virtual_alias_domains",
-	"virtual_mailbox_domains", "relay_domains", "recipient_delimiter",
-	"myorigin", "parent_domain_matches_subdomains",
+    "recipient_canonical_maps",
+    "canonical_maps",
+    "virtual_alias_maps",
+    "local_recipient_maps",
+    "virtual_mailbox_maps",
+    "relay_recipient_maps",
+    "mydestination",
+    "virtual_alias_domains",
+    "virtual_mailbox_domains",
+    "relay_domains",
+    "recipient_delimiter",
+    "myorigin",
+    "parent_domain_matches_subdomains",
 };
 #define VERIFY_NLISTS 4
 
@@ -67,41 +91,41 @@ struct verify_set {
 	size_t len, cap;
 	size_t *off;
 	size_t n, ncap;
-	uint32_t *slot;		/* index + 1; 0 is empty */
+	uint32_t *slot; /* index + 1; 0 is empty */
 	size_t nslot;
 };
 
 struct verify_table {
-	char *name;		/* as postmap is given it: proxy: stripped */
-	char *shown;		/* as main.cf names it */
-	int pattern;		/* regexp, pcre, cidr: full addresses only */
-	int enumerable;		/* postmap -s can list it */
+	char *name;	/* as postmap is given it: proxy: stripped */
+	char *shown;	/* as main.cf names it */
+	int pattern;	/* regexp, pcre, cidr: full addresses only */
+	int enumerable; /* postmap -s can list it */
 	struct verify_set keys;
-	unsigned char *found;	/* per key: found with a non-empty value */
+	unsigned char *found; /* per key: found with a non-empty value */
 };
 
 struct verify_maps {
-	size_t *t;		/* table indexes */
+	size_t *t; /* table indexes */
 	size_t n;
 };
 
 struct verify_item {
 	int neg;
-	long table;		/* -1: a literal */
+	long table; /* -1: a literal */
 	char *lit;
 };
 
 struct verify_list {
 	struct verify_item *it;
 	size_t n;
-	int parent;		/* parent_domain_matches_subdomains */
-	int hostname;		/* matched as a host name (relay_domains) */
+	int parent;   /* parent_domain_matches_subdomains */
+	int hostname; /* matched as a host name (relay_domains) */
 };
 
 struct verify_cand {
-	size_t text;		/* in cands */
-	size_t folded;		/* in folded */
-	size_t dom;		/* in domains */
+	size_t text;   /* in cands */
+	size_t folded; /* in folded */
+	size_t dom;    /* in domains */
 };
 
 struct verify_ctx {
@@ -112,10 +136,10 @@ struct verify_ctx {
 	struct verify_maps maps[VP_NMAPS];
 	struct verify_list lists[VERIFY_NLISTS];
 	struct verify_set domains, cands, folded, locals;
-	unsigned char *dclass;	/* per domain */
+	unsigned char *dclass; /* per domain */
 	struct verify_cand *c;
 	size_t nc;
-	char ext[16];		/* the random extension of this run */
+	char ext[16]; /* the random extension of this run */
 };
 
 /* verify_hash - FNV-1a */
@@ -240,7 +264,7 @@ static int verify_memfd(struct err *err)
 struct verify_proc {
 	pid_t pid;
 	int out, errfd;
-	const char *what;	/* for messages: the table or "postconf" */
+	const char *what; /* for messages: the table or "postconf" */
 };
 
 /*
@@ -263,8 +287,8 @@ static int verify_spawn(char *const argv[], int in, struct verify_proc *p,
 	if (in >= 0)
 		posix_spawn_file_actions_adddup2(&fa, in, 0);
 	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
-						 O_RDONLY, 0);
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
+						 0);
 	posix_spawn_file_actions_adddup2(&fa, p->out, 1);
 	posix_spawn_file_actions_adddup2(&fa, p->errfd, 2);
 	rc = posix_spawnp(&p->pid, argv[0], &fa, NULL, argv, environ);
@@ -377,7 +401,7 @@ out:
 static int verify_postconf(struct verify_ctx *x, struct err *err)
 {
 	char *argv[VP_COUNT + 5], *out = NULL, *p, *nl;
-	struct verify_proc pr = { -1, -1, -1, "postconf" };
+	struct verify_proc pr = {-1, -1, -1, "postconf"};
 	size_t n = 0, i;
 
 	argv[n++] = (char *)"postconf";
@@ -419,8 +443,7 @@ static int verify_postconf(struct verify_ctx *x, struct err *err)
  * verify_tokens - split a Postfix list value at blanks and commas outside
  * braces (inline:{a=b, c=d} is one token); calls fn for each token
  */
-static int verify_tokens(const char *s, int (*fn)(void *, const char *,
-						   size_t),
+static int verify_tokens(const char *s, int (*fn)(void *, const char *, size_t),
 			 void *arg)
 {
 	const char *start;
@@ -456,14 +479,11 @@ static size_t verify_table_type(const char *name, const char **type_r)
 }
 
 /* verify_table_add - the index of a table, added when new; -1 on OOM */
-static long verify_table_add(struct verify_ctx *x, const char *tok,
-			     size_t len)
+static long verify_table_add(struct verify_ctx *x, const char *tok, size_t len)
 {
-	static const char *const pattern[] = { "regexp", "pcre", "cidr",
-					       NULL };
-	static const char *const enumerable[] = { "hash", "btree", "lmdb",
-						  "cdb", "texthash", "dbm",
-						  "sdbm", NULL };
+	static const char *const pattern[] = {"regexp", "pcre", "cidr", NULL};
+	static const char *const enumerable[] = {
+	    "hash", "btree", "lmdb", "cdb", "texthash", "dbm", "sdbm", NULL};
 	struct verify_table *t;
 	const char *name, *type;
 	size_t i, tlen;
@@ -571,8 +591,8 @@ static int verify_list_token(void *arg, const char *tok, size_t len)
 			return err_set(a->err, "out of memory");
 	} else {
 		/* Postfix folds the patterns of a list */
-		if (norm_fold(tok, len, folded, sizeof(folded), &flen,
-			      &ferr) < 0)
+		if (norm_fold(tok, len, folded, sizeof(folded), &flen, &ferr) <
+		    0)
 			return 0;
 		if ((it->lit = strndup(folded, flen)) == NULL)
 			return err_set(a->err, "out of memory");
@@ -626,17 +646,17 @@ static int verify_parse(struct verify_ctx *x, struct err *err)
 	size_t i;
 
 	for (i = 0; i < VP_NMAPS; i++) {
-		struct verify_maps_arg a = { x, &x->maps[i] };
+		struct verify_maps_arg a = {x, &x->maps[i]};
 
 		if (verify_tokens(x->val[i], verify_maps_token, &a) < 0)
 			return err_set(err, "out of memory");
 	}
 	for (i = 0; i < VERIFY_NLISTS; i++) {
-		struct verify_list_arg a = { x, &x->lists[i], 0, 0, err };
+		struct verify_list_arg a = {x, &x->lists[i], 0, 0, err};
 
 		x->lists[i].hostname = i == VP_RELAYDOMS - VP_MYDEST;
-		x->lists[i].parent = verify_word_in(x->val[VP_PARENT],
-						    verify_params[VP_MYDEST + i]);
+		x->lists[i].parent = verify_word_in(
+		    x->val[VP_PARENT], verify_params[VP_MYDEST + i]);
 		if (verify_tokens(x->val[VP_MYDEST + i], verify_list_token,
 				  &a) < 0)
 			return err_prefix(err, "%s",
@@ -732,8 +752,8 @@ static int verify_ask(struct verify_ctx *x, struct err *err)
 
 		if (pr[i].pid < 0 && pr[i].out < 0)
 			continue;
-		if (verify_finish(&pr[i], &out, &len, 1,
-				  failed ? &e2 : err) < 0) {
+		if (verify_finish(&pr[i], &out, &len, 1, failed ? &e2 : err) <
+		    0) {
 			failed = 1;
 			continue;
 		}
@@ -891,7 +911,7 @@ static int verify_cand_add(struct verify_ctx *x, const char *a, size_t len)
 	void *p;
 
 	if (norm_address(a, len, f, sizeof(f), &flen, &e) < 0)
-		return 0;	/* e.g. an extension past 64 octets */
+		return 0; /* e.g. an extension past 64 octets */
 	at = memrchr(f, '@', flen);
 	if (at == f)
 		return 0;
@@ -937,8 +957,7 @@ static int verify_recipient(struct verify_ctx *x, const char *r, size_t len,
 	if (llen == 0) {
 		/* a catch-all: some local part nobody has */
 		verify_random_local(rnd);
-		return verify_cand_parts(x, rnd, strlen(rnd), at + 1,
-					 len - 1);
+		return verify_cand_parts(x, rnd, strlen(rnd), at + 1, len - 1);
 	}
 	if (verify_cand_add(x, r, len) < 0 || len + 24 > sizeof(a))
 		return -1;
@@ -972,7 +991,7 @@ static int verify_recipient(struct verify_ctx *x, const char *r, size_t len,
 static int verify_enumerate(struct verify_ctx *x, int is_list,
 			    const struct verify_table *t)
 {
-	struct verify_proc pr = { -1, -1, -1, NULL };
+	struct verify_proc pr = {-1, -1, -1, NULL};
 	char *argv[8], *out = NULL, *line, *nl, *tab, rnd[16];
 	const char *at;
 	size_t n = 0, i;
@@ -1019,9 +1038,9 @@ static int verify_enumerate(struct verify_ctx *x, int is_list,
 				if (x->lists[0].it[i].lit != NULL &&
 				    !x->lists[0].it[i].neg)
 					rc = verify_cand_parts(
-						x, line, strlen(line),
-						x->lists[0].it[i].lit,
-						strlen(x->lists[0].it[i].lit));
+					    x, line, strlen(line),
+					    x->lists[0].it[i].lit,
+					    strlen(x->lists[0].it[i].lit));
 		}
 	}
 	free(out);
@@ -1123,7 +1142,8 @@ static int verify_cross(struct verify_ctx *x, struct err *err)
 		d = verify_set_key(&x->domains, i);
 		for (j = 0; j < nloc; j++) {
 			l = verify_set_key(&x->locals, j);
-			if (verify_cand_parts(x, l, strlen(l), d, strlen(d)) < 0)
+			if (verify_cand_parts(x, l, strlen(l), d, strlen(d)) <
+			    0)
 				return err_set(err, "out of memory");
 		}
 	}
@@ -1199,10 +1219,9 @@ static int verify_decide(const struct verify_ctx *x, size_t i, char *why,
 			 size_t wsize)
 {
 	static const char *const cname[] = {
-		"relay access denied: the domain is in no address class",
-		"mydestination", "virtual_alias_domains",
-		"virtual_mailbox_domains", "relay_domains"
-	};
+	    "relay access denied: the domain is in no address class",
+	    "mydestination", "virtual_alias_domains", "virtual_mailbox_domains",
+	    "relay_domains"};
 	struct lookup_keys k;
 	struct err e;
 	int cls = x->dclass[x->c[i].dom], chain[4];
@@ -1250,7 +1269,8 @@ static int verify_decide(const struct verify_ctx *x, size_t i, char *why,
 		return 1;
 	}
 	if (cls == VERIFY_ALIAS)
-		snprintf(why, wsize, "virtual_alias_domains: not in "
+		snprintf(why, wsize,
+			 "virtual_alias_domains: not in "
 			 "virtual_alias_maps");
 	else
 		snprintf(why, wsize, "%s: not in %s", cname[cls],
@@ -1272,7 +1292,7 @@ static int verify_compare(struct verify_ctx *x, const struct state *st,
 			  struct verify_result *r, struct err *err)
 {
 	char why[2 * NORM_BUF_SIZE], match[NORM_BUF_SIZE],
-		bwhy[NORM_BUF_SIZE + 64];
+	    bwhy[NORM_BUF_SIZE + 64];
 	const char *a;
 	size_t i;
 	int p, b, known;
@@ -1281,8 +1301,8 @@ static int verify_compare(struct verify_ctx *x, const struct state *st,
 	for (i = 0; i < x->nc; i++) {
 		a = verify_set_key(&x->cands, x->c[i].text);
 		p = verify_decide(x, i, why, sizeof(why));
-		b = lookup_accepts(st, a, x->o->delimiter ? x->o->delimiter
-							  : "",
+		b = lookup_accepts(st, a,
+				   x->o->delimiter ? x->o->delimiter : "",
 				   &known, match, sizeof(match), &e);
 		if (b < 0)
 			continue;
@@ -1395,7 +1415,7 @@ int verify_run(const struct state *st, const struct verify_opts *o,
 	}
 	for (i = 0; i < x.domains.n; i++)
 		x.dclass[i] = (unsigned char)verify_classify(
-			&x, verify_set_key(&x.domains, i));
+		    &x, verify_set_key(&x.domains, i));
 	if (verify_cross(&x, err) < 0)
 		goto out;
 	/* the crossing added no domain: dclass covers every candidate */
@@ -1459,9 +1479,9 @@ int verify_background(const char *config_path, int *fd_r, pid_t *pid_r,
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t sa;
 	sigset_t none, dfl;
-	char *argv[] = { (char *)"mxsync-agent", (char *)"-c",
-			 (char *)config_path, (char *)"verify",
-			 (char *)"--json", NULL };
+	char *argv[] = {(char *)"mxsync-agent", (char *)"-c",
+			(char *)config_path,	(char *)"verify",
+			(char *)"--json",	NULL};
 	int fds[2], rc;
 
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -1479,7 +1499,7 @@ int verify_background(const char *config_path, int *fd_r, pid_t *pid_r,
 	posix_spawnattr_setsigmask(&sa, &none);
 	posix_spawnattr_setsigdefault(&sa, &dfl);
 	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK |
-					      POSIX_SPAWN_SETSIGDEF);
+					  POSIX_SPAWN_SETSIGDEF);
 	/* a fresh process of the same program, not a fork of the daemon */
 	rc = posix_spawn(pid_r, "/proc/self/exe", &fa, &sa, argv, environ);
 	posix_spawnattr_destroy(&sa);
@@ -1511,8 +1531,8 @@ json_t *verify_report(const char *text, size_t len, int status)
 	copy = strndup(text, len);
 	json_object_set_new(j, "time", json_integer((json_int_t)time(NULL)));
 	e = json_string(copy != NULL && *verify_last_line(copy) != '\0'
-				? verify_last_line(copy)
-				: "the verify process gave no report");
+			    ? verify_last_line(copy)
+			    : "the verify process gave no report");
 	json_object_set_new(j, "error", e != NULL ? e : json_string("?"));
 	json_object_set_new(j, "down", json_boolean(code == 75));
 	free(copy);
@@ -1536,9 +1556,9 @@ json_t *verify_json(const struct verify_result *r)
 			    verify_examples_json(r->bs_ex, r->nbs_ex, 0));
 	json_object_set_new(o, "primary_recipient_delimiter",
 			    json_string(r->primary_delimiter));
-	json_object_set_new(o, "warning", r->warning[0]
-						  ? json_string(r->warning)
-						  : json_null());
+	json_object_set_new(o, "warning",
+			    r->warning[0] ? json_string(r->warning)
+					  : json_null());
 	json_object_set_new(o, "seconds", json_real(r->seconds));
 	return o;
 }
@@ -1552,12 +1572,16 @@ void verify_print(const struct verify_result *r, FILE *f)
 	fprintf(f, "agree %zu\n", r->agree);
 	fprintf(f, "LOST %zu\n", r->lost);
 	for (i = 0; i < r->nlost_ex; i++)
-		fprintf(f, "  %s: the primary accepts (%s), a backup "
-			"rejects (%s)\n", r->lost_ex[i].address,
-			r->lost_ex[i].primary_by, r->lost_ex[i].backup_by);
+		fprintf(f,
+			"  %s: the primary accepts (%s), a backup "
+			"rejects (%s)\n",
+			r->lost_ex[i].address, r->lost_ex[i].primary_by,
+			r->lost_ex[i].backup_by);
 	fprintf(f, "BACKSCATTER %zu\n", r->backscatter);
 	for (i = 0; i < r->nbs_ex; i++)
-		fprintf(f, "  %s: a backup accepts (%s), the primary "
-			"rejects (%s)\n", r->bs_ex[i].address,
-			r->bs_ex[i].backup_by, r->bs_ex[i].primary_by);
+		fprintf(f,
+			"  %s: a backup accepts (%s), the primary "
+			"rejects (%s)\n",
+			r->bs_ex[i].address, r->bs_ex[i].backup_by,
+			r->bs_ex[i].primary_by);
 }

@@ -54,16 +54,16 @@
 #define VERIFY_DOWN (-2)
 
 struct verify_opts {
-	const char *postfix_dir;	/* NULL or "": Postfix's default */
-	const char *delimiter;		/* the agent's recipient_delimiter */
-	size_t sample;			/* 0: all, up to VERIFY_SAMPLE_MAX */
-	FILE *list;			/* not NULL: every candidate, a line */
+	const char *postfix_dir; /* NULL or "": Postfix's default */
+	const char *delimiter;	 /* the agent's recipient_delimiter */
+	size_t sample;		 /* 0: all, up to VERIFY_SAMPLE_MAX */
+	FILE *list;		 /* not NULL: every candidate, a line */
 };
 
 struct verify_example {
-	char *address;		/* as the candidate was written */
-	char *primary_by;	/* the table that decided, or why not */
-	char *backup_by;	/* the backup's matched key, or why not */
+	char *address;	  /* as the candidate was written */
+	char *primary_by; /* the table that decided, or why not */
+	char *backup_by;  /* the backup's matched key, or why not */
 };
 
 struct verify_result {
@@ -72,8 +72,8 @@ struct verify_result {
 	struct verify_example lost_ex[VERIFY_EXAMPLES];
 	struct verify_example bs_ex[VERIFY_EXAMPLES];
 	size_t nlost_ex, nbs_ex;
-	char primary_delimiter[64];	/* as postconf says */
-	char warning[256];		/* "" or a note on the comparison */
+	char primary_delimiter[64]; /* as postconf says */
+	char warning[256];	    /* "" or a note on the comparison */
 	double seconds;
 };
 
