@@ -9,6 +9,10 @@
  *	user             = mxsync
  *	password_file    = /etc/mxsync/mysql.pw	(first line; may be unset)
  *	dbname           = postfix
+ *	schema           = postfixadmin | postfixadmin-backupmx | iredmail |
+ *			   ispmail	(optional: the three queries below
+ *			   default to that panel's preset, preset_mysql.c;
+ *			   a query set here still overrides its preset)
  *	domains_query    = SELECT domain FROM domain WHERE ...	 (1 column:
  *			   domain; or 2 columns: domain, nexthop, where an
  *			   empty or NULL nexthop means the [agent] one)
@@ -38,6 +42,7 @@
 #include <mysql.h>
 #include <sodium.h>
 
+#include "preset.h"
 #include "source.h"
 
 #define MYSQL_PW_MAX 1024
@@ -50,6 +55,7 @@ struct mysql_conf {
 	char *user;
 	char *password_file;
 	char *dbname;
+	char *schema;
 	char *domains_query;
 	char *recipients_query;
 	char *change_query;
@@ -69,6 +75,7 @@ static const struct conf_key mysql_keys[] = {
 	{ "password_file", CONF_STRING, "",
 	  offsetof(struct mysql_conf, password_file), 0, 0 },
 	{ "dbname", CONF_STRING, NULL, offsetof(struct mysql_conf, dbname), 0, 0 },
+	{ "schema", CONF_STRING, "", offsetof(struct mysql_conf, schema), 0, 0 },
 	{ "domains_query", CONF_STRING, "",
 	  offsetof(struct mysql_conf, domains_query), 0, 0 },
 	{ "recipients_query", CONF_STRING, "",
@@ -82,6 +89,39 @@ static const struct conf_key mysql_keys[] = {
 	{ NULL, 0, NULL, 0, 0, 0 },
 };
 
+/* mysql_default - *query_r becomes a copy of def when the user set none */
+static int mysql_default(char **query_r, const char *def, struct err *err)
+{
+	char *copy;
+
+	if (**query_r != '\0' || def == NULL)
+		return 0;
+	if ((copy = strdup(def)) == NULL)
+		return err_set(err, "out of memory");
+	free(*query_r);
+	*query_r = copy;
+	return 0;
+}
+
+/* mysql_preset - the queries of "schema = NAME" where the user wrote none */
+static int mysql_preset(struct source *src, const struct conf_file *cf,
+			const struct conf_section *sec, struct err *err)
+{
+	struct mysql_conf *mc = src->priv;
+	const struct preset *p = preset_find(mc->schema, "mysql");
+
+	if (p == NULL)
+		return err_set(err, "%s:%u: [source %s]: unknown schema '%s' "
+			       "(known for type mysql: %s)", cf->path,
+			       conf_line(sec, "schema"), sec->name, mc->schema,
+			       preset_names("mysql"));
+	if (mysql_default(&mc->domains_query, p->domains_query, err) < 0 ||
+	    mysql_default(&mc->recipients_query, p->recipients_query, err) < 0 ||
+	    mysql_default(&mc->change_query, p->change_query, err) < 0)
+		return -1;
+	return 0;
+}
+
 static int mysql_configure(struct source *src, const struct conf_file *cf,
 			   const struct conf_section *sec, struct err *err)
 {
@@ -91,6 +131,8 @@ static int mysql_configure(struct source *src, const struct conf_file *cf,
 		return err_set(err, "out of memory");
 	src->priv = mc;
 	if (conf_apply(cf, sec, mysql_keys, mc, err) < 0)
+		return -1;
+	if (*mc->schema != '\0' && mysql_preset(src, cf, sec, err) < 0)
 		return -1;
 	if (*mc->domains_query == '\0' && *mc->recipients_query == '\0')
 		return err_set(err, "%s:%u: [source %s]: set domains_query or "
