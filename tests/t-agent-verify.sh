@@ -8,36 +8,29 @@
 # the database stopped is exit 75 with Postfix's error and nothing written;
 # the daemon's periodic run shows in status.
 #
-# The schema is PostfixAdmin's (postfixadmin/postfixadmin, commit 65b10f72,
-# public/upgrade.php: domain, mailbox, alias as tests/lib/mariadb.sh makes
-# them, alias_domain as upgrade_438_mysql() creates it); the primary's .cf
-# queries are those of its DOCUMENTS/POSTFIX_CONF.txt, read through proxy:
-# as that file advises.
+# The schema is PostfixAdmin's own (tests/fixtures/postfixadmin.sql, made by
+# public/upgrade.php of postfixadmin/postfixadmin at commit 65b10f72, with
+# the pseudo-domain ALL every install has); the primary's .cf queries are
+# those of its DOCUMENTS/POSTFIX_CONF.txt, read through proxy: as that file
+# advises.
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/mariadb.sh"
 . "$TOP/tests/lib/postfix.sh"
 . "$TOP/tests/lib/agent.sh"
 
 mdb_start || { not_ok "mariadb starts"; done_testing; }
-mdb_schema || { not_ok "schema"; done_testing; }
+mdb_fixture postfix postfixadmin || { not_ok "PostfixAdmin schema"; done_testing; }
+MDB_DB=postfix
 mdb_sql "
-CREATE TABLE alias_domain (
-	alias_domain varchar(255) NOT NULL default '',
-	target_domain varchar(255) NOT NULL default '',
-	created datetime NOT NULL default '2000-01-01 00:00:00',
-	modified datetime NOT NULL default '2000-01-01 00:00:00',
-	active tinyint(1) NOT NULL default '1',
-	PRIMARY KEY (alias_domain),
-	KEY active (active),
-	KEY target_domain (target_domain)
-);
-INSERT INTO domain (domain) VALUES ('example.com'), ('catch.test'),
-	('alias.test'), ('alias2.test'), ('offalias.test');
-INSERT INTO mailbox (username, maildir, domain, active) VALUES
-	('user@example.com', 'example.com/user/', 'example.com', 1),
-	('Alice@Example.COM', 'example.com/alice/', 'example.com', 1),
-	('old@example.com', 'example.com/old/', 'example.com', 0),
-	('nodir@example.com', '', 'example.com', 1);
+INSERT INTO domain (domain, description, transport, active) VALUES
+	('ALL', '', '', 1), ('example.com', '', 'virtual', 1),
+	('catch.test', '', 'virtual', 1), ('alias.test', '', 'virtual', 1),
+	('alias2.test', '', 'virtual', 1), ('offalias.test', '', 'virtual', 1);
+INSERT INTO mailbox (username, password, name, maildir, local_part, domain, active) VALUES
+	('user@example.com', '', '', 'example.com/user/', 'user', 'example.com', 1),
+	('Alice@Example.COM', '', '', 'example.com/alice/', 'Alice', 'example.com', 1),
+	('old@example.com', '', '', 'example.com/old/', 'old', 'example.com', 0),
+	('nodir@example.com', '', '', '', 'nodir', 'example.com', 1);
 INSERT INTO alias (address, goto, domain, active) VALUES
 	('info@example.com', 'user@example.com', 'example.com', 1),
 	('sales@example.com', 'alice@example.com,someone@elsewhere.net', 'example.com', 1),
@@ -112,8 +105,19 @@ socket           = $MDB_SOCK
 user             = $MDB_USER
 password_file    = $MDB_PWFILE
 dbname           = postfix
-domains_query    = SELECT domain FROM domain WHERE active = 1
+domains_query    = SELECT domain FROM domain WHERE active = 1 AND domain <> 'ALL'
 recipients_query = $1
+EOF
+}
+presrc() {
+	cat <<EOF
+[source pfa]
+type             = mysql
+socket           = $MDB_SOCK
+user             = $MDB_USER
+password_file    = $MDB_PWFILE
+dbname           = postfix
+schema           = postfixadmin
 EOF
 }
 V="$AGENT -c $ACONF verify --postfix $P/conf"
@@ -175,6 +179,13 @@ like "$OUT" '"lost": 0' "--json: lost"
 like "$OUT" '"agree": ' "--json: agree"
 cmp_all
 is "$CMP_BAD" 0 "right query: the primary's RCPT answers equal verify's on all $CMP_N candidates"
+# the postfixadmin preset agrees too
+agent_conf "$(presrc)"
+run_rc $V
+is "$RC" 0 "verify with schema = postfixadmin: exit 0"
+like "$OUT" "LOST 0" "postfixadmin preset: LOST 0"
+like "$OUT" "BACKSCATTER 0" "postfixadmin preset: BACKSCATTER 0"
+agent_conf "$(mysrc "$RIGHT")"
 run_rc $V --sample 2
 is "$RC" 0 "--sample 2: exit 0"
 run_rc $V --sample nonsense
