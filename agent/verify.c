@@ -130,6 +130,7 @@ struct verify_cand {
 
 struct verify_ctx {
 	const struct verify_opts *o;
+	const struct state *st;		/* the export */
 	char *val[VP_COUNT];
 	struct verify_table *t;
 	size_t nt;
@@ -987,6 +988,12 @@ static int verify_recipient(struct verify_ctx *x, const char *r, size_t len,
 	return 0;
 }
 
+/* verify_exported - d is one of the export's domains */
+static int verify_exported(const struct verify_ctx *x, const char *d)
+{
+	return state_find_domain(x->st, d, strlen(d)) >= 0;
+}
+
 /* verify_enumerate - keys of tables postmap can list (errors ignored) */
 static int verify_enumerate(struct verify_ctx *x, int is_list,
 			    const struct verify_table *t)
@@ -1032,11 +1039,15 @@ static int verify_enumerate(struct verify_ctx *x, int is_list,
 					       strlen(at + 1));
 		} else if (at != NULL) {
 			rc = verify_cand_add(x, line, strlen(line));
-		} else {
-			/* a bare local part: at every local domain */
+		} else if (strncmp(line, "YP_", 3) != 0) {
+			/*
+			 * a bare local part (not postalias's NIS keys): at
+			 * every local domain that is exported
+			 */
 			for (i = 0; i < x->lists[0].n && rc == 0; i++)
 				if (x->lists[0].it[i].lit != NULL &&
-				    !x->lists[0].it[i].neg)
+				    !x->lists[0].it[i].neg &&
+				    verify_exported(x, x->lists[0].it[i].lit))
 					rc = verify_cand_parts(
 					    x, line, strlen(line),
 					    x->lists[0].it[i].lit,
@@ -1119,6 +1130,15 @@ oom:
 	return err_set(err, "out of memory");
 }
 
+/* verify_crossed - domain i is crossed with the local parts */
+static int verify_crossed(const struct verify_ctx *x, size_t i)
+{
+	/* the primary's own names (mydestination) only when exported */
+	return x->dclass[i] != VERIFY_DEFAULT &&
+	       (x->dclass[i] != VERIFY_LOCAL ||
+		verify_exported(x, verify_set_key(&x->domains, i)));
+}
+
 /* verify_cross - the local parts with every domain the primary accepts */
 static int verify_cross(struct verify_ctx *x, struct err *err)
 {
@@ -1126,7 +1146,7 @@ static int verify_cross(struct verify_ctx *x, struct err *err)
 	const char *d, *l;
 
 	for (i = 0; i < x->domains.n; i++)
-		nacc += x->dclass[i] != VERIFY_DEFAULT;
+		nacc += verify_crossed(x, i);
 	if (nacc == 0)
 		return 0;
 	nloc = VERIFY_CROSS_MAX / nacc;
@@ -1135,7 +1155,7 @@ static int verify_cross(struct verify_ctx *x, struct err *err)
 	if (nloc < 1)
 		nloc = 1;
 	for (i = 0, nacc = 0; i < x->domains.n; i++) {
-		if (x->dclass[i] == VERIFY_DEFAULT)
+		if (!verify_crossed(x, i))
 			continue;
 		if (nacc++ * nloc >= VERIFY_CROSS_MAX)
 			break;
@@ -1376,6 +1396,7 @@ int verify_run(const struct state *st, const struct verify_opts *o,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r->when = time(NULL);
 	x.o = o;
+	x.st = st;
 	if (sodium_init() < 0) {
 		err_set(err, "libsodium: initialisation failed");
 		goto out;
