@@ -130,7 +130,7 @@ struct verify_cand {
 
 struct verify_ctx {
 	const struct verify_opts *o;
-	const struct state *st;		/* the export */
+	const struct state *st; /* the export */
 	char *val[VP_COUNT];
 	struct verify_table *t;
 	size_t nt;
@@ -140,7 +140,9 @@ struct verify_ctx {
 	unsigned char *dclass; /* per domain */
 	struct verify_cand *c;
 	size_t nc;
-	char ext[16]; /* the random extension of this run */
+	char ext[16];	/* the random extension of this run */
+	char delims[8]; /* the delimiters of the +ext variants */
+	size_t ndelims;
 };
 
 /* verify_hash - FNV-1a */
@@ -483,8 +485,9 @@ static size_t verify_table_type(const char *name, const char **type_r)
 static long verify_table_add(struct verify_ctx *x, const char *tok, size_t len)
 {
 	static const char *const pattern[] = {"regexp", "pcre", "cidr", NULL};
-	static const char *const enumerable[] = {
-	    "hash", "btree", "lmdb", "cdb", "texthash", "dbm", "sdbm", NULL};
+	static const char *const enumerable[] = {"hash", "btree",    "lmdb",
+						 "cdb",	 "texthash", "dbm",
+						 "sdbm", "inline",   NULL};
 	struct verify_table *t;
 	const char *name, *type;
 	size_t i, tlen;
@@ -947,12 +950,36 @@ static int verify_cand_parts(struct verify_ctx *x, const char *local,
 	return verify_cand_add(x, a, llen + 1 + dlen);
 }
 
+/* verify_delims - the delimiters the +ext variants are written with */
+static void verify_delims(struct verify_ctx *x)
+{
+	const char *p = x->val[VP_DELIM], *a = x->o->delimiter;
+	const char *sets[2];
+	size_t i;
+
+	if (a == NULL)
+		a = "";
+	x->delims[0] = *p != '\0' ? *p : '+';
+	x->ndelims = 1;
+	sets[0] = p;
+	sets[1] = a;
+	for (i = 0; i < 2; i++) {
+		const char *q;
+
+		for (q = sets[i]; *q != '\0'; q++)
+			if (strchr(sets[1 - i], *q) == NULL &&
+			    memchr(x->delims, *q, x->ndelims) == NULL &&
+			    x->ndelims < sizeof(x->delims))
+				x->delims[x->ndelims++] = *q;
+	}
+}
+
 /* verify_recipient - an exported recipient and its variants */
 static int verify_recipient(struct verify_ctx *x, const char *r, size_t len,
 			    int with_ext)
 {
 	char a[2 * NORM_BUF_SIZE], rnd[16];
-	const char *at = memrchr(r, '@', len), *delims[2];
+	const char *at = memrchr(r, '@', len);
 	size_t llen = (size_t)(at - r), i, j;
 
 	if (llen == 0) {
@@ -969,18 +996,16 @@ static int verify_recipient(struct verify_ctx *x, const char *r, size_t len,
 			a[i] = (char)(a[i] - 'a' + 'A');
 	if (memcmp(a, r, len) != 0 && verify_cand_add(x, a, len) < 0)
 		return -1;
-	/* +extension with the primary's and the agent's delimiter */
-	delims[0] = x->val[VP_DELIM][0] ? x->val[VP_DELIM] : "+";
-	delims[1] = x->o->delimiter != NULL ? x->o->delimiter : "";
-	for (j = 0; with_ext && j < 2; j++) {
+	/*
+	 * +extension with the primary's first delimiter, and with every
+	 * character only one of the primary and agent.conf has
+	 */
+	for (j = 0; with_ext && j < x->ndelims; j++) {
 		size_t el;
 
-		if (delims[j][0] == '\0' ||
-		    (j == 1 && delims[1][0] == delims[0][0]))
-			continue;
 		/* r is not NUL-terminated */
 		el = (size_t)snprintf(a, sizeof(a), "%.*s%c%s%.*s", (int)llen,
-				      r, delims[j][0], x->ext,
+				      r, x->delims[j], x->ext,
 				      (int)(len - llen), at);
 		if (el < sizeof(a) && verify_cand_add(x, a, el) < 0)
 			return -1;
@@ -1410,6 +1435,7 @@ int verify_run(const struct state *st, const struct verify_opts *o,
 	}
 	snprintf(r->primary_delimiter, sizeof(r->primary_delimiter), "%s",
 		 x.val[VP_DELIM]);
+	verify_delims(&x);
 	if (!lookup_delimiter_same(x.val[VP_DELIM],
 				   o->delimiter ? o->delimiter : ""))
 		snprintf(r->warning, sizeof(r->warning),
