@@ -102,6 +102,7 @@ struct verify_table {
 	int enumerable; /* postmap -s can list it */
 	struct verify_set keys;
 	unsigned char *found; /* per key: found with a non-empty value */
+	size_t asked;	      /* keys found answers */
 };
 
 struct verify_maps {
@@ -719,12 +720,16 @@ static int verify_ask(struct verify_ctx *x, struct err *err)
 	for (i = 0; i < x->nt && !failed; i++) {
 		struct verify_table *t = &x->t[i];
 
+		/* a domain table asked before has no new keys */
+		if (t->found != NULL && t->asked == t->keys.n)
+			continue;
 		free(t->found);
 		if ((t->found = calloc(t->keys.n + 1, 1)) == NULL) {
 			err_set(err, "out of memory");
 			failed = 1;
 			break;
 		}
+		t->asked = t->keys.n;
 		if (t->keys.n == 0)
 			continue;
 		if ((in[i] = verify_memfd(err)) < 0) {
