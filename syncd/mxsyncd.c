@@ -449,7 +449,7 @@ out:
 	return rc;
 }
 
-/* mxsyncd_non_ascii - some origin's state holds a non-ASCII address */
+/* mxsyncd_non_ascii - some origin's state holds a non-ASCII key */
 static int mxsyncd_non_ascii(const struct syncd *sd)
 {
 	const struct state *st;
@@ -458,6 +458,12 @@ static int mxsyncd_non_ascii(const struct syncd *sd)
 
 	for (i = 0; i < sd->store->n; i++) {
 		st = sd->store->o[i]->st;
+		for (j = 0; j < state_domain_count(st); j++) {
+			state_domain(st, j, &a, &n, NULL, NULL);
+			for (k = 0; k < n; k++)
+				if ((unsigned char)a[k] >= 0x80)
+					return 1;
+		}
 		for (j = 0; j < state_recipient_count(st); j++) {
 			state_recipient(st, j, &a, &n);
 			for (k = 0; k < n; k++)
