@@ -108,6 +108,7 @@ like "$OUT" "relay_domains = cdb:$MAPS/relay_domains" "postconf: relay_domains"
 like "$OUT" "relay_recipient_maps = cdb:$MAPS/relay_recipients" "postconf: relay_recipient_maps"
 like "$OUT" "transport_maps = cdb:$MAPS/transport" "postconf: transport_maps"
 like "$OUT" "recipient_delimiter = " "postconf: recipient_delimiter"
+case "$OUT" in *smtputf8_enable*) not_ok "postconf: no smtputf8_enable for ASCII maps" ;; *) ok "postconf: no smtputf8_enable for ASCII maps" ;; esac
 like "$OUT" "parent_domain_matches_subdomains = debug_peer_list,fast_flush_domains,mynetworks,permit_mx_backup_networks,qmqpd_authorized_clients,smtpd_access_maps" "postconf: parent_domain_matches_subdomains without relay_domains"
 
 # 7. a restart keeps the state and the maps
