@@ -6,7 +6,7 @@
 # backup's one recipient_delimiter: a second origin with another one is
 # refused (push 422, apply exit 1, clear message, maps unchanged), with
 # syncd.conf's recipient_delimiter set and unset; postconf prints it and
-# smtputf8_enable.
+# smtputf8_enable; the canary guard cuts extensions as that Postfix does.
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/syncd.sh"
 . "$TOP/tests/lib/postfix.sh"
@@ -110,4 +110,21 @@ run_rc "$MXSYNCD" -c "$S/syncd.conf" check JÖRG-x@example.com
 like "$OUT" "(matched jörg@example.com;" "check names the key it matched"
 
 pf_stop "$T_DIR/pb"
+
+# the canary guard decides as the backup's Postfix: with "+" a delimiter,
+# info+tag@example.org is info@example.org and disappears with it
+sed -i 's/^canaries .*/canaries = info+tag@example.org/' "$S/syncd.conf"
+many=""
+i=0; while [ $i -lt 20 ]; do many="$many u$i@example.org"; i=$((i + 1)); done
+mkstate "$S/t3" "example.org" "info@example.org$many"
+mkstate "$S/t4" "example.org" "${many# }"
+"$MKSNAP" -k "$S/k2.key" -o $O2 -s 3 --delimiter "+-" "$S/t3" "$S/q3.snap"
+"$MKSNAP" -k "$S/k2.key" -o $O2 -s 4 --delimiter "+-" "$S/t4" "$S/q4.snap"
+run_rc "$MXSYNCD" -c "$S/syncd.conf" apply "$S/q3.snap"
+is "$RC" 0 "origin 2 with 21 recipients applied"
+sum=$(maps_sum "$MAPS")
+run_rc "$MXSYNCD" -c "$S/syncd.conf" apply "$S/q4.snap"
+is "$RC" 1 "dropping info@ while info+tag@ is a canary: exit 1"
+like "$OUT" "canary info+tag@example.org would disappear" "the canary refusal names it"
+is "$(maps_sum "$MAPS")" "$sum" "canary refusal: maps unchanged"
 done_testing
