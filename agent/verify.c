@@ -1384,6 +1384,29 @@ static int verify_compare(struct verify_ctx *x, const struct state *st,
 	return 0;
 }
 
+/* verify_stats - every table that was asked, with its counts */
+static int verify_stats(const struct verify_ctx *x, struct verify_result *r,
+			struct err *err)
+{
+	size_t i, k;
+
+	if ((r->tables = calloc(x->nt + 1, sizeof(*r->tables))) == NULL)
+		return err_set(err, "out of memory");
+	for (i = 0; i < x->nt; i++) {
+		struct verify_table_stat *ts = &r->tables[r->ntables];
+
+		if (x->t[i].keys.n == 0)
+			continue;
+		if ((ts->table = strdup(x->t[i].shown)) == NULL)
+			return err_set(err, "out of memory");
+		ts->keys = x->t[i].keys.n;
+		for (k = 0; k < ts->keys; k++)
+			ts->found += x->t[i].found[k];
+		r->ntables++;
+	}
+	return 0;
+}
+
 static void verify_ctx_free(struct verify_ctx *x)
 {
 	size_t i, j;
@@ -1473,7 +1496,7 @@ int verify_run(const struct state *st, const struct verify_opts *o,
 	/* the crossing added no domain: dclass covers every candidate */
 	if (verify_assign(&x, err) < 0 || verify_ask(&x, err) < 0)
 		goto out;
-	if (verify_compare(&x, st, r, err) < 0)
+	if (verify_compare(&x, st, r, err) < 0 || verify_stats(&x, r, err) < 0)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	r->seconds = (double)(t1.tv_sec - t0.tv_sec) +
@@ -1500,6 +1523,9 @@ void verify_result_clear(struct verify_result *r)
 		free(r->bs_ex[i].primary_by);
 		free(r->bs_ex[i].backup_by);
 	}
+	for (i = 0; i < r->ntables; i++)
+		free(r->tables[i].table);
+	free(r->tables);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -1591,6 +1617,24 @@ json_t *verify_report(const char *text, size_t len, int status)
 	return j;
 }
 
+static json_t *verify_tables_json(const struct verify_result *r)
+{
+	json_t *a = json_array(), *o;
+	size_t i;
+
+	for (i = 0; i < r->ntables; i++) {
+		o = json_object();
+		json_object_set_new(o, "table",
+				    json_string(r->tables[i].table));
+		json_object_set_new(o, "keys",
+				    json_integer((json_int_t)r->tables[i].keys));
+		json_object_set_new(
+		    o, "found", json_integer((json_int_t)r->tables[i].found));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
 json_t *verify_json(const struct verify_result *r)
 {
 	json_t *o = json_object();
@@ -1612,6 +1656,7 @@ json_t *verify_json(const struct verify_result *r)
 			    r->warning[0] ? json_string(r->warning)
 					  : json_null());
 	json_object_set_new(o, "seconds", json_real(r->seconds));
+	json_object_set_new(o, "tables", verify_tables_json(r));
 	return o;
 }
 
@@ -1636,4 +1681,10 @@ void verify_print(const struct verify_result *r, FILE *f)
 			"rejects (%s)\n",
 			r->bs_ex[i].address, r->bs_ex[i].backup_by,
 			r->bs_ex[i].primary_by);
+	fprintf(f, "%zu candidates; asked", r->candidates);
+	for (i = 0; i < r->ntables; i++)
+		fprintf(f, "%s %s (%zu keys, %zu found)", i ? "," : "",
+			r->tables[i].table, r->tables[i].keys,
+			r->tables[i].found);
+	fprintf(f, "%s in %.1f s\n", r->ntables ? "" : " no table", r->seconds);
 }

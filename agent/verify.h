@@ -66,6 +66,12 @@ struct verify_example {
 	char *backup_by;  /* the backup's matched key, or why not */
 };
 
+/* one table postmap was asked, and what it answered */
+struct verify_table_stat {
+	char *table; /* as main.cf names it */
+	size_t keys, found;
+};
+
 struct verify_result {
 	time_t when;
 	size_t candidates, agree, lost, backscatter;
@@ -75,6 +81,8 @@ struct verify_result {
 	char primary_delimiter[64]; /* as postconf says */
 	char warning[256];	    /* "" or a note on the comparison */
 	double seconds;
+	struct verify_table_stat *tables;
+	size_t ntables;
 };
 
 /*
