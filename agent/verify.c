@@ -1626,8 +1626,8 @@ static json_t *verify_tables_json(const struct verify_result *r)
 		o = json_object();
 		json_object_set_new(o, "table",
 				    json_string(r->tables[i].table));
-		json_object_set_new(o, "keys",
-				    json_integer((json_int_t)r->tables[i].keys));
+		json_object_set_new(
+		    o, "keys", json_integer((json_int_t)r->tables[i].keys));
 		json_object_set_new(
 		    o, "found", json_integer((json_int_t)r->tables[i].found));
 		json_array_append_new(a, o);

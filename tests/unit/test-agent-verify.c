@@ -127,6 +127,12 @@ int main(void)
 	   "every disagreement is an example (%zu lost, %zu backscatter)",
 	   r.lost, r.backscatter);
 	is_str(r.primary_delimiter, "+-", "the primary's delimiter");
+	for (len = 0; len < r.ntables; len++)
+		if (strstr(r.tables[len].table, "/vmbox") != NULL)
+			break;
+	ok(len < r.ntables && r.tables[len].found == 3 &&
+	       r.tables[len].keys > 3,
+	   "the report counts the keys and hits of virtual_mailbox_maps");
 	is_str(r.warning, "", "no warning: the delimiters agree");
 
 	/* what the primary decided, candidate by candidate */
