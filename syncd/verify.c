@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "../formats/delta.h"
+#include "../formats/norm.h"
 #include "../keys/key.h"
 #include "verify.h"
 
@@ -90,6 +91,59 @@ out:
 	return rc;
 }
 
+/*
+ * verify_horizon - how far ahead a manifest may reach: its expiry at most
+ * max_expire after now, its serial at most max_serial_ahead above now
+ * (serials are minted as max(previous + 1, unix time), see
+ * agent/ledger.h), so that no key, leaked or not, can sign the end of the
+ * serial space or a state that never expires
+ */
+static int verify_horizon(const struct push *p, time_t now,
+			  uint64_t horizon_s, uint64_t ahead_s,
+			  struct verdict *v)
+{
+	char tbuf[64];
+
+	if (p->m.expires > (int64_t)now + (int64_t)horizon_s)
+		return verify_refuse(v, 403, "expiry",
+				     "manifest expires at %s, beyond max_expire "
+				     "(%" PRIu64 "s from now)",
+				     verify_time(p->m.expires, tbuf,
+						 sizeof(tbuf)),
+				     horizon_s);
+	if (p->m.serial > (uint64_t)now + ahead_s)
+		return verify_refuse(v, 403, "serial_ahead",
+				     "serial %" PRIu64 " is more than "
+				     "max_serial_ahead (%" PRIu64 "s) ahead of "
+				     "this backup's clock (%" PRIu64 ")",
+				     p->m.serial, ahead_s, (uint64_t)now);
+	return 0;
+}
+
+int verify_held(struct syncd *sd, const char *origin, char **manifest_b64_r,
+		char **sig_b64_r)
+{
+	const struct store_origin *cur;
+	char *m64 = NULL, *s64 = NULL;
+
+	*manifest_b64_r = *sig_b64_r = NULL;
+	pthread_mutex_lock(&sd->facts_lock);
+	cur = origin != NULL ? store_find(sd->store, origin) : NULL;
+	if (cur != NULL) {
+		m64 = snapshot_b64(cur->manifest, cur->manifest_len);
+		s64 = snapshot_b64(cur->sig, SNAPSHOT_SIG_LEN);
+	}
+	pthread_mutex_unlock(&sd->facts_lock);
+	if (m64 == NULL || s64 == NULL) {
+		free(m64);
+		free(s64);
+		return -1;
+	}
+	*manifest_b64_r = m64;
+	*sig_b64_r = s64;
+	return 0;
+}
+
 int verify_manifest(struct syncd *sd, const char *json, size_t len,
 		    const unsigned char sig[SNAPSHOT_SIG_LEN], struct push *p,
 		    struct verdict *v)
@@ -97,7 +151,7 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 	const struct store_origin *cur;
 	const struct trust_key *k;
 	struct trust *trust;
-	uint64_t cur_serial = 0, max_body, skew_s;
+	uint64_t cur_serial = 0, max_body, skew_s, horizon_s, ahead_s;
 	unsigned char cur_hash[STATE_HASH_LEN];
 	char hex[2 * STATE_HASH_LEN + 1], tbuf[64];
 	int have_cur = 0;
@@ -114,6 +168,8 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 	trust = sd->trust;
 	max_body = sd->cfg->max_body;
 	skew_s = sd->cfg->clock_skew_ms / 1000;
+	horizon_s = sd->cfg->max_expire_ms / 1000;
+	ahead_s = sd->cfg->max_serial_ahead_ms / 1000;
 	cur = store_find(sd->store, p->m.origin);
 	if (cur != NULL) {
 		have_cur = 1;
@@ -151,6 +207,8 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 				     verify_time(p->m.created, tbuf,
 						 sizeof(tbuf)),
 				     skew_s);
+	if (verify_horizon(p, now, horizon_s, ahead_s, v) < 0)
+		return -1;
 	if (p->m.body_size > max_body)
 		return verify_refuse(v, 413, "too_large",
 				     "body of %" PRIu64 " bytes exceeds "
@@ -239,6 +297,47 @@ static int verify_guards(struct syncd *sd, const struct push *p,
 			return verify_refuse(v, 422, "canary",
 					     "canary %s would disappear",
 					     cfg->canaries[i]);
+	}
+	return 0;
+}
+
+/*
+ * verify_routes - what a key may never choose, whatever its scope: a
+ * domain of deny_domains (the backup's own names), a domain another
+ * origin's key lists by name (a "*" key gets only what no other origin
+ * is trusted for), a transport outside transports or a malformed nexthop
+ */
+static int verify_routes(struct syncd *sd, const struct push *p,
+			 const struct state *st, struct verdict *v)
+{
+	const struct syncd_config *cfg;
+	const struct trust *trust;
+	const char *d, *nh, *owner;
+	size_t i, j, dlen, nlen;
+	struct err err;
+
+	pthread_mutex_lock(&sd->facts_lock);
+	cfg = sd->cfg;
+	trust = sd->trust;
+	pthread_mutex_unlock(&sd->facts_lock);
+	for (i = 0; i < state_domain_count(st); i++) {
+		state_domain(st, i, &d, &dlen, &nh, &nlen);
+		for (j = 0; j < cfg->ndeny_domains; j++)
+			if (strlen(cfg->deny_domains[j]) == dlen &&
+			    memcmp(cfg->deny_domains[j], d, dlen) == 0)
+				return verify_refuse(v, 403, "denied",
+						     "domain %.*s is in "
+						     "deny_domains of this "
+						     "backup", (int)dlen, d);
+		owner = trust_owner(trust, d, dlen);
+		if (owner != NULL && strcmp(owner, p->m.origin) != 0)
+			return verify_refuse(v, 403, "owned",
+					     "domain %.*s is trusted to origin "
+					     "%s", (int)dlen, d, owner);
+		if (norm_route(nh, nlen, cfg->transports, &err) < 0)
+			return verify_refuse(v, 403, "transport",
+					     "domain %.*s: %s", (int)dlen, d,
+					     err.msg);
 	}
 	return 0;
 }
@@ -424,6 +523,8 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 			goto out;
 		}
 	}
+	if (verify_routes(sd, p, st, v) < 0)
+		goto out;
 	if (verify_guards(sd, p, old, st, v) < 0)
 		goto out;
 	if (p->m.kind == MANIFEST_DELTA && later != NULL)
