@@ -307,19 +307,14 @@ static int verify_guards(struct syncd *sd, const struct push *p,
  * origin's key lists by name (a "*" key gets only what no other origin
  * is trusted for), a transport outside transports or a malformed nexthop
  */
-static int verify_routes(struct syncd *sd, const struct push *p,
-			 const struct state *st, struct verdict *v)
+static int verify_routes_with(const struct syncd_config *cfg,
+			      const struct trust *trust, const char *origin,
+			      const struct state *st, struct verdict *v)
 {
-	const struct syncd_config *cfg;
-	const struct trust *trust;
 	const char *d, *nh, *owner;
 	size_t i, j, dlen, nlen;
 	struct err err;
 
-	pthread_mutex_lock(&sd->facts_lock);
-	cfg = sd->cfg;
-	trust = sd->trust;
-	pthread_mutex_unlock(&sd->facts_lock);
 	for (i = 0; i < state_domain_count(st); i++) {
 		state_domain(st, i, &d, &dlen, &nh, &nlen);
 		for (j = 0; j < cfg->ndeny_domains; j++)
@@ -330,7 +325,7 @@ static int verify_routes(struct syncd *sd, const struct push *p,
 						     "deny_domains of this "
 						     "backup", (int)dlen, d);
 		owner = trust_owner(trust, d, dlen);
-		if (owner != NULL && strcmp(owner, p->m.origin) != 0)
+		if (owner != NULL && strcmp(owner, origin) != 0)
 			return verify_refuse(v, 403, "owned",
 					     "domain %.*s is trusted to origin "
 					     "%s", (int)dlen, d, owner);
@@ -338,6 +333,62 @@ static int verify_routes(struct syncd *sd, const struct push *p,
 			return verify_refuse(v, 403, "transport",
 					     "domain %.*s: %s", (int)dlen, d,
 					     err.msg);
+	}
+	return 0;
+}
+
+static int verify_routes(struct syncd *sd, const struct push *p,
+			 const struct state *st, struct verdict *v)
+{
+	const struct syncd_config *cfg;
+	const struct trust *trust;
+
+	pthread_mutex_lock(&sd->facts_lock);
+	cfg = sd->cfg;
+	trust = sd->trust;
+	pthread_mutex_unlock(&sd->facts_lock);
+	return verify_routes_with(cfg, trust, p->m.origin, st, v);
+}
+
+int verify_stored(const struct syncd_config *cfg, const struct trust *trust,
+		  const struct store *s, const struct store_origin *o,
+		  struct verdict *v)
+{
+	const struct store_origin *other;
+	const struct trust_key *k;
+	const char *d, *nh;
+	size_t i, dlen, nlen;
+	struct err err;
+
+	k = trust_find(trust, o->m.key_id);
+	if (k == NULL)
+		return verify_refuse(v, 403, "unknown_key", "key id %s is not "
+				     "in the trusted keys", o->m.key_id);
+	if (key_verify(k->pk, o->manifest, o->manifest_len, o->sig, &err) < 0)
+		return verify_refuse(v, 403, "bad_signature",
+				     "bad signature (key id %s)", o->m.key_id);
+	if (strcmp(k->origin, o->m.origin) != 0)
+		return verify_refuse(v, 403, "origin", "key id %s is trusted "
+				     "for origin %s, not %s", o->m.key_id,
+				     k->origin, o->m.origin);
+	for (i = 0; i < state_domain_count(o->st); i++) {
+		state_domain(o->st, i, &d, &dlen, &nh, &nlen);
+		if (!trust_allows(k, d, dlen))
+			return verify_refuse(v, 403, "scope",
+					     "domain %.*s is outside the scope "
+					     "of key id %s", (int)dlen, d,
+					     o->m.key_id);
+	}
+	if (verify_routes_with(cfg, trust, o->m.origin, o->st, v) < 0)
+		return -1;
+	for (i = 0; i < state_domain_count(o->st); i++) {
+		state_domain(o->st, i, &d, &dlen, &nh, &nlen);
+		other = store_owner(s, d, dlen, o->m.origin);
+		if (other != NULL)
+			return verify_refuse(v, 403, "overlap",
+					     "domain %.*s is also held by "
+					     "origin %s", (int)dlen, d,
+					     other->m.origin);
 	}
 	return 0;
 }

@@ -97,6 +97,17 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 void verify_push_clear(struct push *p);
 
 /*
+ * verify_stored - may the stored entry o of s still be served under cfg
+ * and trust?  Its key is trusted, for its origin, and signed it; every
+ * domain is in the key's scope, held by no other entry of s, and passes
+ * what a push must (deny_domains, domains named for another origin,
+ * transports).  0, or -1 with the reason in v.
+ */
+int verify_stored(const struct syncd_config *cfg, const struct trust *trust,
+		  const struct store *s, const struct store_origin *o,
+		  struct verdict *v);
+
+/*
  * verify_held - the signed manifest of the origin's stored state, base64,
  * with its signature (both the caller's to free): what a 409 answer
  * carries, so that the agent believes a serial only with its own
