@@ -147,8 +147,16 @@ static int config_myhostname(char *out, size_t size)
 	size_t n = 0;
 	int st;
 
+	const char *dir = getenv("MAIL_CONFIG");
+	char main_cf[4096];
+
 	out[0] = '\0';
-	fp = popen("postconf -h myhostname 2>/dev/null", "re");
+	/* without a main.cf postconf fails, and only after a second's sleep */
+	snprintf(main_cf, sizeof(main_cf), "%s/main.cf",
+		 dir != NULL && dir[0] != '\0' ? dir : "/etc/postfix");
+	fp = access(main_cf, R_OK) == 0
+		     ? popen("postconf -h myhostname 2>/dev/null", "re")
+		     : NULL;
 	if (fp != NULL) {
 		if (fgets(out, (int)size, fp) == NULL)
 			out[0] = '\0';
