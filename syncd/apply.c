@@ -169,6 +169,32 @@ static int apply_gate(void *arg, struct err *err)
 }
 
 /*
+ * apply_window - after an install, the origin's counts over shrink_window
+ * (store.h): a deliberate shrink (allow_shrink) starts the window afresh.
+ * Only a write error is possible, and it only shortens that memory.
+ */
+static void apply_window(struct syncd *sd, const struct push *p,
+			 const struct store_origin *replaced,
+			 const struct state *st)
+{
+	const struct syncd_config *cfg = sd->cfg;
+	struct store_window w = { { 0 }, { 0 }, 0 };
+	struct err err;
+	int64_t now = (int64_t)time(NULL),
+		span = (int64_t)(cfg->shrink_window_ms / 1000);
+
+	if (!p->m.allow_shrink && span > 0 &&
+	    store_window_read(cfg->state_dir, p->m.origin, &w, &err) < 0)
+		w.len = 0;
+	if (!p->m.allow_shrink && span > 0 && w.len == 0 && replaced != NULL)
+		store_window_add(&w, now, state_recipient_count(replaced->st),
+				 span);
+	store_window_add(&w, now, state_recipient_count(st), span);
+	if (store_window_write(cfg->state_dir, p->m.origin, &w, &err) < 0)
+		log_warning("%s", err.msg);
+}
+
+/*
  * apply_install - steps 1-3 for a verified new state (lock held); later is
  * the pending hash of st, awaited before any rename and before st is freed
  */
@@ -230,6 +256,7 @@ static int apply_install(struct syncd *sd, const struct push *p,
 		goto out;
 	}
 	res->store_ms = apply_now_ms() - t;
+	apply_window(sd, p, replaced, st);
 	pthread_mutex_lock(&sd->facts_lock);
 	old = sd->store;
 	sd->store = ns;

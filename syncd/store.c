@@ -229,6 +229,105 @@ struct store *store_without(const struct store *s, const char *origin,
 	return ns;
 }
 
+/* store_window_path - state_dir/origin-ORIGIN.window */
+static int store_window_path(char *buf, size_t size, const char *dir,
+			     const char *origin, struct err *err)
+{
+	int n = snprintf(buf, size, "%s/" STORE_PREFIX "%s.window", dir,
+			 origin);
+
+	if (n < 0 || (size_t)n >= size)
+		return err_set(err, "%s: path too long", dir);
+	return 0;
+}
+
+int store_window_read(const char *dir, const char *origin,
+		      struct store_window *w, struct err *err)
+{
+	char path[4096], line[128];
+	long long t;
+	unsigned long long n;
+	FILE *fp;
+
+	w->len = 0;
+	if (store_window_path(path, sizeof(path), dir, origin, err) < 0)
+		return -1;
+	if ((fp = fopen(path, "re")) == NULL)
+		return errno == ENOENT ? 0 : err_sys(err, "open(%s)", path);
+	while (w->len < STORE_WINDOW_MAX && fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "%lld %llu", &t, &n) != 2)
+			continue;	/* a damaged line only shortens memory */
+		w->t[w->len] = t;
+		w->n[w->len] = n;
+		w->len++;
+	}
+	fclose(fp);
+	return 0;
+}
+
+void store_window_add(struct store_window *w, int64_t t, uint64_t n,
+		      int64_t span_s)
+{
+	size_t i = 0, j;
+
+	while (i < w->len && w->t[i] < t - span_s)
+		i++;
+	for (j = 0; i < w->len; i++, j++) {
+		w->t[j] = w->t[i];
+		w->n[j] = w->n[i];
+	}
+	w->len = j;
+	while (w->len > 0 && w->n[w->len - 1] <= n)
+		w->len--;
+	if (w->len == STORE_WINDOW_MAX) {
+		memmove(w->t, w->t + 1, (w->len - 1) * sizeof(*w->t));
+		memmove(w->n, w->n + 1, (w->len - 1) * sizeof(*w->n));
+		w->len--;
+	}
+	w->t[w->len] = t;
+	w->n[w->len] = n;
+	w->len++;
+}
+
+uint64_t store_window_high(const struct store_window *w, int64_t t,
+			   int64_t span_s)
+{
+	size_t i;
+
+	for (i = 0; i < w->len; i++)
+		if (w->t[i] >= t - span_s)
+			return w->n[i];	/* falling: the first is the highest */
+	return 0;
+}
+
+int store_window_write(const char *dir, const char *origin,
+		       const struct store_window *w, struct err *err)
+{
+	char path[4096], line[64];
+	struct atomic_file af = { -1, NULL, NULL };
+	size_t i;
+	int n;
+
+	if (store_window_path(path, sizeof(path), dir, origin, err) < 0)
+		return -1;
+	if (w->len <= 1) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			return err_sys(err, "unlink(%s)", path);
+		return 0;
+	}
+	if (atomic_open(&af, path, 0600, err) < 0)
+		return -1;
+	for (i = 0; i < w->len; i++) {
+		n = snprintf(line, sizeof(line), "%" PRId64 " %" PRIu64 "\n",
+			     w->t[i], w->n[i]);
+		if (atomic_write(&af, line, (size_t)n, err) < 0) {
+			atomic_abort(&af);
+			return -1;
+		}
+	}
+	return atomic_commit(&af, err) < 0 ? -1 : 0;
+}
+
 int store_forget(const char *dir, const char *origin, size_t *count_r,
 		 struct err *err)
 {
@@ -245,6 +344,10 @@ int store_forget(const char *dir, const char *origin, size_t *count_r,
 	if (unlink(path) == 0)
 		(*count_r)++;
 	else if (errno != ENOENT)
+		return err_sys(err, "unlink(%s)", path);
+	if (store_window_path(path, sizeof(path), dir, origin, err) < 0)
+		return -1;
+	if (unlink(path) < 0 && errno != ENOENT)
 		return err_sys(err, "unlink(%s)", path);
 	if (store_quarantined(dir, &q, err) < 0)
 		goto out;

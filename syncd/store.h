@@ -98,7 +98,36 @@ struct store *store_without(const struct store *s, const char *origin,
 			    struct store_origin **removed_r, struct err *err);
 
 /*
- * store_forget - unlink the origin's file and its quarantined files, fsync
+ * store_window - an origin's recipient counts over shrink_window, for the
+ * cumulative max_shrink: state_dir/origin-<ORIGIN>.window, lines "UNIXTIME
+ * COUNT", kept as a falling sequence (a count is dropped once a later one
+ * is as high), so the first entry within the window is the highest count
+ * the window saw.  The file exists only while the counts fall; otherwise
+ * the stored state's own count is all there is to know.
+ */
+#define STORE_WINDOW_MAX 64
+struct store_window {
+	int64_t t[STORE_WINDOW_MAX];
+	uint64_t n[STORE_WINDOW_MAX];
+	size_t len;
+};
+
+/* store_window_read - the origin's window (empty when there is no file) */
+int store_window_read(const char *dir, const char *origin,
+		      struct store_window *w, struct err *err);
+/* store_window_add - count n at time t; entries before t - span_s go */
+void store_window_add(struct store_window *w, int64_t t, uint64_t n,
+		      int64_t span_s);
+/* store_window_high - the highest count since t - span_s (0: none) */
+uint64_t store_window_high(const struct store_window *w, int64_t t,
+			   int64_t span_s);
+/* store_window_write - write it (atomically), or unlink it when len <= 1 */
+int store_window_write(const char *dir, const char *origin,
+		       const struct store_window *w, struct err *err);
+
+/*
+ * store_forget - unlink the origin's file, its window and its quarantined
+ * files, fsync
  * the directory; *count_r how many files went.
  */
 int store_forget(const char *dir, const char *origin, size_t *count_r,

@@ -393,6 +393,47 @@ int verify_stored(const struct syncd_config *cfg, const struct trust *trust,
 	return 0;
 }
 
+/*
+ * verify_shrink_window - max_shrink over shrink_window: the new count
+ * against the highest count the origin had within the window (its stored
+ * state's, or an earlier one from state_dir/origin-X.window), so that
+ * repeated small shrinks cannot drain an origin either
+ */
+static int verify_shrink_window(struct syncd *sd, const struct push *p,
+				const struct state *old,
+				const struct state *new, struct verdict *v)
+{
+	const struct syncd_config *cfg;
+	struct store_window w;
+	struct err err;
+	uint64_t high, n = state_recipient_count(new);
+	int64_t now = (int64_t)time(NULL), span;
+	double pct;
+
+	pthread_mutex_lock(&sd->facts_lock);
+	cfg = sd->cfg;
+	pthread_mutex_unlock(&sd->facts_lock);
+	span = (int64_t)(cfg->shrink_window_ms / 1000);
+	if (old == NULL || p->m.allow_shrink || span == 0)
+		return 0;
+	if (store_window_read(cfg->state_dir, p->m.origin, &w, &err) < 0)
+		return verify_refuse(v, 503, "internal", "%s", err.msg);
+	high = store_window_high(&w, now, span);
+	if (high < state_recipient_count(old))
+		high = state_recipient_count(old);
+	if (high == 0 || n >= high)
+		return 0;
+	pct = 100.0 * (double)(high - n) / (double)high;
+	if (pct > cfg->max_shrink)
+		return verify_refuse(v, 422, "shrink_window",
+				     "would leave %" PRIu64 " recipients, "
+				     "%.3g%% fewer than the %" PRIu64 " within "
+				     "shrink_window (%" PRId64 "s; max_shrink "
+				     "%.3g%%)", n, pct, high, span,
+				     cfg->max_shrink);
+	return 0;
+}
+
 static void *verify_later_run(void *arg)
 {
 	struct verify_later *vl = arg;
@@ -576,7 +617,8 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 	}
 	if (verify_routes(sd, p, st, v) < 0)
 		goto out;
-	if (verify_guards(sd, p, old, st, v) < 0)
+	if (verify_guards(sd, p, old, st, v) < 0 ||
+	    verify_shrink_window(sd, p, old, st, v) < 0)
 		goto out;
 	if (p->m.kind == MANIFEST_DELTA && later != NULL)
 		verify_later_start(later, st, p->m.state_hash);
