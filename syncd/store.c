@@ -207,6 +207,19 @@ int store_quarantined(const char *dir, struct store_bads *out, struct err *err)
 	return 0;
 }
 
+/* store_alloc - an empty store with room for n entries */
+static struct store *store_alloc(size_t n, struct err *err)
+{
+	struct store *ns = calloc(1, sizeof(*ns));
+
+	if (ns == NULL || (ns->o = calloc(n, sizeof(*ns->o))) == NULL) {
+		free(ns);
+		err_sys(err, "malloc");
+		return NULL;
+	}
+	return ns;
+}
+
 struct store *store_without(const struct store *s, const char *origin,
 			    struct store_origin **removed_r, struct err *err)
 {
@@ -214,12 +227,8 @@ struct store *store_without(const struct store *s, const char *origin,
 	size_t i, n = s != NULL ? s->n : 0;
 
 	*removed_r = NULL;
-	ns = calloc(1, sizeof(*ns));
-	if (ns == NULL || (ns->o = calloc(n + 1, sizeof(*ns->o))) == NULL) {
-		free(ns);
-		err_sys(err, "malloc");
+	if ((ns = store_alloc(n + 1, err)) == NULL)
 		return NULL;
-	}
 	for (i = 0; i < n; i++) {
 		if (*removed_r == NULL && strcmp(s->o[i]->m.origin, origin) == 0)
 			*removed_r = s->o[i];
@@ -531,12 +540,8 @@ struct store *store_with(const struct store *s, struct store_origin *o,
 	size_t i, n = s != NULL ? s->n : 0;
 
 	*replaced_r = NULL;
-	ns = calloc(1, sizeof(*ns));
-	if (ns == NULL || (ns->o = calloc(n + 1, sizeof(*ns->o))) == NULL) {
-		free(ns);
-		err_sys(err, "malloc");
+	if ((ns = store_alloc(n + 1, err)) == NULL)
 		return NULL;
-	}
 	for (i = 0; i < n; i++) {
 		if (strcmp(s->o[i]->m.origin, o->m.origin) == 0) {
 			*replaced_r = s->o[i];

@@ -9,18 +9,6 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/syncd.sh"
 
-# wait_until SECONDS CMD... - 0 as soon as CMD succeeds, 1 at the timeout
-wait_until() {
-	lim=$(( $1 * 5 )); shift
-	i=0
-	while [ $i -lt $lim ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2
-		i=$((i + 1))
-	done
-	return 1
-}
-
 syncd_setup || done_testing
 C=$S/syncd.conf
 cp "$S/trusted_keys" "$S/trusted_keys.all"

@@ -24,17 +24,6 @@ snap b4 -k "$S/k4.key" -o $O4 -s 10 "$S/b4"
 push b4
 is "$CODE" 200 "baseline push of the \"*\" origin"
 
-# refused NAME CODE MESSAGE DESC - push NAME; expect CODE and MESSAGE, and
-# maps and state unchanged
-refused() {
-	m0=$(maps_sum "$MAPS"); s0=$(state_sum)
-	push "$1"
-	is "$CODE" "$2" "$4: HTTP $2"
-	like "$BODY" "$3" "$4: message"
-	is "$(maps_sum "$MAPS")" "$m0" "$4: maps unchanged"
-	is "$(state_sum)" "$s0" "$4: state unchanged"
-}
-
 # route STATE NEXTHOP - a state of example.com routed to NEXTHOP
 route() {
 	printf 'D example.com %s\nR a@example.com\nR b@example.com\nR postmaster@example.com\n' "$2" >"$1"

@@ -15,15 +15,6 @@ users() {
 }
 st() { mkstate "$S/$1" "example.com" "postmaster@example.com$(users "$2")"; }
 
-refused() {
-	m0=$(maps_sum "$MAPS"); s0=$(state_sum)
-	push "$1"
-	is "$CODE" "$2" "$4: HTTP $2"
-	like "$BODY" "$3" "$4: message"
-	is "$(maps_sum "$MAPS")" "$m0" "$4: maps unchanged"
-	is "$(state_sum)" "$s0" "$4: state unchanged"
-}
-
 st a 99
 snap a -k "$S/k1.key" -o $O1 -s 10 "$S/a"
 push a

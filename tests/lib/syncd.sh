@@ -117,3 +117,14 @@ state_sum() { cat "$STATE"/origin-*.snap 2>/dev/null | sha256sum | cut -d' ' -f1
 
 # cdb_dump MAP - the records of a map, sorted ("" and rc 1 if invalid)
 cdb_dump() { cdb -d "$MAPS/$1.cdb" | LC_ALL=C sort; }
+
+# refused NAME CODE MESSAGE DESC - push NAME; expect CODE and MESSAGE, and
+# maps and state unchanged
+refused() {
+	m0=$(maps_sum "$MAPS"); s0=$(state_sum)
+	push "$1"
+	is "$CODE" "$2" "$4: HTTP $2"
+	like "$BODY" "$3" "$4: message"
+	is "$(maps_sum "$MAPS")" "$m0" "$4: maps unchanged"
+	is "$(state_sum)" "$s0" "$4: state unchanged"
+}
