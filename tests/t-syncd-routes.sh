@@ -113,4 +113,18 @@ syncd_conf "deny_domains = a:b"
 run_rc "$MXSYNCD" -c "$S/syncd.conf" check-config
 is "$RC" 2 "check-config: a deny_domains entry that is no host name: exit 2"
 like "$OUT" "deny_domains: domain \"a:b\" is not a host name" "... with the value"
+
+# one origin per domain in the trusted keys
+syncd_conf
+cp "$S/trusted_keys" "$S/trusted_keys.ok"
+"$BIN/mxsync-keys" trusted-line -o mx5.example.net "$S/k3.key" example.org >>"$S/trusted_keys"
+line=$(wc -l <"$S/trusted_keys")
+run_rc "$MXSYNCD" -c "$S/syncd.conf" check-config
+is "$RC" 2 "check-config: a domain trusted to two origins: exit 2"
+like "$OUT" "$S/trusted_keys:$line: domain example.org is already trusted to origin $O2 (line 2); one origin per domain" "... as file:line"
+cp "$S/trusted_keys.ok" "$S/trusted_keys"
+"$BIN/mxsync-keys" trusted-line -o mx5.example.net "$S/k3.key" '*' >>"$S/trusted_keys"
+run_rc "$MXSYNCD" -c "$S/syncd.conf" check-config
+is "$RC" 2 "check-config: \"*\" trusted to two origins: exit 2"
+like "$OUT" "domain * is already trusted to origin $O4" "... naming the first origin"
 done_testing
