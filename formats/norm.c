@@ -4,8 +4,11 @@
  * Postfix (smtputf8_enable=yes) lower-cases ASCII keys and gives any key with
  * non-ASCII octets ICU full case folding (U_FOLD_CASE_DEFAULT, no
  * normalisation), after refusing invalid UTF-8.  This module does the same so
- * that the keys mxsync writes are the keys Postfix looks up.  Every function
- * returns -1 with a message the caller prefixes with "file:line: ".
+ * that the keys mxsync writes are the keys Postfix looks up.  It is also the
+ * one place that says what a domain is (a host name, LDH or IDNA labels) and
+ * what a route may be (norm_route: TRANSPORT:DESTINATION, transport(5)).
+ * Every function returns -1 with a message the caller prefixes with
+ * "file:line: ".
  *
  * Security: input is untrusted; every length is checked before it is used
  * and values shown in messages are escaped and cut short.

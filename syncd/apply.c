@@ -2,7 +2,8 @@
  * apply - the one path from a verified manifest to installed maps
  *
  * Fails with a struct verdict (refusals, 4xx; an install that could not be
- * written, 503) or, at start-up, a struct err.  Security: nothing reaches
+ * written, 503) or, at start-up, a struct err.  A stored state that its
+ * keys no longer vouch for is moved aside with one log line (apply_vet).  Security: nothing reaches
  * cdbw before verify_body() passed with the install lock held, so the base
  * a delta was checked against is the base it is applied to.
  */
