@@ -22,7 +22,7 @@ snap s2 -k "$S/k2.key" -o $O2 -s 10 "$S/s2"
 push s2
 is "$CODE" 200 "origin 2 pushes"
 is "$(stat -c %a "$STATE/origin-$O1.snap")" 600 "a stored state is 0600"
-is "$(stat -c %a "$MAPS/relay_recipients.cdb")" 644 "a map is 0644"
+is "$(stat -c %a "$MAPS/relay_recipients-00.cdb")" 644 "a map is 0644"
 syncd_stop
 
 # k2's line removed; a state signed by a never-trusted key dropped in; a

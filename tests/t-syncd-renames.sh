@@ -28,7 +28,7 @@ gen() {
 consistent() {
 	cdb -d "$MAPS/relay_domains.cdb" >"$S/d.dump" &&
 		cdb -d "$MAPS/transport.cdb" >"$S/t.dump" &&
-		cdb -d "$MAPS/relay_recipients.cdb" >"$S/r.dump" || return 1
+		map_dump "$MAPS" relay_recipients >"$S/r.dump" || return 1
 	awk -F'[:,>]' '
 		FILENAME ~ /t.dump/ { sub(/^\+[0-9]+,[0-9]+:/, ""); split($0, kv, "->"); route[kv[1]] = kv[2]; next }
 		FILENAME ~ /r.dump/ { sub(/^\+[0-9]+,[0-9]+:/, ""); split($0, kv, "->"); rcpt[kv[1]] = 1; next }
