@@ -67,13 +67,15 @@ uint8_t *shard_sel_after(const struct state *base, const uint8_t *sel,
 			 const struct state *next, const char *delta,
 			 size_t len, unsigned shards)
 {
-	size_t nb = state_recipient_count(base),
-	       nn = state_recipient_count(next);
-	size_t oi = 0, ni = 0, pos;
+	size_t nb, nn, oi = 0, ni = 0, pos;
 	const char *p = delta, *end = delta + len, *nl, *k;
 	uint8_t *out;
 
-	if (sel == NULL || (out = malloc(nn > 0 ? nn : 1)) == NULL)
+	if (base == NULL || sel == NULL || next == NULL)
+		return NULL;
+	nb = state_recipient_count(base);
+	nn = state_recipient_count(next);
+	if ((out = malloc(nn > 0 ? nn : 1)) == NULL)
 		return NULL;
 	for (; p < end; p = nl + 1) {
 		nl = memchr(p, '\n', (size_t)(end - p));
