@@ -229,7 +229,7 @@ demo:
 
 bench:
 	./tests/install-deps
-	$(MAKE) all
+	$(MAKE) all $(BUILD)/tests/tool-mksnap
 	BUILD=$(BUILD) ./tests/bench/run $(BENCH)
 
 install: all
