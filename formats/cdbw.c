@@ -357,8 +357,10 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 
 		snprintf(name, sizeof(name), "%s.cdb", j[m].name);
 		if (cdbw_expect_init_sel(&j[m].e, states, n, j[m].kind, sel,
-					 j[m].shard, limit, name, err) < 0)
+					 j[m].shard, limit, name, err) < 0) {
+			rc = -2;
 			goto out;
+		}
 	}
 	/* built relay_domains first, the big ones later: small failures first
 	 */

@@ -82,7 +82,9 @@ struct cdbw_plan {
 
 /*
  * cdbw_install_plan - cdbw_install_gated() for the maps of plan; a full
- * plan (touched NULL, domains 1) is what a start-up repair builds
+ * plan (touched NULL, domains 1) is what a start-up repair builds.
+ * Returns -2 (nothing written) when a map would exceed limit, -1 on
+ * other failures.
  */
 int cdbw_install_plan(const struct state *const *states, size_t n,
 		      const char *dir, uint64_t limit,

@@ -245,8 +245,8 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	struct apply_saver sv;
 	struct err err, err2;
 	unsigned shards;
-	uint64_t t;
-	int rc = -1, journal = 0;
+	uint64_t t, limit;
+	int k, rc = -1, journal = 0;
 
 	o = store_origin_new(&p->m, p->manifest, p->manifest_len, p->sig, st,
 			     &err);
@@ -264,6 +264,8 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	state_dir = sd->cfg->state_dir;
 	maps_dir = sd->cfg->maps_dir;
 	shards = (unsigned)sd->cfg->recipient_shards;
+	limit = sd->cfg->max_map_size < CDBW_LIMIT ? sd->cfg->max_map_size
+						   : CDBW_LIMIT;
 	pthread_mutex_unlock(&sd->facts_lock);
 	t = apply_now_ms();
 	/*
@@ -287,12 +289,18 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	}
 	if (!journal)
 		apply_saver_start(&sv, state_dir, o);
-	if (cdbw_install_plan(states, ns->n, maps_dir, CDBW_LIMIT, &plan, NULL,
-			      NULL, &err) < 0) {
+	k = cdbw_install_plan(states, ns->n, maps_dir, limit, &plan, NULL,
+			      NULL, &err);
+	if (k < 0) {
 		if (!journal && apply_saver_wait(&sv) == 0)
 			atomic_abort(&sv.af);
-		verify_refuse(v, 503, "install", "maps not installed: %s",
-			      err.msg);
+		/* a map too large stays too large: a permanent refusal */
+		if (k == -2)
+			verify_refuse(v, 422, "too_large",
+				      "maps not installed: %s", err.msg);
+		else
+			verify_refuse(v, 503, "install",
+				      "maps not installed: %s", err.msg);
 		goto out;
 	}
 	res->maps_ms = apply_now_ms() - t;

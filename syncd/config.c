@@ -47,6 +47,8 @@ static const struct conf_key config_table[] = {
 	{ "user", CONF_STRING, "", CONFIG_OFF(user), 0, 0 },
 	{ "recipient_shards", CONF_UINT, "64", CONFIG_OFF(recipient_shards), 1,
 	  256 },
+	{ "max_map_size", CONF_SIZE, "4G", CONFIG_OFF(max_map_size), 4096,
+	  (uint64_t)4 << 30 },
 	{ "recipient_delimiter", CONF_STRING, "",
 	  CONFIG_OFF(recipient_delimiter), 0, 0 },
 	{ "transports", CONF_STRING, "smtp relay", CONFIG_OFF(transports), 0,

@@ -34,6 +34,7 @@ struct syncd_config {
 	uint64_t install_wait_ms;
 	char *user;
 	uint64_t recipient_shards;	/* relay_recipients maps (cdbw.h) */
+	uint64_t max_map_size;		/* octets of one map, at most 4G - 1 */
 	char *recipient_delimiter;
 	char *transports;		/* allowed route transports */
 	char *deny_domains_text;

@@ -147,4 +147,42 @@ printf 'mxsync-journal 400 12\n{"trunc' >>"$STATE/origin-mx4.example.net.journal
 run_rc "$MXSYNCD" -c "$CONF" status
 is "$(printf '%s\n' "$OUT" | awk '$1 == "mx4.example.net" { print $2 }')" 2 "a torn last journal entry is ignored"
 pf_stop "$S/pfb"
+
+# compaction: after 32 journal entries the next delta writes the .snap whole
+# and removes the journal; a restart still gives the last state
+restore
+prev=$S/X i=2 n_max=0
+while [ $i -le 35 ]; do
+	{ cat "$prev"; echo "R k$i@d01.test"; } | LC_ALL=C sort >"$S/c$i"
+	"$MKSNAP" -k "$S/k4.key" -o mx4.example.net -s $i --delta-from "$prev" "$S/c$i" "$S/c$i.snap" &&
+		"$MXSYNCD" -c "$CONF" apply "$S/c$i.snap" >/dev/null 2>&1 || break
+	n=$(grep -c '^mxsync-journal ' "$STATE/origin-mx4.example.net.journal" 2>/dev/null || echo 0)
+	[ "$n" -gt "$n_max" ] && n_max=$n
+	prev=$S/c$i
+	i=$((i + 1))
+done
+is "$i" 36 "34 deltas install one after the other"
+is "$n_max" 32 "the journal grew to 32 entries"
+is "$(grep -c '^mxsync-journal ' "$STATE/origin-mx4.example.net.journal")" 1 \
+	"the 33rd delta wrote the state whole, the 34th is the journal's one entry"
+is "$(sed -n 's/.*"serial":\([0-9]*\).*/\1/p' "$STATE/origin-mx4.example.net.snap" | head -n 1)" 34 \
+	"the .snap holds serial 34"
+syncd_start
+syncd_stop
+run_rc "$MXSYNCD" -c "$CONF" status
+is "$(printf '%s\n' "$OUT" | awk '$1 == "mx4.example.net" { print $2 }')" 35 "after a restart: serial 35"
+is "$(pq k35@d01.test relay_recipients)" OK "the last delta's recipient is served"
+
+# a map over max_map_size is refused for good (422), before anything changes
+syncd_conf "max_map_size = 8K"
+awk 'BEGIN { print "D big.test smtp:[mx.big.test]:25"
+	for (i = 0; i < 400; i++) printf "R user%04d@big.test\n", i }' | LC_ALL=C sort >"$S/Z"
+"$MKSNAP" -k "$S/k4.key" -o mx4.example.net -s 40 --allow-shrink "$S/Z" "$S/z.snap"
+sum=$(maps_sum "$MAPS")
+run_rc "$MXSYNCD" -c "$S/syncd.conf" apply "$S/z.snap"
+is "$RC" 1 "an over-limit state: exit 1"
+like "$OUT" "refused (422 too_large)" "answered 422 too_large, not 503"
+like "$OUT" "relay_recipients-" "the message names the shard"
+like "$OUT" "would be" "the message gives the size"
+is "$(maps_sum "$MAPS")" "$sum" "the maps did not change"
 done_testing
