@@ -188,13 +188,19 @@ static int apply_plan(const struct store *s, unsigned shards,
 	if (sels == NULL)
 		return -1;
 	for (i = 0; i < s->n; i++) {
-		if (s->o[i]->sel == NULL &&
-		    (s->o[i]->sel = cdbw_shard_sel(s->o[i]->st, shards)) ==
-			    NULL) {
+		struct store_origin *o = s->o[i];
+
+		if (o->sel != NULL && o->sel_shards != shards) {
+			free(o->sel);
+			o->sel = NULL;
+		}
+		if (o->sel == NULL &&
+		    (o->sel = cdbw_shard_sel(o->st, shards)) == NULL) {
 			free(sels);
 			return -1;
 		}
-		sels[i] = s->o[i]->sel;
+		o->sel_shards = shards;
+		sels[i] = o->sel;
 	}
 	plan->sel = sels;
 	*sels_r = sels;
@@ -224,6 +230,47 @@ static void apply_window(struct syncd *sd, const struct push *p,
 				 span);
 	store_window_add(&w, now, state_recipient_count(st), span);
 	if (store_window_write(cfg->state_dir, p->m.origin, &w, &err) < 0)
+		log_warning("%s", err.msg);
+}
+
+/*
+ * The layout marker maps_dir/relay_recipients.shards: the number of shards
+ * the maps were last built or verified with in full.  A partial install
+ * (only the touched shards) is made only onto maps of the same layout, so
+ * that a changed recipient_shards (a reload, or an offline apply after an
+ * edit) rebuilds every map once.
+ */
+#define APPLY_LAYOUT CDBW_RELAY_RECIPIENTS ".shards"
+
+/* apply_layout - the marker's shard count, 0 when absent or unreadable */
+static unsigned apply_layout(const char *maps_dir)
+{
+	char path[4096], buf[16];
+	unsigned n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", maps_dir, APPLY_LAYOUT);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) == NULL || sscanf(buf, "%u", &n) != 1)
+		n = 0;
+	fclose(f);
+	return n;
+}
+
+/* apply_layout_set - write the marker when it does not say shards */
+static void apply_layout_set(const char *maps_dir, unsigned shards)
+{
+	char path[4096], buf[16];
+	struct err err;
+	int n;
+
+	if (apply_layout(maps_dir) == shards)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", maps_dir, APPLY_LAYOUT);
+	n = snprintf(buf, sizeof(buf), "%u\n", shards);
+	/* without it the next delta builds every map: only slower */
+	if (atomic_write_file(path, buf, (size_t)n, 0644, &err) < 0)
 		log_warning("%s", err.msg);
 }
 
@@ -274,17 +321,23 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	 * the shard of each recipient carried over from the base.
 	 */
 	prev = replaced;
-	if (shards > 1 && prev != NULL && delta != NULL && prev->sel != NULL)
+	if (shards > 1 && prev != NULL && delta != NULL && prev->sel != NULL &&
+	    prev->sel_shards == shards) {
 		o->sel = shard_sel_after(prev->st, prev->sel, st, delta, dlen,
 					 shards);
+		o->sel_shards = shards;
+	}
 	if (apply_plan(ns, shards, maps_dir, &plan, &sels) < 0) {
 		verify_refuse(v, 503, "internal", "out of memory");
 		goto out;
 	}
 	if (delta != NULL && prev != NULL) {
-		memset(touched, 0, sizeof(touched));
-		shard_touched(delta, dlen, shards, touched, &plan.domains);
-		plan.touched = touched;
+		if (apply_layout(maps_dir) == shards) {
+			memset(touched, 0, sizeof(touched));
+			shard_touched(delta, dlen, shards, touched,
+				      &plan.domains);
+			plan.touched = touched;
+		}
 		journal = !journal_due(prev, dlen);
 	}
 	if (!journal)
@@ -303,6 +356,8 @@ static int apply_install(struct syncd *sd, const struct push *p,
 				      "maps not installed: %s", err.msg);
 		goto out;
 	}
+	if (plan.touched == NULL)
+		apply_layout_set(maps_dir, shards);
 	res->maps_ms = apply_now_ms() - t;
 	t = apply_now_ms();
 	/*
@@ -563,6 +618,8 @@ static int apply_replace_store(struct syncd *sd, struct store *ns,
 	} else if (cdbw_install_plan(states, ns->n, sd->cfg->maps_dir,
 				     CDBW_LIMIT, &plan, NULL, NULL, err) < 0)
 		rc = -1;	/* a restart rebuilds them from the store */
+	else
+		apply_layout_set(sd->cfg->maps_dir, plan.shards);
 	free(sels);
 	free(states);
 	pthread_mutex_lock(&sd->facts_lock);
@@ -666,6 +723,7 @@ int apply_check_maps(struct syncd *sd, int *rebuilt_r, struct err *why,
 			goto out;
 		*rebuilt_r = 1;
 	}
+	apply_layout_set(cfg->maps_dir, plan.shards);
 	rc = 0;
 out:
 	free(sels);

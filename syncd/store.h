@@ -40,6 +40,7 @@ struct store_origin {
 	unsigned char sig[SNAPSHOT_SIG_LEN];
 	struct state *st;	/* full state */
 	uint8_t *sel;		/* owned: each recipient's shard, or NULL */
+	unsigned sel_shards;	/* ... out of this many shards */
 	uint64_t journal_len;	/* octets of good journal (syncd/journal) */
 	unsigned journal_n;	/* its entries */
 };
