@@ -124,6 +124,26 @@ out:
 	return rc;
 }
 
+int atomic_rename(struct atomic_file *af, struct err *err)
+{
+	int rc = -1;
+
+	if (af->tmp == NULL)
+		return err_set(err, "atomic_rename: nothing to commit");
+	if (atomic_sync(af, err) < 0)
+		goto out;
+	if (rename(af->tmp, af->path) < 0) {
+		err_sys(err, "rename(%s, %s)", af->tmp, af->path);
+		goto out;
+	}
+	free(af->tmp);
+	af->tmp = NULL;
+	rc = 0;
+out:
+	atomic_abort(af);
+	return rc;
+}
+
 void atomic_abort(struct atomic_file *af)
 {
 	if (af == NULL)

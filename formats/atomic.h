@@ -41,6 +41,12 @@ int atomic_sync(struct atomic_file *af, struct err *err);
  * atomic_write_file() returns the same.
  */
 int atomic_commit(struct atomic_file *af, struct err *err);
+/*
+ * atomic_rename - atomic_commit() without the directory fsync, for a
+ * caller that replaces several files of one directory and then syncs it
+ * once (atomic_fsync_dir); -1: not replaced, 0: replaced
+ */
+int atomic_rename(struct atomic_file *af, struct err *err);
 /* atomic_abort - close and unlink the temporary file; NULL-safe, idempotent */
 void atomic_abort(struct atomic_file *af);
 

@@ -161,7 +161,8 @@ static int cdbw_build(struct atomic_file *af, struct cdbw_expect *e,
 	struct cdbw_filler f;
 	struct cdb_make cm;
 	const char *k, *v;
-	size_t s, i, cnt, klen, vlen;
+	size_t klen, vlen;
+	struct cdbw_iter it;
 	uint64_t wpos = CDBW_HEADER, kicked = 0;
 	int started = 0, rc = -1;
 
@@ -177,12 +178,9 @@ static int cdbw_build(struct atomic_file *af, struct cdbw_expect *e,
 		goto out;
 	}
 	started = 1;
-	for (s = 0; s < e->n; s++) {
-		cnt = cdbw_count(e->states[s], e->kind);
-		for (i = cdbw_next(e->sel, e->shard, s, 0, cnt); i < cnt;
-		     i = cdbw_next(e->sel, e->shard, s, i + 1, cnt)) {
-			cdbw_record(e->states[s], e->kind, i, &k, &klen, &v,
-				    &vlen);
+	cdbw_iter_init(&it, e);
+	{
+		while (cdbw_iter_next(&it, &k, &klen, &v, &vlen)) {
 			if (cdb_make_add(&cm, k, (unsigned)klen, v,
 					 (unsigned)vlen) < 0) {
 				err_sys(err, "write(%s)", af->tmp);
@@ -323,6 +321,69 @@ oom:
 	return NULL;
 }
 
+/*
+ * cdbw_packs - every shard's records packed (a length octet and the key),
+ * in one sequential pass over the states instead of one strided pass per
+ * shard: a full install of many shards then reads memory in order.
+ * off[s], len[s], nrec[s] locate shard s in the returned buffer.
+ */
+static unsigned char *cdbw_packs(const struct state *const *states, size_t n,
+				 const uint8_t *const *sel, unsigned shards,
+				 size_t *off, size_t *len, size_t *nrec,
+				 struct err *err)
+{
+	unsigned char *buf;
+	size_t s, i, cnt, klen, total = 0, at[CDBW_SHARDS_MAX];
+	const char *k;
+	unsigned h;
+
+	memset(len, 0, shards * sizeof(*len));
+	memset(nrec, 0, shards * sizeof(*nrec));
+	for (s = 0; s < n; s++) {
+		cnt = state_recipient_count(states[s]);
+		for (i = 0; i < cnt; i++) {
+			state_recipient(states[s], i, &k, &klen);
+			len[sel[s][i]] += 1 + klen;
+			nrec[sel[s][i]]++;
+		}
+	}
+	for (h = 0; h < shards; h++) {
+		off[h] = at[h] = total;
+		total += len[h];
+	}
+	buf = malloc(total > 0 ? total : 1);
+	if (buf == NULL) {
+		err_set(err, "out of memory (%zu octets of shards)", total);
+		return NULL;
+	}
+	for (s = 0; s < n; s++) {
+		cnt = state_recipient_count(states[s]);
+		for (i = 0; i < cnt; i++) {
+			state_recipient(states[s], i, &k, &klen);
+			h = sel[s][i];
+			buf[at[h]] = (unsigned char)klen;
+			memcpy(buf + at[h] + 1, k, klen);
+			at[h] += 1 + klen;
+		}
+	}
+	return buf;
+}
+
+/* cdbw_job_init - the expected size of job j, packed when pack */
+static int cdbw_job_init(struct cdbw_job *j, const struct state *const *states,
+			 size_t n, const uint8_t *const *sel,
+			 const unsigned char *pack, const size_t *off,
+			 const size_t *len, const size_t *nrec, uint64_t limit,
+			 const char *name, struct err *err)
+{
+	if (pack != NULL && j->kind == CDBW_K_RECIPIENTS && j->shard >= 0)
+		return cdbw_expect_init_pack(&j->e, pack + off[j->shard],
+					     len[j->shard], nrec[j->shard],
+					     limit, name, err);
+	return cdbw_expect_init_sel(&j->e, states, n, j->kind, sel, j->shard,
+				    limit, name, err);
+}
+
 /* cdbw_sels_free - what cdbw_sels() computed */
 static void cdbw_sels_free(uint8_t **own, size_t n)
 {
@@ -342,6 +403,9 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	struct cdbw_job *j = NULL;
 	const uint8_t *const *sel;
 	uint8_t **own = NULL;
+	unsigned char *pack = NULL;
+	size_t off[CDBW_SHARDS_MAX], plen[CDBW_SHARDS_MAX],
+	    pnrec[CDBW_SHARDS_MAX];
 	char path[4096];
 	size_t nj = 0, m;
 	int k, rc = -1;
@@ -351,13 +415,17 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	sel = cdbw_sels(states, n, plan, &own, err);
 	if (plan->shards > 1 && n > 0 && sel == NULL)
 		goto out;
+	if (plan->shards > 1 && n > 0 && plan->touched == NULL &&
+	    (pack = cdbw_packs(states, n, sel, plan->shards, off, plen, pnrec,
+			       err)) == NULL)
+		goto out;
 	/* the format's limit, before anything is written */
 	for (m = 0; m < nj; m++) {
 		char name[80];
 
 		snprintf(name, sizeof(name), "%s.cdb", j[m].name);
-		if (cdbw_expect_init_sel(&j[m].e, states, n, j[m].kind, sel,
-					 j[m].shard, limit, name, err) < 0) {
+		if (cdbw_job_init(&j[m], states, n, sel, pack, off, plen, pnrec,
+				  limit, name, err) < 0) {
 			rc = -2;
 			goto out;
 		}
@@ -371,23 +439,50 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 			goto out;
 		}
 		if (atomic_open(&j[m].af, path, 0644, err) < 0 ||
-		    cdbw_build(&j[m].af, &j[m].e, err) < 0 ||
-		    atomic_sync(&j[m].af, err) < 0)
+		    cdbw_build(&j[m].af, &j[m].e, err) < 0)
 			goto out;
 		cdbw_expect_free(&j[m].e);
 	}
+	/*
+	 * Synced after all are written: the first fsync commits what the
+	 * others would each have waited for (one journal commit, not one per
+	 * shard).
+	 */
+	for (m = nj; m-- > 0;)
+		if (atomic_sync(&j[m].af, err) < 0)
+			goto out;
 	/* all built, validated and on disk: now replace the live ones */
 	if (gate != NULL && gate(arg, err) < 0)
 		goto out;
-	for (m = 0; m < nj; m++)
-		if (atomic_commit(&j[m].af, err) < 0)
+	/*
+	 * The directory is synced once before relay_domains (so that no
+	 * crash or power loss keeps its rename without those before it) and
+	 * once at the end, not after each shard.
+	 */
+	for (m = 0; m < nj; m++) {
+		if (j[m].kind == CDBW_K_DOMAINS && m > 0 &&
+		    atomic_fsync_dir(j[m].af.path, err) < 0) {
+			rc = -1;
 			goto out;
+		}
+		if (atomic_rename(&j[m].af, err) < 0)
+			goto out;
+		if (m + 1 == nj) {
+			char last[4096];
+
+			snprintf(last, sizeof(last), "%s/%s.cdb", dir,
+				 j[m].name);
+			/* replaced: a failed sync is a durability warning */
+			(void)atomic_fsync_dir(last, err);
+		}
+	}
 	rc = 0;
 out:
 	for (m = 0; m < nj; m++) {
 		atomic_abort(&j[m].af);
 		cdbw_expect_free(&j[m].e);
 	}
+	free(pack);
 	free(j);
 	cdbw_sels_free(own, n);
 	return rc;
@@ -400,6 +495,9 @@ int cdbw_verify_plan(const struct state *const *states, size_t n,
 	struct cdbw_job *j = NULL;
 	const uint8_t *const *sel;
 	uint8_t **own = NULL;
+	unsigned char *pack = NULL;
+	size_t off[CDBW_SHARDS_MAX], plen[CDBW_SHARDS_MAX],
+	    pnrec[CDBW_SHARDS_MAX];
 	char path[4096];
 	size_t nj = 0, m;
 	int fd, k, rc = -1;
@@ -409,15 +507,18 @@ int cdbw_verify_plan(const struct state *const *states, size_t n,
 	sel = cdbw_sels(states, n, plan, &own, err);
 	if (plan->shards > 1 && n > 0 && sel == NULL)
 		goto out;
+	if (plan->shards > 1 && n > 0 &&
+	    (pack = cdbw_packs(states, n, sel, plan->shards, off, plen, pnrec,
+			       err)) == NULL)
+		goto out;
 	for (m = nj; m-- > 0;) {
 		k = snprintf(path, sizeof(path), "%s/%s.cdb", dir, j[m].name);
 		if (k < 0 || (size_t)k >= sizeof(path)) {
 			err_set(err, "%s: directory name too long", dir);
 			goto out;
 		}
-		if (cdbw_expect_init_sel(&j[m].e, states, n, j[m].kind, sel,
-					 j[m].shard, CDBW_LIMIT, path,
-					 err) < 0 ||
+		if (cdbw_job_init(&j[m], states, n, sel, pack, off, plen, pnrec,
+				  CDBW_LIMIT, path, err) < 0 ||
 		    cdbw_expect_fill(&j[m].e, path, err) < 0)
 			goto out;
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -434,6 +535,7 @@ int cdbw_verify_plan(const struct state *const *states, size_t n,
 out:
 	for (m = 0; m < nj; m++)
 		cdbw_expect_free(&j[m].e);
+	free(pack);
 	free(j);
 	cdbw_sels_free(own, n);
 	return rc;
@@ -452,5 +554,8 @@ int cdbw_install_gated(const struct state *const *states, size_t n,
 {
 	struct cdbw_plan plan = {1, NULL, 0, NULL, 1};
 
-	return cdbw_install_plan(states, n, dir, limit, &plan, gate, arg, err);
+	return cdbw_install_plan(states, n, dir, limit, &plan, gate, arg, err) <
+		       0
+		   ? -1
+		   : 0;
 }

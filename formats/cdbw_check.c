@@ -120,11 +120,34 @@ int cdbw_expect_init_sel(struct cdbw_expect *e,
 	return 0;
 }
 
+int cdbw_expect_init_pack(struct cdbw_expect *e, const unsigned char *pack,
+			  size_t len, size_t nrec, uint64_t limit,
+			  const char *name, struct err *err)
+{
+	memset(e, 0, sizeof(*e));
+	e->kind = CDBW_K_RECIPIENTS;
+	e->shard = -1;
+	e->pack = pack;
+	e->pack_len = len;
+	e->nrec = nrec;
+	/* each record: 1 + klen octets packed, 8 + klen + 2 + 16 in the file */
+	e->size = CDBW_HEADER + (uint64_t)len - nrec + (uint64_t)nrec * 26;
+	e->dend = e->size - 16 * (uint64_t)nrec;
+	if (e->size > limit)
+		return err_set(err,
+			       "%s would be %llu bytes, over the CDB "
+			       "format's limit of %llu",
+			       name, (unsigned long long)e->size,
+			       (unsigned long long)limit);
+	return 0;
+}
+
 /* positions fit in 32 bits: the size was checked by cdbw_expect_init() */
 int cdbw_expect_fill(struct cdbw_expect *e, const char *name, struct err *err)
 {
+	struct cdbw_iter it;
 	const char *k, *v;
-	size_t s, i, cnt, klen, vlen, g = 0, t, fill[256];
+	size_t klen, vlen, g = 0, t, fill[256];
 	uint64_t pos = CDBW_HEADER;
 
 	e->rec = malloc(2 * (e->nrec ? e->nrec : 1) * sizeof(*e->rec));
@@ -134,19 +157,13 @@ int cdbw_expect_fill(struct cdbw_expect *e, const char *name, struct err *err)
 	mem_huge(e->rec, 2 * e->nrec * sizeof(*e->rec));
 	e->tab = e->rec + e->nrec;
 	memset(e->start, 0, sizeof(e->start));
-	for (s = 0; s < e->n; s++) {
-		cnt = cdbw_count(e->states[s], e->kind);
-		for (i = cdbw_next(e->sel, e->shard, s, 0, cnt); i < cnt;
-		     i = cdbw_next(e->sel, e->shard, s, i + 1, cnt), g++) {
-			uint32_t h;
+	cdbw_iter_init(&it, e);
+	while (g < e->nrec && cdbw_iter_next(&it, &k, &klen, &v, &vlen)) {
+		uint32_t h = cdbw_hash(k, klen);
 
-			cdbw_record(e->states[s], e->kind, i, &k, &klen, &v,
-				    &vlen);
-			h = cdbw_hash(k, klen);
-			e->rec[g] = (uint64_t)h << 32 | pos;
-			e->start[(h & 255) + 1]++;
-			pos += 8 + klen + vlen;
-		}
+		e->rec[g++] = (uint64_t)h << 32 | pos;
+		e->start[(h & 255) + 1]++;
+		pos += 8 + klen + vlen;
 	}
 	for (t = 0; t < 256; t++) {
 		e->start[t + 1] += e->start[t];
@@ -162,19 +179,14 @@ static int cdbw_records(const struct cdbw_expect *e, const unsigned char *mem,
 			const char *name, struct err *err)
 {
 	const char *k, *v;
-	size_t s = 0, i = 0, g, klen, vlen, cnt;
+	size_t g, klen, vlen;
+	struct cdbw_iter it;
 	uint64_t pos;
 
-	for (g = 0; g < e->nrec; g++, i++) {
-		for (;;) {
-			cnt = cdbw_count(e->states[s], e->kind);
-			i = cdbw_next(e->sel, e->shard, s, i, cnt);
-			if (i < cnt)
-				break;
-			s++;
-			i = 0;
-		}
-		cdbw_record(e->states[s], e->kind, i, &k, &klen, &v, &vlen);
+	cdbw_iter_init(&it, e);
+	for (g = 0; g < e->nrec; g++) {
+		if (!cdbw_iter_next(&it, &k, &klen, &v, &vlen))
+			return err_set(err, "%s: records missing", name);
 		pos = (uint32_t)e->rec[g];
 		if (e->dend - pos < 8 || cdbw_u32(mem + pos) != klen ||
 		    cdbw_u32(mem + pos + 4) != vlen ||

@@ -90,6 +90,13 @@ struct cdbw_expect {
 	enum cdbw_kind kind;
 	const uint8_t *const *sel; /* a shard's selection, see cdbw_next */
 	int shard;		   /* -1: the whole map */
+	/*
+	 * or the shard's records packed (a length octet, the key; value
+	 * "OK"), read in one sequential pass instead of picked out of the
+	 * states
+	 */
+	const unsigned char *pack;
+	size_t pack_len;
 	uint64_t size, dend;
 	uint64_t *rec, *tab;
 	size_t nrec;
@@ -106,6 +113,58 @@ int cdbw_expect_init_sel(struct cdbw_expect *e,
 			 enum cdbw_kind kind, const uint8_t *const *sel,
 			 int shard, uint64_t limit, const char *name,
 			 struct err *err);
+
+/* cdbw_expect_init_pack - the same for a packed shard of nrec records */
+int cdbw_expect_init_pack(struct cdbw_expect *e, const unsigned char *pack,
+			  size_t len, size_t nrec, uint64_t limit,
+			  const char *name, struct err *err);
+
+/* cdbw_iter - the records of one map in file order */
+struct cdbw_iter {
+	const struct cdbw_expect *e;
+	size_t s, i;
+	const unsigned char *p;
+};
+
+static inline void cdbw_iter_init(struct cdbw_iter *it,
+				  const struct cdbw_expect *e)
+{
+	it->e = e;
+	it->s = it->i = 0;
+	it->p = e->pack;
+}
+
+/* cdbw_iter_next - 1 and the next record, or 0 after the last */
+static inline int cdbw_iter_next(struct cdbw_iter *it, const char **k,
+				 size_t *klen, const char **v, size_t *vlen)
+{
+	const struct cdbw_expect *e = it->e;
+	size_t cnt;
+
+	if (e->pack != NULL) {
+		if (it->p >= e->pack + e->pack_len)
+			return 0;
+		*klen = *it->p;
+		*k = (const char *)it->p + 1;
+		it->p += 1 + *klen;
+		*v = CDBW_OK;
+		*vlen = CDBW_OK_LEN;
+		return 1;
+	}
+	while (it->s < e->n) {
+		cnt = cdbw_count(e->states[it->s], e->kind);
+		it->i = cdbw_next(e->sel, e->shard, it->s, it->i, cnt);
+		if (it->i < cnt) {
+			cdbw_record(e->states[it->s], e->kind, it->i, k, klen,
+				    v, vlen);
+			it->i++;
+			return 1;
+		}
+		it->s++;
+		it->i = 0;
+	}
+	return 0;
+}
 
 /* cdbw_expect_fill - the record lists; fails only when out of memory */
 int cdbw_expect_fill(struct cdbw_expect *e, const char *name, struct err *err);
