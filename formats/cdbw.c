@@ -329,8 +329,8 @@ oom:
  */
 static unsigned char *cdbw_packs(const struct state *const *states, size_t n,
 				 const uint8_t *const *sel, unsigned shards,
-				 size_t *off, size_t *len, size_t *nrec,
-				 struct err *err)
+				 const unsigned char *touched, size_t *off,
+				 size_t *len, size_t *nrec, struct err *err)
 {
 	unsigned char *buf;
 	size_t s, i, cnt, klen, total = 0, at[CDBW_SHARDS_MAX];
@@ -342,6 +342,8 @@ static unsigned char *cdbw_packs(const struct state *const *states, size_t n,
 	for (s = 0; s < n; s++) {
 		cnt = state_recipient_count(states[s]);
 		for (i = 0; i < cnt; i++) {
+			if (touched != NULL && !touched[sel[s][i]])
+				continue;
 			state_recipient(states[s], i, &k, &klen);
 			len[sel[s][i]] += 1 + klen;
 			nrec[sel[s][i]]++;
@@ -359,8 +361,10 @@ static unsigned char *cdbw_packs(const struct state *const *states, size_t n,
 	for (s = 0; s < n; s++) {
 		cnt = state_recipient_count(states[s]);
 		for (i = 0; i < cnt; i++) {
-			state_recipient(states[s], i, &k, &klen);
 			h = sel[s][i];
+			if (touched != NULL && !touched[h])
+				continue;
+			state_recipient(states[s], i, &k, &klen);
 			buf[at[h]] = (unsigned char)klen;
 			memcpy(buf + at[h] + 1, k, klen);
 			at[h] += 1 + klen;
@@ -415,9 +419,9 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	sel = cdbw_sels(states, n, plan, &own, err);
 	if (plan->shards > 1 && n > 0 && sel == NULL)
 		goto out;
-	if (plan->shards > 1 && n > 0 && plan->touched == NULL &&
-	    (pack = cdbw_packs(states, n, sel, plan->shards, off, plen, pnrec,
-			       err)) == NULL)
+	if (plan->shards > 1 && n > 0 &&
+	    (pack = cdbw_packs(states, n, sel, plan->shards, plan->touched, off,
+			       plen, pnrec, err)) == NULL)
 		goto out;
 	/* the format's limit, before anything is written */
 	for (m = 0; m < nj; m++) {
@@ -508,8 +512,8 @@ int cdbw_verify_plan(const struct state *const *states, size_t n,
 	if (plan->shards > 1 && n > 0 && sel == NULL)
 		goto out;
 	if (plan->shards > 1 && n > 0 &&
-	    (pack = cdbw_packs(states, n, sel, plan->shards, off, plen, pnrec,
-			       err)) == NULL)
+	    (pack = cdbw_packs(states, n, sel, plan->shards, NULL, off, plen,
+			       pnrec, err)) == NULL)
 		goto out;
 	for (m = nj; m-- > 0;) {
 		k = snprintf(path, sizeof(path), "%s/%s.cdb", dir, j[m].name);
