@@ -67,6 +67,7 @@ FORMATS_SRC = \
 	formats/state_finish.c \
 	formats/state_parse.c \
 	formats/domset.c \
+	formats/lookup.c \
 	formats/delta.c \
 	formats/manifest.c \
 	formats/snapshot.c \
@@ -107,6 +108,7 @@ AGENT_SRC = \
 	agent/watch.c \
 	agent/control.c \
 	agent/sync.c \
+	agent/verify.c \
 	agent/daemon.c
 
 FORMATS_LIB = $(BUILD)/libformats.a

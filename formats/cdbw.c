@@ -37,6 +37,18 @@ static const char *const cdbw_names[CDBW_NMAPS] = {
 };
 
 /*
+ * The order of the renames: transport, relay_recipients, relay_domains.  A
+ * new domain is relayed only once its route and its recipients are in
+ * place, so a crash between two renames never lets a new domain accept
+ * mail without its transport.
+ */
+static const int cdbw_rename_order[CDBW_NMAPS] = {
+    CDBW_K_TRANSPORT,
+    CDBW_K_RECIPIENTS,
+    CDBW_K_DOMAINS,
+};
+
+/*
  * A map of this many records has its expected records listed on a second
  * thread while it is written (the one second-core job that measured its
  * keep, see README "Scale"); build with -DCDBW_FILL_THREAD=0 to switch it off.
@@ -229,7 +241,7 @@ int cdbw_install_gated(const struct state *const *states, size_t n,
 	if (gate != NULL && gate(arg, err) < 0)
 		goto out;
 	for (m = 0; m < CDBW_NMAPS; m++)
-		if (atomic_commit(&af[m], err) < 0)
+		if (atomic_commit(&af[cdbw_rename_order[m]], err) < 0)
 			goto out;
 	rc = 0;
 out:

@@ -65,7 +65,12 @@ R postmaster@example.com"
 is "$OUT" "$want" "export prints the canonical state (folded, sorted, local names skipped)"
 printf 'x@nowhere.example x\n' >>"$SRC/virtual"
 run_rc "$AGENT" -c "$ACONF" export
-is "$RC" 1 "export with a recipient of an unlisted domain: exit 1"
+is "$RC" 0 "export with a recipient of an unlisted domain: exit 0 (dropped)"
+like "$OUT" "source files: 1 recipients dropped, their domain is listed by no source (e.g. x@nowhere.example)" \
+	"... counted, naming the source and an example"
+sed 's|^type = file|type = file\nunlisted_domains = refuse|' "$ACONF" >"$T_DIR/refuse.conf"
+run_rc "$AGENT" -c "$T_DIR/refuse.conf" export
+is "$RC" 1 "export with unlisted_domains = refuse: exit 1"
 like "$OUT" "source files" "... naming the source"
 like "$OUT" "nowhere.example" "... and the domain"
 sed -i '$d' "$SRC/virtual"
@@ -110,9 +115,10 @@ like "$(printf '%s\n' "$OUT" | grep '^mx3:')" "(full," "... and a full snapshot 
 like "$(printf '%s\n' "$OUT" | grep '^mx2:')" "(delta," "mx2 still got a delta"
 is "$(bq mx3 dave@example.com relay_recipients)" OK "mx3 has the whole state again"
 
-# --- a backup holding a serial above ours (409): lift the serial, resend
+# --- a backup holding a serial above ours (409, with the manifest signed by
+# our key; within max_serial_ahead): lift the serial, resend
 mkdir -p "$T_DIR/hi-state"
-printf '{"serial": %s}\n' "$(( $(date +%s) + 100000 ))" >"$T_DIR/hi-state/ledger.json"
+printf '{"serial": %s}\n' "$(( $(date +%s) + 50000 ))" >"$T_DIR/hi-state/ledger.json"
 sed 's|^state_dir .*|state_dir = '"$T_DIR"'/hi-state|; s|^control_socket .*|control_socket = '"$T_DIR"'/hi.sock|' "$ACONF" >"$T_DIR/hi.conf"
 run_rc "$AGENT" -c "$T_DIR/hi.conf" push
 is "$RC" 0 "a push with a far-future serial is accepted"
@@ -182,6 +188,7 @@ run_rc "$AGENT" -c "$ACONF" export -o "$T_DIR/snap"
 is "$RC" 0 "export -o exits 0"
 head -n 1 "$T_DIR/snap" >"$T_DIR/magic"
 is "$(cat "$T_DIR/magic")" "mxsync-snapshot 1" "the file is a snapshot"
+is "$(stat -c %a "$T_DIR/snap")" 600 "export -o writes the snapshot 0600 (it holds recipients)"
 run_rc "$MXSYNCD" -c "$T_DIR/b-mx3/syncd.conf" apply "$T_DIR/snap"
 is "$RC" 0 "mxsyncd apply accepts it"
 is "$(bq mx3 fred@example.com relay_recipients)" OK "the applied snapshot is installed"
