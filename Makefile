@@ -39,11 +39,10 @@ OPT = -O1 -g -fno-omit-frame-pointer
 HARDEN = -fPIE
 endif
 
-# Speed knobs, each on by default; "make bench" builds them off to show
-# what they save: FILL_THREAD=0 lists a large map's expected records on the
-# main thread, MEM_HUGE=0 gives no huge-page advice.
+# Speed knob, on by default; "make bench" builds it off to show what it
+# saves: FILL_THREAD=0 lists a large map's expected records on the main
+# thread instead of on a second one while the map is written.
 FILL_THREAD ?= 1
-MEM_HUGE ?= 1
 
 PKGS_FORMATS = jansson libsodium libcdb icu-uc
 PKGS_KEYS = libsodium
@@ -54,7 +53,7 @@ pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1))
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN_FLAGS) \
-	-DCDBW_FILL_THREAD=$(FILL_THREAD) -DMEM_HUGE=$(MEM_HUGE) \
+	-DCDBW_FILL_THREAD=$(FILL_THREAD) \
 	$(call pkg_cflags,$(sort $(PKGS_FORMATS) $(PKGS_SYNCD) $(PKGS_AGENT))) \
 	$(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SAN_FLAGS) $(LDFLAGS)
@@ -77,7 +76,6 @@ FORMATS_SRC = \
 	formats/conf_value.c \
 	formats/atomic.c \
 	formats/fileio.c \
-	formats/mem.c \
 	formats/thread.c \
 	formats/cdbw.c \
 	formats/cdbw_check.c \

@@ -33,6 +33,7 @@
 
 #include "../formats/buf.h"
 #include "../formats/delta.h"
+#include "../formats/exitcode.h"
 #include "../formats/fileio.h"
 #include "../formats/log.h"
 #include "../formats/manifest.h"
@@ -48,9 +49,10 @@
 #include "sync.h"
 #include "verify.h"
 
-#define EX_REFUSED 1
-#define EX_USAGE 2
-#define EX_TEMP 75
+/* the short names of formats/exitcode.h used here */
+#define EX_REFUSED EXITCODE_REFUSED
+#define EX_USAGE EXITCODE_USAGE
+#define EX_TEMP EXITCODE_TEMP
 
 static void agent_usage(void)
 {

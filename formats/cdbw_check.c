@@ -22,7 +22,6 @@
 #include <cdb.h>
 
 #include "cdbw_impl.h"
-#include "mem.h"
 
 /*
  * cdbw_hash - the CDB hash (h = 5381; h = (h + (h << 5)) ^ c), as
@@ -154,7 +153,6 @@ int cdbw_expect_fill(struct cdbw_expect *e, const char *name, struct err *err)
 	if (e->rec == NULL)
 		return err_set(err, "%s: out of memory (%zu records)", name,
 			       e->nrec);
-	mem_huge(e->rec, 2 * e->nrec * sizeof(*e->rec));
 	e->tab = e->rec + e->nrec;
 	memset(e->start, 0, sizeof(e->start));
 	cdbw_iter_init(&it, e);

@@ -477,6 +477,26 @@ static int delta_apply_line(const struct state *base,
 	return 0;
 }
 
+/*
+ * delta_hash_check - st hashes to want, else "delta WHAT hash mismatch:
+ * expected HEX, HAS has HEX"
+ */
+static int delta_hash_check(const struct state *st,
+			    const unsigned char want[STATE_HASH_LEN],
+			    const char *what, const char *has, struct err *err)
+{
+	unsigned char h[STATE_HASH_LEN];
+	char hex1[2 * STATE_HASH_LEN + 1], hex2[2 * STATE_HASH_LEN + 1];
+
+	state_hash(st, h);
+	if (memcmp(h, want, STATE_HASH_LEN) == 0)
+		return 0;
+	manifest_hex(want, STATE_HASH_LEN, hex1);
+	manifest_hex(h, STATE_HASH_LEN, hex2);
+	return err_set(err, "delta %s hash mismatch: expected %s, %s has %s",
+		       what, hex1, has, hex2);
+}
+
 struct state *delta_apply(const struct state *base,
 			  const unsigned char *base_hash, const char *delta,
 			  size_t len, const unsigned char *result_hash,
@@ -484,24 +504,13 @@ struct state *delta_apply(const struct state *base,
 {
 	struct state *res = NULL;
 	struct delta_edit *ed = NULL;
-	unsigned char h[STATE_HASH_LEN];
-	char hex1[2 * STATE_HASH_LEN + 1], hex2[2 * STATE_HASH_LEN + 1];
 	const char *p;
 	size_t pos = 0, n = 0, lines = 0;
 	unsigned lineno = 0;
 
-	if (base_hash != NULL) {
-		state_hash(base, h);
-		if (memcmp(h, base_hash, STATE_HASH_LEN) != 0) {
-			manifest_hex(base_hash, STATE_HASH_LEN, hex1);
-			manifest_hex(h, STATE_HASH_LEN, hex2);
-			err_set(err,
-				"delta base hash mismatch: expected %s, base "
-				"state has %s",
-				hex1, hex2);
-			goto out;
-		}
-	}
+	if (base_hash != NULL &&
+	    delta_hash_check(base, base_hash, "base", "base state", err) < 0)
+		goto out;
 	for (p = delta; (p = memchr(p, '\n', len - (size_t)(p - delta))); p++)
 		lines++;
 	ed = malloc((lines ? lines : 1) * sizeof(*ed));
@@ -531,19 +540,11 @@ struct state *delta_apply(const struct state *base,
 		err_prefix(err, "delta result");
 		goto out;
 	}
-	if (result_hash != NULL) {
-		state_hash(res, h);
-		if (memcmp(h, result_hash, STATE_HASH_LEN) != 0) {
-			manifest_hex(result_hash, STATE_HASH_LEN, hex1);
-			manifest_hex(h, STATE_HASH_LEN, hex2);
-			err_set(err,
-				"delta result hash mismatch: expected %s, "
-				"result has %s",
-				hex1, hex2);
-			state_free(res);
-			res = NULL;
-			goto out;
-		}
+	if (result_hash != NULL &&
+	    delta_hash_check(res, result_hash, "result", "result", err) < 0) {
+		state_free(res);
+		res = NULL;
+		goto out;
 	}
 out:
 	free(ed);

@@ -2,8 +2,7 @@
  * fileio - reading files whole and writing buffers whole (see fileio.h)
  *
  * pread() keeps the file offset out of it, so callers may read a header and
- * then the body at known offsets without seeking.  Large buffers get the
- * huge-page hint of mem.h.
+ * then the body at known offsets without seeking.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +14,6 @@
 #include <unistd.h>
 
 #include "fileio.h"
-#include "mem.h"
 
 int fileio_pread_exact(int fd, const char *path, void *buf, size_t len,
 		       off_t off, struct err *err)
@@ -61,7 +59,6 @@ int fileio_read_fd(int fd, const char *path, size_t max, char **buf_r,
 	if (buf == NULL)
 		return err_set(err, "%s: out of memory (%zu octets)", path,
 			       len);
-	mem_huge(buf, len);
 	if (fileio_pread_exact(fd, path, buf, len, 0, err) < 0)
 		goto fail;
 	/* one octet more means the file grew: no record list is cut short */

@@ -27,7 +27,6 @@
 #include "atomic.h"
 #include "fileio.h"
 #include "manifest.h"
-#include "mem.h"
 #include "snapshot.h"
 
 #define SNAPSHOT_B64_VARIANT sodium_base64_VARIANT_ORIGINAL
@@ -210,7 +209,6 @@ int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 			err_sys(err, "malloc");
 			goto out;
 		}
-		mem_huge(s->body, s->body_len);
 		if (fileio_pread_exact(fd, path, s->body, s->body_len,
 				       (off_t)hlen, err) < 0)
 			goto out;

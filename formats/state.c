@@ -17,7 +17,6 @@
 #include <sodium.h>
 
 #include "fileio.h"
-#include "mem.h"
 #include "norm.h"
 #include "state_impl.h"
 
@@ -42,10 +41,7 @@ void state_free(struct state *st)
 
 void *state_malloc(size_t len)
 {
-	void *p = malloc(len ? len : 1);
-
-	mem_huge(p, len);
-	return p;
+	return malloc(len ? len : 1);
 }
 
 /* state_grow_arena - room for more octets in the arena */
@@ -65,7 +61,6 @@ static int state_grow_arena(struct state *st, size_t more, struct err *err)
 	if (p == NULL)
 		return err_set(err, "out of memory (state arena of %zu octets)",
 			       cap);
-	mem_huge(p, cap);
 	st->arena = p;
 	st->cap = cap;
 	return 0;
@@ -86,7 +81,6 @@ int state_grow_index(struct state_index *ix, struct err *err)
 	if (p == NULL)
 		return err_set(
 		    err, "out of memory (state index of %zu records)", cap);
-	mem_huge(p, cap * sizeof(*p));
 	ix->rec = p;
 	ix->cap = cap;
 	return 0;
@@ -106,7 +100,6 @@ int state_reserve_index(struct state_index *ix, size_t records, struct err *err)
 		return err_set(err,
 			       "out of memory (state index of %zu records)",
 			       ix->n + records);
-	mem_huge(p, (ix->n + records) * sizeof(*p));
 	ix->rec = p;
 	ix->cap = ix->n + records;
 	return 0;
@@ -132,7 +125,6 @@ int state_reserve(struct state *st, size_t records, size_t bytes,
 				       "out of memory (state arena of %zu "
 				       "octets)",
 				       st->len + more);
-		mem_huge(a, st->len + more);
 		st->arena = a;
 		st->cap = st->len + more;
 	}

@@ -8,7 +8,8 @@
  * (unfinished) state holding the same records.
  *
  * Failures: the same domain with two nexthops, or a recipient whose domain
- * is not among the domains, named with the record (and its tag), the 4 GiB
+ * is not among the domains (unless its tag says to drop it:
+ * state_finish_unlisted), named with the record (and its tag), the 4 GiB
  * limit of the text, and out of memory.
  */
 #include <stdint.h>
@@ -89,75 +90,53 @@ static int state_finish_domains(struct state *st, char *text, size_t *pos,
 	return 0;
 }
 
-/*
- * state_finish_recipients - the R lines into text from *pos, duplicates
- * dropped; the first recipient in key order whose domain is not in ds fails
- */
+/* state_drops - recipients of an absent domain that their tag drops */
 struct state_drops {
 	const unsigned char *drop; /* drop[tag]: drop, not fail (ndrop) */
 	size_t ndrop;
-	struct state_rec *rec; /* the dropped ones, in key order */
-	size_t n, cap;
+	struct state_index gone; /* the records dropped, in key order */
 };
 
-/* state_drops_add - remember a dropped record for the report */
-static int state_drops_add(struct state_drops *dr, const struct state_rec *r,
-			   struct err *err)
-{
-	if (dr->n == dr->cap) {
-		size_t cap = dr->cap ? 2 * dr->cap : 64;
-		struct state_rec *n = realloc(dr->rec, cap * sizeof(*n));
-
-		if (n == NULL)
-			return err_set(err, "out of memory (dropped records)");
-		dr->rec = n;
-		dr->cap = cap;
-	}
-	dr->rec[dr->n++] = *r;
-	return 0;
-}
-
+/*
+ * state_finish_recipients - the R lines into text from *pos, duplicates
+ * dropped; the first recipient in key order whose domain is not in ds
+ * fails, unless its tag drops it (then it is kept aside in dr->gone, and
+ * put back into the index when the finish fails)
+ */
 static int state_finish_recipients(struct state *st, const struct domset *ds,
 				   struct state_drops *dr, char *text,
 				   size_t *pos, unsigned *tag_r,
 				   struct err *err)
 {
-	size_t i, j, dlen;
-	const char *d;
+	size_t i, j, dlen, pl = 0;
+	const char *d, *pk = NULL;
+	unsigned tag;
 
 	for (i = j = 0; i < st->rcpt.n; i++) {
 		struct state_rec *r = &st->rcpt.rec[i];
 		const char *k = state_key(st, r);
 
-		if (j > 0 && st->rcpt.rec[j - 1].klen == r->klen &&
-		    memcmp(text + st->rcpt.rec[j - 1].pfx, k, r->klen) == 0)
+		/* the one before, kept or set aside, in the old arena */
+		if (pk != NULL && pl == r->klen && memcmp(pk, k, pl) == 0)
 			continue;
+		pk = k;
+		pl = r->klen;
 		state_domain_of(k, r->klen, &d, &dlen);
 		if (!domset_has(ds, d, dlen)) {
-			unsigned tag = state_tag(st, r);
-
+			tag = state_tag(st, r);
 			if (r->fresh && tag < dr->ndrop && dr->drop[tag]) {
-				const struct state_rec *l =
-				    dr->n > 0 ? &dr->rec[dr->n - 1] : NULL;
-
-				/* a duplicate of the one just dropped */
-				if (l != NULL && l->klen == r->klen &&
-				    memcmp(state_key(st, l), k, r->klen) == 0)
-					continue;
-				if (state_drops_add(dr, r, err) < 0) {
-					state_drop(&st->rcpt, j, i);
-					return -1;
-				}
+				if (state_grow_index(&dr->gone, err) < 0)
+					goto fail;
+				dr->gone.rec[dr->gone.n++] = *r;
 				continue;
 			}
 			if (tag_r != NULL)
-				*tag_r = state_tag(st, r);
+				*tag_r = tag;
 			err_set(err,
 				"recipient \"%.*s\": domain \"%.*s\" is not "
 				"among the domains",
 				(int)r->klen, k, (int)dlen, d);
-			state_drop(&st->rcpt, j, i);
-			return -1;
+			goto fail;
 		}
 		text[*pos] = 'R';
 		text[*pos + 1] = ' ';
@@ -169,6 +148,14 @@ static int state_finish_recipients(struct state *st, const struct domset *ds,
 	}
 	state_drop(&st->rcpt, j, i);
 	return 0;
+fail:
+	/* the records set aside fit where the pass had moved past them */
+	state_drop(&st->rcpt, j, i);
+	memcpy(&st->rcpt.rec[st->rcpt.n], dr->gone.rec,
+	       dr->gone.n * sizeof(*dr->gone.rec));
+	st->rcpt.n += dr->gone.n;
+	dr->gone.n = 0;
+	return -1;
 }
 
 int state_finish(struct state *st, unsigned *tag_r, struct err *err)
@@ -180,7 +167,7 @@ int state_finish_unlisted(struct state *st, const unsigned char *drop,
 			  size_t ndrop, state_unlisted_fn *dropped, void *arg,
 			  unsigned *tag_r, struct err *err)
 {
-	struct state_drops dr = {drop, ndrop, NULL, 0, 0};
+	struct state_drops dr = {drop, ndrop, {NULL, 0, 0}};
 	struct domset ds = DOMSET_INIT;
 	struct state_rec *tmp = NULL;
 	size_t i, max, total = 0, pos = 0;
@@ -221,12 +208,11 @@ int state_finish_unlisted(struct state *st, const unsigned char *drop,
 	if (domset_build(&ds, text, st->dom.rec, st->dom.n, err) < 0 ||
 	    state_finish_recipients(st, &ds, &dr, text, &pos, tag_r, err) < 0)
 		goto out;
-	/* Nothing can fail now: name the dropped ones, in key order. */
-	if (dropped != NULL)
-		for (i = 0; i < dr.n; i++)
-			dropped(arg, state_tag(st, &dr.rec[i]),
-				state_key(st, &dr.rec[i]), dr.rec[i].klen);
-	/* nothing can fail now: the new text becomes the arena */
+	/* nothing can fail now: name the dropped ones, in key order */
+	for (i = 0; dropped != NULL && i < dr.gone.n; i++)
+		dropped(arg, state_tag(st, &dr.gone.rec[i]),
+			state_key(st, &dr.gone.rec[i]), dr.gone.rec[i].klen);
+	/* the new text becomes the arena */
 	state_swap_off(st->rcpt.rec, st->rcpt.n);
 	for (i = 0; i < st->dom.n; i++)
 		st->dom.rec[i].fresh = 0;
@@ -242,17 +228,8 @@ int state_finish_unlisted(struct state *st, const unsigned char *drop,
 out:
 	if (dom_swapped)
 		state_swap_off(st->dom.rec, st->dom.n);
-	/*
-	 * A failed finish keeps every record: the dropped ones go back (the
-	 * index had room for them, and the next finish sorts again).
-	 */
-	if (ret < 0 && dr.n > 0) {
-		memcpy(&st->rcpt.rec[st->rcpt.n], dr.rec,
-		       dr.n * sizeof(*dr.rec));
-		st->rcpt.n += dr.n;
-	}
 	domset_free(&ds);
-	free(dr.rec);
+	free(dr.gone.rec);
 	free(text);
 	free(tmp);
 	return ret;

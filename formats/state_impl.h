@@ -72,7 +72,7 @@ static inline void state_domain_of(const char *a, size_t alen, const char **d_r,
 	*dlen_r = alen - (size_t)(at + 1 - a);
 }
 
-/* state_malloc - malloc, with huge pages for large sizes (state.c) */
+/* state_malloc - malloc that gives a pointer for 0 octets too (state.c) */
 void *state_malloc(size_t len);
 
 /* state_reserve_index - room for records more entries (state.c) */

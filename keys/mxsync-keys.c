@@ -29,6 +29,7 @@
 
 #include "../formats/buf.h"
 #include "../formats/err.h"
+#include "../formats/exitcode.h"
 #include "../formats/fileio.h"
 #include "../formats/log.h"
 #include "../formats/manifest.h"
@@ -39,9 +40,6 @@
 #define MXSYNC_VERSION "0.1.0"
 #endif
 
-#define KEYS_EXIT_OK 0
-#define KEYS_EXIT_REFUSED 1
-#define KEYS_EXIT_USAGE 2
 #define KEYS_LINE_MAX 1024
 
 static const char keys_usage_text[] =
@@ -55,7 +53,7 @@ static int keys_usage(const char *why)
 	if (why != NULL)
 		fprintf(stderr, "mxsync-keys: %s\n", why);
 	fputs(keys_usage_text, stderr);
-	return KEYS_EXIT_USAGE;
+	return EXITCODE_USAGE;
 }
 
 static int keys_help(void)
@@ -72,7 +70,7 @@ static int keys_help(void)
 	      "file\n"
 	      "\nExit codes: 0 ok, 1 refused or invalid data, 2 usage.\n",
 	      stdout);
-	return KEYS_EXIT_OK;
+	return EXITCODE_OK;
 }
 
 /* keys_puts - print a line to stdout and make sure it got there */
@@ -80,9 +78,9 @@ static int keys_puts(const char *line)
 {
 	if (printf("%s\n", line) < 0 || fflush(stdout) != 0) {
 		log_error("write(stdout): %s", strerror(errno));
-		return KEYS_EXIT_REFUSED;
+		return EXITCODE_REFUSED;
 	}
-	return KEYS_EXIT_OK;
+	return EXITCODE_OK;
 }
 
 static int keys_generate(int argc, char **argv)
@@ -111,7 +109,7 @@ static int keys_generate(int argc, char **argv)
 		return keys_usage("generate: -o FILE is required");
 	if (key_generate(out, comment, publine, sizeof(publine), &err) < 0) {
 		log_error("%s", err.msg);
-		return KEYS_EXIT_REFUSED;
+		return EXITCODE_REFUSED;
 	}
 	return keys_puts(publine);
 }
@@ -121,7 +119,7 @@ static int keys_public(int argc, char **argv)
 	struct key_secret *sk = NULL;
 	char publine[KEYS_LINE_MAX];
 	struct err err = { "" };
-	int rc = KEYS_EXIT_REFUSED;
+	int rc = EXITCODE_REFUSED;
 
 	if (argc == 2 && strcmp(argv[1], "--") != 0 && argv[1][0] == '-' &&
 	    argv[1][1] != '\0')
@@ -222,7 +220,7 @@ static int keys_trusted_line(int argc, char **argv)
 	struct buf line = BUF_INIT;
 	struct err err = { "" };
 	size_t flen = 0;
-	int c, r, rc = KEYS_EXIT_REFUSED;
+	int c, r, rc = EXITCODE_REFUSED;
 
 	optind = 1;
 	while ((c = getopt(argc, argv, "+o:")) != -1) {
@@ -311,11 +309,11 @@ int main(int argc, char **argv)
 		return keys_help();
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
 		printf("mxsync-keys %s\n", MXSYNC_VERSION);
-		return KEYS_EXIT_OK;
+		return EXITCODE_OK;
 	}
 	if (key_init(&err) < 0) {
 		log_error("%s", err.msg);
-		return KEYS_EXIT_REFUSED;
+		return EXITCODE_REFUSED;
 	}
 	if (strcmp(cmd, "generate") == 0)
 		return keys_generate(argc - 1, argv + 1);

@@ -43,12 +43,14 @@
 #include "config.h"
 #include "listener.h"
 #include "status.h"
+#include "../formats/exitcode.h"
 #include "store.h"
 
-#define EX_OK_ 0
-#define EX_REFUSED 1
-#define EX_USAGE_ 2
-#define EX_TEMP 75
+/* the short names of formats/exitcode.h used here */
+#define EX_OK_ EXITCODE_OK
+#define EX_REFUSED EXITCODE_REFUSED
+#define EX_USAGE_ EXITCODE_USAGE
+#define EX_TEMP EXITCODE_TEMP
 
 static const char *mxsyncd_conf = CONFIG_DEFAULT_PATH;
 
