@@ -102,6 +102,14 @@ restore() {
 	cp -a "$S/maps.X" "$MAPS" && cp -a "$S/state.X" "$STATE"
 }
 
+# restart - start the daemon (which checks and repairs the maps before it
+# listens), wait for it with a generous limit, stop it
+restart() {
+	syncd_start
+	wait_port "$PORT" 90 || diag "mxsyncd did not listen within 90 s"
+	syncd_stop
+}
+
 K=1 bad=0 mixed=0 repaired=0
 while [ $K -le "$RENAMES" ]; do
 	restore
@@ -122,11 +130,11 @@ while [ $K -le "$RENAMES" ]; do
 	esac
 	# a start repairs the maps to the stored state (X: the journal was
 	# not written, as the maps were not all in place)
-	syncd_start
-	syncd_stop
+	restart
 	probe "$S/ans"
 	if cmp -s "$S/ans" "$S/ans.X"; then repaired=$((repaired + 1)); else
-		diag "after the kill at rename $K a restart did not give X"; fi
+		diag "after the kill at rename $K a restart did not give X"
+		tail -n 3 "$S/log" | sed 's/^/#   /'; fi
 	K=$((K + 1))
 done
 is "$bad" 0 "killed at each of the $RENAMES renames, every probe answered as in X or in Y"
@@ -137,8 +145,7 @@ is "$repaired" "$RENAMES" "after each kill a restart repaired the maps to the st
 restore
 run_rc "$MXSYNCD" -c "$CONF" apply "$S/y.snap"
 is "$RC" 0 "the delta installs"
-syncd_start
-syncd_stop
+restart
 probe "$S/ans"
 check "after a restart the maps answer as Y (journal replayed)" cmp -s "$S/ans" "$S/ans.Y"
 run_rc "$MXSYNCD" -c "$CONF" status
@@ -169,8 +176,7 @@ is "$(grep -c '^mxsync-journal ' "$STATE/origin-mx4.example.net.journal")" 1 \
 	"the 33rd delta wrote the state whole, the 34th is the journal's one entry"
 is "$(sed -n 's/.*"serial":\([0-9]*\).*/\1/p' "$STATE/origin-mx4.example.net.snap" | head -n 1)" 34 \
 	"the .snap holds serial 34"
-syncd_start
-syncd_stop
+restart
 run_rc "$MXSYNCD" -c "$CONF" status
 is "$(printf '%s\n' "$OUT" | awk '$1 == "mx4.example.net" { print $2 }')" 35 "after a restart: serial 35"
 is "$(pq k35@d01.test relay_recipients)" OK "the last delta's recipient is served"
