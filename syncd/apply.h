@@ -5,11 +5,16 @@
  * once the header stage passed: it takes the install lock (waiting at most
  * install_wait, else 503 busy), runs the body stage, and installs:
  *
- *   1. build the three CDB maps from every origin's state (the new one
- *	substituted), validate and rename them (formats/cdbw);
- *   2. store the origin's new state file atomically (syncd/store): it is
- *	written and fsynced on a second thread while step 1 runs, and
- *	renamed into place only after step 1 succeeded;
+ *   1. build the CDB maps from every origin's state (the new one
+ *	substituted), validate and rename them (formats/cdbw): all of them
+ *	for a full state, only the relay_recipients shards a delta touches
+ *	(and transport and relay_domains when it changes a domain) for a
+ *	delta (syncd/shard);
+ *   2. store the origin's new state: a delta is appended to the origin's
+ *	journal (syncd/journal); a full state, or every JOURNAL_MAX_N-th
+ *	delta, is written whole (syncd/store) on a second thread while step
+ *	1 runs and renamed into place only after step 1 succeeded, and the
+ *	journal is then removed;
  *   3. swap the in-memory store.
  *
  * A crash between 1 and 2 leaves new maps and the old stored state; the

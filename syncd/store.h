@@ -7,7 +7,9 @@
  * delta push the body is the state the delta produced, not the delta).  The
  * signed state_hash covers that text, so a stored file verifies itself.
  * Files are replaced through formats/atomic, so a crash leaves the old or
- * the new file whole.
+ * the new file whole.  The deltas installed since a file was written whole
+ * follow it in state_dir/origin-<ORIGIN>.journal (syncd/journal), replayed
+ * by store_load_all().
  *
  * A struct store is an immutable sorted array of origins; an install builds
  * a new one sharing the unchanged origins (store_with) and swaps it in.
