@@ -94,7 +94,9 @@ is "$CODE" 200 "expiry 30 days ahead is accepted"
 # lmtp once listed; other settings checked
 syncd_stop
 syncd_conf "transports = smtp relay lmtp
-deny_domains = localhost example.org"
+deny_domains = localhost example.org
+max_expire = 7d
+max_serial_ahead = 1h"
 syncd_start
 j=$((j + 1))
 route "$S/t$j" 'lmtp:unix:/var/run/dovecot/lmtp'
@@ -104,6 +106,14 @@ is "$CODE" 200 "lmtp is accepted once transports lists it"
 mkstate "$S/den" "wild.test example.org" "a@wild.test"
 snap den -k "$S/k4.key" -o $O4 -s 12 "$S/den"
 refused den 403 '"error":"domain example.org is in deny_domains of this backup"' "deny_domains as configured"
+# max_expire and max_serial_ahead as configured
+snap h5 -k "$S/k1.key" -o $O1 -s $((serial + 3)) --expires-in $((8 * 86400)) "$S/h"
+refused h5 403 'beyond max_expire (604800s from now)' "max_expire = 7d: an expiry 8 days ahead"
+snap h6 -k "$S/k1.key" -o $O1 -s $(( $(date +%s) + 7200 )) "$S/h"
+refused h6 403 'is more than max_serial_ahead (3600s) ahead' "max_serial_ahead = 1h: a serial 2 h ahead"
+snap h7 -k "$S/k1.key" -o $O1 -s $((serial + 3)) --expires-in $((6 * 86400)) "$S/h"
+push h7
+is "$CODE" 200 "max_expire = 7d: an expiry 6 days ahead is accepted"
 syncd_stop
 syncd_conf "transports = smtp discard:x"
 run_rc "$MXSYNCD" -c "$S/syncd.conf" check-config
