@@ -137,4 +137,23 @@ cp "$S/trusted_keys.ok" "$S/trusted_keys"
 run_rc "$MXSYNCD" -c "$S/syncd.conf" check-config
 is "$RC" 2 "check-config: \"*\" trusted to two origins: exit 2"
 like "$OUT" "domain * is already trusted to origin $O4" "... naming the first origin"
+# the daemon: it does not start on such a file, and a reload to one is
+# refused, the old keys kept
+m0=$(maps_sum "$MAPS")
+run_rc "$MXSYNCD" -c "$S/syncd.conf" run
+is "$RC" 2 "mxsyncd run with \"*\" trusted to two origins: exit 2"
+like "$OUT" "domain * is already trusted to origin $O4" "... with the message"
+is "$(maps_sum "$MAPS")" "$m0" "... and the maps unchanged"
+cp "$S/trusted_keys.ok" "$S/trusted_keys"
+syncd_start
+"$BIN/mxsync-keys" trusted-line -o mx5.example.net "$S/k3.key" example.org >>"$S/trusted_keys"
+kill -HUP "$SYNCD_PID"
+check "SIGHUP to a domain trusted to two origins: the reload is refused" \
+	wait_until 10 grep -q "reload refused: .*domain example.org is already trusted to origin $O2" "$S/log"
+is "$(maps_sum "$MAPS")" "$m0" "... the maps unchanged"
+mkstate "$S/r1" "example.com" "postmaster@example.com a@example.com b@example.com c@example.com"
+snap r1 -k "$S/k1.key" -o $O1 -s $((serial + 10)) "$S/r1"
+push r1
+is "$CODE" 200 "... and the old keys still serve pushes"
+syncd_stop
 done_testing
