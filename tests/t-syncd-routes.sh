@@ -13,6 +13,9 @@ syncd_setup || done_testing
 O4=mx4.example.net
 "$BIN/mxsync-keys" generate -o "$S/k4.key" >/dev/null
 "$BIN/mxsync-keys" trusted-line -o $O4 "$S/k4.key" '*' >>"$S/trusted_keys"
+# origin 1 also names an internationalized domain (a second key of its own)
+"$BIN/mxsync-keys" generate -o "$S/k5.key" >/dev/null
+"$BIN/mxsync-keys" trusted-line -o $O1 "$S/k5.key" 'bücher.example' >>"$S/trusted_keys"
 syncd_start
 
 mkstate "$S/base" "example.com" "postmaster@example.com a@example.com"
@@ -77,6 +80,10 @@ done
 mkstate "$S/steal" "wild.test example.net" "a@wild.test"
 snap steal -k "$S/k4.key" -o $O4 -s 11 "$S/steal"
 refused steal 403 "\"error\":\"domain example.net is trusted to origin $O1\"" "\"*\" key and a named domain"
+# ... nor its other IDNA spelling, the one most senders write
+mkstate "$S/steal2" "wild.test xn--bcher-kva.example" "a@wild.test"
+snap steal2 -k "$S/k4.key" -o $O4 -s 11 "$S/steal2"
+refused steal2 403 "\"error\":\"domain xn--bcher-kva.example is trusted to origin $O1\"" "\"*\" key and the A-label of a named U-label domain"
 
 # how far ahead a manifest may reach
 mkstate "$S/h" "example.com" "postmaster@example.com a@example.com b@example.com"
