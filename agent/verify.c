@@ -984,7 +984,7 @@ static void verify_delims(struct verify_ctx *x)
 
 /*
  * verify_unaccent - a UTF-8 address without its combining marks (NFD,
- * then every nonspacing mark dropped: "jos\xc3\xa9" is "jose"), the
+ * every nonspacing mark dropped, NFC: "jos\xc3\xa9" is "jose"), the
  * spelling an accent-insensitive collation (MariaDB's utf8mb4_general_ci)
  * finds; 0 when there is none or it is the address itself
  */
@@ -1013,7 +1013,12 @@ static size_t verify_unaccent(const char *a, size_t len, char *out,
 			d[k++] = d[i];
 	if (k == dl)
 		return 0;
-	u_strToUTF8(out, (int32_t)size, &ol, d, k, &ec);
+	/* composed again (NFC), as the rest of the address was written */
+	ul = unorm2_normalize(unorm2_getNFCInstance(&ec), d, k, u,
+			      2 * NORM_BUF_SIZE, &ec);
+	if (U_FAILURE(ec))
+		return 0;
+	u_strToUTF8(out, (int32_t)size, &ol, u, ul, &ec);
 	if (U_FAILURE(ec) || ol <= 0 || (size_t)ol >= size)
 		return 0;
 	return (size_t)ol;
