@@ -988,8 +988,7 @@ static void verify_delims(struct verify_ctx *x)
  * spelling an accent-insensitive collation (MariaDB's utf8mb4_general_ci)
  * finds; 0 when there is none or it is the address itself
  */
-static size_t verify_unaccent(const char *a, size_t len, char *out,
-			      size_t size)
+static size_t verify_unaccent(const char *a, size_t len, char *out, size_t size)
 {
 	UChar u[2 * NORM_BUF_SIZE], d[4 * NORM_BUF_SIZE];
 	UErrorCode ec = U_ZERO_ERROR;
@@ -1040,8 +1039,7 @@ static int verify_recipient(struct verify_ctx *x, const char *r, size_t len,
 		 * iRedMail's does, refuses it; @domain on a backup accepts)
 		 */
 		verify_random_local(rnd);
-		if (verify_cand_parts(x, rnd, strlen(rnd), at + 1, len - 1) <
-		    0)
+		if (verify_cand_parts(x, rnd, strlen(rnd), at + 1, len - 1) < 0)
 			return -1;
 		a[0] = x->delims[0];
 		memcpy(a + 1, rnd, strlen(rnd));

@@ -252,7 +252,8 @@ int norm_domain_alt(const char *d, size_t len, char *out, size_t outsize,
 		n = uidna_nameToUnicodeUTF8(norm_idna, d, (int32_t)len, out,
 					    (int32_t)outsize - 1, &info, &ue);
 	if (U_FAILURE(ue) || info.errors != 0 || n <= 0 ||
-	    (size_t)n >= outsize || ((size_t)n == len && memcmp(out, d, len) == 0))
+	    (size_t)n >= outsize ||
+	    ((size_t)n == len && memcmp(out, d, len) == 0))
 		return 0;
 	out[n] = '\0';
 	*outlen = (size_t)n;

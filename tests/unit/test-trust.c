@@ -209,18 +209,23 @@ int main(void)
 				     "origin mx1 (line 1)"), "\"*\" for two origins");
 	/* one domain in its two IDNA spellings is one domain */
 	snprintf(text, sizeof(text),
-		 "mx1 mxsync-ed25519 %s %s b\xc3\xbc" "cher.example\n"
+		 "mx1 mxsync-ed25519 %s %s b\xc3\xbc"
+		 "cher.example\n"
 		 "mx2 mxsync-ed25519 %s %s xn--bcher-kva.example\n",
 		 a1.id, a1.b64, b1.id, b1.b64);
-	has_str(load_err(text), want(2, "domain xn--bcher-kva.example is "
-				     "already trusted to origin mx1 (line 1)"),
+	has_str(load_err(text),
+		want(2, "domain xn--bcher-kva.example is "
+			"already trusted to origin mx1 (line 1)"),
 		"a U-label domain and its A-label for two origins");
 	snprintf(text, sizeof(text),
 		 "mx1 mxsync-ed25519 %s %s xn--bcher-kva.example\n"
-		 "mx2 mxsync-ed25519 %s %s B\xc3\xbc" "cher.example\n",
+		 "mx2 mxsync-ed25519 %s %s B\xc3\xbc"
+		 "cher.example\n",
 		 a1.id, a1.b64, b1.id, b1.b64);
-	has_str(load_err(text), want(2, "domain b\xc3\xbc" "cher.example is "
-				     "already trusted to origin mx1 (line 1)"),
+	has_str(load_err(text),
+		want(2, "domain b\xc3\xbc"
+			"cher.example is "
+			"already trusted to origin mx1 (line 1)"),
 		"an A-label domain and its U-label for two origins");
 	/* a rollover key of one origin, and "*" beside named domains: fine */
 	snprintf(text, sizeof(text),
@@ -242,7 +247,8 @@ int main(void)
 	trust_free(t);
 	/* a "*" key gets neither spelling of a domain named elsewhere */
 	snprintf(text, sizeof(text),
-		 "mx1 mxsync-ed25519 %s %s b\xc3\xbc" "cher.example\n"
+		 "mx1 mxsync-ed25519 %s %s b\xc3\xbc"
+		 "cher.example\n"
 		 "mx2 mxsync-ed25519 %s %s xn--caf-dma.example\n"
 		 "mx3 mxsync-ed25519 %s %s *\n",
 		 a1.id, a1.b64, b1.id, b1.b64, c1.id, c1.b64);
