@@ -74,7 +74,8 @@ diag "$killed of $KILLS processes were still running when killed; $mixed kills l
 
 # Deterministic kill points, read by a real Postfix: strace kills "apply"
 # on entering its Nth rename (transport, relay_recipients, relay_domains,
-# the stored state), so the kill lands before each rename in turn; then a
+# the stored state; strace counts per thread, and apply renames in one),
+# so the kill lands before each rename in turn (exit 137 each time); then a
 # backup Postfix on the maps on disk is asked RCPT TO for the new domain.
 # It may refuse (relay_domains not yet renamed), but whenever it accepts,
 # the same Postfix finds the domain's route in transport_maps.
