@@ -77,8 +77,9 @@ diag "$killed of $KILLS processes were still running when killed; $mixed kills l
 # the stored state; strace counts per thread, and apply renames in one),
 # so the kill lands before each rename in turn (exit 137 each time); then a
 # backup Postfix on the maps on disk is asked RCPT TO for the new domain.
-# It may refuse (relay_domains not yet renamed), but whenever it accepts,
-# the same Postfix finds the domain's route in transport_maps.
+# It refuses until relay_domains is renamed, and by then transport_maps
+# already has the domain's route: before rename 1 no route, before 2 and 3
+# the route but no relaying, before 4 (the state) relaying with its route.
 if [ "$(id -u)" = 0 ] && command -v strace >/dev/null; then
 	g=$i # the last generation (lib/postfix.sh uses i)
 	. "$TOP/tests/lib/postfix.sh"
