@@ -73,13 +73,15 @@ is "$bad" 0 "after $KILLS kills during installs, no relayed domain lacked its ro
 diag "$killed of $KILLS processes were still running when killed; $mixed kills left transport ahead of relay_domains"
 
 # Deterministic kill points, read by a real Postfix: strace kills "apply"
-# on entering its Nth rename (transport, relay_recipients, relay_domains,
-# the stored state; strace counts per thread, and apply renames in one),
+# on entering its Nth rename (transport, each relay_recipients shard,
+# relay_domains, the stored state; strace counts per thread, and apply
+# renames in one),
 # so the kill lands before each rename in turn (exit 137 each time); then a
 # backup Postfix on the maps on disk is asked RCPT TO for the new domain.
 # It refuses until relay_domains is renamed, and by then transport_maps
-# already has the domain's route: before rename 1 no route, before 2 and 3
-# the route but no relaying, before 4 (the state) relaying with its route.
+# already has the domain's route: before rename 1 no route, before the
+# first shard, the last shard and relay_domains the route but no relaying,
+# before the last (the state) relaying with its route.
 if [ "$(id -u)" = 0 ] && command -v strace >/dev/null; then
 	g=$i # the last generation (lib/postfix.sh uses i)
 	. "$TOP/tests/lib/postfix.sh"
@@ -89,7 +91,10 @@ if [ "$(id -u)" = 0 ] && command -v strace >/dev/null; then
 	echo "max_use = 1" | pf_main "$T_DIR/pf"
 	if pf_start "$T_DIR/pf"; then
 		BP=$(pf_port "$T_DIR/pf")
-		for n in 1 2 3 4; do
+		# renames: transport, the SHARDS relay_recipients shards,
+		# relay_domains, the stored state
+		last=$((SHARDS + 3))
+		for n in 1 2 $((SHARDS + 1)) $((SHARDS + 2)) $last; do
 			g=$((g + 1))
 			gen $g
 			strace -f -qq -o /dev/null -e trace=rename,renameat,renameat2 \
@@ -102,11 +107,13 @@ if [ "$(id -u)" = 0 ] && command -v strace >/dev/null; then
 			route=$(postmap -c "$T_DIR/pf/conf" -q "g$g.test" "cdb:$MAPS/transport" 2>&1)
 			# the order transport, relay_recipients, relay_domains:
 			# the route is there before the domain is relayed
-			case $n in
-			1) want="554 " what="nothing renamed: refused, no route yet" ;;
-			2 | 3) want="554 smtp:[mx.g$g.test]:25" what="the route is there, the domain not yet relayed" ;;
-			4) want="250 smtp:[mx.g$g.test]:25" what="the maps are in place: accepted, with its route" ;;
-			esac
+			if [ $n = 1 ]; then
+				want="554 " what="nothing renamed: refused, no route yet"
+			elif [ $n = $last ]; then
+				want="250 smtp:[mx.g$g.test]:25" what="the maps are in place: accepted, with its route"
+			else
+				want="554 smtp:[mx.g$g.test]:25" what="the route is there, the domain not yet relayed"
+			fi
 			is "$rc $code $route" "137 $want" \
 				"killed before rename $n: RCPT TO a@g$g.test: $what"
 		done
