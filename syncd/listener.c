@@ -54,6 +54,15 @@
 #define LISTENER_FD_RESERVE 160
 #define LISTENER_ACCEPT_BURST 32
 #define LISTENER_TICK_MS 200
+#define LISTENER_SWEEP_MS 100
+/*
+ * libmicrohttpd 0.9.75 in epoll mode keeps a connection whose TLS
+ * handshake waits for the client on its ready list, and so asks to be run
+ * again at once for as long as the client stalls.  Run at once only after
+ * a run that did something (called back); otherwise wait for an event or
+ * this long.
+ */
+#define LISTENER_STALL_MS 20
 #define LISTENER_BACKOFF_MS 250
 #define LISTENER_BUCKETS 4096
 
@@ -134,6 +143,8 @@ struct listener {
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
 	struct listener_req *waiting;
 	uint64_t next_id;
+	uint64_t swept_ms;
+	int progress;			/* a callback ran since the last run */
 	/* refusal log: lines this window, and what was not logged */
 	uint64_t log_window_ms;
 	unsigned log_lines;
@@ -405,6 +416,32 @@ static void listener_text(const struct sockaddr *sa, char *out, size_t size)
 
 /* ------------------------------------------------------ connections */
 
+/* listener_unlink - take lc out of the connection list */
+static void listener_unlink(struct listener *l, struct listener_conn *lc)
+{
+	if (lc->prev != NULL)
+		lc->prev->next = lc->next;
+	else
+		l->head = lc->next;
+	if (lc->next != NULL)
+		lc->next->prev = lc->prev;
+	else
+		l->tail = lc->prev;
+	lc->prev = lc->next = NULL;
+}
+
+/* listener_append - lc at the tail of the connection list */
+static void listener_append(struct listener *l, struct listener_conn *lc)
+{
+	lc->next = NULL;
+	lc->prev = l->tail;
+	if (l->tail != NULL)
+		l->tail->next = lc;
+	else
+		l->head = lc;
+	l->tail = lc;
+}
+
 /* listener_cut - end a connection now (libmicrohttpd then closes it) */
 static void listener_cut(struct listener *l, struct listener_conn *lc)
 {
@@ -492,12 +529,7 @@ static void listener_admit(struct listener *l, int fd,
 	lc->phase_ms = listener_now_ms();
 	memcpy(lc->peer_text, text, sizeof(text));
 	p->n++;
-	lc->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = lc;
-	else
-		l->head = lc;
-	l->tail = lc;
+	listener_append(l, lc);
 	l->nconn++;
 	l->pending = lc;
 	/* libmicrohttpd closes fd itself when this fails */
@@ -506,14 +538,7 @@ static void listener_admit(struct listener *l, int fd,
 		/* never started: no notification will come */
 		l->pending = NULL;
 		lc->fd = -1;
-		if (lc->prev != NULL)
-			lc->prev->next = lc->next;
-		else
-			l->head = lc->next;
-		if (lc->next != NULL)
-			lc->next->prev = lc->prev;
-		else
-			l->tail = lc->prev;
+		listener_unlink(l, lc);
 		l->nconn--;
 		listener_peer_put(l, p);
 		free(lc);
@@ -570,15 +595,24 @@ static void listener_accept(struct listener *l, int lfd)
 	}
 }
 
-/* listener_sweep - cut connections past their header deadline */
+/*
+ * listener_sweep - cut connections past their header deadline.  The list
+ * is in phase order (a connection moves to the tail when its phase
+ * restarts), so the walk ends at the first one still in time.
+ */
 static void listener_sweep(struct listener *l, uint64_t now)
 {
 	struct listener_conn *lc;
 	uint64_t limit = l->cfg->header_timeout_ms;
 
+	if (now < l->swept_ms + LISTENER_SWEEP_MS)
+		return;
+	l->swept_ms = now;
 	for (lc = l->head; lc != NULL; lc = lc->next) {
-		if (lc->headers_done || lc->cut || now - lc->phase_ms < limit)
+		if (lc->headers_done || lc->cut)
 			continue;
+		if (now - lc->phase_ms < limit)
+			break;
 		listener_refusal(l, LISTENER_DEADLINE,
 				 "connection from %s closed: no complete "
 				 "request within %" PRIu64 " ms",
@@ -595,6 +629,7 @@ static void listener_notify(void *cls, struct MHD_Connection *c,
 	struct listener *l = cls;
 	struct listener_conn *lc;
 
+	l->progress = 1;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		lc = l->pending;
 		l->pending = NULL;
@@ -607,14 +642,7 @@ static void listener_notify(void *cls, struct MHD_Connection *c,
 	*socket_context = NULL;
 	if (lc == NULL)
 		return;
-	if (lc->prev != NULL)
-		lc->prev->next = lc->next;
-	else
-		l->head = lc->next;
-	if (lc->next != NULL)
-		lc->next->prev = lc->prev;
-	else
-		l->tail = lc->prev;
+	listener_unlink(l, lc);
 	l->nconn--;
 	if (lc->cut)
 		l->ncut--;
@@ -1101,6 +1129,7 @@ static enum MHD_Result listener_access(void *cls, struct MHD_Connection *c,
 	struct listener_conn *lc;
 
 	(void)version;
+	l->progress = 1;
 	if (r == NULL) {
 		lc = listener_conn_of(c);
 		if (lc != NULL)
@@ -1146,8 +1175,11 @@ static void listener_completed(void *cls, struct MHD_Connection *c,
 	struct listener_conn *lc = listener_conn_of(c);
 
 	if (lc != NULL) {
+		/* the next request has header_timeout from now */
 		lc->headers_done = 0;
 		lc->phase_ms = listener_now_ms();
+		listener_unlink(l, lc);
+		listener_append(l, lc);
 	}
 	if (r == NULL)
 		return;
@@ -1297,6 +1329,8 @@ int listener_serve(struct listener *l, int chan)
 		if (MHD_get_timeout(l->d, &mhd_to) == MHD_YES &&
 		    mhd_to < (MHD_UNSIGNED_LONG_LONG)timeout)
 			timeout = (int)mhd_to;
+		if (timeout == 0 && !l->progress)
+			timeout = LISTENER_STALL_MS;
 		n = epoll_wait(l->ep, evs, 64, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_error("epoll_wait: %s", strerror(errno));
@@ -1317,6 +1351,7 @@ int listener_serve(struct listener *l, int chan)
 			    evs[i].data.fd == l->status_fd)
 				listener_accept(l, evs[i].data.fd);
 		}
+		l->progress = 0;
 		(void)MHD_run(l->d);
 		now = listener_now_ms();
 		if (l->paused && now >= l->paused_until)
