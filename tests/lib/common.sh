@@ -74,6 +74,18 @@ done_testing() {
 	exit $?
 }
 
+# wait_until SECONDS CMD... - 0 as soon as CMD succeeds, 1 at the timeout
+wait_until() {
+	lim=$(( $1 * 5 )); shift
+	i=0
+	while [ $i -lt $lim ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+		i=$((i + 1))
+	done
+	return 1
+}
+
 # free_port - a TCP port on 127.0.0.1 nobody listens on now
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
