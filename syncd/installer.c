@@ -165,8 +165,12 @@ static void installer_check(struct installer *in, const struct channel_msg *m,
 	verify_push_clear(&p);
 }
 
-/* installer_body - the sealed body of a verified push into memory */
-static char *installer_body(int fd, uint64_t size, struct verdict *v)
+/*
+ * installer_body - the sealed body of a verified push into memory:
+ * *body_r is malloc'd (NULL for an empty body); -1 with v filled
+ */
+static int installer_body(int fd, uint64_t size, char **body_r,
+			  struct verdict *v)
 {
 	struct stat st;
 	char *body = NULL;
@@ -174,36 +178,34 @@ static char *installer_body(int fd, uint64_t size, struct verdict *v)
 	ssize_t n;
 	int seals;
 
+	*body_r = NULL;
 	memset(&st, 0, sizeof(st));
 	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 || (seals & INSTALLER_SEALS) != INSTALLER_SEALS) {
-		verify_refuse(v, 503, "internal", "body descriptor not sealed");
-		return NULL;
-	}
+	if (seals < 0 || (seals & INSTALLER_SEALS) != INSTALLER_SEALS)
+		return verify_refuse(v, 503, "internal",
+				     "body descriptor not sealed");
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != size) {
-		verify_refuse(v, 400, "size",
-			      "body of %lld bytes, body_size %" PRIu64,
-			      (long long)st.st_size, size);
-		return NULL;
-	}
-	if (size > 0 && (body = malloc(size)) == NULL) {
-		verify_refuse(v, 503, "internal", "out of memory");
-		return NULL;
-	}
+	    (uint64_t)st.st_size != size)
+		return verify_refuse(v, 400, "size",
+				     "body of %lld bytes, body_size %" PRIu64,
+				     (long long)st.st_size, size);
+	if (size > 0 && (body = malloc(size)) == NULL)
+		return verify_refuse(v, 503, "internal", "out of memory");
 	while (done < size) {
 		n = pread(fd, body + done, size - done, (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			free(body);
-			verify_refuse(v, 503, "internal", "read(body): %s",
-				      n < 0 ? strerror(errno) : "short read");
-			return NULL;
+			return verify_refuse(v, 503, "internal",
+					     "read(body): %s",
+					     n < 0 ? strerror(errno)
+						   : "short read");
 		}
 		done += (size_t)n;
 	}
-	return body;
+	*body_r = body;
+	return 0;
 }
 
 /* installer_install_run - one install on its own thread */
@@ -214,14 +216,14 @@ static void *installer_install_run(void *arg)
 	struct apply_result res;
 	struct push p;
 	struct verdict v;
-	char *body;
+	char *body = NULL;
 	int ok = 0;
 
 	memset(&v, 0, sizeof(v));
 	memset(&p, 0, sizeof(p));
 	memset(&res, 0, sizeof(res));
 	if (verify_headers(in->sd, job->mb64, job->sb64, &p, &v) == 0 &&
-	    (body = installer_body(job->fd, p.m.body_size, &v)) != NULL &&
+	    installer_body(job->fd, p.m.body_size, &body, &v) == 0 &&
 	    apply_push(in->sd, &p, body, p.m.body_size, NULL, &res, &v) == 0)
 		ok = 1;
 	apply_count(in->sd, &v);

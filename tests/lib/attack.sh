@@ -13,7 +13,8 @@
 #	attack_stat STATS KEY	one counter
 #	loopbacks FROM TO	127.0.0.FROM,...,127.0.0.TO
 #	push_round N		N full pushes (push --full) and N deltas (one
-#				recipient added to $ARCPT first) with
+#				recipient added first by push_add, which
+#				callers may redefine) with
 #				"mxsync-agent push": FULL_MS and DELTA_MS are
 #				the medians, PUSH_FAILS the failed pushes, and
 #				PUSH_WHY the output of the last failure
@@ -61,6 +62,9 @@ push_ms() {
 # median_of N... - the median of the numbers
 median_of() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# push_add - one new recipient in the agent's source ($ARCPT)
+push_add() { echo "new$PUSH_SEQ@example.com x" >>"$ARCPT"; }
+
 push_round() {
 	PUSH_FAILS=0 PUSH_WHY=""
 	fl="" dl=""
@@ -69,7 +73,7 @@ push_round() {
 		push_ms full --full
 		fl="$fl $PMS"
 		PUSH_SEQ=$((PUSH_SEQ + 1))
-		echo "new$PUSH_SEQ@example.com x" >>"$ARCPT"
+		push_add
 		push_ms delta
 		dl="$dl $PMS"
 		j=$((j + 1))
