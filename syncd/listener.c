@@ -65,6 +65,8 @@
 #define LISTENER_STALL_MS 20
 #define LISTENER_BACKOFF_MS 250
 #define LISTENER_BUCKETS 4096
+/* a ClientHello fits one TLS record: at most 5 + 16384 octets */
+#define LISTENER_GATE_PEEK (5 + 16384)
 
 /* why a connection or request was turned away (counters and the summary) */
 enum listener_why {
@@ -114,9 +116,23 @@ struct listener_req {
 	char *ans_text;
 };
 
-/* one TCP connection (libmicrohttpd's socket context) */
+/* what an epoll event points to: a fixed descriptor or a gated connection */
+enum listener_kind { LISTENER_FD, LISTENER_GATED, LISTENER_DEAD };
+
+struct listener_src {
+	enum listener_kind kind;
+	int fd;
+};
+
+/*
+ * one TCP connection (libmicrohttpd's socket context).  A new connection is
+ * "gated": it waits in the listener's own epoll set, a descriptor and this
+ * record, until its first TLS record (the ClientHello) has arrived whole;
+ * only then does libmicrohttpd get it.
+ */
 struct listener_conn {
-	struct listener_conn *prev, *next; /* in accept order */
+	struct listener_src src;	/* first: epoll data of a gated one */
+	struct listener_conn *prev, *next; /* in phase order */
 	struct listener_peer *peer;
 	struct MHD_Connection *mc;
 	int fd;
@@ -125,6 +141,8 @@ struct listener_conn {
 	int cut;		/* shutdown() done: closing */
 	uint64_t phase_ms;	/* accept, or the end of the last request */
 	char peer_text[INET6_ADDRSTRLEN];
+	struct sockaddr_storage addr;	/* for libmicrohttpd, when gated */
+	socklen_t addrlen;
 };
 
 struct listener {
@@ -138,6 +156,8 @@ struct listener {
 	uint64_t paused_until;
 	struct listener_conn *head, *tail;
 	struct listener_conn *pending;	/* being added to libmicrohttpd */
+	struct listener_conn *dead;	/* closed gated ones, freed per turn */
+	struct listener_src src_push, src_status, src_chan, src_sig, src_mhd;
 	size_t nconn, ncut;
 	struct listener_peer *buckets[LISTENER_BUCKETS];
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
@@ -442,9 +462,91 @@ static void listener_append(struct listener *l, struct listener_conn *lc)
 	l->tail = lc;
 }
 
+/*
+ * listener_drop - close a gated connection (it is ours alone); the record
+ * is freed after this turn of the loop, as an event may still name it
+ */
+static void listener_drop(struct listener *l, struct listener_conn *lc)
+{
+	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, lc->fd, NULL);
+	close(lc->fd);
+	lc->fd = -1;
+	lc->src.kind = LISTENER_DEAD;
+	listener_unlink(l, lc);
+	l->nconn--;
+	listener_peer_put(l, lc->peer);
+	lc->peer = NULL;
+	lc->next = l->dead;
+	l->dead = lc;
+}
+
+/* listener_bury - free the records dropped this turn */
+static void listener_bury(struct listener *l)
+{
+	struct listener_conn *lc;
+
+	while ((lc = l->dead) != NULL) {
+		l->dead = lc->next;
+		free(lc);
+	}
+}
+
+/* listener_handoff - a gated connection goes to libmicrohttpd */
+static void listener_handoff(struct listener *l, struct listener_conn *lc)
+{
+	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, lc->fd, NULL);
+	lc->src.kind = LISTENER_FD;
+	l->pending = lc;
+	/* libmicrohttpd closes fd itself when this fails */
+	(void)MHD_add_connection(l->d, lc->fd, (const struct sockaddr *)&lc->addr,
+				 lc->addrlen);
+	if (l->pending == lc) {
+		/* never started: no notification will come */
+		l->pending = NULL;
+		lc->src.kind = LISTENER_DEAD;
+		listener_unlink(l, lc);
+		l->nconn--;
+		listener_peer_put(l, lc->peer);
+		lc->peer = NULL;
+		lc->fd = -1;
+		lc->next = l->dead;
+		l->dead = lc;
+	}
+}
+
+/*
+ * listener_gate - data on a gated connection: hand it over once the first
+ * TLS record is complete (or is not TLS: libmicrohttpd refuses that); drop
+ * it at end of file.  Edge-triggered: a client that stops half-way costs
+ * nothing until it sends again.
+ */
+static void listener_gate(struct listener *l, struct listener_conn *lc)
+{
+	unsigned char buf[LISTENER_GATE_PEEK];
+	size_t need;
+	ssize_t n;
+
+	n = recv(lc->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		listener_drop(l, lc);
+		return;
+	}
+	if (n < 5 && buf[0] == 0x16)
+		return;
+	need = buf[0] == 0x16 ? 5 + ((size_t)buf[3] << 8 | buf[4]) : 1;
+	if ((size_t)n >= need || (size_t)n == sizeof(buf))
+		listener_handoff(l, lc);
+}
+
 /* listener_cut - end a connection now (libmicrohttpd then closes it) */
 static void listener_cut(struct listener *l, struct listener_conn *lc)
 {
+	if (lc->src.kind == LISTENER_GATED) {
+		listener_drop(l, lc);
+		return;
+	}
 	if (lc->cut)
 		return;
 	lc->cut = 1;
@@ -452,22 +554,31 @@ static void listener_cut(struct listener *l, struct listener_conn *lc)
 	(void)shutdown(lc->fd, SHUT_RDWR);
 }
 
-/* listener_evict - make room: cut the oldest connection without headers */
+/*
+ * listener_evict - make room: cut a connection that has sent no request
+ * yet, from the address holding the most connections, the oldest of those;
+ * so an attacker spread over many addresses loses its own connections
+ * before a primary's single fresh one
+ */
 static int listener_evict(struct listener *l)
 {
-	struct listener_conn *lc;
+	struct listener_conn *lc, *victim = NULL;
 
 	for (lc = l->head; lc != NULL; lc = lc->next) {
 		if (lc->headers_done || lc->cut)
 			continue;
-		listener_refusal(l, LISTENER_EVICTED,
-				 "connection from %s closed to make room: "
-				 "%" PRIu64 " connections, no request yet",
-				 lc->peer_text, l->max_connections);
-		listener_cut(l, lc);
-		return 0;
+		if (victim == NULL || lc->peer->n > victim->peer->n)
+			victim = lc;
 	}
-	return -1;
+	if (victim == NULL)
+		return -1;
+	listener_refusal(l, LISTENER_EVICTED,
+			 "connection from %s closed to make room: %" PRIu64
+			 " connections, %u from this address, no request yet",
+			 victim->peer_text, l->max_connections,
+			 victim->peer->n);
+	listener_cut(l, victim);
+	return 0;
 }
 
 /* listener_admit - the checks for one accepted socket, then libmicrohttpd */
@@ -480,6 +591,7 @@ static void listener_admit(struct listener *l, int fd,
 	char text[INET6_ADDRSTRLEN];
 	struct listener_peer *p;
 	struct listener_conn *lc;
+	struct epoll_event ev;
 
 	cidr_key((const struct sockaddr *)ss, key);
 	listener_text((const struct sockaddr *)ss, text, sizeof(text));
@@ -517,7 +629,8 @@ static void listener_admit(struct listener *l, int fd,
 		return;
 	}
 	lc = calloc(1, sizeof(*lc));
-	if (lc == NULL) {
+	if (lc == NULL || len > sizeof(lc->addr)) {
+		free(lc);
 		p->n++;
 		listener_peer_put(l, p);
 		close(fd);
@@ -528,21 +641,22 @@ static void listener_admit(struct listener *l, int fd,
 	lc->status_port = status_port;
 	lc->phase_ms = listener_now_ms();
 	memcpy(lc->peer_text, text, sizeof(text));
+	memcpy(&lc->addr, ss, len);
+	lc->addrlen = len;
 	p->n++;
 	listener_append(l, lc);
 	l->nconn++;
-	l->pending = lc;
-	/* libmicrohttpd closes fd itself when this fails */
-	(void)MHD_add_connection(l->d, fd, (const struct sockaddr *)ss, len);
-	if (l->pending == lc) {
-		/* never started: no notification will come */
-		l->pending = NULL;
-		lc->fd = -1;
-		listener_unlink(l, lc);
-		l->nconn--;
-		listener_peer_put(l, p);
-		free(lc);
+	lc->src.kind = LISTENER_GATED;
+	lc->src.fd = fd;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLET | EPOLLRDHUP;
+	ev.data.ptr = &lc->src;
+	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		listener_handoff(l, lc);
+		return;
 	}
+	/* the ClientHello may be there already */
+	listener_gate(l, lc);
 }
 
 /* listener_pause - stop or restart accepting on both ports */
@@ -552,10 +666,10 @@ static void listener_pause(struct listener *l, int pause)
 
 	memset(&ev, 0, sizeof(ev));
 	ev.events = pause ? 0 : EPOLLIN;
-	ev.data.fd = l->push_fd;
+	ev.data.ptr = &l->src_push;
 	(void)epoll_ctl(l->ep, EPOLL_CTL_MOD, l->push_fd, &ev);
 	if (l->status_fd >= 0) {
-		ev.data.fd = l->status_fd;
+		ev.data.ptr = &l->src_status;
 		(void)epoll_ctl(l->ep, EPOLL_CTL_MOD, l->status_fd, &ev);
 	}
 	l->paused = pause;
@@ -602,13 +716,14 @@ static void listener_accept(struct listener *l, int lfd)
  */
 static void listener_sweep(struct listener *l, uint64_t now)
 {
-	struct listener_conn *lc;
+	struct listener_conn *lc, *next;
 	uint64_t limit = l->cfg->header_timeout_ms;
 
 	if (now < l->swept_ms + LISTENER_SWEEP_MS)
 		return;
 	l->swept_ms = now;
-	for (lc = l->head; lc != NULL; lc = lc->next) {
+	for (lc = l->head; lc != NULL; lc = next) {
+		next = lc->next; /* a cut gated one leaves the list */
 		if (lc->headers_done || lc->cut)
 			continue;
 		if (now - lc->phase_ms < limit)
@@ -1186,11 +1301,16 @@ static void listener_completed(void *cls, struct MHD_Connection *c,
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
 	    r->st == LISTENER_BODY && !r->local_refusal)
 		log_warning("push aborted: origin %s serial %" PRIu64
-			    " from %s: connection ended after %" PRIu64
+			    " from %s: connection ended (%s) after %" PRIu64
 			    " of %" PRIu64 " body bytes",
 			    r->ans.origin, r->ans.serial,
-			    lc != NULL ? lc->peer_text : "?", r->received,
-			    r->ans.body_size);
+			    lc != NULL ? lc->peer_text : "?",
+			    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+				    ? "timeout"
+			    : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT
+				    ? "client"
+				    : "error",
+			    r->received, r->ans.body_size);
 	listener_unwait(l, r);
 	if (r->memfd >= 0)
 		close(r->memfd);
@@ -1225,7 +1345,8 @@ static int listener_setup(struct listener *l, const sigset_t *stop)
 	unsigned flags = MHD_USE_TLS | MHD_USE_NO_LISTEN_SOCKET |
 			 MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG;
-	int fds[4], i;
+	struct listener_src *srcs[5];
+	int i;
 
 	randombytes_buf(l->hkey, sizeof(l->hkey));
 	l->log_window_ms = listener_now_ms();
@@ -1255,24 +1376,24 @@ static int listener_setup(struct listener *l, const sigset_t *stop)
 		return -1;
 	}
 	l->mhd_ep = di->epoll_fd;
-	fds[0] = l->push_fd;
-	fds[1] = l->chan;
-	fds[2] = l->sig_fd;
-	fds[3] = l->mhd_ep;
-	for (i = 0; i < 4; i++) {
+	srcs[0] = &l->src_push;
+	srcs[1] = &l->src_chan;
+	srcs[2] = &l->src_sig;
+	srcs[3] = &l->src_mhd;
+	srcs[4] = &l->src_status;
+	l->src_push.fd = l->push_fd;
+	l->src_chan.fd = l->chan;
+	l->src_sig.fd = l->sig_fd;
+	l->src_mhd.fd = l->mhd_ep;
+	l->src_status.fd = l->status_fd;
+	for (i = 0; i < 5; i++) {
+		srcs[i]->kind = LISTENER_FD;
+		if (srcs[i]->fd < 0)
+			continue;
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN;
-		ev.data.fd = fds[i];
-		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
-			log_error("epoll_ctl: %s", strerror(errno));
-			return -1;
-		}
-	}
-	if (l->status_fd >= 0) {
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
-		ev.data.fd = l->status_fd;
-		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->status_fd, &ev) < 0) {
+		ev.data.ptr = srcs[i];
+		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, srcs[i]->fd, &ev) < 0) {
 			log_error("epoll_ctl: %s", strerror(errno));
 			return -1;
 		}
@@ -1301,6 +1422,7 @@ static int listener_wait_go(struct listener *l)
 int listener_serve(struct listener *l, int chan)
 {
 	struct epoll_event evs[64];
+	struct listener_src *src;
 	MHD_UNSIGNED_LONG_LONG mhd_to;
 	sigset_t stop;
 	struct err err;
@@ -1337,19 +1459,24 @@ int listener_serve(struct listener *l, int chan)
 			goto out;
 		}
 		for (i = 0; i < n; i++) {
-			if (evs[i].data.fd == l->sig_fd) {
+			src = evs[i].data.ptr;
+			if (src->kind == LISTENER_GATED) {
+				listener_gate(l, (struct listener_conn *)src);
+				continue;
+			}
+			if (src->kind != LISTENER_FD)
+				continue;
+			if (src->fd == l->sig_fd) {
 				rc = 0;
 				goto out;
 			}
-			if (evs[i].data.fd == l->chan &&
-			    listener_answers(l) < 0) {
+			if (src->fd == l->chan && listener_answers(l) < 0) {
 				log_error("network process: the installer "
 					  "hung up");
 				goto out;
 			}
-			if (evs[i].data.fd == l->push_fd ||
-			    evs[i].data.fd == l->status_fd)
-				listener_accept(l, evs[i].data.fd);
+			if (src->fd == l->push_fd || src->fd == l->status_fd)
+				listener_accept(l, src->fd);
 		}
 		l->progress = 0;
 		(void)MHD_run(l->d);
@@ -1358,6 +1485,7 @@ int listener_serve(struct listener *l, int chan)
 			listener_pause(l, 0);
 		listener_sweep(l, now);
 		listener_log_tick(l, now);
+		listener_bury(l);
 	}
 out:
 	/* Exit without tearing down the daemon: suspended requests would
