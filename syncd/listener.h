@@ -10,14 +10,18 @@
  * ("status_listen"), reads the certificate and key, and raises the open
  * file limit (lowering max_connections to what the hard limit allows).
  * listener_serve() runs in the forked network process: it sandboxes itself
- * (syncd/sandbox), then serves in one thread with one event loop, so an
- * idle connection costs a descriptor and a few kilobytes, never a thread.
+ * (syncd/sandbox), then serves in one thread with one event loop.  A new
+ * connection waits in that loop's epoll set until its first TLS record has
+ * arrived whole, and only then goes to libmicrohttpd: an idle or stalled
+ * client costs a descriptor and a record of a few hundred octets, never a
+ * thread or a TLS session.
  *
  * Unauthenticated work is bounded: at most max_per_address connections per
- * client address, max_connections in all (when full, the oldest connection
- * that has not sent its request headers makes room), and header_timeout
- * from accept (or from the end of the previous request) to the end of the
- * request headers, TLS handshake included, whatever the client trickles.
+ * client address, max_connections in all (when full, a connection that has
+ * not sent its request headers makes room: from the address holding the
+ * most connections, the oldest of those), and header_timeout from accept
+ * (or from the end of the previous request) to the end of the request
+ * headers, TLS handshake included, whatever the client trickles.
  * "allow" limits the push port to listed prefixes; status and metrics are
  * served on the status port, and on the push port only behind "allow".
  * Two Content-Length headers, or Content-Length with Transfer-Encoding,

@@ -12,7 +12,8 @@
 #	all 1400 at once			from one address
 #	all 1400 at once			from 50 addresses (> max_connections)
 #
-# The target is at most twice the idle time.  The attacker runs at nice 10
+# The target is at most twice the idle time; the network process's RSS
+# under the idle-connection and the full attack is shown beside.  The attacker runs at nice 10
 # (it stands for another machine).  Everything is stopped by pid.
 
 ATK_NDOM=${ATK_NDOM:-100}
@@ -33,12 +34,18 @@ attack_scenario() {
 	attack_start "$ATK_PORT" "$TLS/ca.pem" "$asrc" "$ATK/$an.st" "$3" "$4" "$5"
 	ai=0
 	while [ $ai -lt 50 ]; do
-		h=$(( $(attack_stat "$ATK/$an.st" held_idle) + $(attack_stat "$ATK/$an.st" held_handshake) + $(attack_stat "$ATK/$an.st" held_slowloris) ))
+		h1=$(attack_stat "$ATK/$an.st" held_idle)
+		h2=$(attack_stat "$ATK/$an.st" held_handshake)
+		h3=$(attack_stat "$ATK/$an.st" held_slowloris)
+		h=$((${h1:-0} + ${h2:-0} + ${h3:-0}))
 		[ "$h" -ge "$6" ] 2>/dev/null && break
 		sleep 0.2
 		ai=$((ai + 1))
 	done
 	sleep 1
+	# the network process's memory while the attack holds its connections
+	anet=$(pgrep -P "$ATK_SD" | head -n 1)
+	[ -n "$anet" ] && awk '/^VmRSS:/ { print $2 }' "/proc/$anet/status" >"$R/atk_$an.kb"
 	push_round "$ATK_RUNS"
 	attack_stop "$ATK/$an.st"
 	if [ "$PUSH_FAILS" != 0 ]; then
@@ -119,5 +126,13 @@ attack_rows() {
 		fi
 		row "$al" "$1 / $2 ms" "<= 2x idle" \
 			"$(verdict "$1 <= 2 * $fi_ms && $2 <= 2 * $di_ms")"
+	done
+	for an in idle_conns spread; do
+		[ -s "$R/atk_$an.kb" ] || continue
+		case $an in
+		idle_conns) al="  network process RSS, 1000 idle connections" ;;
+		spread) al="  network process RSS, all 1400 (1024 held)" ;;
+		esac
+		row "$al" "$(fmt_mb "$(cat "$R/atk_$an.kb")")" "reference" ""
 	done
 }
