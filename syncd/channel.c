@@ -127,9 +127,9 @@ int channel_recv(int sock, struct channel_msg *m, char **text1_r,
 	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
-		for (i = 0; (size_t)i < (c->cmsg_len - CMSG_LEN(0)) /
-						sizeof(int) &&
-			    nfd < 4;
+		for (i = 0;
+		     (size_t)i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) &&
+		     nfd < 4;
 		     i++)
 			memcpy(&fds[nfd++], CMSG_DATA(c) + i * sizeof(int),
 			       sizeof(int));
@@ -144,8 +144,8 @@ int channel_recv(int sock, struct channel_msg *m, char **text1_r,
 		goto out;
 	}
 	memcpy(m, buf, sizeof(*m));
-	if ((size_t)n != sizeof(*m) + (size_t)m->len1 + m->len2 ||
-	    nfd > 1 || (nfd == 1 && m->type != CHANNEL_INSTALL)) {
+	if ((size_t)n != sizeof(*m) + (size_t)m->len1 + m->len2 || nfd > 1 ||
+	    (nfd == 1 && m->type != CHANNEL_INSTALL)) {
 		err_set(err, "channel: malformed message of %zd octets", n);
 		goto out;
 	}

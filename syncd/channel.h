@@ -47,7 +47,7 @@ enum channel_type {
 struct channel_msg {
 	uint32_t type;
 	uint32_t len1, len2;
-	int32_t status;		/* HTTP status of an answer or a count */
+	int32_t status; /* HTTP status of an answer or a count */
 	uint64_t id;
 	int64_t content_length;
 	char reason[32];
@@ -55,8 +55,8 @@ struct channel_msg {
 	/* what the installer decoded of the manifest (answers) */
 	char origin[MANIFEST_ORIGIN_MAX + 1];
 	char key_id[64];
-	uint64_t serial;	/* the manifest's */
-	uint64_t cur_serial;	/* the origin's current serial */
+	uint64_t serial;     /* the manifest's */
+	uint64_t cur_serial; /* the origin's current serial */
 	uint64_t body_size;
 	int32_t delta;
 	/* an install's result */

@@ -98,9 +98,8 @@ int cidr_match(const struct cidr *list, size_t n, const unsigned char key[16])
 		rest = list[i].bits % 8;
 		if (memcmp(list[i].addr, key, full) != 0)
 			continue;
-		if (rest == 0 ||
-		    ((list[i].addr[full] ^ key[full]) &
-		     (unsigned char)(0xff << (8 - rest))) == 0)
+		if (rest == 0 || ((list[i].addr[full] ^ key[full]) &
+				  (unsigned char)(0xff << (8 - rest))) == 0)
 			return 1;
 	}
 	return 0;

@@ -48,13 +48,13 @@ struct installer_job {
 };
 
 /* reason tokens the network process may count (static strings) */
-static const char *const installer_reasons[] = { "size", "framing",
-						 "internal", NULL };
+static const char *const installer_reasons[] = {"size", "framing", "internal",
+						NULL};
 
 struct installer *installer_new(struct syncd *sd, int sock)
 {
 	struct installer *in = calloc(1, sizeof(*in));
-	struct timeval tv = { INSTALLER_SEND_TIMEOUT, 0 };
+	struct timeval tv = {INSTALLER_SEND_TIMEOUT, 0};
 
 	if (in == NULL)
 		return NULL;
@@ -197,10 +197,9 @@ static int installer_body(int fd, uint64_t size, char **body_r,
 			continue;
 		if (n <= 0) {
 			free(body);
-			return verify_refuse(v, 503, "internal",
-					     "read(body): %s",
-					     n < 0 ? strerror(errno)
-						   : "short read");
+			return verify_refuse(
+			    v, 503, "internal", "read(body): %s",
+			    n < 0 ? strerror(errno) : "short read");
 		}
 		done += (size_t)n;
 	}
@@ -254,7 +253,8 @@ static void installer_install(struct installer *in, uint64_t id, char *mb64,
 	memset(&v, 0, sizeof(v));
 	pthread_mutex_lock(&in->lock);
 	if (in->running >= INSTALLER_MAX_INSTALLS)
-		verify_refuse(&v, 503, "busy", "another install is in progress");
+		verify_refuse(&v, 503, "busy",
+			      "another install is in progress");
 	else if (fd < 0)
 		verify_refuse(&v, 503, "internal", "no body descriptor");
 	else if ((job = calloc(1, sizeof(*job))) == NULL)
@@ -270,8 +270,8 @@ static void installer_install(struct installer *in, uint64_t id, char *mb64,
 		pthread_sigmask(SIG_BLOCK, &all, &old);
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		started = pthread_create(&th, &attr, installer_install_run,
-					 job) == 0;
+		started =
+		    pthread_create(&th, &attr, installer_install_run, job) == 0;
 		pthread_attr_destroy(&attr);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (started)

@@ -82,9 +82,8 @@ enum listener_why {
 };
 
 static const char *const listener_why_name[LISTENER_NWHY] = {
-	"allow",    "per_address", "max_connections", "evicted",
-	"deadline", "nofile",	   "framing",	      "push"
-};
+    "allow",	"per_address", "max_connections", "evicted",
+    "deadline", "nofile",      "framing",	  "push"};
 
 struct listener_peer {
 	unsigned char key[16];
@@ -93,10 +92,10 @@ struct listener_peer {
 };
 
 enum listener_state {
-	LISTENER_WAIT,	     /* a question to the installer is open */
-	LISTENER_ANSWERED,   /* its answer arrived: act on it */
-	LISTENER_BODY,	     /* header stage passed: body to the memfd */
-	LISTENER_DONE	     /* a response is queued */
+	LISTENER_WAIT,	   /* a question to the installer is open */
+	LISTENER_ANSWERED, /* its answer arrived: act on it */
+	LISTENER_BODY,	   /* header stage passed: body to the memfd */
+	LISTENER_DONE	   /* a response is queued */
 };
 
 struct listener_conn;
@@ -106,12 +105,12 @@ struct listener_req {
 	struct listener_conn *lc;
 	struct listener_req *wnext, *wprev; /* waiting for an answer */
 	enum listener_state st;
-	uint32_t asked;		/* CHANNEL_* of the open question */
+	uint32_t asked; /* CHANNEL_* of the open question */
 	uint64_t id;
-	char *mb64, *sb64;	/* owned copies of the two headers */
+	char *mb64, *sb64; /* owned copies of the two headers */
 	int memfd;
 	uint64_t received;
-	int local_refusal;	/* ans holds a refusal made here */
+	int local_refusal; /* ans holds a refusal made here */
 	struct channel_msg ans;
 	char *ans_text;
 };
@@ -131,17 +130,17 @@ struct listener_src {
  * only then does libmicrohttpd get it.
  */
 struct listener_conn {
-	struct listener_src src;	/* first: epoll data of a gated one */
+	struct listener_src src; /* first: epoll data of a gated one */
 	struct listener_conn *prev, *next; /* in phase order */
 	struct listener_peer *peer;
 	struct MHD_Connection *mc;
 	int fd;
 	int status_port;
-	int headers_done;	/* of the current request */
-	int cut;		/* shutdown() done: closing */
-	uint64_t phase_ms;	/* accept, or the end of the last request */
+	int headers_done;  /* of the current request */
+	int cut;	   /* shutdown() done: closing */
+	uint64_t phase_ms; /* accept, or the end of the last request */
 	char peer_text[INET6_ADDRSTRLEN];
-	struct sockaddr_storage addr;	/* for libmicrohttpd, when gated */
+	struct sockaddr_storage addr; /* for libmicrohttpd, when gated */
 	socklen_t addrlen;
 };
 
@@ -152,11 +151,11 @@ struct listener {
 	uint64_t max_connections;
 	struct MHD_Daemon *d;
 	int ep, chan, sig_fd, mhd_ep;
-	int paused;			/* accepting stopped (EMFILE) */
+	int paused; /* accepting stopped (EMFILE) */
 	uint64_t paused_until;
 	struct listener_conn *head, *tail;
-	struct listener_conn *pending;	/* being added to libmicrohttpd */
-	struct listener_conn *dead;	/* closed gated ones, freed per turn */
+	struct listener_conn *pending; /* being added to libmicrohttpd */
+	struct listener_conn *dead;    /* closed gated ones, freed per turn */
 	struct listener_src src_push, src_status, src_chan, src_sig, src_mhd;
 	size_t nconn, ncut;
 	struct listener_peer *buckets[LISTENER_BUCKETS];
@@ -164,7 +163,7 @@ struct listener {
 	struct listener_req *waiting;
 	uint64_t next_id;
 	uint64_t swept_ms;
-	int progress;			/* a callback ran since the last run */
+	int progress; /* a callback ran since the last run */
 	/* refusal log: lines this window, and what was not logged */
 	uint64_t log_window_ms;
 	unsigned log_lines;
@@ -184,7 +183,7 @@ static uint64_t listener_now_ms(void)
 /* listener_refusal - count a refusal and log it within the rate limit */
 static void listener_refusal(struct listener *l, enum listener_why why,
 			     const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void listener_refusal(struct listener *l, enum listener_why why,
 			     const char *fmt, ...)
@@ -276,8 +275,8 @@ static int listener_bind(const char *key, const char *text,
 {
 	int fd, one = 1;
 
-	fd = socket(addr->ss_family,
-		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
 	if (fd < 0)
 		return err_sys(err, "socket(%s %s)", key, text);
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -306,16 +305,16 @@ static uint64_t listener_nofile(uint64_t want)
 		return want;
 	if (rl.rlim_cur < need) {
 		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need
-				      ? need
-				      : rl.rlim_max;
+				  ? need
+				  : rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur >= need)
 		return want;
 	fit = rl.rlim_cur > 2 * LISTENER_FD_RESERVE
-		      ? (uint64_t)rl.rlim_cur - LISTENER_FD_RESERVE
-		      : (uint64_t)rl.rlim_cur / 2;
+		  ? (uint64_t)rl.rlim_cur - LISTENER_FD_RESERVE
+		  : (uint64_t)rl.rlim_cur / 2;
 	if (fit < 4)
 		fit = 4;
 	log_warning("open file limit %llu (hard %llu): max_connections "
@@ -325,8 +324,7 @@ static uint64_t listener_nofile(uint64_t want)
 	return fit;
 }
 
-struct listener *listener_open(const struct syncd_config *cfg,
-			       struct err *err)
+struct listener *listener_open(const struct syncd_config *cfg, struct err *err)
 {
 	struct listener *l;
 
@@ -341,15 +339,14 @@ struct listener *listener_open(const struct syncd_config *cfg,
 	if ((l->cert = listener_slurp(cfg->tls_cert, err)) == NULL ||
 	    (l->key = listener_slurp(cfg->tls_key, err)) == NULL)
 		goto fail;
-	l->push_fd = listener_bind("listen", cfg->listen, &cfg->addr,
-				   cfg->addrlen, err);
+	l->push_fd =
+	    listener_bind("listen", cfg->listen, &cfg->addr, cfg->addrlen, err);
 	if (l->push_fd < 0)
 		goto fail;
 	if (strcmp(cfg->status_listen, "none") != 0) {
-		l->status_fd = listener_bind("status_listen",
-					     cfg->status_listen,
-					     &cfg->status_addr,
-					     cfg->status_addrlen, err);
+		l->status_fd =
+		    listener_bind("status_listen", cfg->status_listen,
+				  &cfg->status_addr, cfg->status_addrlen, err);
 		if (l->status_fd < 0)
 			goto fail;
 	}
@@ -498,8 +495,8 @@ static void listener_handoff(struct listener *l, struct listener_conn *lc)
 	lc->src.kind = LISTENER_FD;
 	l->pending = lc;
 	/* libmicrohttpd closes fd itself when this fails */
-	(void)MHD_add_connection(l->d, lc->fd, (const struct sockaddr *)&lc->addr,
-				 lc->addrlen);
+	(void)MHD_add_connection(
+	    l->d, lc->fd, (const struct sockaddr *)&lc->addr, lc->addrlen);
 	if (l->pending == lc) {
 		/* never started: no notification will come */
 		l->pending = NULL;
@@ -857,7 +854,7 @@ static enum MHD_Result listener_refuse(struct listener *l,
 /* listener_local - fill r->ans with a refusal made here */
 static void listener_local(struct listener_req *r, int status,
 			   const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void listener_local(struct listener_req *r, int status,
 			   const char *reason, const char *fmt, ...)
@@ -888,13 +885,13 @@ static enum MHD_Result listener_accepted(struct MHD_Connection *c,
 		 a->store_ms);
 	r->st = LISTENER_DONE;
 	return listener_json(
-		c, 200,
-		json_pack("{s:s, s:I, s:s, s:I, s:I, s:I}", "origin", a->origin,
-			  "serial", (json_int_t)a->serial, "state_hash",
-			  a->state_hash, "domains", (json_int_t)a->domains,
-			  "recipients", (json_int_t)a->recipients, "install_ms",
-			  (json_int_t)a->install_ms),
-		0);
+	    c, 200,
+	    json_pack("{s:s, s:I, s:s, s:I, s:I, s:I}", "origin", a->origin,
+		      "serial", (json_int_t)a->serial, "state_hash",
+		      a->state_hash, "domains", (json_int_t)a->domains,
+		      "recipients", (json_int_t)a->recipients, "install_ms",
+		      (json_int_t)a->install_ms),
+	    0);
 }
 
 /* listener_metrics_extra - the listener's own counters for /metrics */
@@ -933,8 +930,8 @@ static enum MHD_Result listener_answer_get(struct listener *l,
 
 	r->st = LISTENER_DONE;
 	if (r->ans.status != 200 || r->ans_text == NULL)
-		return listener_error(c, 503, r->ans.msg[0] ? r->ans.msg
-							    : "no status");
+		return listener_error(c, 503,
+				      r->ans.msg[0] ? r->ans.msg : "no status");
 	if (r->asked == CHANNEL_STATUS)
 		return listener_send(c, 200, "application/json", r->ans_text,
 				     0);
@@ -1055,7 +1052,7 @@ static enum MHD_Result listener_framing_count(void *cls,
 /* listener_framing - RFC 9112 6.3: one way to find the body's end */
 static const char *listener_framing(struct MHD_Connection *c)
 {
-	struct listener_framing f = { 0, 0 };
+	struct listener_framing f = {0, 0};
 
 	MHD_get_connection_values(c, MHD_HEADER_KIND, listener_framing_count,
 				  &f);
@@ -1069,8 +1066,7 @@ static const char *listener_framing(struct MHD_Connection *c)
 
 /* listener_req_new - a request record holding copies of the push headers */
 static struct listener_req *listener_req_new(struct MHD_Connection *c,
-					     struct listener_conn *lc,
-					     int push)
+					     struct listener_conn *lc, int push)
 {
 	struct listener_req *r;
 	const char *mh, *sh;
@@ -1155,9 +1151,8 @@ static enum MHD_Result listener_first(struct listener *l,
 		return MHD_NO;
 	*con_cls = r;
 	if (listener_ask(l, c, r,
-			 !push ? (strcmp(url, "/metrics") == 0
-					  ? CHANNEL_METRICS
-					  : CHANNEL_STATUS)
+			 !push ? (strcmp(url, "/metrics") == 0 ? CHANNEL_METRICS
+							       : CHANNEL_STATUS)
 			       : CHANNEL_CHECK,
 			 push ? listener_content_length(c) : -1) < 0) {
 		r->st = LISTENER_DONE;
@@ -1170,16 +1165,15 @@ static enum MHD_Result listener_first(struct listener *l,
 static void listener_body_start(struct listener_req *r)
 {
 	r->st = LISTENER_BODY;
-	r->memfd = memfd_create("mxsyncd-body", MFD_CLOEXEC |
-							MFD_ALLOW_SEALING);
+	r->memfd =
+	    memfd_create("mxsyncd-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (r->memfd < 0)
 		listener_local(r, 503, "internal", "memfd_create: %s",
 			       strerror(errno));
 }
 
 /* listener_body - one piece of an accepted body */
-static void listener_body(struct listener_req *r, const char *data,
-			  size_t len)
+static void listener_body(struct listener_req *r, const char *data, size_t len)
 {
 	ssize_t n;
 	size_t done = 0;
@@ -1217,8 +1211,7 @@ static enum MHD_Result listener_body_end(struct listener *l,
 			       r->received, r->ans.body_size);
 	if (!r->local_refusal &&
 	    fcntl(r->memfd, F_ADD_SEALS,
-		  F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) <
-		    0)
+		  F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		listener_local(r, 503, "internal", "F_ADD_SEALS: %s",
 			       strerror(errno));
 	if (r->local_refusal)
@@ -1300,17 +1293,16 @@ static void listener_completed(void *cls, struct MHD_Connection *c,
 		return;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
 	    r->st == LISTENER_BODY && !r->local_refusal)
-		log_warning("push aborted: origin %s serial %" PRIu64
-			    " from %s: connection ended (%s) after %" PRIu64
-			    " of %" PRIu64 " body bytes",
-			    r->ans.origin, r->ans.serial,
-			    lc != NULL ? lc->peer_text : "?",
-			    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
-				    ? "timeout"
-			    : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT
-				    ? "client"
-				    : "error",
-			    r->received, r->ans.body_size);
+		log_warning(
+		    "push aborted: origin %s serial %" PRIu64
+		    " from %s: connection ended (%s) after %" PRIu64
+		    " of %" PRIu64 " body bytes",
+		    r->ans.origin, r->ans.serial,
+		    lc != NULL ? lc->peer_text : "?",
+		    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
+		    : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT  ? "client"
+								  : "error",
+		    r->received, r->ans.body_size);
 	listener_unwait(l, r);
 	if (r->memfd >= 0)
 		close(r->memfd);
@@ -1351,18 +1343,18 @@ static int listener_setup(struct listener *l, const sigset_t *stop)
 	randombytes_buf(l->hkey, sizeof(l->hkey));
 	l->log_window_ms = listener_now_ms();
 	l->d = MHD_start_daemon(
-		flags, 0, NULL, NULL, listener_access, l,
-		MHD_OPTION_HTTPS_MEM_CERT, l->cert, MHD_OPTION_HTTPS_MEM_KEY,
-		l->key, MHD_OPTION_HTTPS_PRIORITIES, LISTENER_PRIORITIES,
-		MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)(l->max_connections + LISTENER_ACCEPT_BURST * 2),
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)((l->cfg->timeout_ms + 999) / 1000),
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)LISTENER_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-		listener_completed, (void *)l, MHD_OPTION_NOTIFY_CONNECTION,
-		listener_notify, (void *)l, MHD_OPTION_EXTERNAL_LOGGER,
-		listener_mhd_log, (void *)l, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, listener_access, l, MHD_OPTION_HTTPS_MEM_CERT,
+	    l->cert, MHD_OPTION_HTTPS_MEM_KEY, l->key,
+	    MHD_OPTION_HTTPS_PRIORITIES, LISTENER_PRIORITIES,
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)(l->max_connections + LISTENER_ACCEPT_BURST * 2),
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)((l->cfg->timeout_ms + 999) / 1000),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LISTENER_CONN_MEMORY,
+	    MHD_OPTION_NOTIFY_COMPLETED, listener_completed, (void *)l,
+	    MHD_OPTION_NOTIFY_CONNECTION, listener_notify, (void *)l,
+	    MHD_OPTION_EXTERNAL_LOGGER, listener_mhd_log, (void *)l,
+	    MHD_OPTION_END);
 	if (l->d == NULL) {
 		log_error("cannot start the HTTPS server (bad certificate or "
 			  "key?)");

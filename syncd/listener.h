@@ -45,8 +45,7 @@
 struct listener;
 
 /* listener_open - bind, read the TLS files, check the descriptor limit */
-struct listener *listener_open(const struct syncd_config *cfg,
-			       struct err *err);
+struct listener *listener_open(const struct syncd_config *cfg, struct err *err);
 
 /*
  * listener_serve - the network process: sandbox (cfg->sandbox), wait for

@@ -17,12 +17,12 @@
 #include "sandbox.h"
 
 /* rights newer than the system headers may know */
-#define SANDBOX_FS_REFER (1ULL << 13)	 /* ABI 2 */
-#define SANDBOX_FS_TRUNCATE (1ULL << 14) /* ABI 3 */
-#define SANDBOX_NET_BIND_TCP (1ULL << 0)	 /* ABI 4 */
-#define SANDBOX_NET_CONNECT_TCP (1ULL << 1) /* ABI 4 */
+#define SANDBOX_FS_REFER (1ULL << 13)		/* ABI 2 */
+#define SANDBOX_FS_TRUNCATE (1ULL << 14)	/* ABI 3 */
+#define SANDBOX_NET_BIND_TCP (1ULL << 0)	/* ABI 4 */
+#define SANDBOX_NET_CONNECT_TCP (1ULL << 1)	/* ABI 4 */
 #define SANDBOX_SCOPE_ABSTRACT_UNIX (1ULL << 0) /* ABI 6 */
-#define SANDBOX_SCOPE_SIGNAL (1ULL << 1)	 /* ABI 6 */
+#define SANDBOX_SCOPE_SIGNAL (1ULL << 1)	/* ABI 6 */
 
 #define SANDBOX_FS_READ                                                        \
 	(LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
@@ -43,8 +43,8 @@ struct sandbox_attr {
 };
 
 /* the directories whose files the network process may still read */
-static const char *const sandbox_read_dirs[] = { "/usr", "/etc", "/lib",
-						 "/lib64", "/dev", NULL };
+static const char *const sandbox_read_dirs[] = {"/usr",	  "/etc", "/lib",
+						"/lib64", "/dev", NULL};
 
 /* sandbox_allow_read - a read rule for dir (absent ones are skipped) */
 static int sandbox_allow_read(int ruleset, const char *dir, struct err *err)
@@ -95,16 +95,16 @@ int sandbox_enter(const char *mode, int *abi_r, struct err *err)
 		attr.handled_access_fs |= SANDBOX_FS_TRUNCATE;
 	if (abi >= 4) {
 		attr.handled_access_net =
-			SANDBOX_NET_BIND_TCP | SANDBOX_NET_CONNECT_TCP;
+		    SANDBOX_NET_BIND_TCP | SANDBOX_NET_CONNECT_TCP;
 		attr_size = 2 * sizeof(uint64_t);
 	}
 	if (abi >= 6) {
 		attr.scoped =
-			SANDBOX_SCOPE_ABSTRACT_UNIX | SANDBOX_SCOPE_SIGNAL;
+		    SANDBOX_SCOPE_ABSTRACT_UNIX | SANDBOX_SCOPE_SIGNAL;
 		attr_size = sizeof(attr);
 	}
-	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size,
-			       0);
+	ruleset =
+	    (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
 	if (ruleset < 0) {
 		err_sys(err, "landlock_create_ruleset");
 		goto out;
