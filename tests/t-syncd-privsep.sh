@@ -6,7 +6,8 @@
 # "apply -u" names its owner or is refused; the network process is
 # sandboxed: an open() for writing (or reading) in state_dir, made inside
 # it with gdb, fails, while the same call in the installer succeeds, and
-# with "sandbox = none" succeeds in the network process too.
+# with "sandbox = none" succeeds in the network process too; when either
+# process is killed the other ends (the installer with exit 75).
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/syncd.sh"
 
@@ -82,6 +83,22 @@ if command -v gdb >/dev/null; then
 fi
 syncd_stop
 syncd_conf
+
+# --- when one process dies, the other follows
+syncd_start -u $U
+NET=$(pgrep -P "$SYNCD_PID" | head -n 1)
+kill -9 "$NET"
+check "the network process killed: the installer exits" wait_until 10 sh -c "! kill -0 $SYNCD_PID"
+wait "$SYNCD_PID"
+is "$?" 75 "... with exit 75 (systemd restarts it)"
+like "$(tail -n 3 "$S/log")" "the network process ended" "... and says why"
+syncd_start -u $U
+NET=$(pgrep -P "$SYNCD_PID" | head -n 1)
+kill -9 "$SYNCD_PID"
+check "the installer killed: the network process exits" wait_until 10 sh -c "! kill -0 $NET"
+check "... and the port is free again" wait_until 10 sh -c "! python3 -c \"import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(('127.0.0.1',$PORT)) != 0)\""
+SYNCD_PID=""
+is "$(rootowned)" "" "after the kills: nothing root-owned"
 
 # --- apply as root
 m0=$(maps_sum "$MAPS"); s0=$(state_sum)
