@@ -39,7 +39,9 @@ struct syncd_config {
 	char *allow_text;
 	char *status_listen;		/* "none": no status listener */
 	char *sandbox;			/* "landlock" or "none" */
+	char *recipient_delimiter;
 	/* derived */
+	int delimiter_set;		/* recipient_delimiter is in the file */
 	char *path;
 	char **canaries;		/* folded addresses */
 	size_t ncanaries;
