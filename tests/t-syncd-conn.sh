@@ -11,7 +11,7 @@ TIMEOUT=3s
 syncd_setup || done_testing
 syncd_conf "max_connections = 64
 max_per_address = 64"
-syncd_start ${SYNCD_FLAGS:-}
+syncd_start
 
 mkstate "$S/a" "example.com" "postmaster@example.com a@example.com b@example.com"
 mkstate "$S/o" "example.org" "info@example.org"
@@ -106,7 +106,7 @@ check "the daemon is still running" kill -0 "$SYNCD_PID"
 # push or one of the small ones that race it), and changes nothing
 syncd_stop
 INSTALL_WAIT=0s syncd_conf
-syncd_start ${SYNCD_FLAGS:-}
+syncd_start
 mkbig "$S/big" example.net 200000
 snap big -k "$S/k1.key" -o $O1 -s 3 --allow-shrink "$S/big"
 j=1
