@@ -3,8 +3,9 @@
 # 1000 idle connections, 200 half-finished TLS handshakes and 200 slowloris
 # clients (a header byte a second) are held, first from one address, then
 # spread over 50 loopback addresses (more than max_connections in all), full
-# and delta "mxsync-agent push"es succeed and their medians take at most
-# twice their idle time measured in the same run; the per-address limit,
+# and delta "mxsync-agent push"es succeed and their medians (of 5) take at
+# most twice their idle time, measured in the same run just before and just
+# after each attack (the larger median of the two); the per-address limit,
 # the header deadline and the eviction of clients without a request show in
 # the metrics, and the daemon's log stays rate-limited.
 . "$(dirname "$0")/lib/common.sh"
@@ -44,19 +45,31 @@ idle() {
 	diag "idle before $1: full $IDLE_FULL ms, delta $IDLE_DELTA ms ($PUSH_LIST)"
 }
 
-# under_attack LABEL - the pushes while the attack runs
+# under_attack LABEL - the pushes while the attack runs; the verdict waits
+# for idle_after
 under_attack() {
 	push_round 5
 	is "$PUSH_FAILS" 0 "$1: 5 full and 5 delta pushes succeed"
 	[ -n "$PUSH_WHY" ] && diag "$PUSH_WHY"
 	[ "$PUSH_FAILS" = 0 ] || { FULL_MS=999999 DELTA_MS=999999; }
-	diag "$1: full $FULL_MS ms (idle $IDLE_FULL), delta $DELTA_MS ms (idle $IDLE_DELTA) ($PUSH_LIST)"
-	[ "$FULL_MS" -le $((2 * IDLE_FULL)) ] &&
-		ok "$1: full push median $FULL_MS ms <= 2 x $IDLE_FULL ms" ||
-		not_ok "$1: full push median $FULL_MS ms <= 2 x $IDLE_FULL ms"
-	[ "$DELTA_MS" -le $((2 * IDLE_DELTA)) ] &&
-		ok "$1: delta push median $DELTA_MS ms <= 2 x $IDLE_DELTA ms" ||
-		not_ok "$1: delta push median $DELTA_MS ms <= 2 x $IDLE_DELTA ms"
+	ATK_FULL=$FULL_MS ATK_DELTA=$DELTA_MS ATK_LIST=$PUSH_LIST
+}
+
+# idle_after LABEL - idle pushes again once the attack stopped: the machine
+# is shared, so the idle time is the larger median of before and after
+idle_after() {
+	push_round 5
+	is "$PUSH_FAILS" 0 "idle after $1: 5 full and 5 delta pushes succeed"
+	[ "$FULL_MS" -gt "$IDLE_FULL" ] && IDLE_FULL=$FULL_MS
+	[ "$DELTA_MS" -gt "$IDLE_DELTA" ] && IDLE_DELTA=$DELTA_MS
+	diag "idle after $1: full $FULL_MS ms, delta $DELTA_MS ms ($PUSH_LIST)"
+	diag "$1: full $ATK_FULL ms (idle $IDLE_FULL), delta $ATK_DELTA ms (idle $IDLE_DELTA) ($ATK_LIST)"
+	[ "$ATK_FULL" -le $((2 * IDLE_FULL)) ] &&
+		ok "$1: full push median $ATK_FULL ms <= 2 x $IDLE_FULL ms" ||
+		not_ok "$1: full push median $ATK_FULL ms <= 2 x $IDLE_FULL ms"
+	[ "$ATK_DELTA" -le $((2 * IDLE_DELTA)) ] &&
+		ok "$1: delta push median $ATK_DELTA ms <= 2 x $IDLE_DELTA ms" ||
+		not_ok "$1: delta push median $ATK_DELTA ms <= 2 x $IDLE_DELTA ms"
 }
 
 # 1. one address (the agent pushes from 127.0.0.1, the attacker is .2)
@@ -79,6 +92,7 @@ check "one address: the attacker's clients were cut (TLS half-way and slowloris)
 	wait_until 30 sh -c "[ \"\$(sed -n 's/^closed_handshake=//p' '$ST')\" -gt 0 ] && [ \"\$(sed -n 's/^closed_slowloris=//p' '$ST')\" -gt 0 ]"
 attack_stop "$ST"
 diag "one address: $(tr '\n' ' ' <"$ST")"
+idle_after "one address"
 
 # 2. spread over 50 addresses: 1400 connections, max_connections 1024
 idle "50 addresses"
@@ -92,6 +106,7 @@ n=$(refused evicted)
 	not_ok "50 addresses: clients without a request made room (${n:-0})"
 attack_stop "$ST"
 diag "50 addresses: $(tr '\n' ' ' <"$ST")"
+idle_after "50 addresses"
 check "the daemon is still running" kill -0 "$BPID_mx2"
 is "$(bq mx2 "new$PUSH_SEQ@example.com" relay_recipients)" OK "the last delta is installed"
 lines=$(wc -l <"$BD/log")
