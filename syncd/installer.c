@@ -104,6 +104,7 @@ static void installer_answer(struct installer *in, uint64_t id,
 {
 	struct channel_msg a;
 	struct err err;
+	char *m64 = NULL, *s64 = NULL;
 
 	memset(&a, 0, sizeof(a));
 	a.type = CHANNEL_ANSWER;
@@ -130,10 +131,19 @@ static void installer_answer(struct installer *in, uint64_t id,
 		a.maps_ms = res->maps_ms;
 		a.store_ms = res->store_ms;
 	}
+	/* a 409 carries the origin's stored signed manifest, for the agent */
+	if (text == NULL && v->status == 409 && p != NULL &&
+	    p->m.origin[0] != '\0' &&
+	    verify_held(in->sd, p->m.origin, &m64, &s64) == 0) {
+		text = m64;
+		a.len2 = (uint32_t)strlen(s64);
+	}
 	if (text != NULL)
 		a.len1 = (uint32_t)strlen(text);
-	if (channel_send(in->sock, &a, text, NULL, -1, 0, &err) < 0)
+	if (channel_send(in->sock, &a, text, s64, -1, 0, &err) < 0)
 		log_error("%s", err.msg);
+	free(m64);
+	free(s64);
 }
 
 /* installer_check - the header stage */

@@ -112,7 +112,7 @@ struct listener_req {
 	uint64_t received;
 	int local_refusal; /* ans holds a refusal made here */
 	struct channel_msg ans;
-	char *ans_text;
+	char *ans_text, *ans_text2;
 };
 
 /* what an epoll event points to: a fixed descriptor or a gated connection */
@@ -835,6 +835,7 @@ static enum MHD_Result listener_refuse(struct listener *l,
 				       struct listener_req *r)
 {
 	const struct channel_msg *a = &r->ans;
+	json_t *j;
 
 	if (r->local_refusal)
 		listener_tell(l, a->status, a->reason);
@@ -845,10 +846,19 @@ static enum MHD_Result listener_refuse(struct listener *l,
 			 a->serial, a->key_id[0] ? a->key_id : "-",
 			 r->lc != NULL ? r->lc->peer_text : "?", a->msg);
 	r->st = LISTENER_DONE;
-	return listener_json(c, a->status,
-			     json_pack("{s:s, s:I}", "error", a->msg, "serial",
-				       (json_int_t)a->cur_serial),
-			     a->status == 503);
+	j = json_pack("{s:s, s:I}", "error", a->msg, "serial",
+		      (json_int_t)a->cur_serial);
+	/*
+	 * a 409 also carries the origin's stored signed manifest (from the
+	 * installer): the agent believes the serial only with its own
+	 * signature on it
+	 */
+	if (j != NULL && a->status == 409 && !r->local_refusal &&
+	    r->ans_text != NULL && r->ans_text2 != NULL) {
+		json_object_set_new(j, "manifest", json_string(r->ans_text));
+		json_object_set_new(j, "signature", json_string(r->ans_text2));
+	}
+	return listener_json(c, a->status, j, a->status == 503);
 }
 
 /* listener_local - fill r->ans with a refusal made here */
@@ -1012,16 +1022,19 @@ static int listener_answers(struct listener *l)
 		}
 		if (fd >= 0)
 			close(fd);
-		free(t2);
 		for (r = l->waiting; r != NULL && r->id != m.id; r = r->wnext)
 			;
 		if (m.type != CHANNEL_ANSWER || r == NULL) {
 			free(t1);
+			free(t2);
 			continue;
 		}
 		listener_unwait(l, r);
 		r->ans = m;
+		free(r->ans_text);
+		free(r->ans_text2);
 		r->ans_text = t1;
+		r->ans_text2 = t2;
 		r->st = LISTENER_ANSWERED;
 		MHD_resume_connection(r->lc->mc);
 	}
@@ -1309,6 +1322,7 @@ static void listener_completed(void *cls, struct MHD_Connection *c,
 	free(r->mb64);
 	free(r->sb64);
 	free(r->ans_text);
+	free(r->ans_text2);
 	free(r);
 	*con_cls = NULL;
 }
