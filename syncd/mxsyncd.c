@@ -5,7 +5,7 @@
  *	mxsyncd [-c FILE] [-u USER] apply SNAPSHOT-FILE
  *	mxsyncd [-c FILE] status [--json]
  *	mxsyncd [-c FILE] check ADDRESS
- *	mxsyncd [-c FILE] forget ORIGIN
+ *	mxsyncd [-c FILE] [-u USER] forget ORIGIN
  *	mxsyncd [-c FILE] postconf
  *	mxsyncd [-c FILE] check-config		(also: mxsyncd -n)
  *
@@ -68,7 +68,7 @@ static void mxsyncd_usage(void)
 		"       mxsyncd [-c FILE] [-u USER] apply SNAPSHOT-FILE\n"
 		"       mxsyncd [-c FILE] status [--json]\n"
 		"       mxsyncd [-c FILE] check ADDRESS\n"
-		"       mxsyncd [-c FILE] forget ORIGIN\n"
+		"       mxsyncd [-c FILE] [-u USER] forget ORIGIN\n"
 		"       mxsyncd [-c FILE] postconf\n"
 		"       mxsyncd [-c FILE] check-config   (or -n)\n");
 }
@@ -497,15 +497,21 @@ out:
 }
 
 /* mxsyncd_forget - remove an origin on purpose; the maps follow */
-static int mxsyncd_forget(const char *origin)
+static int mxsyncd_forget(const char *origin, const char *user_opt)
 {
 	struct syncd sd;
 	struct err err;
+	const char *user;
 	size_t files;
-	int lock_fd = -1, rc = EX_TEMP;
+	int lock_fd = -1, rc = EX_USAGE_;
 
 	if (mxsyncd_setup(&sd, 0) < 0)
 		return EX_USAGE_;
+	/* It writes as apply does: as root, only as the owner. */
+	if (mxsyncd_owner(sd.cfg, "forget", user_opt, &user) < 0 ||
+	    mxsyncd_drop(user) < 0)
+		goto out;
+	rc = EX_TEMP;
 	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0)
 		goto out;
 	if (apply_load(&sd, &err) < 0) {
@@ -783,7 +789,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "check") == 0 && argc == 1)
 		return mxsyncd_check(argv[0]);
 	if (strcmp(cmd, "forget") == 0 && argc == 1)
-		return mxsyncd_forget(argv[0]);
+		return mxsyncd_forget(argv[0], user);
 	if (strcmp(cmd, "postconf") == 0 && argc == 0)
 		return mxsyncd_postconf();
 	if (strcmp(cmd, "check-config") == 0 && argc == 0)

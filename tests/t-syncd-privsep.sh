@@ -119,6 +119,16 @@ run_rc setpriv --reuid=$U --regid="$(id -g $U)" --clear-groups "$MXSYNCD" -c "$S
 is "$RC" 2 "apply -u root by $U: exit 2"
 like "$OUT" "apply: -u root needs root" "... message"
 
+# --- forget writes as apply does
+m0=$(maps_sum "$MAPS")
+run_rc "$MXSYNCD" -c "$S/syncd.conf" forget $O1
+is "$RC" 2 "forget as root without -u: exit 2"
+like "$OUT" "forget as root: state_dir $STATE belongs to $U" "... message"
+is "$(maps_sum "$MAPS")" "$m0" "... maps unchanged"
+run_rc "$MXSYNCD" -c "$S/syncd.conf" -u $U forget $O1
+is "$RC" 0 "forget -u $U: exit 0"
+is "$(rootowned)" "" "forget -u: nothing root-owned"
+
 # --- root-owned state_dir: root may run and apply as before
 chown -R root "$STATE" "$MAPS"
 run_rc "$MXSYNCD" -c "$S/syncd.conf" apply "$S/a4.snap"
