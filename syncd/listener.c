@@ -63,6 +63,8 @@
  * this long.
  */
 #define LISTENER_STALL_MS 20
+/* an answer lost by the installer must not hold a connection for good */
+#define LISTENER_ANSWER_MS (5 * 60 * 1000)
 #define LISTENER_BACKOFF_MS 250
 #define LISTENER_BUCKETS 4096
 /* a ClientHello fits one TLS record: at most 5 + 16384 octets */
@@ -106,6 +108,7 @@ struct listener_req {
 	struct listener_req *wnext, *wprev; /* waiting for an answer */
 	enum listener_state st;
 	uint32_t asked; /* CHANNEL_* of the open question */
+	uint64_t asked_ms;
 	uint64_t id;
 	char *mb64, *sb64; /* owned copies of the two headers */
 	int memfd;
@@ -980,6 +983,7 @@ static int listener_ask(struct listener *l, struct MHD_Connection *c,
 		return -1;
 	}
 	r->asked = type;
+	r->asked_ms = listener_now_ms();
 	r->st = LISTENER_WAIT;
 	r->wprev = NULL;
 	r->wnext = l->waiting;
@@ -1035,6 +1039,26 @@ static int listener_answers(struct listener *l)
 		free(r->ans_text2);
 		r->ans_text = t1;
 		r->ans_text2 = t2;
+		r->st = LISTENER_ANSWERED;
+		MHD_resume_connection(r->lc->mc);
+	}
+}
+
+/* listener_overdue - answer 503 to questions the installer left open */
+static void listener_overdue(struct listener *l, uint64_t now)
+{
+	struct listener_req *r, *next;
+
+	for (r = l->waiting; r != NULL; r = next) {
+		next = r->wnext;
+		if (now - r->asked_ms < LISTENER_ANSWER_MS)
+			continue;
+		listener_unwait(l, r);
+		memset(&r->ans, 0, sizeof(r->ans));
+		r->ans.status = 503;
+		snprintf(r->ans.reason, sizeof(r->ans.reason), "internal");
+		snprintf(r->ans.msg, sizeof(r->ans.msg),
+			 "the installer did not answer");
 		r->st = LISTENER_ANSWERED;
 		MHD_resume_connection(r->lc->mc);
 	}
@@ -1490,6 +1514,7 @@ int listener_serve(struct listener *l, int chan)
 		if (l->paused && now >= l->paused_until)
 			listener_pause(l, 0);
 		listener_sweep(l, now);
+		listener_overdue(l, now);
 		listener_log_tick(l, now);
 		listener_bury(l);
 	}
