@@ -16,6 +16,12 @@
  * before the installer passed the signed headers; each connection holds at
  * most LISTENER_CONN_MEMORY octets of request memory, the body goes to a
  * memfd; log lines never hold recipients or header values.
+ *
+ * Longer than a module should be (about 1,500 lines): the connection
+ * table, the refusal log, the event loop and the HTTP handlers share one
+ * struct listener and one thread.  The parts are in this order, each
+ * under its own divider; the connection table would be the first to move
+ * into a file of its own.
  */
 #include <arpa/inet.h>
 #include <errno.h>
