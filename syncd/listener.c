@@ -609,6 +609,13 @@ static void listener_admit(struct listener *l, int fd,
 		close(fd);
 		return;
 	}
+	/*
+	 * One IPv6 client commonly holds a whole /64: count it as one
+	 * address (IPv4, mapped, keeps all 32 bits).
+	 */
+	if (!(key[10] == 0xff && key[11] == 0xff &&
+	      memcmp(key, "\0\0\0\0\0\0\0\0\0\0", 10) == 0))
+		memset(key + 8, 0, 8);
 	p = listener_peer_get(l, key);
 	if (p == NULL) {
 		close(fd);

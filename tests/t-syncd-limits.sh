@@ -144,6 +144,44 @@ push a3
 is "$CODE" 200 "per-address: a push from 127.0.0.1 meanwhile is installed"
 wait $hp
 
+# an IPv6 /64 is one address for max_per_address: in a network namespace
+# of its own with fd00::1-3 on its loopback, 2 connections from fd00::2
+# and one from fd00::3 (the same /64), max_per_address 2
+mkdir -p "$S/v6state" "$S/v6maps"
+cp "$S/syncd.conf" "$S/v6.conf"
+sed -i -e "s/^listen .*/listen = [fd00::1]:$PORT/" -e "s/^status_listen .*/status_listen = none/" \
+	-e "s/^max_per_address .*/max_per_address = 2/" \
+	-e "s|^state_dir .*|state_dir = $S/v6state|" -e "s|^maps_dir .*|maps_dir = $S/v6maps|" "$S/v6.conf"
+cat >"$S/v6.py" <<'EOPY'
+import socket, sys, time
+port = int(sys.argv[1])
+for i in range(100):
+    try:
+        socket.create_connection(("fd00::1", port), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.1)
+time.sleep(0.5)
+socks = []
+for src in ("fd00::2", "fd00::2", "fd00::3"):
+    s = socket.socket(socket.AF_INET6)
+    s.bind((src, 0))
+    s.connect(("fd00::1", port))
+    socks.append(s)
+time.sleep(1)
+EOPY
+timeout 60 unshare -n sh -c '
+	ip link set lo up || exit 1
+	for a in 1 2 3; do ip -6 addr add fd00::$a/64 dev lo nodad || exit 1; done
+	"$1" -c "$2" run >"$3" 2>&1 &
+	pid=$!
+	python3 "$4" "$5" >"$3.out" 2>&1
+	kill $pid
+	wait $pid
+' sh "$MXSYNCD" "$S/v6.conf" "$S/v6.log" "$S/v6.py" "$PORT"
+like "$(cat "$S/v6.log")" "connection from fd00::3 refused: it has 2 connections (max_per_address)" \
+	"per-address: an IPv6 /64 counts as one address"
+
 # header_timeout: a client that trickles its headers is cut after 2 s
 out=$(python3 - "$PORT" "$S/tls/ca.pem" <<'PY' 2>&1
 import socket, ssl, sys, time
