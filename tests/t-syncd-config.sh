@@ -34,6 +34,11 @@ bad "allow = 192.0.2.0/33" "allow: '192.0.2.0/33': bad prefix length" "allow: ba
 bad "sandbox = maybe" "sandbox must be landlock or none" "sandbox: unknown mode"
 bad "header_timeout = 500ms" "header_timeout" "header_timeout out of bounds"
 bad "max_per_address = 0" "max_per_address" "max_per_address out of bounds"
+bad "max_expire = 10s" "max_expire" "max_expire below its minute"
+bad "max_expire = soon" "max_expire" "max_expire that is no duration"
+bad "max_serial_ahead = 400d" "max_serial_ahead" "max_serial_ahead beyond a year"
+bad "shrink_window = -1h" "shrink_window" "negative shrink_window"
+bad "recipient_delimiter = + x" "recipient_delimiter" "recipient_delimiter with a blank"
 
 # replace KEY VALUE DESC WANT - change a key, expect exit 2 at its line
 repl() {
