@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "../formats/err.h"
+#include "cidr.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/mxsync/syncd.conf"
 
@@ -35,6 +36,11 @@ struct syncd_config {
 	char *user;
 	uint64_t recipient_shards;	/* relay_recipients maps (cdbw.h) */
 	uint64_t max_map_size;		/* octets of one map, at most 4G - 1 */
+	uint64_t max_per_address;
+	uint64_t header_timeout_ms;
+	char *allow_text;
+	char *status_listen;		/* "none": no status listener */
+	char *sandbox;			/* "landlock" or "none" */
 	char *recipient_delimiter;
 	char *transports;		/* allowed route transports */
 	char *deny_domains_text;
@@ -50,6 +56,10 @@ struct syncd_config {
 	size_t ndeny_domains;
 	struct sockaddr_storage addr;	/* listen address */
 	socklen_t addrlen;
+	struct sockaddr_storage status_addr; /* unless status_listen none */
+	socklen_t status_addrlen;
+	struct cidr *allow;		/* push port peers; none: anyone */
+	size_t nallow;
 	unsigned listen_line, tls_cert_line, tls_key_line, trusted_keys_line,
 		state_dir_line, maps_dir_line;
 };
