@@ -48,6 +48,8 @@ static const char *const cdbw_names[CDBW_NMAPS] = {
 #define CDBW_FILL_THREAD 1
 #endif
 #define CDBW_THREAD_MIN 65536
+/* files built before they are synced together (and open at once) */
+#define CDBW_SYNC_BATCH 8
 /* octets written between two starts of writeback */
 #define CDBW_WRITEBACK (8ULL << 20)
 
@@ -411,7 +413,7 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	size_t off[CDBW_SHARDS_MAX], plen[CDBW_SHARDS_MAX],
 	    pnrec[CDBW_SHARDS_MAX];
 	char path[4096];
-	size_t nj = 0, m;
+	size_t nj = 0, m, pend;
 	int k, rc = -1;
 
 	if ((j = cdbw_jobs(plan, 0, &nj, err)) == NULL)
@@ -434,9 +436,14 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 			goto out;
 		}
 	}
-	/* built relay_domains first, the big ones later: small failures first
+	/*
+	 * Built relay_domains first, the big ones later (small failures
+	 * first), and synced CDBW_SYNC_BATCH at a time: the first fsync of a
+	 * batch commits what the others would each have waited for (one
+	 * journal commit, not one per shard), while at most that many files
+	 * are open at once.
 	 */
-	for (m = nj; m-- > 0;) {
+	for (m = nj, pend = nj; m-- > 0;) {
 		k = snprintf(path, sizeof(path), "%s/%s.cdb", dir, j[m].name);
 		if (k < 0 || (size_t)k >= sizeof(path)) {
 			err_set(err, "%s: directory name too long", dir);
@@ -446,15 +453,13 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 		    cdbw_build(&j[m].af, &j[m].e, err) < 0)
 			goto out;
 		cdbw_expect_free(&j[m].e);
+		if (pend - m == CDBW_SYNC_BATCH || m == 0) {
+			while (pend-- > m)
+				if (atomic_sync(&j[pend].af, err) < 0)
+					goto out;
+			pend = m;
+		}
 	}
-	/*
-	 * Synced after all are written: the first fsync commits what the
-	 * others would each have waited for (one journal commit, not one per
-	 * shard).
-	 */
-	for (m = nj; m-- > 0;)
-		if (atomic_sync(&j[m].af, err) < 0)
-			goto out;
 	/* all built, validated and on disk: now replace the live ones */
 	if (gate != NULL && gate(arg, err) < 0)
 		goto out;

@@ -54,8 +54,8 @@ if command -v gdb >/dev/null; then
 	r=$(gcall "$NET" "open(\"$STATE/probe-net\", 65, 384)")
 	like "$r" "-1 13" "network process: open(state_dir/probe, O_WRONLY|O_CREAT) fails with EACCES"
 	check "... and nothing was created" test ! -e "$STATE/probe-net"
-	r=$(gcall "$NET" "open(\"$MAPS/relay_recipients.cdb\", 1, 0)")
-	like "$r" "-1 13" "network process: open(maps_dir/relay_recipients.cdb, O_WRONLY) fails with EACCES"
+	r=$(gcall "$NET" "open(\"$MAPS/relay_recipients-00.cdb\", 1, 0)")
+	like "$r" "-1 13" "network process: open(maps_dir/relay_recipients-00.cdb, O_WRONLY) fails with EACCES"
 	r=$(gcall "$NET" "open(\"$STATE/.lock\", 0, 0)")
 	like "$r" "-1 13" "network process: reading state_dir fails too"
 	r=$(gcall "$SYNCD_PID" "open(\"$STATE/probe-inst\", 65, 384)")
