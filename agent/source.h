@@ -80,6 +80,11 @@ struct source {
 extern const struct source_ops source_file_ops;
 extern const struct source_ops source_mysql_ops;
 extern const struct source_ops source_maildir_ops;
+extern const struct source_ops source_pgsql_ops;
+extern const struct source_ops source_ldap_ops;
+
+/* SOURCE_PASSWORD_MAX - room for a database or directory password */
+#define SOURCE_PASSWORD_MAX 1024
 
 /*
  * source_new - the source of [source NAME]: looks up "type", then lets the
@@ -117,5 +122,13 @@ int source_add_recipient_n(struct source *src, struct source_export_ctx *ctx,
 			   const char *addr, size_t alen, const char *where,
 			   const char *sep, unsigned long long n,
 			   struct err *err);
+
+/*
+ * source_password - the first line of the file at path (no line end) into
+ * pw, which holds size octets and is the caller's to wipe; "" when path is
+ * "".  Errors name the source and the file, never the content.
+ */
+int source_password(const struct source *src, const char *path, char *pw,
+		    size_t size, struct err *err);
 
 #endif

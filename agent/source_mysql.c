@@ -127,38 +127,7 @@ static void mysql_free(struct source *src)
 static int mysql_password(struct source *src, const struct mysql_conf *mc,
 			  char *pw, size_t size, struct err *err)
 {
-	int fd = -1, rc = -1;
-	ssize_t n;
-	size_t len = 0;
-
-	pw[0] = '\0';
-	if (*mc->password_file == '\0')
-		return 0;
-	if ((fd = open(mc->password_file, O_RDONLY | O_CLOEXEC)) < 0) {
-		err_sys(err, "source %s: open(%s)", src->name,
-			mc->password_file);
-		goto out;
-	}
-	while (len < size - 1) {
-		n = read(fd, pw + len, size - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err_sys(err, "source %s: read(%s)", src->name,
-				mc->password_file);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	pw[len] = '\0';
-	pw[strcspn(pw, "\r\n")] = '\0';
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	return rc;
+	return source_password(src, mc->password_file, pw, size, err);
 }
 
 /* mysql_connect - a connection, or NULL with SOURCE_DOWN's message */
