@@ -1,6 +1,7 @@
 # pgsql.sh - a private PostgreSQL cluster for the test scripts (sourced
 # after common.sh; needs root, runs the server as user postgres, since the
-# server refuses to run as root)
+# server refuses to run as root; started with setpriv, which execs, so the
+# pid the script holds is the postmaster's)
 #
 #	pg_start [DIR]		initdb and start a cluster listening on a unix
 #				socket in DIR only (no TCP unless PG_PORT is
@@ -41,10 +42,17 @@ pg_tcp() {
 # pg_run_server - start postgres on the existing cluster, wait until it
 # answers
 pg_run_server() {
-	opts="-k $PG_SOCK -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=40"
-	[ -n "$PG_TCP" ] && opts="-k $PG_SOCK -c listen_addresses=127.0.0.1 -p $PG_TCP -c ssl=on -c ssl_cert_file=$PG_DIR/tls/cert.pem -c ssl_key_file=$PG_DIR/tls/key.pem -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=40"
+	# every smtpd of a Postfix holds a connection per pgsql: table
+	opts="-k $PG_SOCK -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=300"
+	if [ -n "$PG_TCP" ]; then
+		opts="$opts -c listen_addresses=127.0.0.1 -p $PG_TCP -c ssl=on -c ssl_cert_file=$PG_DIR/tls/cert.pem -c ssl_key_file=$PG_DIR/tls/key.pem"
+	else
+		opts="$opts -c listen_addresses="
+	fi
+	# setpriv execs: the pid is the postmaster's own, to be stopped by it
 	# shellcheck disable=SC2086
-	pg_as "$PG_BIN/postgres" -D "$PG_DIR/data" $opts \
+	setpriv --reuid=postgres --regid=postgres --init-groups -- \
+		"$PG_BIN/postgres" -D "$PG_DIR/data" $opts \
 		>>"$PG_DIR/server.log" 2>&1 &
 	PG_PID=$!
 	track_pid "$PG_PID"
@@ -126,4 +134,57 @@ pg_postfixadmin() {
 	}
 	pg_sql "CREATE ROLE $PG_USER LOGIN PASSWORD '$PG_PASSWORD';
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO $PG_USER;"
+}
+
+# pg_pfa_primary DIR [backupmx] - pf_init DIR + a primary MX reading the
+# cluster through PostfixAdmin's documented Postfix tables
+# (postfixadmin/postfixadmin DOCUMENTS/POSTFIX_CONF.txt, commit
+# 65b10f7285524bc6753f604bd11ff3c3de5cbf97), with the document's own
+# changes for PostgreSQL: active = 't' for active = '1', || for CONCAT.
+# With "backupmx", virtual_mailbox_domains uses the document's "optional
+# query to use when relaying for backup MX".  Needs postfix.sh.
+pg_pfa_primary() {
+	d=$1
+	pf_init "$d" || return 1
+	if [ "${2:-}" = backupmx ]; then
+		dq="SELECT domain FROM domain WHERE domain='%s' AND backupmx = '0' AND active = 't'"
+	else
+		dq="SELECT domain FROM domain WHERE domain='%s' AND active = 't'"
+	fi
+	for m in virtual_domains_maps virtual_mailbox_maps \
+		virtual_alias_domain_mailbox_maps virtual_alias_maps \
+		virtual_alias_domain_maps virtual_alias_domain_catchall_maps; do
+		case $m in
+		virtual_domains_maps) q=$dq ;;
+		virtual_mailbox_maps) q="SELECT maildir FROM mailbox WHERE username='%s' AND active = 't'" ;;
+		virtual_alias_domain_mailbox_maps) q="SELECT maildir FROM mailbox,alias_domain WHERE alias_domain.alias_domain = '%d' and mailbox.username = '%u' || '@' || alias_domain.target_domain AND mailbox.active='t' AND alias_domain.active='t'" ;;
+		virtual_alias_maps) q="SELECT goto FROM alias WHERE address='%s' AND active = 't'" ;;
+		virtual_alias_domain_maps) q="SELECT goto FROM alias,alias_domain WHERE alias_domain.alias_domain = '%d' and alias.address = '%u' || '@' || alias_domain.target_domain AND alias.active='t' AND alias_domain.active='t'" ;;
+		virtual_alias_domain_catchall_maps) q="SELECT goto FROM alias,alias_domain WHERE alias_domain.alias_domain = '%d' and alias.address = '@' || alias_domain.target_domain AND alias.active='t' AND alias_domain.active='t'" ;;
+		esac
+		cat >"$d/conf/pgsql_$m.cf" <<EOC
+hosts = postgresql://$PG_USER:$PG_PASSWORD@/postfix?host=$PG_SOCK${PG_TCP:+&port=$PG_TCP}
+user = $PG_USER
+password = $PG_PASSWORD
+dbname = postfix
+query = $q
+EOC
+		chgrp postfix "$d/conf/pgsql_$m.cf" && chmod 640 "$d/conf/pgsql_$m.cf" || return 1
+	done
+	c=pgsql:$d/conf/pgsql_
+	pf_main "$d" <<EOC
+# primary MX: PostfixAdmin's tables in PostgreSQL
+virtual_alias_domains =
+virtual_mailbox_domains = ${c}virtual_domains_maps.cf
+virtual_alias_maps = ${c}virtual_alias_maps.cf, ${c}virtual_alias_domain_maps.cf, ${c}virtual_alias_domain_catchall_maps.cf
+virtual_mailbox_maps = ${c}virtual_mailbox_maps.cf, ${c}virtual_alias_domain_mailbox_maps.cf
+virtual_mailbox_base = $d/vmail
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+recipient_delimiter = +
+# smtpd caches address resolutions (the domain class) for as long as the
+# process lives; one connection per process, so each probe session sees
+# the database as it is now
+max_use = 1
+EOC
 }
