@@ -353,6 +353,9 @@ static void agent_status_print(json_t *j)
 			printf(", error (%s): %s",
 			       json_string_value(json_object_get(o, "error_kind")),
 			       json_string_value(e));
+		if (json_is_string(json_object_get(o, "note")))
+			printf(", note: %s",
+			       json_string_value(json_object_get(o, "note")));
 		printf("\n");
 	}
 	a = json_object_get(j, "backups");

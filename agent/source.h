@@ -75,6 +75,8 @@ struct source {
 	size_t domains, recipients;
 	char error[ERR_LEN];		/* "" when the last export worked */
 	int error_kind;
+	/* a remark on the last export such as rows left out; "" for none */
+	char note[ERR_LEN];
 };
 
 extern const struct source_ops source_file_ops;

@@ -344,6 +344,17 @@ static int source_ldap_fail(struct source *src, LDAP *ld, int rc,
 	return source_ldap_down(rc) ? SOURCE_DOWN : SOURCE_BAD;
 }
 
+/* source_ldap_sasl_interact - SASL EXTERNAL needs no answers */
+static int source_ldap_sasl_interact(LDAP *ld, unsigned flags, void *defaults,
+				     void *interact)
+{
+	(void)ld;
+	(void)flags;
+	(void)defaults;
+	(void)interact;
+	return LDAP_SUCCESS;
+}
+
 /* source_ldap_connect - a bound connection, or NULL (SOURCE_DOWN) */
 static LDAP *source_ldap_connect(struct source *src, struct err *err)
 {
@@ -381,6 +392,15 @@ static LDAP *source_ldap_connect(struct source *src, struct err *err)
 	if (lc->start_tls &&
 	    (rc = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS) {
 		source_ldap_fail(src, ld, rc, "start_tls", err);
+		/* libldap words a failed verification as a connect error */
+		if (rc == LDAP_CONNECT_ERROR)
+			err_set(err,
+				"source %s: start_tls: TLS handshake with %s "
+				"failed: its certificate does not verify "
+				"against %s, or does not name the host",
+				src->name, lc->uri,
+				*lc->ca_file ? lc->ca_file
+					     : "the system's CAs");
 		goto fail;
 	}
 	if ((pw = sodium_malloc(SOURCE_PASSWORD_MAX)) == NULL) {
@@ -391,10 +411,11 @@ static LDAP *source_ldap_connect(struct source *src, struct err *err)
 			    err) < 0)
 		goto fail;
 	if (*lc->sasl_mech != '\0') {
-		cred.bv_val = NULL;
-		cred.bv_len = 0;
-		rc = ldap_sasl_bind_s(ld, NULL, lc->sasl_mech, &cred, NULL,
-				      NULL, NULL);
+		/* EXTERNAL asks nothing: the interaction callback has no work
+		 */
+		rc = ldap_sasl_interactive_bind_s(
+		    ld, NULL, lc->sasl_mech, NULL, NULL, LDAP_SASL_QUIET,
+		    source_ldap_sasl_interact, NULL);
 	} else {
 		cred.bv_val = pw;
 		cred.bv_len = strlen(pw);

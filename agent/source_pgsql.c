@@ -83,6 +83,7 @@ struct pgsql_conf {
 	PGconn *listener;
 	/* rows left out by mixed_case = drop in the last export */
 	unsigned long long dropped;
+	char dropped_first[256];
 };
 
 static const struct conf_key source_pgsql_keys[] = {
@@ -475,6 +476,14 @@ static int source_pgsql_folded(const char *s, size_t len)
 	return flen == len && memcmp(buf, s, len) == 0;
 }
 
+/* source_pgsql_drop - count a row left out for its case */
+static void source_pgsql_drop(struct pgsql_conf *pc, const char *v, int len)
+{
+	if (pc->dropped++ == 0)
+		snprintf(pc->dropped_first, sizeof(pc->dropped_first), "%.*s",
+			 len, v);
+}
+
 /* source_pgsql_ncols - check the column count of a query's first row */
 static int source_pgsql_ncols(struct source *src, const PGresult *res,
 			      const char *key, int want_min, int want_max,
@@ -526,7 +535,7 @@ static int source_pgsql_domains(struct source *src,
 		len = PQgetlength(res, 0, 0);
 		if (strcmp(pc->mixed_case, "drop") == 0 &&
 		    !source_pgsql_folded(d, (size_t)len)) {
-			pc->dropped++;
+			source_pgsql_drop(pc, d, len);
 			PQclear(res);
 			res = NULL;
 			continue;
@@ -596,7 +605,7 @@ static int source_pgsql_recipients(struct source *src,
 		a = PQgetvalue(res, 0, 0);
 		len = PQgetlength(res, 0, 0);
 		if (drop && !source_pgsql_folded(a, (size_t)len)) {
-			pc->dropped++;
+			source_pgsql_drop(pc, a, len);
 		} else if ((rc = source_add_recipient_n(
 				src, ctx, a, (size_t)len, "recipients_query",
 				" row ", rowno, err)) < 0) {
@@ -701,6 +710,7 @@ static int source_pgsql_export(struct source *src,
 	int rc = SOURCE_DOWN, have = 0;
 
 	pc->dropped = 0;
+	src->note[0] = '\0';
 	/*
 	 * LISTEN before reading: a change committed after our snapshot is
 	 * notified to the next poll.
@@ -731,6 +741,11 @@ static int source_pgsql_export(struct source *src,
 		memcpy(pc->change, change, sizeof(change));
 		pc->have_change = 1;
 	}
+	if (pc->dropped > 0)
+		snprintf(src->note, sizeof(src->note),
+			 "%llu rows not in lower case left out (the primary "
+			 "never matches them; mixed_case = drop), first: %s",
+			 pc->dropped, pc->dropped_first);
 	rc = SOURCE_OK;
 out:
 	PQfinish(db);

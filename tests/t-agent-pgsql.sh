@@ -92,6 +92,10 @@ case "$OUT" in *carol@*) not_ok "a mixed-case mailbox is not exported" ;; *) ok 
 
 check "the daemon starts" agent_start
 check "the first export reaches the backup" wait_until 20 has b1 alice@example.com
+run_rc "$AGENT" -c "$ACONF" status
+like "$OUT" "note: 5 rows not in lower case left out (the primary never matches them; mixed_case = drop), first: Mixed.test" \
+	"status counts the mixed-case rows left out, with the first"
+like "$(cat "$ALOG")" "source pfa: 5 rows not in lower case left out" "... and the log says so"
 run_rc "$MXSYNCD" -c "$T_DIR/b-b1/syncd.conf" postconf
 printf '%s\n' "$OUT" >"$T_DIR/postconf.out"
 pf_backup "$T_DIR/pf-backup" "$T_DIR/b-b1/maps" "$T_DIR/postconf.out"
