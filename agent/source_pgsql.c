@@ -32,7 +32,7 @@
  *
  * The queries of one export run in one REPEATABLE READ READ ONLY
  * transaction, so the change marker and the data are one snapshot.  Rows
- * are read one at a time (libpq's single-row mode): a million recipients
+ * are read through a cursor, PGSQL_BATCH at a time: a million recipients
  * never sit in a client-side result as a whole.
  *
  * Connection errors, a lost connection and server shutdown are
@@ -383,69 +383,101 @@ static int source_pgsql_command(struct source *src, PGconn *db, const char *key,
 	return rc;
 }
 
+/* PGSQL_BATCH - rows fetched per round trip from the export's cursor */
+#define PGSQL_BATCH 10000
+
 /*
- * source_pgsql_rows - send a query in single-row mode; each row comes back
- * through source_pgsql_next
+ * struct pgsql_rows - a query read through a cursor, PGSQL_BATCH rows at a
+ * time: memory stays bounded for any result, and a batch costs one
+ * round trip and one result, not one per row
  */
-static int source_pgsql_rows(struct source *src, PGconn *db, const char *key,
-			     const char *query, struct err *err)
+struct pgsql_rows {
+	const char *key; /* "recipients_query", for messages */
+	PGresult *res;	 /* the current batch */
+	int row, nrows;
+	int last; /* the batch was short: no more after it */
+};
+
+/* source_pgsql_fetch - the next batch into rows */
+static int source_pgsql_fetch(struct source *src, PGconn *db,
+			      struct pgsql_rows *rows, struct err *err)
 {
-	if (!PQsendQuery(db, query))
-		return source_pgsql_fail(src, db, NULL, key, err);
-	if (!PQsetSingleRowMode(db)) {
-		err_set(err, "source %s: %s: single-row mode refused",
-			src->name, key);
-		return SOURCE_DOWN;
+	char sql[64];
+	int rc;
+
+	PQclear(rows->res);
+	snprintf(sql, sizeof(sql), "FETCH FORWARD %d FROM mxsync_rows",
+		 PGSQL_BATCH);
+	rows->res = PQexec(db, sql);
+	if (rows->res == NULL || PQresultStatus(rows->res) != PGRES_TUPLES_OK) {
+		rc = source_pgsql_fail(src, db, rows->res, rows->key, err);
+		PQclear(rows->res);
+		rows->res = NULL;
+		return rc;
 	}
+	rows->row = -1;
+	rows->nrows = PQntuples(rows->res);
+	rows->last = rows->nrows < PGSQL_BATCH;
 	return SOURCE_OK;
 }
 
 /*
- * source_pgsql_next - the next row (1, *res_r set, caller clears it), the
- * end of the result (0), or an error; the rest of a result after an error
- * is read and dropped, so the connection stays usable
+ * source_pgsql_open - declare the cursor for query (a trailing ';' is
+ * dropped) and fetch the first batch; PQnfields(rows->res) is then the
+ * result's shape even when it has no rows
  */
-static int source_pgsql_next(struct source *src, PGconn *db, const char *key,
-			     PGresult **res_r, struct err *err)
+static int source_pgsql_open(struct source *src, PGconn *db, const char *key,
+			     const char *query, struct pgsql_rows *rows,
+			     struct err *err)
 {
-	PGresult *res, *rest;
+	static const char head[] = "DECLARE mxsync_rows NO SCROLL CURSOR FOR ";
+	size_t len = strlen(query);
+	char *sql;
 	int rc;
 
-	*res_r = NULL;
-	if ((res = PQgetResult(db)) == NULL)
-		return 0;
-	switch (PQresultStatus(res)) {
-	case PGRES_SINGLE_TUPLE:
-		*res_r = res;
-		return 1;
-	case PGRES_TUPLES_OK:
-		/* the end of the rows; the final NULL follows */
-		*res_r = res;
-		while ((rest = PQgetResult(db)) != NULL)
-			PQclear(rest);
-		return 0;
-	case PGRES_COMMAND_OK:
-		PQclear(res);
-		while ((rest = PQgetResult(db)) != NULL)
-			PQclear(rest);
-		err_set(err, "source %s: %s: the query returned no result set",
-			src->name, key);
-		return SOURCE_BAD;
-	default:
-		rc = source_pgsql_fail(src, db, res, key, err);
-		PQclear(res);
-		while ((rest = PQgetResult(db)) != NULL)
-			PQclear(rest);
-		return rc;
+	memset(rows, 0, sizeof(*rows));
+	rows->key = key;
+	while (len > 0 && (query[len - 1] == ';' || query[len - 1] == ' ' ||
+			   query[len - 1] == '\t' || query[len - 1] == '\n'))
+		len--;
+	if ((sql = malloc(sizeof(head) + len)) == NULL) {
+		err_set(err, "source %s: out of memory", src->name);
+		return SOURCE_DOWN;
 	}
+	memcpy(sql, head, sizeof(head) - 1);
+	memcpy(sql + sizeof(head) - 1, query, len);
+	sql[sizeof(head) - 1 + len] = '\0';
+	rc = source_pgsql_command(src, db, key, sql, err);
+	free(sql);
+	if (rc < 0)
+		return rc;
+	return source_pgsql_fetch(src, db, rows, err);
 }
 
-/* source_pgsql_drain - read and drop the rest of a result */
-static void source_pgsql_drain(PGconn *db)
+/* source_pgsql_next - step to the next row: 1, 0 at the end, or an error */
+static int source_pgsql_next(struct source *src, PGconn *db,
+			     struct pgsql_rows *rows, struct err *err)
+{
+	int rc;
+
+	if (++rows->row < rows->nrows)
+		return 1;
+	if (rows->last)
+		return 0;
+	if ((rc = source_pgsql_fetch(src, db, rows, err)) < 0)
+		return rc;
+	return ++rows->row < rows->nrows;
+}
+
+/* source_pgsql_close - drop the batch and the cursor */
+static void source_pgsql_close(PGconn *db, struct pgsql_rows *rows)
 {
 	PGresult *res;
 
-	while ((res = PQgetResult(db)) != NULL)
+	PQclear(rows->res);
+	rows->res = NULL;
+	/* fails only when the transaction is already lost: then no matter */
+	if ((res = PQexec(db, "CLOSE mxsync_rows")) != NULL)
 		PQclear(res);
 }
 
@@ -503,58 +535,49 @@ static int source_pgsql_domains(struct source *src,
 				struct err *err)
 {
 	struct pgsql_conf *pc = src->priv;
-	PGresult *res = NULL;
+	struct pgsql_rows rows;
 	unsigned long long rowno = 0;
 	char where[SOURCE_WHERE_MAX];
 	size_t before = ctx->domains;
-	int rc, more, ncol, len;
+	int rc, ncol, len, r;
 	const char *d, *nh;
 
-	if ((rc = source_pgsql_rows(src, db, "domains_query", pc->domains_query,
-				    err)) < 0)
+	if ((rc = source_pgsql_open(src, db, "domains_query", pc->domains_query,
+				    &rows, err)) < 0)
 		return rc;
-	while ((more = source_pgsql_next(src, db, "domains_query", &res, err)) >
-		   0 ||
-	       res != NULL) {
-		if ((rc = source_pgsql_ncols(src, res, "domains_query", 1, 2,
-					     "1: domain, or 2: domain, nexthop",
-					     err)) < 0)
-			goto out;
-		if (more == 0)
-			break;
-		ncol = PQnfields(res);
+	if ((rc = source_pgsql_ncols(src, rows.res, "domains_query", 1, 2,
+				     "1: domain, or 2: domain, nexthop", err)) <
+	    0)
+		goto out;
+	ncol = PQnfields(rows.res);
+	while ((rc = source_pgsql_next(src, db, &rows, err)) > 0) {
+		r = rows.row;
 		rowno++;
 		snprintf(where, sizeof(where), "domains_query row %llu", rowno);
-		if (PQgetisnull(res, 0, 0)) {
+		if (PQgetisnull(rows.res, r, 0)) {
 			rc = SOURCE_BAD;
 			err_set(err, "source %s: %s: NULL domain", src->name,
 				where);
 			goto out;
 		}
-		d = PQgetvalue(res, 0, 0);
-		len = PQgetlength(res, 0, 0);
+		d = PQgetvalue(rows.res, r, 0);
+		len = PQgetlength(rows.res, r, 0);
 		if (strcmp(pc->mixed_case, "drop") == 0 &&
 		    !source_pgsql_folded(d, (size_t)len)) {
 			source_pgsql_drop(pc, d, len);
-			PQclear(res);
-			res = NULL;
 			continue;
 		}
-		nh = ncol == 2 && !PQgetisnull(res, 0, 1)
-			 ? PQgetvalue(res, 0, 1)
+		nh = ncol == 2 && !PQgetisnull(rows.res, r, 1)
+			 ? PQgetvalue(rows.res, r, 1)
 			 : NULL;
 		if ((rc = source_add_domain(
 			 src, ctx, d, (size_t)len, nh,
-			 nh ? (size_t)PQgetlength(res, 0, 1) : 0, where, err)) <
-		    0)
+			 nh ? (size_t)PQgetlength(rows.res, r, 1) : 0, where,
+			 err)) < 0)
 			goto out;
-		PQclear(res);
-		res = NULL;
 	}
-	if (more < 0) {
-		rc = more;
+	if (rc < 0)
 		goto out;
-	}
 	if (ctx->domains == before && !pc->allow_empty) {
 		rc = SOURCE_BAD;
 		err_set(err,
@@ -565,8 +588,7 @@ static int source_pgsql_domains(struct source *src,
 	}
 	rc = SOURCE_OK;
 out:
-	PQclear(res);
-	source_pgsql_drain(db);
+	source_pgsql_close(db, &rows);
 	return rc;
 }
 
@@ -575,26 +597,21 @@ static int source_pgsql_recipients(struct source *src,
 				   struct err *err)
 {
 	struct pgsql_conf *pc = src->priv;
-	PGresult *res = NULL;
+	struct pgsql_rows rows;
 	unsigned long long rowno = 0;
 	size_t before = ctx->recipients;
-	int rc, more, len, drop = strcmp(pc->mixed_case, "drop") == 0;
+	int rc, len, drop = strcmp(pc->mixed_case, "drop") == 0;
 	const char *a;
 
-	if ((rc = source_pgsql_rows(src, db, "recipients_query",
-				    pc->recipients_query, err)) < 0)
+	if ((rc = source_pgsql_open(src, db, "recipients_query",
+				    pc->recipients_query, &rows, err)) < 0)
 		return rc;
-	while ((more = source_pgsql_next(src, db, "recipients_query", &res,
-					 err)) > 0 ||
-	       res != NULL) {
-		if ((rc = source_pgsql_ncols(src, res, "recipients_query", 1, 1,
-					     "exactly 1: the address", err)) <
-		    0)
-			goto out;
-		if (more == 0)
-			break;
+	if ((rc = source_pgsql_ncols(src, rows.res, "recipients_query", 1, 1,
+				     "exactly 1: the address", err)) < 0)
+		goto out;
+	while ((rc = source_pgsql_next(src, db, &rows, err)) > 0) {
 		rowno++;
-		if (PQgetisnull(res, 0, 0)) {
+		if (PQgetisnull(rows.res, rows.row, 0)) {
 			rc = SOURCE_BAD;
 			err_set(err,
 				"source %s: recipients_query row %llu: NULL "
@@ -602,8 +619,8 @@ static int source_pgsql_recipients(struct source *src,
 				src->name, rowno);
 			goto out;
 		}
-		a = PQgetvalue(res, 0, 0);
-		len = PQgetlength(res, 0, 0);
+		a = PQgetvalue(rows.res, rows.row, 0);
+		len = PQgetlength(rows.res, rows.row, 0);
 		if (drop && !source_pgsql_folded(a, (size_t)len)) {
 			source_pgsql_drop(pc, a, len);
 		} else if ((rc = source_add_recipient_n(
@@ -611,13 +628,9 @@ static int source_pgsql_recipients(struct source *src,
 				" row ", rowno, err)) < 0) {
 			goto out;
 		}
-		PQclear(res);
-		res = NULL;
 	}
-	if (more < 0) {
-		rc = more;
+	if (rc < 0)
 		goto out;
-	}
 	if (ctx->recipients == before && !pc->allow_empty) {
 		rc = SOURCE_BAD;
 		err_set(err,
@@ -628,8 +641,7 @@ static int source_pgsql_recipients(struct source *src,
 	}
 	rc = SOURCE_OK;
 out:
-	PQclear(res);
-	source_pgsql_drain(db);
+	source_pgsql_close(db, &rows);
 	return rc;
 }
 
@@ -639,20 +651,21 @@ static int source_pgsql_change(struct source *src, PGconn *db,
 {
 	struct pgsql_conf *pc = src->priv;
 	crypto_generichash_state h;
-	PGresult *res = NULL;
+	struct pgsql_rows rows;
 	int i, ncol, rc;
 
-	if ((rc = source_pgsql_rows(src, db, "change_query", pc->change_query,
-				    err)) < 0)
+	if ((rc = source_pgsql_open(src, db, "change_query", pc->change_query,
+				    &rows, err)) < 0)
 		return rc;
 	crypto_generichash_init(&h, NULL, 0, 32);
-	while ((rc = source_pgsql_next(src, db, "change_query", &res, err)) >
-	       0) {
-		ncol = PQnfields(res);
+	ncol = PQnfields(rows.res);
+	while ((rc = source_pgsql_next(src, db, &rows, err)) > 0) {
 		for (i = 0; i < ncol; i++) {
-			unsigned char tag = PQgetisnull(res, 0, i) ? 0 : 1;
+			unsigned char tag =
+			    PQgetisnull(rows.res, rows.row, i) ? 0 : 1;
 			uint64_t len =
-			    tag ? (uint64_t)PQgetlength(res, 0, i) : 0;
+			    tag ? (uint64_t)PQgetlength(rows.res, rows.row, i)
+				: 0;
 
 			crypto_generichash_update(&h, &tag, 1);
 			crypto_generichash_update(&h, (void *)&len,
@@ -660,14 +673,12 @@ static int source_pgsql_change(struct source *src, PGconn *db,
 			if (tag)
 				crypto_generichash_update(
 				    &h,
-				    (const unsigned char *)PQgetvalue(res, 0,
-								      i),
+				    (const unsigned char *)PQgetvalue(
+					rows.res, rows.row, i),
 				    len);
 		}
-		PQclear(res);
-		res = NULL;
 	}
-	PQclear(res);
+	source_pgsql_close(db, &rows);
 	if (rc < 0)
 		return rc;
 	crypto_generichash_final(&h, out, 32);
@@ -792,7 +803,10 @@ static int source_pgsql_poll(struct source *src, struct err *err)
 		return 1;
 	if ((db = source_pgsql_connect(src, err)) == NULL)
 		return SOURCE_DOWN;
-	rc = source_pgsql_change(src, db, change, err);
+	/* a cursor lives in a transaction */
+	if ((rc = source_pgsql_command(src, db, "begin", "BEGIN READ ONLY",
+				       err)) == SOURCE_OK)
+		rc = source_pgsql_change(src, db, change, err);
 	PQfinish(db);
 	if (rc < 0)
 		return rc;
