@@ -12,6 +12,8 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "../formats/norm.h"
 #include "source.h"
 
@@ -178,4 +180,25 @@ out:
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+int source_password_check(const struct source *src, const char *path,
+			  struct err *err)
+{
+	char *pw;
+	int rc;
+
+	if ((pw = sodium_malloc(SOURCE_PASSWORD_MAX)) == NULL)
+		return err_set(err, "out of memory");
+	rc = source_password(src, path, pw, SOURCE_PASSWORD_MAX, err);
+	sodium_memzero(pw, SOURCE_PASSWORD_MAX);
+	sodium_free(pw);
+	return rc;
+}
+
+int source_empty(const struct source *src, const char *what, struct err *err)
+{
+	err_set(err, "source %s: %s (set allow_empty = yes if that is right)",
+		src->name, what);
+	return SOURCE_BAD;
 }

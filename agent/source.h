@@ -133,4 +133,14 @@ int source_add_recipient_n(struct source *src, struct source_export_ctx *ctx,
 int source_password(const struct source *src, const char *path, char *pw,
 		    size_t size, struct err *err);
 
+/* source_password_check - check-config: the password file can be read */
+int source_password_check(const struct source *src, const char *path,
+			  struct err *err);
+
+/*
+ * source_empty - SOURCE_BAD with "source NAME: WHAT (set allow_empty = yes
+ * if that is right)", for a query or search that yielded nothing
+ */
+int source_empty(const struct source *src, const char *what, struct err *err);
+
 #endif

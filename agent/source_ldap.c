@@ -641,11 +641,8 @@ static int source_ldap_export(struct source *src, struct source_export_ctx *ctx,
 			 lc->domain_attrs, source_ldap_domain_value, err)) < 0)
 			goto out;
 		if (ctx->domains == domains && !lc->allow_empty) {
-			rc = SOURCE_BAD;
-			err_set(err,
-				"source %s: domains_filter found no domains "
-				"(set allow_empty = yes if that is right)",
-				src->name);
+			rc = source_empty(
+			    src, "domains_filter found no domains", err);
 			goto out;
 		}
 	}
@@ -654,11 +651,8 @@ static int source_ldap_export(struct source *src, struct source_export_ctx *ctx,
 				     source_ldap_recipient_value, err)) < 0)
 		goto out;
 	if (ctx->recipients == recipients && !lc->allow_empty) {
-		rc = SOURCE_BAD;
-		err_set(err,
-			"source %s: recipients_filter found no recipients "
-			"(set allow_empty = yes if that is right)",
-			src->name);
+		rc = source_empty(src, "recipients_filter found no recipients",
+				  err);
 		goto out;
 	}
 	if (have) {
@@ -692,16 +686,8 @@ static int source_ldap_poll(struct source *src, struct err *err)
 static int source_ldap_check(struct source *src, struct err *err)
 {
 	struct ldap_conf *lc = src->priv;
-	char *pw;
-	int rc;
 
-	if ((pw = sodium_malloc(SOURCE_PASSWORD_MAX)) == NULL)
-		return err_set(err, "out of memory");
-	rc = source_password(src, lc->password_file, pw, SOURCE_PASSWORD_MAX,
-			     err);
-	sodium_memzero(pw, SOURCE_PASSWORD_MAX);
-	sodium_free(pw);
-	return rc;
+	return source_password_check(src, lc->password_file, err);
 }
 
 const struct source_ops source_ldap_ops = {

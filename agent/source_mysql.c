@@ -385,15 +385,8 @@ static int mysql_poll(struct source *src, struct err *err)
 static int mysql_check(struct source *src, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
-	char *pw;
-	int rc;
 
-	if ((pw = sodium_malloc(MYSQL_PW_MAX)) == NULL)
-		return err_set(err, "out of memory");
-	rc = mysql_password(src, mc, pw, MYSQL_PW_MAX, err);
-	sodium_memzero(pw, MYSQL_PW_MAX);
-	sodium_free(pw);
-	return rc;
+	return source_password_check(src, mc->password_file, err);
 }
 
 const struct source_ops source_mysql_ops = {

@@ -579,11 +579,8 @@ static int source_pgsql_domains(struct source *src,
 	if (rc < 0)
 		goto out;
 	if (ctx->domains == before && !pc->allow_empty) {
-		rc = SOURCE_BAD;
-		err_set(err,
-			"source %s: domains_query returned no domains "
-			"(set allow_empty = yes if that is right)",
-			src->name);
+		rc =
+		    source_empty(src, "domains_query returned no domains", err);
 		goto out;
 	}
 	rc = SOURCE_OK;
@@ -632,11 +629,8 @@ static int source_pgsql_recipients(struct source *src,
 	if (rc < 0)
 		goto out;
 	if (ctx->recipients == before && !pc->allow_empty) {
-		rc = SOURCE_BAD;
-		err_set(err,
-			"source %s: recipients_query returned no recipients "
-			"(set allow_empty = yes if that is right)",
-			src->name);
+		rc = source_empty(
+		    src, "recipients_query returned no recipients", err);
 		goto out;
 	}
 	rc = SOURCE_OK;
@@ -816,16 +810,8 @@ static int source_pgsql_poll(struct source *src, struct err *err)
 static int source_pgsql_check(struct source *src, struct err *err)
 {
 	struct pgsql_conf *pc = src->priv;
-	char *pw;
-	int rc;
 
-	if ((pw = sodium_malloc(SOURCE_PASSWORD_MAX)) == NULL)
-		return err_set(err, "out of memory");
-	rc = source_password(src, pc->password_file, pw, SOURCE_PASSWORD_MAX,
-			     err);
-	sodium_memzero(pw, SOURCE_PASSWORD_MAX);
-	sodium_free(pw);
-	return rc;
+	return source_password_check(src, pc->password_file, err);
 }
 
 const struct source_ops source_pgsql_ops = {

@@ -13,6 +13,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/agent.sh"
 . "$TOP/tests/lib/postfix.sh"
+. "$TOP/tests/lib/fidelity.sh"
 . "$TOP/tests/lib/slapd.sh"
 
 if [ "$(id -u)" != 0 ] || ! command -v slapd >/dev/null 2>&1; then
@@ -226,32 +227,6 @@ noroute@example.org nobody@example.org anything@lists.test carol@lists.test
 dan@ad.test daniel@ad.test eve@ad.test staff@ad.test sip@ad.test nobody@ad.test
 new@example.org newalt@example.org x@other.test alice@lists.test"
 
-# compare STEP - 0 when the backup answers every probe as the primary does
-# (the decision only when DECIDE=1)
-compare() {
-	# shellcheck disable=SC2086
-	smtp_codes "$PP" $PROBES >"$T_DIR/primary.$1" 2>&1
-	# shellcheck disable=SC2086
-	smtp_codes "$BP" $PROBES >"$T_DIR/backup.$1" 2>&1
-	[ "$(wc -l <"$T_DIR/primary.$1")" -gt 20 ] || return 1
-	if [ "${DECIDE:-0}" = 1 ]; then
-		[ "$(awk '{print $1, substr($2, 1, 1)}' "$T_DIR/primary.$1")" = \
-			"$(awk '{print $1, substr($2, 1, 1)}' "$T_DIR/backup.$1")" ]
-	else
-		cmp -s "$T_DIR/primary.$1" "$T_DIR/backup.$1"
-	fi
-}
-same() {
-	if DECIDE=1 wait_within "$2" compare "$1"; then ok "$3"; else
-		not_ok "$3"
-		diff "$T_DIR/primary.$1" "$T_DIR/backup.$1" | sed 's/^/#   /'
-	fi
-	if wait_within 20 compare "$1"; then ok "... and gives the same reply codes"; else
-		not_ok "... and gives the same reply codes"
-		diff "$T_DIR/primary.$1" "$T_DIR/backup.$1" | sed 's/^/#   /'
-	fi
-}
-answer() { awk -v a="$2" '$1 == a { print $2, $3 }' "$T_DIR/primary.$1"; }
 
 same start 15 "backup and primary answer every probe alike"
 is "$(answer start bob@example.org)" "250 2.1.5" "the primary accepts a mail value stored in mixed case"
@@ -333,9 +308,12 @@ sed "s|^recipients_filter .*|recipients_filter = (mail=*|" "$ACONF" >"$T_DIR/bad
 run_rc "$AGENT" -c "$T_DIR/bad.conf" push
 is "$RC" 1 "a malformed filter: exit 1"
 like "$OUT" "source people: recipients_filter: Bad search filter" "... named as such"
-sed "s|^uri .*$LDAP_PORT|uri = ldaps://127.0.0.1:$LDAP_PORT|; s|^start_tls .*|start_tls = yes|" "$ACONF" >"$T_DIR/tls.conf"
-run_rc "$AGENT" -c "$T_DIR/tls.conf" check-config
-is "$RC" 2 "start_tls with an ldaps:// uri: exit 2"
+# Configuration refusals: exit 2 and the key's line.
+refuse "s|^uri .*$LDAP_PORT|uri = ldaps://127.0.0.1:$LDAP_PORT|" "[source people]: start_tls needs an ldap:// uri" "start_tls with ldaps://"
+refuse "s|^uri .*$LDAP_PORT|uri = http://127.0.0.1:$LDAP_PORT|" "[source people]: uri must start with ldap://, ldaps:// or ldapi://" "an http:// uri"
+refuse "/^password_file .*ldap/d" "[source people]: bind_dn needs password_file" "bind_dn without a password"
+refuse "s|^sasl_mech .*|sasl_mech = PLAIN|" "[source ad]: sasl_mech must be EXTERNAL" "another SASL mechanism"
+refuse "s|^schema .*|schema = novell|" "[source ad]: unknown schema 'novell' for type ldap (ad)" "an unknown schema"
 is "$(bsum b1)" "$s" "none of the failures pushed anything"
 
 pf_stop "$T_DIR/pf-backup"

@@ -11,6 +11,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/agent.sh"
 . "$TOP/tests/lib/postfix.sh"
+. "$TOP/tests/lib/fidelity.sh"
 . "$TOP/tests/lib/pgsql.sh"
 
 if [ "$(id -u)" != 0 ] || [ ! -x "$PG_BIN/initdb" ]; then
@@ -115,37 +116,6 @@ whoever@catchalias.test bob@catchalias.test info@off.test bob@mixed.test
 r@relay.test x@all x@ALL new@example.com new@later.test x@later.test
 alice@later.test info@later.test"
 
-# compare STEP - 0 when the backup answers every probe as the primary
-# does: the same decision (accept, reject, defer) when DECIDE=1, else the
-# same reply codes
-compare() {
-	# shellcheck disable=SC2086
-	smtp_codes "$PP" $PROBES >"$T_DIR/primary.$1" 2>&1
-	# shellcheck disable=SC2086
-	smtp_codes "$BP" $PROBES >"$T_DIR/backup.$1" 2>&1
-	[ "$(wc -l <"$T_DIR/primary.$1")" -gt 30 ] || return 1
-	if [ "${DECIDE:-0}" = 1 ]; then
-		[ "$(awk '{print $1, substr($2, 1, 1)}' "$T_DIR/primary.$1")" = \
-			"$(awk '{print $1, substr($2, 1, 1)}' "$T_DIR/backup.$1")" ]
-	else
-		cmp -s "$T_DIR/primary.$1" "$T_DIR/backup.$1"
-	fi
-}
-# same STEP SECONDS DESC - within SECONDS the backup decides every probe
-# as the primary does; then (the backup's trivial-rewrite notices a new
-# relay_domains map within about 10 s) the reply codes are the same too
-same() {
-	if DECIDE=1 wait_within "$2" compare "$1"; then ok "$3"; else
-		not_ok "$3"
-		diff "$T_DIR/primary.$1" "$T_DIR/backup.$1" | sed 's/^/#   /'
-	fi
-	if wait_within 20 compare "$1"; then ok "... and gives the same reply codes"; else
-		not_ok "... and gives the same reply codes"
-		diff "$T_DIR/primary.$1" "$T_DIR/backup.$1" | sed 's/^/#   /'
-	fi
-}
-# answer STEP ADDR - the primary's "CODE ENHANCED" for ADDR
-answer() { awk -v a="$2" '$1 == a { print $2, $3 }' "$T_DIR/primary.$1"; }
 
 same start 15 "backup and primary answer every probe alike"
 is "$(answer start alice@alias.test)" "250 2.1.5" "the primary accepts a mailbox through an alias domain"
@@ -238,6 +208,13 @@ run_rc "$AGENT" -c "$T_DIR/badca.conf" push
 is "$RC" 75 "sslmode = verify-full with another CA: exit 75"
 like "$OUT" "certificate verify failed" "... the certificate is refused"
 is "$(bsum b1)" "$s" "none of the failures pushed anything"
+
+# Configuration refusals: exit 2 and the file:line of the key.
+refuse "s|^sslmode .*||; s|^listen .*|sslmode = verify-full|" "[source pfa]: sslmode verify-full needs sslrootcert" "verify-full without a CA"
+refuse "s|^listen .*|sslmode = insecure|" "[source pfa]: sslmode must be disable" "an unknown sslmode"
+refuse "s|^listen .*|listen = Bad-Name|" "[source pfa]: listen must be a channel name" "a channel name that needs quoting"
+refuse "s|^listen .*|mixed_case = maybe|" "[source pfa]: mixed_case must be drop or fold" "an unknown mixed_case"
+refuse "s|^listen .*|host = localhost|" "[source pfa]: set host or socket, not both" "host and socket"
 
 # postfixadmin-backupmx: the backupmx domain is not the primary's
 sed "s|^schema .*|schema = postfixadmin-backupmx|" "$ACONF" >"$T_DIR/bmx.conf"

@@ -155,12 +155,20 @@ sources_row() {
 
 sources_rows() {
 	sources_row export_pgsql "export from PostgreSQL ($rcpt_label)" 3
-	sources_row export_pgsql_preset "  schema = postfixadmin" 3
+	if [ -n "$(med export_pgsql_preset s)" ]; then
+		row "  schema = postfixadmin (joins for alias domains)" "$(fmt_t export_pgsql_preset)" "reference" ""
+	else
+		row "  schema = postfixadmin" "n/a ($(na export_pgsql_preset))" "reference" ""
+	fi
 	if [ -n "$(med pgsql_query s)" ]; then
 		row "  the query alone (psql -c)" "$(fmt_t pgsql_query)" "reference" ""
 	fi
 	ln=$(awk -v n="${LDAP_N:-$NRCPT}" 'BEGIN { if (n >= 1000000) printf "%gM", n / 1e6; else printf "%gk", n / 1e3 }')
-	sources_row export_ldap "export from LDAP ($ln entries, pages of 1000)" 10
+	if [ -n "$(med export_ldap s)" ]; then
+		row "export from LDAP ($ln entries, pages of 1000)" "$(fmt_t export_ldap)" "reference" ""
+	else
+		row "export from LDAP ($ln entries)" "n/a ($(na export_ldap))" "reference" ""
+	fi
 	v=$(med export_ldap kb)
 	[ -n "$v" ] && row "  peak RSS agent" "$(fmt_mb "$v")" "reference" ""
 	return 0
