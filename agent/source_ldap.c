@@ -19,7 +19,7 @@
  *	change_dn             = (base)	change_attributes = contextCSN
  *	page_size             = 500
  *	poll_interval         = 5s	connect_timeout = 5s	timeout = 60s
- *	allow_empty           = no	unlisted_domains = drop
+ *	allow_empty           = no
  *
  * Searches use the paged-results control (RFC 2696), so one page of
  * entries is in memory at a time, however large the directory.  Values of
@@ -74,7 +74,6 @@ struct ldap_conf {
 	char *recipients_attributes;
 	char *change_dn;
 	char *change_attributes;
-	char *unlisted_domains;
 	int allow_empty;
 	uint64_t page_size;
 	uint64_t poll_interval;
@@ -112,8 +111,6 @@ static const struct conf_key source_ldap_keys[] = {
     {"change_dn", CONF_STRING, "", offsetof(struct ldap_conf, change_dn), 0, 0},
     {"change_attributes", CONF_STRING, "",
      offsetof(struct ldap_conf, change_attributes), 0, 0},
-    {"unlisted_domains", CONF_STRING, "drop",
-     offsetof(struct ldap_conf, unlisted_domains), 0, 0},
     {"allow_empty", CONF_BOOL, "no", offsetof(struct ldap_conf, allow_empty), 0,
      0},
     {"page_size", CONF_UINT, "500", offsetof(struct ldap_conf, page_size), 1,
@@ -243,13 +240,6 @@ static int source_ldap_configure(struct source *src, const struct conf_file *cf,
 			       "%s:%u: [source %s]: password_file needs "
 			       "bind_dn",
 			       cf->path, conf_line(sec, "password_file"),
-			       sec->name);
-	if (strcmp(lc->unlisted_domains, "drop") != 0 &&
-	    strcmp(lc->unlisted_domains, "refuse") != 0)
-		return err_set(err,
-			       "%s:%u: [source %s]: unlisted_domains must be "
-			       "drop or refuse",
-			       cf->path, conf_line(sec, "unlisted_domains"),
 			       sec->name);
 	if (source_ldap_default(&lc->recipients_filter,
 				ad ? LDAP_AD_FILTER : LDAP_PLAIN_FILTER) < 0 ||

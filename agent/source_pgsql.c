@@ -21,7 +21,6 @@
  *					 notifications instead of querying)
  *	poll_interval    = 5s
  *	mixed_case       = drop		(or fold)
- *	unlisted_domains = drop		(or refuse)
  *	allow_empty      = no
  *
  * PostgreSQL compares text exactly, and Postfix looks every key up folded
@@ -72,7 +71,6 @@ struct pgsql_conf {
 	char *change_query;
 	char *listen;
 	char *mixed_case;
-	char *unlisted_domains;
 	int allow_empty;
 	uint64_t poll_interval;
 	uint64_t connect_timeout;
@@ -109,8 +107,6 @@ static const struct conf_key source_pgsql_keys[] = {
     {"listen", CONF_STRING, "", offsetof(struct pgsql_conf, listen), 0, 0},
     {"mixed_case", CONF_STRING, "drop", offsetof(struct pgsql_conf, mixed_case),
      0, 0},
-    {"unlisted_domains", CONF_STRING, "drop",
-     offsetof(struct pgsql_conf, unlisted_domains), 0, 0},
     {"allow_empty", CONF_BOOL, "no", offsetof(struct pgsql_conf, allow_empty),
      0, 0},
     {"poll_interval", CONF_DURATION, "5s",
@@ -167,7 +163,6 @@ static int source_pgsql_configure(struct source *src,
 				  struct err *err)
 {
 	static const char *const drop_fold[] = {"drop", "fold", NULL};
-	static const char *const drop_refuse[] = {"drop", "refuse", NULL};
 	struct pgsql_conf *pc;
 	const struct preset *p;
 
@@ -242,12 +237,6 @@ static int source_pgsql_configure(struct source *src,
 			       "%s:%u: [source %s]: mixed_case must be drop "
 			       "or fold",
 			       cf->path, conf_line(sec, "mixed_case"),
-			       sec->name);
-	if (!source_pgsql_one_of(pc->unlisted_domains, drop_refuse))
-		return err_set(err,
-			       "%s:%u: [source %s]: unlisted_domains must be "
-			       "drop or refuse",
-			       cf->path, conf_line(sec, "unlisted_domains"),
 			       sec->name);
 	src->poll_interval_ms = pc->poll_interval;
 	return 0;

@@ -113,7 +113,7 @@ bob@example.net anyone@example.net any+x@example.net
 alice@alias.test info@alias.test alice+x@alias.test nobody@alias.test
 ext@alias.test empty@alias.test alice@offalias.test alice@deadalias.test
 whoever@catchalias.test bob@catchalias.test info@off.test bob@mixed.test
-r@relay.test x@all x@ALL new@example.com new@later.test x@later.test
+r@relay.test anyone@relay.test x@all x@ALL new@example.com new@later.test x@later.test
 alice@later.test info@later.test"
 
 
@@ -216,16 +216,16 @@ refuse "s|^listen .*|listen = Bad-Name|" "[source pfa]: listen must be a channel
 refuse "s|^listen .*|mixed_case = maybe|" "[source pfa]: mixed_case must be drop or fold" "an unknown mixed_case"
 refuse "s|^listen .*|host = localhost|" "[source pfa]: set host or socket, not both" "host and socket"
 
-# postfixadmin-backupmx: the backupmx domain is not the primary's
-sed "s|^schema .*|schema = postfixadmin-backupmx|" "$ACONF" >"$T_DIR/bmx.conf"
-run_rc "$AGENT" -c "$T_DIR/bmx.conf" export
-case "$OUT" in *relay.test*) not_ok "postfixadmin-backupmx leaves out backupmx domains" ;;
-*) ok "postfixadmin-backupmx leaves out backupmx domains" ;; esac
+# postfixadmin-backupmx against a primary with the backup-MX queries: the
+# backupmx domain is relayed whole; pushed once to the same backup.
+sed "s|^schema .*|schema = postfixadmin-backupmx|; /^listen /d; /^change_query /d" "$ACONF" >"$T_DIR/bmx.conf"
 pg_pfa_primary "$T_DIR/pf-bmx" backupmx
-pf_start "$T_DIR/pf-bmx" >/dev/null
-is "$(smtp_codes "$(pf_port "$T_DIR/pf-bmx")" r@relay.test)" "r@relay.test 554 5.7.1" \
-	"... as the primary with the backup-MX query denies them"
-
+check "a primary with PostfixAdmin's backup-MX queries listens" pf_start "$T_DIR/pf-bmx"
+run_rc "$AGENT" -c "$T_DIR/bmx.conf" push
+is "$RC" 0 "push with schema = postfixadmin-backupmx: exit 0"
+PP=$(pf_port "$T_DIR/pf-bmx")
+same bmx 15 "postfixadmin-backupmx: backup and primary answer every probe alike"
+is "$(answer bmx anyone@relay.test)" "250 2.1.5" "... the backupmx domain is relayed for any address"
 pf_stop "$T_DIR/pf-bmx"
 pf_stop "$T_DIR/pf-backup"
 pf_stop "$T_DIR/pf-primary"

@@ -142,7 +142,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO $PG_USER;"
 # 65b10f7285524bc6753f604bd11ff3c3de5cbf97), with the document's own
 # changes for PostgreSQL: active = 't' for active = '1', || for CONCAT.
 # With "backupmx", virtual_mailbox_domains uses the document's "optional
-# query to use when relaying for backup MX".  Needs postfix.sh.
+# query to use when relaying for backup MX", and relay_domains the query of
+# DOCUMENTS/BACKUP_MX.txt.  Needs postfix.sh.
 pg_pfa_primary() {
 	d=$1
 	pf_init "$d" || return 1
@@ -172,6 +173,13 @@ EOC
 		chgrp postfix "$d/conf/pgsql_$m.cf" && chmod 640 "$d/conf/pgsql_$m.cf" || return 1
 	done
 	c=pgsql:$d/conf/pgsql_
+	if [ "${2:-}" = backupmx ]; then
+		# DOCUMENTS/BACKUP_MX.txt: relay_domains, '1' written 't'
+		sed "s|^query = .*|query = SELECT domain FROM domain WHERE domain = '%s' AND backupmx = 't'|" \
+			"$d/conf/pgsql_virtual_domains_maps.cf" >"$d/conf/pgsql_relay_domains.cf"
+		chgrp postfix "$d/conf/pgsql_relay_domains.cf" && chmod 640 "$d/conf/pgsql_relay_domains.cf"
+		echo "relay_domains = ${c}relay_domains.cf" | pf_main "$d"
+	fi
 	pf_main "$d" <<EOC
 # primary MX: PostfixAdmin's tables in PostgreSQL
 virtual_alias_domains =
