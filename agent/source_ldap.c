@@ -414,10 +414,20 @@ static LDAP *source_ldap_connect(struct source *src, struct err *err)
 				     LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	}
 	if (rc != LDAP_SUCCESS) {
-		char what[64];
+		char what[600];
 
-		snprintf(what, sizeof(what), "bind to %s", lc->uri);
+		snprintf(what, sizeof(what), "bind to %.500s", lc->uri);
 		source_ldap_fail(src, ld, rc, what, err);
+		/* a failed TLS handshake looks like a server that is away */
+		if (rc == LDAP_SERVER_DOWN &&
+		    strncmp(lc->uri, "ldaps://", 8) == 0)
+			err_set(err,
+				"source %s: bind to %.500s: %s (or its "
+				"certificate does not verify against %s, or "
+				"does not name the host)",
+				src->name, lc->uri, ldap_err2string(rc),
+				*lc->ca_file ? lc->ca_file
+					     : "the system's CAs");
 		goto fail;
 	}
 	sodium_memzero(pw, SOURCE_PASSWORD_MAX);

@@ -300,6 +300,14 @@ run_rc "$AGENT" -c "$T_DIR/ca.conf" push
 is "$RC" 75 "StartTLS with another CA: exit 75"
 like "$OUT" "source people: start_tls: TLS handshake with $LDAP_URI failed: its certificate does not verify against $T_DIR/other/ca.pem" \
 	"... refused at StartTLS, naming the CA file"
+sed "s|^uri .*$LDAP_PORT|uri = $LDAPS_URI|; s|^start_tls .*|start_tls = no|" "$ACONF" >"$T_DIR/ldaps.conf"
+run_rc "$AGENT" -c "$T_DIR/ldaps.conf" export
+is "$RC" 0 "ldaps:// with the server's CA: exit 0"
+sed "s|^ca_file .*|ca_file = $T_DIR/other/ca.pem|" "$T_DIR/ldaps.conf" >"$T_DIR/ldaps-ca.conf"
+run_rc "$AGENT" -c "$T_DIR/ldaps-ca.conf" push
+is "$RC" 75 "ldaps:// with another CA: exit 75"
+like "$OUT" "source people: bind to $LDAPS_URI: Can't contact LDAP server (or its certificate does not verify against $T_DIR/other/ca.pem" \
+	"... the connection is refused, naming the CA file"
 sed "s|^recipients_filter .*|recipients_filter = (mail=nobody@nowhere.test)|" "$ACONF" >"$T_DIR/empty.conf"
 run_rc "$AGENT" -c "$T_DIR/empty.conf" push
 is "$RC" 1 "a filter that finds nothing: exit 1"

@@ -6,10 +6,11 @@
 #				ad-test.schema; an mdb database for
 #				dc=example,dc=test with the syncprov overlay),
 #				load DIR/data.ldif if present with slapadd, and
-#				start slapd on ldapi (DIR/ldapi) and
-#				ldap://127.0.0.1:LDAP_PORT with StartTLS (a
-#				certificate from make_tls in DIR/tls); sets
-#				LDAP_DIR, LDAP_PORT, LDAP_URI, LDAPI_URI,
+#				start slapd on ldapi (DIR/ldapi),
+#				ldap://127.0.0.1:LDAP_PORT with StartTLS and
+#				ldaps://127.0.0.1:LDAPS_PORT (a certificate
+#				from make_tls in DIR/tls); sets LDAP_DIR,
+#				LDAP_PORT, LDAP_URI, LDAPS_URI, LDAPI_URI,
 #				LDAP_PID, LDAP_PWFILE (the password of
 #				cn=mxsync,ou=system,dc=example,dc=test)
 #	ldap_restart		start it again on the same database
@@ -22,6 +23,7 @@
 LDAP_DIR=
 LDAP_PORT=
 LDAP_URI=
+LDAPS_URI=
 LDAPI_URI=
 LDAP_PID=
 LDAP_PWFILE=
@@ -33,7 +35,7 @@ ldap_uri_path() { printf '%s' "$1" | sed 's|/|%2F|g'; }
 ldap_run_server() {
 	rm -f "$LDAP_DIR/ldapi"
 	slapd -d 0 -f "$LDAP_DIR/slapd.conf" \
-		-h "$LDAP_URI/ $LDAPI_URI/" >>"$LDAP_DIR/slapd.log" 2>&1 &
+		-h "$LDAP_URI/ $LDAPS_URI/ $LDAPI_URI/" >>"$LDAP_DIR/slapd.log" 2>&1 &
 	LDAP_PID=$!
 	track_pid "$LDAP_PID"
 	i=0
@@ -60,6 +62,9 @@ ldap_start() {
 	make_tls "$LDAP_DIR/tls" || return 1
 	LDAP_PORT=$(free_port)
 	LDAP_URI=ldap://127.0.0.1:$LDAP_PORT
+	LDAPS_PORT=$(free_port)
+	while [ "$LDAPS_PORT" = "$LDAP_PORT" ]; do LDAPS_PORT=$(free_port); done
+	LDAPS_URI=ldaps://127.0.0.1:$LDAPS_PORT
 	LDAPI_URI=ldapi://$(ldap_uri_path "$LDAP_DIR/ldapi")
 	LDAP_PWFILE=$LDAP_DIR/mxsync.pw
 	od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$LDAP_PWFILE"
