@@ -77,6 +77,10 @@ static void agent_warn_unlisted(const struct agent_config *cfg)
 				"no source (e.g. %s)\n", cfg->sources[i]->name,
 				cfg->sources[i]->unlisted,
 				cfg->sources[i]->unlisted_example);
+	for (i = 0; i < cfg->nsources; i++)
+		if (cfg->sources[i]->note[0] != '\0')
+			fprintf(stderr, "mxsync-agent: source %s: %s\n",
+				cfg->sources[i]->name, cfg->sources[i]->note);
 }
 
 static int agent_source_exit(int rc)

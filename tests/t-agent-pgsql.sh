@@ -90,6 +90,7 @@ is "$RC" 0 "export: exit 0"
 like "$OUT" "R @catchalias.test" "the alias domain gets the target's catch-all"
 case "$OUT" in *" all "*|*"D all"*) not_ok "ALL is never a domain" ;; *) ok "ALL is never a domain" ;; esac
 case "$OUT" in *carol@*) not_ok "a mixed-case mailbox is not exported" ;; *) ok "a mixed-case mailbox is not exported" ;; esac
+like "$OUT" "mxsync-agent: source pfa: 5 rows not in lower case left out" "export says how many rows it left out"
 
 check "the daemon starts" agent_start
 check "the first export reaches the backup" wait_until 20 has b1 alice@example.com
