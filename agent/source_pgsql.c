@@ -713,9 +713,16 @@ static int source_pgsql_export(struct source *src,
 		return rc;
 	if ((db = source_pgsql_connect(src, err)) == NULL)
 		return SOURCE_DOWN;
+	/*
+	 * Every row is read: plan the cursors for the whole result, not
+	 * for the first tenth (the default makes hash joins lose to sorts).
+	 */
 	if ((rc = source_pgsql_command(src, db, "begin",
 				       "BEGIN ISOLATION LEVEL REPEATABLE READ "
 				       "READ ONLY",
+				       err)) < 0 ||
+	    (rc = source_pgsql_command(src, db, "begin",
+				       "SET LOCAL cursor_tuple_fraction = 1.0",
 				       err)) < 0)
 		goto out;
 	if (*pc->change_query != '\0') {
