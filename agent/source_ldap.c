@@ -190,8 +190,8 @@ static int source_ldap_configure(struct source *src, const struct conf_file *cf,
 		ad = 1;
 	else if (*lc->schema != '\0')
 		return err_set(err,
-			       "%s:%u: [source %s]: unknown schema '%s' for "
-			       "type ldap (ad)",
+			       "%s:%u: [source %s]: unknown schema '%s' "
+			       "(known for type ldap: ad)",
 			       cf->path, conf_line(sec, "schema"), sec->name,
 			       lc->schema);
 	if (strncmp(lc->uri, "ldap://", 7) != 0 &&

@@ -92,20 +92,6 @@ static const struct conf_key mysql_keys[] = {
 	{ NULL, 0, NULL, 0, 0, 0 },
 };
 
-/* mysql_default - *query_r becomes a copy of def when the user set none */
-static int mysql_default(char **query_r, const char *def, struct err *err)
-{
-	char *copy;
-
-	if (**query_r != '\0' || def == NULL)
-		return 0;
-	if ((copy = strdup(def)) == NULL)
-		return err_set(err, "out of memory");
-	free(*query_r);
-	*query_r = copy;
-	return 0;
-}
-
 /* mysql_preset - the queries of "schema = NAME" where the user wrote none */
 static int mysql_preset(struct source *src, const struct conf_file *cf,
 			const struct conf_section *sec, struct err *err)
@@ -118,10 +104,9 @@ static int mysql_preset(struct source *src, const struct conf_file *cf,
 			       "(known for type mysql: %s)", cf->path,
 			       conf_line(sec, "schema"), sec->name, mc->schema,
 			       preset_names("mysql"));
-	if (mysql_default(&mc->domains_query, p->domains_query, err) < 0 ||
-	    mysql_default(&mc->recipients_query, p->recipients_query, err) < 0 ||
-	    mysql_default(&mc->change_query, p->change_query, err) < 0)
-		return -1;
+	if (preset_fill(p, &mc->domains_query, &mc->recipients_query,
+			&mc->change_query) < 0)
+		return err_set(err, "out of memory");
 	return 0;
 }
 

@@ -143,20 +143,6 @@ static int source_pgsql_ident(const char *s)
 	return 1;
 }
 
-/* source_pgsql_take - replace an empty query with a preset's */
-static int source_pgsql_take(char **query, const char *preset)
-{
-	char *copy;
-
-	if (**query != '\0' || preset == NULL)
-		return 0;
-	if ((copy = strdup(preset)) == NULL)
-		return -1;
-	free(*query);
-	*query = copy;
-	return 0;
-}
-
 static int source_pgsql_configure(struct source *src,
 				  const struct conf_file *cf,
 				  const struct conf_section *sec,
@@ -176,14 +162,11 @@ static int source_pgsql_configure(struct source *src,
 			return err_set(
 			    err,
 			    "%s:%u: [source %s]: unknown schema '%s' "
-			    "for type pgsql (%s)",
+			    "(known for type pgsql: %s)",
 			    cf->path, conf_line(sec, "schema"), sec->name,
 			    pc->schema, preset_names("pgsql"));
-		if (source_pgsql_take(&pc->domains_query, p->domains_query) <
-			0 ||
-		    source_pgsql_take(&pc->recipients_query,
-				      p->recipients_query) < 0 ||
-		    source_pgsql_take(&pc->change_query, p->change_query) < 0)
+		if (preset_fill(p, &pc->domains_query, &pc->recipients_query,
+				&pc->change_query) < 0)
 			return err_set(err, "out of memory");
 	}
 	if (*pc->domains_query == '\0' && *pc->recipients_query == '\0')

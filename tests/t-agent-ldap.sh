@@ -321,7 +321,7 @@ refuse "s|^uri .*$LDAP_PORT|uri = ldaps://127.0.0.1:$LDAP_PORT|" "[source people
 refuse "s|^uri .*$LDAP_PORT|uri = http://127.0.0.1:$LDAP_PORT|" "[source people]: uri must start with ldap://, ldaps:// or ldapi://" "an http:// uri"
 refuse "/^password_file .*ldap/d" "[source people]: bind_dn needs password_file" "bind_dn without a password"
 refuse "s|^sasl_mech .*|sasl_mech = PLAIN|" "[source ad]: sasl_mech must be EXTERNAL" "another SASL mechanism"
-refuse "s|^schema .*|schema = novell|" "[source ad]: unknown schema 'novell' for type ldap (ad)" "an unknown schema"
+refuse "s|^schema .*|schema = novell|" "[source ad]: unknown schema 'novell' (known for type ldap: ad)" "an unknown schema"
 is "$(bsum b1)" "$s" "none of the failures pushed anything"
 
 pf_stop "$T_DIR/pf-backup"

@@ -91,6 +91,10 @@ like "$OUT" "R @catchalias.test" "the alias domain gets the target's catch-all"
 case "$OUT" in *" all "*|*"D all"*) not_ok "ALL is never a domain" ;; *) ok "ALL is never a domain" ;; esac
 case "$OUT" in *carol@*) not_ok "a mixed-case mailbox is not exported" ;; *) ok "a mixed-case mailbox is not exported" ;; esac
 like "$OUT" "mxsync-agent: source pfa: 5 rows not in lower case left out" "export says how many rows it left out"
+sed "s|^schema .*|schema = postfixadmin\\
+mixed_case = fold|" "$ACONF" >"$T_DIR/fold.conf"
+run_rc "$AGENT" -c "$T_DIR/fold.conf" export
+like "$OUT" "R carol@example.com" "mixed_case = fold exports the mixed-case mailbox folded"
 
 check "the daemon starts" agent_start
 check "the first export reaches the backup" wait_until 20 has b1 alice@example.com
@@ -195,7 +199,7 @@ like "$OUT" "recipients_query returns 2 columns" "... named as such"
 sed "s|^schema .*|schema = nosuch|" "$ACONF" >"$T_DIR/schema.conf"
 run_rc "$AGENT" -c "$T_DIR/schema.conf" check-config
 is "$RC" 2 "an unknown schema: exit 2"
-like "$OUT" "unknown schema 'nosuch' for type pgsql (postfixadmin postfixadmin-backupmx)" "... listing the presets"
+like "$OUT" "unknown schema 'nosuch' (known for type pgsql: postfixadmin postfixadmin-backupmx)" "... listing the presets"
 
 # TLS over TCP: verify-full against the test CA works, another CA fails.
 make_tls "$T_DIR/other" >/dev/null
