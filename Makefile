@@ -47,7 +47,7 @@ FILL_THREAD ?= 1
 PKGS_FORMATS = jansson libsodium libcdb icu-uc
 PKGS_KEYS = libsodium
 PKGS_SYNCD = libmicrohttpd gnutls jansson libsystemd
-PKGS_AGENT = libcurl jansson libmariadb libsystemd
+PKGS_AGENT = libcurl jansson libmariadb libpq ldap lber libsystemd
 
 pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1))
@@ -107,6 +107,8 @@ AGENT_SRC = \
 	agent/preset_mysql.c \
 	agent/preset_pgsql.c \
 	agent/source_mysql.c \
+	agent/source_pgsql.c \
+	agent/source_ldap.c \
 	agent/source_maildir.c \
 	agent/export.c \
 	agent/ledger.c \

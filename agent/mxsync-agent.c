@@ -80,6 +80,10 @@ static void agent_warn_unlisted(const struct agent_config *cfg)
 				"no source (e.g. %s)\n", cfg->sources[i]->name,
 				cfg->sources[i]->unlisted,
 				cfg->sources[i]->unlisted_example);
+	for (i = 0; i < cfg->nsources; i++)
+		if (cfg->sources[i]->note[0] != '\0')
+			fprintf(stderr, "mxsync-agent: source %s: %s\n",
+				cfg->sources[i]->name, cfg->sources[i]->note);
 }
 
 static int agent_source_exit(int rc)
@@ -407,6 +411,9 @@ static void agent_status_print(json_t *j)
 			printf(", error (%s): %s",
 			       json_string_value(json_object_get(o, "error_kind")),
 			       json_string_value(e));
+		if (json_is_string(json_object_get(o, "note")))
+			printf(", note: %s",
+			       json_string_value(json_object_get(o, "note")));
 		printf("\n");
 	}
 	a = json_object_get(j, "backups");

@@ -151,8 +151,9 @@ static int state_finish_recipients(struct state *st, const struct domset *ds,
 fail:
 	/* the records set aside fit where the pass had moved past them */
 	state_drop(&st->rcpt, j, i);
-	memcpy(&st->rcpt.rec[st->rcpt.n], dr->gone.rec,
-	       dr->gone.n * sizeof(*dr->gone.rec));
+	if (dr->gone.n > 0)
+		memcpy(&st->rcpt.rec[st->rcpt.n], dr->gone.rec,
+		       dr->gone.n * sizeof(*dr->gone.rec));
 	st->rcpt.n += dr->gone.n;
 	dr->gone.n = 0;
 	return -1;

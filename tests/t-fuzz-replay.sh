@@ -16,7 +16,7 @@ if ! make -s -C "$MXSYNC_TOP" BUILD="$SB" SAN=1 fuzz-replay >"$T_DIR/make.log" 2
 fi
 # every report is fatal; leaks count too
 export ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1
-export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 export TMPDIR="$T_DIR"
 for src in "$MXSYNC_TOP"/tests/fuzz/fuzz-*.c; do
 	name=$(basename "$src" .c)
