@@ -151,9 +151,12 @@ d=$T_DIR/b-mx3
 "$BIN/mxsync-keys" trusted-line -o "$ORIGIN" "$T_DIR/agent.key" example.org >"$T_DIR/trusted_narrow"
 sed 's|^trusted_keys .*|trusted_keys = '"$T_DIR"'/trusted_narrow|' "$d/syncd.conf" >"$d/narrow.conf"
 backup_stop mx3
+n0=$(grep -c 'listening on' "$d/log")
 "$MXSYNCD" -c "$d/narrow.conf" run >>"$d/log" 2>&1 &
 BPID_mx3=$!; track_pid $!
 wait_port "$PORT_mx3" 10
+# the port opens before the installer has checked the maps: wait for it
+wait_until 30 sh -c "[ \$(grep -c 'listening on' '$d/log') -gt $n0 ]"
 s3=$(bsum mx3)
 run_rc "$AGENT" -c "$ACONF" push --full
 is "$RC" 1 "push refused by a backup: exit 1"
