@@ -9,12 +9,16 @@
  * Security: the secret key, the text of the secret key file and every buffer
  * that held either live in sodium_malloc'd memory (guard pages, mlock) and
  * are wiped with sodium_memzero on every path, successful or not.  A secret
- * key file that group or others can access is refused, like ssh does.  The
- * key file is created with O_EXCL|O_NOFOLLOW and mode 0600 and never
- * replaced; see key_write_new() for why it does not use formats/atomic.
+ * key file that others can access, that its group can write or execute, or
+ * that a group other than KEY_GROUP can read is refused, like ssh does: mode
+ * 0600 (0400), or 0640 (0440) with group KEY_GROUP, so that root can own a
+ * key the agent's user reads through its group.  The key file is created
+ * with O_EXCL|O_NOFOLLOW and mode 0600 (or 0640 with group KEY_GROUP) and
+ * never replaced; see key_write_new() for why it does not use formats/atomic.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +52,50 @@ int key_init(struct err *err)
 	if (sodium_init() < 0)
 		return err_set(err, "sodium_init: cannot initialise libsodium");
 	return 0;
+}
+
+int key_group_gid(gid_t *gid_r, struct err *err)
+{
+	struct group gr, *res = NULL;
+	char *buf = NULL;
+	size_t size = 4096;
+	int e, rc = -1;
+
+	/* a group with many members needs a larger buffer: retry on ERANGE */
+	for (;;) {
+		free(buf);
+		if ((buf = malloc(size)) == NULL) {
+			err_set(err, "getgrnam(%s): out of memory", KEY_GROUP);
+			goto out;
+		}
+		e = getgrnam_r(KEY_GROUP, &gr, buf, size, &res);
+		if (e != ERANGE || size >= (1u << 20))
+			break;
+		size *= 2;
+	}
+	if (e != 0) {
+		errno = e;
+		err_sys(err, "getgrnam(%s)", KEY_GROUP);
+		goto out;
+	}
+	rc = 0;
+	if (res != NULL) {
+		*gid_r = res->gr_gid;
+		rc = 1;
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+/* key_group_may_read - 1 if a file of group gid may be group-readable */
+static int key_group_may_read(gid_t gid)
+{
+	struct err ignored;
+	gid_t g;
+
+	/* no such group, or no answer: only owner-only modes pass */
+	return key_group_gid(&g, &ignored) == 1 && g == gid;
 }
 
 void key_id(const unsigned char pk[KEY_PUBLIC_LEN], char out[KEY_ID_LEN + 1])
@@ -133,8 +181,9 @@ static int key_fsync_dir(const char *path, struct err *err)
  * open and fsync can leave a short file; key_load_secret refuses it.
  */
 static int key_write_new(const char *path, const char *text, size_t len,
-			 struct err *err)
+			 gid_t gid, struct err *err)
 {
+	mode_t mode = gid == (gid_t)-1 ? 0600 : 0640;
 	int fd = -1, rc = -1, created = 0;
 	size_t off = 0;
 	ssize_t w;
@@ -150,8 +199,13 @@ static int key_write_new(const char *path, const char *text, size_t len,
 		goto out;
 	}
 	created = 1;
+	/* the group first, then the mode: nobody else may read it meanwhile */
+	if (gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0) {
+		err_sys(err, "fchown(%s, group %s)", path, KEY_GROUP);
+		goto out;
+	}
 	/* the umask may only have removed bits; make the mode exact */
-	if (fchmod(fd, 0600) < 0) {
+	if (fchmod(fd, mode) < 0) {
 		err_sys(err, "fchmod(%s)", path);
 		goto out;
 	}
@@ -190,6 +244,13 @@ out:
 int key_generate(const char *path, const char *comment, char *publine,
 		 size_t size, struct err *err)
 {
+	return key_generate_group(path, comment, (gid_t)-1, publine, size,
+				  err);
+}
+
+int key_generate_group(const char *path, const char *comment, gid_t gid,
+		       char *publine, size_t size, struct err *err)
+{
 	struct key_secret *k = NULL;
 	char *text = NULL;
 	char b64[KEY_B64_SECRET_LEN];
@@ -221,7 +282,7 @@ int key_generate(const char *path, const char *comment, char *publine,
 		err_set(err, "%s: key file text too long", path);
 		goto out;
 	}
-	if (key_write_new(path, text, (size_t)n, err) < 0)
+	if (key_write_new(path, text, (size_t)n, gid, err) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -253,10 +314,18 @@ static char *key_read_file(const char *path, size_t *len_r, struct err *err)
 		err_set(err, "%s: not a regular file", path);
 		goto out;
 	}
-	if (st.st_mode & (S_IRGRP | S_IROTH)) {
+	if (st.st_mode & S_IROTH) {
 		err_set(err, "key file %s is readable by group or others "
 			"(mode %04o); chmod 600 %s", path,
 			(unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	if ((st.st_mode & S_IRGRP) && !key_group_may_read(st.st_gid)) {
+		err_set(err, "key file %s is readable by group or others "
+			"(mode %04o); chmod 600 %s, or chgrp %s %s if the "
+			"agent reads it through group %s", path,
+			(unsigned)(st.st_mode & 07777), path, KEY_GROUP, path,
+			KEY_GROUP);
 		goto out;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH | S_IXGRP | S_IXOTH)) {

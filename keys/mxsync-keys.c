@@ -6,10 +6,12 @@
  *	mxsync-keys trusted-line -o ORIGIN FILE DOMAIN...
  *
  * "generate" writes a new secret key file (never replacing one) and prints
- * the public line; "public" prints it again from the secret key file;
- * "trusted-line" prints the line a backup's trusted-keys file needs, from a
- * secret key file or a file holding a public line ("-" reads the public line
- * from standard input).
+ * the public line; run by root, it gives the file group mxsync (KEY_GROUP)
+ * and mode 0640 when that group exists, so that the agent, which runs as
+ * mxsync, can read a key root owns.  "public" prints the public line again
+ * from the secret key file; "trusted-line" prints the line a backup's
+ * trusted-keys file needs, from a secret key file or a file holding a public
+ * line ("-" reads the public line from standard input).
  *
  * Exit codes: 0 ok, 1 refused or invalid data (an existing file, a key file
  * that others can read, a malformed key), 2 usage.
@@ -62,9 +64,10 @@ static int keys_help(void)
 	fputs("\n"
 	      "  generate      create an Ed25519 key pair; the secret key "
 	      "file is\n"
-	      "                created with mode 0600 and never overwritten;"
-	      " prints\n"
-	      "                the public line\n"
+	      "                created with mode 0600 (as root: 0640, group "
+	      "mxsync)\n"
+	      "                and never overwritten; prints the public "
+	      "line\n"
 	      "  public        print the public line of a secret key file\n"
 	      "  trusted-line  print the line for a backup's trusted-keys "
 	      "file\n"
@@ -88,6 +91,7 @@ static int keys_generate(int argc, char **argv)
 	const char *out = NULL, *comment = "";
 	char publine[KEYS_LINE_MAX];
 	struct err err = { "" };
+	gid_t gid = (gid_t)-1;
 	int c;
 
 	optind = 1;
@@ -107,7 +111,13 @@ static int keys_generate(int argc, char **argv)
 		return keys_usage("generate: unexpected argument");
 	if (out == NULL)
 		return keys_usage("generate: -o FILE is required");
-	if (key_generate(out, comment, publine, sizeof(publine), &err) < 0) {
+	/* root makes the agent's key: let the daemons' group read it */
+	if (geteuid() == 0 && key_group_gid(&gid, &err) < 0) {
+		log_error("%s", err.msg);
+		return KEYS_EXIT_REFUSED;
+	}
+	if (key_generate_group(out, comment, gid, publine, sizeof(publine),
+			       &err) < 0) {
 		log_error("%s", err.msg);
 		return KEYS_EXIT_REFUSED;
 	}

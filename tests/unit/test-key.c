@@ -80,6 +80,8 @@ int main(void)
 	char msg[] = "{\"origin\":\"mx1.example\",\"serial\":1}";
 	struct stat st;
 	const char *k1;
+	gid_t mgid = 0;
+	int mg;
 	size_t clen = strlen(KEY_SIGN_CONTEXT);
 
 	if (mkdtemp(dir) == NULL) {
@@ -209,6 +211,69 @@ int main(void)
 	ok(sk2 != NULL, "mode 0400 loads");
 	key_secret_free(sk2);
 	chmod(k1, 0600);
+
+	/*
+	 * group read: only for group KEY_GROUP.  k1 has the test's own group,
+	 * which is not mxsync unless the test runs as mxsync.
+	 */
+	mg = key_group_gid(&mgid, &err);
+	ok(mg >= 0, "key_group_gid answers (%s %s)", KEY_GROUP,
+	   mg == 1 ? "exists" : "does not exist");
+	if (mg == 1 && getegid() == mgid) {
+		printf("# running as group %s: own-group refusal not tested\n",
+		       KEY_GROUP);
+	} else {
+		chmod(k1, 0640);
+		has_str(load_err(k1), "(mode 0640); chmod 600 ",
+			"mode 0640, group not mxsync, refused");
+		has_str(load_err(k1), "or chgrp mxsync ",
+			"... and names the group it may have");
+		chmod(k1, 0440);
+		has_str(load_err(k1), "is readable by group or others "
+			"(mode 0440)", "mode 0440, group not mxsync, refused");
+	}
+	chmod(k1, 0644);
+	has_str(load_err(k1), "is readable by group or others (mode 0644)",
+		"mode 0644 refused");
+	ok(strstr(load_err(k1), "chgrp") == NULL,
+	   "... with no chgrp hint: others must never read it");
+	chmod(k1, 0600);
+
+	/* key_generate_group: the caller's own group is always allowed */
+	ok(key_generate_group(tpath("g1"), NULL, getegid(), publine2,
+			      sizeof(publine2), &err) == 0,
+	   "key_generate_group with the own group: %s", err.msg);
+	ok(stat(tpath("g1"), &st) == 0 && (st.st_mode & 07777) == 0640 &&
+	   st.st_gid == getegid(), "... mode 0640, that group");
+	if (mg == 1 && chown(k1, (uid_t)-1, mgid) == 0) {
+		chmod(k1, 0640);
+		sk2 = key_load_secret(k1, &err);
+		ok(sk2 != NULL, "mode 0640, group mxsync, loads: %s",
+		   sk2 ? "" : err.msg);
+		key_secret_free(sk2);
+		chmod(k1, 0440);
+		sk2 = key_load_secret(k1, &err);
+		ok(sk2 != NULL, "mode 0440, group mxsync, loads");
+		key_secret_free(sk2);
+		chmod(k1, 0644);
+		has_str(load_err(k1), "is readable by group or others "
+			"(mode 0644)", "mode 0644, group mxsync, refused");
+		chmod(k1, 0604);
+		has_str(load_err(k1), "(mode 0604)",
+			"mode 0604, group mxsync, refused");
+		chmod(k1, 0660);
+		has_str(load_err(k1), "accessible by group or others "
+			"(mode 0660)", "mode 0660, group mxsync, refused");
+		chmod(k1, 0650);
+		has_str(load_err(k1), "accessible by group or others "
+			"(mode 0650)", "mode 0650, group mxsync, refused");
+		chmod(k1, 0600);
+		ok(chown(k1, (uid_t)-1, getegid()) == 0, "group back");
+	} else {
+		printf("# no group %s, or not allowed to chgrp to it: "
+		       "acceptance of mode 0640 is tested by t-deb.sh\n",
+		       KEY_GROUP);
+	}
 
 	/* malformed files, each from a raw key pair */
 	key_id(rpk, id);
