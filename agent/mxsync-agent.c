@@ -33,6 +33,7 @@
 #include "../formats/log.h"
 #include "../formats/manifest.h"
 #include "../formats/snapshot.h"
+#include "../formats/version.h"
 #include "../keys/key.h"
 #include "config.h"
 #include "control.h"
@@ -51,6 +52,7 @@ static void agent_usage(void)
 {
 	fprintf(stderr,
 		"usage: mxsync-agent [-c FILE] [-v] [-s] COMMAND [OPTIONS]\n"
+		"       mxsync-agent --version\n"
 		"  check-config\n"
 		"  export [--diff] [-o FILE] [--allow-shrink]\n"
 		"  push [--allow-shrink] [--full]\n"
@@ -586,6 +588,10 @@ int main(int argc, char **argv)
 	int c, use_syslog = 0, verbose = 0, rc;
 
 	log_open("mxsync-agent", 0);
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("mxsync-agent %s\n", MXSYNC_VERSION);
+		return fflush(stdout) == 0 ? 0 : EX_REFUSED;
+	}
 	while ((c = getopt(argc, argv, "+c:vsh")) != -1) {
 		switch (c) {
 		case 'c':

@@ -33,11 +33,8 @@
 #include "../formats/err.h"
 #include "../formats/log.h"
 #include "../formats/norm.h"
+#include "../formats/version.h"
 #include "key.h"
-
-#ifndef MXSYNC_VERSION
-#define MXSYNC_VERSION "0.1.0"
-#endif
 
 #define KEYS_EXIT_OK 0
 #define KEYS_EXIT_REFUSED 1

@@ -34,6 +34,7 @@
 #include "../formats/buf.h"
 #include "../formats/log.h"
 #include "../formats/norm.h"
+#include "../formats/version.h"
 #include "../keys/key.h"
 #include "../keys/trust.h"
 #include "apply.h"
@@ -57,7 +58,8 @@ static void mxsyncd_usage(void)
 		"       mxsyncd [-c FILE] status [--json]\n"
 		"       mxsyncd [-c FILE] check ADDRESS\n"
 		"       mxsyncd [-c FILE] postconf\n"
-		"       mxsyncd [-c FILE] check-config   (or -n)\n");
+		"       mxsyncd [-c FILE] check-config   (or -n)\n"
+		"       mxsyncd --version\n");
 }
 
 /* mxsyncd_setup - config and trusted keys into sd; exits 2 on error */
@@ -515,6 +517,10 @@ int main(int argc, char **argv)
 	struct err err;
 	int c, use_syslog = 0, verbose = 0, check_only = 0, json = 0;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("mxsyncd %s\n", MXSYNC_VERSION);
+		return fflush(stdout) == 0 ? 0 : EX_REFUSED;
+	}
 	while ((c = getopt(argc, argv, "+c:nsu:vh")) != -1) {
 		switch (c) {
 		case 'c':
