@@ -190,6 +190,21 @@ install: all
 		install -m 0644 examples/$$f $(DESTDIR)$(SYSCONFDIR)/mxsync/$$f; \
 	done
 
+# deb: the Debian packages of debian/ (mxsyncd, mxsync-agent, mxsync-common)
+# into $(BUILD)/deb/, their debug symbols into $(BUILD)/deb/dbgsym/.
+# dpkg-buildpackage writes beside the tree it builds, so it builds a copy in
+# $(BUILD)/deb-src/mxsync; the .changes and .buildinfo files stay there.
+.PHONY: deb
+deb:
+	rm -rf $(BUILD)/deb-src $(BUILD)/deb
+	mkdir -p $(BUILD)/deb-src/mxsync $(BUILD)/deb/dbgsym
+	tar -cf - --exclude=./.git --exclude=./build --exclude='./$(BUILD)' . | \
+		tar -xf - -C $(BUILD)/deb-src/mxsync
+	cd $(BUILD)/deb-src/mxsync && dpkg-buildpackage -us -uc -b -jauto
+	mv $(BUILD)/deb-src/*-dbgsym_*.deb $(BUILD)/deb/dbgsym/ 2>/dev/null || true
+	mv $(BUILD)/deb-src/*.deb $(BUILD)/deb/
+	ls $(BUILD)/deb/*.deb
+
 clean:
 	rm -rf $(BUILD)
 
