@@ -193,7 +193,7 @@ install: all
 # deb: the Debian packages of debian/ (mxsyncd, mxsync-agent, mxsync-common)
 # into $(BUILD)/deb/, their debug symbols into $(BUILD)/deb/dbgsym/.
 # dpkg-buildpackage writes beside the tree it builds, so it builds a copy in
-# $(BUILD)/deb-src/mxsync; the .changes and .buildinfo files stay there.
+# $(BUILD)/deb-src, which goes away afterwards with the .changes file.
 .PHONY: deb
 deb:
 	rm -rf $(BUILD)/deb-src $(BUILD)/deb
@@ -203,9 +203,11 @@ deb:
 	cd $(BUILD)/deb-src/mxsync && dpkg-buildpackage -us -uc -b -jauto
 	mv $(BUILD)/deb-src/*-dbgsym_*.deb $(BUILD)/deb/dbgsym/ 2>/dev/null || true
 	mv $(BUILD)/deb-src/*.deb $(BUILD)/deb/
+	rm -rf $(BUILD)/deb-src
 	ls $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (not the copy make deb builds in, where tmpfiles.d is a directory)
+-include $(shell find $(BUILD) -path '$(BUILD)/deb-src' -prune -o -name '*.d' -type f -print 2>/dev/null)
