@@ -40,6 +40,11 @@ static const struct conf_key config_agent_keys[] = {
 	  offsetof(struct agent_config, recipient_delimiter), 0, 0 },
 	{ "debounce", CONF_DURATION, "200ms",
 	  offsetof(struct agent_config, debounce_ms), 0, 60000 },
+	{ "verify_interval", CONF_DURATION, "1h",
+	  offsetof(struct agent_config, verify_interval_ms), 0,
+	  366ULL * 86400000 },
+	{ "verify_postfix", CONF_STRING, "",
+	  offsetof(struct agent_config, verify_postfix), 0, 0 },
 	{ NULL, 0, NULL, 0, 0, 0 },
 };
 

@@ -2,7 +2,8 @@
  * config - the agent's configuration file (agent.conf)
  *
  *	[agent]		origin, key, state_dir, control_socket, control_group,
- *			expire, nexthop, recipient_delimiter
+ *			expire, nexthop, recipient_delimiter,
+ *			verify_interval, verify_postfix
  *	[source NAME]	type = file | mysql | maildir, plus the keys of that
  *			type (source_file.c, source_mysql.c, source_maildir.c)
  *	[backup NAME]	url, ca_file, pinned_pubkey, timeout
@@ -43,6 +44,8 @@ struct agent_config {
 	char *nexthop;
 	char *recipient_delimiter;
 	uint64_t debounce_ms;
+	uint64_t verify_interval_ms;	/* 0: the daemon does not verify */
+	char *verify_postfix;		/* Postfix config dir, "" default */
 
 	struct source **sources;
 	size_t nsources;

@@ -24,7 +24,10 @@
  * export_state - SOURCE_OK with *st_r (caller frees), or SOURCE_BAD /
  * SOURCE_DOWN with a message naming the source.  inotify_fd >= 0 makes the
  * sources add watches on what they read.  Each source's status fields
- * (last export, counts, error) are updated.
+ * (last export, counts, error) are updated.  A recipient whose domain no
+ * source lists is dropped and counted in its source's unlisted and
+ * unlisted_example when that source has unlisted_domains = drop, else it
+ * fails the export (SOURCE_BAD).
  */
 int export_state(struct agent_config *cfg, int inotify_fd,
 		 struct state **st_r, struct err *err);

@@ -19,14 +19,35 @@ static const struct source_ops *const source_types[] = {
 	&source_maildir_ops,
 };
 
+/* source_common - keys of every type, handled here and hidden from it */
+static int source_common(struct source *src, const struct conf_file *cf,
+			 const struct conf_entry *e, struct err *err)
+{
+	if (strcmp(e->key, "unlisted_domains") != 0)
+		return 0;
+	if (strcmp(e->value, "drop") == 0)
+		src->unlisted_domains = SOURCE_UNLISTED_DROP;
+	else if (strcmp(e->value, "refuse") == 0)
+		src->unlisted_domains = SOURCE_UNLISTED_REFUSE;
+	else
+		return err_set(err, "%s:%u: [source %s]: unlisted_domains must "
+			       "be drop or refuse, not '%s'", cf->path, e->line,
+			       src->name, e->value);
+	return 1;
+}
+
 struct source *source_new(const struct conf_file *cf,
 			  const struct conf_section *sec, unsigned index,
 			  struct err *err)
 {
 	struct source *src = NULL;
+	struct conf_section own = *sec;
 	const char *type = NULL;
 	size_t i;
+	int rc;
 
+	own.entries = NULL;
+	own.n = 0;
 	for (i = 0; i < sec->n; i++)
 		if (strcmp(sec->entries[i].key, "type") == 0)
 			type = sec->entries[i].value;
@@ -41,6 +62,19 @@ struct source *source_new(const struct conf_file *cf,
 		goto fail;
 	}
 	src->index = index;
+	src->unlisted_domains = SOURCE_UNLISTED_DROP;
+	/* The type sees its own keys only. */
+	if (sec->n > 0 &&
+	    (own.entries = calloc(sec->n, sizeof(*own.entries))) == NULL) {
+		err_set(err, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < sec->n; i++) {
+		if ((rc = source_common(src, cf, &sec->entries[i], err)) < 0)
+			goto fail;
+		if (rc == 0)
+			own.entries[own.n++] = sec->entries[i];
+	}
 	for (i = 0; i < sizeof(source_types) / sizeof(source_types[0]); i++)
 		if (strcmp(source_types[i]->type, type) == 0)
 			src->ops = source_types[i];
@@ -50,10 +84,12 @@ struct source *source_new(const struct conf_file *cf,
 			conf_line(sec, "type"), sec->name, type);
 		goto fail;
 	}
-	if (src->ops->configure(src, cf, sec, err) < 0)
+	if (src->ops->configure(src, cf, &own, err) < 0)
 		goto fail;
+	free(own.entries);
 	return src;
 fail:
+	free(own.entries);
 	source_free(src);
 	return NULL;
 }

@@ -62,17 +62,28 @@ struct source_ops {
 	void (*free)(struct source *src);
 };
 
+/* what an export does with a recipient whose domain no source lists */
+#define SOURCE_UNLISTED_DROP 0		/* drop and count it (the default) */
+#define SOURCE_UNLISTED_REFUSE 1	/* fail the export */
+
+/* SOURCE_EXAMPLE_MAX - room for one folded address */
+#define SOURCE_EXAMPLE_MAX 256
+
 struct source {
 	char *name;
 	unsigned index;
 	const struct source_ops *ops;
 	void *priv;
 	uint64_t poll_interval_ms;	/* poll sources only */
+	int unlisted_domains;		/* SOURCE_UNLISTED_* */
 
 	/* bookkeeping for status, filled by the export module */
 	time_t last_export;
 	time_t last_attempt;
 	size_t domains, recipients;
+	size_t unlisted;		/* recipients dropped: no such domain */
+	char unlisted_example[SOURCE_EXAMPLE_MAX];	/* one of them */
+	size_t unlisted_logged;		/* the count the daemon last logged */
 	char error[ERR_LEN];		/* "" when the last export worked */
 	int error_kind;
 };
@@ -82,8 +93,9 @@ extern const struct source_ops source_mysql_ops;
 extern const struct source_ops source_maildir_ops;
 
 /*
- * source_new - the source of [source NAME]: looks up "type", then lets the
- * type apply its own key table.  Errors are "file:line: ...".
+ * source_new - the source of [source NAME]: looks up "type" and the keys
+ * every type has ("unlisted_domains = drop | refuse"), then lets the type
+ * apply its own key table to the other keys.  Errors are "file:line: ...".
  */
 struct source *source_new(const struct conf_file *cf,
 			  const struct conf_section *sec, unsigned index,

@@ -70,6 +70,19 @@ int state_reserve(struct state *st, size_t records, size_t bytes,
 int state_finish(struct state *st, unsigned *tag_r, struct err *err);
 
 /*
+ * state_finish_unlisted - state_finish(), except that a recipient whose
+ * domain is absent and whose tag t has t < ndrop and drop[t] != 0 is
+ * dropped instead of failing the finish; dropped (when not NULL) is called
+ * once per dropped address, in key order, with its tag, only when the
+ * finish succeeds.
+ */
+typedef void state_unlisted_fn(void *arg, unsigned tag, const char *addr,
+			       size_t alen);
+int state_finish_unlisted(struct state *st, const unsigned char *drop,
+			  size_t ndrop, state_unlisted_fn *dropped, void *arg,
+			  unsigned *tag_r, struct err *err);
+
+/*
  * state_parse - parse canonical text; buf is copied.  state_parse_owned takes
  * ownership of a malloc'd buffer (freed on failure too) and avoids the copy.
  */
@@ -127,17 +140,6 @@ void state_recipient(const struct state *st, size_t i, const char **addr_r,
 long state_find_domain(const struct state *st, const char *domain, size_t len);
 /* state_has_recipient - 1 if the exact key is a recipient, else 0 */
 int state_has_recipient(const struct state *st, const char *addr, size_t len);
-
-/*
- * state_accepts - decide an address as the backup's Postfix would with these
- * records: folded "user+ext@domain", then "user@domain" (when delimiter is
- * non-empty and the local part holds one of its characters), then "@domain".
- * Returns 1 accept, 0 reject (domain unknown or user unknown), -1 malformed.
- * *domain_known_r says whether the domain is one of the state's.
- */
-int state_accepts(const struct state *st, const char *addr,
-		  const char *delimiter, int *domain_known_r,
-		  struct err *err);
 
 /* state_text_size - bytes of the canonical text */
 size_t state_text_size(const struct state *st);
