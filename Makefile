@@ -62,6 +62,10 @@ SYNCD_SRC = \
 	syncd/verify.c \
 	syncd/apply.c \
 	syncd/status.c \
+	syncd/cidr.c \
+	syncd/channel.c \
+	syncd/sandbox.c \
+	syncd/installer.c \
 	syncd/listener.c
 
 AGENT_SRC = \

@@ -39,6 +39,7 @@ backup_setup() {
 	cat >"$d/syncd.conf" <<EOC
 [syncd]
 listen       = 127.0.0.1:$p
+status_listen = none
 tls_cert     = $TLS/cert.pem
 tls_key      = $TLS/key.pem
 trusted_keys = $T_DIR/trusted_keys
