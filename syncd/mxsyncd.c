@@ -53,12 +53,14 @@
 #include "installer.h"
 #include "listener.h"
 #include "status.h"
+#include "../formats/exitcode.h"
 #include "store.h"
 
-#define EX_OK_ 0
-#define EX_REFUSED 1
-#define EX_USAGE_ 2
-#define EX_TEMP 75
+/* the short names of formats/exitcode.h used here */
+#define EX_OK_ EXITCODE_OK
+#define EX_REFUSED EXITCODE_REFUSED
+#define EX_USAGE_ EXITCODE_USAGE
+#define EX_TEMP EXITCODE_TEMP
 
 static const char *mxsyncd_conf = CONFIG_DEFAULT_PATH;
 
@@ -384,10 +386,13 @@ static int mxsyncd_run(const char *user_opt)
 	}
 	if (installer_go(in) < 0)
 		goto out;
+	/* the installer may install already: the store under facts_lock */
+	pthread_mutex_lock(&sd.facts_lock);
 	log_info("listening on %s (status on %s); %zu origins, %zu trusted "
 		 "keys",
 		 sd.cfg->listen, sd.cfg->status_listen, sd.store->n,
 		 sd.trust->n);
+	pthread_mutex_unlock(&sd.facts_lock);
 	sd_notify(0, "READY=1");
 	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
 		wd_usec = 0;
