@@ -73,6 +73,7 @@ AGENT_SRC = \
 	agent/source_mysql.c \
 	agent/source_maildir.c \
 	agent/export.c \
+	agent/guard.c \
 	agent/ledger.c \
 	agent/push.c \
 	agent/watch.c \

@@ -19,6 +19,13 @@
 int export_state(struct agent_config *cfg, int inotify_fd,
 		 struct state **st_r, struct err *err)
 {
+	(void)inotify_fd;
+	return export_state_watched(cfg, NULL, st_r, err);
+}
+
+int export_state_watched(struct agent_config *cfg, struct watch *w,
+			 struct state **st_r, struct err *err)
+{
 	struct state *st;
 	size_t i;
 	unsigned tag = 0;
@@ -31,11 +38,15 @@ int export_state(struct agent_config *cfg, int inotify_fd,
 	}
 	for (i = 0; i < cfg->nsources; i++) {
 		struct source *src = cfg->sources[i];
-		struct source_export_ctx ctx = { st, cfg->nexthop, inotify_fd,
-						 0, 0 };
+		struct source_export_ctx ctx = { .st = st,
+						 .nexthop = cfg->nexthop,
+						 .inotify_fd = -1,
+						 .watch = w };
 
 		src->last_attempt = time(NULL);
-		rc = src->ops->export(src, &ctx, err);
+		src->skipped = 0;
+		src->skipped_example[0] = '\0';
+		rc = source_export(src, &ctx, err);
 		if (rc < 0) {
 			snprintf(src->error, sizeof(src->error), "%s", err->msg);
 			src->error_kind = rc;

@@ -1,6 +1,7 @@
 /*
  * source - the shared part of the source types: choosing the type of a
- * [source NAME] section, normalising records, adding inotify watches
+ * [source NAME] section, the keys every type takes (allow_empty,
+ * accept_all), normalising records, adding inotify watches
  *
  * Failures are returned as SOURCE_BAD or SOURCE_DOWN with a message; see
  * source.h.  Messages name at most the one bad record.
@@ -8,10 +9,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 
 #include "../formats/norm.h"
 #include "source.h"
+#include "watch.h"
 
 static const struct source_ops *const source_types[] = {
 	&source_file_ops,
@@ -19,13 +20,92 @@ static const struct source_ops *const source_types[] = {
 	&source_maildir_ops,
 };
 
+/* source_common - the keys of every type, as conf.h targets */
+struct source_common {
+	char *type;
+	int allow_empty;
+	char *accept_all;
+};
+
+static const struct conf_key source_common_keys[] = {
+	{ "type", CONF_STRING, NULL, offsetof(struct source_common, type), 0,
+	  0 },
+	{ "allow_empty", CONF_BOOL, "no",
+	  offsetof(struct source_common, allow_empty), 0, 0 },
+	{ "accept_all", CONF_STRING, "",
+	  offsetof(struct source_common, accept_all), 0, 0 },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+
+/* source_is_common - 1 for a key source.c applies, not the type */
+static int source_is_common(const char *key)
+{
+	return strcmp(key, "allow_empty") == 0 ||
+	       strcmp(key, "accept_all") == 0;
+}
+
+/* source_accept_all - fold the accept_all domains into src */
+static int source_accept_all(struct source *src, const char *text,
+			     const struct conf_file *cf, unsigned line,
+			     struct err *err)
+{
+	const char *p = text;
+	char d[NORM_BUF_SIZE];
+	size_t len;
+
+	while (*p != '\0') {
+		size_t wlen;
+		char **nv;
+
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			break;
+		wlen = strcspn(p, " \t,");
+		if (norm_domain(p, wlen, d, sizeof(d), &len, err) < 0)
+			return err_prefix(err, "%s:%u: [source %s]: accept_all",
+					  cf->path, line, src->name);
+		nv = realloc(src->accept_all,
+			     (src->naccept_all + 1) * sizeof(*nv));
+		if (nv == NULL)
+			return err_set(err, "out of memory");
+		src->accept_all = nv;
+		if ((nv[src->naccept_all] = strndup(d, len)) == NULL)
+			return err_set(err, "out of memory");
+		src->naccept_all++;
+		p += wlen;
+	}
+	return 0;
+}
+
 struct source *source_new(const struct conf_file *cf,
 			  const struct conf_section *sec, unsigned index,
 			  struct err *err)
 {
 	struct source *src = NULL;
+	struct source_common com;
+	struct conf_section csec = *sec, tsec = *sec;
 	const char *type = NULL;
 	size_t i;
+
+	memset(&com, 0, sizeof(com));
+	csec.entries = tsec.entries = NULL;
+	csec.n = tsec.n = 0;
+	if (sec->n > 0 &&
+	    ((csec.entries = calloc(sec->n, sizeof(*sec->entries))) == NULL ||
+	     (tsec.entries = calloc(sec->n, sizeof(*sec->entries))) == NULL)) {
+		err_set(err, "out of memory");
+		goto fail;
+	}
+	/* "type" goes to both: the common table and the type's own. */
+	for (i = 0; i < sec->n; i++) {
+		const char *k = sec->entries[i].key;
+
+		if (source_is_common(k) || strcmp(k, "type") == 0)
+			csec.entries[csec.n++] = sec->entries[i];
+		if (!source_is_common(k))
+			tsec.entries[tsec.n++] = sec->entries[i];
+	}
+	sec = &tsec;
 
 	for (i = 0; i < sec->n; i++)
 		if (strcmp(sec->entries[i].key, "type") == 0)
@@ -50,10 +130,21 @@ struct source *source_new(const struct conf_file *cf,
 			conf_line(sec, "type"), sec->name, type);
 		goto fail;
 	}
+	if (conf_apply(cf, &csec, source_common_keys, &com, err) < 0 ||
+	    source_accept_all(src, com.accept_all, cf,
+			      conf_line(&csec, "accept_all"), err) < 0)
+		goto fail;
+	src->allow_empty = com.allow_empty;
 	if (src->ops->configure(src, cf, sec, err) < 0)
 		goto fail;
+	conf_free_target(source_common_keys, &com);
+	free(csec.entries);
+	free(tsec.entries);
 	return src;
 fail:
+	conf_free_target(source_common_keys, &com);
+	free(csec.entries);
+	free(tsec.entries);
 	source_free(src);
 	return NULL;
 }
@@ -64,28 +155,56 @@ void source_free(struct source *src)
 		return;
 	if (src->ops != NULL && src->ops->free != NULL)
 		src->ops->free(src);
+	while (src->naccept_all > 0)
+		free(src->accept_all[--src->naccept_all]);
+	free(src->accept_all);
 	free(src->name);
 	free(src);
 }
 
 const char *source_kind_name(int kind)
 {
-	return kind == SOURCE_DOWN ? "down" : "bad data";
+	switch (kind) {
+	case SOURCE_DOWN:
+		return "down";
+	case SOURCE_BUSY:
+		return "settling";
+	case SOURCE_GUARD:
+		return "guard";
+	default:
+		return "bad data";
+	}
+}
+
+int source_export(struct source *src, struct source_export_ctx *ctx,
+		  struct err *err)
+{
+	char addr[NORM_BUF_SIZE + 1];
+	size_t i, len;
+	int rc;
+
+	if ((rc = src->ops->export(src, ctx, err)) < 0)
+		return rc;
+	for (i = 0; i < src->naccept_all; i++) {
+		len = strlen(src->accept_all[i]);
+		addr[0] = '@';
+		memcpy(addr + 1, src->accept_all[i], len);
+		if ((rc = source_add_recipient(src, ctx, addr, len + 1,
+					       "accept_all", err)) < 0)
+			return rc;
+	}
+	return SOURCE_OK;
 }
 
 void source_watch_dir(struct source_export_ctx *ctx, const char *dir)
 {
-	if (ctx->inotify_fd < 0)
-		return;
-	/*
-	 * Directory events cover files replaced by rename (editors, postmap
-	 * style tools) and mailboxes created or removed.  A failure (watch
-	 * limit) only costs promptness: the daemon also re-exports on a timer.
-	 */
-	(void)inotify_add_watch(ctx->inotify_fd, dir,
-				IN_CREATE | IN_DELETE | IN_MOVED_FROM |
-				IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB |
-				IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+	if (ctx->watch != NULL)
+		(void)watch_add_dir(ctx->watch, dir);
+}
+
+int source_busy(const struct source_export_ctx *ctx, const char *path)
+{
+	return ctx->watch != NULL && watch_busy(ctx->watch, path);
 }
 
 int source_add_domain(struct source *src, struct source_export_ctx *ctx,

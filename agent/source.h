@@ -7,11 +7,23 @@
  * state with its index as the tag, so that state_finish() can name the
  * source of a bad record.
  *
- * An export fails in one of two ways, and the caller maps them to exit
- * codes: SOURCE_DOWN (75: database unreachable, file missing or unreadable)
- * and SOURCE_BAD (1: malformed record, query of the wrong shape).  Messages
- * never hold recipient addresses beyond the one bad record, and never a
- * password.
+ * An export fails in one of these ways, and the caller maps them to exit
+ * codes: SOURCE_DOWN (75: database unreachable, file missing or unreadable,
+ * a file that does not settle, a Maildir root whose file system went away),
+ * SOURCE_BAD (1: malformed record, query of the wrong shape), SOURCE_BUSY (a
+ * file is being written or changed while it was read: the daemon waits and
+ * exports again; it becomes SOURCE_DOWN after [agent] settle_timeout) and
+ * SOURCE_GUARD (1: the agent's own guard refused the result, see guard.h).
+ * Messages never hold recipient addresses beyond the one bad record, and
+ * never a password.
+ *
+ * Keys every source type takes (source.c applies them, the type never sees
+ * them):
+ *
+ *	allow_empty = yes	the source may yield no recipients at all
+ *				(else that fails the export, see guard.h)
+ *	accept_all = DOMAIN...	export "@DOMAIN" (accept every address) for
+ *				each listed domain, which a source must list
  */
 #ifndef MXSYNC_AGENT_SOURCE_H
 #define MXSYNC_AGENT_SOURCE_H
@@ -30,15 +42,20 @@
 #define SOURCE_OK 0
 #define SOURCE_BAD (-1)
 #define SOURCE_DOWN (-2)
+#define SOURCE_BUSY (-3)
+#define SOURCE_GUARD (-4)
 
 struct agent_config;
 struct source;
+struct watch;
 
 /* source_export_ctx - what an export needs besides the source itself */
 struct source_export_ctx {
 	struct state *st;
 	const char *nexthop;	/* [agent] nexthop for domains without one */
-	int inotify_fd;		/* >= 0: add watches on what is read */
+	int inotify_fd;		/* unused; kept for positional initialisers */
+	struct watch *watch;	/* not NULL: add watches on what is read, and
+				   wait for files that are being written */
 	size_t domains;		/* records this source added */
 	size_t recipients;
 };
@@ -69,12 +86,22 @@ struct source {
 	void *priv;
 	uint64_t poll_interval_ms;	/* poll sources only */
 
+	/* keys common to every type (see above) */
+	int allow_empty;
+	char **accept_all;		/* folded domains */
+	size_t naccept_all;
+	/* set by configure when the source cannot yield recipients at all */
+	int no_recipients;
+
 	/* bookkeeping for status, filled by the export module */
 	time_t last_export;
 	time_t last_attempt;
 	size_t domains, recipients;
+	size_t pushed_recipients;	/* at the last export that was adopted */
 	char error[ERR_LEN];		/* "" when the last export worked */
 	int error_kind;
+	size_t skipped;			/* entries skipped (not exported) */
+	char skipped_example[256];
 };
 
 extern const struct source_ops source_file_ops;
@@ -90,11 +117,20 @@ struct source *source_new(const struct conf_file *cf,
 			  struct err *err);
 void source_free(struct source *src);
 
-/* source_kind_name - "bad data" / "down" for messages */
+/* source_kind_name - "bad data" / "down" / ... for messages */
 const char *source_kind_name(int kind);
 
-/* source_watch_dir - add an inotify watch for a directory (ctx fd >= 0) */
+/*
+ * source_export - the type's export, then the common keys (accept_all);
+ * SOURCE_OK, SOURCE_BAD, SOURCE_DOWN or SOURCE_BUSY
+ */
+int source_export(struct source *src, struct source_export_ctx *ctx,
+		  struct err *err);
+
+/* source_watch_dir - add an inotify watch for a directory (ctx->watch) */
 void source_watch_dir(struct source_export_ctx *ctx, const char *dir);
+/* source_busy - 1 when the daemon saw path being written and not closed */
+int source_busy(const struct source_export_ctx *ctx, const char *path);
 
 /*
  * source_add_domain, source_add_recipient - normalise and add one record;
