@@ -136,6 +136,12 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 				json_object_set_new(
 					o, "error_kind",
 					json_string(source_kind_name(src->error_kind)));
+			json_object_set_new(o, "skipped",
+					    json_integer((json_int_t)src->skipped));
+			if (src->skipped > 0)
+				json_object_set_new(
+					o, "skipped_example",
+					json_string(src->skipped_example));
 		}
 		json_array_append_new(srcs, o);
 	}
@@ -315,9 +321,16 @@ static int daemon_export(struct daemon *d, int allow_shrink)
 	d->export_failed = 0;
 	d->export_error[0] = '\0';
 	d->export_examples[0] = '\0';
-	for (i = 0; i < d->cfg->nsources; i++)
-		d->cfg->sources[i]->pushed_recipients =
-			d->cfg->sources[i]->recipients;
+	for (i = 0; i < d->cfg->nsources; i++) {
+		struct source *src = d->cfg->sources[i];
+
+		src->pushed_recipients = src->recipients;
+		if (src->skipped != src->skipped_logged && src->skipped > 0)
+			log_info("source %s: %zu entries skipped, not exported "
+				 "(e.g. %s)", src->name, src->skipped,
+				 src->skipped_example);
+		src->skipped_logged = src->skipped;
+	}
 	if (!sync_set_state(&d->sync, st)) {
 		/* The same state, now allowed to shrink: a new snapshot. */
 		if (allow_shrink && !d->sync.allow_shrink) {

@@ -101,6 +101,7 @@ struct source {
 	char error[ERR_LEN];		/* "" when the last export worked */
 	int error_kind;
 	size_t skipped;			/* entries skipped (not exported) */
+	size_t skipped_logged;
 	char skipped_example[256];
 };
 
