@@ -288,7 +288,8 @@ static int daemon_export(struct daemon *d, int allow_shrink)
 		state_hash(st, h);
 		same = d->sync.cur != NULL &&
 		       memcmp(h, d->sync.cur_hash, STATE_HASH_LEN) == 0;
-		if (!allow_shrink && !same &&
+		/* An adopted state was allowed once; it stays allowed. */
+		if (!allow_shrink && !(same && d->sync.allow_shrink) &&
 		    guard_check(d->cfg, sync_acked(&d->sync), st, &gr) < 0) {
 			state_free(st);
 			st = NULL;

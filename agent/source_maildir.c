@@ -80,6 +80,7 @@ static int maildir_configure(struct source *src, const struct conf_file *cf,
 		return -1;
 	/* A mailbox tree always yields recipients, unless it is broken. */
 	src->no_recipients = 0;
+	src->poll_interval_ms = 2000;
 	if (mc->root[0] != '/')
 		return err_set(err, "%s:%u: [source %s]: root must be an "
 			       "absolute path", cf->path,
@@ -353,11 +354,32 @@ static int maildir_export(struct source *src, struct source_export_ctx *ctx,
 	return maildir_walk(&w, mc->root, 0, err);
 }
 
+/*
+ * maildir_poll - 1 when root was mounted or unmounted since the last
+ * export: inotify says nothing when a file system is mounted on a watched
+ * directory, so the daemon asks every poll_interval (2 s)
+ */
+static int maildir_poll(struct source *src, struct err *err)
+{
+	struct maildir_conf *mc = src->priv;
+	struct stat st, up;
+	char parent[PATH_MAX + 4];
+
+	(void)err;
+	if (!mc->seen)
+		return 0;
+	snprintf(parent, sizeof(parent), "%s/..", mc->root);
+	if (stat(mc->root, &st) < 0 || stat(parent, &up) < 0)
+		return 1;
+	return st.st_dev != mc->root_dev ||
+	       (st.st_dev != up.st_dev) != mc->root_mount;
+}
+
 const struct source_ops source_maildir_ops = {
 	.type = "maildir",
 	.configure = maildir_configure,
 	.check = maildir_check,
 	.export = maildir_export,
-	.poll = NULL,
+	.poll = maildir_poll,
 	.free = maildir_free,
 };
