@@ -230,8 +230,13 @@ static int daemon_settling(struct daemon *d, struct err *err)
 		d->dirty_at = now + DAEMON_BUSY_RETRY_MS;
 		return SOURCE_BUSY;
 	}
-	err_set(err, "%.*s; not settled after %llu s", ERR_LEN - 64, err->msg,
-		(unsigned long long)(d->cfg->settle_timeout_ms / 1000));
+	{
+		char why[ERR_LEN];
+
+		snprintf(why, sizeof(why), "%.*s", ERR_LEN - 64, err->msg);
+		err_set(err, "%s; not settled after %llu s", why,
+			(unsigned long long)(d->cfg->settle_timeout_ms / 1000));
+	}
 	for (i = 0; i < d->cfg->nsources; i++) {
 		struct source *src = d->cfg->sources[i];
 
