@@ -85,14 +85,13 @@ static void guard_blame(struct agent_config *cfg, const struct guard_report *r,
 	for (i = 0; i < cfg->nsources; i++) {
 		struct source *src = cfg->sources[i];
 
-		if (only != NULL ? src != only
-				 : fell > 0 && src->recipients >=
-						       src->pushed_recipients)
+		if (only != NULL
+			? src != only
+			: fell > 0 && src->recipients >= src->pushed_recipients)
 			continue;
 		/* A long message loses its last examples, nothing else. */
 		if (snprintf(src->error, sizeof(src->error), "%s%s%s", r->msg,
-			     r->examples[0] ? ", e.g. " : "",
-			     r->examples) < 0)
+			     r->examples[0] ? ", e.g. " : "", r->examples) < 0)
 			src->error[0] = '\0';
 		src->error_kind = SOURCE_GUARD;
 	}
@@ -117,7 +116,8 @@ int guard_check(struct agent_config *cfg, const struct state *acked,
 			 "source %s yields no recipients at all (an empty "
 			 "file, an empty mount point?); nothing pushed: set "
 			 "allow_empty = yes if that is meant, or push with "
-			 "--allow-shrink once", src->name);
+			 "--allow-shrink once",
+			 src->name);
 		guard_blame(cfg, r, src);
 		return -1;
 	}

@@ -33,7 +33,7 @@
 
 struct guard_report {
 	char msg[ERR_LEN];
-	char examples[ERR_LEN];	/* "" when there are none */
+	char examples[ERR_LEN]; /* "" when there are none */
 	size_t removed;
 };
 

@@ -17,8 +17,9 @@
 #include "watch.h"
 
 #define WATCH_MASK                                                             \
-	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | \
-	 IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |                 \
+	 IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF |             \
+	 IN_MOVE_SELF | IN_ONLYDIR)
 
 struct watch_dir {
 	int wd;
@@ -153,7 +154,7 @@ static void watch_event(struct watch *w, const struct inotify_event *ev)
 			return;
 		nb = realloc(w->busy, (w->nbusy + 1) * sizeof(*nb));
 		if (nb == NULL)
-			return;	/* only the read-time checks remain */
+			return; /* only the read-time checks remain */
 		w->busy = nb;
 		if ((nb[w->nbusy].name = strdup(ev->name)) == NULL)
 			return;
@@ -168,7 +169,7 @@ static void watch_event(struct watch *w, const struct inotify_event *ev)
 int watch_drain(struct watch *w, struct err *err)
 {
 	char buf[16384]
-		__attribute__((aligned(__alignof__(struct inotify_event))));
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
 	int events = 0;
 
 	for (;;) {

@@ -220,6 +220,10 @@ is "$(bcount)" "$NOW" "the refused push left the backup alone"
 run_rc "$AGENT" -c "$T_DIR/empty.conf" push --allow-shrink
 is "$RC" 0 "push --allow-shrink sends it"
 is "$(bcount)" "$N" "the backup holds the file's recipients only"
+sed -i "s|^root = .*|root = $T_DIR/empty\nallow_empty = yes|" "$T_DIR/empty.conf"
+run_rc "$AGENT" -c "$T_DIR/empty.conf" push
+is "$RC" 0 "with allow_empty = yes the empty source is fine"
+case "$OUT" in *"no recipients"*) not_ok "... and not refused" ;; *) ok "... and not refused" ;; esac
 mount --bind "$TM" "$MNT"
 
 # --- 8. kill -9 during writes: only the agent's own files remain
