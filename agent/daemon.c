@@ -558,7 +558,8 @@ static void daemon_command(struct daemon *d, struct daemon_client *c)
 			d->pending_shrink |= shrink;
 			return;
 		}
-		d->pending_shrink = 0;
+		/* Earlier callers that waited for this export too. */
+		daemon_pending(d, rc);
 		daemon_sync_reply(d, c, rc);
 		return;
 	}
