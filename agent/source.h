@@ -71,9 +71,10 @@ struct source_ops {
 	int (*export)(struct source *src, struct source_export_ctx *ctx,
 		      struct err *err);
 	/*
-	 * poll - sources without inotify (mysql): 1 when the data may have
-	 * changed since the last call, 0 when not, SOURCE_DOWN on error;
-	 * NULL for sources watched with inotify.
+	 * poll - what inotify cannot tell (a database, a file system mounted
+	 * on a Maildir root): called every poll_interval_ms, 1 when the data
+	 * may have changed since the last call, 0 when not, SOURCE_DOWN on
+	 * error; NULL when inotify tells everything.
 	 */
 	int (*poll)(struct source *src, struct err *err);
 	void (*free)(struct source *src);

@@ -161,10 +161,32 @@ tref "smtp: without a next hop" "e.example	smtp:" "$SRC/transport:5: \"smtp:\" h
 tref "two next hops for one domain" "a.example	smtp:[127.0.0.1]:1" "$SRC/transport:5: domain a.example: next hop \"smtp:[127.0.0.1]:1\", but \"smtp:[127.0.0.1]:$SINK_one\" at $SRC/transport:2"
 tref "an address key" "x@a.example	smtp:[127.0.0.1]:1" "$SRC/transport:5: \"x@a.example\": address keys are not read"
 cp "$SRC/transport.good" "$SRC/transport"
-printf 'a.example, .b.example\n' >"$SRC/domains"
-run_rc "$AGENT" -c "$ACONF" push
-is "$RC" 1 "a .domain in a domains file: push exits 1"
-like "$OUT" "$SRC/domains:1: \".b.example\" would match subdomains or every domain" "... naming file:line"
+dref() { # DESC LINE WANT - a bad domains file: push exits 1, maps unchanged
+	printf 'a.example\n%s\n' "$2" >"$SRC/domains"
+	run_rc "$AGENT" -c "$ACONF" push
+	is "$RC" 1 "$1 in a domains file: push exits 1"
+	like "$OUT" "$3" "$1: the message names file:line and why"
+	is "$(bsum mx2)" "$s0" "$1: the maps did not change"
+}
+dref "a .domain" "d.example, .b.example" "$SRC/domains:2: \".b.example\" would match subdomains or every domain"
+dref "'*'" "*" "$SRC/domains:2: \"*\" would match subdomains or every domain"
+dref "a negation" "!d.example" "$SRC/domains:2: \"!d.example\": negations, nested files and lookup tables are not read here"
+dref "a lookup table" "hash:/etc/postfix/relay" "$SRC/domains:2: \"hash:/etc/postfix/relay\": negations"
+dref "a word that is no domain" "d.example e.example localhost" "$SRC/domains:2: \"localhost\" is not a domain name"
+printf 'a.example # hosted\nd.example OK\ne.example\n' >"$SRC/domains"
+run_rc "$AGENT" -c "$ACONF" export
+is "$RC" 0 "a comment after a word and a map value are read as Postfix does"
+case "$OUT" in *"D ok "*|*hosted*) not_ok "... and yield no domain of their own" ;; *) ok "... and yield no domain of their own" ;; esac
+sed 's/^accept_all = .*/accept_all = nowhere.example/' "$ACONF" >"$T_DIR/aa.conf"
+run_rc "$AGENT" -c "$T_DIR/aa.conf" push
+is "$RC" 1 "accept_all of a domain no source lists: push exits 1"
+like "$OUT" "source relay" "... naming the source"
+like "$OUT" "nowhere.example" "... and the domain"
 is "$(bsum mx2)" "$s0" "... and the maps did not change"
+sed 's/^accept_all = .*/accept_all = bad..example/' "$ACONF" >"$T_DIR/aa2.conf"
+run_rc "$AGENT" -c "$T_DIR/aa2.conf" check-config
+is "$RC" 2 "accept_all with a bad domain: check-config exits 2"
+like "$OUT" "$T_DIR/aa2.conf:" "... naming file:line"
+like "$OUT" "accept_all" "... and the key"
 
 done_testing

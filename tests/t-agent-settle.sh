@@ -59,6 +59,7 @@ like "$(status)" "2 domains without any recipient (the backups reject all their 
 check "the log names them once" test "$(grep -c 'domains without any recipient' "$ALOG")" = 1
 
 # --- 1. a rewrite in place, paused at 97 % (the writer keeps the file open)
+S=$(bsum mx2)
 # 97 % of the new file is fewer recipients than the old one holds: a
 # partial export would shrink the backup (by less than any max_shrink).
 python3 - "$SRC/virtual" "$T_DIR/paused" "$T_DIR/go" $N 200 <<'EOF' &
@@ -87,6 +88,7 @@ while [ $i -lt 15 ]; do
 	sleep 0.2; i=$((i + 1))
 done
 is "$low" "$OLD" "during the pause the backup's record count never dropped"
+is "$(bsum mx2)" "$S" "during the pause the backup's maps did not change"
 like "$(status)" "error (settling): source files: $SRC/virtual is being written (modified, not closed by its writer yet)" "status says the file is being written"
 check "sync-now waits for the writer" kill -0 $SPID
 touch "$T_DIR/go"
@@ -103,6 +105,7 @@ sed -i 's/^settle_timeout .*/settle_timeout = 2s/' "$ACONF"
 kill -HUP "$AGENT_PID"
 check "the reload is applied" wait_until 10 grep -q "configuration reloaded" "$ALOG"
 rm -f "$T_DIR/paused" "$T_DIR/go"
+S=$(bsum mx2)
 python3 - "$SRC/virtual" "$T_DIR/paused" "$T_DIR/go" $N 1200 <<'EOF' &
 import os, sys, time
 path, paused, go, n, extra = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
@@ -125,6 +128,7 @@ is "$RC" 75 "sync-now exits 75 when the file does not settle"
 like "$OUT" "$SRC/virtual is being written (modified, not closed by its writer yet); not settled after 2 s" "sync-now says the file did not settle"
 like "$(status)" "error (down): source files: $SRC/virtual is being written" "status reports the source down"
 is "$(bcount)" "$NOW" "nothing of the unsettled file reached the backup"
+is "$(bsum mx2)" "$S" "the unsettled file left the maps unchanged"
 touch "$T_DIR/go"
 wait $WPID
 check "once closed, the file is pushed by itself" wait_until 30 has mx2 user031199@example.com
@@ -132,6 +136,7 @@ NOW=$((N + 1200 + 2))
 is "$(bcount)" "$NOW" "the backup holds the whole file"
 
 # --- 3. a writer that crashed inside a line: the cut line is an error
+S=$(bsum mx2)
 python3 - "$SRC/virtual" $N 1500 <<'EOF'
 import sys
 path, n, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -146,6 +151,7 @@ run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 10
 is "$RC" 1 "sync-now exits 1 for the cut file"
 like "$OUT" "$SRC/virtual:31301: key without a value" "sync-now names file:line"
 is "$(bcount)" "$NOW" "the cut file never reached the backup"
+is "$(bsum mx2)" "$S" "the cut file left the maps unchanged"
 gen 0 $((N + 1500)) >"$SRC/virtual.new"
 printf 'last@example.com l' >>"$SRC/virtual.new"	# no final newline: fine
 mv "$SRC/virtual.new" "$SRC/virtual"
@@ -154,6 +160,7 @@ NOW=$((N + 1500 + 1 + 2))
 is "$(bcount)" "$NOW" "the backup holds the complete file"
 
 # --- 4. an empty file: refused at the agent, out only with --allow-shrink
+S=$(bsum mx2)
 : >"$SRC/virtual"
 check "the empty file is refused by the agent's guard" wait_until 15 sh -c "'$AGENT' -c '$ACONF' status | grep -qF 'source files yields no recipients at all'"
 like "$(status)" "error (guard): source files yields no recipients at all" "status names the empty source"
@@ -162,6 +169,7 @@ is "$RC" 1 "sync-now exits 1 for an empty source"
 like "$OUT" "set allow_empty = yes if that is meant" "the message says how to allow it"
 sleep 1
 is "$(bcount)" "$NOW" "the empty file did not reach the backup"
+is "$(bsum mx2)" "$S" "the empty file left the maps unchanged"
 run_rc "$AGENT" -c "$ACONF" sync-now --allow-shrink --wait --timeout 30
 is "$RC" 0 "sync-now --allow-shrink sends it"
 is "$(bcount)" 2 "with --allow-shrink the backup holds only the Maildir recipients"
@@ -171,6 +179,7 @@ NOW=$((N + 2))
 
 # --- 5. a 20 % shrink: refused at the agent (max_shrink 10 %) although the
 # backup (max_shrink 50 %) would take it
+S=$(bsum mx2)
 gen 0 $((N * 8 / 10)) >"$SRC/virtual.new" && mv "$SRC/virtual.new" "$SRC/virtual"
 check "the shrink is refused by the agent's guard" wait_until 15 sh -c "'$AGENT' -c '$ACONF' status | grep -qF 'would remove 20% of the recipients'"
 OUT=$(status)
@@ -179,6 +188,7 @@ like "$OUT" "e.g. user024000@example.com, user024001@example.com, user024002@exa
 like "$OUT" "guard: refused:" "status has the guard line"
 if grep "refused by the agent's guard" "$ALOG" | grep -q "user0"; then not_ok "the log names no recipient"; else ok "the log names no recipient"; fi
 is "$(bcount)" "$NOW" "the shrink did not reach the backup"
+is "$(bsum mx2)" "$S" "the refused shrink left the maps unchanged"
 run_rc "$AGENT" -c "$ACONF" sync-now --allow-shrink --wait --timeout 30
 is "$RC" 0 "sync-now --allow-shrink sends the shrink"
 is "$(bcount)" $((N * 8 / 10 + 2)) "the backup holds the smaller file"
@@ -187,10 +197,12 @@ check "growth again is pushed by itself" wait_until 20 has mx2 user029999@exampl
 NOW=$((N + 2))
 
 # --- 6. the Maildir root unmounted, then mounted again
+S=$(bsum mx2)
 umount "$MNT" || { sleep 1; umount "$MNT"; }
 check "the unmounted root makes the source down" wait_until 15 sh -c "'$AGENT' -c '$ACONF' status | grep -qF 'nothing is mounted on $MNT any more'"
 like "$(status)" "source mnt (maildir)" "status names the Maildir source"
 is "$(bcount)" "$NOW" "the empty mount point did not reach the backup"
+is "$(bsum mx2)" "$S" "the unmounted root left the maps unchanged"
 check "ann is still accepted by the backup" has mx2 ann@mnt.example
 mkmb carl
 mount --bind "$TM" "$MNT"
@@ -202,10 +214,12 @@ NOW=$((N + 4))
 
 # --- 7. an empty mount point at start: the source yields nothing
 agent_stop
+S=$(bsum mx2)
 umount "$MNT"
 check "the daemon starts on an empty mount point" agent_start
 check "the empty Maildir source is refused by the agent's guard" wait_until 15 sh -c "'$AGENT' -c '$ACONF' status | grep -qF 'source mnt yields no recipients at all'"
 is "$(bcount)" "$NOW" "the empty mount point did not reach the backup"
+is "$(bsum mx2)" "$S" "the empty mount point left the maps unchanged"
 mount --bind "$TM" "$MNT"
 check "the file system mounted after the start is exported by itself" wait_until 20 sh -c "'$AGENT' -c '$ACONF' status | grep -q 'source mnt (maildir): last export.*4 recipients'"
 is "$(bcount)" "$NOW" "the backup kept its maps (the state did not change)"
@@ -217,6 +231,7 @@ run_rc "$AGENT" -c "$T_DIR/empty.conf" push
 is "$RC" 1 "push with an empty Maildir root: exit 1"
 like "$OUT" "source mnt yields no recipients at all" "push names the empty source"
 is "$(bcount)" "$NOW" "the refused push left the backup alone"
+is "$(bsum mx2)" "$S" "the refused push left the maps unchanged"
 run_rc "$AGENT" -c "$T_DIR/empty.conf" push --allow-shrink
 is "$RC" 0 "push --allow-shrink sends it"
 is "$(bcount)" "$N" "the backup holds the file's recipients only"
