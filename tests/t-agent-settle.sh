@@ -58,23 +58,28 @@ is "$OLD" $((N + 2)) "the backup holds every recipient"
 like "$(status)" "2 domains without any recipient (the backups reject all their addresses): example.net example.org" "status counts and names the domains without recipients"
 check "the log names them once" test "$(grep -c 'domains without any recipient' "$ALOG")" = 1
 
+# writer.py FILE N EXTRA PERCENT - rewrite FILE in place (truncate, write,
+# no rename) with N + EXTRA lines; pause after PERCENT of them, the file
+# open, until $T_DIR/go exists ($T_DIR/paused says it paused)
+cat >"$T_DIR/writer.py" <<EOF
+import os, sys, time
+path, n, extra, pct = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+lines = ["user%06d@example.com u%d\\n" % (i, i) for i in range(n + extra)]
+cut = len(lines) * pct // 100
+with open(path, "w") as f:
+    f.write("".join(lines[:cut])); f.flush()
+    open("$T_DIR/paused", "w").close()
+    for _ in range(600):
+        if os.path.exists("$T_DIR/go"): break
+        time.sleep(0.1)
+    f.write("".join(lines[cut:]))
+EOF
+
 # --- 1. a rewrite in place, paused at 97 % (the writer keeps the file open)
 S=$(bsum mx2)
 # 97 % of the new file is fewer recipients than the old one holds: a
 # partial export would shrink the backup (by less than any max_shrink).
-python3 - "$SRC/virtual" "$T_DIR/paused" "$T_DIR/go" $N 200 <<'EOF' &
-import os, sys, time
-path, paused, go, n, extra = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-lines = ["user%06d@example.com u%d\n" % (i, i) for i in range(n + extra)]
-cut = len(lines) * 97 // 100
-with open(path, "w") as f:          # in place: truncate, write, no rename
-    f.write("".join(lines[:cut])); f.flush()
-    open(paused, "w").close()
-    for _ in range(600):
-        if os.path.exists(go): break
-        time.sleep(0.1)
-    f.write("".join(lines[cut:]))
-EOF
+python3 "$T_DIR/writer.py" "$SRC/virtual" $N 200 97 &
 WPID=$!
 track_pid $WPID
 check "the writer paused at 97 %" wait_until 20 test -e "$T_DIR/paused"
@@ -106,19 +111,7 @@ kill -HUP "$AGENT_PID"
 check "the reload is applied" wait_until 10 grep -q "configuration reloaded" "$ALOG"
 rm -f "$T_DIR/paused" "$T_DIR/go"
 S=$(bsum mx2)
-python3 - "$SRC/virtual" "$T_DIR/paused" "$T_DIR/go" $N 1200 <<'EOF' &
-import os, sys, time
-path, paused, go, n, extra = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-lines = ["user%06d@example.com u%d\n" % (i, i) for i in range(n + extra)]
-cut = len(lines) // 2
-with open(path, "w") as f:
-    f.write("".join(lines[:cut])); f.flush()
-    open(paused, "w").close()
-    for _ in range(600):
-        if os.path.exists(go): break
-        time.sleep(0.1)
-    f.write("".join(lines[cut:]))
-EOF
+python3 "$T_DIR/writer.py" "$SRC/virtual" $N 1200 50 &
 WPID=$!
 track_pid $WPID
 check "the second writer paused half way" wait_until 20 test -e "$T_DIR/paused"
