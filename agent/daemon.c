@@ -44,6 +44,7 @@
 #define DAEMON_WAIT_MAX_MS 86400000
 #define DAEMON_BUSY_RETRY_MS 1000	/* a file being written: look again */
 #define DAEMON_BARE_NAMES 10
+#define DAEMON_STOP_WAIT_MS 3000	/* for answers of pushes on the way */
 
 struct daemon_client {
 	int fd;
@@ -726,6 +727,27 @@ static void daemon_signals(struct daemon *d)
 	}
 }
 
+/*
+ * daemon_drain - at a stop, let pushes on the way finish for a moment: a
+ * backup that installed a state and is answering would otherwise hold a
+ * serial the ledger never hears of (the next start then sends a delta
+ * from an older base, refused, and a full snapshot after it)
+ */
+static void daemon_drain(struct daemon *d)
+{
+	int64_t until = sync_now_ms() + DAEMON_STOP_WAIT_MS;
+	struct push_result res;
+	struct err err;
+
+	while (d->pusher != NULL && push_running(d->pusher) > 0 &&
+	       sync_now_ms() < until) {
+		if (push_wait(d->pusher, NULL, 0, 100, &err) < 0)
+			break;
+		while (sync_finish(&d->sync, &res) != -1)
+			;
+	}
+}
+
 int daemon_run(struct agent_config *cfg)
 {
 	struct daemon dd, *d = &dd;
@@ -900,6 +922,7 @@ int daemon_run(struct agent_config *cfg)
 	}
 	log_info("stopping");
 	sd_notify(0, "STOPPING=1");
+	daemon_drain(d);
 	rc = 0;
 out:
 	for (i = 0; i < DAEMON_CLIENTS; i++)

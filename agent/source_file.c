@@ -759,6 +759,15 @@ static int file_export(struct source *src, struct source_export_ctx *ctx,
 	for (k = 0; k < 4; k++)
 		for (i = 0; i < ns[k]; i++)
 			file_watch(ctx, lists[k][i]);
+	/* A file being written: say so before reading the others. */
+	for (k = 0; k < 4; k++)
+		for (i = 0; i < ns[k]; i++)
+			if (source_busy(ctx, lists[k][i])) {
+				err_set(err, "source %s: %s is being written "
+					"(modified, not closed by its writer "
+					"yet)", src->name, lists[k][i]);
+				return SOURCE_BUSY;
+			}
 	file_routes_clear(fc);
 	if ((rc = file_transports(src, ctx, err)) < 0)
 		goto out;
