@@ -313,9 +313,14 @@ static int file_read_settled(struct source *src,
 		err_sys(err, "fstat(%s)", path);
 		goto out;
 	}
-	if (stat(path, &named) < 0 && errno != ENOENT) {
-		err_sys(err, "stat(%s)", path);
-		goto out;
+	/* Renamed over or removed meanwhile: the name has another file. */
+	if (stat(path, &named) < 0) {
+		if (errno != ENOENT) {
+			err_sys(err, "stat(%s)", path);
+			goto out;
+		}
+		named.st_ino = 0;
+		named.st_dev = 0;
 	}
 	if (!file_same(&before, &after) || (off_t)b->len != after.st_size ||
 	    named.st_ino != before.st_ino || named.st_dev != before.st_dev) {
@@ -432,7 +437,7 @@ static int file_domains(struct source *src, struct source_export_ctx *ctx,
 			goto out;
 		}
 		/* The line ends at a word that starts with "#". */
-		for (lend = p, q = p; q < eol; q++)
+		for (q = p; q < eol; q++)
 			if (*q == '#' && (q == p || strchr(FILE_LIST_SEP,
 							   q[-1]) != NULL))
 				break;
