@@ -159,7 +159,7 @@ static void test_refusals(void)
 	fails("a@x v\nb@x \t \r\n", 14, TEXTMAP_POSTMAP,
 	      "map.txt:2: key without a value (postmap would skip this line; "
 	      "is the file cut short?)", "key with only white space after it");
-	fails("a@x v\nuser12@exa", 17, TEXTMAP_POSTMAP,
+	fails("a@x v\nuser12@exa", 16, TEXTMAP_POSTMAP,
 	      "map.txt:2: key without a value (postmap would skip this line; "
 	      "is the file cut short?)", "a line cut inside its key");
 	ok(textmap_parse_buf("map.txt", "a@x v\nb@x v", 11, TEXTMAP_POSTMAP,
