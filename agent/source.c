@@ -7,8 +7,11 @@
  * source.h.  Messages name at most the one bad record.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../formats/norm.h"
 #include "source.h"
@@ -194,6 +197,60 @@ int source_export(struct source *src, struct source_export_ctx *ctx,
 			return rc;
 	}
 	return SOURCE_OK;
+}
+
+/* source_mount_now - stat dir and its parent: 0, or -1 with errno */
+static int source_mount_now(const char *dir, struct stat *st, int *mounted_r)
+{
+	char parent[PATH_MAX + 4];
+	struct stat up;
+
+	if (snprintf(parent, sizeof(parent), "%s/..", dir) >=
+	    (int)sizeof(parent)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (stat(dir, st) < 0 || stat(parent, &up) < 0)
+		return -1;
+	*mounted_r = st->st_dev != up.st_dev;
+	return 0;
+}
+
+int source_mount_check(struct source *src, struct source_mount *m,
+		       const char *dir, struct err *err)
+{
+	struct stat st;
+	int mounted;
+
+	if (source_mount_now(dir, &st, &mounted) < 0) {
+		err_sys(err, "source %s: stat(%s)", src->name, dir);
+		return SOURCE_DOWN;
+	}
+	if (m->seen && m->mounted && !mounted) {
+		err_set(err, "source %s: nothing is mounted on %s any more (it "
+			"was a mount point when the agent started)", src->name,
+			dir);
+		return SOURCE_DOWN;
+	}
+	/* First look, a remount, or a file system mounted since the start. */
+	if (!m->seen || st.st_dev != m->dev) {
+		m->seen = 1;
+		m->dev = st.st_dev;
+		m->mounted = mounted;
+	}
+	return SOURCE_OK;
+}
+
+int source_mount_changed(const struct source_mount *m, const char *dir)
+{
+	struct stat st;
+	int mounted;
+
+	if (!m->seen)
+		return 0;
+	if (source_mount_now(dir, &st, &mounted) < 0)
+		return 1;
+	return st.st_dev != m->dev || mounted != m->mounted;
 }
 
 void source_watch_dir(struct source_export_ctx *ctx, const char *dir)

@@ -30,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "../formats/conf.h"
@@ -128,6 +129,28 @@ const char *source_kind_name(int kind);
  */
 int source_export(struct source *src, struct source_export_ctx *ctx,
 		  struct err *err);
+
+/*
+ * source_mount - what a directory a source reads was at the first export:
+ * its device and whether it was a mount point (device unlike its parent's)
+ */
+struct source_mount {
+	int seen;
+	dev_t dev;
+	int mounted;
+};
+
+/*
+ * source_mount_check - SOURCE_DOWN with a message when dir was a mount
+ * point at the first look and is not any more (its file system went away:
+ * what shows is the directory below it); SOURCE_DOWN when dir cannot be
+ * stat'ed.  A remount, or a file system mounted on dir since, is taken as
+ * it is from then on.
+ */
+int source_mount_check(struct source *src, struct source_mount *m,
+		       const char *dir, struct err *err);
+/* source_mount_changed - 1 when dir was mounted or unmounted since m */
+int source_mount_changed(const struct source_mount *m, const char *dir);
 
 /* source_watch_dir - add an inotify watch for a directory (ctx->watch) */
 void source_watch_dir(struct source_export_ctx *ctx, const char *dir);

@@ -32,6 +32,10 @@
  * transport file and a domains file takes the transport file's next hop;
  * two different next hops for one domain are an error.
  *
+ * A directory holding a file that was a mount point at the first export
+ * and is not any more (its file system was unmounted) makes the source
+ * SOURCE_DOWN: what shows below is not the data (source.h).
+ *
  * A file is read only when it is settled: when the daemon saw it modified
  * and not yet closed by its writer, or when its size, mtime or inode changed
  * while it was read, the export is SOURCE_BUSY (the daemon waits and
@@ -77,6 +81,10 @@ struct file_conf {
 	/* the routes of the export in progress, sorted by domain */
 	struct file_route *routes;
 	size_t nroutes;
+	/* the directories holding the files, as first seen */
+	char **dirs;
+	struct source_mount *mounts;
+	size_t ndirs;
 };
 
 static const struct conf_key file_keys[] = {
@@ -153,6 +161,35 @@ static void file_routes_clear(struct file_conf *fc)
 	fc->routes = NULL;
 }
 
+/* file_dirs - the distinct directories of the files, for mount checks */
+static int file_dirs(struct file_conf *fc)
+{
+	char **lists[] = { fc->dfiles, fc->tfiles, fc->rfiles, fc->lfiles };
+	size_t ns[] = { fc->nd, fc->nt, fc->nr, fc->nl }, i, j, k, n;
+	char *copy, *d;
+
+	n = fc->nd + fc->nt + fc->nr + fc->nl;
+	if ((fc->dirs = calloc(n, sizeof(*fc->dirs))) == NULL ||
+	    (fc->mounts = calloc(n, sizeof(*fc->mounts))) == NULL)
+		return -1;
+	for (k = 0; k < 4; k++)
+		for (i = 0; i < ns[k]; i++) {
+			if ((copy = strdup(lists[k][i])) == NULL)
+				return -1;
+			d = dirname(copy);
+			for (j = 0; j < fc->ndirs; j++)
+				if (strcmp(fc->dirs[j], d) == 0)
+					break;
+			if (j == fc->ndirs &&
+			    (fc->dirs[fc->ndirs++] = strdup(d)) == NULL) {
+				free(copy);
+				return -1;
+			}
+			free(copy);
+		}
+	return 0;
+}
+
 static int file_configure(struct source *src, const struct conf_file *cf,
 			  const struct conf_section *sec, struct err *err)
 {
@@ -188,6 +225,10 @@ static int file_configure(struct source *src, const struct conf_file *cf,
 				       sec->name);
 	/* Domains and routes only: no recipients, by design. */
 	src->no_recipients = fc->nr + fc->nl == 0;
+	if (file_dirs(fc) < 0)
+		return err_set(err, "out of memory");
+	/* How often poll looks for a file system (un)mounted under them. */
+	src->poll_interval_ms = 2000;
 	return 0;
 }
 
@@ -198,6 +239,8 @@ static void file_free(struct source *src)
 	if (fc == NULL)
 		return;
 	file_routes_clear(fc);
+	file_free_list(fc->dirs, fc->ndirs);
+	free(fc->mounts);
 	file_free_list(fc->dfiles, fc->nd);
 	file_free_list(fc->tfiles, fc->nt);
 	file_free_list(fc->rfiles, fc->nr);
@@ -764,6 +807,11 @@ static int file_export(struct source *src, struct source_export_ctx *ctx,
 	for (k = 0; k < 4; k++)
 		for (i = 0; i < ns[k]; i++)
 			file_watch(ctx, lists[k][i]);
+	/* A directory whose file system went away holds stale copies. */
+	for (i = 0; i < fc->ndirs; i++)
+		if ((rc = source_mount_check(src, &fc->mounts[i], fc->dirs[i],
+					     err)) < 0)
+			return rc;
 	/* A file being written: say so before reading the others. */
 	for (k = 0; k < 4; k++)
 		for (i = 0; i < ns[k]; i++)
@@ -795,11 +843,24 @@ out:
 	return rc;
 }
 
+/* file_poll - 1 when a file system was mounted or unmounted under a file */
+static int file_poll(struct source *src, struct err *err)
+{
+	struct file_conf *fc = src->priv;
+	size_t i;
+
+	(void)err;
+	for (i = 0; i < fc->ndirs; i++)
+		if (source_mount_changed(&fc->mounts[i], fc->dirs[i]))
+			return 1;
+	return 0;
+}
+
 const struct source_ops source_file_ops = {
 	.type = "file",
 	.configure = file_configure,
 	.check = file_check,
 	.export = file_export,
-	.poll = NULL,
+	.poll = file_poll,
 	.free = file_free,
 };

@@ -50,10 +50,7 @@ struct maildir_conf {
 	char *layout;
 	char *segs[MAILDIR_SEGS];
 	size_t nsegs;
-	/* the root as first seen: its device, and whether it was mounted */
-	int seen;
-	dev_t root_dev;
-	int root_mount;
+	struct source_mount root_mount;	/* the root as first seen */
 	char real_root[PATH_MAX];	/* root with symlinks resolved */
 };
 
@@ -315,9 +312,8 @@ static int maildir_export(struct source *src, struct source_export_ctx *ctx,
 {
 	struct maildir_conf *mc = src->priv;
 	struct maildir_walk w = { src, ctx, mc, NULL, NULL, "" };
-	struct stat st, up;
-	char parent[PATH_MAX + 4];
-	int mounted;
+	struct stat st;
+	int rc;
 
 	if (stat(mc->root, &st) < 0) {
 		err_sys(err, "source %s: stat(%s)", src->name, mc->root);
@@ -328,24 +324,8 @@ static int maildir_export(struct source *src, struct source_export_ctx *ctx,
 			mc->root);
 		return SOURCE_DOWN;
 	}
-	snprintf(parent, sizeof(parent), "%s/..", mc->root);
-	if (stat(parent, &up) < 0) {
-		err_sys(err, "source %s: stat(%s)", src->name, parent);
-		return SOURCE_DOWN;
-	}
-	mounted = st.st_dev != up.st_dev;
-	if (mc->seen && mc->root_mount && !mounted) {
-		err_set(err, "source %s: nothing is mounted on %s any more (it "
-			"was a mount point when the agent started)", src->name,
-			mc->root);
-		return SOURCE_DOWN;
-	}
-	/* First look, a remount, or a file system mounted since the start. */
-	if (!mc->seen || st.st_dev != mc->root_dev) {
-		mc->seen = 1;
-		mc->root_dev = st.st_dev;
-		mc->root_mount = mounted;
-	}
+	if ((rc = source_mount_check(src, &mc->root_mount, mc->root, err)) < 0)
+		return rc;
 	if (realpath(mc->root, mc->real_root) == NULL) {
 		err_sys(err, "source %s: realpath(%s)", src->name, mc->root);
 		return SOURCE_DOWN;
@@ -362,17 +342,9 @@ static int maildir_export(struct source *src, struct source_export_ctx *ctx,
 static int maildir_poll(struct source *src, struct err *err)
 {
 	struct maildir_conf *mc = src->priv;
-	struct stat st, up;
-	char parent[PATH_MAX + 4];
 
 	(void)err;
-	if (!mc->seen)
-		return 0;
-	snprintf(parent, sizeof(parent), "%s/..", mc->root);
-	if (stat(mc->root, &st) < 0 || stat(parent, &up) < 0)
-		return 1;
-	return st.st_dev != mc->root_dev ||
-	       (st.st_dev != up.st_dev) != mc->root_mount;
+	return source_mount_changed(&mc->root_mount, mc->root);
 }
 
 const struct source_ops source_maildir_ops = {
