@@ -130,6 +130,12 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 					    json_integer((json_int_t)src->domains));
 			json_object_set_new(o, "recipients",
 					    json_integer((json_int_t)src->recipients));
+			json_object_set_new(o, "unlisted_dropped",
+					    json_integer((json_int_t)src->unlisted));
+			json_object_set_new(o, "unlisted_example",
+					    src->unlisted
+						    ? json_string(src->unlisted_example)
+						    : json_null());
 			json_object_set_new(o, "error",
 					    src->error[0] ? json_string(src->error)
 							  : json_null());
@@ -210,6 +216,28 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 	json_object_set_new(root, "sources", srcs);
 	json_object_set_new(root, "backups", bks);
 	return root;
+}
+
+/* daemon_log_unlisted - one line per source whose drop count changed */
+static void daemon_log_unlisted(struct agent_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nsources; i++) {
+		struct source *src = cfg->sources[i];
+
+		if (src->unlisted == src->unlisted_logged)
+			continue;
+		src->unlisted_logged = src->unlisted;
+		if (src->unlisted > 0)
+			log_warning("source %s: %zu recipients dropped, their "
+				    "domain is listed by no source (e.g. %s)",
+				    src->name, src->unlisted,
+				    src->unlisted_example);
+		else
+			log_info("source %s: no recipients dropped any more",
+				 src->name);
+	}
 }
 
 /*
@@ -325,6 +353,7 @@ static int daemon_export(struct daemon *d, int allow_shrink)
 	}
 	if (d->export_failed)
 		log_info("export works again");
+	daemon_log_unlisted(d->cfg);
 	d->export_failed = 0;
 	d->export_error[0] = '\0';
 	d->export_examples[0] = '\0';

@@ -16,6 +16,21 @@
 #include "export.h"
 #include "source.h"
 
+/* export_dropped - count a recipient dropped for its unlisted domain */
+static void export_dropped(void *arg, unsigned tag, const char *addr,
+			   size_t alen)
+{
+	struct agent_config *cfg = arg;
+	struct source *src;
+
+	if (tag >= cfg->nsources)
+		return;
+	src = cfg->sources[tag];
+	if (src->unlisted++ == 0)
+		snprintf(src->unlisted_example, sizeof(src->unlisted_example),
+			 "%.*s", (int)alen, addr);
+}
+
 int export_state(struct agent_config *cfg, int inotify_fd,
 		 struct state **st_r, struct err *err)
 {
@@ -27,15 +42,26 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 			 struct state **st_r, struct err *err)
 {
 	struct state *st;
+	unsigned char *drop = NULL;
 	size_t i;
 	unsigned tag = 0;
 	int rc = SOURCE_BAD;
 
 	*st_r = NULL;
-	if ((st = state_new()) == NULL) {
+	if ((st = state_new()) == NULL ||
+	    (drop = calloc(cfg->nsources + 1, 1)) == NULL) {
+		state_free(st);
 		err_set(err, "out of memory");
 		return SOURCE_DOWN;
 	}
+	/*
+	 * A recipient of a domain that no source lists is one the primary
+	 * refuses to relay: by default it is dropped and counted, not an
+	 * error (unlisted_domains = refuse makes it one).
+	 */
+	for (i = 0; i < cfg->nsources; i++)
+		drop[i] = cfg->sources[i]->unlisted_domains ==
+			  SOURCE_UNLISTED_DROP;
 	for (i = 0; i < cfg->nsources; i++) {
 		struct source *src = cfg->sources[i];
 		struct source_export_ctx ctx = { .st = st,
@@ -54,8 +80,11 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 		}
 		src->domains = ctx.domains;
 		src->recipients = ctx.recipients;
+		src->unlisted = 0;
+		src->unlisted_example[0] = '\0';
 	}
-	if (state_finish(st, &tag, err) < 0) {
+	if (state_finish_unlisted(st, drop, cfg->nsources, export_dropped, cfg,
+				  &tag, err) < 0) {
 		/* The record's tag is the index of the source it came from. */
 		if (tag < cfg->nsources) {
 			struct source *src = cfg->sources[tag];
@@ -67,14 +96,36 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 		rc = SOURCE_BAD;
 		goto fail;
 	}
+	/* accept_all names a domain on purpose: one no source lists is a typo. */
+	for (i = 0; i < cfg->nsources; i++) {
+		struct source *src = cfg->sources[i];
+		size_t k;
+
+		for (k = 0; k < src->naccept_all; k++)
+			if (state_find_domain(st, src->accept_all[k],
+					      strlen(src->accept_all[k])) < 0) {
+				err_set(err, "source %s: accept_all: domain %s "
+					"is listed by no source", src->name,
+					src->accept_all[k]);
+				snprintf(src->error, sizeof(src->error), "%s",
+					 err->msg);
+				src->error_kind = SOURCE_BAD;
+				rc = SOURCE_BAD;
+				goto fail;
+			}
+	}
 	for (i = 0; i < cfg->nsources; i++) {
 		cfg->sources[i]->error[0] = '\0';
 		cfg->sources[i]->error_kind = 0;
 		cfg->sources[i]->last_export = cfg->sources[i]->last_attempt;
+		/* what a source exported is what it kept */
+		cfg->sources[i]->recipients -= cfg->sources[i]->unlisted;
 	}
+	free(drop);
 	*st_r = st;
 	return SOURCE_OK;
 fail:
+	free(drop);
 	state_free(st);
 	return rc;
 }

@@ -25,8 +25,11 @@
  * / SOURCE_DOWN / SOURCE_BUSY with a message naming the source.  A watch
  * (not NULL) makes the sources add watches on what they read and wait for
  * files being written (watch.h).  Each source's status fields (last export,
- * counts, error) are updated.  export_state is the same without a watch
- * (inotify_fd is ignored; pass -1).
+ * counts, error) are updated.  A recipient whose domain no source lists is
+ * dropped and counted in its source's unlisted and unlisted_example when
+ * that source has unlisted_domains = drop, else it fails the export
+ * (SOURCE_BAD).  export_state is the same without a watch (inotify_fd is
+ * ignored; pass -1).
  */
 struct watch;
 int export_state_watched(struct agent_config *cfg, struct watch *w,

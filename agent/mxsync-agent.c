@@ -67,6 +67,20 @@ static void agent_usage(void)
 }
 
 /* agent_source_exit - the exit code for a failed export */
+/* agent_warn_unlisted - one line per source that dropped recipients */
+static void agent_warn_unlisted(const struct agent_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nsources; i++)
+		if (cfg->sources[i]->unlisted > 0)
+			fprintf(stderr, "mxsync-agent: source %s: %zu "
+				"recipients dropped, their domain is listed by "
+				"no source (e.g. %s)\n", cfg->sources[i]->name,
+				cfg->sources[i]->unlisted,
+				cfg->sources[i]->unlisted_example);
+}
+
 static int agent_source_exit(int rc)
 {
 	return rc == SOURCE_DOWN || rc == SOURCE_BUSY ? EX_TEMP : EX_REFUSED;
@@ -184,6 +198,7 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 		fprintf(stderr, "mxsync-agent: export failed: %s\n", err.msg);
 		return agent_source_exit(rc);
 	}
+	agent_warn_unlisted(cfg);
 	rc = EX_TEMP;
 	if (diff) {
 		/*
@@ -314,6 +329,7 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 		rc = agent_source_exit(rc);
 		goto out;
 	}
+	agent_warn_unlisted(cfg);
 	rc = EX_TEMP;
 	if ((l = ledger_load(cfg->state_dir, &err)) == NULL ||
 	    (p = push_new(&err)) == NULL ||
@@ -426,6 +442,13 @@ static void agent_status_print(json_t *j)
 			       json_integer_value(json_object_get(o, "skipped")),
 			       json_string_value(
 				       json_object_get(o, "skipped_example")));
+		if (json_integer_value(json_object_get(o, "unlisted_dropped")) > 0)
+			printf(", %" JSON_INTEGER_FORMAT " dropped (domain "
+			       "listed by no source, e.g. %s)",
+			       json_integer_value(
+				       json_object_get(o, "unlisted_dropped")),
+			       json_string_value(
+				       json_object_get(o, "unlisted_example")));
 		if (json_is_string(e))
 			printf(", error (%s): %s",
 			       json_string_value(json_object_get(o, "error_kind")),

@@ -1,7 +1,8 @@
 /*
  * source - the shared part of the source types: choosing the type of a
  * [source NAME] section, the keys every type takes (allow_empty,
- * accept_all), normalising records, adding inotify watches
+ * accept_all, unlisted_domains), normalising records, adding inotify
+ * watches
  *
  * Failures are returned as SOURCE_BAD or SOURCE_DOWN with a message; see
  * source.h.  Messages name at most the one bad record.
@@ -28,6 +29,7 @@ struct source_common {
 	char *type;
 	int allow_empty;
 	char *accept_all;
+	char *unlisted_domains;
 };
 
 static const struct conf_key source_common_keys[] = {
@@ -37,6 +39,8 @@ static const struct conf_key source_common_keys[] = {
 	  offsetof(struct source_common, allow_empty), 0, 0 },
 	{ "accept_all", CONF_STRING, "",
 	  offsetof(struct source_common, accept_all), 0, 0 },
+	{ "unlisted_domains", CONF_STRING, "drop",
+	  offsetof(struct source_common, unlisted_domains), 0, 0 },
 	{ NULL, 0, NULL, 0, 0, 0 },
 };
 
@@ -44,7 +48,8 @@ static const struct conf_key source_common_keys[] = {
 static int source_is_common(const char *key)
 {
 	return strcmp(key, "allow_empty") == 0 ||
-	       strcmp(key, "accept_all") == 0;
+	       strcmp(key, "accept_all") == 0 ||
+	       strcmp(key, "unlisted_domains") == 0;
 }
 
 /* source_accept_all - fold the accept_all domains into src */
@@ -138,6 +143,17 @@ struct source *source_new(const struct conf_file *cf,
 			      conf_line(&csec, "accept_all"), err) < 0)
 		goto fail;
 	src->allow_empty = com.allow_empty;
+	if (strcmp(com.unlisted_domains, "drop") == 0)
+		src->unlisted_domains = SOURCE_UNLISTED_DROP;
+	else if (strcmp(com.unlisted_domains, "refuse") == 0)
+		src->unlisted_domains = SOURCE_UNLISTED_REFUSE;
+	else {
+		err_set(err, "%s:%u: [source %s]: unlisted_domains must be drop "
+			"or refuse, not '%s'", cf->path,
+			conf_line(&csec, "unlisted_domains"), sec->name,
+			com.unlisted_domains);
+		goto fail;
+	}
 	if (src->ops->configure(src, cf, sec, err) < 0)
 		goto fail;
 	conf_free_target(source_common_keys, &com);

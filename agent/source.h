@@ -24,6 +24,10 @@
  *				(else that fails the export, see guard.h)
  *	accept_all = DOMAIN...	export "@DOMAIN" (accept every address) for
  *				each listed domain, which a source must list
+ *	unlisted_domains = drop | refuse
+ *				a recipient whose domain no source lists is
+ *				dropped and counted (the default), or fails
+ *				the export
  */
 #ifndef MXSYNC_AGENT_SOURCE_H
 #define MXSYNC_AGENT_SOURCE_H
@@ -81,12 +85,20 @@ struct source_ops {
 	void (*free)(struct source *src);
 };
 
+/* what an export does with a recipient whose domain no source lists */
+#define SOURCE_UNLISTED_DROP 0		/* drop and count it (the default) */
+#define SOURCE_UNLISTED_REFUSE 1	/* fail the export */
+
+/* SOURCE_EXAMPLE_MAX - room for one folded address */
+#define SOURCE_EXAMPLE_MAX 256
+
 struct source {
 	char *name;
 	unsigned index;
 	const struct source_ops *ops;
 	void *priv;
 	uint64_t poll_interval_ms;	/* poll sources only */
+	int unlisted_domains;		/* SOURCE_UNLISTED_* */
 
 	/* keys common to every type (see above) */
 	int allow_empty;
@@ -100,6 +112,9 @@ struct source {
 	time_t last_attempt;
 	size_t domains, recipients;
 	size_t pushed_recipients;	/* at the last export that was adopted */
+	size_t unlisted;		/* recipients dropped: no such domain */
+	char unlisted_example[SOURCE_EXAMPLE_MAX];	/* one of them */
+	size_t unlisted_logged;		/* the count the daemon last logged */
 	char error[ERR_LEN];		/* "" when the last export worked */
 	int error_kind;
 	size_t skipped;			/* entries skipped (not exported) */
@@ -112,8 +127,9 @@ extern const struct source_ops source_mysql_ops;
 extern const struct source_ops source_maildir_ops;
 
 /*
- * source_new - the source of [source NAME]: looks up "type", then lets the
- * type apply its own key table.  Errors are "file:line: ...".
+ * source_new - the source of [source NAME]: looks up "type" and the keys
+ * every type has ("unlisted_domains = drop | refuse"), then lets the type
+ * apply its own key table to the other keys.  Errors are "file:line: ...".
  */
 struct source *source_new(const struct conf_file *cf,
 			  const struct conf_section *sec, unsigned index,

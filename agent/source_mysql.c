@@ -9,6 +9,10 @@
  *	user             = mxsync
  *	password_file    = /etc/mxsync/mysql.pw	(first line; may be unset)
  *	dbname           = postfix
+ *	schema           = postfixadmin | postfixadmin-backupmx | iredmail |
+ *			   ispmail	(optional: the three queries below
+ *			   default to that panel's preset, preset_mysql.c;
+ *			   a query set here still overrides its preset)
  *	domains_query    = SELECT domain FROM domain WHERE ...	 (1 column:
  *			   domain; or 2 columns: domain, nexthop, where an
  *			   empty or NULL nexthop means the [agent] one)
@@ -20,6 +24,9 @@
  *			   full export)
  *	poll_interval    = 5s
  *	connect_timeout  = 5s
+ *
+ * Domains and addresses are taken as the database compares them: trailing
+ * blanks of a non-binary string (PAD SPACE collations) are dropped.
  *
  * Connection and server errors are SOURCE_DOWN; a query returning the wrong
  * number of columns, a NULL or a malformed record is SOURCE_BAD, and the
@@ -38,6 +45,7 @@
 #include <mysql.h>
 #include <sodium.h>
 
+#include "preset.h"
 #include "source.h"
 
 #define MYSQL_PW_MAX 1024
@@ -50,6 +58,7 @@ struct mysql_conf {
 	char *user;
 	char *password_file;
 	char *dbname;
+	char *schema;
 	char *domains_query;
 	char *recipients_query;
 	char *change_query;
@@ -69,6 +78,7 @@ static const struct conf_key mysql_keys[] = {
 	{ "password_file", CONF_STRING, "",
 	  offsetof(struct mysql_conf, password_file), 0, 0 },
 	{ "dbname", CONF_STRING, NULL, offsetof(struct mysql_conf, dbname), 0, 0 },
+	{ "schema", CONF_STRING, "", offsetof(struct mysql_conf, schema), 0, 0 },
 	{ "domains_query", CONF_STRING, "",
 	  offsetof(struct mysql_conf, domains_query), 0, 0 },
 	{ "recipients_query", CONF_STRING, "",
@@ -82,6 +92,39 @@ static const struct conf_key mysql_keys[] = {
 	{ NULL, 0, NULL, 0, 0, 0 },
 };
 
+/* mysql_default - *query_r becomes a copy of def when the user set none */
+static int mysql_default(char **query_r, const char *def, struct err *err)
+{
+	char *copy;
+
+	if (**query_r != '\0' || def == NULL)
+		return 0;
+	if ((copy = strdup(def)) == NULL)
+		return err_set(err, "out of memory");
+	free(*query_r);
+	*query_r = copy;
+	return 0;
+}
+
+/* mysql_preset - the queries of "schema = NAME" where the user wrote none */
+static int mysql_preset(struct source *src, const struct conf_file *cf,
+			const struct conf_section *sec, struct err *err)
+{
+	struct mysql_conf *mc = src->priv;
+	const struct preset *p = preset_find(mc->schema, "mysql");
+
+	if (p == NULL)
+		return err_set(err, "%s:%u: [source %s]: unknown schema '%s' "
+			       "(known for type mysql: %s)", cf->path,
+			       conf_line(sec, "schema"), sec->name, mc->schema,
+			       preset_names("mysql"));
+	if (mysql_default(&mc->domains_query, p->domains_query, err) < 0 ||
+	    mysql_default(&mc->recipients_query, p->recipients_query, err) < 0 ||
+	    mysql_default(&mc->change_query, p->change_query, err) < 0)
+		return -1;
+	return 0;
+}
+
 static int mysql_configure(struct source *src, const struct conf_file *cf,
 			   const struct conf_section *sec, struct err *err)
 {
@@ -91,6 +134,8 @@ static int mysql_configure(struct source *src, const struct conf_file *cf,
 		return err_set(err, "out of memory");
 	src->priv = mc;
 	if (conf_apply(cf, sec, mysql_keys, mc, err) < 0)
+		return -1;
+	if (*mc->schema != '\0' && mysql_preset(src, cf, sec, err) < 0)
 		return -1;
 	if (*mc->domains_query == '\0' && *mc->recipients_query == '\0')
 		return err_set(err, "%s:%u: [source %s]: set domains_query or "
@@ -228,12 +273,33 @@ static int mysql_run(struct source *src, MYSQL *db, const char *key,
 	return SOURCE_OK;
 }
 
+/* MYSQL_BINARY - the character set number of binary strings */
+#define MYSQL_BINARY 63
+
+/*
+ * mysql_pad - the length of a value as the database compares it: a
+ * non-binary string is compared under its collation, and MySQL and MariaDB
+ * collations are PAD SPACE (the "_nopad_" ones aside), so "a@b.example "
+ * is the key the primary's lookup of a@b.example finds: trailing blanks
+ * are dropped
+ */
+static unsigned long mysql_pad(const MYSQL_FIELD *f, const char *v,
+			       unsigned long len)
+{
+	if (f->charsetnr == MYSQL_BINARY)
+		return len;
+	while (len > 0 && v[len - 1] == ' ')
+		len--;
+	return len;
+}
+
 static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 			 MYSQL *db, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	MYSQL_RES *res = NULL;
 	MYSQL_ROW row;
+	MYSQL_FIELD *fields;
 	unsigned ncol;
 	unsigned long *lens;
 	unsigned long long rowno = 0;
@@ -244,6 +310,7 @@ static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 			    err)) < 0)
 		return rc;
 	ncol = mysql_num_fields(res);
+	fields = mysql_fetch_fields(res);
 	if (ncol != 1 && ncol != 2) {
 		rc = SOURCE_BAD;
 		err_set(err, "source %s: domains_query returns %u columns "
@@ -261,10 +328,11 @@ static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 				where);
 			goto out;
 		}
-		if ((rc = source_add_domain(src, ctx, row[0], lens[0],
-					    ncol == 2 ? row[1] : NULL,
-					    ncol == 2 && row[1] ? lens[1] : 0,
-					    where, err)) < 0)
+		if ((rc = source_add_domain(
+			     src, ctx, row[0], mysql_pad(&fields[0], row[0], lens[0]),
+			     ncol == 2 ? row[1] : NULL,
+			     ncol == 2 && row[1] ? lens[1] : 0,
+			     where, err)) < 0)
 			goto out;
 	}
 	rc = SOURCE_OK;
@@ -281,6 +349,7 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 	struct mysql_conf *mc = src->priv;
 	MYSQL_RES *res = NULL;
 	MYSQL_ROW row;
+	MYSQL_FIELD *fields;
 	unsigned ncol;
 	unsigned long *lens;
 	unsigned long long rowno = 0;
@@ -290,6 +359,7 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 			    &res, err)) < 0)
 		return rc;
 	ncol = mysql_num_fields(res);
+	fields = mysql_fetch_fields(res);
 	if (ncol != 1) {
 		rc = SOURCE_BAD;
 		err_set(err, "source %s: recipients_query returns %u columns "
@@ -313,9 +383,9 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 				"address", src->name, rowno);
 			goto out;
 		}
-		if ((rc = source_add_recipient_n(src, ctx, row[0], lens[0],
-						 "recipients_query", " row ",
-						 rowno, err)) < 0)
+		if ((rc = source_add_recipient_n(
+			     src, ctx, row[0], mysql_pad(fields, row[0], lens[0]),
+			     "recipients_query", " row ", rowno, err)) < 0)
 			goto out;
 	}
 	rc = SOURCE_OK;

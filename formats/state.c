@@ -50,6 +50,8 @@
 #define STATE_RING 8
 /* A fresh flag bit: a duplicate found by state_finish(), dropped later. */
 #define STATE_DUP 2
+/* A fresh flag bit: a recipient of an absent domain that its tag drops. */
+#define STATE_UNLISTED 4
 
 #define state_prefetch(st, ix, i, n)                                      \
 	do {                                                              \
@@ -807,6 +809,9 @@ struct state_rpass {
 	size_t pos;		/* where in text the share's lines start */
 	size_t bad;		/* first record whose domain is absent, or to */
 	size_t dups;
+	const unsigned char *drop;	/* drop[tag]: drop, not fail (ndrop) */
+	size_t ndrop;
+	size_t unlisted;	/* records dropped that way */
 };
 
 /*
@@ -824,7 +829,7 @@ static void state_rpass_check(void *arg)
 
 	uint64_t ring[STATE_RING], x;
 
-	p->bytes = p->dups = 0;
+	p->bytes = p->dups = p->unlisted = 0;
 	p->bad = p->to;
 	/*
 	 * The table is small but the pass streams through the index and the
@@ -860,6 +865,13 @@ static void state_rpass_check(void *arg)
 		}
 		state_domain_of(k, r->klen, &d, &dlen);
 		if (!state_dhash_has_h(p->dh, p->text, d, dlen, x)) {
+			unsigned tag = state_tag(st, r);
+
+			if (r->fresh && tag < p->ndrop && p->drop[tag]) {
+				r->fresh |= STATE_UNLISTED;
+				p->unlisted++;
+				continue;
+			}
 			p->bad = i;
 			return;
 		}
@@ -880,7 +892,7 @@ static void state_rpass_copy(void *arg)
 		struct state_rec *r = &rec[i];
 
 		state_prefetch(st, rec, i, p->to);
-		if (r->fresh & STATE_DUP)
+		if (r->fresh & (STATE_DUP | STATE_UNLISTED))
 			continue;
 		text[pos] = 'R';
 		text[pos + 1] = ' ';
@@ -902,6 +914,13 @@ static void state_rpass_copy(void *arg)
  * copied in two shares on two threads.
  */
 int state_finish(struct state *st, unsigned *tag_r, struct err *err)
+{
+	return state_finish_unlisted(st, NULL, 0, NULL, NULL, tag_r, err);
+}
+
+int state_finish_unlisted(struct state *st, const unsigned char *drop,
+			  size_t ndrop, state_unlisted_fn *dropped, void *arg,
+			  unsigned *tag_r, struct err *err)
 {
 	struct state_dhash dh = { NULL, 0 };
 	struct state_rec *tmp = NULL, *swap;
@@ -994,7 +1013,8 @@ int state_finish(struct state *st, unsigned *tag_r, struct err *err)
 	 * where the first share's text ends.  The first missing domain in
 	 * key order is reported, as one pass in order would.
 	 */
-	pa = (struct state_rpass){ st, &dh, text, 0, st->rcpt.n, 0, pos, 0, 0 };
+	pa = (struct state_rpass){ st, &dh, text, 0, st->rcpt.n, 0, pos, 0, 0,
+				   drop, ndrop, 0 };
 	pb = pa;
 	if (st->rcpt.n >= STATE_PAR_MIN) {
 		pa.to = pb.from = st->rcpt.n / 2;
@@ -1015,18 +1035,29 @@ int state_finish(struct state *st, unsigned *tag_r, struct err *err)
 		err_set(err, "recipient \"%.*s\": domain \"%.*s\" is not among the domains",
 			(int)r->klen, k, (int)dlen, d);
 		for (i = 0; i < st->rcpt.n; i++)
-			st->rcpt.rec[i].fresh &= (uint8_t)~STATE_DUP;
+			st->rcpt.rec[i].fresh &=
+				(uint8_t) ~(STATE_DUP | STATE_UNLISTED);
 		goto out;
 	}
+	/* Nothing can fail now: name the dropped ones, in key order. */
+	if (pa.unlisted + pb.unlisted > 0 && dropped != NULL)
+		for (i = 0; i < st->rcpt.n; i++) {
+			struct state_rec *r = &st->rcpt.rec[i];
+
+			if (r->fresh & STATE_UNLISTED)
+				dropped(arg, state_tag(st, r), state_key(st, r),
+					r->klen);
+		}
 	pb.pos = pa.pos + pa.bytes;
 	if (st->rcpt.n >= STATE_PAR_MIN)
 		state_par(state_rpass_copy, &pa, &pb);
 	else
 		state_rpass_copy(&pa);
 	pos = pb.pos + pb.bytes;
-	if (pa.dups + pb.dups > 0) {
+	if (pa.dups + pb.dups + pa.unlisted + pb.unlisted > 0) {
 		for (i = j = 0; i < st->rcpt.n; i++)
-			if (!(st->rcpt.rec[i].fresh & STATE_DUP))
+			if (!(st->rcpt.rec[i].fresh &
+			      (STATE_DUP | STATE_UNLISTED)))
 				st->rcpt.rec[j++] = st->rcpt.rec[i];
 		st->rcpt.n = j;
 	}

@@ -70,6 +70,19 @@ int state_reserve(struct state *st, size_t records, size_t bytes,
 int state_finish(struct state *st, unsigned *tag_r, struct err *err);
 
 /*
+ * state_finish_unlisted - state_finish(), except that a recipient whose
+ * domain is absent and whose tag t has t < ndrop and drop[t] != 0 is
+ * dropped instead of failing the finish; dropped (when not NULL) is called
+ * once per dropped address, in key order, with its tag, only when the
+ * finish succeeds.
+ */
+typedef void state_unlisted_fn(void *arg, unsigned tag, const char *addr,
+			       size_t alen);
+int state_finish_unlisted(struct state *st, const unsigned char *drop,
+			  size_t ndrop, state_unlisted_fn *dropped, void *arg,
+			  unsigned *tag_r, struct err *err);
+
+/*
  * state_parse - parse canonical text; buf is copied.  state_parse_owned takes
  * ownership of a malloc'd buffer (freed on failure too) and avoids the copy.
  */

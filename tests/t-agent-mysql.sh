@@ -32,6 +32,13 @@ check "check-config accepts the mysql source" "$AGENT" -c "$ACONF" check-config
 run_rc "$AGENT" -c "$ACONF" export
 like "$OUT" "D example.net smtp:[mx1.example.com]:25" "export folds the domain from the database"
 like "$OUT" "R info@example.com" "export includes active aliases"
+# PAD SPACE: the primary's lookup of pad@example.com finds this row
+mdb_sql "INSERT INTO mailbox (username, domain) VALUES ('pad@example.com  ', 'example.com')"
+run_rc "$AGENT" -c "$ACONF" export
+is "$RC" 0 "export with a key stored with trailing blanks: exit 0"
+like "$OUT" "R pad@example.com
+" "... the key without its trailing blanks, as the database compares it"
+mdb_sql "DELETE FROM mailbox WHERE username = 'pad@example.com'"
 case "$OUT" in *relayed.example*) not_ok "backup-MX domains are not exported" ;; *) ok "backup-MX domains are not exported" ;; esac
 
 check "the daemon starts" agent_start

@@ -65,7 +65,12 @@ R postmaster@example.com"
 is "$OUT" "$want" "export prints the canonical state (folded, sorted, local names skipped)"
 printf 'x@nowhere.example x\n' >>"$SRC/virtual"
 run_rc "$AGENT" -c "$ACONF" export
-is "$RC" 1 "export with a recipient of an unlisted domain: exit 1"
+is "$RC" 0 "export with a recipient of an unlisted domain: exit 0 (dropped)"
+like "$OUT" "source files: 1 recipients dropped, their domain is listed by no source (e.g. x@nowhere.example)" \
+	"... counted, naming the source and an example"
+sed 's|^type = file|type = file\nunlisted_domains = refuse|' "$ACONF" >"$T_DIR/refuse.conf"
+run_rc "$AGENT" -c "$T_DIR/refuse.conf" export
+is "$RC" 1 "export with unlisted_domains = refuse: exit 1"
 like "$OUT" "source files" "... naming the source"
 like "$OUT" "nowhere.example" "... and the domain"
 sed -i '$d' "$SRC/virtual"

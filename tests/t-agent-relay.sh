@@ -181,7 +181,7 @@ sed 's/^accept_all = .*/accept_all = nowhere.example/' "$ACONF" >"$T_DIR/aa.conf
 run_rc "$AGENT" -c "$T_DIR/aa.conf" push
 is "$RC" 1 "accept_all of a domain no source lists: push exits 1"
 like "$OUT" "source relay" "... naming the source"
-like "$OUT" "nowhere.example" "... and the domain"
+like "$OUT" "accept_all: domain nowhere.example is listed by no source" "... and the domain"
 is "$(bsum mx2)" "$s0" "... and the maps did not change"
 sed 's/^accept_all = .*/accept_all = bad..example/' "$ACONF" >"$T_DIR/aa2.conf"
 run_rc "$AGENT" -c "$T_DIR/aa2.conf" check-config

@@ -9,9 +9,16 @@
 #				PostfixAdmin-like schema (domain, mailbox, alias)
 #				and the user mxsync (password in $MDB_PWFILE,
 #				SELECT on postfix.*)
+#	mdb_fixture DB FIXTURE [OPTIONS]
+#				create database DB (CREATE DATABASE DB
+#				OPTIONS, as the upstream's installer does),
+#				load the schema dump tests/fixtures/FIXTURE.sql
+#				into it and grant the user mxsync SELECT on it
+#				(the user and $MDB_PWFILE are made once)
 #	mdb_sql "SQL"		run SQL as root in database postfix (or none
 #				before mdb_schema); output tab-separated, no
 #				column names
+#	mdb_sql_in DB "SQL"	the same in database DB
 #	mdb_stop		stop the server by its pid and wait for it
 #	mdb_restart		start it again on the same data directory
 #
@@ -29,7 +36,10 @@ MDB_PWFILE=
 # the socket to answer
 mdb_run_server() {
 	rm -f "$MDB_SOCK"
+	# temporary tables in the test's own directory, not the shared /tmp
+	mkdir -p "$MDB_DIR/tmp" || return 1
 	mariadbd --no-defaults --datadir="$MDB_DIR/data" --socket="$MDB_SOCK" \
+		--tmpdir="$MDB_DIR/tmp" \
 		--skip-networking --pid-file="$MDB_DIR/mariadbd.pid" \
 		--user=root --log-error="$MDB_DIR/error.log" \
 		--innodb-buffer-pool-size=16M --innodb-log-file-size=8M \
@@ -134,4 +144,31 @@ GRANT SELECT ON postfix.* TO '$MDB_USER'@'localhost';
 FLUSH PRIVILEGES;
 " || return 1
 	MDB_DB=postfix
+}
+
+# mdb_user - the user mxsync with a random password in $MDB_PWFILE (once)
+mdb_user() {
+	[ -n "$MDB_PASSWORD" ] && return 0
+	MDB_PASSWORD=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+	MDB_PWFILE=$MDB_DIR/mysql.pw
+	printf '%s\n' "$MDB_PASSWORD" >"$MDB_PWFILE"
+	chmod 600 "$MDB_PWFILE"
+	mariadb --no-defaults -S "$MDB_SOCK" -uroot -e "
+CREATE USER '$MDB_USER'@'localhost' IDENTIFIED BY '$MDB_PASSWORD';"
+}
+
+mdb_fixture() {
+	db=$1 fx=$TOP/tests/fixtures/$2.sql opts=${3:-}
+	[ -r "$fx" ] || { diag "no fixture $fx"; return 1; }
+	mdb_user || return 1
+	mariadb --no-defaults -S "$MDB_SOCK" -uroot \
+		-e "CREATE DATABASE \`$db\` $opts" || return 1
+	mariadb --no-defaults -S "$MDB_SOCK" -uroot "$db" <"$fx" || return 1
+	mariadb --no-defaults -S "$MDB_SOCK" -uroot -e "
+GRANT SELECT ON \`$db\`.* TO '$MDB_USER'@'localhost'; FLUSH PRIVILEGES;"
+}
+
+# mdb_sql_in DB "SQL" - run SQL as root in database DB
+mdb_sql_in() {
+	mariadb --no-defaults -S "$MDB_SOCK" -uroot -N -B "$1" -e "$2"
 }

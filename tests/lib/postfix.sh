@@ -34,6 +34,14 @@
 #	pf_primary DIR		pf_init + primary MX settings reading the
 #				MariaDB of mariadb.sh (MDB_SOCK, MDB_USER,
 #				MDB_PASSWORD) through mysql: tables
+#	pf_primary_preset DIR SCHEMA DB
+#				pf_init + a primary MX configured as the
+#				panel SCHEMA (postfixadmin,
+#				postfixadmin-backupmx, iredmail, ispmail)
+#				documents it: its own mysql: .cf queries,
+#				word for word, reading database DB of
+#				mariadb.sh's server (see the function for the
+#				upstream files and commits)
 #	pf_start DIR		start the master; sets PF_PID; registers it
 #				with track_pid; waits for the SMTP port
 #	pf_stop DIR		stop the master by its pid and wait for it
@@ -173,6 +181,106 @@ virtual_alias_domains =
 virtual_mailbox_domains = mysql:$d/conf/mysql-domains.cf
 virtual_mailbox_maps = mysql:$d/conf/mysql-mailboxes.cf
 virtual_alias_maps = mysql:$d/conf/mysql-aliases.cf
+virtual_mailbox_base = $d/vmail
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+recipient_delimiter = +
+EOF
+}
+
+# pf_cf DIR NAME DB QUERY - write DIR/conf/NAME.cf for mysql: tables
+pf_cf() {
+	cat >"$1/conf/$2.cf" <<EOF
+hosts = unix:$MDB_SOCK
+user = $MDB_USER
+password = $MDB_PASSWORD
+dbname = $3
+query = $4
+EOF
+	chgrp postfix "$1/conf/$2.cf" && chmod 640 "$1/conf/$2.cf"
+}
+
+pf_primary_preset() {
+	d=$1 schema=$2 db=$3 c=$1/conf
+	pf_init "$d" || return 1
+	case $schema in
+	postfixadmin | postfixadmin-backupmx)
+		# DOCUMENTS/POSTFIX_CONF.txt (and, for the backup MX variant,
+		# its "optional query to use when relaying for backup MX" and
+		# DOCUMENTS/BACKUP_MX.txt) of postfixadmin/postfixadmin at
+		# commit 65b10f7285524bc6753f604bd11ff3c3de5cbf97
+		if [ "$schema" = postfixadmin ]; then
+			pf_cf "$d" mysql_virtual_domains_maps "$db" "SELECT domain FROM domain WHERE domain='%s' AND active = '1'"
+		else
+			pf_cf "$d" mysql_virtual_domains_maps "$db" "SELECT domain FROM domain WHERE domain='%s' AND backupmx = '0' AND active = '1'"
+			pf_cf "$d" mysql_relay_domains_maps "$db" "SELECT domain FROM domain WHERE domain = '%s' AND backupmx = '1'"
+		fi
+		pf_cf "$d" mysql_virtual_alias_maps "$db" "SELECT goto FROM alias WHERE address='%s' AND active = '1'"
+		pf_cf "$d" mysql_virtual_alias_domain_maps "$db" "SELECT goto FROM alias,alias_domain WHERE alias_domain.alias_domain = '%d' and alias.address = CONCAT('%u', '@', alias_domain.target_domain) AND alias.active='1' AND alias_domain.active='1'"
+		pf_cf "$d" mysql_virtual_alias_domain_catchall_maps "$db" "SELECT goto FROM alias,alias_domain WHERE alias_domain.alias_domain = '%d' and alias.address = CONCAT('@', alias_domain.target_domain) AND alias.active='1' AND alias_domain.active='1'"
+		pf_cf "$d" mysql_virtual_mailbox_maps "$db" "SELECT maildir FROM mailbox WHERE username='%s' AND active = '1'"
+		pf_cf "$d" mysql_virtual_alias_domain_mailbox_maps "$db" "SELECT maildir FROM mailbox,alias_domain WHERE alias_domain.alias_domain = '%d' and mailbox.username = CONCAT('%u', '@', alias_domain.target_domain) AND mailbox.active='1' AND alias_domain.active='1'"
+		pf_main "$d" <<EOF
+virtual_mailbox_domains = proxy:mysql:$c/mysql_virtual_domains_maps.cf
+virtual_alias_maps =
+   proxy:mysql:$c/mysql_virtual_alias_maps.cf,
+   proxy:mysql:$c/mysql_virtual_alias_domain_maps.cf,
+   proxy:mysql:$c/mysql_virtual_alias_domain_catchall_maps.cf
+virtual_mailbox_maps =
+   proxy:mysql:$c/mysql_virtual_mailbox_maps.cf,
+   proxy:mysql:$c/mysql_virtual_alias_domain_mailbox_maps.cf
+EOF
+		[ "$schema" = postfixadmin ] ||
+			echo "relay_domains = proxy:mysql:$c/mysql_relay_domains_maps.cf" |
+			pf_main "$d"
+		;;
+	iredmail)
+		# samples/postfix/mysql/*.cf and samples/postfix/main.cf.mysql
+		# of iredmail/iRedMail at commit
+		# e0fe4fc277504aaa3e4915046cfe420524e42162 (1.8.1)
+		pf_cf "$d" virtual_mailbox_domains "$db" "(SELECT domain FROM domain WHERE domain='%s' AND backupmx=0 AND active=1 LIMIT 1) UNION (SELECT alias_domain.alias_domain FROM alias_domain,domain WHERE alias_domain.alias_domain='%s' AND alias_domain.active=1 AND alias_domain.target_domain=domain.domain AND domain.active=1 AND domain.backupmx=0 LIMIT 1)"
+		pf_cf "$d" relay_domains "$db" "SELECT domain FROM domain WHERE domain='%s' AND backupmx=1 AND active=1 LIMIT 1"
+		pf_cf "$d" virtual_mailbox_maps "$db" "SELECT CONCAT(mailbox.storagenode, '/', mailbox.maildir, '/Maildir/') FROM mailbox,domain WHERE mailbox.username='%s' AND mailbox.active=1 AND mailbox.enabledeliver=1 AND domain.domain = mailbox.domain AND domain.active=1"
+		pf_cf "$d" virtual_alias_maps "$db" "SELECT forwardings.forwarding FROM forwardings,domain WHERE forwardings.address='%s' AND forwardings.domain=domain.domain AND forwardings.active=1 AND domain.backupmx=0 AND domain.active=1"
+		pf_cf "$d" domain_alias_maps "$db" "SELECT forwardings.forwarding FROM forwardings,alias_domain,domain WHERE alias_domain.alias_domain='%d' AND forwardings.address=CONCAT('%u', '@', alias_domain.target_domain) AND alias_domain.target_domain=domain.domain AND forwardings.active=1 AND alias_domain.active=1 AND domain.backupmx=0"
+		pf_cf "$d" catchall_maps "$db" "SELECT forwardings.forwarding FROM forwardings,domain WHERE forwardings.address='%d' AND '%u' NOT LIKE '%%+%%' AND forwardings.address=domain.domain AND forwardings.active=1 AND domain.active=1 AND domain.backupmx=0"
+		pf_cf "$d" domain_alias_catchall_maps "$db" "SELECT forwardings.forwarding FROM forwardings,alias_domain,domain WHERE alias_domain.alias_domain='%d' AND forwardings.address=alias_domain.target_domain AND alias_domain.target_domain=domain.domain AND forwardings.active=1 AND alias_domain.active=1"
+		pf_main "$d" <<EOF
+virtual_mailbox_domains =
+    proxy:mysql:$c/virtual_mailbox_domains.cf
+relay_domains =
+    \$mydestination
+    proxy:mysql:$c/relay_domains.cf
+virtual_mailbox_maps =
+    proxy:mysql:$c/virtual_mailbox_maps.cf
+virtual_alias_maps =
+    proxy:mysql:$c/virtual_alias_maps.cf
+    proxy:mysql:$c/domain_alias_maps.cf
+    proxy:mysql:$c/catchall_maps.cf
+    proxy:mysql:$c/domain_alias_catchall_maps.cf
+EOF
+		;;
+	ispmail)
+		# roles/ispmail-postfix of Signum/ispmail-bookworm-ansible at
+		# commit ffe3cb1d69d24f6291ecf59fd30b4179954c8843
+		pf_cf "$d" mysql-virtual-mailbox-domains "$db" "SELECT 1 FROM virtual_domains WHERE name='%s'"
+		pf_cf "$d" mysql-virtual-mailbox-maps "$db" "SELECT 1 FROM virtual_users WHERE email='%s'"
+		pf_cf "$d" mysql-virtual-alias-maps "$db" "SELECT destination FROM virtual_aliases WHERE source='%s'"
+		pf_cf "$d" mysql-email2email "$db" "SELECT email FROM virtual_users WHERE email='%s'"
+		pf_main "$d" <<EOF
+virtual_mailbox_domains = mysql:$c/mysql-virtual-mailbox-domains.cf
+virtual_mailbox_maps = mysql:$c/mysql-virtual-mailbox-maps.cf
+virtual_alias_maps = mysql:$c/mysql-virtual-alias-maps.cf,mysql:$c/mysql-email2email.cf
+EOF
+		;;
+	*)
+		diag "pf_primary_preset: unknown schema $schema"
+		return 1
+		;;
+	esac
+	# the test's own: where virtual mail would go, and the delimiter the
+	# agent is told (iRedMail's main.cf sets the same)
+	pf_main "$d" <<EOF
 virtual_mailbox_base = $d/vmail
 virtual_uid_maps = static:65534
 virtual_gid_maps = static:65534

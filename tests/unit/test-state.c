@@ -508,6 +508,86 @@ static void test_large_errors(void)
 	state_free(st);
 }
 
+/* test_unlisted_cb - what state_finish_unlisted() reported dropped */
+struct test_unlisted {
+	size_t n[8];
+	char first[8][64];
+};
+
+static void test_unlisted_cb(void *arg, unsigned tag, const char *addr,
+			     size_t alen)
+{
+	struct test_unlisted *u = arg;
+
+	if (tag >= 8)
+		return;
+	if (u->n[tag]++ == 0)
+		snprintf(u->first[tag], sizeof(u->first[tag]), "%.*s",
+			 (int)alen, addr);
+}
+
+/*
+ * test_unlisted - recipients of absent domains dropped for the tags that
+ * say so, counted once each, the rest kept; a refusing tag still fails;
+ * small (one thread) and large (two threads) indexes alike
+ */
+static void test_unlisted(void)
+{
+	const unsigned char drop[3] = { 1, 0, 1 };
+	struct test_unlisted u;
+	struct err err = { "" };
+	struct state *st;
+	unsigned tag = 99;
+	char k[64], *text;
+	size_t len;
+	int bad = 0, i, n, big;
+
+	for (big = 0; big < 2; big++) {
+		memset(&u, 0, sizeof(u));
+		st = state_new();
+		bad |= ADD_D(st, "example.com", "smtp:x");
+		bad |= ADD_R(st, "a@example.com", 0);
+		bad |= ADD_R(st, "x@off.example", 0);
+		bad |= ADD_R(st, "x@off.example", 0);
+		bad |= ADD_R(st, "y@off.example", 2);
+		bad |= ADD_R(st, "b@example.com", 2);
+		for (i = 0; big && i < 100000; i++) {
+			n = snprintf(k, sizeof(k), "u%d@%s.example", i,
+				     i % 2 ? "example" : "gone");
+			bad |= state_add_recipient(st, k, (size_t)n, 0, &err);
+		}
+		bad |= ADD_R(st, "z@refuse.example", 1);
+		ok(bad == 0, "unlisted %s: added", big ? "large" : "small");
+		ok(state_finish_unlisted(st, drop, 3, test_unlisted_cb, &u,
+					 &tag, &err) < 0 && tag == 1,
+		   "unlisted %s: a refusing tag fails (tag %u)",
+		   big ? "large" : "small", tag);
+		is_str(err.msg, "recipient \"z@refuse.example\": domain "
+		       "\"refuse.example\" is not among the domains",
+		       "unlisted %s: its message", big ? "large" : "small");
+		ok(u.n[0] == 0 && u.n[2] == 0, "unlisted %s: nothing reported "
+		   "dropped by a failed finish", big ? "large" : "small");
+		bad |= ADD_D(st, "refuse.example", "smtp:x");
+		ok(bad == 0 && state_finish_unlisted(st, drop, 3,
+						     test_unlisted_cb, &u, NULL,
+						     &err) == 0,
+		   "unlisted %s: finished: %s", big ? "large" : "small",
+		   err.msg);
+		ok(u.n[0] == (big ? 100001u : 1u) && u.n[2] == 1 && u.n[1] == 0,
+		   "unlisted %s: dropped counted once each per tag (%zu, %zu)",
+		   big ? "large" : "small", u.n[0], u.n[2]);
+		is_str(u.first[2], "y@off.example", "unlisted %s: example",
+		       big ? "large" : "small");
+		text = state_text(st, &len);
+		is_str(text, "D example.com smtp:x\nD refuse.example smtp:x\n"
+		       "R a@example.com\nR b@example.com\n"
+		       "R z@refuse.example\n", "unlisted %s: the rest kept",
+		       big ? "large" : "small");
+		free(text);
+		state_free(st);
+	}
+}
+
 /* test_add_address - folding on the way in, as norm_address would */
 static void test_add_address(void)
 {
@@ -577,6 +657,7 @@ int main(void)
 	test_sort();
 	test_reserve();
 	test_large_errors();
+	test_unlisted();
 	test_add_address();
 	test_million();
 	return test_done();
