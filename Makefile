@@ -40,6 +40,7 @@ FORMATS_SRC = \
 	formats/buf.c \
 	formats/norm.c \
 	formats/state.c \
+	formats/lookup.c \
 	formats/delta.c \
 	formats/manifest.c \
 	formats/snapshot.c \
@@ -79,6 +80,7 @@ AGENT_SRC = \
 	agent/watch.c \
 	agent/control.c \
 	agent/sync.c \
+	agent/verify.c \
 	agent/daemon.c
 
 FORMATS_LIB = $(BUILD)/libformats.a

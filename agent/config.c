@@ -46,6 +46,11 @@ static const struct conf_key config_agent_keys[] = {
 	  offsetof(struct agent_config, canaries_text), 0, 0 },
 	{ "settle_timeout", CONF_DURATION, "60s",
 	  offsetof(struct agent_config, settle_timeout_ms), 1000, 3600000 },
+	{ "verify_interval", CONF_DURATION, "1h",
+	  offsetof(struct agent_config, verify_interval_ms), 0,
+	  366ULL * 86400000 },
+	{ "verify_postfix", CONF_STRING, "",
+	  offsetof(struct agent_config, verify_postfix), 0, 0 },
 	{ NULL, 0, NULL, 0, 0, 0 },
 };
 

@@ -5,7 +5,7 @@
  *			expire, nexthop, recipient_delimiter, debounce,
  *			max_shrink, canaries (the agent's guard, guard.h),
  *			settle_timeout (how long an export waits for a file
- *			being written)
+ *			being written), verify_interval, verify_postfix
  *	[source NAME]	type = file | mysql | maildir, plus the keys of that
  *			type (source_file.c, source_mysql.c, source_maildir.c)
  *	[backup NAME]	url, ca_file, pinned_pubkey, timeout
@@ -51,6 +51,8 @@ struct agent_config {
 	char **canaries;		/* folded addresses */
 	size_t ncanaries;
 	uint64_t settle_timeout_ms;
+	uint64_t verify_interval_ms;	/* 0: the daemon does not verify */
+	char *verify_postfix;		/* Postfix config dir, "" default */
 
 	struct source **sources;
 	size_t nsources;

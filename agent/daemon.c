@@ -21,12 +21,14 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
 #include "../formats/atomic.h"
+#include "../formats/buf.h"
 #include "../formats/log.h"
 #include "../formats/manifest.h"
 #include "control.h"
@@ -34,6 +36,7 @@
 #include "export.h"
 #include "guard.h"
 #include "source.h"
+#include "verify.h"
 #include "watch.h"
 
 #define DAEMON_CLIENTS 16
@@ -79,6 +82,13 @@ struct daemon {
 	char bare_names[512];
 	int64_t *next_poll;		/* per source, for poll sources */
 	int stop, reload;
+	/* the periodic verify: a child process, its report on a pipe */
+	pid_t verify_pid;
+	int verify_fd;
+	struct buf verify_out;
+	int64_t next_verify;
+	json_t *verify_last;		/* the last report */
+	char verify_said[ERR_LEN];	/* what was logged last */
 };
 
 static json_t *daemon_hash_json(const unsigned char *h, int have)
@@ -547,7 +557,13 @@ static void daemon_command(struct daemon *d, struct daemon_client *c)
 	c->line[strcspn(c->line, "\r\n")] = '\0';
 	if (strcmp(c->line, "status") == 0) {
 		json_t *j = daemon_status_json(d->cfg, d->ledger, &d->sync, 1);
-		char *text = json_dumps(j, JSON_COMPACT);
+		char *text;
+
+		if (d->verify_last != NULL)
+			json_object_set(j, "verify", d->verify_last);
+		json_object_set_new(j, "verify_running",
+				    json_boolean(d->verify_pid > 0));
+		text = json_dumps(j, JSON_COMPACT);
 
 		json_decref(j);
 		daemon_reply(c, text != NULL ? text : "{}");
@@ -670,6 +686,11 @@ static int daemon_setup(struct daemon *d, struct err *err)
 		return -1;
 	if (sync_init(&d->sync, d->cfg, d->sk, d->ledger, d->pusher, err) < 0)
 		return -1;
+	/* the first verify a while after start, not beside the first pushes */
+	d->next_verify = sync_now_ms() +
+			 (int64_t)(d->cfg->verify_interval_ms < 60000
+					   ? d->cfg->verify_interval_ms
+					   : 60000);
 	free(d->next_poll);
 	if ((d->next_poll = calloc(d->cfg->nsources + 1,
 				   sizeof(*d->next_poll))) == NULL)
@@ -777,10 +798,89 @@ static void daemon_drain(struct daemon *d)
 	}
 }
 
+/* daemon_verify_start - the periodic verify, in a child process */
+static void daemon_verify_start(struct daemon *d, int64_t now)
+{
+	struct err err;
+
+	d->next_verify = now + (int64_t)d->cfg->verify_interval_ms;
+	if (verify_background(d->cfg->path, &d->verify_fd, &d->verify_pid,
+			      &err) < 0) {
+		log_error("verify: %s", err.msg);
+		d->verify_fd = -1;
+		d->verify_pid = 0;
+	}
+}
+
+/* daemon_verify_log - log a result once per change of it */
+static void daemon_verify_log(struct daemon *d, json_t *j)
+{
+	char said[ERR_LEN];
+	json_t *e = json_object_get(j, "error"), *ex;
+	json_int_t lost, bs;
+
+	lost = json_integer_value(json_object_get(j, "lost"));
+	bs = json_integer_value(json_object_get(j, "backscatter"));
+	if (json_is_string(e))
+		snprintf(said, sizeof(said), "error %s", json_string_value(e));
+	else
+		snprintf(said, sizeof(said), "lost %lld backscatter %lld",
+			 (long long)lost, (long long)bs);
+	if (strcmp(said, d->verify_said) == 0)
+		return;
+	snprintf(d->verify_said, sizeof(d->verify_said), "%s", said);
+	if (json_is_string(e)) {
+		log_error("verify: the primary's tables could not be asked: %s",
+			  json_string_value(e));
+		return;
+	}
+	if (lost == 0 && bs == 0) {
+		log_info("verify: all %lld candidates agree with the primary's "
+			 "Postfix",
+			 (long long)json_integer_value(
+				 json_object_get(j, "agree")));
+		return;
+	}
+	ex = json_array_get(json_object_get(j, lost ? "lost_examples"
+						    : "backscatter_examples"),
+			    0);
+	log_warning("verify: the backups disagree with the primary's Postfix: "
+		    "LOST %lld, BACKSCATTER %lld; first %s decided by %s",
+		    (long long)lost, (long long)bs,
+		    lost ? "lost address" : "backscatter address",
+		    json_string_value(json_object_get(ex, "primary_decided_by")));
+}
+
+/* daemon_verify_read - collect the child's report; at EOF adopt it */
+static void daemon_verify_read(struct daemon *d)
+{
+	char b[4096];
+	ssize_t n;
+	json_t *j;
+	int status = 0;
+
+	while ((n = read(d->verify_fd, b, sizeof(b))) > 0)
+		if (buf_append(&d->verify_out, b, (size_t)n) < 0)
+			break;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	close(d->verify_fd);
+	d->verify_fd = -1;
+	while (waitpid(d->verify_pid, &status, 0) < 0 && errno == EINTR)
+		;
+	d->verify_pid = 0;
+	j = verify_report(d->verify_out.data ? d->verify_out.data : "",
+			  d->verify_out.len, status);
+	buf_free(&d->verify_out);
+	daemon_verify_log(d, j);
+	json_decref(d->verify_last);
+	d->verify_last = j;
+}
+
 int daemon_run(struct agent_config *cfg)
 {
 	struct daemon dd, *d = &dd;
-	struct curl_waitfd fds[4 + DAEMON_CLIENTS];
+	struct curl_waitfd fds[5 + DAEMON_CLIENTS];
 	struct err err;
 	sigset_t mask;
 	const char *warning;
@@ -791,7 +891,7 @@ int daemon_run(struct agent_config *cfg)
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
-	d->sigfd = d->ctlfd = d->lockfd = -1;
+	d->sigfd = d->ctlfd = d->lockfd = d->verify_fd = -1;
 	daemon_self = d;
 	for (i = 0; i < DAEMON_CLIENTS; i++)
 		d->clients[i].fd = -1;
@@ -834,7 +934,7 @@ int daemon_run(struct agent_config *cfg)
 		 cfg->nsources, cfg->nbackups);
 	while (!d->stop) {
 		int64_t now = sync_now_ms();
-		unsigned n = 0, ci[DAEMON_CLIENTS], nc = 0;
+		unsigned n = 0, ci[DAEMON_CLIENTS], nc = 0, vi;
 		int timeout = DAEMON_TICK_MS;
 		long r;
 		struct push_result res;
@@ -871,6 +971,10 @@ int daemon_run(struct agent_config *cfg)
 				daemon_pending(d, erc);
 		}
 		daemon_schedule(d, now);
+		if (d->cfg->verify_interval_ms > 0 && d->verify_pid == 0 &&
+		    d->sync.cur != NULL && !d->export_failed &&
+		    now >= d->next_verify)
+			daemon_verify_start(d, now);
 		if (!ready) {
 			ready = 1;
 			sd_notify(0, "READY=1");
@@ -909,6 +1013,12 @@ int daemon_run(struct agent_config *cfg)
 			fds[n].events = CURL_WAIT_POLLIN;
 			fds[n++].revents = 0;
 		}
+		vi = n;
+		if (d->verify_fd >= 0) {
+			fds[n].fd = d->verify_fd;
+			fds[n].events = CURL_WAIT_POLLIN;
+			fds[n++].revents = 0;
+		}
 		if (push_wait(d->pusher, fds, n, timeout, &err) < 0) {
 			log_error("%s", err.msg);
 			usleep(100000);
@@ -936,6 +1046,8 @@ int daemon_run(struct agent_config *cfg)
 		for (i = 0; i < nc; i++)
 			if (fds[3 + i].revents)
 				daemon_client_read(d, &d->clients[ci[i]]);
+		if (d->verify_fd >= 0 && vi < n && fds[vi].revents)
+			daemon_verify_read(d);
 		while ((r = sync_finish(&d->sync, &res)) != -1)
 			;
 		daemon_waiters(d, now);
@@ -954,6 +1066,14 @@ int daemon_run(struct agent_config *cfg)
 	daemon_drain(d);
 	rc = 0;
 out:
+	if (d->verify_pid > 0) {
+		kill(d->verify_pid, SIGTERM);
+		waitpid(d->verify_pid, NULL, 0);
+	}
+	if (d->verify_fd >= 0)
+		close(d->verify_fd);
+	buf_free(&d->verify_out);
+	json_decref(d->verify_last);
 	for (i = 0; i < DAEMON_CLIENTS; i++)
 		daemon_client_close(&d->clients[i]);
 	daemon_teardown(d);

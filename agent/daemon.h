@@ -7,7 +7,9 @@
  * debounced; an export that fails stops all pushing until a later export
  * works (the backups keep their last good maps); the latest state is the
  * only one ever sent.  SIGTERM/SIGINT stop, SIGHUP reloads the
- * configuration (swapped in only when valid).
+ * configuration (swapped in only when valid).  Every verify_interval a
+ * child process "mxsync-agent verify --json" compares the export with the
+ * primary's Postfix; its report is kept for status, a change of it logged.
  */
 #ifndef MXSYNC_AGENT_DAEMON_H
 #define MXSYNC_AGENT_DAEMON_H

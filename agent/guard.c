@@ -2,7 +2,7 @@
  * guard - empty sources, max_shrink and canaries before signing (guard.h)
  *
  * The shrink count is one merge of two sorted recipient lists (both states
- * are canonical); the canaries are decided by state_accepts(), the same
+ * are canonical); the canaries are decided by lookup_accepts(), the same
  * Postfix lookup rules mxsyncd's guard and "mxsyncd check" use.  Nothing
  * here logs; a refusal is a message for the caller and the sources' status.
  */
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../formats/lookup.h"
 #include "guard.h"
 #include "source.h"
 
@@ -140,10 +141,12 @@ int guard_check(struct agent_config *cfg, const struct state *acked,
 	}
 	r->examples[0] = '\0';
 	for (i = 0; i < cfg->ncanaries; i++) {
-		a_old = state_accepts(acked, cfg->canaries[i],
-				      cfg->recipient_delimiter, &known, &err);
-		a_new = state_accepts(st, cfg->canaries[i],
-				      cfg->recipient_delimiter, &known, &err);
+		a_old = lookup_accepts(acked, cfg->canaries[i],
+				       cfg->recipient_delimiter, &known, NULL,
+				       0, &err);
+		a_new = lookup_accepts(st, cfg->canaries[i],
+				       cfg->recipient_delimiter, &known, NULL,
+				       0, &err);
 		if (a_old == 1 && a_new != 1) {
 			/* A canary is the operator's own, not a list. */
 			snprintf(r->msg, sizeof(r->msg),

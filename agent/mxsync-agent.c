@@ -11,6 +11,9 @@
  *	sync-now [--wait] [--timeout S] [--allow-shrink]
  *					ask the daemon to push now
  *	status [--json]
+ *	verify [--postfix DIR] [--sample N] [--json] [--list]
+ *					compare the export with the primary's
+ *					own Postfix tables
  *
  * Exit codes: 0 ok, 1 refused or invalid data (also by the agent's own
  * guard, guard.h), 2 usage or configuration, 75 temporary failure (a source
@@ -49,6 +52,7 @@
 #include "push.h"
 #include "source.h"
 #include "sync.h"
+#include "verify.h"
 
 #define EX_REFUSED 1
 #define EX_USAGE 2
@@ -63,7 +67,8 @@ static void agent_usage(void)
 		"  push [--allow-shrink] [--full]\n"
 		"  run\n"
 		"  sync-now [--wait] [--timeout SECONDS] [--allow-shrink]\n"
-		"  status [--json]\n");
+		"  status [--json]\n"
+		"  verify [--postfix DIR] [--sample N] [--json] [--list]\n");
 }
 
 /* agent_source_exit - the exit code for a failed export */
@@ -409,6 +414,45 @@ static const char *agent_time(json_int_t t, char *buf, size_t size)
 	return buf;
 }
 
+/* agent_status_verify - the daemon's last verify, with first examples */
+static void agent_status_verify(json_t *v)
+{
+	static const char *const kinds[] = { "lost_examples",
+					     "backscatter_examples" };
+	json_t *a, *o, *e;
+	size_t i, k;
+	char tb[64];
+
+	if (v == NULL)
+		return;
+	printf("verify %s: ",
+	       agent_time(json_integer_value(json_object_get(v, "time")), tb,
+			  sizeof(tb)));
+	e = json_object_get(v, "error");
+	if (json_is_string(e)) {
+		printf("error: %s\n", json_string_value(e));
+		return;
+	}
+	printf("agree %" JSON_INTEGER_FORMAT ", LOST %" JSON_INTEGER_FORMAT
+	       ", BACKSCATTER %" JSON_INTEGER_FORMAT "\n",
+	       json_integer_value(json_object_get(v, "agree")),
+	       json_integer_value(json_object_get(v, "lost")),
+	       json_integer_value(json_object_get(v, "backscatter")));
+	for (k = 0; k < 2; k++) {
+		a = json_object_get(v, kinds[k]);
+		json_array_foreach(a, i, o) {
+			if (i >= 3)
+				break;
+			printf("  %s %s: primary %s (%s)\n",
+			       k == 0 ? "LOST" : "BACKSCATTER",
+			       json_string_value(json_object_get(o, "address")),
+			       json_string_value(json_object_get(o, "primary")),
+			       json_string_value(json_object_get(
+				       o, "primary_decided_by")));
+		}
+	}
+}
+
 static void agent_status_print(json_t *j)
 {
 	json_t *a, *o;
@@ -489,6 +533,7 @@ static void agent_status_print(json_t *j)
 			printf(", last error: %s", json_string_value(e));
 		printf("\n");
 	}
+	agent_status_verify(json_object_get(j, "verify"));
 }
 
 /* agent_status_get - from the daemon, else from the ledger */
@@ -539,6 +584,87 @@ static int agent_status(struct agent_config *cfg, int argc, char **argv)
 		agent_status_print(j);
 	json_decref(j);
 	return 0;
+}
+
+/*
+ * agent_verify - export as "export" does (no push, no serial) and compare
+ * with the primary's Postfix: 0 all agree, 1 a disagreement, 75 a table
+ * could not be asked or a source is down, 2 usage or configuration
+ */
+static int agent_verify(struct agent_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "postfix", required_argument, NULL, 'p' },
+		{ "sample", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "list", no_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct verify_opts vo = { NULL, NULL, 0, NULL };
+	struct verify_result r;
+	struct state *st = NULL;
+	struct err err;
+	int c, rc, as_json = 0;
+	char *end;
+	json_t *j;
+
+	if (cfg->verify_postfix[0] != '\0')
+		vo.postfix_dir = cfg->verify_postfix;
+	vo.delimiter = cfg->recipient_delimiter;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			vo.postfix_dir = optarg;
+			break;
+		case 'n':
+			errno = 0;
+			vo.sample = strtoul(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || vo.sample == 0 ||
+			    optarg[0] == '-') {
+				fprintf(stderr, "mxsync-agent: --sample: a "
+					"positive number, not '%s'\n", optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'j':
+			as_json = 1;
+			break;
+		case 'l':
+			vo.list = stdout;
+			break;
+		default:
+			agent_usage();
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		agent_usage();
+		return EX_USAGE;
+	}
+	if ((rc = export_state(cfg, -1, &st, &err)) < 0) {
+		fprintf(stderr, "mxsync-agent: export failed: %s\n", err.msg);
+		return agent_source_exit(rc);
+	}
+	rc = verify_run(st, &vo, &r, &err);
+	state_free(st);
+	if (rc < 0) {
+		fprintf(stderr, "mxsync-agent: verify: %s\n", err.msg);
+		return rc == VERIFY_DOWN ? EX_TEMP : EX_USAGE;
+	}
+	if (as_json) {
+		char *t;
+
+		j = verify_json(&r);
+		t = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("%s\n", t != NULL ? t : "{}");
+		free(t);
+		json_decref(j);
+	} else
+		verify_print(&r, stdout);
+	rc = r.lost || r.backscatter ? EX_REFUSED : 0;
+	verify_result_clear(&r);
+	return rc;
 }
 
 /* agent_lagging - names and errors of backups without the target; count */
@@ -731,7 +857,8 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (strcmp(cmd, "check-config") != 0 && strcmp(cmd, "export") != 0 &&
 	    strcmp(cmd, "push") != 0 && strcmp(cmd, "run") != 0 &&
-	    strcmp(cmd, "sync-now") != 0 && strcmp(cmd, "status") != 0) {
+	    strcmp(cmd, "sync-now") != 0 && strcmp(cmd, "status") != 0 &&
+	    strcmp(cmd, "verify") != 0) {
 		fprintf(stderr, "mxsync-agent: unknown command '%s'\n", cmd);
 		agent_usage();
 		return EX_USAGE;
@@ -766,6 +893,8 @@ int main(int argc, char **argv)
 		rc = agent_sync_now(cfg, argc, argv);
 	else if (strcmp(cmd, "status") == 0)
 		rc = agent_status(cfg, argc, argv);
+	else if (strcmp(cmd, "verify") == 0)
+		rc = agent_verify(cfg, argc, argv);
 	else if (argc != 1) {
 		agent_usage();
 		rc = EX_USAGE;

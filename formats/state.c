@@ -1633,67 +1633,6 @@ void state_recipient(const struct state *st, size_t i, const char **addr_r,
 	*alen_r = r->klen;
 }
 
-/*
- * state_split_local - where Postfix would cut a local part at the recipient
- * delimiter (split_addr with owner_request_special=yes): never for
- * postmaster, mailer-daemon, double-bounce, nor owner-* and *-request when
- * "-" is a delimiter, nor at the first octet.  Returns the length to keep,
- * or 0 for no split.
- */
-static size_t state_split_local(const char *local, size_t llen,
-				const char *delimiter)
-{
-	size_t i;
-
-	if ((llen == 10 && memcmp(local, "postmaster", 10) == 0) ||
-	    (llen == 13 && memcmp(local, "mailer-daemon", 13) == 0) ||
-	    (llen == 13 && memcmp(local, "double-bounce", 13) == 0))
-		return 0;
-	if (strchr(delimiter, '-') != NULL &&
-	    ((llen >= 6 && memcmp(local, "owner-", 6) == 0) ||
-	     (llen > 8 && memcmp(local + llen - 8, "-request", 8) == 0)))
-		return 0;
-	for (i = 0; i < llen; i++)
-		if (local[i] != '\0' && strchr(delimiter, local[i]) != NULL)
-			break;
-	if (i == 0 || i == llen)
-		return 0;
-	return i;
-}
-
-int state_accepts(const struct state *st, const char *addr,
-		  const char *delimiter, int *domain_known_r,
-		  struct err *err)
-{
-	char key[NORM_BUF_SIZE], probe[NORM_BUF_SIZE];
-	const char *d;
-	size_t n, dlen, keep;
-
-	if (domain_known_r != NULL)
-		*domain_known_r = 0;
-	if (norm_address(addr, strlen(addr), key, sizeof(key), &n, err) < 0)
-		return -1;
-	state_domain_of(key, n, &d, &dlen);
-	if (state_find_domain(st, d, dlen) < 0)
-		return 0;
-	if (domain_known_r != NULL)
-		*domain_known_r = 1;
-	if (state_has_recipient(st, key, n))
-		return 1;
-	if (delimiter != NULL && *delimiter != '\0') {
-		keep = state_split_local(key, n - dlen - 1, delimiter);
-		if (keep > 0) {
-			memcpy(probe, key, keep);
-			memcpy(probe + keep, d - 1, dlen + 1);
-			if (state_has_recipient(st, probe, keep + dlen + 1))
-				return 1;
-		}
-	}
-	probe[0] = '@';
-	memcpy(probe + 1, d, dlen);
-	return state_has_recipient(st, probe, dlen + 1);
-}
-
 size_t state_text_size(const struct state *st)
 {
 	return st->canon_len;

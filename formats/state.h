@@ -141,17 +141,6 @@ long state_find_domain(const struct state *st, const char *domain, size_t len);
 /* state_has_recipient - 1 if the exact key is a recipient, else 0 */
 int state_has_recipient(const struct state *st, const char *addr, size_t len);
 
-/*
- * state_accepts - decide an address as the backup's Postfix would with these
- * records: folded "user+ext@domain", then "user@domain" (when delimiter is
- * non-empty and the local part holds one of its characters), then "@domain".
- * Returns 1 accept, 0 reject (domain unknown or user unknown), -1 malformed.
- * *domain_known_r says whether the domain is one of the state's.
- */
-int state_accepts(const struct state *st, const char *addr,
-		  const char *delimiter, int *domain_known_r,
-		  struct err *err);
-
 /* state_text_size - bytes of the canonical text */
 size_t state_text_size(const struct state *st);
 /* state_text - the canonical text (caller frees); *len_r its length */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../formats/conf.h"
+#include "../formats/lookup.h"
 #include "../formats/norm.h"
 #include "config.h"
 
@@ -43,6 +44,8 @@ static const struct conf_key config_table[] = {
 	{ "install_wait", CONF_DURATION, "5s", CONFIG_OFF(install_wait_ms), 0,
 	  600000 },
 	{ "user", CONF_STRING, "", CONFIG_OFF(user), 0, 0 },
+	{ "recipient_delimiter", CONF_STRING, "",
+	  CONFIG_OFF(recipient_delimiter), 0, 0 },
 	{ NULL, CONF_STRING, NULL, 0, 0, 0 }
 };
 
@@ -189,6 +192,16 @@ struct syncd_config *config_load(const char *path, struct err *err)
 	if (cfg->max_shrink < 0 || cfg->max_shrink > 100) {
 		err_set(err, "%s:%u: max_shrink must be 0..100%%", path,
 			conf_line(sec, "max_shrink"));
+		goto out;
+	}
+	for (i = 0; i < sec->n; i++)
+		if (strcmp(sec->entries[i].key, "recipient_delimiter") == 0)
+			cfg->delimiter_set = 1;
+	if (!lookup_delimiter_ok(cfg->recipient_delimiter)) {
+		err_set(err, "%s:%u: recipient_delimiter '%s': at most %d "
+			"printable characters, no space or @", path,
+			conf_line(sec, "recipient_delimiter"),
+			cfg->recipient_delimiter, LOOKUP_DELIM_MAX);
 		goto out;
 	}
 	if (config_parse_listen(cfg, err) < 0 ||

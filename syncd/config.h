@@ -33,7 +33,9 @@ struct syncd_config {
 	uint64_t clock_skew_ms;
 	uint64_t install_wait_ms;
 	char *user;
+	char *recipient_delimiter;
 	/* derived */
+	int delimiter_set;		/* recipient_delimiter is in the file */
 	char *path;
 	char **canaries;		/* folded addresses */
 	size_t ncanaries;

@@ -33,6 +33,7 @@
 
 #include "../formats/buf.h"
 #include "../formats/log.h"
+#include "../formats/lookup.h"
 #include "../formats/norm.h"
 #include "../keys/key.h"
 #include "../keys/trust.h"
@@ -367,46 +368,46 @@ out:
 	return rc;
 }
 
-/* mxsyncd_probe - the key Postfix would find, as relay_recipient_maps */
-static int mxsyncd_probe(const struct state *st, const char *addr,
-			 size_t alen, const char *delim, char *match,
-			 size_t msize)
+/*
+ * mxsyncd_delimiter - the recipient_delimiter of the backup's Postfix, as
+ * "postconf" prints it: syncd.conf's when set, else the one most origins
+ * sent (on a tie, the first by name); NULL when it is unset and no origin
+ * has pushed yet.  *best_r gets that origin, *count_r how many agree.
+ */
+static const char *mxsyncd_delimiter(const struct syncd *sd,
+				     const struct store_origin **best_r,
+				     size_t *count_r)
 {
-	const char *at = memrchr(addr, '@', alen), *ext;
-	size_t llen;
-	int n;
+	const struct store_origin *o, *best = NULL;
+	size_t i, j, count, best_count = 0;
 
-	if (state_has_recipient(st, addr, alen)) {
-		snprintf(match, msize, "%.*s", (int)alen, addr);
-		return 1;
-	}
-	llen = (size_t)(at - addr);
-	if (delim[0] != '\0' && llen > 0) {
-		ext = addr;
-		while (ext < at && strchr(delim, *ext) == NULL)
-			ext++;
-		if (ext < at && ext > addr) {
-			n = snprintf(match, msize, "%.*s%.*s",
-				     (int)(ext - addr), addr,
-				     (int)(alen - llen), at);
-			if (n > 0 && (size_t)n < msize &&
-			    state_has_recipient(st, match, (size_t)n))
-				return 1;
+	for (i = 0; i < sd->store->n; i++) {
+		o = sd->store->o[i];
+		for (count = 0, j = 0; j < sd->store->n; j++)
+			count += lookup_delimiter_same(
+				o->m.recipient_delimiter,
+				sd->store->o[j]->m.recipient_delimiter);
+		if (count > best_count) {
+			best = o;
+			best_count = count;
 		}
 	}
-	n = snprintf(match, msize, "%.*s", (int)(alen - llen), at);
-	return n > 0 && state_has_recipient(st, match, (size_t)n);
+	*best_r = best;
+	*count_r = best_count;
+	if (sd->cfg->delimiter_set)
+		return sd->cfg->recipient_delimiter;
+	return best != NULL ? best->m.recipient_delimiter : NULL;
 }
 
 static int mxsyncd_check(const char *address)
 {
 	struct syncd sd;
-	const struct store_origin *o;
+	const struct store_origin *o, *best;
 	char addr[NORM_BUF_SIZE], match[NORM_BUF_SIZE];
-	const char *at;
-	size_t alen;
+	const char *at, *delim;
+	size_t alen, count;
 	struct err err;
-	int rc = EX_TEMP;
+	int rc = EX_TEMP, ok;
 
 	if (mxsyncd_setup(&sd, 0) < 0)
 		return EX_USAGE_;
@@ -426,8 +427,13 @@ static int mxsyncd_check(const char *address)
 		rc = EX_REFUSED;
 		goto out;
 	}
-	if (mxsyncd_probe(o->st, addr, alen, o->m.recipient_delimiter, match,
-			  sizeof(match))) {
+	delim = mxsyncd_delimiter(&sd, &best, &count);
+	ok = lookup_accepts(o->st, addr, delim != NULL ? delim : "", NULL,
+			    match, sizeof(match), &err);
+	if (ok < 0) {
+		log_error("bad address %s: %s", address, err.msg);
+		rc = EX_USAGE_;
+	} else if (ok == 1) {
 		printf("accept %s (matched %s; origin %s, serial %" PRIu64
 		       ", key %s)\n", address, match, o->m.origin, o->m.serial,
 		       o->m.key_id);
@@ -473,12 +479,37 @@ static void mxsyncd_postconf_routes(const struct syncd *sd)
 		       "transport_maps routes each domain to its server\n", n);
 }
 
+/* mxsyncd_non_ascii - some origin's state holds a non-ASCII key */
+static int mxsyncd_non_ascii(const struct syncd *sd)
+{
+	const struct state *st;
+	const char *a;
+	size_t i, j, k, n;
+
+	for (i = 0; i < sd->store->n; i++) {
+		st = sd->store->o[i]->st;
+		for (j = 0; j < state_domain_count(st); j++) {
+			state_domain(st, j, &a, &n, NULL, NULL);
+			for (k = 0; k < n; k++)
+				if ((unsigned char)a[k] >= 0x80)
+					return 1;
+		}
+		for (j = 0; j < state_recipient_count(st); j++) {
+			state_recipient(st, j, &a, &n);
+			for (k = 0; k < n; k++)
+				if ((unsigned char)a[k] >= 0x80)
+					return 1;
+		}
+	}
+	return 0;
+}
+
 static int mxsyncd_postconf(void)
 {
 	struct syncd sd;
-	const struct store_origin *o, *best = NULL;
-	size_t i, j, count, best_count = 0, differ = 0;
-	const char *maps;
+	const struct store_origin *best = NULL;
+	size_t best_count = 0, differ = 0;
+	const char *maps, *delim;
 	int rc = EX_TEMP;
 
 	if (mxsyncd_setup(&sd, 0) < 0)
@@ -486,17 +517,7 @@ static int mxsyncd_postconf(void)
 	if (mxsyncd_load_store(&sd) < 0)
 		goto out;
 	maps = sd.cfg->maps_dir;
-	/* The delimiter most origins sent; on a tie, the first by name. */
-	for (i = 0; i < sd.store->n; i++) {
-		o = sd.store->o[i];
-		for (count = 0, j = 0; j < sd.store->n; j++)
-			count += strcmp(o->m.recipient_delimiter,
-					sd.store->o[j]->m.recipient_delimiter) == 0;
-		if (count > best_count) {
-			best = o;
-			best_count = count;
-		}
-	}
+	delim = mxsyncd_delimiter(&sd, &best, &best_count);
 	if (best != NULL)
 		differ = sd.store->n - best_count;
 	printf("# main.cf settings for the maps mxsyncd keeps in %s\n", maps);
@@ -504,18 +525,23 @@ static int mxsyncd_postconf(void)
 	printf("relay_recipient_maps = cdb:%s/relay_recipients\n", maps);
 	printf("transport_maps = cdb:%s/transport\n", maps);
 	mxsyncd_postconf_routes(&sd);
-	if (best == NULL)
+	if (sd.cfg->delimiter_set)
+		printf("# recipient_delimiter as syncd.conf sets it (pushes "
+		       "with another one are refused)\n");
+	else if (best == NULL)
 		printf("# no origin has pushed yet: set recipient_delimiter "
 		       "as on the primary\n");
-	else {
+	else
 		printf("# recipient_delimiter as origin %s sent it (%zu of %zu "
 		       "origins%s)\n", best->m.origin, best_count,
 		       sd.store->n,
 		       differ ? "; the others differ, Postfix has only one"
 			      : "");
-		printf("recipient_delimiter = %s\n",
-		       best->m.recipient_delimiter);
-	}
+	if (delim != NULL)
+		printf("recipient_delimiter = %s\n", delim);
+	if (mxsyncd_non_ascii(&sd))
+		printf("# the maps hold UTF-8 addresses, folded as Postfix "
+		       "folds them with SMTPUTF8\nsmtputf8_enable = yes\n");
 	printf("# the Postfix default without relay_domains: relay_domains "
 	       "then matches exactly\n# the listed domains, not their "
 	       "subdomains, as virtual_mailbox_domains does\n# on the "

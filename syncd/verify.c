@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "../formats/delta.h"
+#include "../formats/lookup.h"
 #include "../keys/key.h"
 #include "verify.h"
 
@@ -90,6 +91,54 @@ out:
 	return rc;
 }
 
+/*
+ * verify_delimiter - the backup's Postfix has one recipient_delimiter: the
+ * one syncd.conf sets or, when it sets none, the one the origins already
+ * served sent.  A manifest with another set of characters is refused.
+ */
+static int verify_delimiter(struct syncd *sd, const struct push *p,
+			    struct verdict *v)
+{
+	char mine[LOOKUP_DELIM_MAX + 1] = "", other[MANIFEST_ORIGIN_MAX + 1];
+	const struct store_origin *o;
+	int set, found = 0;
+	size_t i;
+
+	pthread_mutex_lock(&sd->facts_lock);
+	set = sd->cfg->delimiter_set;
+	snprintf(mine, sizeof(mine), "%s", sd->cfg->recipient_delimiter);
+	for (i = 0; !set && !found && i < sd->store->n; i++) {
+		o = sd->store->o[i];
+		if (strcmp(o->m.origin, p->m.origin) != 0 &&
+		    !lookup_delimiter_same(o->m.recipient_delimiter,
+					   p->m.recipient_delimiter)) {
+			snprintf(mine, sizeof(mine), "%s",
+				 o->m.recipient_delimiter);
+			snprintf(other, sizeof(other), "%s", o->m.origin);
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&sd->facts_lock);
+	if (set && !lookup_delimiter_same(mine, p->m.recipient_delimiter))
+		return verify_refuse(v, 422, "delimiter",
+				     "recipient_delimiter '%s' of origin %s "
+				     "differs from this backup's '%s' "
+				     "(syncd.conf recipient_delimiter): its "
+				     "Postfix would split addresses otherwise",
+				     p->m.recipient_delimiter, p->m.origin,
+				     mine);
+	if (found)
+		return verify_refuse(v, 422, "delimiter",
+				     "recipient_delimiter '%s' of origin %s "
+				     "differs from '%s' of origin %s, which "
+				     "this backup serves: its Postfix has one "
+				     "recipient_delimiter (set it in "
+				     "syncd.conf)",
+				     p->m.recipient_delimiter, p->m.origin,
+				     mine, other);
+	return 0;
+}
+
 int verify_manifest(struct syncd *sd, const char *json, size_t len,
 		    const unsigned char sig[SNAPSHOT_SIG_LEN], struct push *p,
 		    struct verdict *v)
@@ -151,6 +200,8 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 				     verify_time(p->m.created, tbuf,
 						 sizeof(tbuf)),
 				     skew_s);
+	if (verify_delimiter(sd, p, v) < 0)
+		return -1;
 	if (p->m.body_size > max_body)
 		return verify_refuse(v, 413, "too_large",
 				     "body of %" PRIu64 " bytes exceeds "
@@ -233,8 +284,13 @@ static int verify_guards(struct syncd *sd, const struct push *p,
 					     pct, removed, n, cfg->max_shrink);
 	}
 	for (i = 0; i < cfg->ncanaries; i++) {
-		a_old = state_accepts(old, cfg->canaries[i], "", &known, &err);
-		a_new = state_accepts(new, cfg->canaries[i], "", &known, &err);
+		/* as the backup's Postfix will, with the delimiter in force */
+		a_old = lookup_accepts(old, cfg->canaries[i],
+				       p->m.recipient_delimiter, &known, NULL,
+				       0, &err);
+		a_new = lookup_accepts(new, cfg->canaries[i],
+				       p->m.recipient_delimiter, &known, NULL,
+				       0, &err);
 		if (a_old == 1 && a_new != 1)
 			return verify_refuse(v, 422, "canary",
 					     "canary %s would disappear",

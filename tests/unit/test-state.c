@@ -271,54 +271,6 @@ static void test_refusals(void)
 	state_free(st);
 }
 
-static void test_accepts(void)
-{
-	static const char text[] =
-		"D catch.example smtp:x\n"
-		"D example.com smtp:x\n"
-		"R @catch.example\n"
-		"R owner-list@example.com\n"
-		"R postmaster@example.com\n"
-		"R strasse@example.com\n"
-		"R user@example.com\n";
-	struct err err = { "" };
-	struct state *st = state_parse(text, sizeof(text) - 1, &err);
-	int known = -1;
-
-	ok(st != NULL, "probe state parses: %s", err.msg);
-	if (st == NULL)
-		return;
-	ok(state_accepts(st, "user@example.com", "+", &known, &err) == 1 &&
-		   known == 1, "exact address accepted");
-	ok(state_accepts(st, "USER@Example.COM", "+", &known, &err) == 1,
-	   "folded before lookup");
-	ok(state_accepts(st, "Straße@example.com", "", &known, &err) == 1,
-	   "utf-8 folded before lookup");
-	ok(state_accepts(st, "user+tag@example.com", "+", &known, &err) == 1,
-	   "extension stripped with delimiter +");
-	ok(state_accepts(st, "user+tag@example.com", "", &known, &err) == 0,
-	   "not stripped without delimiter");
-	ok(state_accepts(st, "user-tag@example.com", "+-", &known, &err) == 1,
-	   "any delimiter character");
-	ok(state_accepts(st, "+user@example.com", "+", &known, &err) == 0,
-	   "no split at the first octet");
-	ok(state_accepts(st, "nobody@example.com", "+", &known, &err) == 0 &&
-		   known == 1, "unknown user rejected, domain known");
-	ok(state_accepts(st, "anyone+x@catch.example", "+", &known, &err) == 1,
-	   "catch-all");
-	ok(state_accepts(st, "a@other.example", "+", &known, &err) == 0 &&
-		   known == 0, "unknown domain");
-	ok(state_accepts(st, "owner-list@example.com", "-", &known, &err) == 1,
-	   "owner- not split");
-	ok(state_accepts(st, "list-request@example.com", "-", &known, &err) == 0,
-	   "-request not split (so not list@)");
-	ok(state_accepts(st, "bad address", "+", &known, &err) == -1,
-	   "malformed address");
-	is_str(err.msg, "white space in address \"bad address\"",
-	       "message for malformed address");
-	state_free(st);
-}
-
 static int cmpstr(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -653,7 +605,6 @@ int main(void)
 	test_golden();
 	test_empty();
 	test_refusals();
-	test_accepts();
 	test_sort();
 	test_reserve();
 	test_large_errors();
