@@ -220,6 +220,11 @@ int ledger_next_serial(struct ledger *l, uint64_t at_least, uint64_t *serial_r,
 	 */
 	if (s < now)
 		s = now;
+	if (at_least > now + LEDGER_SERIAL_AHEAD)
+		return err_set(err, "serial %llu is more than %d s ahead of "
+			       "the clock; not followed",
+			       (unsigned long long)at_least,
+			       LEDGER_SERIAL_AHEAD);
 	if (at_least != 0 && s <= at_least)
 		s = at_least + 1;
 	if (s > MANIFEST_SERIAL_MAX)

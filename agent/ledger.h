@@ -61,8 +61,18 @@ int ledger_save(const struct ledger *l, struct err *err);
 struct ledger_backup *ledger_backup(struct ledger *l, const char *name);
 
 /*
+ * Serials and the clock: a serial is max(last + 1, unix time now), so it
+ * stays within a little of the clock as long as the agent mints at most
+ * one per second on average; LEDGER_SERIAL_AHEAD bounds how far above the
+ * clock a lift may go (mxsyncd's max_serial_ahead, default 1d, bounds what
+ * it accepts the same way).
+ */
+#define LEDGER_SERIAL_AHEAD 86400
+
+/*
  * ledger_next_serial - a new serial, max(last + 1, now), saved before it is
- * returned; at_least (0 for none) lifts it above a serial a backup reported.
+ * returned; at_least (0 for none) lifts it above a serial a backup holds
+ * (verified by the caller), never above now + LEDGER_SERIAL_AHEAD.
  */
 int ledger_next_serial(struct ledger *l, uint64_t at_least, uint64_t *serial_r,
 		       struct err *err);

@@ -307,6 +307,34 @@ int push_wait(struct pusher *p, struct curl_waitfd *extra, unsigned nextra,
 	return 0;
 }
 
+/* push_parse_held - a 409's "manifest" and "signature" (base64), if sane */
+static void push_parse_held(json_t *root, struct push_result *res)
+{
+	json_t *m = json_object_get(root, "manifest");
+	json_t *sg = json_object_get(root, "signature");
+	unsigned char *mj = NULL, *sig = NULL;
+	size_t mlen = 0, slen = 0;
+	struct err err;
+
+	if (!json_is_string(m) || !json_is_string(sg) ||
+	    json_string_length(m) > 2 * MANIFEST_MAX)
+		return;
+	mj = snapshot_unb64(json_string_value(m), json_string_length(m),
+			    &mlen, &err);
+	sig = snapshot_unb64(json_string_value(sg), json_string_length(sg),
+			     &slen, &err);
+	if (mj != NULL && sig != NULL && mlen > 0 && mlen <= MANIFEST_MAX &&
+	    slen == SNAPSHOT_SIG_LEN) {
+		memcpy(res->held, mj, mlen);
+		res->held[mlen] = '\0';
+		res->held_len = mlen;
+		memcpy(res->held_sig, sig, SNAPSHOT_SIG_LEN);
+		res->have_held = 1;
+	}
+	free(mj);
+	free(sig);
+}
+
 /* push_json - the response's "error" and "serial"/"state_hash" */
 static void push_parse(struct push_req *r, struct push_result *res)
 {
@@ -320,10 +348,11 @@ static void push_parse(struct push_req *r, struct push_result *res)
 	if (json_is_integer(v) && json_integer_value(v) >= 0)
 		res->serial = (uint64_t)json_integer_value(v);
 	v = json_object_get(root, "state_hash");
-	if (json_is_string(v))
-		(void)manifest_unhex(json_string_value(v),
-				     json_string_length(v), res->hash,
-				     STATE_HASH_LEN);
+	if (json_is_string(v) &&
+	    manifest_unhex(json_string_value(v), json_string_length(v),
+			   res->hash, STATE_HASH_LEN) == 0)
+		res->have_hash = 1;
+	push_parse_held(root, res);
 	v = json_object_get(root, "error");
 	if (json_is_string(v))
 		snprintf(res->msg, sizeof(res->msg), "%s",

@@ -21,6 +21,8 @@
 #include <curl/curl.h>
 
 #include "../formats/err.h"
+#include "../formats/manifest.h"
+#include "../formats/snapshot.h"
 #include "../formats/state.h"
 #include "config.h"
 #include "export.h"
@@ -35,8 +37,18 @@ enum push_kind {
 struct push_result {
 	enum push_kind kind;
 	long status;		/* HTTP status, 0 when none */
-	uint64_t serial;	/* 200: acknowledged; 409: the backup's */
+	uint64_t serial;	/* 200: acknowledged; 409: the backup's claim */
 	unsigned char hash[STATE_HASH_LEN];	/* 200: state hash */
+	int have_hash;
+	/*
+	 * 409: the manifest the backup says it holds, with its signature, as
+	 * the backup sent them (unverified: sync checks them with the
+	 * agent's own key before it believes any serial)
+	 */
+	char held[MANIFEST_MAX + 1];
+	size_t held_len;
+	unsigned char held_sig[SNAPSHOT_SIG_LEN];
+	int have_held;
 	long retry_after;	/* 503: seconds, 0 when absent */
 	uint64_t bytes;		/* body octets sent */
 	double seconds;

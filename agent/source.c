@@ -291,9 +291,23 @@ int source_add_domain(struct source *src, struct source_export_ctx *ctx,
 		err_prefix(err, "source %s: %s", src->name, where);
 		return SOURCE_BAD;
 	}
+	/*
+	 * A nexthop column replaces [agent] nexthop only with a relay route:
+	 * a panel's local transport (PostfixAdmin's domain.transport holds
+	 * "virtual") is how the primary delivers, not a route for a backup.
+	 */
+	if (nexthop != NULL && nlen > 0 &&
+	    norm_route(nexthop, nlen, SOURCE_RELAY_TRANSPORTS, err) < 0)
+		nexthop = NULL;
 	if (nexthop == NULL || nlen == 0) {
 		nexthop = ctx->nexthop;
 		nlen = strlen(nexthop);
+		if (norm_route(nexthop, nlen, SOURCE_RELAY_TRANSPORTS,
+			       err) < 0) {
+			err_prefix(err, "source %s: %s: domain %s: [agent] "
+				   "nexthop", src->name, where, d);
+			return SOURCE_BAD;
+		}
 	}
 	if (norm_nexthop(nexthop, nlen, err) < 0) {
 		err_prefix(err, "source %s: %s: domain %s", src->name, where, d);

@@ -173,8 +173,14 @@ void source_watch_dir(struct source_export_ctx *ctx, const char *dir);
 /* source_busy - 1 when the daemon saw path being written and not closed */
 int source_busy(const struct source_export_ctx *ctx, const char *path);
 
+/* the transports of a route a backup is sent (norm_route) */
+#define SOURCE_RELAY_TRANSPORTS "smtp relay"
+
 /*
  * source_add_domain, source_add_recipient - normalise and add one record;
+ * a domain's nexthop (a database column) is used only when it is a relay
+ * route (smtp: or relay:), else the [agent] nexthop is, which must be one
+ * (SOURCE_BAD naming the source otherwise);
  * where names the record's origin for messages ("file:line" or
  * "query recipients_query row 12").  Return SOURCE_BAD on a malformed
  * record.

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../formats/log.h"
+#include "../formats/manifest.h"
 #include "export.h"
 #include "sync.h"
 
@@ -205,6 +206,7 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err)
 		return -1;
 	b->inflight = 1;
 	b->sent_serial = s->cur_serial;
+	memcpy(b->sent_hash, snap->m.state_hash, STATE_HASH_LEN);
 	b->sent_kind = snap->m.kind;
 	return 0;
 }
@@ -219,6 +221,67 @@ static void sync_backoff(struct sync_backup *b, long retry_after)
 	if (retry_after > 0 && retry_after <= 3600 &&
 	    b->next_try_ms < sync_now_ms() + retry_after * 1000)
 		b->next_try_ms = sync_now_ms() + retry_after * 1000;
+}
+
+/*
+ * sync_check_ok - a 200 must name exactly the serial and state hash sent;
+ * anything else is a failure of that backup (PUSH_REFUSED, with why)
+ */
+static int sync_check_ok(const struct sync_backup *b, struct push_result *res)
+{
+	char want[2 * STATE_HASH_LEN + 1], got[2 * STATE_HASH_LEN + 1];
+
+	if (res->serial == b->sent_serial && res->have_hash &&
+	    memcmp(res->hash, b->sent_hash, STATE_HASH_LEN) == 0)
+		return 0;
+	manifest_hex(b->sent_hash, STATE_HASH_LEN, want);
+	if (res->have_hash)
+		manifest_hex(res->hash, STATE_HASH_LEN, got);
+	else
+		snprintf(got, sizeof(got), "none");
+	snprintf(res->msg, sizeof(res->msg), "answered 200 with serial %llu "
+		 "and state hash %.16s, not serial %llu and state hash %.16s "
+		 "as sent; not counted as acknowledged",
+		 (unsigned long long)res->serial, got,
+		 (unsigned long long)b->sent_serial, want);
+	res->kind = PUSH_REFUSED;
+	return -1;
+}
+
+/*
+ * sync_held_serial - the serial of the manifest a 409 carries, believed
+ * only when the agent's own key signed it for this origin and it is not
+ * far ahead of the clock
+ */
+static int sync_held_serial(const struct sync *s, const struct push_result *res,
+			    uint64_t *serial_r, struct err *err)
+{
+	unsigned char pk[KEY_PUBLIC_LEN];
+	struct manifest m;
+	struct err e;
+	uint64_t now = (uint64_t)time(NULL);
+
+	if (!res->have_held)
+		return err_set(err, "the backup claims serial %llu without its "
+			       "signed manifest; not believed",
+			       (unsigned long long)res->serial);
+	key_secret_public(s->sk, pk);
+	if (key_verify(pk, res->held, res->held_len, res->held_sig, &e) < 0)
+		return err_set(err, "the manifest the backup holds is not "
+			       "signed by our key %s; serial not believed",
+			       key_secret_id(s->sk));
+	if (manifest_decode(&m, res->held, res->held_len, &e) < 0)
+		return err_set(err, "the manifest the backup holds: %s", e.msg);
+	if (strcmp(m.origin, s->cfg->origin) != 0)
+		return err_set(err, "the manifest the backup holds is for "
+			       "origin %s", m.origin);
+	if (m.serial > now + LEDGER_SERIAL_AHEAD)
+		return err_set(err, "the backup holds serial %llu, more than "
+			       "%d s ahead of the clock; not followed",
+			       (unsigned long long)m.serial,
+			       LEDGER_SERIAL_AHEAD);
+	*serial_r = m.serial;
+	return 0;
 }
 
 long sync_finish(struct sync *s, struct push_result *res)
@@ -236,6 +299,8 @@ long sync_finish(struct sync *s, struct push_result *res)
 	b->bytes += res->bytes;
 	b->have_result = 1;
 	b->last_kind = res->kind;
+	if (res->kind == PUSH_OK)
+		(void)sync_check_ok(b, res);
 	switch (res->kind) {
 	case PUSH_OK:
 		log_info("backup %s: serial %llu acknowledged (%s, %llu body "
@@ -243,11 +308,8 @@ long sync_finish(struct sync *s, struct push_result *res)
 			 (unsigned long long)b->sent_serial,
 			 b->sent_kind == MANIFEST_DELTA ? "delta" : "full",
 			 (unsigned long long)res->bytes, res->seconds);
-		b->lb->serial = res->serial != 0 ? res->serial : b->sent_serial;
-		if (res->serial == 0 || b->sent_serial == res->serial)
-			memcpy(b->lb->hash, s->cur_hash, STATE_HASH_LEN);
-		else
-			memcpy(b->lb->hash, res->hash, STATE_HASH_LEN);
+		b->lb->serial = b->sent_serial;
+		memcpy(b->lb->hash, b->sent_hash, STATE_HASH_LEN);
 		b->lb->acked = (int64_t)time(NULL);
 		b->lb->error[0] = '\0';
 		b->backoff_ms = 0;
@@ -281,18 +343,31 @@ long sync_finish(struct sync *s, struct push_result *res)
 			res->kind = PUSH_UNREACHABLE;
 			break;
 		}
-		if (!b->bumped && res->serial >= b->sent_serial) {
-			log_info("backup %s: holds serial %llu, above ours; "
-				 "sending a higher serial", b->conf->name,
-				 (unsigned long long)res->serial);
-			b->bumped = 1;
-			if (ledger_next_serial(s->ledger, res->serial,
-					       &s->cur_serial, &err) == 0 &&
-			    sync_start(s, (size_t)i, 1, &err) == 0)
-				return -2;
-			snprintf(res->msg, sizeof(res->msg), "%s", err.msg);
-			res->kind = PUSH_UNREACHABLE;
-			break;
+		if (!b->bumped) {
+			uint64_t held = 0;
+
+			if (sync_held_serial(s, res, &held, &err) < 0) {
+				memcpy(res->msg, err.msg, sizeof(res->msg));
+				res->msg[sizeof(res->msg) - 1] = '\0';
+				res->kind = PUSH_REFUSED;
+				break;
+			}
+			if (held >= b->sent_serial) {
+				log_info("backup %s: holds serial %llu signed "
+					 "by our key, above ours; sending a "
+					 "higher serial", b->conf->name,
+					 (unsigned long long)held);
+				b->bumped = 1;
+				if (ledger_next_serial(s->ledger, held,
+						       &s->cur_serial,
+						       &err) == 0 &&
+				    sync_start(s, (size_t)i, 1, &err) == 0)
+					return -2;
+				snprintf(res->msg, sizeof(res->msg), "%s",
+					 err.msg);
+				res->kind = PUSH_UNREACHABLE;
+				break;
+			}
 		}
 		res->kind = PUSH_REFUSED;
 		break;

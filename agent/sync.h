@@ -11,6 +11,14 @@
  * anything else is an error with a capped exponential backoff (1 s doubling
  * to 60 s, or the backup's Retry-After).  Only the latest state is ever sent.
  *
+ * Security: no backup is believed.  A 200 counts only when it names the
+ * serial and state hash that were sent; any other 200 is that backup's
+ * failure (logged, backed off) and changes nothing else.  A 409 lifts the
+ * serial only when it carries the backup's stored manifest with a valid
+ * signature of the agent's own key, for this origin, and a serial at most
+ * LEDGER_SERIAL_AHEAD above the clock; a bare serial claim is a refusal.
+ * So a backup run by someone else can stall only itself.
+ *
  * Cost per new state: the delta base stays in memory (it is read from
  * state_dir only once, after a start), the state is hashed once (when it is
  * adopted), and each distinct snapshot (the full one, the delta from the
@@ -44,6 +52,7 @@ struct sync_backup {
 	struct ledger_backup *lb;
 	int inflight;
 	uint64_t sent_serial;
+	unsigned char sent_hash[STATE_HASH_LEN];
 	enum manifest_kind sent_kind;
 	int bumped;		/* already lifted the serial after a 409 */
 	int64_t next_try_ms;	/* monotonic; 0 = now */

@@ -128,9 +128,12 @@ int atomic_commit(struct atomic_file *af, struct err *err)
 	}
 	free(af->tmp);
 	af->tmp = NULL;
-	if (atomic_fsync_dir(af->path, err) < 0)
-		goto out;
-	rc = 0;
+	/*
+	 * The new file is in place: whatever happens now, this is a success
+	 * (the caller must not undo or report a replacement that happened);
+	 * a directory that could not be synced is only a durability warning.
+	 */
+	rc = atomic_fsync_dir(af->path, err) < 0 ? 1 : 0;
 out:
 	atomic_abort(af);
 	return rc;

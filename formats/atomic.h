@@ -30,7 +30,16 @@ int atomic_write(struct atomic_file *af, const void *data, size_t len,
 		 struct err *err);
 /* atomic_sync - fsync and close the temporary file (idempotent) */
 int atomic_sync(struct atomic_file *af, struct err *err);
-/* atomic_commit - atomic_sync, rename over the target, fsync the directory */
+/*
+ * atomic_commit - atomic_sync, rename over the target, fsync the directory.
+ * The contract: -1 means the target was not replaced (it is as it was, and
+ * the temporary file is gone); 0 means it was replaced and the directory
+ * synced; 1 means it was replaced but the directory could not be synced
+ * (err says why: the rename may not survive a power loss).  No failure is
+ * ever reported after a successful rename, so a caller that sees -1 may
+ * treat the old file as current, and one that sees >= 0 must not.
+ * atomic_write_file() returns the same.
+ */
 int atomic_commit(struct atomic_file *af, struct err *err);
 /* atomic_abort - close and unlink the temporary file; NULL-safe, idempotent */
 void atomic_abort(struct atomic_file *af);

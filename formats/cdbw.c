@@ -42,6 +42,16 @@ static const char *const cdbw_names[CDBW_NMAPS] = {
 	CDBW_RELAY_DOMAINS, CDBW_RELAY_RECIPIENTS, CDBW_TRANSPORT,
 };
 
+/*
+ * The order of the renames: transport, relay_recipients, relay_domains.  A
+ * new domain is relayed only once its route and its recipients are in
+ * place, so a crash between two renames never lets a new domain accept
+ * mail without its transport.
+ */
+static const int cdbw_rename_order[CDBW_NMAPS] = {
+	CDBW_K_TRANSPORT, CDBW_K_RECIPIENTS, CDBW_K_DOMAINS,
+};
+
 #define CDBW_OK "OK"
 #define CDBW_OK_LEN 2
 #define CDBW_HEADER 2048ULL
@@ -684,7 +694,7 @@ int cdbw_install_gated(const struct state *const *states, size_t n,
 	if (gate != NULL && gate(arg, err) < 0)
 		goto out;
 	for (m = 0; m < CDBW_NMAPS; m++)
-		if (atomic_commit(&af[m], err) < 0)
+		if (atomic_commit(&af[cdbw_rename_order[m]], err) < 0)
 			goto out;
 	rc = 0;
 out:

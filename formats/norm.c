@@ -4,16 +4,24 @@
  * Postfix (smtputf8_enable=yes) lower-cases ASCII keys and gives any key with
  * non-ASCII octets ICU full case folding (U_FOLD_CASE_DEFAULT, no
  * normalisation), after refusing invalid UTF-8.  This module does the same so
- * that the keys mxsync writes are the keys Postfix looks up.  Every function
- * returns -1 with a message the caller prefixes with "file:line: ".
+ * that the keys mxsync writes are the keys Postfix looks up.  It is also the
+ * one place that says what a domain is (a host name, LDH or IDNA labels) and
+ * what a route may be (norm_route: TRANSPORT:DESTINATION, transport(5)).
+ * Every function returns -1 with a message the caller prefixes with
+ * "file:line: ".
  *
  * Security: input is untrusted; every length is checked before it is used
  * and values shown in messages are escaped and cut short.
  */
+#include <arpa/inet.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 #include <unicode/uchar.h>
+#include <unicode/uidna.h>
 #include <unicode/ustring.h>
 #include <unicode/utypes.h>
 
@@ -201,6 +209,117 @@ static int norm_domain_shape(const char *d, size_t len, const char *what,
 	return 0;
 }
 
+static UIDNA *norm_idna;
+static pthread_once_t norm_idna_once = PTHREAD_ONCE_INIT;
+
+/* norm_idna_init - the UTS #46 converter Postfix's SMTPUTF8 code also uses */
+static void norm_idna_init(void)
+{
+	UErrorCode ue = U_ZERO_ERROR;
+
+	norm_idna = uidna_openUTS46(UIDNA_USE_STD3_RULES |
+					    UIDNA_CHECK_BIDI |
+					    UIDNA_CHECK_CONTEXTJ |
+					    UIDNA_NONTRANSITIONAL_TO_ASCII |
+					    UIDNA_NONTRANSITIONAL_TO_UNICODE,
+				    &ue);
+	if (U_FAILURE(ue))
+		norm_idna = NULL;
+}
+
+/* norm_ldh_label - letters, digits, inner hyphens, 1..63 octets */
+static int norm_ldh_label(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * norm_hostname - a folded domain is a host name: dot-separated labels of
+ * letters, digits and inner hyphens, or labels that IDNA (UTS #46, the
+ * rules of the SMTPUTF8 code in Postfix) turns into such labels; the last
+ * label is not all digits (so no IP address passes as a domain).
+ */
+static int norm_hostname(const char *d, size_t len, const char *whole,
+			 size_t wlen, struct err *err)
+{
+	char show[NORM_SHOW_MAX * 4 + 8], ascii[NORM_BUF_SIZE];
+	UErrorCode ue = U_ZERO_ERROR;
+	UIDNAInfo info = UIDNA_INFO_INITIALIZER;
+	const char *p = d, *end = d + len, *dot, *last = d;
+	size_t i, n;
+	int idna = 0;
+	int32_t alen;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)d[i] >= 0x80)
+			idna = 1;
+	if (memmem(d, len, "xn--", 4) != NULL)
+		idna = 1;
+	if (idna) {
+		pthread_once(&norm_idna_once, norm_idna_init);
+		if (norm_idna == NULL)
+			return err_set(err, "IDNA converter unavailable");
+		alen = uidna_nameToASCII_UTF8(norm_idna, d, (int32_t)len, ascii,
+					      (int32_t)sizeof(ascii) - 1,
+					      &info, &ue);
+		if (U_FAILURE(ue) || info.errors != 0 || alen <= 0 ||
+		    alen >= (int32_t)sizeof(ascii))
+			return err_set(err, "domain \"%s\" is not a valid "
+				       "internationalized host name (IDNA)",
+				       norm_show(whole, wlen, show,
+						 sizeof(show)));
+		/* xn-- labels must also come back as themselves */
+		if (memmem(d, len, "xn--", 4) != NULL) {
+			char u[NORM_BUF_SIZE];
+			UIDNAInfo info2 = UIDNA_INFO_INITIALIZER;
+
+			ue = U_ZERO_ERROR;
+			(void)uidna_nameToUnicodeUTF8(norm_idna, d, (int32_t)len,
+						      u, (int32_t)sizeof(u),
+						      &info2, &ue);
+			if (U_FAILURE(ue) || info2.errors != 0)
+				return err_set(err, "domain \"%s\" has a "
+					       "malformed IDNA (xn--) label",
+					       norm_show(whole, wlen, show,
+							 sizeof(show)));
+		}
+		ascii[alen] = '\0';
+		p = ascii;
+		end = ascii + alen;
+		last = ascii;
+	}
+	while (p < end) {
+		dot = memchr(p, '.', (size_t)(end - p));
+		n = dot != NULL ? (size_t)(dot - p) : (size_t)(end - p);
+		if (!norm_ldh_label(p, n))
+			return err_set(err, "domain \"%s\" is not a host name "
+				       "(labels of letters, digits and inner "
+				       "hyphens, at most 63 octets each)",
+				       norm_show(whole, wlen, show,
+						 sizeof(show)));
+		last = p;
+		p += n + (dot != NULL);
+	}
+	for (p = last; p < end && *p >= '0' && *p <= '9'; p++)
+		;
+	if (p == end)
+		return err_set(err, "domain \"%s\" is not a host name (its "
+			       "last label is numeric)",
+			       norm_show(whole, wlen, show, sizeof(show)));
+	return 0;
+}
+
 int norm_domain(const char *in, size_t len, char *out, size_t outsize,
 		size_t *len_r, struct err *err)
 {
@@ -216,7 +335,8 @@ int norm_domain(const char *in, size_t len, char *out, size_t outsize,
 		return -1;
 	if (norm_fold_checked(in, len, ascii, out, outsize, &n, err) < 0)
 		return -1;
-	if (norm_domain_shape(out, n, "domain", in, len, err) < 0)
+	if (norm_domain_shape(out, n, "domain", in, len, err) < 0 ||
+	    norm_hostname(out, n, in, len, err) < 0)
 		return -1;
 	*len_r = n;
 	return 0;
@@ -316,6 +436,141 @@ int norm_nexthop(const char *in, size_t len, struct err *err)
 		return -1;
 	if (in[0] == ' ' || in[len - 1] == ' ')
 		return err_set(err, "leading or trailing white space in nexthop \"%s\"",
+			       norm_show(in, len, show, sizeof(show)));
+	return 0;
+}
+
+/* norm_route_word - is w (n octets) one of the blank-separated words? */
+static int norm_route_word(const char *list, const char *w, size_t n)
+{
+	const char *p = list;
+	size_t k;
+
+	while (*p != '\0') {
+		p += strspn(p, " \t,");
+		k = strcspn(p, " \t,");
+		if (k == n && memcmp(p, w, n) == 0)
+			return 1;
+		p += k;
+	}
+	return 0;
+}
+
+/* norm_route_port - a port number 1..65535 or a service name */
+static int norm_route_port(const char *s, size_t n)
+{
+	size_t i;
+	unsigned long v = 0;
+	int digits = 1;
+
+	if (n == 0 || n > 32)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c >= '0' && c <= '9')
+			v = v * 10 + (unsigned long)(c - '0');
+		else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			 (c == '-' && i > 0))
+			digits = 0;
+		else
+			return 0;
+	}
+	return digits ? v >= 1 && v <= 65535 : 1;
+}
+
+/* norm_route_host - a host name, or in brackets a host name or address */
+static int norm_route_host(const char *s, size_t n, int bracketed)
+{
+	char buf[NORM_BUF_SIZE];
+	unsigned char addr[16];
+	struct err e;
+	size_t i;
+
+	if (n == 0 || n >= sizeof(buf))
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80 || s[i] == ' ')
+			return 0;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (bracketed) {
+		if (n > 5 && strncasecmp(buf, "ipv6:", 5) == 0)
+			return inet_pton(AF_INET6, buf + 5, addr) == 1;
+		if (inet_pton(AF_INET, buf, addr) == 1 ||
+		    inet_pton(AF_INET6, buf, addr) == 1)
+			return 1;
+	}
+	return norm_hostname(buf, n, buf, n, &e) == 0;
+}
+
+/*
+ * norm_route_dest - DESTINATION of transport(5): empty, HOST, HOST:PORT,
+ * [HOST], [HOST]:PORT; with local_sockets also unix:/PATH and inet:DEST
+ */
+static int norm_route_dest(const char *s, size_t n, int local_sockets)
+{
+	const char *close, *colon;
+	size_t i;
+
+	if (n == 0)
+		return 1;
+	if (local_sockets && n > 6 && memcmp(s, "unix:/", 6) == 0) {
+		for (i = 5; i < n; i++) {
+			char c = s[i];
+
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || c == '/' || c == '.' ||
+			      c == '-' || c == '_'))
+				return 0;
+		}
+		return memmem(s, n, "/../", 4) == NULL;
+	}
+	if (local_sockets && n > 5 && memcmp(s, "inet:", 5) == 0) {
+		s += 5;
+		n -= 5;
+	}
+	if (s[0] == '[') {
+		close = memchr(s, ']', n);
+		if (close == NULL)
+			return 0;
+		if (!norm_route_host(s + 1, (size_t)(close - s - 1), 1))
+			return 0;
+		i = (size_t)(close - s) + 1;
+		if (i == n)
+			return 1;
+		return s[i] == ':' && norm_route_port(s + i + 1, n - i - 1);
+	}
+	colon = memchr(s, ':', n);
+	if (colon == NULL)
+		return norm_route_host(s, n, 0);
+	return norm_route_host(s, (size_t)(colon - s), 0) &&
+	       norm_route_port(colon + 1, n - (size_t)(colon - s) - 1);
+}
+
+int norm_route(const char *in, size_t len, const char *transports,
+	       struct err *err)
+{
+	char show[NORM_SHOW_MAX * 4 + 8];
+	const char *colon;
+	size_t tlen;
+
+	if (norm_nexthop(in, len, err) < 0)
+		return -1;
+	colon = memchr(in, ':', len);
+	tlen = colon != NULL ? (size_t)(colon - in) : len;
+	if (tlen == 0 || !norm_route_word(transports, in, tlen))
+		return err_set(err, "transport \"%.*s\" of nexthop \"%s\" is not "
+			       "allowed (transports = %s)",
+			       tlen > NORM_SHOW_MAX ? NORM_SHOW_MAX : (int)tlen,
+			       in, norm_show(in, len, show, sizeof(show)),
+			       transports);
+	if (colon != NULL &&
+	    !norm_route_dest(colon + 1, len - tlen - 1,
+			     tlen == 4 && memcmp(in, "lmtp", 4) == 0))
+		return err_set(err, "malformed nexthop \"%s\" (want "
+			       "transport:host, transport:host:port, "
+			       "transport:[host] or transport:[host]:port)",
 			       norm_show(in, len, show, sizeof(show)));
 	return 0;
 }

@@ -6,7 +6,8 @@
  * strasse@example.com).  Malformed input is refused with a message that the
  * caller prefixes with "file:line: ": no "@", an empty local part (except the
  * catch-all form "@domain"), white space or control characters, invalid
- * UTF-8, a local part over 64 octets, a domain over 253, an address over 254.
+ * UTF-8, a local part over 64 octets, a domain over 253, an address over 254,
+ * a domain that is not a host name (norm_domain).
  */
 #ifndef MXSYNC_NORM_H
 #define MXSYNC_NORM_H
@@ -39,7 +40,13 @@ int norm_address(const char *in, size_t len, char *out, size_t outsize,
 int norm_address_ascii(const char *in, size_t len, char *out, size_t outsize,
 		       size_t *len_r);
 
-/* norm_domain - fold a domain name; same contract as norm_address */
+/*
+ * norm_domain - fold a domain name; same contract as norm_address.  The
+ * result must be a host name: dot-separated labels of letters, digits and
+ * inner hyphens (1..63 octets), or UTF-8 labels that IDNA (UTS #46) turns
+ * into such labels, and a last label that is not all digits.  So "*",
+ * "a:b", "[1.2.3.4]", "example.com," and "a..b" are all refused.
+ */
 int norm_domain(const char *in, size_t len, char *out, size_t outsize,
 		size_t *len_r, struct err *err);
 
@@ -49,6 +56,19 @@ int norm_domain(const char *in, size_t len, char *out, size_t outsize,
  * at most 1000 octets.  The value is stored as is (Postfix does not fold it).
  */
 int norm_nexthop(const char *in, size_t len, struct err *err);
+
+/*
+ * norm_route - norm_nexthop(), and the nexthop is a route a backup may
+ * install: TRANSPORT:DESTINATION with TRANSPORT one of the words of
+ * transports (blank or comma separated, e.g. "smtp relay") and DESTINATION
+ * empty, HOST, HOST:PORT, [HOST] or [HOST]:PORT, where HOST is a host name
+ * (or, in brackets, an IPv4 or IPv6 address, also as "ipv6:ADDR") and PORT
+ * a number 1..65535 or a service name; for lmtp also unix:/PATH and
+ * inet:HOST:PORT.  A value without ":" is a transport name alone.  The
+ * message names the value and the transport.
+ */
+int norm_route(const char *in, size_t len, const char *transports,
+	       struct err *err);
 
 /* norm_fold - ICU full case folding of UTF-8 text (ASCII fast path) */
 int norm_fold(const char *in, size_t len, char *out, size_t outsize,

@@ -87,7 +87,7 @@ int snapshot_write(const char *path, const char *manifest, size_t mlen,
 			       "of 1..%d bytes", path, MANIFEST_MAX);
 	if ((sig64 = snapshot_b64(sig, SNAPSHOT_SIG_LEN)) == NULL)
 		return err_sys(err, "malloc");
-	if (atomic_open(&af, path, 0644, err) < 0)
+	if (atomic_open(&af, path, 0600, err) < 0)
 		goto out;
 	if (atomic_write(&af, SNAPSHOT_MAGIC, sizeof(SNAPSHOT_MAGIC) - 1,
 			 err) < 0 ||

@@ -33,7 +33,8 @@ struct snapshot {
 	size_t body_len;
 };
 
-/* snapshot_write - write through the atomic-replace helper, mode 0644 */
+/* snapshot_write - write through the atomic-replace helper, mode 0600 (a
+ * snapshot holds a recipient list) */
 int snapshot_write(const char *path, const char *manifest, size_t mlen,
 		   const unsigned char sig[SNAPSHOT_SIG_LEN],
 		   const void *body, size_t blen, struct err *err);

@@ -8,9 +8,9 @@
  *
  * Security: this file decides which keys may change which domains; the key
  * id must be the public key's id (so an id typo cannot silently point at a
- * different key).  Two origins may be trusted for one domain (a migration);
- * which origin owns a domain at any time is decided by syncd when it applies
- * a snapshot, not here.
+ * different key).  One origin per domain, and per "*": a line that gives
+ * another origin's domain (or a second "*") is an error naming both lines,
+ * so no origin can take a domain by pushing first.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -183,6 +183,54 @@ static int trust_parse_line(const char *line, struct trust_key *k,
 	return 0;
 }
 
+/* trust_exact - 1 if k lists domain by name (not through "*") */
+static int trust_exact(const struct trust_key *k, const char *domain,
+		       size_t len)
+{
+	if (k->ndomains == 1 && strcmp(k->domains[0], "*") == 0)
+		return len == 1 && domain[0] == '*';
+	return trust_allows(k, domain, len);
+}
+
+/* trust_shared - k shares a domain (or "*") with a key of another origin */
+static int trust_shared(const struct trust *t, const struct trust_key *k,
+			struct err *err)
+{
+	size_t i, j;
+
+	for (i = 0; i < t->n; i++) {
+		const struct trust_key *o = &t->keys[i];
+
+		if (strcmp(o->origin, k->origin) == 0)
+			continue;
+		for (j = 0; j < k->ndomains; j++)
+			if (trust_exact(o, k->domains[j],
+					strlen(k->domains[j])))
+				return err_set(err, "domain %s is already "
+					       "trusted to origin %s (line %u); "
+					       "one origin per domain",
+					       k->domains[j], o->origin,
+					       o->line);
+	}
+	return 0;
+}
+
+const char *trust_owner(const struct trust *t, const char *domain,
+			size_t len)
+{
+	size_t i;
+
+	for (i = 0; t != NULL && i < t->n; i++) {
+		const struct trust_key *k = &t->keys[i];
+
+		if (k->ndomains == 1 && strcmp(k->domains[0], "*") == 0)
+			continue;
+		if (trust_allows(k, domain, len))
+			return k->origin;
+	}
+	return NULL;
+}
+
 struct trust *trust_load(const char *path, struct err *err)
 {
 	struct trust *t = NULL;
@@ -234,6 +282,10 @@ struct trust *trust_load(const char *path, struct err *err)
 		if (dup != NULL) {
 			err_set(err, "%s:%u: duplicate key id %s (first on "
 				"line %u)", path, lineno, k.id, dup->line);
+			goto out;
+		}
+		if (trust_shared(t, &k, err) < 0) {
+			err_prefix(err, "%s:%u", path, lineno);
 			goto out;
 		}
 		if (t->n == SIZE_MAX / sizeof(*nk) - 1) {

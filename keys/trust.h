@@ -8,9 +8,10 @@
  * ORIGIN is the primary's name as in its manifests; DOMAIN... are the domains
  * that key may publish ("*" for any; a domain also covers nothing else, not
  * its subdomains).  The KEYID must match the public key.  A key id may appear
- * only once.  Several keys, of one origin (a key rollover) or of several,
- * may list the same domains; syncd decides at apply time which origin owns a
- * domain.  Errors are "file:line: message".
+ * only once.  Several keys of one origin (a key rollover) may list the same
+ * domains; keys of two origins may not share a domain, nor both hold "*"
+ * (one origin per domain).  A domain listed by name belongs to that origin
+ * even where another origin holds "*".  Errors are "file:line: message".
  */
 #ifndef MXSYNC_TRUST_H
 #define MXSYNC_TRUST_H
@@ -38,6 +39,12 @@ struct trust {
 struct trust *trust_load(const char *path, struct err *err);
 void trust_free(struct trust *t);
 const struct trust_key *trust_find(const struct trust *t, const char *key_id);
+/*
+ * trust_owner - the origin whose key lists this (folded) domain by name, or
+ * NULL (then only a "*" key may publish it)
+ */
+const char *trust_owner(const struct trust *t, const char *domain,
+			size_t len);
 /* trust_allows - 1 if the key may publish this (folded) domain */
 int trust_allows(const struct trust_key *k, const char *domain, size_t len);
 

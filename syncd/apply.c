@@ -2,16 +2,19 @@
  * apply - the one path from a verified manifest to installed maps
  *
  * Fails with a struct verdict (refusals, 4xx; an install that could not be
- * written, 503) or, at start-up, a struct err.  Security: nothing reaches
+ * written, 503) or, at start-up, a struct err.  A stored state that its
+ * keys no longer vouch for is moved aside with one log line (apply_vet).  Security: nothing reaches
  * cdbw before verify_body() passed with the install lock held, so the base
  * a delta was checked against is the base it is applied to.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../formats/atomic.h"
 #include "../formats/cdbw.h"
+#include "../formats/log.h"
 #include "apply.h"
 
 /* apply_now_ms - monotonic milliseconds */
@@ -91,7 +94,10 @@ void apply_count(struct syncd *sd, const struct verdict *v)
 	pthread_mutex_unlock(&sd->facts_lock);
 }
 
-/* apply_lock - take the install lock, waiting at most install_wait */
+/*
+ * apply_lock - take the install lock, waiting at most install_wait on
+ * CLOCK_MONOTONIC (a clock step neither cuts nor stretches the wait)
+ */
 static int apply_lock(struct syncd *sd)
 {
 	struct timespec ts;
@@ -100,14 +106,15 @@ static int apply_lock(struct syncd *sd)
 	pthread_mutex_lock(&sd->facts_lock);
 	ms = sd->cfg->install_wait_ms;
 	pthread_mutex_unlock(&sd->facts_lock);
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += (time_t)(ms / 1000);
 	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	return pthread_mutex_timedlock(&sd->install_lock, &ts) == 0 ? 0 : -1;
+	return pthread_mutex_clocklock(&sd->install_lock, CLOCK_MONOTONIC,
+				       &ts) == 0 ? 0 : -1;
 }
 
 /*
@@ -160,6 +167,32 @@ static int apply_saver_wait(struct apply_saver *sv)
 static int apply_gate(void *arg, struct err *err)
 {
 	return verify_later_finish(arg, err);
+}
+
+/*
+ * apply_window - after an install, the origin's counts over shrink_window
+ * (store.h): a deliberate shrink (allow_shrink) starts the window afresh.
+ * Only a write error is possible, and it only shortens that memory.
+ */
+static void apply_window(struct syncd *sd, const struct push *p,
+			 const struct store_origin *replaced,
+			 const struct state *st)
+{
+	const struct syncd_config *cfg = sd->cfg;
+	struct store_window w = { { 0 }, { 0 }, 0 };
+	struct err err;
+	int64_t now = (int64_t)time(NULL),
+		span = (int64_t)(cfg->shrink_window_ms / 1000);
+
+	if (!p->m.allow_shrink && span > 0 &&
+	    store_window_read(cfg->state_dir, p->m.origin, &w, &err) < 0)
+		w.len = 0;
+	if (!p->m.allow_shrink && span > 0 && w.len == 0 && replaced != NULL)
+		store_window_add(&w, now, state_recipient_count(replaced->st),
+				 span);
+	store_window_add(&w, now, state_recipient_count(st), span);
+	if (store_window_write(cfg->state_dir, p->m.origin, &w, &err) < 0)
+		log_warning("%s", err.msg);
 }
 
 /*
@@ -224,6 +257,7 @@ static int apply_install(struct syncd *sd, const struct push *p,
 		goto out;
 	}
 	res->store_ms = apply_now_ms() - t;
+	apply_window(sd, p, replaced, st);
 	pthread_mutex_lock(&sd->facts_lock);
 	old = sd->store;
 	sd->store = ns;
@@ -310,22 +344,210 @@ out:
 	return rc;
 }
 
+/*
+ * apply_vet - the entries of s that may still be served (verify_stored()
+ * under sd's config and trust, in origin order, so that of two entries
+ * holding one domain the later is charged), as a new store sharing them;
+ * the others are added to bads (file name, reason, message) and, when
+ * failed_r is not NULL, returned there as a store of their own.
+ */
+static struct store *apply_vet(struct syncd *sd, const struct store *s,
+			       struct store_bads *bads, struct store **failed_r,
+			       struct err *err)
+{
+	struct store *ns = NULL, *bad = NULL;
+	struct verdict v;
+	char name[512];
+	size_t i;
+
+	ns = calloc(1, sizeof(*ns));
+	bad = calloc(1, sizeof(*bad));
+	if (ns == NULL || bad == NULL ||
+	    (s->n > 0 && ((ns->o = calloc(s->n, sizeof(*ns->o))) == NULL ||
+			  (bad->o = calloc(s->n, sizeof(*bad->o))) == NULL)))
+		goto oom;
+	for (i = 0; i < s->n; i++) {
+		if (verify_stored(sd->cfg, sd->trust, ns, s->o[i], &v) == 0) {
+			ns->o[ns->n++] = s->o[i];
+			continue;
+		}
+		snprintf(name, sizeof(name), "origin-%s.snap",
+			 s->o[i]->m.origin);
+		if (store_bads_add(bads, name, s->o[i]->m.origin, v.reason,
+				   v.msg) < 0)
+			goto oom;
+		bad->o[bad->n++] = s->o[i];
+	}
+	if (failed_r != NULL)
+		*failed_r = bad;
+	else
+		store_release(bad, NULL);
+	return ns;
+oom:
+	store_release(ns, NULL);
+	store_release(bad, NULL);
+	err_sys(err, "malloc");
+	return NULL;
+}
+
+/* apply_quarantine - move the files of bads aside, one log line each */
+static int apply_quarantine(const char *dir, struct store_bads *bads,
+			    struct err *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < bads->n; i++) {
+		struct store_bad *b = &bads->v[i];
+		char old[sizeof(b->name)];
+
+		snprintf(old, sizeof(old), "%s", b->name);
+		if (store_quarantine(dir, b, (int64_t)time(NULL), err) < 0) {
+			rc = -1;
+			continue;
+		}
+		log_warning("stored state of origin %s is not served (%s: %s); "
+			    "%s moved aside as %s", b->origin, b->reason,
+			    b->msg, old, b->name);
+	}
+	return rc;
+}
+
+/* apply_load_vetted - load, vet, and (move_aside) quarantine; into sd */
+static int apply_load_vetted(struct syncd *sd, int move_aside,
+			     struct err *err)
+{
+	const struct syncd_config *cfg = sd->cfg;
+	struct store_bads bads = { NULL, 0 };
+	struct store *s, *ns, *failed = NULL;
+	int rc = -1;
+
+	s = store_load_all(cfg->state_dir, sd->trust, &bads, err);
+	if (s == NULL)
+		goto out;
+	ns = apply_vet(sd, s, &bads, &failed, err);
+	if (ns == NULL) {
+		store_free(s);
+		goto out;
+	}
+	store_release(s, NULL);
+	store_free(failed);
+	if (move_aside && apply_quarantine(cfg->state_dir, &bads, err) < 0) {
+		store_free(ns);
+		goto out;
+	}
+	pthread_mutex_lock(&sd->facts_lock);
+	store_free(sd->store);
+	sd->store = ns;
+	pthread_mutex_unlock(&sd->facts_lock);
+	rc = 0;
+out:
+	store_bads_free(&bads);
+	return rc;
+}
+
 int apply_load(struct syncd *sd, struct err *err)
 {
 	const struct syncd_config *cfg = sd->cfg;
-	struct store *s;
 
 	if (atomic_cleanup_dir(cfg->state_dir, err) < 0 ||
 	    atomic_cleanup_dir(cfg->maps_dir, err) < 0)
 		return -1;
-	s = store_load(cfg->state_dir, sd->trust, err);
-	if (s == NULL)
-		return -1;
+	return apply_load_vetted(sd, 1, err);
+}
+
+int apply_load_readonly(struct syncd *sd, struct err *err)
+{
+	return apply_load_vetted(sd, 0, err);
+}
+
+/*
+ * apply_replace_store - install the maps of ns and swap it in for sd's
+ * store (install lock held); gone is freed after the swap
+ */
+static int apply_replace_store(struct syncd *sd, struct store *ns,
+			       struct store *gone, struct err *err)
+{
+	const struct state **states;
+	struct store *old;
+	int rc = 0;
+
+	states = store_states(ns);
+	if (states == NULL) {
+		err_sys(err, "malloc");
+		rc = -1;
+	} else if (cdbw_install(states, ns->n, sd->cfg->maps_dir, CDBW_LIMIT,
+				err) < 0)
+		rc = -1;	/* a restart rebuilds them from the store */
+	free(states);
 	pthread_mutex_lock(&sd->facts_lock);
-	store_free(sd->store);
-	sd->store = s;
+	old = sd->store;
+	sd->store = ns;
 	pthread_mutex_unlock(&sd->facts_lock);
-	return 0;
+	store_release(old, NULL);
+	store_free(gone);
+	return rc;
+}
+
+int apply_revet(struct syncd *sd, size_t *moved_r, struct err *err)
+{
+	struct store_bads bads = { NULL, 0 };
+	struct store empty = { NULL, 0 }, *ns, *failed = NULL;
+	int rc = -1;
+
+	*moved_r = 0;
+	pthread_mutex_lock(&sd->install_lock);
+	ns = apply_vet(sd, sd->store != NULL ? sd->store : &empty, &bads,
+		       &failed, err);
+	if (ns == NULL)
+		goto out;
+	if (failed->n == 0) {
+		store_release(ns, NULL);
+		store_release(failed, NULL);
+		rc = 0;
+		goto out;
+	}
+	*moved_r = failed->n;
+	rc = apply_quarantine(sd->cfg->state_dir, &bads, err);
+	if (apply_replace_store(sd, ns, failed, err) < 0)
+		rc = -1;
+out:
+	pthread_mutex_unlock(&sd->install_lock);
+	store_bads_free(&bads);
+	return rc;
+}
+
+int apply_forget(struct syncd *sd, const char *origin, size_t *files_r,
+		 struct err *err)
+{
+	struct store_origin *removed = NULL;
+	struct store *ns, *gone;
+	int rc = -1;
+
+	*files_r = 0;
+	pthread_mutex_lock(&sd->install_lock);
+	/* The file goes first: a crash after it rebuilds the maps without. */
+	if (store_forget(sd->cfg->state_dir, origin, files_r, err) < 0)
+		goto out;
+	ns = store_without(sd->store, origin, &removed, err);
+	if (ns == NULL)
+		goto out;
+	if (removed == NULL) {
+		store_release(ns, NULL);
+		rc = 0;
+		goto out;
+	}
+	if ((gone = calloc(1, sizeof(*gone))) == NULL ||
+	    (gone->o = calloc(1, sizeof(*gone->o))) == NULL) {
+		free(gone);
+		gone = NULL;
+		store_origin_free(removed);
+	} else
+		gone->o[gone->n++] = removed;
+	rc = apply_replace_store(sd, ns, gone, err);
+out:
+	pthread_mutex_unlock(&sd->install_lock);
+	return rc;
 }
 
 int apply_check_maps(struct syncd *sd, int *rebuilt_r, struct err *why,

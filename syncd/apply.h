@@ -69,6 +69,27 @@ int apply_start(struct syncd *sd, int *rebuilt_r, struct err *why,
  * installs, and checks the maps only when the install did not replace them.
  */
 int apply_load(struct syncd *sd, struct err *err);
+
+/*
+ * Stored states are vetted whenever they are loaded: each must still be
+ * vouched for by the trusted keys (known key, its origin, signature,
+ * scope, deny_domains, transports, no domain of another origin).  One that
+ * fails is not served; apply_load moves its file aside (store.h) with one
+ * log line, apply_load_readonly (status, check, postconf) only leaves it
+ * out.  apply_revet - the same for the running store after a reload (the
+ * install lock is taken; the maps are rebuilt when an origin went);
+ * *moved_r how many.
+ */
+int apply_load_readonly(struct syncd *sd, struct err *err);
+int apply_revet(struct syncd *sd, size_t *moved_r, struct err *err);
+
+/*
+ * apply_forget - "mxsyncd forget ORIGIN": remove the origin's stored file
+ * (and its quarantined ones), then rebuild the maps without it; *files_r
+ * how many files went (0: nothing known of that origin).
+ */
+int apply_forget(struct syncd *sd, const char *origin, size_t *files_r,
+		 struct err *err);
 int apply_check_maps(struct syncd *sd, int *rebuilt_r, struct err *why,
 		     struct err *err);
 

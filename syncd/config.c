@@ -7,6 +7,7 @@
  */
 #include <netdb.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,6 +47,16 @@ static const struct conf_key config_table[] = {
 	{ "user", CONF_STRING, "", CONFIG_OFF(user), 0, 0 },
 	{ "recipient_delimiter", CONF_STRING, "",
 	  CONFIG_OFF(recipient_delimiter), 0, 0 },
+	{ "transports", CONF_STRING, "smtp relay", CONFIG_OFF(transports), 0,
+	  0 },
+	{ "deny_domains", CONF_STRING, "$myhostname localhost",
+	  CONFIG_OFF(deny_domains_text), 0, 0 },
+	{ "max_expire", CONF_DURATION, "31d", CONFIG_OFF(max_expire_ms), 60000,
+	  (uint64_t)3660 * 86400000 },
+	{ "max_serial_ahead", CONF_DURATION, "1d",
+	  CONFIG_OFF(max_serial_ahead_ms), 1000, (uint64_t)366 * 86400000 },
+	{ "shrink_window", CONF_DURATION, "24h", CONFIG_OFF(shrink_window_ms),
+	  0, (uint64_t)366 * 86400000 },
 	{ NULL, CONF_STRING, NULL, 0, 0, 0 }
 };
 
@@ -132,6 +143,104 @@ static int config_parse_canaries(struct syncd_config *cfg, unsigned line,
 	return 0;
 }
 
+/* config_myhostname - Postfix's $myhostname, else the system's host name */
+static int config_myhostname(char *out, size_t size)
+{
+	FILE *fp;
+	size_t n = 0;
+	int st;
+
+	const char *dir = getenv("MAIL_CONFIG");
+	char main_cf[4096];
+
+	out[0] = '\0';
+	/* without a main.cf postconf fails, and only after a second's sleep */
+	snprintf(main_cf, sizeof(main_cf), "%s/main.cf",
+		 dir != NULL && dir[0] != '\0' ? dir : "/etc/postfix");
+	fp = access(main_cf, R_OK) == 0
+		     ? popen("postconf -h myhostname 2>/dev/null", "re")
+		     : NULL;
+	if (fp != NULL) {
+		if (fgets(out, (int)size, fp) == NULL)
+			out[0] = '\0';
+		st = pclose(fp);
+		n = strcspn(out, "\r\n");
+		out[n] = '\0';
+		if (st != 0)
+			out[0] = '\0';
+	}
+	if (out[0] == '\0' && gethostname(out, size - 1) == 0)
+		out[size - 1] = '\0';
+	return out[0] != '\0' ? 0 : -1;
+}
+
+/*
+ * config_parse_deny - fold each deny_domains word; "$myhostname" is the
+ * backup's own name (skipped when it cannot be found or is no host name)
+ */
+static int config_parse_deny(struct syncd_config *cfg, unsigned line,
+			     struct err *err)
+{
+	char out[NORM_BUF_SIZE], host[256];
+	const char *p = cfg->deny_domains_text, *w;
+	size_t len, olen, wlen;
+	char **v;
+
+	while (*p != '\0') {
+		p += strspn(p, " \t,");
+		len = strcspn(p, " \t,");
+		if (len == 0)
+			break;
+		w = p;
+		wlen = len;
+		p += len;
+		if (wlen == 11 && memcmp(w, "$myhostname", 11) == 0) {
+			if (config_myhostname(host, sizeof(host)) < 0)
+				continue;
+			w = host;
+			wlen = strlen(host);
+			if (norm_domain(w, wlen, out, sizeof(out), &olen,
+					err) < 0)
+				continue;
+		} else if (norm_domain(w, wlen, out, sizeof(out), &olen,
+				       err) < 0)
+			return err_prefix(err, "%s:%u: deny_domains", cfg->path,
+					  line);
+		v = realloc(cfg->deny_domains,
+			    (cfg->ndeny_domains + 1) * sizeof(*v));
+		if (v == NULL)
+			return err_sys(err, "malloc");
+		cfg->deny_domains = v;
+		if ((v[cfg->ndeny_domains] = strndup(out, olen)) == NULL)
+			return err_sys(err, "malloc");
+		cfg->ndeny_domains++;
+	}
+	return 0;
+}
+
+/* config_check_transports - words of letters, digits, "-" and "_" */
+static int config_check_transports(const struct syncd_config *cfg,
+				   unsigned line, struct err *err)
+{
+	const char *p = cfg->transports;
+	size_t n = 0;
+
+	for (; *p != '\0'; p++) {
+		if (*p == ' ' || *p == '\t' || *p == ',')
+			continue;
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return err_set(err, "%s:%u: transports: \"%s\" is not a "
+				       "list of master.cf service names",
+				       cfg->path, line, cfg->transports);
+		n++;
+	}
+	if (n == 0)
+		return err_set(err, "%s:%u: transports is empty", cfg->path,
+			       line);
+	return 0;
+}
+
 /* config_check_dir - the directory exists */
 static int config_check_dir(const struct syncd_config *cfg, const char *key,
 			    const char *dir, unsigned line, struct err *err)
@@ -206,6 +315,9 @@ struct syncd_config *config_load(const char *path, struct err *err)
 	}
 	if (config_parse_listen(cfg, err) < 0 ||
 	    config_parse_canaries(cfg, conf_line(sec, "canaries"), err) < 0 ||
+	    config_parse_deny(cfg, conf_line(sec, "deny_domains"), err) < 0 ||
+	    config_check_transports(cfg, conf_line(sec, "transports"),
+				    err) < 0 ||
 	    config_check_dir(cfg, "state_dir", cfg->state_dir,
 			     cfg->state_dir_line, err) < 0 ||
 	    config_check_dir(cfg, "maps_dir", cfg->maps_dir,
@@ -245,6 +357,9 @@ void config_free(struct syncd_config *cfg)
 	for (i = 0; i < cfg->ncanaries; i++)
 		free(cfg->canaries[i]);
 	free(cfg->canaries);
+	for (i = 0; i < cfg->ndeny_domains; i++)
+		free(cfg->deny_domains[i]);
+	free(cfg->deny_domains);
 	free(cfg->path);
 	free(cfg);
 }

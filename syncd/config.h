@@ -34,11 +34,18 @@ struct syncd_config {
 	uint64_t install_wait_ms;
 	char *user;
 	char *recipient_delimiter;
+	char *transports;		/* allowed route transports */
+	char *deny_domains_text;
+	uint64_t max_expire_ms;		/* expiry horizon of a manifest */
+	uint64_t max_serial_ahead_ms;	/* serial (unix seconds) vs. clock */
+	uint64_t shrink_window_ms;	/* max_shrink is cumulative over it */
 	/* derived */
 	int delimiter_set;		/* recipient_delimiter is in the file */
 	char *path;
 	char **canaries;		/* folded addresses */
 	size_t ncanaries;
+	char **deny_domains;		/* folded; $myhostname expanded */
+	size_t ndeny_domains;
 	struct sockaddr_storage addr;	/* listen address */
 	socklen_t addrlen;
 	unsigned listen_line, tls_cert_line, tls_key_line, trusted_keys_line,

@@ -121,6 +121,26 @@ static enum MHD_Result listener_json(struct MHD_Connection *c, int status,
 	return rc;
 }
 
+/*
+ * listener_conflict - a 409 answer also carries the origin's stored signed
+ * manifest ("manifest", "signature", base64): the agent believes the
+ * serial only with its own signature on it
+ */
+static json_t *listener_conflict(struct listener *l, const struct manifest *m,
+				 json_t *j, int status)
+{
+	char *m64 = NULL, *s64 = NULL;
+
+	if (j == NULL || status != 409 || m->origin[0] == '\0' ||
+	    verify_held(l->sd, m->origin, &m64, &s64) < 0)
+		return j;
+	json_object_set_new(j, "manifest", json_string(m64));
+	json_object_set_new(j, "signature", json_string(s64));
+	free(m64);
+	free(s64);
+	return j;
+}
+
 /* listener_refuse - count, log and answer a refusal */
 static enum MHD_Result listener_refuse(struct listener *l,
 				       struct MHD_Connection *c,
@@ -134,8 +154,11 @@ static enum MHD_Result listener_refuse(struct listener *l,
 		    m->origin[0] ? m->origin : "-", m->serial,
 		    m->key_id[0] ? m->key_id : "-", lc->peer, lc->v.msg);
 	return listener_json(c, lc->v.status,
-			     json_pack("{s:s, s:I}", "error", lc->v.msg,
-				       "serial", (json_int_t)lc->v.serial),
+			     listener_conflict(l, m,
+					       json_pack("{s:s, s:I}", "error",
+							 lc->v.msg, "serial",
+							 (json_int_t)lc->v.serial),
+					       lc->v.status),
 			     lc->v.status == 503);
 }
 

@@ -5,6 +5,7 @@
  *	mxsyncd [-c FILE] apply SNAPSHOT-FILE
  *	mxsyncd [-c FILE] status [--json]
  *	mxsyncd [-c FILE] check ADDRESS
+ *	mxsyncd [-c FILE] forget ORIGIN
  *	mxsyncd [-c FILE] postconf
  *	mxsyncd [-c FILE] check-config		(also: mxsyncd -n)
  *
@@ -57,6 +58,7 @@ static void mxsyncd_usage(void)
 		"       mxsyncd [-c FILE] apply SNAPSHOT-FILE\n"
 		"       mxsyncd [-c FILE] status [--json]\n"
 		"       mxsyncd [-c FILE] check ADDRESS\n"
+		"       mxsyncd [-c FILE] forget ORIGIN\n"
 		"       mxsyncd [-c FILE] postconf\n"
 		"       mxsyncd [-c FILE] check-config   (or -n)\n");
 }
@@ -152,8 +154,7 @@ static int mxsyncd_load_store(struct syncd *sd)
 {
 	struct err err;
 
-	sd->store = store_load(sd->cfg->state_dir, sd->trust, &err);
-	if (sd->store == NULL) {
+	if (apply_load_readonly(sd, &err) < 0) {
 		log_error("cannot load the state store: %s", err.msg);
 		return -1;
 	}
@@ -185,6 +186,20 @@ static int mxsyncd_drop(const char *user)
 	}
 	log_info("running as %s", user);
 	return 0;
+}
+
+/* mxsyncd_revet - after a reload, stop serving what the keys no longer vouch for */
+static void mxsyncd_revet(struct syncd *sd)
+{
+	struct err err;
+	size_t moved;
+
+	if (apply_revet(sd, &moved, &err) < 0)
+		log_error("checking the stored states after the reload: %s",
+			  err.msg);
+	else if (moved > 0)
+		log_warning("%zu stored states no longer served; maps rebuilt",
+			    moved);
 }
 
 /* mxsyncd_reload - SIGHUP: new config and keys, swapped in only if valid */
@@ -220,6 +235,7 @@ static void mxsyncd_reload(struct syncd *sd)
 	}
 	apply_swap_config(sd, cfg, trust);
 	log_info("reloaded %s: %zu trusted keys", mxsyncd_conf, trust->n);
+	mxsyncd_revet(sd);
 }
 
 static int mxsyncd_run(const char *user_opt)
@@ -331,6 +347,41 @@ static int mxsyncd_apply(const char *path)
 	log_debug("install: checks %" PRIu64 " ms, maps %" PRIu64 " ms, state "
 		  "%" PRIu64 " ms", res.verify_ms, res.maps_ms, res.store_ms);
 	verify_push_clear(&p);
+	rc = EX_OK_;
+out:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	apply_fini(&sd);
+	return rc;
+}
+
+/* mxsyncd_forget - remove an origin on purpose; the maps follow */
+static int mxsyncd_forget(const char *origin)
+{
+	struct syncd sd;
+	struct err err;
+	size_t files;
+	int lock_fd = -1, rc = EX_TEMP;
+
+	if (mxsyncd_setup(&sd, 0) < 0)
+		return EX_USAGE_;
+	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0)
+		goto out;
+	if (apply_load(&sd, &err) < 0) {
+		log_error("cannot load the state store: %s", err.msg);
+		goto out;
+	}
+	if (apply_forget(&sd, origin, &files, &err) < 0) {
+		log_error("forget %s: %s", origin, err.msg);
+		goto out;
+	}
+	if (files == 0) {
+		log_error("forget: no stored state of origin %s", origin);
+		rc = EX_REFUSED;
+		goto out;
+	}
+	printf("forgot origin %s (%zu files); maps rebuilt without it\n",
+	       origin, files);
 	rc = EX_OK_;
 out:
 	if (lock_fd >= 0)
@@ -621,6 +672,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "check") == 0 && argc == 1)
 		return mxsyncd_check(argv[0]);
+	if (strcmp(cmd, "forget") == 0 && argc == 1)
+		return mxsyncd_forget(argv[0]);
 	if (strcmp(cmd, "postconf") == 0 && argc == 0)
 		return mxsyncd_postconf();
 	if (strcmp(cmd, "check-config") == 0 && argc == 0)

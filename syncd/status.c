@@ -72,6 +72,45 @@ static json_t *status_origin_json(const struct store_origin *o, time_t now)
 			 "recipient_delimiter", o->m.recipient_delimiter);
 }
 
+/*
+ * status_quarantined_json - the stored states moved aside (store.h):
+ * [{"origin", "reason", "file", "since"}]; empty when none or unreadable
+ */
+static json_t *status_quarantined_json(struct syncd *sd)
+{
+	struct store_bads q = { NULL, 0 };
+	struct err err;
+	json_t *a = json_array();
+	size_t i;
+
+	if (a != NULL && store_quarantined(sd->cfg->state_dir, &q, &err) == 0)
+		for (i = 0; i < q.n; i++)
+			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}",
+				"origin", q.v[i].origin, "reason", q.v[i].reason,
+				"file", q.v[i].name,
+				"since", (json_int_t)q.v[i].since));
+	store_bads_free(&q);
+	return a;
+}
+
+/* status_quarantined_table - one line per stored state moved aside */
+static int status_quarantined_table(struct syncd *sd, struct buf *out)
+{
+	struct store_bads q = { NULL, 0 };
+	struct err err;
+	size_t i;
+	int rc = 0;
+
+	if (store_quarantined(sd->cfg->state_dir, &q, &err) < 0)
+		return 0;
+	for (i = 0; i < q.n && rc == 0; i++)
+		rc = buf_printf(out, "not served: origin %s (%s), moved aside "
+				"as %s\n", q.v[i].origin, q.v[i].reason,
+				q.v[i].name) < 0 ? -1 : 0;
+	store_bads_free(&q);
+	return rc;
+}
+
 char *status_json(struct syncd *sd, time_t now)
 {
 	json_t *root = NULL, *origins, *refused, *o;
@@ -96,6 +135,9 @@ char *status_json(struct syncd *sd, time_t now)
 			 "pushes", "accepted", (json_int_t)sd->accepted,
 			 "refused", refused, "last_install_ms",
 			 (json_int_t)sd->last_install_ms);
+	if (root != NULL && json_object_set_new(root, "quarantined",
+						status_quarantined_json(sd)) < 0)
+		goto out;
 	if (root != NULL)
 		text = json_dumps(root, JSON_COMPACT);
 out:
@@ -184,6 +226,8 @@ int status_table(struct syncd *sd, time_t now, struct buf *out)
 	pthread_mutex_lock(&sd->facts_lock);
 	if (sd->store == NULL || sd->store->n == 0) {
 		rc = buf_printf(out, "no origin has pushed a state yet\n");
+		if (rc >= 0)
+			rc = status_quarantined_table(sd, out);
 		goto out;
 	}
 	if (buf_printf(out, "%-24s %10s %8s %10s %7s %-16s %-16s %s\n",
@@ -203,7 +247,7 @@ int status_table(struct syncd *sd, time_t now, struct buf *out)
 			       exp) < 0)
 			goto out;
 	}
-	rc = 0;
+	rc = status_quarantined_table(sd, out);
 out:
 	pthread_mutex_unlock(&sd->facts_lock);
 	return rc;

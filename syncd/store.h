@@ -11,6 +11,14 @@
  *
  * A struct store is an immutable sorted array of origins; an install builds
  * a new one sharing the unchanged origins (store_with) and swaps it in.
+ *
+ * A stored file that fails its checks (damaged, or no longer trusted: see
+ * apply_vet) is moved aside, never deleted, as
+ *
+ *	state_dir/origin-<ORIGIN>.snap.quarantined.<REASON>.<UNIX TIME>
+ *
+ * which no load reads again; "mxsyncd status" lists them and "mxsyncd
+ * forget ORIGIN" removes them with the origin.  Stored files are 0600.
  */
 #ifndef MXSYNC_SYNCD_STORE_H
 #define MXSYNC_SYNCD_STORE_H
@@ -44,6 +52,86 @@ struct store {
  */
 struct store *store_load(const char *dir, const struct trust *trust,
 			 struct err *err);
+
+/* store_bad - a stored file that is not served, and why */
+struct store_bad {
+	char name[512];		/* its file name in state_dir */
+	char origin[MANIFEST_ORIGIN_MAX + 1];
+	char reason[32];	/* token: "damaged", "unknown_key", "scope" */
+	char msg[ERR_LEN];
+	int64_t since;		/* quarantined files: when moved aside */
+};
+
+struct store_bads {
+	struct store_bad *v;
+	size_t n;
+};
+
+int store_bads_add(struct store_bads *b, const char *name, const char *origin,
+		   const char *reason, const char *msg);
+void store_bads_free(struct store_bads *b);
+
+/*
+ * store_load_all - store_load(), except that a readable file that does not
+ * parse or verify is left out and added to bads (reason "damaged") instead
+ * of failing the load; a file that cannot be read still fails it.
+ */
+struct store *store_load_all(const char *dir, const struct trust *trust,
+			     struct store_bads *bads, struct err *err);
+
+/*
+ * store_quarantine - move b's file aside (name above, reason b->reason);
+ * b->name becomes the new name.  The directory is fsynced.
+ */
+int store_quarantine(const char *dir, struct store_bad *b, int64_t now,
+		     struct err *err);
+
+/* store_quarantined - the files in dir moved aside earlier */
+int store_quarantined(const char *dir, struct store_bads *out,
+		      struct err *err);
+
+/*
+ * store_without - a new store: s without the entry of origin (shared
+ * entries, as store_with); *removed_r is that entry, NULL when absent
+ */
+struct store *store_without(const struct store *s, const char *origin,
+			    struct store_origin **removed_r, struct err *err);
+
+/*
+ * store_window - an origin's recipient counts over shrink_window, for the
+ * cumulative max_shrink: state_dir/origin-<ORIGIN>.window, lines "UNIXTIME
+ * COUNT", kept as a falling sequence (a count is dropped once a later one
+ * is as high), so the first entry within the window is the highest count
+ * the window saw.  The file exists only while the counts fall; otherwise
+ * the stored state's own count is all there is to know.
+ */
+#define STORE_WINDOW_MAX 64
+struct store_window {
+	int64_t t[STORE_WINDOW_MAX];
+	uint64_t n[STORE_WINDOW_MAX];
+	size_t len;
+};
+
+/* store_window_read - the origin's window (empty when there is no file) */
+int store_window_read(const char *dir, const char *origin,
+		      struct store_window *w, struct err *err);
+/* store_window_add - count n at time t; entries before t - span_s go */
+void store_window_add(struct store_window *w, int64_t t, uint64_t n,
+		      int64_t span_s);
+/* store_window_high - the highest count since t - span_s (0: none) */
+uint64_t store_window_high(const struct store_window *w, int64_t t,
+			   int64_t span_s);
+/* store_window_write - write it (atomically), or unlink it when len <= 1 */
+int store_window_write(const char *dir, const char *origin,
+		       const struct store_window *w, struct err *err);
+
+/*
+ * store_forget - unlink the origin's file, its window and its quarantined
+ * files, fsync
+ * the directory; *count_r how many files went.
+ */
+int store_forget(const char *dir, const char *origin, size_t *count_r,
+		 struct err *err);
 
 /* store_find - the origin's entry or NULL */
 const struct store_origin *store_find(const struct store *s,

@@ -19,6 +19,7 @@
 
 #include "../formats/delta.h"
 #include "../formats/lookup.h"
+#include "../formats/norm.h"
 #include "../keys/key.h"
 #include "verify.h"
 
@@ -139,6 +140,59 @@ static int verify_delimiter(struct syncd *sd, const struct push *p,
 	return 0;
 }
 
+/*
+ * verify_horizon - how far ahead a manifest may reach: its expiry at most
+ * max_expire after now, its serial at most max_serial_ahead above now
+ * (serials are minted as max(previous + 1, unix time), see
+ * agent/ledger.h), so that no key, leaked or not, can sign the end of the
+ * serial space or a state that never expires
+ */
+static int verify_horizon(const struct push *p, time_t now,
+			  uint64_t horizon_s, uint64_t ahead_s,
+			  struct verdict *v)
+{
+	char tbuf[64];
+
+	if (p->m.expires > (int64_t)now + (int64_t)horizon_s)
+		return verify_refuse(v, 403, "expiry",
+				     "manifest expires at %s, beyond max_expire "
+				     "(%" PRIu64 "s from now)",
+				     verify_time(p->m.expires, tbuf,
+						 sizeof(tbuf)),
+				     horizon_s);
+	if (p->m.serial > (uint64_t)now + ahead_s)
+		return verify_refuse(v, 403, "serial_ahead",
+				     "serial %" PRIu64 " is more than "
+				     "max_serial_ahead (%" PRIu64 "s) ahead of "
+				     "this backup's clock (%" PRIu64 ")",
+				     p->m.serial, ahead_s, (uint64_t)now);
+	return 0;
+}
+
+int verify_held(struct syncd *sd, const char *origin, char **manifest_b64_r,
+		char **sig_b64_r)
+{
+	const struct store_origin *cur;
+	char *m64 = NULL, *s64 = NULL;
+
+	*manifest_b64_r = *sig_b64_r = NULL;
+	pthread_mutex_lock(&sd->facts_lock);
+	cur = origin != NULL ? store_find(sd->store, origin) : NULL;
+	if (cur != NULL) {
+		m64 = snapshot_b64(cur->manifest, cur->manifest_len);
+		s64 = snapshot_b64(cur->sig, SNAPSHOT_SIG_LEN);
+	}
+	pthread_mutex_unlock(&sd->facts_lock);
+	if (m64 == NULL || s64 == NULL) {
+		free(m64);
+		free(s64);
+		return -1;
+	}
+	*manifest_b64_r = m64;
+	*sig_b64_r = s64;
+	return 0;
+}
+
 int verify_manifest(struct syncd *sd, const char *json, size_t len,
 		    const unsigned char sig[SNAPSHOT_SIG_LEN], struct push *p,
 		    struct verdict *v)
@@ -146,7 +200,7 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 	const struct store_origin *cur;
 	const struct trust_key *k;
 	struct trust *trust;
-	uint64_t cur_serial = 0, max_body, skew_s;
+	uint64_t cur_serial = 0, max_body, skew_s, horizon_s, ahead_s;
 	unsigned char cur_hash[STATE_HASH_LEN];
 	char hex[2 * STATE_HASH_LEN + 1], tbuf[64];
 	int have_cur = 0;
@@ -163,6 +217,8 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 	trust = sd->trust;
 	max_body = sd->cfg->max_body;
 	skew_s = sd->cfg->clock_skew_ms / 1000;
+	horizon_s = sd->cfg->max_expire_ms / 1000;
+	ahead_s = sd->cfg->max_serial_ahead_ms / 1000;
 	cur = store_find(sd->store, p->m.origin);
 	if (cur != NULL) {
 		have_cur = 1;
@@ -201,6 +257,8 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 						 sizeof(tbuf)),
 				     skew_s);
 	if (verify_delimiter(sd, p, v) < 0)
+		return -1;
+	if (verify_horizon(p, now, horizon_s, ahead_s, v) < 0)
 		return -1;
 	if (p->m.body_size > max_body)
 		return verify_refuse(v, 413, "too_large",
@@ -296,6 +354,139 @@ static int verify_guards(struct syncd *sd, const struct push *p,
 					     "canary %s would disappear",
 					     cfg->canaries[i]);
 	}
+	return 0;
+}
+
+/*
+ * verify_routes - what a key may never choose, whatever its scope: a
+ * domain of deny_domains (the backup's own names), a domain another
+ * origin's key lists by name (a "*" key gets only what no other origin
+ * is trusted for), a transport outside transports or a malformed nexthop
+ */
+static int verify_routes_with(const struct syncd_config *cfg,
+			      const struct trust *trust, const char *origin,
+			      const struct state *st, struct verdict *v)
+{
+	const char *d, *nh, *owner;
+	size_t i, j, dlen, nlen;
+	struct err err;
+
+	for (i = 0; i < state_domain_count(st); i++) {
+		state_domain(st, i, &d, &dlen, &nh, &nlen);
+		for (j = 0; j < cfg->ndeny_domains; j++)
+			if (strlen(cfg->deny_domains[j]) == dlen &&
+			    memcmp(cfg->deny_domains[j], d, dlen) == 0)
+				return verify_refuse(v, 403, "denied",
+						     "domain %.*s is in "
+						     "deny_domains of this "
+						     "backup", (int)dlen, d);
+		owner = trust_owner(trust, d, dlen);
+		if (owner != NULL && strcmp(owner, origin) != 0)
+			return verify_refuse(v, 403, "owned",
+					     "domain %.*s is trusted to origin "
+					     "%s", (int)dlen, d, owner);
+		if (norm_route(nh, nlen, cfg->transports, &err) < 0)
+			return verify_refuse(v, 403, "transport",
+					     "domain %.*s: %s", (int)dlen, d,
+					     err.msg);
+	}
+	return 0;
+}
+
+static int verify_routes(struct syncd *sd, const struct push *p,
+			 const struct state *st, struct verdict *v)
+{
+	const struct syncd_config *cfg;
+	const struct trust *trust;
+
+	pthread_mutex_lock(&sd->facts_lock);
+	cfg = sd->cfg;
+	trust = sd->trust;
+	pthread_mutex_unlock(&sd->facts_lock);
+	return verify_routes_with(cfg, trust, p->m.origin, st, v);
+}
+
+int verify_stored(const struct syncd_config *cfg, const struct trust *trust,
+		  const struct store *s, const struct store_origin *o,
+		  struct verdict *v)
+{
+	const struct store_origin *other;
+	const struct trust_key *k;
+	const char *d, *nh;
+	size_t i, dlen, nlen;
+	struct err err;
+
+	k = trust_find(trust, o->m.key_id);
+	if (k == NULL)
+		return verify_refuse(v, 403, "unknown_key", "key id %s is not "
+				     "in the trusted keys", o->m.key_id);
+	if (key_verify(k->pk, o->manifest, o->manifest_len, o->sig, &err) < 0)
+		return verify_refuse(v, 403, "bad_signature",
+				     "bad signature (key id %s)", o->m.key_id);
+	if (strcmp(k->origin, o->m.origin) != 0)
+		return verify_refuse(v, 403, "origin", "key id %s is trusted "
+				     "for origin %s, not %s", o->m.key_id,
+				     k->origin, o->m.origin);
+	for (i = 0; i < state_domain_count(o->st); i++) {
+		state_domain(o->st, i, &d, &dlen, &nh, &nlen);
+		if (!trust_allows(k, d, dlen))
+			return verify_refuse(v, 403, "scope",
+					     "domain %.*s is outside the scope "
+					     "of key id %s", (int)dlen, d,
+					     o->m.key_id);
+	}
+	if (verify_routes_with(cfg, trust, o->m.origin, o->st, v) < 0)
+		return -1;
+	for (i = 0; i < state_domain_count(o->st); i++) {
+		state_domain(o->st, i, &d, &dlen, &nh, &nlen);
+		other = store_owner(s, d, dlen, o->m.origin);
+		if (other != NULL)
+			return verify_refuse(v, 403, "overlap",
+					     "domain %.*s is also held by "
+					     "origin %s", (int)dlen, d,
+					     other->m.origin);
+	}
+	return 0;
+}
+
+/*
+ * verify_shrink_window - max_shrink over shrink_window: the new count
+ * against the highest count the origin had within the window (its stored
+ * state's, or an earlier one from state_dir/origin-X.window), so that
+ * repeated small shrinks cannot drain an origin either
+ */
+static int verify_shrink_window(struct syncd *sd, const struct push *p,
+				const struct state *old,
+				const struct state *new, struct verdict *v)
+{
+	const struct syncd_config *cfg;
+	struct store_window w;
+	struct err err;
+	uint64_t high, n = state_recipient_count(new);
+	int64_t now = (int64_t)time(NULL), span;
+	double pct;
+
+	pthread_mutex_lock(&sd->facts_lock);
+	cfg = sd->cfg;
+	pthread_mutex_unlock(&sd->facts_lock);
+	span = (int64_t)(cfg->shrink_window_ms / 1000);
+	if (old == NULL || p->m.allow_shrink || span == 0)
+		return 0;
+	if (store_window_read(cfg->state_dir, p->m.origin, &w, &err) < 0)
+		return verify_refuse(v, 503, "internal", "%s", err.msg);
+	high = store_window_high(&w, now, span);
+	if (high < state_recipient_count(old))
+		high = state_recipient_count(old);
+	if (high == 0 || n >= high)
+		return 0;
+	pct = 100.0 * (double)(high - n) / (double)high;
+	if (pct > cfg->max_shrink)
+		return verify_refuse(v, 422, "shrink_window",
+				     "would leave %" PRIu64 " recipients, "
+				     "%.3g%% fewer than the %" PRIu64 " within "
+				     "shrink_window (%" PRId64 "s; max_shrink "
+				     "%.3g%%)", n, pct, high, span,
+				     cfg->max_shrink);
 	return 0;
 }
 
@@ -480,7 +671,10 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 			goto out;
 		}
 	}
-	if (verify_guards(sd, p, old, st, v) < 0)
+	if (verify_routes(sd, p, st, v) < 0)
+		goto out;
+	if (verify_guards(sd, p, old, st, v) < 0 ||
+	    verify_shrink_window(sd, p, old, st, v) < 0)
 		goto out;
 	if (p->m.kind == MANIFEST_DELTA && later != NULL)
 		verify_later_start(later, st, p->m.state_hash);

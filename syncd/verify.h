@@ -5,11 +5,13 @@
  *
  *   verify_manifest() - what the headers alone decide: manifest syntax,
  *	known key id, signature, the key's origin, serial above the origin's
- *	current one, expiry, creation not in the future beyond clock_skew,
+ *	current one, expiry (and not beyond max_expire), creation not in
+ *	the future beyond clock_skew, serial not beyond max_serial_ahead,
  *	body size within max_body, a delta's base equal to the stored state.
  *   verify_body() - called with the install lock held: body size and hash,
  *	apply (full or delta), resulting state hash and counts, the key's
- *	domain scope, domains owned by other origins, the guards (max_shrink,
+ *	domain scope, domains owned by other origins, deny_domains, the
+ *	transports a route may use, the guards (max_shrink,
  *	canaries) unless the manifest says allow_shrink.
  *
  * A refusal returns -1 and fills a struct verdict: the HTTP status, a short
@@ -93,5 +95,25 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 		struct verify_later *later);
 
 void verify_push_clear(struct push *p);
+
+/*
+ * verify_stored - may the stored entry o of s still be served under cfg
+ * and trust?  Its key is trusted, for its origin, and signed it; every
+ * domain is in the key's scope, held by no other entry of s, and passes
+ * what a push must (deny_domains, domains named for another origin,
+ * transports).  0, or -1 with the reason in v.
+ */
+int verify_stored(const struct syncd_config *cfg, const struct trust *trust,
+		  const struct store *s, const struct store_origin *o,
+		  struct verdict *v);
+
+/*
+ * verify_held - the signed manifest of the origin's stored state, base64,
+ * with its signature (both the caller's to free): what a 409 answer
+ * carries, so that the agent believes a serial only with its own
+ * signature on it.  -1 when the origin has no stored state.
+ */
+int verify_held(struct syncd *sd, const char *origin, char **manifest_b64_r,
+		char **sig_b64_r);
 
 #endif

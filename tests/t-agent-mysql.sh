@@ -97,4 +97,25 @@ sed 's/^password_file = .*/password_file = \/nonexistent\/pw/' "$ACONF" >"$T_DIR
 run_rc "$AGENT" -c "$T_DIR/pw.conf" check-config
 is "$RC" 2 "check-config with a missing password file: exit 2"
 like "$OUT" "/nonexistent/pw" "... naming the file"
+
+# A two-column domains_query on PostfixAdmin's domain.transport: "virtual"
+# (local delivery on the primary) is no route for a backup, so the [agent]
+# nexthop is used; a relay route in the column replaces it.
+mdb_sql "UPDATE domain SET transport = 'virtual' WHERE domain = 'example.com';
+UPDATE domain SET transport = 'smtp:[mx9.example.net]:2525' WHERE domain = 'Example.NET'"
+sed 's/^domains_query = .*/domains_query = SELECT domain, transport FROM domain WHERE active = 1 AND backupmx = 0/' "$ACONF" >"$T_DIR/tr.conf"
+run_rc "$AGENT" -c "$T_DIR/tr.conf" export
+is "$RC" 0 "a domains_query with the transport column: export exits 0"
+like "$OUT" "D example.com smtp:[mx1.example.com]:25" "transport 'virtual': the agent's nexthop"
+like "$OUT" "D example.net smtp:[mx9.example.net]:2525" "a relay route in the column is used"
+mdb_sql "UPDATE domain SET transport = 'discard:' WHERE domain = 'Example.NET'"
+run_rc "$AGENT" -c "$T_DIR/tr.conf" export
+like "$OUT" "D example.net smtp:[mx1.example.com]:25" "transport 'discard:': the agent's nexthop"
+# A non-relay [agent] nexthop is refused at export, naming the source.
+sed 's/^nexthop .*/nexthop = local:/' "$T_DIR/tr.conf" >"$T_DIR/local.conf"
+s=$(bsum mx2)
+run_rc "$AGENT" -c "$T_DIR/local.conf" push
+is "$RC" 1 "[agent] nexthop local: push exits 1"
+like "$OUT" "source postfixadmin: domains_query row 1: domain example.com: [agent] nexthop: transport \"local\" of nexthop \"local:\" is not allowed (transports = smtp relay)" "the message names the source and the transport"
+is "$(bsum mx2)" "$s" "nothing was pushed"
 done_testing

@@ -115,9 +115,10 @@ like "$(printf '%s\n' "$OUT" | grep '^mx3:')" "(full," "... and a full snapshot 
 like "$(printf '%s\n' "$OUT" | grep '^mx2:')" "(delta," "mx2 still got a delta"
 is "$(bq mx3 dave@example.com relay_recipients)" OK "mx3 has the whole state again"
 
-# --- a backup holding a serial above ours (409): lift the serial, resend
+# --- a backup holding a serial above ours (409, with the manifest signed by
+# our key; within max_serial_ahead): lift the serial, resend
 mkdir -p "$T_DIR/hi-state"
-printf '{"serial": %s}\n' "$(( $(date +%s) + 100000 ))" >"$T_DIR/hi-state/ledger.json"
+printf '{"serial": %s}\n' "$(( $(date +%s) + 50000 ))" >"$T_DIR/hi-state/ledger.json"
 sed 's|^state_dir .*|state_dir = '"$T_DIR"'/hi-state|; s|^control_socket .*|control_socket = '"$T_DIR"'/hi.sock|' "$ACONF" >"$T_DIR/hi.conf"
 run_rc "$AGENT" -c "$T_DIR/hi.conf" push
 is "$RC" 0 "a push with a far-future serial is accepted"
@@ -187,6 +188,7 @@ run_rc "$AGENT" -c "$ACONF" export -o "$T_DIR/snap"
 is "$RC" 0 "export -o exits 0"
 head -n 1 "$T_DIR/snap" >"$T_DIR/magic"
 is "$(cat "$T_DIR/magic")" "mxsync-snapshot 1" "the file is a snapshot"
+is "$(stat -c %a "$T_DIR/snap")" 600 "export -o writes the snapshot 0600 (it holds recipients)"
 run_rc "$MXSYNCD" -c "$T_DIR/b-mx3/syncd.conf" apply "$T_DIR/snap"
 is "$RC" 0 "mxsyncd apply accepts it"
 is "$(bq mx3 fred@example.com relay_recipients)" OK "the applied snapshot is installed"

@@ -39,6 +39,18 @@ like() {
 		not_ok "$3"; diag "  got:  '$1'"; diag "  want substring: '$2'" ;; esac
 }
 
+# wait_until SECONDS CMD... - 0 as soon as CMD succeeds, 1 at the timeout
+wait_until() {
+	lim=$(( $1 * 5 )); shift
+	i=0
+	while [ $i -lt $lim ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+		i=$((i + 1))
+	done
+	return 1
+}
+
 # run_rc OUTVAR CMD... - run CMD, capture stdout+stderr in $OUT and exit in $RC
 run_rc() {
 	OUT=$("$@" 2>&1)

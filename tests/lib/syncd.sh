@@ -1,9 +1,9 @@
 # syncd.sh - helpers for the mxsyncd test scripts (sourced after common.sh)
 #
 # syncd_setup makes, under $S: a TLS CA and certificate, two signing keys
-# (k1 for origin mx1.example.com, trusted for example.com, example.net and
-# shop.test; k2 for origin mx2.example.org, trusted for example.org and
-# shop.test; k3 generated but not trusted), trusted_keys, state/, maps/,
+# (k1 for origin mx1.example.com, trusted for example.com and example.net;
+# k2 for origin mx2.example.org, trusted for example.org and shop.test; k3
+# generated but not trusted), trusted_keys, state/, maps/,
 # a Postfix config dir for postmap, and syncd.conf listening on $PORT.
 # Pushes are signed by tests/tools/mksnap.c (build/tests/tool-mksnap).
 
@@ -44,7 +44,7 @@ syncd_setup() {
 	done
 	{
 		"$BIN/mxsync-keys" trusted-line -o $O1 "$S/k1.key" \
-			example.com example.net shop.test
+			example.com example.net
 		"$BIN/mxsync-keys" trusted-line -o $O2 "$S/k2.key" \
 			example.org shop.test
 	} >"$S/trusted_keys" || { not_ok "trusted-line"; return 1; }
@@ -117,3 +117,14 @@ state_sum() { cat "$STATE"/origin-*.snap 2>/dev/null | sha256sum | cut -d' ' -f1
 
 # cdb_dump MAP - the records of a map, sorted ("" and rc 1 if invalid)
 cdb_dump() { cdb -d "$MAPS/$1.cdb" | LC_ALL=C sort; }
+
+# refused NAME CODE MESSAGE DESC - push NAME; expect CODE and MESSAGE, and
+# maps and state unchanged
+refused() {
+	m0=$(maps_sum "$MAPS"); s0=$(state_sum)
+	push "$1"
+	is "$CODE" "$2" "$4: HTTP $2"
+	like "$BODY" "$3" "$4: message"
+	is "$(maps_sum "$MAPS")" "$m0" "$4: maps unchanged"
+	is "$(state_sum)" "$s0" "$4: state unchanged"
+}

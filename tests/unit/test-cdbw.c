@@ -548,20 +548,31 @@ static void small_tests(void)
 		ok(unchanged(live), "maps unchanged");
 	}
 
-	/* failure at the last rename: the target is a directory */
+	/*
+	 * failure at a rename: the target is a directory.  The renames go
+	 * transport, relay_recipients, relay_domains: failing at the first
+	 * replaces nothing, failing at the last has replaced the other two.
+	 */
 	{
 		const char *d2 = path_of("live2", NULL);
 
 		mkdir(d2, 0755);
-		mkdir(path_of("live2/%s.cdb", "relay_domains"), 0755);
+		mkdir(path_of("live2/%s.cdb", "transport"), 0755);
 		rc = cdbw_install((const struct state *const *)sts, 2, d2,
 				  CDBW_LIMIT, &err);
 		ok(rc == -1 && strstr(err.msg, "rename("),
 		   "rename failure reported: %s", err.msg);
 		ok(count_files(d2) == 1, "no temp files left after a failed "
-		   "rename");
-		rmdir(path_of("live2/%s.cdb", "relay_domains"));
-		rmdir(d2);
+		   "first rename, nothing replaced");
+		rmdir(path_of("live2/%s.cdb", "transport"));
+		mkdir(path_of("live2/%s.cdb", "relay_domains"), 0755);
+		rc = cdbw_install((const struct state *const *)sts, 2, d2,
+				  CDBW_LIMIT, &err);
+		ok(rc == -1 && strstr(err.msg, "relay_domains"),
+		   "a failed last rename is relay_domains: %s", err.msg);
+		ok(count_files(d2) == 3, "transport and relay_recipients were "
+		   "renamed before relay_domains, no temp file left");
+		sh("rm -rf %s", d2);
 	}
 
 	/* verify refuses corrupt and missing maps */

@@ -257,8 +257,92 @@ static void test_ascii_path(void)
 	   "refuses an output buffer one octet short");
 }
 
+/* test_hostnames - domains must be host names (LDH or IDNA labels) */
+static void test_hostnames(void)
+{
+	static const char *const bad[] = {
+		"*", "a:b", "[1.2.3.4]", "1.2.3.4", "example.com,",
+		"-a.example", "a-.example", "a_b.example", "a b.example",
+		"xn--zz.example", "a/b.example", "*.example.com",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.x",
+	};
+	static const char *const good[] = {
+		"example.com", "a-b.example", "1a.example", "localhost",
+		"b\xc3\xbc" "cher.de", "xn--bcher-kva.de", "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.\xd1\x80\xd1\x84",
+	};
+	struct err err = { "" };
+	char out[NORM_BUF_SIZE];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(norm_domain(bad[i], strlen(bad[i]), out, sizeof(out), &n,
+			       &err) == -1 && strstr(err.msg, "domain") != NULL,
+		   "domain refuses %s: %s", bad[i], err.msg);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ok(norm_domain(good[i], strlen(good[i]), out, sizeof(out), &n,
+			       &err) == 0, "domain accepts %s", good[i]);
+	domain_fails("a:b", "domain \"a:b\" is not a host name (labels of "
+		     "letters, digits and inner hyphens, at most 63 octets "
+		     "each)", "a colon");
+	domain_fails("10.0.0.1", "domain \"10.0.0.1\" is not a host name "
+		     "(its last label is numeric)", "an IPv4 address");
+}
+
+static void route_ok(const char *in, const char *transports)
+{
+	struct err err = { "" };
+
+	ok(norm_route(in, strlen(in), transports, &err) == 0,
+	   "route %s (transports %s): %s", in, transports, err.msg);
+}
+
+static void route_fails(const char *in, const char *transports,
+			const char *want)
+{
+	struct err err = { "" };
+
+	ok(norm_route(in, strlen(in), transports, &err) == -1,
+	   "route refuses %s", in);
+	has_str(err.msg, want, "message for %s", in);
+}
+
+/* test_routes - transport(5) results a backup may install */
+static void test_routes(void)
+{
+	route_ok("smtp:[mx1.example.com]:25", "smtp relay");
+	route_ok("smtp:[mx1.example.com]", "smtp relay");
+	route_ok("smtp:mx1.example.com:smtp", "smtp relay");
+	route_ok("relay:mx1.example.com", "smtp relay");
+	route_ok("smtp:[192.0.2.1]:2525", "smtp relay");
+	route_ok("smtp:[ipv6:2001:db8::1]:25", "smtp relay");
+	route_ok("smtp:[2001:db8::1]", "smtp relay");
+	route_ok("smtp:", "smtp relay");
+	route_ok("smtp", "smtp relay");
+	route_ok("lmtp:unix:/var/run/dovecot/lmtp", "smtp lmtp");
+	route_ok("lmtp:inet:[192.0.2.1]:24", "smtp lmtp");
+	route_fails("discard:x", "smtp relay", "transport \"discard\" of "
+		    "nexthop \"discard:x\" is not allowed (transports = smtp "
+		    "relay)");
+	route_fails("local:", "smtp relay", "transport \"local\"");
+	route_fails("virtual:", "smtp relay", "transport \"virtual\"");
+	route_fails("error:5.1.1 gone", "smtp relay", "transport \"error\"");
+	route_fails("maildrop:", "smtp relay", "transport \"maildrop\"");
+	route_fails("uucp:evil", "smtp relay", "transport \"uucp\"");
+	route_fails("lmtp:[a.example]", "smtp relay", "transport \"lmtp\"");
+	route_fails(":[mx.example]", "smtp relay", "transport \"\"");
+	route_fails("smtp:[mx.example", "smtp relay", "malformed nexthop");
+	route_fails("smtp:[mx.example]:99999", "smtp relay", "malformed nexthop");
+	route_fails("smtp:[mx.example]x", "smtp relay", "malformed nexthop");
+	route_fails("smtp:a b", "smtp relay", "malformed nexthop");
+	route_fails("smtp:[a], smtp:[b]", "smtp relay", "malformed nexthop");
+	route_fails("smtp:unix:/tmp/x", "smtp relay", "malformed nexthop");
+	route_fails("smtp:a_b.example", "smtp relay", "malformed nexthop");
+}
+
 int main(void)
 {
+	test_hostnames();
+	test_routes();
 	test_fold();
 	test_ascii_path();
 	test_refusals();

@@ -84,8 +84,8 @@ int main(void)
 	written = test_slurp(path_of("a.snap"), &wlen);
 	ok(written && wlen == glen && memcmp(written, golden, glen) == 0,
 	   "written file equals the golden snapshot");
-	ok(stat(path_of("a.snap"), &st) == 0 && (st.st_mode & 0777) == 0644,
-	   "mode 0644");
+	ok(stat(path_of("a.snap"), &st) == 0 && (st.st_mode & 0777) == 0600,
+	   "mode 0600 (a snapshot holds recipients)");
 	free(written);
 
 	/* read it back */

@@ -56,6 +56,8 @@ int main(void)
 	char dir[] = "/tmp/test-syncd-store.XXXXXX", path[256];
 	struct store *s = NULL, *s2, *loaded;
 	struct store_origin *a, *b, *a2, *replaced;
+	struct store_bads bads = { NULL, 0 };
+	struct store_window w, w2;
 	struct err err;
 
 	if (mkdtemp(dir) == NULL)
@@ -121,7 +123,44 @@ int main(void)
 	ok(loaded == NULL, "store_load refuses a file named for another origin");
 	has_str(err.msg, "holds origin mx1.example.com", "with a message");
 	store_free(loaded);
+	/* the same file with store_load_all: reported, the others load */
+	loaded = store_load_all(dir, NULL, &bads, &err);
+	ok(loaded != NULL && loaded->n == 2 && bads.n == 1 &&
+	   strcmp(bads.v[0].reason, "damaged") == 0 &&
+	   strcmp(bads.v[0].name, "origin-other.snap") == 0,
+	   "store_load_all reports the file as damaged, loads the others");
+	ok(bads.n == 1 && store_quarantine(dir, &bads.v[0], 1234, &err) == 0 &&
+	   strcmp(bads.v[0].name, "origin-other.snap.quarantined.damaged."
+		  "1234") == 0, "store_quarantine moves it aside: %s",
+	   bads.n ? bads.v[0].name : "");
+	store_bads_free(&bads);
+	ok(store_quarantined(dir, &bads, &err) == 0 && bads.n == 1 &&
+	   strcmp(bads.v[0].origin, "other") == 0 && bads.v[0].since == 1234,
+	   "store_quarantined lists it with origin and time");
+	store_bads_free(&bads);
+	store_free(loaded);
 	unlink(path);
+
+	/* the shrink window: a falling sequence of counts */
+	memset(&w, 0, sizeof(w));
+	store_window_add(&w, 100, 100, 50);
+	store_window_add(&w, 110, 91, 50);
+	store_window_add(&w, 120, 95, 50);
+	ok(w.len == 2 && w.n[0] == 100 && w.n[1] == 95,
+	   "a count drops the lower ones before it");
+	ok(store_window_high(&w, 140, 50) == 100, "the highest in the window");
+	ok(store_window_high(&w, 160, 50) == 95, "older entries leave it");
+	store_window_add(&w, 200, 90, 50);
+	ok(w.len == 1 && w.n[0] == 90, "entries past the window are dropped");
+	store_window_add(&w, 210, 80, 50);
+	ok(store_window_write(dir, "w.example", &w, &err) == 0 &&
+	   store_window_read(dir, "w.example", &w2, &err) == 0 &&
+	   w2.len == 2 && w2.t[1] == 210 && w2.n[1] == 80,
+	   "written and read back: %s", err.msg);
+	store_window_add(&w, 220, 100, 50);
+	ok(store_window_write(dir, "w.example", &w, &err) == 0 &&
+	   store_window_read(dir, "w.example", &w2, &err) == 0 && w2.len == 0,
+	   "one entry: the file is removed");
 
 	store_free(s);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);

@@ -192,19 +192,38 @@ int main(void)
 	snprintf(text, sizeof(text), "mx1 mxsync-ed25519 %s\n", a1.id);
 	has_str(load_err(text), want(1, "want \"ORIGIN mxsync-ed25519"),
 		"too few fields");
-	/* two origins may be trusted for one domain; syncd decides owners */
+	/* one origin per domain: a shared domain is a file:line error */
 	snprintf(text, sizeof(text),
 		 "mx1 mxsync-ed25519 %s %s a.example b.example\n"
-		 "mx2 mxsync-ed25519 %s %s c.example B.example\n"
+		 "# comment\n"
+		 "mx2 mxsync-ed25519 %s %s c.example B.example\n",
+		 a1.id, a1.b64, b1.id, b1.b64);
+	has_str(load_err(text), want(3, "domain b.example is already trusted "
+				     "to origin mx1 (line 1); one origin per "
+				     "domain"), "a domain shared by two origins");
+	snprintf(text, sizeof(text),
+		 "mx1 mxsync-ed25519 %s %s *\n"
+		 "mx2 mxsync-ed25519 %s %s *\n",
+		 a1.id, a1.b64, b1.id, b1.b64);
+	has_str(load_err(text), want(2, "domain * is already trusted to "
+				     "origin mx1 (line 1)"), "\"*\" for two origins");
+	/* a rollover key of one origin, and "*" beside named domains: fine */
+	snprintf(text, sizeof(text),
+		 "mx1 mxsync-ed25519 %s %s a.example b.example\n"
+		 "mx1 mxsync-ed25519 %s %s b.example\n"
+		 "mx2 mxsync-ed25519 %s %s c.example\n"
 		 "mx3 mxsync-ed25519 %s %s *\n",
-		 a1.id, a1.b64, b1.id, b1.b64, c1.id, c1.b64);
+		 a1.id, a1.b64, a2.id, a2.b64, b1.id, b1.b64, c1.id, c1.b64);
 	write_trust(text);
 	t = trust_load(path, &err);
-	ok(t != NULL && t->n == 3 &&
-	   trust_allows(trust_find(t, a1.id), "b.example", 9) &&
-	   trust_allows(trust_find(t, b1.id), "b.example", 9) &&
+	ok(t != NULL && t->n == 4 &&
 	   trust_allows(trust_find(t, c1.id), "b.example", 9),
-	   "one domain may be trusted for several origins: %s", err.msg);
+	   "rollover keys share domains; \"*\" beside named ones: %s",
+	   err.msg);
+	is_str(t != NULL ? trust_owner(t, "b.example", 9) : NULL, "mx1",
+	       "trust_owner: the origin naming the domain");
+	ok(t != NULL && trust_owner(t, "z.example", 9) == NULL,
+	   "trust_owner: none for a domain only \"*\" covers");
 	trust_free(t);
 	snprintf(text, sizeof(text), "mx1 mxsync-ed25519 %s %s a.exa\001mple\n",
 		 a1.id, a1.b64);

@@ -1,0 +1,81 @@
+#!/bin/sh
+# t-syncd-renames - the three maps are renamed transport, relay_recipients,
+# relay_domains: "mxsyncd apply" is killed (SIGKILL) at a random moment of
+# its install 120 times, each time with a snapshot that adds one new
+# domain, and after every kill the maps on disk are read as Postfix reads
+# them: every domain relay_domains relays has its route in transport and its
+# recipient in relay_recipients.  A restart then makes the maps match the
+# stored state.
+. "$(dirname "$0")/lib/common.sh"
+. "$TOP/tests/lib/syncd.sh"
+
+KILLS=${KILLS:-120}
+syncd_setup || done_testing
+"$BIN/mxsync-keys" generate -o "$S/k4.key" >/dev/null
+"$BIN/mxsync-keys" trusted-line -o mx4.example.net "$S/k4.key" '*' >>"$S/trusted_keys"
+
+# gen I - a snapshot of domains g1.test .. gI.test, each with its own route
+# and one recipient, serial I
+gen() {
+	awk -v n="$1" 'BEGIN {
+		for (i = 1; i <= n; i++) printf "D g%d.test smtp:[mx.g%d.test]:25\n", i, i
+		for (i = 1; i <= n; i++) printf "R a@g%d.test\n", i
+	}' | LC_ALL=C sort >"$S/gen.txt"
+	"$MKSNAP" -k "$S/k4.key" -o mx4.example.net -s "$1" "$S/gen.txt" "$S/gen$1.snap"
+}
+
+# consistent - every relayed domain has its route and its recipient
+consistent() {
+	cdb -d "$MAPS/relay_domains.cdb" >"$S/d.dump" &&
+		cdb -d "$MAPS/transport.cdb" >"$S/t.dump" &&
+		cdb -d "$MAPS/relay_recipients.cdb" >"$S/r.dump" || return 1
+	awk -F'[:,>]' '
+		FILENAME ~ /t.dump/ { sub(/^\+[0-9]+,[0-9]+:/, ""); split($0, kv, "->"); route[kv[1]] = kv[2]; next }
+		FILENAME ~ /r.dump/ { sub(/^\+[0-9]+,[0-9]+:/, ""); split($0, kv, "->"); rcpt[kv[1]] = 1; next }
+		/^\+/ { sub(/^\+[0-9]+,[0-9]+:/, ""); split($0, kv, "->"); d = kv[1]
+			if (route[d] != "smtp:[mx." d "]:25") { print "no route for " d; bad = 1 }
+			if (!rcpt["a@" d]) { print "no recipient for " d; bad = 1 } }
+		END { exit bad }' "$S/t.dump" "$S/r.dump" "$S/d.dump"
+}
+# count MAP - records in a map
+count() { cdb -d "$MAPS/$1.cdb" | grep -c '^+'; }
+
+gen 1
+run_rc "$MXSYNCD" -c "$S/syncd.conf" apply "$S/gen1.snap"
+is "$RC" 0 "the first generation installs"
+# how long an install takes here, to spread the kills over it
+t0=$(date +%s%N)
+gen 2
+run_rc "$MXSYNCD" -c "$S/syncd.conf" apply "$S/gen2.snap"
+is "$RC" 0 "the second generation installs"
+span=$(( ($(date +%s%N) - t0) / 1000000 ))
+diag "one apply takes about $span ms; kills are spread over 0..$span ms"
+
+i=2; bad=0; mixed=0; killed=0
+while [ $i -lt $((KILLS + 2)) ]; do
+	i=$((i + 1))
+	gen $i
+	ms=$(awk -v s="$span" -v seed="$i$$" 'BEGIN { srand(seed); printf "%d", rand() * s }')
+	"$MXSYNCD" -c "$S/syncd.conf" apply "$S/gen$i.snap" >/dev/null 2>&1 &
+	pid=$!
+	sleep "$(awk -v m="$ms" 'BEGIN { printf "%.3f", m / 1000 }')"
+	kill -9 $pid 2>/dev/null && killed=$((killed + 1))
+	wait $pid 2>/dev/null
+	if ! consistent >"$S/why" 2>&1; then
+		bad=$((bad + 1))
+		diag "after kill $i at $ms ms: $(head -n 3 "$S/why")"
+	fi
+	[ "$(count transport)" != "$(count relay_domains)" ] && mixed=$((mixed + 1))
+done
+is "$bad" 0 "after $KILLS kills during installs, no relayed domain lacked its route or recipient"
+diag "$killed of $KILLS processes were still running when killed; $mixed kills left transport ahead of relay_domains"
+
+# a start makes the maps match the stored state again
+syncd_start
+check "after the kills the daemon starts" kill -0 "$SYNCD_PID"
+check "the maps are consistent" consistent
+n=$(count relay_domains)
+is "$(count transport)" "$n" "transport and relay_domains hold the same generation"
+run_rc "$MXSYNCD" -c "$S/syncd.conf" status
+like "$OUT" "mx4.example.net" "status shows the origin"
+done_testing
