@@ -14,8 +14,6 @@
  *				domain is a domain of the export, its value
  *				(smtp:[host]:port, relay:[host]) that
  *				domain's nexthop
- *	relay_transports = smtp relay
- *				the transports a transport file may name
  *	recipients = FILE...	Postfix map source files (postmap syntax):
  *				virtual_mailbox_maps, virtual_alias_maps,
  *				relay_recipient_maps; the key column only
@@ -27,8 +25,9 @@
  *
  * A backup relays exactly the domains it is given, to their own next hop,
  * so a transport file's subdomain keys (".example.com"), "*", address keys
- * and values that are not a relay transport with a next hop ("local:",
- * "smtp:" alone, "error:...") are refused, naming file:line.  A domain in a
+ * and values that are not a relay route (norm_route() with the transports
+ * of SOURCE_RELAY_TRANSPORTS: "local:", "error:...", a malformed next hop)
+ * are refused, naming file:line.  A domain in a
  * transport file and a domains file takes the transport file's next hop;
  * two different next hops for one domain are an error.
  *
@@ -72,7 +71,6 @@ struct file_conf {
 	char *type;
 	char *domains;
 	char *transport;
-	char *relay_transports;
 	char *recipients;
 	char *lists;
 	/* parsed */
@@ -92,8 +90,6 @@ static const struct conf_key file_keys[] = {
 	{ "domains", CONF_STRING, "", offsetof(struct file_conf, domains), 0, 0 },
 	{ "transport", CONF_STRING, "", offsetof(struct file_conf, transport),
 	  0, 0 },
-	{ "relay_transports", CONF_STRING, "smtp relay",
-	  offsetof(struct file_conf, relay_transports), 0, 0 },
 	{ "recipients", CONF_STRING, "",
 	  offsetof(struct file_conf, recipients), 0, 0 },
 	{ "lists", CONF_STRING, "", offsetof(struct file_conf, lists), 0, 0 },
@@ -194,7 +190,6 @@ static int file_configure(struct source *src, const struct conf_file *cf,
 			  const struct conf_section *sec, struct err *err)
 {
 	struct file_conf *fc;
-	const char *p;
 
 	if ((fc = calloc(1, sizeof(*fc))) == NULL)
 		return err_set(err, "out of memory");
@@ -214,15 +209,6 @@ static int file_configure(struct source *src, const struct conf_file *cf,
 		return err_set(err, "%s:%u: [source %s]: set at least one of "
 			       "domains, transport, recipients, lists",
 			       cf->path, sec->line, sec->name);
-	for (p = fc->relay_transports; *p != '\0'; p++)
-		if (!(*p == ' ' || *p == '\t' || *p == ',' || *p == '-' ||
-		      *p == '_' || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= '0' && *p <= '9')))
-			return err_set(err, "%s:%u: [source %s]: "
-				       "relay_transports: names of master.cf "
-				       "services, e.g. smtp relay", cf->path,
-				       conf_line(sec, "relay_transports"),
-				       sec->name);
 	/* Domains and routes only: no recipients, by design. */
 	src->no_recipients = fc->nr + fc->nl == 0;
 	if (file_dirs(fc) < 0)
@@ -515,77 +501,6 @@ out:
 	return rc;
 }
 
-/* file_word_in - 1 when word (len) is one of the blank/comma separated list */
-static int file_word_in(const char *list, const char *word, size_t len)
-{
-	const char *p = list;
-
-	while (*p != '\0') {
-		size_t n;
-
-		p += strspn(p, " \t,");
-		n = strcspn(p, " \t,");
-		if (n == len && n > 0 && memcmp(p, word, len) == 0)
-			return 1;
-		p += n;
-	}
-	return 0;
-}
-
-/*
- * file_nexthop_ok - "[host]", "[host]:port", "host" or "host:port" with a
- * port 1..65535; host names are letters, digits, "-" and "."; bracketed
- * ones may also be IP addresses ("[10.1.2.3]", "[ipv6:2001:db8::1]")
- */
-static int file_nexthop_ok(const char *h, size_t len)
-{
-	size_t hl, i;
-	const char *port = NULL;
-	unsigned long pv = 0;
-
-	if (len == 0)
-		return 0;
-	if (h[0] == '[') {
-		const char *close = memchr(h, ']', len);
-
-		if (close == NULL || close == h + 1)
-			return 0;
-		for (i = 1; h + i < close; i++)
-			if (strchr("abcdefghijklmnopqrstuvwxyz"
-				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:",
-				   h[i]) == NULL)
-				return 0;
-		if (close + 1 < h + len) {
-			if (close[1] != ':')
-				return 0;
-			port = close + 2;
-		}
-	} else {
-		const char *colon = memchr(h, ':', len);
-
-		hl = colon != NULL ? (size_t)(colon - h) : len;
-		if (hl == 0 || h[0] == '.' || h[0] == '-')
-			return 0;
-		for (i = 0; i < hl; i++)
-			if (strchr("abcdefghijklmnopqrstuvwxyz"
-				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-",
-				   h[i]) == NULL)
-				return 0;
-		if (colon != NULL)
-			port = colon + 1;
-	}
-	if (port == NULL)
-		return 1;
-	if (port >= h + len || (size_t)(h + len - port) > 5)
-		return 0;
-	for (; port < h + len; port++) {
-		if (*port < '0' || *port > '9')
-			return 0;
-		pv = pv * 10 + (unsigned long)(*port - '0');
-	}
-	return pv >= 1 && pv <= 65535;
-}
-
 struct file_tcb {
 	struct source *src;
 	const char *file;
@@ -600,11 +515,9 @@ static int file_transport_key(void *arg, const char *key, size_t klen,
 	struct source *src = cb->src;
 	struct file_conf *fc = src->priv;
 	struct file_route *nr;
-	const char *colon;
 	char d[NORM_BUF_SIZE];
-	size_t len, tlen;
+	size_t len;
 	int k = klen > 200 ? 200 : (int)klen;
-	int v = vlen > 200 ? 200 : (int)vlen;
 
 	if (key[0] == '.' || (klen == 1 && key[0] == '*'))
 		return err_set(err, "source %s: %s:%u: \"%.*s\" would route %s; "
@@ -615,18 +528,11 @@ static int file_transport_key(void *arg, const char *key, size_t klen,
 		return err_set(err, "source %s: %s:%u: \"%.*s\": address keys "
 			       "are not read; the backup routes whole domains",
 			       src->name, file, line, k, key);
-	colon = memchr(value, ':', vlen);
-	tlen = colon != NULL ? (size_t)(colon - value) : vlen;
-	if (colon == NULL || tlen == 0 ||
-	    !file_word_in(fc->relay_transports, value, tlen))
-		return err_set(err, "source %s: %s:%u: \"%.*s\" is not a relay "
-			       "route (%s, each with a next hop): a backup only "
-			       "relays to the next hop", src->name, file,
-			       line, v, value, fc->relay_transports);
-	if (!file_nexthop_ok(colon + 1, vlen - tlen - 1))
-		return err_set(err, "source %s: %s:%u: \"%.*s\" has no valid "
-			       "next hop ([host], [host]:port, host or "
-			       "host:port)", src->name, file, line, v, value);
+	/* The route check of source_add_domain, but a refusal, not a fallback. */
+	if (norm_route(value, vlen, SOURCE_RELAY_TRANSPORTS, err) < 0)
+		return err_prefix(err, "source %s: %s:%u: domain %.*s: not a "
+				  "relay route (a backup only relays to the "
+				  "next hop)", src->name, file, line, k, key);
 	if (norm_domain(key, klen, d, sizeof(d), &len, err) < 0)
 		return err_prefix(err, "source %s: %s:%u", src->name, file,
 				  line);

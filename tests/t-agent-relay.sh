@@ -155,9 +155,9 @@ tref() { # DESC LINE WANT - one bad line appended: push exits 1, maps unchanged
 	is "$(bsum mx2)" "$s0" "$1: the maps did not change"
 }
 tref "'*'" "*	smtp:[127.0.0.1]:$SINK_one" "$SRC/transport:5: \"*\" would route every domain; the backup relays exactly the listed domains"
-tref "a local: value" "e.example	local:" "$SRC/transport:5: \"local:\" is not a relay route (smtp relay, each with a next hop)"
-tref "an error: value" "e.example	error:5.1.1 gone" "$SRC/transport:5: \"error:5.1.1 gone\" is not a relay route"
-tref "smtp: without a next hop" "e.example	smtp:" "$SRC/transport:5: \"smtp:\" has no valid next hop"
+tref "a local: value" "e.example	local:" "$SRC/transport:5: domain e.example: not a relay route (a backup only relays to the next hop): transport \"local\" of nexthop \"local:\" is not allowed"
+tref "an error: value" "e.example	error:5.1.1 gone" "$SRC/transport:5: domain e.example: not a relay route"
+tref "a port out of range" "e.example	smtp:[127.0.0.1]:99999" "$SRC/transport:5: domain e.example: not a relay route (a backup only relays to the next hop): malformed nexthop"
 tref "two next hops for one domain" "a.example	smtp:[127.0.0.1]:1" "$SRC/transport:5: domain a.example: next hop \"smtp:[127.0.0.1]:1\", but \"smtp:[127.0.0.1]:$SINK_one\" at $SRC/transport:2"
 tref "an address key" "x@a.example	smtp:[127.0.0.1]:1" "$SRC/transport:5: \"x@a.example\": address keys are not read"
 cp "$SRC/transport.good" "$SRC/transport"
