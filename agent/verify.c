@@ -23,6 +23,9 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
 
 #include "../formats/buf.h"
 #include "../formats/lookup.h"
@@ -979,6 +982,47 @@ static void verify_delims(struct verify_ctx *x)
 	}
 }
 
+/*
+ * verify_unaccent - a UTF-8 address without its combining marks (NFD,
+ * every nonspacing mark dropped, NFC: "jos\xc3\xa9" is "jose"), the
+ * spelling an accent-insensitive collation (MariaDB's utf8mb4_general_ci)
+ * finds; 0 when there is none or it is the address itself
+ */
+static size_t verify_unaccent(const char *a, size_t len, char *out, size_t size)
+{
+	UChar u[2 * NORM_BUF_SIZE], d[4 * NORM_BUF_SIZE];
+	UErrorCode ec = U_ZERO_ERROR;
+	const UNormalizer2 *nfd;
+	int32_t ul, dl, i, k = 0, ol = 0;
+	size_t j;
+
+	for (j = 0; j < len && (unsigned char)a[j] < 0x80; j++)
+		;
+	if (j == len)
+		return 0;
+	u_strFromUTF8(u, 2 * NORM_BUF_SIZE, &ul, a, (int32_t)len, &ec);
+	nfd = unorm2_getNFDInstance(&ec);
+	if (U_FAILURE(ec))
+		return 0;
+	dl = unorm2_normalize(nfd, u, ul, d, 4 * NORM_BUF_SIZE, &ec);
+	if (U_FAILURE(ec))
+		return 0;
+	for (i = 0; i < dl; i++)
+		if (u_charType(d[i]) != U_NON_SPACING_MARK)
+			d[k++] = d[i];
+	if (k == dl)
+		return 0;
+	/* composed again (NFC), as the rest of the address was written */
+	ul = unorm2_normalize(unorm2_getNFCInstance(&ec), d, k, u,
+			      2 * NORM_BUF_SIZE, &ec);
+	if (U_FAILURE(ec))
+		return 0;
+	u_strToUTF8(out, (int32_t)size, &ol, u, ul, &ec);
+	if (U_FAILURE(ec) || ol <= 0 || (size_t)ol >= size)
+		return 0;
+	return (size_t)ol;
+}
+
 /* verify_recipient - an exported recipient and its variants */
 static int verify_recipient(struct verify_ctx *x, const char *r, size_t len,
 			    int with_ext)
@@ -988,9 +1032,19 @@ static int verify_recipient(struct verify_ctx *x, const char *r, size_t len,
 	size_t llen = (size_t)(at - r), i, j;
 
 	if (llen == 0) {
-		/* a catch-all: some local part nobody has */
+		/*
+		 * a catch-all: some local part nobody has, and one that
+		 * starts with the delimiter, which Postfix does not split
+		 * (a primary whose catch-all query refuses extensions, as
+		 * iRedMail's does, refuses it; @domain on a backup accepts)
+		 */
 		verify_random_local(rnd);
-		return verify_cand_parts(x, rnd, strlen(rnd), at + 1, len - 1);
+		if (verify_cand_parts(x, rnd, strlen(rnd), at + 1, len - 1) < 0)
+			return -1;
+		a[0] = x->delims[0];
+		memcpy(a + 1, rnd, strlen(rnd));
+		return verify_cand_parts(x, a, 1 + strlen(rnd), at + 1,
+					 len - 1);
 	}
 	if (verify_cand_add(x, r, len) < 0 || len + 24 > sizeof(a))
 		return -1;
@@ -1000,6 +1054,10 @@ static int verify_recipient(struct verify_ctx *x, const char *r, size_t len,
 		if (a[i] >= 'a' && a[i] <= 'z' && (i == 0 || i > llen))
 			a[i] = (char)(a[i] - 'a' + 'A');
 	if (memcmp(a, r, len) != 0 && verify_cand_add(x, a, len) < 0)
+		return -1;
+	/* without accents: what an accent-insensitive collation finds */
+	if ((i = verify_unaccent(r, len, a, sizeof(a))) > 0 &&
+	    verify_cand_add(x, a, i) < 0)
 		return -1;
 	/*
 	 * +extension with the primary's first delimiter, and with every
@@ -1088,6 +1146,19 @@ static int verify_enumerate(struct verify_ctx *x, int is_list,
 	return rc ? -1 : 0;
 }
 
+/* verify_subdomain - "nx...@nx....domain", one random label deeper */
+static int verify_subdomain(struct verify_ctx *x, const char *d, size_t len)
+{
+	char rnd[16], sub[NORM_BUF_SIZE];
+	int n;
+
+	verify_random_local(rnd);
+	n = snprintf(sub, sizeof(sub), "%s.%.*s", rnd, (int)len, d);
+	if (n < 0 || (size_t)n >= sizeof(sub))
+		return 0;
+	return verify_cand_parts(x, rnd, strlen(rnd), sub, (size_t)n);
+}
+
 /* verify_candidates - every candidate address (see verify.h) */
 static int verify_candidates(struct verify_ctx *x, const struct state *st,
 			     struct err *err)
@@ -1122,6 +1193,14 @@ static int verify_candidates(struct verify_ctx *x, const struct state *st,
 			if (verify_cand_parts(x, rnd, strlen(rnd), a, len) < 0)
 				goto oom;
 		}
+		/*
+		 * and in a subdomain, which a primary's mydestination or
+		 * relay_domains matches when parent_domain_matches_subdomains
+		 * names it, or through a ".domain" entry; the export lists
+		 * exact domains only
+		 */
+		if (verify_subdomain(x, a, len) < 0)
+			goto oom;
 		if (verify_set_add(&x->domains, a, len) < 0)
 			goto oom;
 	}

@@ -227,6 +227,39 @@ static void norm_idna_init(void)
 		norm_idna = NULL;
 }
 
+int norm_domain_alt(const char *d, size_t len, char *out, size_t outsize,
+		    size_t *outlen)
+{
+	UErrorCode ue = U_ZERO_ERROR;
+	UIDNAInfo info = UIDNA_INFO_INITIALIZER;
+	int32_t n;
+	size_t i;
+	int utf8 = 0;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)d[i] >= 0x80)
+			utf8 = 1;
+	if ((!utf8 && memmem(d, len, "xn--", 4) == NULL) || outsize < 2 ||
+	    len > INT32_MAX)
+		return 0;
+	pthread_once(&norm_idna_once, norm_idna_init);
+	if (norm_idna == NULL)
+		return 0;
+	if (utf8)
+		n = uidna_nameToASCII_UTF8(norm_idna, d, (int32_t)len, out,
+					   (int32_t)outsize - 1, &info, &ue);
+	else
+		n = uidna_nameToUnicodeUTF8(norm_idna, d, (int32_t)len, out,
+					    (int32_t)outsize - 1, &info, &ue);
+	if (U_FAILURE(ue) || info.errors != 0 || n <= 0 ||
+	    (size_t)n >= outsize ||
+	    ((size_t)n == len && memcmp(out, d, len) == 0))
+		return 0;
+	out[n] = '\0';
+	*outlen = (size_t)n;
+	return 1;
+}
+
 /* norm_ldh_label - letters, digits, inner hyphens, 1..63 octets */
 static int norm_ldh_label(const char *s, size_t n)
 {

@@ -51,6 +51,16 @@ int norm_domain(const char *in, size_t len, char *out, size_t outsize,
 		size_t *len_r, struct err *err);
 
 /*
+ * norm_domain_alt - the other IDNA spelling of a folded domain: its
+ * A-labels (xn--) when it has UTF-8 labels, its UTF-8 labels when it has
+ * xn-- labels.  Returns 1 with the spelling in out, 0 when there is no
+ * other one (plain LDH labels) or it cannot be made (then d is the only
+ * spelling compared); never fails otherwise.
+ */
+int norm_domain_alt(const char *d, size_t len, char *out, size_t outsize,
+		    size_t *outlen);
+
+/*
  * norm_nexthop - check a transport(5) result such as smtp:[mx1.example]:25:
  * no control characters, no leading or trailing white space, not empty,
  * at most 1000 octets.  The value is stored as is (Postfix does not fold it).

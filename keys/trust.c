@@ -183,13 +183,30 @@ static int trust_parse_line(const char *line, struct trust_key *k,
 	return 0;
 }
 
+/*
+ * trust_names - 1 if k lists domain by name, in either IDNA spelling
+ * (bücher.example and xn--bcher-kva.example are one domain: the second is
+ * how most senders write it)
+ */
+static int trust_names(const struct trust_key *k, const char *domain,
+		       size_t len)
+{
+	char alt[NORM_BUF_SIZE];
+	size_t alen;
+
+	if (trust_allows(k, domain, len))
+		return 1;
+	return norm_domain_alt(domain, len, alt, sizeof(alt), &alen) == 1 &&
+	       trust_allows(k, alt, alen);
+}
+
 /* trust_exact - 1 if k lists domain by name (not through "*") */
 static int trust_exact(const struct trust_key *k, const char *domain,
 		       size_t len)
 {
 	if (k->ndomains == 1 && strcmp(k->domains[0], "*") == 0)
 		return len == 1 && domain[0] == '*';
-	return trust_allows(k, domain, len);
+	return trust_names(k, domain, len);
 }
 
 /* trust_shared - k shares a domain (or "*") with a key of another origin */
@@ -225,7 +242,7 @@ const char *trust_owner(const struct trust *t, const char *domain,
 
 		if (k->ndomains == 1 && strcmp(k->domains[0], "*") == 0)
 			continue;
-		if (trust_allows(k, domain, len))
+		if (trust_names(k, domain, len))
 			return k->origin;
 	}
 	return NULL;

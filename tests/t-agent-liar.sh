@@ -1,7 +1,9 @@
 #!/bin/sh
 # t-agent-liar - the agent trusts no backup: a backup (tests/tools/
-# liar-backup.py, real HTTPS) that answers 409 with a huge serial (bare, or
-# with a manifest not signed by the agent's key), or 200 with a stale serial
+# liar-backup.py, real HTTPS) that answers 409 with a huge serial (bare,
+# with a manifest not signed by the agent's key, or with one the agent's
+# key did sign but far ahead of the clock or for another origin), or 200
+# with a stale serial
 # or a wrong state hash, fails alone: the real backups get every state, the
 # ledger's serial stays near the clock, the daemon backs off instead of
 # re-pushing in a loop (requests counted), and removing the liar from
@@ -26,11 +28,12 @@ type = file
 domains = $SRC/domains
 recipients = $SRC/virtual"
 
-# liar_start MODE - (re)start the liar on PORT_liar; counts in $T_DIR/count
+# liar_start MODE [ARG] - (re)start the liar on PORT_liar; counts in
+# $T_DIR/count
 liar_start() {
 	[ -n "$LIAR_PID" ] && stop_pid "$LIAR_PID"
 	python3 "$LIAR" "$PORT_liar" "$TLS/cert.pem" "$TLS/key.pem" "$1" \
-		"$T_DIR/count" >>"$T_DIR/liar.log" 2>&1 &
+		"$T_DIR/count" ${2:+"$2"} >>"$T_DIR/liar.log" 2>&1 &
 	LIAR_PID=$!
 	track_pid $LIAR_PID
 	wait_port "$PORT_liar" 10
@@ -49,8 +52,20 @@ sane_serial() {
 # --- one-shot pushes: each lie is that backup's refusal, nothing else's
 agent_conf "$SOURCES" mx2 liar mx3
 n=0
-for mode in 409 409sig 200stale 200hash; do
-	liar_start $mode
+# manifests that really are signed by the agent's own key: one far ahead of
+# the clock (as a key once used with a clock years ahead could have made),
+# one for another origin
+MKSNAP=$BIN/tests/tool-mksnap
+printf 'D example.com smtp:[mx1.example.com]:25\nR alice@example.com\n' >"$T_DIR/held.state"
+"$MKSNAP" -k "$T_DIR/agent.key" -o "$ORIGIN" -s 9007199254740990 --headers \
+	"$T_DIR/held.state" "$T_DIR/held.body" >"$T_DIR/409far.hdr"
+"$MKSNAP" -k "$T_DIR/agent.key" -o other.example.net -s $(( $(date +%s) + 600 )) \
+	--headers "$T_DIR/held.state" "$T_DIR/held.body" >"$T_DIR/409other.hdr"
+for mode in 409 409sig 409far 409other 200stale 200hash; do
+	case $mode in
+	409far | 409other) liar_start 409held "$T_DIR/$mode.hdr" ;;
+	*) liar_start $mode ;;
+	esac
 	n=$((n + 1))
 	echo "user$n@example.com u" >>"$SRC/virtual"
 	run_rc "$AGENT" -c "$ACONF" push
@@ -58,6 +73,8 @@ for mode in 409 409sig 200stale 200hash; do
 	case $mode in
 	409) want="claims serial 9007199254740990 without its signed manifest; not believed" ;;
 	409sig) want="is not signed by our key" ;;
+	409far) want="the backup holds serial 9007199254740990, more than 86400 s ahead of the clock; not followed" ;;
+	409other) want="the manifest the backup holds is for origin other.example.net" ;;
 	200stale) want="answered 200 with serial 1 and state hash" ;;
 	200hash) want="and state hash 0000000000000000, not serial" ;;
 	esac

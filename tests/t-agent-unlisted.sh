@@ -112,6 +112,12 @@ user = u
 dbname = d
 schema = iredmail" u1
 check "schema = iredmail needs no query" "$AGENT" -c "$ACONF" check-config
+sed -i "s|^debounce .*|&\nverify_interval = often|" "$ACONF"
+run_rc "$AGENT" -c "$ACONF" check-config
+is "$RC" 2 "verify_interval = often: exit 2"
+n=$(grep -n '^verify_interval' "$ACONF" | cut -d: -f1)
+like "$OUT" "$ACONF:$n: " "verify_interval = often: reported at its file:line"
+like "$OUT" "verify_interval" "verify_interval = often: the message names the key"
 
 # --- the daemon drops, keeps syncing, logs once, shows the count
 conf ""

@@ -169,8 +169,15 @@ is "$?" 0 "case variants are candidates"
 
 # 2. the right query agrees
 agent_conf "$(mysrc "$RIGHT")"
+"$AGENT" -c "$ACONF" export >/dev/null 2>&1
+st0=$(find "$ASTATE" -type f | sort | xargs -r cat | sha256sum)
+pc0=$(find "$P/conf" -type f | sort | xargs -r cat | sha256sum)
 run_rc $V
 is "$RC" 0 "verify with the alias-domain branch: exit 0"
+is "$(find "$ASTATE" -type f | sort | xargs -r cat | sha256sum)" "$st0" \
+	"verify mints no serial and writes nothing to state_dir"
+is "$(find "$P/conf" -type f | sort | xargs -r cat | sha256sum)" "$pc0" \
+	"verify leaves the primary's Postfix configuration as it was"
 like "$OUT" "LOST 0" "LOST 0"
 like "$OUT" "BACKSCATTER 0" "BACKSCATTER 0"
 run_rc $V --json

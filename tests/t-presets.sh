@@ -154,10 +154,12 @@ INSERT INTO alias_domain (alias_domain, target_domain, active, created, modified
  ('aoffline.test', 'example.com', 0, NOW(), NOW()),
  ('aoff.test', 'off.test', 1, NOW(), NOW());
 "
-# Not probed: +foo@catch.test, which iRedMail's catchall_maps.cf refuses
-# (its local part holds "+", and Postfix does not split a leading
-# delimiter) while the exported catch-all @catch.test accepts it; see
-# mxsync.conf(5), PRESETS.
+# Not among the probes that must agree: +foo@catch.test, which iRedMail's
+# catchall_maps.cf refuses (its local part holds "+", and Postfix does not
+# split a leading delimiter) while the exported catch-all @catch.test
+# accepts it; relay_recipient_maps cannot say "all but these" (see
+# mxsync.conf(5), PRESETS).  preset_known_irm checks that both sides do
+# decide it so, and that verify reports it, and only it.
 IRM_PROBES="pad@example.com pad@alias.test a+b+c@catch.test +foo@acatch.test alice@example.com ALICE@Example.COM alice+x@example.com
 old@example.com half@example.com nodeliver@example.com
 mixed.case@example.com MIXED.CASE+x@EXAMPLE.COM info@example.com
@@ -342,7 +344,10 @@ poll_interval = ${POLL}s" "$SCHEMA_TAG"
 	BP=$(pf_port "$W/backup")
 
 	report_agree start "as loaded"
+	check_vs_backup start
 	preset_expect_"$SCHEMA_TAG"
+	preset_verify
+	preset_known_"$SCHEMA_TAG"
 
 	# --- changes as the panel makes them; the daemons poll, nobody pushes
 	preset_changes_"$SCHEMA_TAG"
@@ -355,6 +360,147 @@ poll_interval = ${POLL}s" "$SCHEMA_TAG"
 	agent_stop
 	backup_stop "$SCHEMA_TAG"
 	rm -rf "$ASTATE" && mkdir -p "$ASTATE"
+}
+
+# check_vs_backup STEP - "mxsyncd check" decides every probe as the backup's
+# Postfix answered it at STEP (exit 0 for 250, 1 for 5xx)
+check_vs_backup() {
+	cn=0 cbad=0
+	for a in $PROBES; do
+		code=$(awk -v a="$a" '$1 == a { print $2; exit }' "$W/backup.$1.raw")
+		"$MXSYNCD" -c "$T_DIR/b-$SCHEMA_TAG/syncd.conf" check "$a" \
+			>"$W/check.out" 2>&1
+		rc=$?
+		case "$code" in 250) want=0 ;; 5*) want=1 ;; *) want="smtp:$code" ;; esac
+		cn=$((cn + 1))
+		if [ "$rc" != "$want" ]; then
+			cbad=$((cbad + 1))
+			diag "$a: backup Postfix $code, mxsyncd check exit $rc: $(cat "$W/check.out")"
+		fi
+	done
+	is "$cbad" 0 "$SCHEMA: mxsyncd check decides all $cn probes as the backup's Postfix does"
+}
+
+# --- mxsync-agent verify on the upstream's primary ------------------------------
+
+# verify_list OUT - "mxsync-agent verify --list" against the primary's
+# configuration directory, bounded in time; RC and OUT as run_rc sets them
+verify_list() {
+	run_rc timeout 120 "$AGENT" -c "$ACONF" verify \
+		--postfix "$W/primary/conf" --list
+	printf '%s\n' "$OUT" >"$1"
+	grep ' primary=' "$1" >"$1.cands"
+}
+
+# verify_vs_smtp LIST - verify's notion of the primary's decision equals
+# the primary's own RCPT answer on every candidate of LIST
+verify_vs_smtp() {
+	cut -d' ' -f1 "$1.cands" >"$1.addrs"
+	# shellcheck disable=SC2046
+	smtp_codes "$PP" $(cat "$1.addrs") >"$1.smtp" 2>&1
+	vn=0 vbad=0
+	while read -r a p rest; do
+		case "$p" in primary=accept) want=250 ;; *) want=5 ;; esac
+		code=$(awk -v a="$a" '$1 == a { print $2; exit }' "$1.smtp")
+		vn=$((vn + 1))
+		case "$code" in
+		"$want"*) ;;
+		*) vbad=$((vbad + 1))
+		   diag "$a: verify says $p, the primary answers ${code:-nothing}" ;;
+		esac
+	done <"$1.cands"
+	[ "$vn" -gt 0 ] && [ "$vbad" -eq 0 ]
+}
+
+# disagree LIST PRIMARY BACKUP - the candidates verify --list decided so
+disagree() {
+	awk -v p="primary=$2" -v b="backup=$3" '$2 == p && $3 == b { print $1 }' \
+		"$1.cands"
+}
+
+# known LIST PRIMARY BACKUP RE WHAT - every such disagreement is one the
+# man page documents (RE), and RE's case does occur; without RE there is none
+known() {
+	disagree "$1" "$2" "$3" >"$1.$5"
+	n=$(wc -l <"$1.$5")
+	if [ -z "$4" ]; then
+		is "$n" 0 "$SCHEMA: verify: no $5"
+		return
+	fi
+	other=$(grep -Ecv -e "$4" "$1.$5")
+	if [ "$n" -gt 0 ] && [ "$other" -eq 0 ]; then
+		ok "$SCHEMA: verify: $5 $n, all of them the documented case ($4)"
+	else
+		not_ok "$SCHEMA: verify: $5 $n, all of them the documented case ($4)"
+		grep -Ev -e "$4" "$1.$5" | head -n 5 | sed 's/^/#   /'
+	fi
+}
+
+# preset_verify - verify, on the primary that runs the upstream's own
+# tables: its idea of the primary is the primary's RCPT answer on every
+# candidate, and it finds no disagreement but the documented ones (see
+# mxsync.conf(5), PRESETS): a relay domain's subdomains, which the
+# primary's relay_domains matches (parent_domain_matches_subdomains) and
+# no relay_recipient_maps can list, and iRedMail's catch-all refusing a
+# local part that starts with the delimiter
+preset_verify() {
+	verify_list "$W/verify"
+	case $SCHEMA_TAG in
+	irm) lost_re='@nx[0-9a-f]+\.bmx\.test$' bs_re='^\+nx[0-9a-f]+@catch\.test$' ;;
+	pfab) lost_re='@nx[0-9a-f]+\.bmx(off)?\.test$' bs_re= ;;
+	*) lost_re= bs_re= ;;
+	esac
+	want=0
+	[ -z "$lost_re$bs_re" ] || want=1
+	is "$RC" "$want" "$SCHEMA: verify on the upstream's primary exits $want"
+	[ "$RC" -le 1 ] || grep -v ' primary=' "$W/verify" | tail -n 5 | sed 's/^/#   /'
+	known "$W/verify" accept reject "$lost_re" LOST
+	known "$W/verify" reject accept "$bs_re" BACKSCATTER
+	if verify_vs_smtp "$W/verify"; then
+		ok "$SCHEMA: verify's primary decision equals the primary's RCPT answer on all $vn candidates"
+	else
+		not_ok "$SCHEMA: verify's primary decision equals the primary's RCPT answer on all $vn candidates ($vbad differ)"
+	fi
+}
+
+# differ ADDR PRIMARY BACKUP DESC - a documented difference, as it is
+differ() {
+	smtp_codes "$PP" "$1" >"$W/differ.p" 2>&1
+	smtp_codes "$BP" "$1" >"$W/differ.b" 2>&1
+	is "$(classes "$W/differ.p" | cut -d' ' -f2) $(classes "$W/differ.b" | cut -d' ' -f2)" \
+		"$2 $3" "$SCHEMA: $4 ($1: primary $2, backup $3)"
+}
+
+preset_known_pfa() { :; }
+preset_known_pfab() { :; }
+preset_known_isp() { :; }
+preset_known_irm() {
+	differ +foo@catch.test 5.5 2.2 \
+		"the catch-all refuses a leading delimiter on the primary only"
+	differ +foo@acatch.test 2.2 2.2 \
+		"an alias domain's catch-all takes it on both"
+	# an accent-insensitive collation (utf8mb4_general_ci): the primary
+	# finds jose@ for josé@, the export lists josé@ only; verify says so
+	CHANGED=$(now_ms)
+	sql "INSERT INTO mailbox (username, password, name, maildir, domain, active, enabledeliver, created, modified) VALUES
+ ('josé@example.com', 'x', 'Jose', 'example.com/j/o/s/jose', 'example.com', 1, 1, NOW(), NOW());
+INSERT INTO forwardings (address, forwarding, domain, dest_domain, is_forwarding, active) VALUES
+ ('josé@example.com', 'josé@example.com', 'example.com', 'example.com', 1, 1);"
+	PROBES_SAVED=$PROBES NPROBES_SAVED=$NPROBES
+	PROBES="$PROBES josé@example.com" NPROBES=$((NPROBES + 1))
+	agree_within accent "a UTF-8 mailbox added" josé@example.com 2.2
+	PROBES=$PROBES_SAVED NPROBES=$NPROBES_SAVED
+	differ jose@example.com 2.2 5.5 \
+		"an accent-insensitive collation finds jose@ for josé@ on the primary only"
+	verify_list "$W/verify2"
+	is "$RC" 1 "$SCHEMA: verify with an accented mailbox exits 1"
+	grep -v ' primary=' "$W/verify2" >"$W/verify2.report"
+	like "$(cat "$W/verify2.report")" "  jose@example.com: the primary accepts (virtual_alias_maps proxy:mysql:$W/primary/conf/virtual_alias_maps.cf (key jose@example.com)), a backup rejects" \
+		"$SCHEMA: verify names the unaccented spelling under LOST, with its table"
+	disagree "$W/verify2" accept reject | grep -c '^jose@' >"$W/verify2.n"
+	is "$(cat "$W/verify2.n")" 2 "$SCHEMA: verify: the unaccented spelling is LOST at the domain and its alias domain"
+	sql "DELETE FROM forwardings WHERE address = 'josé@example.com';
+DELETE FROM mailbox WHERE username = 'josé@example.com'"
 }
 
 # --- what each preset must decide, beyond agreeing ------------------------------

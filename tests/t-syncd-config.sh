@@ -29,6 +29,11 @@ bad "max_connections = lots" "max_connections" "bad number"
 bad "max_shrink = 150%" "max_shrink" "percentage over 100"
 bad "timeout = 0s" "timeout" "timeout out of bounds"
 bad "canaries = postmaster@example.com not-an-address" "canaries" "bad canary address"
+bad "max_expire = 10s" "max_expire" "max_expire below its minute"
+bad "max_expire = soon" "max_expire" "max_expire that is no duration"
+bad "max_serial_ahead = 400d" "max_serial_ahead" "max_serial_ahead beyond a year"
+bad "shrink_window = -1h" "shrink_window" "negative shrink_window"
+bad "recipient_delimiter = + x" "recipient_delimiter" "recipient_delimiter with a blank"
 
 # replace KEY VALUE DESC WANT - change a key, expect exit 2 at its line
 repl() {

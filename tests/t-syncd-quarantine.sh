@@ -2,9 +2,10 @@
 # t-syncd-quarantine - what a removed key signed is no longer served: at
 # start and on SIGHUP every stored state is checked against the trusted
 # keys; the state of a removed key, a forged state file (never-trusted key,
-# or a trusted key id with a bad signature) and a damaged one are moved
-# aside, logged and listed by status, and the maps are rebuilt without
-# them.  "mxsyncd forget ORIGIN" removes an origin on purpose.  Stored
+# or a trusted key id with a bad signature), a damaged one, one whose key's
+# scope no longer covers its domains and one whose key now speaks for
+# another origin are moved aside, logged and listed by status, and the
+# maps are rebuilt without them.  "mxsyncd forget ORIGIN" removes an origin on purpose.  Stored
 # states are 0600, maps 0644.
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/syncd.sh"
@@ -102,4 +103,36 @@ syncd_start
 is "$(pq example.com relay_domains)" "" "after a restart the forgotten origin stays gone"
 push s1
 is "$CODE" 200 "a forgotten origin may push again (any serial)"
+
+# a key's scope narrowed: the stored state holding a domain outside it is
+# moved aside at start, and mxsyncd starts
+syncd_stop
+{
+	grep -v "^$O1 " "$S/trusted_keys.all"
+	"$BIN/mxsync-keys" trusted-line -o $O1 "$S/k1.key" example.net
+} >"$S/trusted_keys"
+syncd_start
+check "scope narrowed: mxsyncd starts" kill -0 "$SYNCD_PID"
+like "$(cat "$S/log")" "stored state of origin $O1 is not served (scope: domain example.com is outside the scope of key id $(keyid "$S/k1.key")); origin-$O1.snap moved aside as origin-$O1.snap.quarantined.scope." \
+	"scope narrowed: logged and moved aside"
+is "$(pq example.com relay_domains)" "" "scope narrowed: the domain is no longer relayed"
+run_rc "$MXSYNCD" -c "$C" status
+like "$OUT" "not served: origin $O1 (scope)" "scope narrowed: status lists it"
+check "scope narrowed: its file is gone" sh -c "! test -e '$STATE/origin-$O1.snap'"
+
+# a key's line given to another origin name: what it signed as origin 1 is
+# no longer origin 1's
+cp "$S/trusted_keys.all" "$S/trusted_keys"
+kill -HUP "$SYNCD_PID"
+check "reload with k1 trusted for example.com again" wait_until 10 sh -c "grep -c 'reloaded $C' '$S/log' | grep -q '^[1-9]'"
+snap s1b -k "$S/k1.key" -o $O1 -s 20 "$S/s1"
+push s1b
+is "$CODE" 200 "origin 1 pushes again once its scope is back"
+syncd_stop
+sed "s/^$O1 /mx9.example.com /" "$S/trusted_keys.all" >"$S/trusted_keys"
+syncd_start
+like "$(cat "$S/log")" "stored state of origin $O1 is not served (origin: key id $(keyid "$S/k1.key") is trusted for origin mx9.example.com, not $O1)" \
+	"key renamed to another origin: its stored state is moved aside"
+is "$(pq a@example.com relay_recipients)" "" "key renamed: origin 1's recipients are gone from the maps"
+syncd_stop
 done_testing

@@ -4,7 +4,9 @@
 # its install 120 times, each time with a snapshot that adds one new
 # domain, and after every kill the maps on disk are read as Postfix reads
 # them: every domain relay_domains relays has its route in transport and its
-# recipient in relay_recipients.  A restart then makes the maps match the
+# recipient in relay_recipients.  Then strace kills it before each of its
+# renames in turn, and a real backup Postfix on those maps accepts the new
+# domain only with its route.  A restart then makes the maps match the
 # stored state.
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/syncd.sh"
@@ -69,6 +71,52 @@ while [ $i -lt $((KILLS + 2)) ]; do
 done
 is "$bad" 0 "after $KILLS kills during installs, no relayed domain lacked its route or recipient"
 diag "$killed of $KILLS processes were still running when killed; $mixed kills left transport ahead of relay_domains"
+
+# Deterministic kill points, read by a real Postfix: strace kills "apply"
+# on entering its Nth rename (transport, relay_recipients, relay_domains,
+# the stored state; strace counts per thread, and apply renames in one),
+# so the kill lands before each rename in turn (exit 137 each time); then a
+# backup Postfix on the maps on disk is asked RCPT TO for the new domain.
+# It refuses until relay_domains is renamed, and by then transport_maps
+# already has the domain's route: before rename 1 no route, before 2 and 3
+# the route but no relaying, before 4 (the state) relaying with its route.
+if [ "$(id -u)" = 0 ] && command -v strace >/dev/null; then
+	g=$i # the last generation (lib/postfix.sh uses i)
+	. "$TOP/tests/lib/postfix.sh"
+	pf_backup "$T_DIR/pf" "$MAPS"
+	# a fresh smtpd and trivial-rewrite for every session: the maps change
+	# under them between probes
+	echo "max_use = 1" | pf_main "$T_DIR/pf"
+	if pf_start "$T_DIR/pf"; then
+		BP=$(pf_port "$T_DIR/pf")
+		for n in 1 2 3 4; do
+			g=$((g + 1))
+			gen $g
+			strace -f -qq -o /dev/null -e trace=rename,renameat,renameat2 \
+				-e inject=rename,renameat,renameat2:signal=KILL:when=$n \
+				"$MXSYNCD" -c "$S/syncd.conf" apply "$S/gen$g.snap" \
+				>"$S/strace.out" 2>&1
+			rc=$?
+			[ "$rc" = 137 ] || sed 's/^/#   /' "$S/strace.out"
+			code=$(smtp_codes "$BP" "a@g$g.test" | awk '{ print $2 }')
+			route=$(postmap -c "$T_DIR/pf/conf" -q "g$g.test" "cdb:$MAPS/transport" 2>&1)
+			# the order transport, relay_recipients, relay_domains:
+			# the route is there before the domain is relayed
+			case $n in
+			1) want="554 " what="nothing renamed: refused, no route yet" ;;
+			2 | 3) want="554 smtp:[mx.g$g.test]:25" what="the route is there, the domain not yet relayed" ;;
+			4) want="250 smtp:[mx.g$g.test]:25" what="the maps are in place: accepted, with its route" ;;
+			esac
+			is "$rc $code $route" "137 $want" \
+				"killed before rename $n: RCPT TO a@g$g.test: $what"
+		done
+		pf_stop "$T_DIR/pf"
+	else
+		not_ok "a backup Postfix on the maps starts"
+	fi
+else
+	diag "not root or no strace: the kill points are not asked of a real Postfix"
+fi
 
 # a start makes the maps match the stored state again
 syncd_start

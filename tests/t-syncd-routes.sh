@@ -13,6 +13,9 @@ syncd_setup || done_testing
 O4=mx4.example.net
 "$BIN/mxsync-keys" generate -o "$S/k4.key" >/dev/null
 "$BIN/mxsync-keys" trusted-line -o $O4 "$S/k4.key" '*' >>"$S/trusted_keys"
+# origin 1 also names an internationalized domain (a second key of its own)
+"$BIN/mxsync-keys" generate -o "$S/k5.key" >/dev/null
+"$BIN/mxsync-keys" trusted-line -o $O1 "$S/k5.key" 'bücher.example' >>"$S/trusted_keys"
 syncd_start
 
 mkstate "$S/base" "example.com" "postmaster@example.com a@example.com"
@@ -77,6 +80,10 @@ done
 mkstate "$S/steal" "wild.test example.net" "a@wild.test"
 snap steal -k "$S/k4.key" -o $O4 -s 11 "$S/steal"
 refused steal 403 "\"error\":\"domain example.net is trusted to origin $O1\"" "\"*\" key and a named domain"
+# ... nor its other IDNA spelling, the one most senders write
+mkstate "$S/steal2" "wild.test xn--bcher-kva.example" "a@wild.test"
+snap steal2 -k "$S/k4.key" -o $O4 -s 11 "$S/steal2"
+refused steal2 403 "\"error\":\"domain xn--bcher-kva.example is trusted to origin $O1\"" "\"*\" key and the A-label of a named U-label domain"
 
 # how far ahead a manifest may reach
 mkstate "$S/h" "example.com" "postmaster@example.com a@example.com b@example.com"
@@ -94,7 +101,9 @@ is "$CODE" 200 "expiry 30 days ahead is accepted"
 # lmtp once listed; other settings checked
 syncd_stop
 syncd_conf "transports = smtp relay lmtp
-deny_domains = localhost example.org"
+deny_domains = localhost example.org
+max_expire = 7d
+max_serial_ahead = 1h"
 syncd_start
 j=$((j + 1))
 route "$S/t$j" 'lmtp:unix:/var/run/dovecot/lmtp'
@@ -104,6 +113,14 @@ is "$CODE" 200 "lmtp is accepted once transports lists it"
 mkstate "$S/den" "wild.test example.org" "a@wild.test"
 snap den -k "$S/k4.key" -o $O4 -s 12 "$S/den"
 refused den 403 '"error":"domain example.org is in deny_domains of this backup"' "deny_domains as configured"
+# max_expire and max_serial_ahead as configured
+snap h5 -k "$S/k1.key" -o $O1 -s $((serial + 3)) --expires-in $((8 * 86400)) "$S/h"
+refused h5 403 'beyond max_expire (604800s from now)' "max_expire = 7d: an expiry 8 days ahead"
+snap h6 -k "$S/k1.key" -o $O1 -s $(( $(date +%s) + 7200 )) "$S/h"
+refused h6 403 'is more than max_serial_ahead (3600s) ahead' "max_serial_ahead = 1h: a serial 2 h ahead"
+snap h7 -k "$S/k1.key" -o $O1 -s $((serial + 3)) --expires-in $((6 * 86400)) "$S/h"
+push h7
+is "$CODE" 200 "max_expire = 7d: an expiry 6 days ahead is accepted"
 syncd_stop
 syncd_conf "transports = smtp discard:x"
 run_rc "$MXSYNCD" -c "$S/syncd.conf" check-config
@@ -127,4 +144,23 @@ cp "$S/trusted_keys.ok" "$S/trusted_keys"
 run_rc "$MXSYNCD" -c "$S/syncd.conf" check-config
 is "$RC" 2 "check-config: \"*\" trusted to two origins: exit 2"
 like "$OUT" "domain * is already trusted to origin $O4" "... naming the first origin"
+# the daemon: it does not start on such a file, and a reload to one is
+# refused, the old keys kept
+m0=$(maps_sum "$MAPS")
+run_rc "$MXSYNCD" -c "$S/syncd.conf" run
+is "$RC" 2 "mxsyncd run with \"*\" trusted to two origins: exit 2"
+like "$OUT" "domain * is already trusted to origin $O4" "... with the message"
+is "$(maps_sum "$MAPS")" "$m0" "... and the maps unchanged"
+cp "$S/trusted_keys.ok" "$S/trusted_keys"
+syncd_start
+"$BIN/mxsync-keys" trusted-line -o mx5.example.net "$S/k3.key" example.org >>"$S/trusted_keys"
+kill -HUP "$SYNCD_PID"
+check "SIGHUP to a domain trusted to two origins: the reload is refused" \
+	wait_until 10 grep -q "reload refused: .*domain example.org is already trusted to origin $O2" "$S/log"
+is "$(maps_sum "$MAPS")" "$m0" "... the maps unchanged"
+mkstate "$S/r1" "example.com" "postmaster@example.com a@example.com b@example.com c@example.com"
+snap r1 -k "$S/k1.key" -o $O1 -s $((serial + 10)) "$S/r1"
+push r1
+is "$CODE" 200 "... and the old keys still serve pushes"
+syncd_stop
 done_testing

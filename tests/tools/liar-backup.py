@@ -11,6 +11,9 @@
 #   200stale 200 {"serial": SERIAL, "state_hash": <the pushed one>} (default
 #            serial 1): an acknowledgement of something else
 #   200hash  200 with the pushed serial and a wrong state hash
+#   409held  409 with the manifest and signature of the file SERIAL names
+#            (the two header lines "tool-mksnap --headers" prints): a
+#            manifest that really is signed, by whatever key made it
 # COUNTFILE gets the number of pushes received after each one.  Listens on
 # 127.0.0.1 only; stops on SIGTERM.
 import base64
@@ -22,8 +25,16 @@ import ssl
 import sys
 
 port, cert, key, mode, countfile = sys.argv[1:6]
-serial = int(sys.argv[6]) if len(sys.argv) > 6 else (
-    1 if mode.startswith("200") else 9007199254740990)
+held = {}
+if mode == "409held":
+    with open(sys.argv[6]) as f:
+        for line in f:
+            name, _, value = line.strip().partition(": ")
+            held[name.lower()] = value
+    serial = json.loads(base64.b64decode(held["x-mxsync-manifest"]))["serial"]
+else:
+    serial = int(sys.argv[6]) if len(sys.argv) > 6 else (
+        1 if mode.startswith("200") else 9007199254740990)
 count = 0
 
 
@@ -59,6 +70,11 @@ class Liar(http.server.BaseHTTPRequestHandler):
                                "serial": serial,
                                "manifest": base64.b64encode(mj).decode(),
                                "signature": base64.b64encode(b"\0" * 64).decode()}
+        elif mode == "409held":
+            code, body = 409, {"error": "serial is not above the current serial",
+                               "serial": serial,
+                               "manifest": held["x-mxsync-manifest"],
+                               "signature": held["x-mxsync-signature"]}
         elif mode == "200stale":
             code, body = 200, {"serial": serial,
                                "state_hash": m.get("state_hash", "")}

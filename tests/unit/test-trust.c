@@ -207,6 +207,26 @@ int main(void)
 		 a1.id, a1.b64, b1.id, b1.b64);
 	has_str(load_err(text), want(2, "domain * is already trusted to "
 				     "origin mx1 (line 1)"), "\"*\" for two origins");
+	/* one domain in its two IDNA spellings is one domain */
+	snprintf(text, sizeof(text),
+		 "mx1 mxsync-ed25519 %s %s b\xc3\xbc"
+		 "cher.example\n"
+		 "mx2 mxsync-ed25519 %s %s xn--bcher-kva.example\n",
+		 a1.id, a1.b64, b1.id, b1.b64);
+	has_str(load_err(text),
+		want(2, "domain xn--bcher-kva.example is "
+			"already trusted to origin mx1 (line 1)"),
+		"a U-label domain and its A-label for two origins");
+	snprintf(text, sizeof(text),
+		 "mx1 mxsync-ed25519 %s %s xn--bcher-kva.example\n"
+		 "mx2 mxsync-ed25519 %s %s B\xc3\xbc"
+		 "cher.example\n",
+		 a1.id, a1.b64, b1.id, b1.b64);
+	has_str(load_err(text),
+		want(2, "domain b\xc3\xbc"
+			"cher.example is "
+			"already trusted to origin mx1 (line 1)"),
+		"an A-label domain and its U-label for two origins");
 	/* a rollover key of one origin, and "*" beside named domains: fine */
 	snprintf(text, sizeof(text),
 		 "mx1 mxsync-ed25519 %s %s a.example b.example\n"
@@ -224,6 +244,22 @@ int main(void)
 	       "trust_owner: the origin naming the domain");
 	ok(t != NULL && trust_owner(t, "z.example", 9) == NULL,
 	   "trust_owner: none for a domain only \"*\" covers");
+	trust_free(t);
+	/* a "*" key gets neither spelling of a domain named elsewhere */
+	snprintf(text, sizeof(text),
+		 "mx1 mxsync-ed25519 %s %s b\xc3\xbc"
+		 "cher.example\n"
+		 "mx2 mxsync-ed25519 %s %s xn--caf-dma.example\n"
+		 "mx3 mxsync-ed25519 %s %s *\n",
+		 a1.id, a1.b64, b1.id, b1.b64, c1.id, c1.b64);
+	write_trust(text);
+	t = trust_load(path, &err);
+	is_str(t != NULL ? trust_owner(t, "xn--bcher-kva.example", 21) : NULL,
+	       "mx1", "trust_owner: the A-label of a U-label domain");
+	is_str(t != NULL ? trust_owner(t, "caf\xc3\xa9.example", 13) : NULL,
+	       "mx2", "trust_owner: the U-label of an A-label domain");
+	ok(t != NULL && trust_owner(t, "xn--bcher-kvb.example", 21) == NULL,
+	   "trust_owner: another A-label is another domain");
 	trust_free(t);
 	snprintf(text, sizeof(text), "mx1 mxsync-ed25519 %s %s a.exa\001mple\n",
 		 a1.id, a1.b64);
