@@ -1,7 +1,7 @@
 # mxsync - keeps a backup MX's Postfix maps equal to the primary's
 #
-# Targets: all check install clean demo bench.  Knobs below can be set on the
-# command line or in the environment.
+# Targets: all check install clean demo bench fuzz.  Knobs below can be set
+# on the command line or in the environment.
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -22,34 +22,63 @@ HARDEN ?= -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?=
 LDFLAGS ?=
 
+# SAN=1: AddressSanitizer and UBSan, SAN=thread: ThreadSanitizer, each into
+# its own BUILD (e.g. build-san); a report aborts the program.  SAN=fuzzer
+# is what "make fuzz" builds with (clang).
+SAN ?=
+ifeq ($(SAN),1)
+SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all
+else ifeq ($(SAN),thread)
+SAN_FLAGS = -fsanitize=thread
+else ifeq ($(SAN),fuzzer)
+SAN_FLAGS = -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all
+endif
+ifneq ($(SAN),)
+OPT = -O1 -g -fno-omit-frame-pointer
+HARDEN = -fPIE
+endif
+
+# Speed knob, on by default; "make bench" builds it off to show what it
+# saves: FILL_THREAD=0 lists a large map's expected records on the main
+# thread instead of on a second one while the map is written.
+FILL_THREAD ?= 1
+
 PKGS_FORMATS = jansson libsodium libcdb icu-uc
 PKGS_KEYS = libsodium
 PKGS_SYNCD = libmicrohttpd gnutls jansson libsystemd
-PKGS_AGENT = libcurl jansson libmariadb libsystemd
+PKGS_AGENT = libcurl jansson libmariadb libpq ldap lber libsystemd
 
 pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1))
 
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN_FLAGS) \
+	-DCDBW_FILL_THREAD=$(FILL_THREAD) \
 	$(call pkg_cflags,$(sort $(PKGS_FORMATS) $(PKGS_SYNCD) $(PKGS_AGENT))) \
 	$(CFLAGS)
-ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SAN_FLAGS) $(LDFLAGS)
 
 FORMATS_SRC = \
 	formats/err.c \
 	formats/buf.c \
 	formats/norm.c \
 	formats/state.c \
+	formats/state_sort.c \
+	formats/state_finish.c \
+	formats/state_parse.c \
+	formats/domset.c \
 	formats/lookup.c \
 	formats/delta.c \
 	formats/manifest.c \
 	formats/snapshot.c \
 	formats/textmap.c \
 	formats/conf.c \
+	formats/conf_value.c \
 	formats/atomic.c \
 	formats/fileio.c \
-	formats/mem.c \
+	formats/thread.c \
 	formats/cdbw.c \
+	formats/cdbw_check.c \
 	formats/log.c
 
 KEYS_SRC = \
@@ -62,6 +91,10 @@ SYNCD_SRC = \
 	syncd/verify.c \
 	syncd/apply.c \
 	syncd/status.c \
+	syncd/cidr.c \
+	syncd/channel.c \
+	syncd/sandbox.c \
+	syncd/installer.c \
 	syncd/listener.c
 
 AGENT_SRC = \
@@ -72,6 +105,8 @@ AGENT_SRC = \
 	agent/preset_mysql.c \
 	agent/preset_pgsql.c \
 	agent/source_mysql.c \
+	agent/source_pgsql.c \
+	agent/source_ldap.c \
 	agent/source_maildir.c \
 	agent/export.c \
 	agent/guard.c \
@@ -102,9 +137,23 @@ UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN = $(patsubst tests/tools/%.c,$(BUILD)/tests/tool-%,$(TOOL_SRC))
 
+# Fuzz harnesses (tests/fuzz/fuzz-NAME.c): replay-NAME runs files through
+# one (make check, under SAN=1), fuzz-NAME is the libFuzzer binary (make fuzz)
+FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_NAMES = $(patsubst tests/fuzz/fuzz-%.c,%,$(FUZZ_SRC))
+REPLAY_BIN = $(patsubst %,$(BUILD)/fuzz/replay-%,$(FUZZ_NAMES))
+FUZZER_BIN = $(patsubst %,$(BUILD)/fuzz/fuzz-%,$(FUZZ_NAMES))
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-.PHONY: all tests check install clean demo bench deps
+# objects reached only through pattern rules are kept, not deleted
+.SECONDARY:
+
+.PHONY: all tests check install clean demo bench deps fuzz fuzz-replay \
+	fuzz-bins
 
 all: $(PROGRAMS)
 
@@ -149,6 +198,22 @@ $(BUILD)/tests/test-%: $(call obj,tests/unit/test-%.c) $(KEYS_LIB) $(FORMATS_LIB
 $(BUILD)/tests/tool-%: $(call obj,tests/tools/%.c) $(KEYS_LIB) $(FORMATS_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_FORMATS)
+
+$(BUILD)/fuzz/replay-%: $(call obj,tests/fuzz/fuzz-%.c tests/fuzz/replay.c) $(SYNCD_LIB) $(KEYS_LIB) $(FORMATS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_SYNCD)
+$(BUILD)/fuzz/fuzz-%: $(call obj,tests/fuzz/fuzz-%.c) $(SYNCD_LIB) $(KEYS_LIB) $(FORMATS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS_SYNCD)
+
+fuzz-replay: $(REPLAY_BIN)
+fuzz-bins: $(FUZZER_BIN) $(REPLAY_BIN)
+
+# fuzz runs every harness (FUZZ=name for one) for FUZZ_TIME seconds with
+# libFuzzer, seeded from tests/fuzz/corpus; any crash fails it.
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SAN=fuzzer fuzz-bins
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_TIME) ./tests/fuzz/run $(FUZZ)
 
 deps:
 	./tests/install-deps

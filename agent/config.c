@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../formats/manifest.h"
 #include "../formats/norm.h"
 #include "../keys/key.h"
 #include "config.h"
@@ -87,16 +88,6 @@ void config_free(struct agent_config *cfg)
 	conf_free_target(config_agent_keys, cfg);
 	free(cfg->path);
 	free(cfg);
-}
-
-/* config_origin_ok - [A-Za-z0-9.-], 1..253 octets, as the manifest wants */
-static int config_origin_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n <= 253 &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			 "0123456789.-") == n;
 }
 
 static int config_backup(struct agent_config *cfg, const struct conf_file *cf,
@@ -257,7 +248,7 @@ struct agent_config *config_load(const char *path, struct err *err)
 	}
 	if (conf_apply(cf, agent, config_agent_keys, cfg, err) < 0)
 		goto out;
-	if (!config_origin_ok(cfg->origin)) {
+	if (!manifest_origin_valid(cfg->origin, strlen(cfg->origin))) {
 		err_set(err, "%s:%u: origin '%s': use letters, digits, '.' and "
 			"'-' (1..253)", cf->path, conf_line(agent, "origin"),
 			cfg->origin);

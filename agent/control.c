@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../formats/buf.h"
+#include "../formats/fileio.h"
 #include "control.h"
 
 #define CONTROL_REPLY_MAX (1 << 22)
@@ -93,7 +94,7 @@ int control_request(const char *path, const char *line, int timeout_ms,
 	struct pollfd pfd;
 	struct timespec t0, t1;
 	int fd = -1, rc = -1;
-	size_t len = strlen(line), off = 0;
+	size_t len = strlen(line);
 	char tmp[4096];
 
 	*reply_r = NULL;
@@ -105,17 +106,8 @@ int control_request(const char *path, const char *line, int timeout_ms,
 		err_sys(err, "connect(%s)", path);
 		goto out;
 	}
-	while (off < len) {
-		ssize_t n = write(fd, line + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err_sys(err, "write(%s)", path);
-			goto out;
-		}
-		off += (size_t)n;
-	}
+	if (fileio_write_all(fd, path, line, len, err) < 0)
+		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		ssize_t n;

@@ -149,6 +149,9 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 			json_object_set_new(o, "error",
 					    src->error[0] ? json_string(src->error)
 							  : json_null());
+			if (src->note[0])
+				json_object_set_new(o, "note",
+						    json_string(src->note));
 			if (src->error[0])
 				json_object_set_new(
 					o, "error_kind",
@@ -364,6 +367,10 @@ static int daemon_export(struct daemon *d, int allow_shrink)
 	if (d->export_failed)
 		log_info("export works again");
 	daemon_log_unlisted(d->cfg);
+	for (size_t i = 0; i < d->cfg->nsources; i++)
+		if (d->cfg->sources[i]->note[0] != '\0')
+			log_info("source %s: %s", d->cfg->sources[i]->name,
+				 d->cfg->sources[i]->note);
 	d->export_failed = 0;
 	d->export_error[0] = '\0';
 	d->export_examples[0] = '\0';

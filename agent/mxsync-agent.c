@@ -39,6 +39,8 @@
 #include "../formats/atomic.h"
 #include "../formats/buf.h"
 #include "../formats/delta.h"
+#include "../formats/exitcode.h"
+#include "../formats/fileio.h"
 #include "../formats/log.h"
 #include "../formats/manifest.h"
 #include "../formats/snapshot.h"
@@ -54,9 +56,10 @@
 #include "sync.h"
 #include "verify.h"
 
-#define EX_REFUSED 1
-#define EX_USAGE 2
-#define EX_TEMP 75
+/* the short names of formats/exitcode.h used here */
+#define EX_REFUSED EXITCODE_REFUSED
+#define EX_USAGE EXITCODE_USAGE
+#define EX_TEMP EXITCODE_TEMP
 
 static void agent_usage(void)
 {
@@ -84,6 +87,10 @@ static void agent_warn_unlisted(const struct agent_config *cfg)
 				"no source (e.g. %s)\n", cfg->sources[i]->name,
 				cfg->sources[i]->unlisted,
 				cfg->sources[i]->unlisted_example);
+	for (i = 0; i < cfg->nsources; i++)
+		if (cfg->sources[i]->note[0] != '\0')
+			fprintf(stderr, "mxsync-agent: source %s: %s\n",
+				cfg->sources[i]->name, cfg->sources[i]->note);
 }
 
 static int agent_source_exit(int rc)
@@ -141,21 +148,6 @@ static int agent_guard(struct agent_config *cfg, const struct ledger *l,
 	}
 	state_free(base);
 	return rc;
-}
-
-static int agent_write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 static int agent_export(struct agent_config *cfg, int argc, char **argv)
@@ -229,10 +221,9 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 		}
 		if (delta_compute(base, st, &b, &adds, &removes, &err) < 0)
 			goto fail;
-		if (agent_write_all(1, b.data ? b.data : "", b.len) < 0) {
-			err_sys(&err, "write(stdout)");
+		if (fileio_write_all(1, "stdout", b.data ? b.data : "", b.len,
+				     &err) < 0)
 			goto fail;
-		}
 		fprintf(stderr, "mxsync-agent: %zu added, %zu removed since "
 			"serial %" PRIu64 "\n", adds, removes, l->base_serial);
 	} else if (out != NULL) {
@@ -497,6 +488,9 @@ static void agent_status_print(json_t *j)
 			printf(", error (%s): %s",
 			       json_string_value(json_object_get(o, "error_kind")),
 			       json_string_value(e));
+		if (json_is_string(json_object_get(o, "note")))
+			printf(", note: %s",
+			       json_string_value(json_object_get(o, "note")));
 		printf("\n");
 	}
 	o = json_object_get(j, "guard");

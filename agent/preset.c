@@ -5,6 +5,7 @@
  * preset_mysql.c and preset_pgsql.c.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "preset.h"
@@ -45,4 +46,28 @@ const char *preset_names(const char *dialect)
 		used += (size_t)n;
 	}
 	return names;
+}
+
+/* preset_take - *query_r becomes a copy of def when it is "" */
+static int preset_take(char **query_r, const char *def)
+{
+	char *copy;
+
+	if (**query_r != '\0' || def == NULL)
+		return 0;
+	if ((copy = strdup(def)) == NULL)
+		return -1;
+	free(*query_r);
+	*query_r = copy;
+	return 0;
+}
+
+int preset_fill(const struct preset *p, char **domains_r, char **recipients_r,
+		char **change_r)
+{
+	if (preset_take(domains_r, p->domains_query) < 0 ||
+	    preset_take(recipients_r, p->recipients_query) < 0 ||
+	    preset_take(change_r, p->change_query) < 0)
+		return -1;
+	return 0;
 }

@@ -7,7 +7,7 @@
  * preset reproduces the accept decision of the panel's own documented
  * Postfix tables (see mxsync.conf(5) for the upstream release each follows).
  *
- * The tables are static data: nothing here allocates or fails.
+ * The tables are static data; only preset_fill allocates.
  */
 #ifndef MXSYNC_AGENT_PRESET_H
 #define MXSYNC_AGENT_PRESET_H
@@ -28,6 +28,14 @@ extern const struct preset preset_pgsql[];
  * when there is none
  */
 const struct preset *preset_find(const char *schema, const char *dialect);
+
+/*
+ * preset_fill - each of *domains_r, *recipients_r, *change_r that is ""
+ * (the user wrote no such query) becomes a malloc'd copy of the preset's;
+ * -1 only when out of memory
+ */
+int preset_fill(const struct preset *p, char **domains_r, char **recipients_r,
+		char **change_r);
 
 /* preset_names - the schema names of a dialect, blank-separated, for
  * messages ("postfixadmin postfixadmin-backupmx ...") */

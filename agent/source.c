@@ -8,11 +8,15 @@
  * source.h.  Messages name at most the one bad record.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
 
 #include "../formats/norm.h"
 #include "source.h"
@@ -22,6 +26,8 @@ static const struct source_ops *const source_types[] = {
 	&source_file_ops,
 	&source_mysql_ops,
 	&source_maildir_ops,
+	&source_pgsql_ops,
+	&source_ldap_ops,
 };
 
 /* source_common - the keys of every type, as conf.h targets */
@@ -134,7 +140,7 @@ struct source *source_new(const struct conf_file *cf,
 			src->ops = source_types[i];
 	if (src->ops == NULL) {
 		err_set(err, "%s:%u: [source %s]: unknown type '%s' "
-			"(file, mysql or maildir)", cf->path,
+			"(file, mysql, pgsql, ldap or maildir)", cf->path,
 			conf_line(sec, "type"), sec->name, type);
 		goto fail;
 	}
@@ -345,4 +351,60 @@ int source_add_recipient(struct source *src, struct source_export_ctx *ctx,
 {
 	return source_add_recipient_n(src, ctx, addr, alen, where, NULL, 0,
 				      err);
+}
+
+int source_password(const struct source *src, const char *path, char *pw,
+		    size_t size, struct err *err)
+{
+	int fd = -1, rc = -1;
+	ssize_t n;
+	size_t len = 0;
+
+	pw[0] = '\0';
+	if (*path == '\0')
+		return 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		err_sys(err, "source %s: open(%s)", src->name, path);
+		goto out;
+	}
+	while (len < size - 1) {
+		n = read(fd, pw + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_sys(err, "source %s: read(%s)", src->name, path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	pw[len] = '\0';
+	pw[strcspn(pw, "\r\n")] = '\0';
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int source_password_check(const struct source *src, const char *path,
+			  struct err *err)
+{
+	char *pw;
+	int rc;
+
+	if ((pw = sodium_malloc(SOURCE_PASSWORD_MAX)) == NULL)
+		return err_set(err, "out of memory");
+	rc = source_password(src, path, pw, SOURCE_PASSWORD_MAX, err);
+	sodium_memzero(pw, SOURCE_PASSWORD_MAX);
+	sodium_free(pw);
+	return rc;
+}
+
+int source_empty(const struct source *src, const char *what, struct err *err)
+{
+	err_set(err, "source %s: %s (set allow_empty = yes if that is right)",
+		src->name, what);
+	return SOURCE_BAD;
 }

@@ -120,11 +120,18 @@ struct source {
 	size_t skipped;			/* entries skipped (not exported) */
 	size_t skipped_logged;
 	char skipped_example[256];
+	/* a remark on the last export such as rows left out; "" for none */
+	char note[ERR_LEN];
 };
 
 extern const struct source_ops source_file_ops;
 extern const struct source_ops source_mysql_ops;
 extern const struct source_ops source_maildir_ops;
+extern const struct source_ops source_pgsql_ops;
+extern const struct source_ops source_ldap_ops;
+
+/* SOURCE_PASSWORD_MAX - room for a database or directory password */
+#define SOURCE_PASSWORD_MAX 1024
 
 /*
  * source_new - the source of [source NAME]: looks up "type" and the keys
@@ -200,5 +207,23 @@ int source_add_recipient_n(struct source *src, struct source_export_ctx *ctx,
 			   const char *addr, size_t alen, const char *where,
 			   const char *sep, unsigned long long n,
 			   struct err *err);
+
+/*
+ * source_password - the first line of the file at path (no line end) into
+ * pw, which holds size octets and is the caller's to wipe; "" when path is
+ * "".  Errors name the source and the file, never the content.
+ */
+int source_password(const struct source *src, const char *path, char *pw,
+		    size_t size, struct err *err);
+
+/* source_password_check - check-config: the password file can be read */
+int source_password_check(const struct source *src, const char *path,
+			  struct err *err);
+
+/*
+ * source_empty - SOURCE_BAD with "source NAME: WHAT (set allow_empty = yes
+ * if that is right)", for a query or search that yielded nothing
+ */
+int source_empty(const struct source *src, const char *what, struct err *err);
 
 #endif

@@ -85,6 +85,7 @@ static int maildir_configure(struct source *src, const struct conf_file *cf,
 	line = conf_line(sec, "layout");
 	for (p = mc->layout; *p != '\0';) {
 		size_t len = strcspn(p, "/");
+		const char *seg;
 
 		if (len == 0) {
 			p++;
@@ -96,22 +97,21 @@ static int maildir_configure(struct source *src, const struct conf_file *cf,
 				       sec->name);
 		if ((mc->segs[mc->nsegs] = strndup(p, len)) == NULL)
 			return err_set(err, "out of memory");
-		if (strcmp(mc->segs[mc->nsegs], "%d") == 0)
+		/* counted at once, so that a refusal below frees it too */
+		seg = mc->segs[mc->nsegs++];
+		if (strcmp(seg, "%d") == 0)
 			nd++;
-		else if (strcmp(mc->segs[mc->nsegs], "%n") == 0) {
+		else if (strcmp(seg, "%n") == 0) {
 			if (nd == 0)
 				return err_set(err, "%s:%u: [source %s]: layout: "
 					       "%%n must come after %%d",
 					       cf->path, line, sec->name);
 			nn++;
-		} else if (strchr(mc->segs[mc->nsegs], '%') != NULL ||
-			   strcmp(mc->segs[mc->nsegs], "..") == 0 ||
-			   strcmp(mc->segs[mc->nsegs], ".") == 0)
+		} else if (strchr(seg, '%') != NULL ||
+			   strcmp(seg, "..") == 0 || strcmp(seg, ".") == 0)
 			return err_set(err, "%s:%u: [source %s]: layout: segment "
 				       "'%s' (use %%d, %%n or a plain name)",
-				       cf->path, line, sec->name,
-				       mc->segs[mc->nsegs]);
-		mc->nsegs++;
+				       cf->path, line, sec->name, seg);
 		p += len;
 	}
 	if (nd != 1 || nn != 1)

@@ -92,20 +92,6 @@ static const struct conf_key mysql_keys[] = {
 	{ NULL, 0, NULL, 0, 0, 0 },
 };
 
-/* mysql_default - *query_r becomes a copy of def when the user set none */
-static int mysql_default(char **query_r, const char *def, struct err *err)
-{
-	char *copy;
-
-	if (**query_r != '\0' || def == NULL)
-		return 0;
-	if ((copy = strdup(def)) == NULL)
-		return err_set(err, "out of memory");
-	free(*query_r);
-	*query_r = copy;
-	return 0;
-}
-
 /* mysql_preset - the queries of "schema = NAME" where the user wrote none */
 static int mysql_preset(struct source *src, const struct conf_file *cf,
 			const struct conf_section *sec, struct err *err)
@@ -118,10 +104,9 @@ static int mysql_preset(struct source *src, const struct conf_file *cf,
 			       "(known for type mysql: %s)", cf->path,
 			       conf_line(sec, "schema"), sec->name, mc->schema,
 			       preset_names("mysql"));
-	if (mysql_default(&mc->domains_query, p->domains_query, err) < 0 ||
-	    mysql_default(&mc->recipients_query, p->recipients_query, err) < 0 ||
-	    mysql_default(&mc->change_query, p->change_query, err) < 0)
-		return -1;
+	if (preset_fill(p, &mc->domains_query, &mc->recipients_query,
+			&mc->change_query) < 0)
+		return err_set(err, "out of memory");
 	return 0;
 }
 
@@ -172,38 +157,7 @@ static void mysql_free(struct source *src)
 static int mysql_password(struct source *src, const struct mysql_conf *mc,
 			  char *pw, size_t size, struct err *err)
 {
-	int fd = -1, rc = -1;
-	ssize_t n;
-	size_t len = 0;
-
-	pw[0] = '\0';
-	if (*mc->password_file == '\0')
-		return 0;
-	if ((fd = open(mc->password_file, O_RDONLY | O_CLOEXEC)) < 0) {
-		err_sys(err, "source %s: open(%s)", src->name,
-			mc->password_file);
-		goto out;
-	}
-	while (len < size - 1) {
-		n = read(fd, pw + len, size - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err_sys(err, "source %s: read(%s)", src->name,
-				mc->password_file);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	pw[len] = '\0';
-	pw[strcspn(pw, "\r\n")] = '\0';
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	return rc;
+	return source_password(src, mc->password_file, pw, size, err);
 }
 
 /* mysql_connect - a connection, or NULL with SOURCE_DOWN's message */
@@ -486,15 +440,8 @@ static int mysql_poll(struct source *src, struct err *err)
 static int mysql_check(struct source *src, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
-	char *pw;
-	int rc;
 
-	if ((pw = sodium_malloc(MYSQL_PW_MAX)) == NULL)
-		return err_set(err, "out of memory");
-	rc = mysql_password(src, mc, pw, MYSQL_PW_MAX, err);
-	sodium_memzero(pw, MYSQL_PW_MAX);
-	sodium_free(pw);
-	return rc;
+	return source_password_check(src, mc->password_file, err);
 }
 
 const struct source_ops source_mysql_ops = {

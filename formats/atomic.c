@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "fileio.h"
 
 #define ATOMIC_SUFFIX ".tmp."
 #define ATOMIC_XLEN 6
@@ -74,26 +75,10 @@ fail:
 int atomic_write(struct atomic_file *af, const void *data, size_t len,
 		 struct err *err)
 {
-	const char *p = data;
-	ssize_t n;
-
 	if (af->fd < 0)
 		return err_set(err, "write(%s): file is closed",
 			       af->tmp ? af->tmp : "(none)");
-	while (len > 0) {
-		n = write(af->fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_sys(err, "write(%s)", af->tmp);
-		}
-		if (n == 0)
-			return err_set(err, "write(%s): wrote nothing",
-				       af->tmp);
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return fileio_write_all(af->fd, af->tmp, data, len, err);
 }
 
 int atomic_sync(struct atomic_file *af, struct err *err)
@@ -223,30 +208,5 @@ out:
 
 int atomic_fsync_dir(const char *path, struct err *err)
 {
-	const char *slash = strrchr(path, '/');
-	char *dir = NULL;
-	int fd = -1, rc = -1;
-
-	if (slash == NULL)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	if (dir == NULL)
-		return err_sys(err, "malloc");
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		err_sys(err, "open(%s)", dir);
-		goto out;
-	}
-	if (fsync(fd) < 0) {
-		err_sys(err, "fsync(%s)", dir);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return rc;
+	return fileio_fsync_dir(path, 1, err);
 }

@@ -1,5 +1,6 @@
 /*
- * conf - configuration files: syntax (conf_read) and typed keys (conf_apply)
+ * conf - configuration files: the syntax (conf_read); the typed keys of a
+ * section are conf_value.c's (conf_apply)
  *
  * Owns the file syntax: "[type]" or "[type name]" headers, "key = value"
  * lines, "#" comment lines, an inline comment from a "#" that follows white
@@ -9,30 +10,25 @@
  * until conf_free().
  *
  * Failure: every message is "file:line: message"; a duplicate key in one
- * section and a duplicate "[type name]" are errors.  conf_apply() refuses
- * unknown keys, malformed values and values outside the table's bounds
- * ("file:line: max_body: 0 is below the minimum 1").
+ * section and a duplicate "[type name]" are errors; a file over 16 MiB is
+ * refused.
  *
  * Security: configuration is trusted by the administrator but still parsed
  * strictly (NUL bytes, overflowing numbers and trailing junk are refused) so
  * a typo never silently changes a limit.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "conf.h"
+#include "fileio.h"
 
 #define CONF_FILE_MAX (16u << 20)
 
 /* conf_arena_put - copy len bytes and a NUL into the arena */
-static char *conf_arena_put(struct conf_file *cf, size_t *used,
-			    const char *s, size_t len)
+static char *conf_arena_put(struct conf_file *cf, size_t *used, const char *s,
+			    size_t len)
 {
 	char *p = cf->text + *used;
 
@@ -97,8 +93,8 @@ static int conf_section_name_ok(const char *s, size_t len)
 	if (len == 0)
 		return 0;
 	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f ||
-		    s[i] == '[' || s[i] == ']')
+		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || s[i] == '[' ||
+		    s[i] == ']')
 			return 0;
 	return 1;
 }
@@ -118,8 +114,8 @@ void conf_free(struct conf_file *cf)
 }
 
 /* conf_add_section - append a section; -1 when out of memory */
-static int conf_add_section(struct conf_file *cf, size_t *cap,
-			    const char *type, const char *name, unsigned line)
+static int conf_add_section(struct conf_file *cf, size_t *cap, const char *type,
+			    const char *name, unsigned line)
 {
 	struct conf_section *ns;
 
@@ -162,12 +158,12 @@ static int conf_add_entry(struct conf_section *sec, const char *key,
 	return 0;
 }
 
-struct conf_file *conf_read_buf(const char *name, const char *text,
-				size_t len, struct err *err)
+struct conf_file *conf_read_buf(const char *name, const char *text, size_t len,
+				struct err *err)
 {
 	struct conf_file *cf = NULL;
 	struct conf_section *sec = NULL;
-	struct conf_entry *last = NULL;	/* what a continuation extends */
+	struct conf_entry *last = NULL; /* what a continuation extends */
 	size_t used = 0, scap = 0, pos = 0, i, j, llen;
 	unsigned line = 0;
 	const char *l, *p, *eq;
@@ -210,9 +206,10 @@ struct conf_file *conf_read_buf(const char *name, const char *text,
 			size_t clen = llen - i;
 
 			if (last == NULL) {
-				err_set(err, "%s:%u: continuation line without "
-					"a preceding 'key = value'", name,
-					line);
+				err_set(err,
+					"%s:%u: continuation line without "
+					"a preceding 'key = value'",
+					name, line);
 				goto fail;
 			}
 			conf_strip_comment(c, &clen);
@@ -259,35 +256,39 @@ struct conf_file *conf_read_buf(const char *name, const char *text,
 			conf_trim(&nm, &nlen);
 			if (!conf_word_ok(t, tlen, 0)) {
 				err_set(err, "%s:%u: bad section type '%.*s'",
-					name, line, (int)(tlen > 64 ? 64 : tlen),
-					t);
+					name, line,
+					(int)(tlen > 64 ? 64 : tlen), t);
 				goto fail;
 			}
 			if (nlen > 0 && !conf_section_name_ok(nm, nlen)) {
-				err_set(err, "%s:%u: bad section name '%.*s' "
-					"(one word expected)", name, line,
+				err_set(err,
+					"%s:%u: bad section name '%.*s' "
+					"(one word expected)",
+					name, line,
 					(int)(nlen > 64 ? 64 : nlen), nm);
 				goto fail;
 			}
 			for (k = 0; k < cf->n; k++)
 				if (strlen(cf->sections[k].type) == tlen &&
 				    memcmp(cf->sections[k].type, t, tlen) ==
-					    0 &&
+					0 &&
 				    strlen(cf->sections[k].name) == nlen &&
 				    memcmp(cf->sections[k].name, nm, nlen) ==
-					    0) {
-					err_set(err, "%s:%u: duplicate section "
+					0) {
+					err_set(err,
+						"%s:%u: duplicate section "
 						"[%.*s%s%.*s] (first at line "
-						"%u)", name, line, (int)tlen,
-						t, nlen ? " " : "", (int)nlen,
-						nm, cf->sections[k].line);
+						"%u)",
+						name, line, (int)tlen, t,
+						nlen ? " " : "", (int)nlen, nm,
+						cf->sections[k].line);
 					goto fail;
 				}
 			{
-				const char *ts = conf_arena_put(cf, &used, t,
-								tlen);
-				const char *ns = conf_arena_put(cf, &used, nm,
-								nlen);
+				const char *ts =
+				    conf_arena_put(cf, &used, t, tlen);
+				const char *ns =
+				    conf_arena_put(cf, &used, nm, nlen);
 
 				if (conf_add_section(cf, &scap, ts, ns, line) <
 				    0)
@@ -316,16 +317,19 @@ struct conf_file *conf_read_buf(const char *name, const char *text,
 				goto fail;
 			}
 			if (sec == NULL) {
-				err_set(err, "%s:%u: '%.*s' outside a "
-					"[section]", name, line, (int)klen, k);
+				err_set(err,
+					"%s:%u: '%.*s' outside a "
+					"[section]",
+					name, line, (int)klen, k);
 				goto fail;
 			}
 			for (j = 0; j < sec->n; j++)
 				if (strlen(sec->entries[j].key) == klen &&
 				    memcmp(sec->entries[j].key, k, klen) == 0) {
-					err_set(err, "%s:%u: duplicate key '%.*s'"
-						" (first at line %u)", name,
-						line, (int)klen, k,
+					err_set(err,
+						"%s:%u: duplicate key '%.*s'"
+						" (first at line %u)",
+						name, line, (int)klen, k,
 						sec->entries[j].line);
 					goto fail;
 				}
@@ -336,8 +340,8 @@ struct conf_file *conf_read_buf(const char *name, const char *text,
 			conf_strip_comment(v, &vlen);
 			conf_trim(&v, &vlen);
 			{
-				const char *ks = conf_arena_put(cf, &used, k,
-								klen);
+				const char *ks =
+				    conf_arena_put(cf, &used, k, klen);
 				char *vs = conf_arena_put(cf, &used, v, vlen);
 
 				if (conf_add_entry(sec, ks, vs, line) < 0)
@@ -357,54 +361,14 @@ fail:
 
 struct conf_file *conf_read(const char *path, struct err *err)
 {
-	struct conf_file *cf = NULL;
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t n;
-	int fd;
+	struct conf_file *cf;
+	char *buf;
+	size_t len;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		err_sys(err, "open(%s)", path);
+	if (fileio_read_all(path, CONF_FILE_MAX, &buf, &len, err) < 0)
 		return NULL;
-	}
-	if (fstat(fd, &st) < 0) {
-		err_sys(err, "fstat(%s)", path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err_set(err, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((uint64_t)st.st_size > CONF_FILE_MAX) {
-		err_set(err, "%s: file over %u bytes", path, CONF_FILE_MAX);
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		err_sys(err, "malloc");
-		goto out;
-	}
-	/* read what fstat announced, and not a byte more */
-	while (len <= (size_t)st.st_size) {
-		n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err_sys(err, "read(%s)", path);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > (size_t)st.st_size) {
-		err_set(err, "%s: file changed while reading", path);
-		goto out;
-	}
 	cf = conf_read_buf(path, buf, len, err);
-out:
 	free(buf);
-	close(fd);
 	return cf;
 }
 
@@ -416,306 +380,4 @@ unsigned conf_line(const struct conf_section *sec, const char *key)
 		if (strcmp(sec->entries[i].key, key) == 0)
 			return sec->entries[i].line;
 	return sec->line;
-}
-
-/* conf_parse_u64 - plain decimal digits; *end_r gets the rest */
-static int conf_parse_u64(const char *s, uint64_t *out, const char **end_r)
-{
-	uint64_t v = 0;
-	const char *p = s;
-
-	if (*p < '0' || *p > '9')
-		return -1;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-			return -1;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	*out = v;
-	*end_r = p;
-	return 0;
-}
-
-/* conf_mul - *v *= m, -1 on overflow */
-static int conf_mul(uint64_t *v, uint64_t m)
-{
-	if (m != 0 && *v > UINT64_MAX / m)
-		return -1;
-	*v *= m;
-	return 0;
-}
-
-int conf_parse_size(const char *s, uint64_t *out)
-{
-	const char *end;
-	uint64_t v, m = 1;
-
-	if (conf_parse_u64(s, &v, &end) < 0)
-		return -1;
-	if (*end != '\0') {
-		switch (*end) {
-		case 'k': case 'K': m = 1ULL << 10; break;
-		case 'm': case 'M': m = 1ULL << 20; break;
-		case 'g': case 'G': m = 1ULL << 30; break;
-		case 't': case 'T': m = 1ULL << 40; break;
-		default: return -1;
-		}
-		if (end[1] != '\0')
-			return -1;
-	}
-	if (conf_mul(&v, m) < 0)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-int conf_parse_duration(const char *s, uint64_t *ms_out)
-{
-	const char *end;
-	uint64_t v, m;
-
-	if (conf_parse_u64(s, &v, &end) < 0)
-		return -1;
-	if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
-		m = 1000;
-	else if (strcmp(end, "ms") == 0)
-		m = 1;
-	else if (strcmp(end, "m") == 0)
-		m = 60 * 1000;
-	else if (strcmp(end, "h") == 0)
-		m = 3600 * 1000;
-	else if (strcmp(end, "d") == 0)
-		m = 86400 * 1000;
-	else
-		return -1;
-	if (conf_mul(&v, m) < 0)
-		return -1;
-	*ms_out = v;
-	return 0;
-}
-
-/* conf_parse_percent - "10", "10%", "2.5%": 0..100 */
-static int conf_parse_percent(const char *s, double *out)
-{
-	size_t len = strlen(s), i, dots = 0, digits = 0;
-	char buf[32], *end;
-	double v;
-
-	if (len > 0 && s[len - 1] == '%')
-		len--;
-	if (len == 0 || len >= sizeof(buf))
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (s[i] == '.')
-			dots++;
-		else if (s[i] >= '0' && s[i] <= '9')
-			digits++;
-		else
-			return -1;
-	}
-	if (dots > 1 || digits == 0 || s[0] == '.' || s[len - 1] == '.')
-		return -1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	errno = 0;
-	v = strtod(buf, &end);
-	if (errno != 0 || *end != '\0' || v < 0 || v > 100)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int conf_parse_bool(const char *s, int *out)
-{
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
-	size_t i;
-
-	for (i = 0; i < 4; i++) {
-		if (strcasecmp(s, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcasecmp(s, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* conf_show - a bound in the key's unit, e.g. 64M, 10s, 500ms */
-static void conf_show(enum conf_type type, uint64_t v, char *out, size_t sz)
-{
-	static const struct { const char *sfx; uint64_t mul; }
-	size_units[] = { { "G", 1ULL << 30 }, { "M", 1ULL << 20 },
-			 { "K", 1ULL << 10 } },
-	dur_units[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 },
-			{ "s", 1000 } };
-	size_t i;
-
-	if (v != 0 && type == CONF_SIZE) {
-		for (i = 0; i < 3; i++)
-			if (v % size_units[i].mul == 0) {
-				snprintf(out, sz, "%llu%s",
-					 (unsigned long long)(v /
-							      size_units[i].mul),
-					 size_units[i].sfx);
-				return;
-			}
-	}
-	if (type == CONF_DURATION) {
-		for (i = 0; v != 0 && i < 4; i++)
-			if (v % dur_units[i].mul == 0) {
-				snprintf(out, sz, "%llu%s",
-					 (unsigned long long)(v /
-							      dur_units[i].mul),
-					 dur_units[i].sfx);
-				return;
-			}
-		snprintf(out, sz, "%llums", (unsigned long long)v);
-		return;
-	}
-	snprintf(out, sz, "%llu", (unsigned long long)v);
-}
-
-/* conf_set - parse one value into the target; message without location */
-static int conf_set(const struct conf_key *k, const char *value, void *target,
-		    struct err *err)
-{
-	char *field = (char *)target + k->offset, lo[32], hi[32];
-	uint64_t u = 0;
-	double d;
-	int b, rc = 0;
-	const char *end;
-
-	switch (k->type) {
-	case CONF_STRING: {
-		char *s = strdup(value);
-
-		if (s == NULL)
-			return err_set(err, "%s: out of memory", k->name);
-		memcpy(field, &s, sizeof(s));
-		return 0;
-	}
-	case CONF_UINT:
-		rc = conf_parse_u64(value, &u, &end);
-		if (rc == 0 && *end != '\0')
-			rc = -1;
-		if (rc < 0)
-			return err_set(err, "%s: '%s' is not a number",
-				       k->name, value);
-		break;
-	case CONF_SIZE:
-		if (conf_parse_size(value, &u) < 0)
-			return err_set(err, "%s: '%s' is not a size (e.g. "
-				       "512, 64K, 512M, 2G)", k->name, value);
-		break;
-	case CONF_DURATION:
-		if (conf_parse_duration(value, &u) < 0)
-			return err_set(err, "%s: '%s' is not a duration "
-				       "(e.g. 500ms, 30s, 10m, 2h, 7d)",
-				       k->name, value);
-		break;
-	case CONF_PERCENT:
-		if (conf_parse_percent(value, &d) < 0)
-			return err_set(err, "%s: '%s' is not a percentage "
-				       "from 0 to 100 (e.g. 10%%)", k->name,
-				       value);
-		memcpy(field, &d, sizeof(d));
-		return 0;
-	case CONF_BOOL:
-		if (conf_parse_bool(value, &b) < 0)
-			return err_set(err, "%s: '%s' is not yes or no",
-				       k->name, value);
-		memcpy(field, &b, sizeof(b));
-		return 0;
-	default:
-		return err_set(err, "%s: unknown key type", k->name);
-	}
-	if (k->min != 0 || k->max != 0) {
-		conf_show(k->type, k->min, lo, sizeof(lo));
-		conf_show(k->type, k->max, hi, sizeof(hi));
-		if (u < k->min)
-			return err_set(err, "%s: %s is below the minimum %s",
-				       k->name, value, lo);
-		if (u > k->max)
-			return err_set(err, "%s: %s is above the maximum %s",
-				       k->name, value, hi);
-	}
-	memcpy(field, &u, sizeof(u));
-	return 0;
-}
-
-/* conf_clear_strings - free and NULL the string fields of the table */
-static void conf_clear_strings(const struct conf_key *table, void *target,
-			       int do_free)
-{
-	const struct conf_key *k;
-	char *s;
-
-	for (k = table; k->name != NULL; k++) {
-		if (k->type != CONF_STRING)
-			continue;
-		if (do_free) {
-			memcpy(&s, (char *)target + k->offset, sizeof(s));
-			free(s);
-		}
-		s = NULL;
-		memcpy((char *)target + k->offset, &s, sizeof(s));
-	}
-}
-
-int conf_apply(const struct conf_file *cf, const struct conf_section *sec,
-	       const struct conf_key *table, void *target, struct err *err)
-{
-	const struct conf_key *k;
-	const char *value;
-	char where[600];
-	unsigned line;
-	size_t i;
-
-	snprintf(where, sizeof(where), "[%s%s%.256s]", sec->type,
-		 sec->name[0] ? " " : "", sec->name);
-	for (i = 0; i < sec->n; i++) {
-		for (k = table; k->name != NULL; k++)
-			if (strcmp(k->name, sec->entries[i].key) == 0)
-				break;
-		if (k->name == NULL)
-			return err_set(err, "%s:%u: %s: unknown key '%s'",
-				       cf->path, sec->entries[i].line, where,
-				       sec->entries[i].key);
-	}
-	conf_clear_strings(table, target, 0);
-	for (k = table; k->name != NULL; k++) {
-		value = NULL;
-		line = sec->line;
-		for (i = 0; i < sec->n; i++)
-			if (strcmp(k->name, sec->entries[i].key) == 0) {
-				value = sec->entries[i].value;
-				line = sec->entries[i].line;
-				break;
-			}
-		if (value == NULL)
-			value = k->def;
-		if (value == NULL) {
-			err_set(err, "%s:%u: %s: missing key '%s'", cf->path,
-				sec->line, where, k->name);
-			goto fail;
-		}
-		if (conf_set(k, value, target, err) < 0) {
-			err_prefix(err, "%s:%u", cf->path, line);
-			goto fail;
-		}
-	}
-	return 0;
-fail:
-	conf_clear_strings(table, target, 1);
-	return -1;
-}
-
-void conf_free_target(const struct conf_key *table, void *target)
-{
-	if (target != NULL)
-		conf_clear_strings(table, target, 1);
 }

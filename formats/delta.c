@@ -21,17 +21,10 @@
 #include <string.h>
 
 #include "delta.h"
+#include "domset.h"
+#include "manifest.h"
 #include "norm.h"
-
-/* delta_cmp - bytewise key order, shorter first on a tie */
-static int delta_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
+#include "state_impl.h"
 
 /* delta_put - append "<head><key>[ <val>]\n" (a state or a change line) */
 static int delta_put(struct buf *out, const char *head, const char *key,
@@ -50,7 +43,7 @@ static int delta_put(struct buf *out, const char *head, const char *key,
 static int delta_line(struct buf *out, char sign, char type, const char *key,
 		      size_t klen, const char *val, size_t vlen)
 {
-	char head[4] = { sign, type, ' ', '\0' };
+	char head[4] = {sign, type, ' ', '\0'};
 
 	return delta_put(out, head, key, klen, val, vlen);
 }
@@ -71,11 +64,13 @@ int delta_compute(const struct state *old, const struct state *new,
 			state_domain(old, i, &ok, &okl, &ov, &ovl);
 		if (j < nn)
 			state_domain(new, j, &nk, &nkl, &nv, &nvl);
-		c = i >= no ? 1 : j >= nn ? -1 : delta_cmp(ok, okl, nk, nkl);
+		c = i >= no ? 1 : j >= nn ? -1 : state_keycmp(ok, okl, nk, nkl);
 		if (c == 0) {
 			if (ovl != nvl || memcmp(ov, nv, ovl) != 0) {
-				if (delta_line(out, '-', 'D', ok, okl, ov, ovl) < 0 ||
-				    delta_line(out, '+', 'D', nk, nkl, nv, nvl) < 0)
+				if (delta_line(out, '-', 'D', ok, okl, ov,
+					       ovl) < 0 ||
+				    delta_line(out, '+', 'D', nk, nkl, nv,
+					       nvl) < 0)
 					goto nomem;
 				removes++;
 				adds++;
@@ -102,7 +97,7 @@ int delta_compute(const struct state *old, const struct state *new,
 			state_recipient(old, i, &ok, &okl);
 		if (j < nn)
 			state_recipient(new, j, &nk, &nkl);
-		c = i >= no ? 1 : j >= nn ? -1 : delta_cmp(ok, okl, nk, nkl);
+		c = i >= no ? 1 : j >= nn ? -1 : state_keycmp(ok, okl, nk, nkl);
 		if (c == 0) {
 			i++;
 			j++;
@@ -127,62 +122,278 @@ nomem:
 	return err_set(err, "out of memory (delta)");
 }
 
-/* delta_hex - hash as hex for messages */
-static const char *delta_hex(const unsigned char *h, char *out)
+/* delta_line_start - offset in a finished state's text of record r's line */
+static size_t delta_line_start(const struct state_rec *r)
 {
-	static const char hex[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < STATE_HASH_LEN; i++) {
-		out[2 * i] = hex[h[i] >> 4];
-		out[2 * i + 1] = hex[h[i] & 15];
-	}
-	out[2 * STATE_HASH_LEN] = '\0';
-	return out;
+	return (size_t)r->off - 2;
 }
 
-/* delta_check_key - an added key must be folded as norm.h folds it */
-static int delta_check_key(char type, const char *k, size_t klen,
-			   struct err *err)
+/* delta_section_end - where a finished state's D (or R) lines end */
+static size_t delta_section_end(const struct state *st,
+				const struct state_index *ix)
 {
-	char out[NORM_BUF_SIZE];
-	size_t n;
-	int r;
+	const struct state_rec *r;
 
-	if (type == 'D')
-		r = norm_domain(k, klen, out, sizeof(out), &n, err);
-	else
-		r = norm_address(k, klen, out, sizeof(out), &n, err);
-	if (r < 0)
-		return -1;
-	if (n != klen || memcmp(out, k, n) != 0)
-		return err_set(err, "%s \"%.*s\" is not folded (\"%s\")",
-			       type == 'D' ? "domain" : "address",
-			       (int)(klen > 255 ? 255 : klen), k, out);
+	if (ix->n == 0)
+		return ix == &st->dom ? 0 : st->canon_len;
+	r = &ix->rec[ix->n - 1];
+	return (size_t)r->off + r->klen + (ix == &st->dom ? 1u + r->vlen : 0) +
+	       1;
+}
+
+/*
+ * delta_splice_check - one edit of one section against the base and the
+ * result so far (prev: the last key written, NULL before the first)
+ */
+static int delta_splice_check(const struct state *base,
+			      const struct state_index *bix,
+			      const struct delta_edit *e, size_t done,
+			      const char *prev, size_t prevlen, size_t i,
+			      struct err *err)
+{
+	const struct state_rec *b = e->at < bix->n ? &bix->rec[e->at] : NULL;
+
+	if (e->at < done || e->at > bix->n || e->klen == 0 || e->klen > 255 ||
+	    e->vlen > UINT16_MAX)
+		return err_set(err, "edit %zu: out of order", i);
+	if (!e->add) {
+		if (b == NULL || b->klen != e->klen || b->vlen != e->vlen ||
+		    memcmp(state_key(base, b), e->key, e->klen) != 0 ||
+		    (e->type == 'D' && memcmp(state_key(base, b) + b->klen + 1,
+					      e->val, e->vlen) != 0))
+			return err_set(err,
+				       "edit %zu: removes a record the base "
+				       "lacks",
+				       i);
+		return 0;
+	}
+	if (e->type == 'D') {
+		if (norm_folded(e->key, e->klen, 1, err) < 0 ||
+		    norm_nexthop(e->val, e->vlen, err) < 0)
+			return err_prefix(err, "edit %zu", i);
+	} else if (norm_folded(e->key, e->klen, 0, err) < 0) {
+		return err_prefix(err, "edit %zu", i);
+	}
+	if ((prev != NULL &&
+	     state_keycmp(prev, prevlen, e->key, e->klen) >= 0) ||
+	    (b != NULL &&
+	     state_keycmp(e->key, e->klen, state_key(base, b), b->klen) >= 0))
+		return err_set(err, "edit %zu: adds \"%.*s\" out of order", i,
+			       (int)e->klen, e->key);
 	return 0;
 }
 
-/* delta_lower - index of the first base record whose key is >= key */
-static size_t delta_lower(const struct state *base, char type,
-			  const char *key, size_t klen)
+/*
+ * delta_splice_section - write one section (D or R lines) of the result:
+ * runs of base lines copied whole, their index entries moved by the run's
+ * shift, edits checked and applied.  *pos and *ei advance.
+ */
+static int delta_splice_section(const struct state *base, struct state *res,
+				char type, const struct delta_edit *ed,
+				size_t n, size_t *ei, size_t *pos,
+				struct err *err)
 {
-	size_t lo = 0, hi, mid, kl;
-	const char *k;
+	const struct state_index *bix = type == 'D' ? &base->dom : &base->rcpt;
+	struct state_index *rix = type == 'D' ? &res->dom : &res->rcpt;
+	size_t done = 0, upto, from, to, k, len;
+	const char *prev = NULL;
+	size_t prevlen = 0;
+	struct state_rec *r;
 
-	hi = type == 'D' ? state_domain_count(base)
-			 : state_recipient_count(base);
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (type == 'D')
-			state_domain(base, mid, &k, &kl, NULL, NULL);
-		else
-			state_recipient(base, mid, &k, &kl);
-		if (delta_cmp(k, kl, key, klen) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	for (;; (*ei)++) {
+		const struct delta_edit *e =
+		    *ei < n && ed[*ei].type == type ? &ed[*ei] : NULL;
+
+		if (e != NULL && delta_splice_check(base, bix, e, done, prev,
+						    prevlen, *ei, err) < 0)
+			return -1;
+		/* copy base records [done, upto) as one run */
+		upto = e != NULL ? e->at : bix->n;
+		if (upto > done) {
+			from = delta_line_start(&bix->rec[done]);
+			to = upto < bix->n ? delta_line_start(&bix->rec[upto])
+					   : delta_section_end(base, bix);
+			/* the sizes were counted from the edits: re-checked */
+			if (to - from > res->cap - *pos ||
+			    upto - done > rix->cap - rix->n)
+				return err_set(err, "edit %zu: out of order",
+					       *ei);
+			memcpy(res->arena + *pos, base->arena + from,
+			       to - from);
+			r = &rix->rec[rix->n];
+			memcpy(r, &bix->rec[done], (upto - done) * sizeof(*r));
+			for (k = 0; k < upto - done; k++)
+				r[k].off = (uint32_t)(r[k].off - from + *pos);
+			rix->n += upto - done;
+			*pos += to - from;
+			prev = state_key(base, &bix->rec[upto - 1]);
+			prevlen = bix->rec[upto - 1].klen;
+			done = upto;
+		}
+		if (e == NULL)
+			return 0;
+		if (!e->add) {
+			done = e->at + 1;
+			continue;
+		}
+		len = 2 + e->klen + (type == 'D' ? 1 + e->vlen : 0) + 1;
+		if (len > res->cap - *pos || rix->n == rix->cap)
+			return err_set(err, "edit %zu: out of order", *ei);
+		res->arena[*pos] = type;
+		res->arena[*pos + 1] = ' ';
+		memcpy(res->arena + *pos + 2, e->key, e->klen);
+		if (type == 'D') {
+			res->arena[*pos + 2 + e->klen] = ' ';
+			memcpy(res->arena + *pos + 3 + e->klen, e->val,
+			       e->vlen);
+		}
+		res->arena[*pos + len - 1] = '\n';
+		r = &rix->rec[rix->n++];
+		r->pfx = 0;
+		r->off = (uint32_t)(*pos + 2);
+		r->klen = (uint8_t)e->klen;
+		r->vlen = (uint16_t)e->vlen;
+		r->fresh = 0;
+		prev = e->key;
+		prevlen = e->klen;
+		*pos += len;
 	}
-	return lo;
+}
+
+/* delta_rcpt_domain_ok - recipient i's domain is in the table */
+static int delta_rcpt_domain_ok(const struct state *st, const struct domset *ds,
+				size_t i, struct err *err)
+{
+	const struct state_rec *r = &st->rcpt.rec[i];
+	const char *d;
+	size_t dlen;
+
+	state_domain_of(state_key(st, r), r->klen, &d, &dlen);
+	if (domset_has(ds, d, dlen))
+		return 0;
+	return err_set(err,
+		       "state line %zu: recipient domain \"%.*s\" is not "
+		       "among the domains",
+		       st->dom.n + i + 1, (int)dlen, d);
+}
+
+/*
+ * delta_splice_domains_ok - every recipient of the result has its domain:
+ * all of them when a domain went away, else only the added ones (in order,
+ * so that the first bad line is named)
+ */
+static int delta_splice_domains_ok(const struct state *res, int all,
+				   const struct delta_edit *ed, size_t n,
+				   struct err *err)
+{
+	struct domset ds = DOMSET_INIT;
+	size_t i, e;
+	int ret = -1, found;
+
+	if (domset_build(&ds, res->arena, res->dom.rec, res->dom.n, err) < 0)
+		return -1;
+	if (all) {
+		for (i = 0; i < res->rcpt.n; i++)
+			if (delta_rcpt_domain_ok(res, &ds, i, err) < 0)
+				goto out;
+	} else {
+		for (e = 0; e < n; e++) {
+			if (ed[e].type != 'R' || !ed[e].add)
+				continue;
+			i = state_lower(res, &res->rcpt, ed[e].key, ed[e].klen,
+					&found);
+			if (!found) {
+				err_set(err, "edit %zu: lost", e);
+				goto out;
+			}
+			if (delta_rcpt_domain_ok(res, &ds, i, err) < 0)
+				goto out;
+		}
+	}
+	ret = 0;
+out:
+	domset_free(&ds);
+	return ret;
+}
+
+struct state *delta_splice(const struct state *base,
+			   const struct delta_edit *ed, size_t n,
+			   struct err *err)
+{
+	struct state *res = NULL;
+	size_t i, len = base->canon_len, nd = base->dom.n, nr = base->rcpt.n;
+	size_t pos = 0, ei = 0;
+	int gone = 0;
+
+	if (!base->finished) {
+		err_set(err, "delta_splice: base not finished");
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		size_t l = 2 + ed[i].klen +
+			   (ed[i].type == 'D' ? 1 + ed[i].vlen : 0) + 1;
+
+		if ((ed[i].type != 'D' && ed[i].type != 'R') ||
+		    (i > 0 && ed[i].type == 'D' && ed[i - 1].type == 'R') ||
+		    ed[i].klen > 255 || ed[i].vlen > UINT16_MAX) {
+			err_set(err, "edit %zu: out of order", i);
+			return NULL;
+		}
+		if (ed[i].add) {
+			if (l > STATE_ARENA_MAX - len) {
+				err_set(err,
+					"state too large (over 4 GiB of text)");
+				return NULL;
+			}
+			len += l;
+			ed[i].type == 'D' ? nd++ : nr++;
+		} else {
+			/* removals are checked against the base before use */
+			if (l > len || (ed[i].type == 'D' ? nd : nr) == 0) {
+				err_set(err,
+					"edit %zu: removes a record the "
+					"base lacks",
+					i);
+				return NULL;
+			}
+			len -= l;
+			ed[i].type == 'D' ? nd-- : nr--;
+			/* a domain removed and not added back */
+			if (ed[i].type == 'D' &&
+			    !(i + 1 < n && ed[i + 1].type == 'D' &&
+			      ed[i + 1].add && ed[i + 1].klen == ed[i].klen &&
+			      memcmp(ed[i + 1].key, ed[i].key, ed[i].klen) ==
+				  0))
+				gone = 1;
+		}
+	}
+	if ((res = state_new()) == NULL ||
+	    (res->arena = state_malloc(len)) == NULL ||
+	    (res->dom.rec = state_malloc(nd * sizeof(struct state_rec))) ==
+		NULL ||
+	    (res->rcpt.rec = state_malloc(nr * sizeof(struct state_rec))) ==
+		NULL) {
+		err_set(err, "out of memory (state of %zu octets)", len);
+		goto fail;
+	}
+	res->cap = len;
+	res->dom.cap = nd;
+	res->rcpt.cap = nr;
+	if (delta_splice_section(base, res, 'D', ed, n, &ei, &pos, err) < 0 ||
+	    delta_splice_section(base, res, 'R', ed, n, &ei, &pos, err) < 0)
+		goto fail;
+	if (ei != n || pos != len || res->dom.n != nd || res->rcpt.n != nr) {
+		err_set(err, "edit %zu: out of order", ei);
+		goto fail;
+	}
+	res->len = res->cap = res->canon_len = len;
+	res->finished = 1;
+	if (delta_splice_domains_ok(res, gone, ed, n, err) < 0)
+		goto fail;
+	return res;
+fail:
+	state_free(res);
+	return NULL;
 }
 
 /*
@@ -190,12 +401,12 @@ static size_t delta_lower(const struct state *base, char type,
  * the base, and turn it into an edit (e) of the base
  */
 static int delta_apply_line(const struct state *base,
-			    const struct state_edit *prev, const char *line,
-			    size_t llen, unsigned lineno, struct state_edit *e,
+			    const struct delta_edit *prev, const char *line,
+			    size_t llen, unsigned lineno, struct delta_edit *e,
 			    struct err *err)
 {
 	const char *key = line + 3, *val = NULL, *sp, *bk, *bv = NULL;
-	size_t klen, vlen = 0, bkl = 0, bvl = 0, at, count;
+	size_t klen, vlen = 0, bkl = 0, bvl = 0, at;
 	char sign, type;
 	int c, present, again = 0;
 
@@ -217,12 +428,16 @@ static int delta_apply_line(const struct state *base,
 
 	/* Order: all D before all R, keys ascending, "-" before "+". */
 	if (prev != NULL && prev->type == 'R' && type == 'D')
-		return err_set(err, "delta line %u: not sorted (domain change after recipient changes)",
+		return err_set(err,
+			       "delta line %u: not sorted (domain change after "
+			       "recipient changes)",
 			       lineno);
 	if (prev != NULL && prev->type == type) {
-		c = delta_cmp(prev->key, prev->klen, key, klen);
+		c = state_keycmp(prev->key, prev->klen, key, klen);
 		if (c > 0 || (c == 0 && !(!prev->add && sign == '+')))
-			return err_set(err, "delta line %u: not sorted (\"%.*s\" after \"%.*s\")",
+			return err_set(err,
+				       "delta line %u: not sorted (\"%.*s\" "
+				       "after \"%.*s\")",
 				       lineno, (int)klen, key, (int)prev->klen,
 				       prev->key);
 		/* the same key removed just before: a nexthop change */
@@ -230,64 +445,73 @@ static int delta_apply_line(const struct state *base,
 	}
 
 	if (sign == '+') {
-		if (delta_check_key(type, key, klen, err) < 0 ||
+		if (norm_folded(key, klen, type == 'D', err) < 0 ||
 		    (type == 'D' && norm_nexthop(val, vlen, err) < 0))
 			return err_prefix(err, "delta line %u", lineno);
 	}
-	at = delta_lower(base, type, key, klen);
-	count = type == 'D' ? state_domain_count(base)
-			    : state_recipient_count(base);
-	present = 0;
-	if (at < count) {
-		if (type == 'D')
-			state_domain(base, at, &bk, &bkl, &bv, &bvl);
-		else
-			state_recipient(base, at, &bk, &bkl);
-		present = bkl == klen && memcmp(bk, key, klen) == 0;
-	}
+	at = state_lower(base, type == 'D' ? &base->dom : &base->rcpt, key,
+			 klen, &present);
+	if (present && type == 'D')
+		state_domain(base, at, &bk, &bkl, &bv, &bvl);
 	if (sign == '-') {
 		if (!present)
-			return err_set(err, "delta line %u: removes absent %s \"%.*s\"",
-				       lineno, type == 'D' ? "domain" : "recipient",
-				       (int)klen, key);
+			return err_set(
+			    err, "delta line %u: removes absent %s \"%.*s\"",
+			    lineno, type == 'D' ? "domain" : "recipient",
+			    (int)klen, key);
 		if (type == 'D' && (bvl != vlen || memcmp(bv, val, vlen) != 0))
-			return err_set(err, "delta line %u: removes domain \"%.*s\" with nexthop \"%.*s\", but the base has \"%.*s\"",
-				       lineno, (int)klen, key, (int)vlen, val,
-				       (int)bvl, bv);
+			return err_set(
+			    err,
+			    "delta line %u: removes domain \"%.*s\" with "
+			    "nexthop \"%.*s\", but the base has \"%.*s\"",
+			    lineno, (int)klen, key, (int)vlen, val, (int)bvl,
+			    bv);
 	} else if (present && !again) {
 		return err_set(err, "delta line %u: adds present %s \"%.*s\"",
 			       lineno, type == 'D' ? "domain" : "recipient",
 			       (int)klen, key);
 	} else if (present) {
-		at++;	/* after the record the line before removed */
+		at++; /* after the record the line before removed */
 	}
-	*e = (struct state_edit){ key, val, klen, vlen, at, type, sign == '+' };
+	*e = (struct delta_edit){key, val, klen, vlen, at, type, sign == '+'};
 	return 0;
 }
 
-struct state *delta_apply(const struct state *base,
-			  const unsigned char *base_hash,
-			  const char *delta, size_t len,
-			  const unsigned char *result_hash, struct err *err)
+/*
+ * delta_hash_check - st hashes to want, else "delta WHAT hash mismatch:
+ * expected HEX, HAS has HEX"
+ */
+static int delta_hash_check(const struct state *st,
+			    const unsigned char want[STATE_HASH_LEN],
+			    const char *what, const char *has, struct err *err)
 {
-	struct state *res = NULL;
-	struct state_edit *ed = NULL;
 	unsigned char h[STATE_HASH_LEN];
 	char hex1[2 * STATE_HASH_LEN + 1], hex2[2 * STATE_HASH_LEN + 1];
+
+	state_hash(st, h);
+	if (memcmp(h, want, STATE_HASH_LEN) == 0)
+		return 0;
+	manifest_hex(want, STATE_HASH_LEN, hex1);
+	manifest_hex(h, STATE_HASH_LEN, hex2);
+	return err_set(err, "delta %s hash mismatch: expected %s, %s has %s",
+		       what, hex1, has, hex2);
+}
+
+struct state *delta_apply(const struct state *base,
+			  const unsigned char *base_hash, const char *delta,
+			  size_t len, const unsigned char *result_hash,
+			  struct err *err)
+{
+	struct state *res = NULL;
+	struct delta_edit *ed = NULL;
 	const char *p;
 	size_t pos = 0, n = 0, lines = 0;
 	unsigned lineno = 0;
 
-	if (base_hash != NULL) {
-		state_hash(base, h);
-		if (memcmp(h, base_hash, STATE_HASH_LEN) != 0) {
-			err_set(err, "delta base hash mismatch: expected %s, base state has %s",
-				delta_hex(base_hash, hex1), delta_hex(h, hex2));
-			goto out;
-		}
-	}
-	for (p = delta; (p = memchr(p, '\n', len - (size_t)(p - delta)));
-	     p++)
+	if (base_hash != NULL &&
+	    delta_hash_check(base, base_hash, "base", "base state", err) < 0)
+		goto out;
+	for (p = delta; (p = memchr(p, '\n', len - (size_t)(p - delta))); p++)
 		lines++;
 	ed = malloc((lines ? lines : 1) * sizeof(*ed));
 	if (ed == NULL) {
@@ -311,20 +535,16 @@ struct state *delta_apply(const struct state *base,
 		pos += (size_t)(nl - line) + 1;
 	}
 	/* The base is verified and canonical: only the changes are checked. */
-	res = state_splice(base, ed, n, err);
+	res = delta_splice(base, ed, n, err);
 	if (res == NULL) {
 		err_prefix(err, "delta result");
 		goto out;
 	}
-	if (result_hash != NULL) {
-		state_hash(res, h);
-		if (memcmp(h, result_hash, STATE_HASH_LEN) != 0) {
-			err_set(err, "delta result hash mismatch: expected %s, result has %s",
-				delta_hex(result_hash, hex1), delta_hex(h, hex2));
-			state_free(res);
-			res = NULL;
-			goto out;
-		}
+	if (result_hash != NULL &&
+	    delta_hash_check(res, result_hash, "result", "result", err) < 0) {
+		state_free(res);
+		res = NULL;
+		goto out;
 	}
 out:
 	free(ed);

@@ -36,8 +36,34 @@ int delta_compute(const struct state *old, const struct state *new,
  * result hash it always checks, which would also catch a wrong base.
  */
 struct state *delta_apply(const struct state *base,
-			  const unsigned char *base_hash,
-			  const char *delta, size_t len,
-			  const unsigned char *result_hash, struct err *err);
+			  const unsigned char *base_hash, const char *delta,
+			  size_t len, const unsigned char *result_hash,
+			  struct err *err);
+
+/*
+ * delta_edit - one change for delta_splice(): remove the base's record at
+ * (add == 0), or add a record just before the base's record at (at == the
+ * count: after the last).  type is 'D' (val is the nexthop) or 'R'.
+ */
+struct delta_edit {
+	const char *key, *val;
+	size_t klen, vlen;
+	size_t at;
+	char type;
+	char add;
+};
+
+/*
+ * delta_splice - a new finished state: the finished base with n edits, in
+ * canonical order (domain edits first, then by key, a removal before an
+ * addition of the same key), without re-checking the base's records.  Each
+ * edit is checked (a removal names the base's record exactly, an addition is
+ * folded and falls strictly between its neighbours in the result), and so is
+ * every recipient's domain in the result; errors as state_parse()'s, with
+ * the result's line numbers, or "edit N: ...".
+ */
+struct state *delta_splice(const struct state *base,
+			   const struct delta_edit *ed, size_t n,
+			   struct err *err);
 
 #endif

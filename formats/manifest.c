@@ -65,8 +65,7 @@ int manifest_unhex(const char *hex, size_t hexlen, unsigned char *bin,
 	return 0;
 }
 
-/* manifest_origin_ok - [A-Za-z0-9.-], 1..MANIFEST_ORIGIN_MAX octets */
-static int manifest_origin_ok(const char *s, size_t len)
+int manifest_origin_valid(const char *s, size_t len)
 {
 	size_t i;
 
@@ -105,7 +104,7 @@ static int manifest_check(const struct manifest *m, struct err *err)
 		return err_set(err, "manifest: field 'version': unsupported "
 			       "version %d", m->version);
 	n = strnlen(m->origin, sizeof(m->origin));
-	if (n == sizeof(m->origin) || !manifest_origin_ok(m->origin, n))
+	if (n == sizeof(m->origin) || !manifest_origin_valid(m->origin, n))
 		return err_set(err, "manifest: field 'origin': invalid "
 			       "(1..%d of A-Z a-z 0-9 . -)",
 			       MANIFEST_ORIGIN_MAX);
@@ -336,7 +335,7 @@ int manifest_decode(struct manifest *m, const char *json, size_t len,
 
 	if (manifest_str(o, "origin", &s, &slen, err) < 0)
 		goto out;
-	if (!manifest_origin_ok(s, slen)) {
+	if (!manifest_origin_valid(s, slen)) {
 		err_set(err, "manifest: field 'origin': invalid (1..%d of "
 			"A-Z a-z 0-9 . -)", MANIFEST_ORIGIN_MAX);
 		goto out;

@@ -68,6 +68,13 @@ int manifest_decode(struct manifest *m, const char *json, size_t len,
 		    struct err *err);
 
 /* Hex helpers for hashes (lower case, exactly 2*len digits). */
+/*
+ * manifest_origin_valid - 1 when s is an origin name: [A-Za-z0-9.-], 1 to
+ * MANIFEST_ORIGIN_MAX octets (the one rule for manifests, trusted keys, the
+ * agent's origin and mxsync-keys trusted-line)
+ */
+int manifest_origin_valid(const char *s, size_t len);
+
 void manifest_hex(const unsigned char *bin, size_t len, char *out);
 int manifest_unhex(const char *hex, size_t hexlen, unsigned char *bin,
 		   size_t len);

@@ -473,6 +473,36 @@ int norm_nexthop(const char *in, size_t len, struct err *err)
 	return 0;
 }
 
+int norm_folded(const char *key, size_t len, int domain, struct err *err)
+{
+	char out[NORM_BUF_SIZE];
+	size_t n;
+	int r;
+
+	if (domain)
+		r = norm_domain(key, len, out, sizeof(out), &n, err);
+	else
+		r = norm_address(key, len, out, sizeof(out), &n, err);
+	if (r < 0)
+		return -1;
+	if (n != len || memcmp(out, key, n) != 0)
+		return err_set(err, "%s \"%.*s\" is not folded (\"%s\")",
+			       domain ? "domain" : "address",
+			       (int)(len > 255 ? 255 : len), key, out);
+	return 0;
+}
+
+int norm_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len)
+		if (norm_utf8_next(u, len, &i) < 0)
+			return 0;
+	return 1;
+}
+
 /* norm_route_word - is w (n octets) one of the blank-separated words? */
 static int norm_route_word(const char *list, const char *w, size_t n)
 {

@@ -68,6 +68,20 @@ int norm_domain_alt(const char *d, size_t len, char *out, size_t outsize,
 int norm_nexthop(const char *in, size_t len, struct err *err);
 
 /*
+ * norm_folded - 0 when key is what norm_domain() (domain set) or
+ * norm_address() makes of it: the check of every key a state holds;
+ * otherwise -1 with their message or "address \"K\" is not folded (\"k\")"
+ */
+int norm_folded(const char *key, size_t len, int domain, struct err *err);
+
+/*
+ * norm_utf8_valid - 1 when s is valid UTF-8 (no overlong form, surrogate,
+ * code point beyond U+10FFFF or cut-off sequence), as Postfix's
+ * valid_utf8_string(); the one UTF-8 decoder of the tree
+ */
+int norm_utf8_valid(const char *s, size_t len);
+
+/*
  * norm_route - norm_nexthop(), and the nexthop is a route a backup may
  * install: TRANSPORT:DESTINATION with TRANSPORT one of the words of
  * transports (blank or comma separated, e.g. "smtp relay") and DESTINATION

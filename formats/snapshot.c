@@ -27,7 +27,6 @@
 #include "atomic.h"
 #include "fileio.h"
 #include "manifest.h"
-#include "mem.h"
 #include "snapshot.h"
 
 #define SNAPSHOT_B64_VARIANT sodium_base64_VARIANT_ORIGINAL
@@ -210,9 +209,6 @@ int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 			err_sys(err, "malloc");
 			goto out;
 		}
-		/* map the buffer in with one call, not a fault per page */
-		mem_huge(s->body, s->body_len);
-		mem_populate(s->body, s->body_len, 1);
 		if (fileio_pread_exact(fd, path, s->body, s->body_len,
 				       (off_t)hlen, err) < 0)
 			goto out;

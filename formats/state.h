@@ -89,42 +89,6 @@ int state_finish_unlisted(struct state *st, const unsigned char *drop,
 struct state *state_parse(const char *buf, size_t len, struct err *err);
 struct state *state_parse_owned(char *buf, size_t len, struct err *err);
 
-/*
- * state_parse_hashed - state_parse_owned, and hash gets BLAKE2b-256 of the
- * len octets of buf whether or not they parse (a large text is hashed on a
- * second thread while it is parsed).  When the parse succeeds, hash is the
- * state hash: canonical text parses only as itself.
- */
-struct state *state_parse_hashed(char *buf, size_t len,
-				 unsigned char hash[STATE_HASH_LEN],
-				 struct err *err);
-
-/*
- * state_edit - one change for state_splice(): remove the base's record at
- * (add == 0), or add a record just before the base's record at (at == the
- * count: after the last).  type is 'D' (val is the nexthop) or 'R'.
- */
-struct state_edit {
-	const char *key, *val;
-	size_t klen, vlen;
-	size_t at;
-	char type;
-	char add;
-};
-
-/*
- * state_splice - a new finished state: the finished base with n edits, in
- * canonical order (domain edits first, then by key, a removal before an
- * addition of the same key), without re-checking the base's records.  Each
- * edit is checked (a removal names the base's record exactly, an addition is
- * folded and falls strictly between its neighbours in the result), and so is
- * every recipient's domain in the result; errors as state_parse()'s, with
- * the result's line numbers, or "edit N: ...".
- */
-struct state *state_splice(const struct state *base,
-			   const struct state_edit *ed, size_t n,
-			   struct err *err);
-
 /* state_load - read and parse a canonical state file */
 struct state *state_load(const char *path, struct err *err);
 
@@ -145,7 +109,7 @@ int state_has_recipient(const struct state *st, const char *addr, size_t len);
 size_t state_text_size(const struct state *st);
 /* state_text - the canonical text (caller frees); *len_r its length */
 char *state_text(const struct state *st, size_t *len_r);
-/* state_write_fd - write the canonical text to fd (full writes, EINTR-safe) */
+/* state_write_fd - write the canonical text to fd (fileio_write_all) */
 int state_write_fd(const struct state *st, int fd, struct err *err);
 /* state_hash - BLAKE2b-256 of the canonical text, without building it */
 void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN]);

@@ -19,16 +19,12 @@
  * Security: the input is an administrator's file but may be large or
  * malformed; every line is bounded by TEXTMAP_LINE_MAX and NUL is refused.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "fileio.h"
-#include "mem.h"
+#include "norm.h"
 #include "textmap.h"
 
 /* textmap_space - Postfix ISSPACE: ASCII white space only */
@@ -36,41 +32,6 @@ static inline int textmap_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
 	       c == '\f';
-}
-
-/* textmap_utf8_ok - 1 when the text is valid UTF-8 (as valid_utf8_string) */
-static int textmap_utf8_ok(const unsigned char *s, size_t len)
-{
-	size_t i = 0, n, k;
-	uint32_t cp, min;
-
-	while (i < len) {
-		unsigned char c = s[i];
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			n = 1, cp = c & 0x1f, min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2, cp = c & 0x0f, min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return 0;
-		}
-		if (len - i <= n)
-			return 0;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += n + 1;
-	}
-	return 1;
 }
 
 #define TEXTMAP_ONES 0x0101010101010101ull
@@ -125,7 +86,7 @@ static int textmap_logical(const char *name, const char *l, size_t len,
 	/* Continuation text with nothing before it: postmap ignores it. */
 	if (len == 0 || textmap_space(l[0]))
 		return 0;
-	if (!ascii && !textmap_utf8_ok((const unsigned char *)l, len))
+	if (!ascii && !norm_utf8_valid(l, len))
 		return err_set(err, "%s:%u: invalid UTF-8", name, line);
 	for (k = 0; k < len; k++) {
 		if (!textmap_special[(unsigned char)l[k]])
@@ -180,7 +141,7 @@ static int textmap_list_line(const char *name, const char *l, size_t len,
 	if (k < e)
 		return err_set(err, "%s:%u: unexpected text after the key", name,
 			       line);
-	if (!ascii && !textmap_utf8_ok((const unsigned char *)l + s, k - s))
+	if (!ascii && !norm_utf8_valid(l + s, k - s))
 		return err_set(err, "%s:%u: invalid UTF-8", name, line);
 	return fn(ctx, l + s, k - s, "", 0, name, line, err);
 }
@@ -277,41 +238,13 @@ out:
 int textmap_parse_file(const char *path, enum textmap_kind kind,
 		       textmap_fn fn, void *ctx, struct err *err)
 {
-	struct stat sb;
-	char *buf = NULL;
-	size_t len = 0;
-	int fd = -1, ret = -1;
+	char *buf;
+	size_t len;
+	int ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err_sys(err, "open(%s)", path);
-		goto out;
-	}
-	if (fstat(fd, &sb) < 0) {
-		err_sys(err, "fstat(%s)", path);
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		err_set(err, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((uint64_t)sb.st_size >= SIZE_MAX / 2) {
-		err_set(err, "%s: file too large", path);
-		goto out;
-	}
-	buf = malloc((size_t)sb.st_size + 1);
-	if (buf == NULL) {
-		err_set(err, "%s: out of memory", path);
-		goto out;
-	}
-	mem_huge(buf, (size_t)sb.st_size);
-	if (fileio_pread_exact(fd, path, buf, (size_t)sb.st_size, 0, err) < 0)
-		goto out;
-	len = (size_t)sb.st_size;
+	if (fileio_read_all(path, SIZE_MAX / 2, &buf, &len, err) < 0)
+		return -1;
 	ret = textmap_parse_buf(path, buf, len, kind, fn, ctx, err);
-out:
 	free(buf);
-	if (fd >= 0)
-		close(fd);
 	return ret;
 }

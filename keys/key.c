@@ -25,6 +25,7 @@
 
 #include <sodium.h>
 
+#include "../formats/fileio.h"
 #include "key.h"
 
 /* Enough for the longest valid secret key file plus a little slack. */
@@ -98,32 +99,6 @@ static int key_format_publine(const unsigned char pk[KEY_PUBLIC_LEN],
 	return 0;
 }
 
-/* key_fsync_dir - fsync the directory holding path, so the new name lasts */
-static int key_fsync_dir(const char *path, struct err *err)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t n;
-	int fd, rc = 0;
-
-	if (slash == NULL) {
-		strcpy(dir, ".");
-	} else {
-		n = slash == path ? 1 : (size_t)(slash - path);
-		if (n >= sizeof(dir))
-			return err_set(err, "%s: path too long", path);
-		memcpy(dir, path, n);
-		dir[n] = '\0';
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return err_sys(err, "open(%s)", dir);
-	if (fsync(fd) < 0 && errno != EINVAL)
-		rc = err_sys(err, "fsync(%s)", dir);
-	close(fd);
-	return rc;
-}
-
 /*
  * key_write_new - create path with O_EXCL, write text, fsync, close
  *
@@ -135,9 +110,7 @@ static int key_fsync_dir(const char *path, struct err *err)
 static int key_write_new(const char *path, const char *text, size_t len,
 			 struct err *err)
 {
-	int fd = -1, rc = -1, created = 0;
-	size_t off = 0;
-	ssize_t w;
+	int fd = -1, rc = -1, created = 0, w;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0600);
@@ -155,16 +128,8 @@ static int key_write_new(const char *path, const char *text, size_t len,
 		err_sys(err, "fchmod(%s)", path);
 		goto out;
 	}
-	while (off < len) {
-		w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			err_sys(err, "write(%s)", path);
-			goto out;
-		}
-		off += (size_t)w;
-	}
+	if (fileio_write_all(fd, path, text, len, err) < 0)
+		goto out;
 	if (fsync(fd) < 0) {
 		err_sys(err, "fsync(%s)", path);
 		goto out;
@@ -175,7 +140,7 @@ static int key_write_new(const char *path, const char *text, size_t len,
 		err_sys(err, "close(%s)", path);
 		goto out;
 	}
-	if (key_fsync_dir(path, err) < 0)
+	if (fileio_fsync_dir(path, 1, err) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -237,7 +202,6 @@ static char *key_read_file(const char *path, size_t *len_r, struct err *err)
 	struct stat st;
 	char *text = NULL;
 	size_t len = 0;
-	ssize_t r;
 	int fd = -1, ok = 0;
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -270,21 +234,11 @@ static char *key_read_file(const char *path, size_t *len_r, struct err *err)
 		err_set(err, "sodium_malloc: out of memory");
 		goto out;
 	}
-	for (;;) {
-		if (len == KEY_FILE_MAX) {
-			err_set(err, "%s: too large for a key file", path);
-			goto out;
-		}
-		r = read(fd, text + len, KEY_FILE_MAX - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err_sys(err, "read(%s)", path);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
+	if (fileio_read_upto(fd, path, text, KEY_FILE_MAX, &len, err) < 0)
+		goto out;
+	if (len == KEY_FILE_MAX) {
+		err_set(err, "%s: too large for a key file", path);
+		goto out;
 	}
 	text[len] = '\0';
 	*len_r = len;

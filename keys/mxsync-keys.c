@@ -29,7 +29,10 @@
 
 #include "../formats/buf.h"
 #include "../formats/err.h"
+#include "../formats/exitcode.h"
+#include "../formats/fileio.h"
 #include "../formats/log.h"
+#include "../formats/manifest.h"
 #include "../formats/norm.h"
 #include "key.h"
 
@@ -37,9 +40,6 @@
 #define MXSYNC_VERSION "0.1.0"
 #endif
 
-#define KEYS_EXIT_OK 0
-#define KEYS_EXIT_REFUSED 1
-#define KEYS_EXIT_USAGE 2
 #define KEYS_LINE_MAX 1024
 
 static const char keys_usage_text[] =
@@ -53,7 +53,7 @@ static int keys_usage(const char *why)
 	if (why != NULL)
 		fprintf(stderr, "mxsync-keys: %s\n", why);
 	fputs(keys_usage_text, stderr);
-	return KEYS_EXIT_USAGE;
+	return EXITCODE_USAGE;
 }
 
 static int keys_help(void)
@@ -70,7 +70,7 @@ static int keys_help(void)
 	      "file\n"
 	      "\nExit codes: 0 ok, 1 refused or invalid data, 2 usage.\n",
 	      stdout);
-	return KEYS_EXIT_OK;
+	return EXITCODE_OK;
 }
 
 /* keys_puts - print a line to stdout and make sure it got there */
@@ -78,9 +78,9 @@ static int keys_puts(const char *line)
 {
 	if (printf("%s\n", line) < 0 || fflush(stdout) != 0) {
 		log_error("write(stdout): %s", strerror(errno));
-		return KEYS_EXIT_REFUSED;
+		return EXITCODE_REFUSED;
 	}
-	return KEYS_EXIT_OK;
+	return EXITCODE_OK;
 }
 
 static int keys_generate(int argc, char **argv)
@@ -109,7 +109,7 @@ static int keys_generate(int argc, char **argv)
 		return keys_usage("generate: -o FILE is required");
 	if (key_generate(out, comment, publine, sizeof(publine), &err) < 0) {
 		log_error("%s", err.msg);
-		return KEYS_EXIT_REFUSED;
+		return EXITCODE_REFUSED;
 	}
 	return keys_puts(publine);
 }
@@ -119,7 +119,7 @@ static int keys_public(int argc, char **argv)
 	struct key_secret *sk = NULL;
 	char publine[KEYS_LINE_MAX];
 	struct err err = { "" };
-	int rc = KEYS_EXIT_REFUSED;
+	int rc = EXITCODE_REFUSED;
 
 	if (argc == 2 && strcmp(argv[1], "--") != 0 && argv[1][0] == '-' &&
 	    argv[1][1] != '\0')
@@ -151,8 +151,7 @@ static int keys_read_publine(const char *path, unsigned char *pk, char *id,
 {
 	static const char tag[] = KEY_PUBLIC_TAG " ";
 	char line[KEYS_LINE_MAX], *p, *kid, *b64;
-	size_t len = 0;
-	ssize_t r;
+	size_t len = 0, r;
 	int fd = -1, rc = -1;
 
 	fd = strcmp(path, "-") == 0 ? STDIN_FILENO :
@@ -160,18 +159,8 @@ static int keys_read_publine(const char *path, unsigned char *pk, char *id,
 	if (fd < 0)
 		return err_sys(err, "open(%s)", path);
 	/* read the tag only, so no secret material enters this buffer */
-	while (len < sizeof(tag) - 1) {
-		r = read(fd, line + len, sizeof(tag) - 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err_sys(err, "read(%s)", path);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
+	if (fileio_read_upto(fd, path, line, sizeof(tag) - 1, &len, err) < 0)
+		goto out;
 	if (len < sizeof(tag) - 1 || memcmp(line, tag, sizeof(tag) - 1) != 0) {
 		if (fd == STDIN_FILENO) {
 			err_set(err, "%s: not a public key line", path);
@@ -180,21 +169,13 @@ static int keys_read_publine(const char *path, unsigned char *pk, char *id,
 		rc = 0;
 		goto out;
 	}
-	for (;;) {
-		if (len >= sizeof(line) - 1) {
-			err_set(err, "%s: public key line too long", path);
-			goto out;
-		}
-		r = read(fd, line + len, sizeof(line) - 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err_sys(err, "read(%s)", path);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
+	if (fileio_read_upto(fd, path, line + len, sizeof(line) - 1 - len, &r,
+			     err) < 0)
+		goto out;
+	len += r;
+	if (len >= sizeof(line) - 1) {
+		err_set(err, "%s: public key line too long", path);
+		goto out;
 	}
 	line[len] = '\0';
 	p = strchr(line, '\n');
@@ -228,15 +209,6 @@ out:
 	return rc;
 }
 
-/* keys_origin_ok - [A-Za-z0-9.-], 1..253 octets, as in manifests */
-static int keys_origin_ok(const char *s)
-{
-	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
-			  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
-
-	return n > 0 && n <= 253 && s[n] == '\0';
-}
-
 static int keys_trusted_line(int argc, char **argv)
 {
 	const char *origin = NULL, *file, *d;
@@ -248,7 +220,7 @@ static int keys_trusted_line(int argc, char **argv)
 	struct buf line = BUF_INIT;
 	struct err err = { "" };
 	size_t flen = 0;
-	int c, r, rc = KEYS_EXIT_REFUSED;
+	int c, r, rc = EXITCODE_REFUSED;
 
 	optind = 1;
 	while ((c = getopt(argc, argv, "+o:")) != -1) {
@@ -265,7 +237,7 @@ static int keys_trusted_line(int argc, char **argv)
 	if (argc - optind < 2)
 		return keys_usage("trusted-line: want FILE and at least one "
 				  "DOMAIN (\"*\" for any)");
-	if (!keys_origin_ok(origin))
+	if (!manifest_origin_valid(origin, strlen(origin)))
 		return keys_usage("trusted-line: malformed ORIGIN (letters, "
 				  "digits, \".\" and \"-\")");
 	/* check the domains before touching any key */
@@ -337,11 +309,11 @@ int main(int argc, char **argv)
 		return keys_help();
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
 		printf("mxsync-keys %s\n", MXSYNC_VERSION);
-		return KEYS_EXIT_OK;
+		return EXITCODE_OK;
 	}
 	if (key_init(&err) < 0) {
 		log_error("%s", err.msg);
-		return KEYS_EXIT_REFUSED;
+		return EXITCODE_REFUSED;
 	}
 	if (strcmp(cmd, "generate") == 0)
 		return keys_generate(argc - 1, argv + 1);

@@ -18,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../formats/manifest.h"
 #include "../formats/norm.h"
 #include "trust.h"
 
-#define TRUST_ORIGIN_MAX 253
 
 static void trust_key_clear(struct trust_key *k)
 {
@@ -45,23 +45,6 @@ void trust_free(struct trust *t)
 	free(t->keys);
 	free(t->path);
 	free(t);
-}
-
-/* trust_origin_ok - [A-Za-z0-9.-], 1..253 octets, as in manifests */
-static int trust_origin_ok(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > TRUST_ORIGIN_MAX)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '-'))
-			return 0;
-	}
-	return 1;
 }
 
 static int trust_strcmp(const void *a, const void *b)
@@ -157,7 +140,7 @@ static int trust_parse_line(const char *line, struct trust_key *k,
 	if (b64 == NULL)
 		return err_set(err, "want \"ORIGIN %s KEYID PUBKEY "
 			       "DOMAIN...\"", KEY_PUBLIC_TAG);
-	if (!trust_origin_ok(origin, olen))
+	if (!manifest_origin_valid(origin, olen))
 		return err_set(err, "malformed origin \"%.*s\" (want "
 			       "letters, digits, \".\" and \"-\")",
 			       olen > 80 ? 80 : (int)olen, origin);

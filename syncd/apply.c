@@ -15,6 +15,7 @@
 #include "../formats/atomic.h"
 #include "../formats/cdbw.h"
 #include "../formats/log.h"
+#include "../formats/thread.h"
 #include "apply.h"
 
 /* apply_now_ms - monotonic milliseconds */
@@ -124,8 +125,7 @@ static int apply_lock(struct syncd *sd)
  * a crash can observe stays maps first, then state.
  */
 struct apply_saver {
-	pthread_t th;
-	int started;
+	struct thread th;
 	const char *dir;
 	const struct store_origin *o;
 	struct atomic_file af;
@@ -133,12 +133,11 @@ struct apply_saver {
 	int rc;
 };
 
-static void *apply_saver_run(void *arg)
+static void apply_saver_run(void *arg)
 {
 	struct apply_saver *sv = arg;
 
 	sv->rc = store_save_begin(sv->dir, sv->o, &sv->af, &sv->err);
-	return NULL;
 }
 
 /* apply_saver_start - start the writer (or, without a thread, write now) */
@@ -148,25 +147,14 @@ static void apply_saver_start(struct apply_saver *sv, const char *dir,
 	sv->dir = dir;
 	sv->o = o;
 	sv->rc = -1;
-	sv->started = pthread_create(&sv->th, NULL, apply_saver_run, sv) == 0;
-	if (!sv->started)
-		apply_saver_run(sv);
+	thread_start(&sv->th, apply_saver_run, sv);
 }
 
 /* apply_saver_wait - wait for the writer; its result, 0 or -1 */
 static int apply_saver_wait(struct apply_saver *sv)
 {
-	if (sv->started) {
-		pthread_join(sv->th, NULL);
-		sv->started = 0;
-	}
+	thread_wait(&sv->th);
 	return sv->rc;
-}
-
-/* apply_gate - the last step before anything is replaced: the result hash */
-static int apply_gate(void *arg, struct err *err)
-{
-	return verify_later_finish(arg, err);
 }
 
 /*
@@ -196,12 +184,11 @@ static void apply_window(struct syncd *sd, const struct push *p,
 }
 
 /*
- * apply_install - steps 1-3 for a verified new state (lock held); later is
- * the pending hash of st, awaited before any rename and before st is freed
+ * apply_install - steps 1-3 for a verified new state (lock held)
  */
 static int apply_install(struct syncd *sd, const struct push *p,
 			 struct state *st, struct apply_result *res,
-			 struct verdict *v, struct verify_later *later)
+			 struct verdict *v)
 {
 	struct store_origin *o = NULL, *replaced = NULL;
 	struct store *ns = NULL, *old;
@@ -215,7 +202,6 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	o = store_origin_new(&p->m, p->manifest, p->manifest_len, p->sig, st,
 			     &err);
 	if (o == NULL) {
-		(void)verify_later_finish(later, &err2);
 		state_free(st);
 		verify_refuse(v, 503, "internal", "%s", err.msg);
 		goto out;
@@ -231,16 +217,11 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	pthread_mutex_unlock(&sd->facts_lock);
 	t = apply_now_ms();
 	apply_saver_start(&sv, state_dir, o);
-	if (cdbw_install_gated(states, ns->n, maps_dir, CDBW_LIMIT, apply_gate,
-			       later, &err) < 0) {
+	if (cdbw_install(states, ns->n, maps_dir, CDBW_LIMIT, &err) < 0) {
 		if (apply_saver_wait(&sv) == 0)
 			atomic_abort(&sv.af);
-		if (verify_later_finish(later, &err2) < 0)
-			verify_refuse(v, 409, "delta", "delta refused: %s",
-				      err2.msg);
-		else
-			verify_refuse(v, 503, "install",
-				      "maps not installed: %s", err.msg);
+		verify_refuse(v, 503, "install", "maps not installed: %s",
+			      err.msg);
 		goto out;
 	}
 	res->maps_ms = apply_now_ms() - t;
@@ -267,7 +248,6 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	o = NULL;
 	rc = 0;
 out:
-	(void)verify_later_finish(later, &err2);
 	free(states);
 	if (ns != NULL) {
 		free(ns->o);
@@ -282,24 +262,22 @@ int apply_push(struct syncd *sd, const struct push *p, char *body,
 	       struct apply_result *res, struct verdict *v)
 {
 	struct state *st = NULL;
-	struct verify_later later;
 	uint64_t t0;
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
-	memset(&later, 0, sizeof(later));
 	if (apply_lock(sd) < 0) {
 		free(body);
 		return verify_refuse(v, 503, "busy",
 				     "another install is in progress");
 	}
 	t0 = apply_now_ms();
-	if (verify_body(sd, p, body, len, body_hash, &st, v, &later) < 0)
+	if (verify_body(sd, p, body, len, body_hash, &st, v) < 0)
 		goto out;
 	res->domains = state_domain_count(st);
 	res->recipients = state_recipient_count(st);
 	res->verify_ms = apply_now_ms() - t0;
-	if (apply_install(sd, p, st, res, v, &later) < 0)
+	if (apply_install(sd, p, st, res, v) < 0)
 		goto out;
 	res->serial = p->m.serial;
 	memcpy(res->state_hash, p->m.state_hash, STATE_HASH_LEN);

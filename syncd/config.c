@@ -16,6 +16,7 @@
 #include "../formats/conf.h"
 #include "../formats/lookup.h"
 #include "../formats/norm.h"
+#include "cidr.h"
 #include "config.h"
 
 #define CONFIG_OFF(f) offsetof(struct syncd_config, f)
@@ -36,8 +37,16 @@ static const struct conf_key config_table[] = {
 	  (uint64_t)4 << 30 },
 	{ "max_shrink", CONF_PERCENT, "10%", CONFIG_OFF(max_shrink), 0, 0 },
 	{ "canaries", CONF_STRING, "", CONFIG_OFF(canaries_text), 0, 0 },
-	{ "max_connections", CONF_UINT, "64", CONFIG_OFF(max_connections), 1,
+	{ "max_connections", CONF_UINT, "1024", CONFIG_OFF(max_connections),
+	  1, 10000 },
+	{ "max_per_address", CONF_UINT, "32", CONFIG_OFF(max_per_address), 1,
 	  10000 },
+	{ "header_timeout", CONF_DURATION, "5s", CONFIG_OFF(header_timeout_ms),
+	  1000, 60000 },
+	{ "allow", CONF_STRING, "", CONFIG_OFF(allow_text), 0, 0 },
+	{ "status_listen", CONF_STRING, "127.0.0.1:8026",
+	  CONFIG_OFF(status_listen), 0, 0 },
+	{ "sandbox", CONF_STRING, "landlock", CONFIG_OFF(sandbox), 0, 0 },
 	{ "timeout", CONF_DURATION, "30s", CONFIG_OFF(timeout_ms), 1000,
 	  3600000 },
 	{ "clock_skew", CONF_DURATION, "5m", CONFIG_OFF(clock_skew_ms), 0,
@@ -60,11 +69,14 @@ static const struct conf_key config_table[] = {
 	{ NULL, CONF_STRING, NULL, 0, 0, 0 }
 };
 
-/* config_parse_listen - "host:port" or "[v6]:port" into cfg->addr */
-static int config_parse_listen(struct syncd_config *cfg, struct err *err)
+/* config_parse_listen - "host:port" or "[v6]:port" of key into *addr */
+static int config_parse_listen(struct syncd_config *cfg, const char *key,
+			       const char *value, unsigned line,
+			       struct sockaddr_storage *addr,
+			       socklen_t *addrlen, struct err *err)
 {
 	char host[256];
-	const char *s = cfg->listen, *port, *end;
+	const char *s = value, *port, *end;
 	struct addrinfo hints, *res = NULL;
 	size_t hlen;
 	int rc;
@@ -95,21 +107,20 @@ static int config_parse_listen(struct syncd_config *cfg, struct err *err)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0)
-		return err_set(err, "%s:%u: listen %s: %s", cfg->path,
-			       cfg->listen_line, cfg->listen,
-			       gai_strerror(rc));
-	if (res->ai_addrlen > sizeof(cfg->addr)) {
+		return err_set(err, "%s:%u: %s %s: %s", cfg->path, line, key,
+			       value, gai_strerror(rc));
+	if (res->ai_addrlen > sizeof(*addr)) {
 		freeaddrinfo(res);
 		goto bad;
 	}
-	memcpy(&cfg->addr, res->ai_addr, res->ai_addrlen);
-	cfg->addrlen = res->ai_addrlen;
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
 bad:
 	return err_set(err,
-		       "%s:%u: listen '%s': expected host:port or [ipv6]:port",
-		       cfg->path, cfg->listen_line, cfg->listen);
+		       "%s:%u: %s '%s': expected host:port or [ipv6]:port",
+		       cfg->path, line, key, value);
 }
 
 /* config_parse_canaries - fold each white-space separated address */
@@ -313,7 +324,23 @@ struct syncd_config *config_load(const char *path, struct err *err)
 			cfg->recipient_delimiter, LOOKUP_DELIM_MAX);
 		goto out;
 	}
-	if (config_parse_listen(cfg, err) < 0 ||
+	if (strcmp(cfg->sandbox, "landlock") != 0 &&
+	    strcmp(cfg->sandbox, "none") != 0) {
+		err_set(err, "%s:%u: sandbox must be landlock or none", path,
+			conf_line(sec, "sandbox"));
+		goto out;
+	}
+	if (cidr_parse(cfg->allow_text, &cfg->allow, &cfg->nallow, err) < 0) {
+		err_prefix(err, "%s:%u", path, conf_line(sec, "allow"));
+		goto out;
+	}
+	if (config_parse_listen(cfg, "listen", cfg->listen, cfg->listen_line,
+				&cfg->addr, &cfg->addrlen, err) < 0 ||
+	    (strcmp(cfg->status_listen, "none") != 0 &&
+	     config_parse_listen(cfg, "status_listen", cfg->status_listen,
+				 conf_line(sec, "status_listen"),
+				 &cfg->status_addr, &cfg->status_addrlen,
+				 err) < 0) ||
 	    config_parse_canaries(cfg, conf_line(sec, "canaries"), err) < 0 ||
 	    config_parse_deny(cfg, conf_line(sec, "deny_domains"), err) < 0 ||
 	    config_check_transports(cfg, conf_line(sec, "transports"),
@@ -357,6 +384,7 @@ void config_free(struct syncd_config *cfg)
 	for (i = 0; i < cfg->ncanaries; i++)
 		free(cfg->canaries[i]);
 	free(cfg->canaries);
+	free(cfg->allow);
 	for (i = 0; i < cfg->ndeny_domains; i++)
 		free(cfg->deny_domains[i]);
 	free(cfg->deny_domains);

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "../formats/err.h"
+#include "cidr.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/mxsync/syncd.conf"
 
@@ -33,6 +34,11 @@ struct syncd_config {
 	uint64_t clock_skew_ms;
 	uint64_t install_wait_ms;
 	char *user;
+	uint64_t max_per_address;
+	uint64_t header_timeout_ms;
+	char *allow_text;
+	char *status_listen;		/* "none": no status listener */
+	char *sandbox;			/* "landlock" or "none" */
 	char *recipient_delimiter;
 	char *transports;		/* allowed route transports */
 	char *deny_domains_text;
@@ -48,6 +54,10 @@ struct syncd_config {
 	size_t ndeny_domains;
 	struct sockaddr_storage addr;	/* listen address */
 	socklen_t addrlen;
+	struct sockaddr_storage status_addr; /* unless status_listen none */
+	socklen_t status_addrlen;
+	struct cidr *allow;		/* push port peers; none: anyone */
+	size_t nallow;
 	unsigned listen_line, tls_cert_line, tls_key_line, trusted_keys_line,
 		state_dir_line, maps_dir_line;
 };

@@ -2,10 +2,10 @@
  * mxsyncd - the backup-MX side of mxsync
  *
  *	mxsyncd [-c FILE] [-s] [-v] [-u USER] run
- *	mxsyncd [-c FILE] apply SNAPSHOT-FILE
+ *	mxsyncd [-c FILE] [-u USER] apply SNAPSHOT-FILE
  *	mxsyncd [-c FILE] status [--json]
  *	mxsyncd [-c FILE] check ADDRESS
- *	mxsyncd [-c FILE] forget ORIGIN
+ *	mxsyncd [-c FILE] [-u USER] forget ORIGIN
  *	mxsyncd [-c FILE] postconf
  *	mxsyncd [-c FILE] check-config		(also: mxsyncd -n)
  *
@@ -13,10 +13,14 @@
  * for check), 2 usage or configuration error, 75 temporary failure (busy,
  * cannot bind, another mxsyncd holds the state directory).
  *
- * Security: run binds, loads its keys and certificate, then drops to USER
- * (setgroups, setresgid, setresuid) and checks that root cannot be
- * regained.  The state directory is locked (flock) by run and apply, so one
- * writer at a time installs maps.
+ * Security: run binds, reads its certificate and key, then drops to USER
+ * (setgroups, setresgid, setresuid), checks that root cannot be regained,
+ * and only then touches state_dir.  It forks the network process (syncd/
+ * listener, sandboxed: it holds the key and speaks TLS and HTTP but writes
+ * nothing) and stays the installer (syncd/installer), the one process that
+ * writes state_dir and maps_dir.  As root, run and apply refuse a state_dir
+ * of another user unless -u names that user.  The state directory is
+ * locked (flock) by run and apply, so one writer at a time installs maps.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,15 +47,19 @@
 #include "../keys/key.h"
 #include "../keys/trust.h"
 #include "apply.h"
+#include "channel.h"
 #include "config.h"
+#include "installer.h"
 #include "listener.h"
 #include "status.h"
+#include "../formats/exitcode.h"
 #include "store.h"
 
-#define EX_OK_ 0
-#define EX_REFUSED 1
-#define EX_USAGE_ 2
-#define EX_TEMP 75
+/* the short names of formats/exitcode.h used here */
+#define EX_OK_ EXITCODE_OK
+#define EX_REFUSED EXITCODE_REFUSED
+#define EX_USAGE_ EXITCODE_USAGE
+#define EX_TEMP EXITCODE_TEMP
 
 static const char *mxsyncd_conf = CONFIG_DEFAULT_PATH;
 
@@ -55,10 +67,10 @@ static void mxsyncd_usage(void)
 {
 	fprintf(stderr,
 		"usage: mxsyncd [-c FILE] [-s] [-v] [-u USER] run\n"
-		"       mxsyncd [-c FILE] apply SNAPSHOT-FILE\n"
+		"       mxsyncd [-c FILE] [-u USER] apply SNAPSHOT-FILE\n"
 		"       mxsyncd [-c FILE] status [--json]\n"
 		"       mxsyncd [-c FILE] check ADDRESS\n"
-		"       mxsyncd [-c FILE] forget ORIGIN\n"
+		"       mxsyncd [-c FILE] [-u USER] forget ORIGIN\n"
 		"       mxsyncd [-c FILE] postconf\n"
 		"       mxsyncd [-c FILE] check-config   (or -n)\n");
 }
@@ -220,10 +232,13 @@ static void mxsyncd_reload(struct syncd *sd)
 	    strcmp(cfg->tls_key, old->tls_key) != 0 ||
 	    strcmp(cfg->state_dir, old->state_dir) != 0 ||
 	    strcmp(cfg->maps_dir, old->maps_dir) != 0 ||
-	    strcmp(cfg->user, old->user) != 0) {
-		log_error("reload refused: listen, tls_cert, tls_key, "
-			  "state_dir, maps_dir and user change only with a "
-			  "restart");
+	    strcmp(cfg->user, old->user) != 0 ||
+	    strcmp(cfg->status_listen, old->status_listen) != 0 ||
+	    strcmp(cfg->allow_text, old->allow_text) != 0 ||
+	    strcmp(cfg->sandbox, old->sandbox) != 0) {
+		log_error("reload refused: listen, status_listen, allow, "
+			  "sandbox, tls_cert, tls_key, state_dir, maps_dir and "
+			  "user change only with a restart");
 		config_free(cfg);
 		return;
 	}
@@ -238,17 +253,88 @@ static void mxsyncd_reload(struct syncd *sd)
 	mxsyncd_revet(sd);
 }
 
+/*
+ * mxsyncd_owner - as root, the user that may write state_dir: *user_r is
+ * user (which must own it) or NULL when it is root's own; -1 when root
+ * would leave root-owned files in another user's directory
+ */
+static int mxsyncd_owner(const struct syncd_config *cfg, const char *cmd,
+			 const char *user, const char **user_r)
+{
+	struct passwd *pw;
+	struct stat st;
+
+	*user_r = user != NULL && user[0] != '\0' ? user : NULL;
+	if (geteuid() != 0) {
+		if (*user_r != NULL && ((pw = getpwnam(*user_r)) == NULL ||
+					pw->pw_uid != geteuid())) {
+			log_error("%s: -u %s needs root", cmd, *user_r);
+			return -1;
+		}
+		*user_r = NULL;
+		return 0;
+	}
+	if (stat(cfg->state_dir, &st) < 0) {
+		log_error("stat(%s): %s", cfg->state_dir, strerror(errno));
+		return -1;
+	}
+	if (*user_r == NULL) {
+		if (st.st_uid == 0)
+			return 0;
+		pw = getpwuid(st.st_uid);
+		log_error("%s as root: state_dir %s belongs to %s; run as that "
+			  "user or with -u %s",
+			  cmd, cfg->state_dir, pw != NULL ? pw->pw_name : "?",
+			  pw != NULL ? pw->pw_name : "USER");
+		return -1;
+	}
+	pw = getpwnam(*user_r);
+	if (pw == NULL) {
+		log_error("unknown user %s", *user_r);
+		return -1;
+	}
+	if (pw->pw_uid != st.st_uid) {
+		log_error("%s: -u %s: state_dir %s belongs to uid %u, not to %s",
+			  cmd, *user_r, cfg->state_dir, (unsigned)st.st_uid,
+			  *user_r);
+		return -1;
+	}
+	return 0;
+}
+
+/* mxsyncd_network - fork the network process; its pid, or -1 */
+static pid_t mxsyncd_network(struct listener *l, int chan, int other,
+			     int lock_fd)
+{
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		close(other);
+		close(lock_fd);
+		_exit(listener_serve(l, chan));
+	}
+	return pid;
+}
+
 static int mxsyncd_run(const char *user_opt)
 {
 	struct syncd sd;
 	struct listener *l = NULL;
+	struct installer *in = NULL;
 	struct err err;
+	struct pollfd pfd[2];
+	struct signalfd_siginfo si;
 	sigset_t set;
-	siginfo_t si;
-	struct timespec tick;
 	uint64_t wd_usec = 0;
 	const char *user;
-	int sig, lock_fd = -1, rc = EX_USAGE_;
+	pid_t net = -1;
+	int chan[2] = { -1, -1 }, sig_fd = -1, lock_fd = -1, rc = EX_USAGE_;
+	int tick, n, st;
 
 	/* Signals go to this thread only, before any other thread exists. */
 	sigemptyset(&set);
@@ -259,57 +345,111 @@ static int mxsyncd_run(const char *user_opt)
 	signal(SIGPIPE, SIG_IGN);
 	if (mxsyncd_setup(&sd, 1) < 0)
 		return EX_USAGE_;
+	if (mxsyncd_owner(sd.cfg, "run",
+			  user_opt != NULL ? user_opt : sd.cfg->user,
+			  &user) < 0)
+		goto out;
+	/* Bind and read the key first, then drop, then touch state_dir. */
 	rc = EX_TEMP;
-	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0)
-		goto out;
-	if (mxsyncd_start_store(&sd) < 0)
-		goto out;
-	l = listener_start(&sd, &err);
+	l = listener_open(sd.cfg, &err);
 	if (l == NULL) {
 		log_error("%s", err.msg);
 		goto out;
 	}
-	user = user_opt != NULL ? user_opt : sd.cfg->user;
 	if (mxsyncd_drop(user) < 0) {
 		rc = EX_USAGE_;
 		goto out;
 	}
-	log_info("listening on %s; %zu origins, %zu trusted keys",
-		 sd.cfg->listen, sd.store->n, sd.trust->n);
+	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0)
+		goto out;
+	if (channel_pair(chan, &err) < 0) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	net = mxsyncd_network(l, chan[1], chan[0], lock_fd);
+	if (net < 0)
+		goto out;
+	/* The installer keeps neither the key nor the sockets. */
+	close(chan[1]);
+	chan[1] = -1;
+	listener_close(l);
+	l = NULL;
+	if (mxsyncd_start_store(&sd) < 0)
+		goto out;
+	sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	in = installer_new(&sd, chan[0]);
+	if (sig_fd < 0 || in == NULL) {
+		log_error("signalfd or installer: %s", strerror(errno));
+		goto out;
+	}
+	if (installer_go(in) < 0)
+		goto out;
+	/* the installer may install already: the store under facts_lock */
+	pthread_mutex_lock(&sd.facts_lock);
+	log_info("listening on %s (status on %s); %zu origins, %zu trusted "
+		 "keys",
+		 sd.cfg->listen, sd.cfg->status_listen, sd.store->n,
+		 sd.trust->n);
+	pthread_mutex_unlock(&sd.facts_lock);
 	sd_notify(0, "READY=1");
 	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
 		wd_usec = 0;
+	tick = wd_usec > 0 ? (int)(wd_usec / 2000) : 60000;
 	for (;;) {
-		if (wd_usec > 0) {
-			tick.tv_sec = (time_t)(wd_usec / 2000000);
-			tick.tv_nsec = (long)(wd_usec / 2 % 1000000) * 1000;
-		} else {
-			tick.tv_sec = 60;
-			tick.tv_nsec = 0;
-		}
-		sig = sigtimedwait(&set, &si, &tick);
+		pfd[0].fd = chan[0];
+		pfd[0].events = POLLIN;
+		pfd[1].fd = sig_fd;
+		pfd[1].events = POLLIN;
+		n = poll(pfd, 2, tick);
 		if (wd_usec > 0)
 			sd_notify(0, "WATCHDOG=1");
-		if (sig == SIGHUP) {
-			sd_notify(0, "RELOADING=1");
-			mxsyncd_reload(&sd);
-			sd_notify(0, "READY=1");
-		} else if (sig == SIGTERM || sig == SIGINT) {
-			log_info("stopping on signal %d", sig);
-			sd_notify(0, "STOPPING=1");
-			break;
+		if (n < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			goto out;
+		}
+		if (n > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			st = installer_read(in);
+			if (st <= 0) {
+				log_error("the network process ended");
+				goto out;
+			}
+		}
+		if (n > 0 && (pfd[1].revents & POLLIN) &&
+		    read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			if (si.ssi_signo == SIGHUP) {
+				sd_notify(0, "RELOADING=1");
+				mxsyncd_reload(&sd);
+				sd_notify(0, "READY=1");
+			} else {
+				log_info("stopping on signal %u", si.ssi_signo);
+				sd_notify(0, "STOPPING=1");
+				rc = EX_OK_;
+				goto out;
+			}
 		}
 	}
-	rc = EX_OK_;
 out:
-	listener_stop(l);
+	if (net > 0) {
+		kill(net, SIGTERM);
+		while (waitpid(net, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	/* Installs in flight finish (their answers may find no one). */
+	installer_free(in);
+	if (sig_fd >= 0)
+		close(sig_fd);
+	if (chan[0] >= 0)
+		close(chan[0]);
+	if (chan[1] >= 0)
+		close(chan[1]);
+	listener_close(l);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	apply_fini(&sd);
 	return rc;
 }
 
-static int mxsyncd_apply(const char *path)
+static int mxsyncd_apply(const char *path, const char *user_opt)
 {
 	struct syncd sd;
 	struct push p;
@@ -317,10 +457,16 @@ static int mxsyncd_apply(const char *path)
 	struct verdict v;
 	struct err err;
 	char hex[2 * STATE_HASH_LEN + 1];
-	int lock_fd = -1, rc = EX_TEMP;
+	const char *user;
+	int lock_fd = -1, rc = EX_USAGE_;
 
 	if (mxsyncd_setup(&sd, 0) < 0)
 		return EX_USAGE_;
+	/* As root, only as the owner of state_dir: nothing root-owned. */
+	if (mxsyncd_owner(sd.cfg, "apply", user_opt, &user) < 0 ||
+	    mxsyncd_drop(user) < 0)
+		goto out;
+	rc = EX_TEMP;
 	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0)
 		goto out;
 	if (apply_load(&sd, &err) < 0) {
@@ -356,15 +502,21 @@ out:
 }
 
 /* mxsyncd_forget - remove an origin on purpose; the maps follow */
-static int mxsyncd_forget(const char *origin)
+static int mxsyncd_forget(const char *origin, const char *user_opt)
 {
 	struct syncd sd;
 	struct err err;
+	const char *user;
 	size_t files;
-	int lock_fd = -1, rc = EX_TEMP;
+	int lock_fd = -1, rc = EX_USAGE_;
 
 	if (mxsyncd_setup(&sd, 0) < 0)
 		return EX_USAGE_;
+	/* It writes as apply does: as root, only as the owner. */
+	if (mxsyncd_owner(sd.cfg, "forget", user_opt, &user) < 0 ||
+	    mxsyncd_drop(user) < 0)
+		goto out;
+	rc = EX_TEMP;
 	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0)
 		goto out;
 	if (apply_load(&sd, &err) < 0) {
@@ -664,7 +816,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "run") == 0 && argc == 0)
 		return mxsyncd_run(user);
 	if (strcmp(cmd, "apply") == 0 && argc == 1)
-		return mxsyncd_apply(argv[0]);
+		return mxsyncd_apply(argv[0], user);
 	if (strcmp(cmd, "status") == 0 &&
 	    (argc == 0 || (argc == 1 && strcmp(argv[0], "--json") == 0))) {
 		json = argc == 1;
@@ -673,7 +825,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "check") == 0 && argc == 1)
 		return mxsyncd_check(argv[0]);
 	if (strcmp(cmd, "forget") == 0 && argc == 1)
-		return mxsyncd_forget(argv[0]);
+		return mxsyncd_forget(argv[0], user);
 	if (strcmp(cmd, "postconf") == 0 && argc == 0)
 		return mxsyncd_postconf();
 	if (strcmp(cmd, "check-config") == 0 && argc == 0)

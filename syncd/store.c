@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "../formats/atomic.h"
 #include "../keys/key.h"
 #include "store.h"
@@ -92,21 +94,28 @@ static struct store_origin *store_load_one(const char *path, const char *name,
 		err_prefix(err, "%s: bad signature", path);
 		goto out;
 	}
+	/*
+	 * The body is hashed before it is parsed: a full body is its state's
+	 * canonical text, so its hash is the state hash.
+	 */
+	crypto_generichash(h, sizeof(h),
+			   (const unsigned char *)(snap.body ? snap.body : ""),
+			   snap.body_len, NULL, 0);
+	if (memcmp(h, m.state_hash, sizeof(h)) != 0) {
+		err_set(err, "%s: state does not match its signed hash", path);
+		goto out;
+	}
 	if (snap.body == NULL) {
 		st = state_parse("", 0, err);
-		if (st != NULL)
-			state_hash(st, h);
 	} else {
-		/* parsed while hashed: canonical text parses only as itself */
-		st = state_parse_hashed(snap.body, snap.body_len, h, err);
+		st = state_parse_owned(snap.body, snap.body_len, err);
 		snap.body = NULL;
 	}
 	if (st == NULL) {
 		err_prefix(err, "%s", path);
 		goto out;
 	}
-	if (memcmp(h, m.state_hash, sizeof(h)) != 0 ||
-	    state_domain_count(st) != m.domains ||
+	if (state_domain_count(st) != m.domains ||
 	    state_recipient_count(st) != m.recipients) {
 		err_set(err, "%s: state does not match its signed hash", path);
 		goto out;

@@ -4,10 +4,13 @@
  * One struct syncd per process.  Locks: install_lock serialises installs
  * (an install waits at most cfg->install_wait_ms for it, then answers busy);
  * facts_lock guards the pointers cfg, trust and store and the counters, and
- * is held only briefly, to copy facts or to swap a pointer.  A store, a
- * config or a trust list that was swapped out is never freed while the
- * daemon runs (a push in flight may still point into it) but parked on a
- * retired list and freed at exit.
+ * is held only briefly, to copy facts or to swap a pointer.  A config or a
+ * trust list that was swapped out is never freed while the daemon runs (a
+ * push in flight may still point into it) but parked on the retired list
+ * and freed at exit.  A store that an install replaced is freed at once,
+ * with the one entry it replaced (store_release): only installs read
+ * entries without facts_lock, and they hold install_lock, which the
+ * replacing install holds too.
  */
 #ifndef MXSYNC_SYNCD_SYNCD_H
 #define MXSYNC_SYNCD_SYNCD_H

@@ -4,12 +4,11 @@
  * Security: nothing from the request is trusted before the signature over
  * the manifest verified with a key from the trusted-keys file; the body is
  * bound to the manifest only through body_hash and state_hash, both checked
- * here (a delta's result hash, for a push, on a second thread that the
- * installer waits for before it replaces anything: verify_later).  Messages name keys, origins, serials and domains, never recipients
- * other than the configured canaries.
+ * here, the body hash before the body is parsed.  Messages name keys,
+ * origins, serials and domains, never recipients other than the configured
+ * canaries.
  */
 #include <inttypes.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -490,57 +489,9 @@ static int verify_shrink_window(struct syncd *sd, const struct push *p,
 	return 0;
 }
 
-static void *verify_later_run(void *arg)
-{
-	struct verify_later *vl = arg;
-
-	state_hash(vl->st, vl->got);
-	return NULL;
-}
-
-/* verify_later_start - hash st on a thread (or now, without one) */
-static void verify_later_start(struct verify_later *vl, const struct state *st,
-			       const unsigned char want[STATE_HASH_LEN])
-{
-	sigset_t all, old;
-
-	vl->st = st;
-	vl->done = 0;
-	memcpy(vl->want, want, STATE_HASH_LEN);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	vl->started = pthread_create(&vl->th, NULL, verify_later_run, vl) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!vl->started)
-		verify_later_run(vl);
-}
-
-int verify_later_finish(struct verify_later *vl, struct err *err)
-{
-	char hex1[2 * STATE_HASH_LEN + 1], hex2[2 * STATE_HASH_LEN + 1];
-
-	if (vl->st == NULL)
-		return 0;
-	if (!vl->done) {
-		if (vl->started)
-			pthread_join(vl->th, NULL);
-		vl->started = 0;
-		vl->done = 1;
-		vl->rc = memcmp(vl->got, vl->want, STATE_HASH_LEN) == 0 ? 0 : -1;
-	}
-	if (vl->rc < 0) {
-		manifest_hex(vl->want, STATE_HASH_LEN, hex1);
-		manifest_hex(vl->got, STATE_HASH_LEN, hex2);
-		return err_set(err, "delta result hash mismatch: expected %s, "
-			       "result has %s", hex1, hex2);
-	}
-	return 0;
-}
-
 int verify_body(struct syncd *sd, const struct push *p, char *body,
 		size_t len, const unsigned char *body_hash,
-		struct state **st_r, struct verdict *v,
-		struct verify_later *later)
+		struct state **st_r, struct verdict *v)
 {
 	const struct store_origin *cur, *owner;
 	const struct state *old = NULL;
@@ -548,8 +499,8 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 	unsigned char h[STATE_HASH_LEN], bh[STATE_HASH_LEN];
 	const char *d, *nh;
 	size_t i, dlen, nlen;
-	struct err err, perr;
-	int rc = -1, parsed = 0;
+	struct err err;
+	int rc = -1;
 
 	*st_r = NULL;
 	if (len != p->m.body_size) {
@@ -557,18 +508,10 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 			      "says %" PRIu64, len, p->m.body_size);
 		goto out;
 	}
-	if (p->m.kind != MANIFEST_DELTA && body != NULL && body_hash == NULL) {
-		/*
-		 * A full body is parsed while it is hashed (two threads for
-		 * a large one); the refusals below keep their order: body
-		 * hash, serial, then a parse error.
-		 */
-		st = state_parse_hashed(body, len, bh, &perr);
-		body = NULL;
-		body_hash = bh;
-		parsed = 1;
-	} else if (body_hash == NULL) {
-		crypto_generichash(bh, sizeof(bh), (const unsigned char *)body,
+	/* the body is hashed and compared before a byte of it is parsed */
+	if (body_hash == NULL) {
+		crypto_generichash(bh, sizeof(bh),
+				   (const unsigned char *)(body ? body : ""),
 				   len, NULL, 0);
 		body_hash = bh;
 	}
@@ -608,16 +551,14 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 		 * catches any base that is not what was signed.
 		 */
 		st = delta_apply(cur->st, NULL, body ? body : "", len,
-				 later != NULL ? NULL : p->m.state_hash, &err);
+				 p->m.state_hash, &err);
 		if (st == NULL) {
 			verify_refuse(v, 409, "delta", "delta refused: %s",
 				      err.msg);
 			goto out;
 		}
 	} else {
-		if (parsed)
-			err = perr;
-		else if (body == NULL)
+		if (body == NULL)
 			st = state_parse("", 0, &err);
 		else {
 			st = state_parse_owned(body, len, &err);
@@ -676,8 +617,6 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 	if (verify_guards(sd, p, old, st, v) < 0 ||
 	    verify_shrink_window(sd, p, old, st, v) < 0)
 		goto out;
-	if (p->m.kind == MANIFEST_DELTA && later != NULL)
-		verify_later_start(later, st, p->m.state_hash);
 	*st_r = st;
 	st = NULL;
 	rc = 0;

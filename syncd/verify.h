@@ -21,7 +21,6 @@
 #ifndef MXSYNC_SYNCD_VERIFY_H
 #define MXSYNC_SYNCD_VERIFY_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,35 +63,16 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 		    struct verdict *v);
 
 /*
- * verify_later - a delta's result hash, checked on a second thread while
- * the maps are built.  verify_body() with later not NULL does not hash a
- * delta's result itself: on success it starts the hash of *st_r there, and
- * the caller must call verify_later_finish() before any map or state is
- * replaced (and before *st_r is freed).  Without a delta nothing is started
- * and finishing is a no-op that succeeds.
- */
-struct verify_later {
-	pthread_t th;
-	int started, done, rc;
-	const struct state *st;
-	unsigned char want[STATE_HASH_LEN], got[STATE_HASH_LEN];
-};
-
-/* verify_later_finish - wait for the hash; 0 when it is the signed one */
-int verify_later_finish(struct verify_later *vl, struct err *err);
-
-/*
  * verify_body - the body stage; body is malloc'd and always consumed.
  * body_hash is the BLAKE2b-256 of these very octets in memory when the
- * caller has it, else NULL and it is computed here (for a full body while
- * the body is parsed, on two threads); for a full state it doubles as the
- * state hash, so the state is hashed only once.  Both callers pass NULL.
- * On success *st_r is the new full state.
+ * caller has it, else NULL and it is computed here, and compared with the
+ * signed one before the body is parsed; for a full state it doubles as the
+ * state hash, so the state is hashed only once.  A delta's result is hashed
+ * and compared here too.  On success *st_r is the new full state.
  */
 int verify_body(struct syncd *sd, const struct push *p, char *body,
 		size_t len, const unsigned char *body_hash,
-		struct state **st_r, struct verdict *v,
-		struct verify_later *later);
+		struct state **st_r, struct verdict *v);
 
 void verify_push_clear(struct push *p);
 

@@ -33,8 +33,8 @@ cfgerr() { # DESC WANT-SUBSTRING - the config in $T_DIR/bad.conf
 { cat "$ACONF"; echo "bogus = 1"; } >"$T_DIR/bad.conf"
 n=$(wc -l <"$T_DIR/bad.conf")
 cfgerr "unknown key" "$T_DIR/bad.conf:$n: "
-sed 's/^type = file/type = ldap/' "$ACONF" >"$T_DIR/bad.conf"
-cfgerr "unknown source type" "unknown type 'ldap'"
+sed 's/^type = file/type = ldap3/' "$ACONF" >"$T_DIR/bad.conf"
+cfgerr "unknown source type" "unknown type 'ldap3' (file, mysql, pgsql, ldap or maildir)"
 sed 's|^url = https://|url = http://|' "$ACONF" >"$T_DIR/bad.conf"
 cfgerr "plain http backup url" "url must start with https://"
 sed 's|^nexthop .*||' "$ACONF" >"$T_DIR/bad.conf"

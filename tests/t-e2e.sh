@@ -83,6 +83,7 @@ syncd_conf() {
 	cat >"$T_DIR/$1/syncd.conf" <<EOF
 [syncd]
 listen       = 127.0.0.1:$2
+status_listen = none
 tls_cert     = $T_DIR/tls/cert.pem
 tls_key      = $T_DIR/tls/key.pem
 trusted_keys = $T_DIR/trusted_keys

@@ -15,7 +15,8 @@ syncd_setup || done_testing
 syncd_conf "recipient_delimiter = +@"
 run_rc "$MXSYNCD" -c "$S/syncd.conf" check-config
 is "$RC" 2 "a recipient_delimiter with @: configuration error"
-like "$OUT" "syncd.conf:13: recipient_delimiter '+@': at most 15 printable characters, no space or @" "the message names the line"
+line=$(grep -n '^recipient_delimiter = +@$' "$S/syncd.conf" | cut -d: -f1)
+like "$OUT" "syncd.conf:$line: recipient_delimiter '+@': at most 15 printable characters, no space or @" "the message names the line"
 syncd_conf "recipient_delimiter = +-"
 syncd_start || { not_ok "mxsyncd starts"; done_testing; }
 

@@ -29,6 +29,11 @@ bad "max_connections = lots" "max_connections" "bad number"
 bad "max_shrink = 150%" "max_shrink" "percentage over 100"
 bad "timeout = 0s" "timeout" "timeout out of bounds"
 bad "canaries = postmaster@example.com not-an-address" "canaries" "bad canary address"
+bad "allow = 10.0.0.0/8 not-an-address" "allow: 'not-an-address': not an IP address" "allow: not an address"
+bad "allow = 192.0.2.0/33" "allow: '192.0.2.0/33': bad prefix length" "allow: bad prefix length"
+bad "sandbox = maybe" "sandbox must be landlock or none" "sandbox: unknown mode"
+bad "header_timeout = 500ms" "header_timeout" "header_timeout out of bounds"
+bad "max_per_address = 0" "max_per_address" "max_per_address out of bounds"
 bad "max_expire = 10s" "max_expire" "max_expire below its minute"
 bad "max_expire = soon" "max_expire" "max_expire that is no duration"
 bad "max_serial_ahead = 400d" "max_serial_ahead" "max_serial_ahead beyond a year"
@@ -47,6 +52,7 @@ repl() {
 }
 repl listen "nowhere" "listen without a port" "listen"
 repl listen "127.0.0.1:99999" "listen with a bad port" "listen"
+repl status_listen "127.0.0.1" "status_listen without a port" "status_listen '127.0.0.1': expected host:port"
 repl state_dir "$S/nonexistent" "missing state_dir" "state_dir $S/nonexistent: No such file or directory"
 repl maps_dir "$S/syncd.conf" "maps_dir not a directory" "not a directory"
 repl trusted_keys "$S/nokeys" "missing trusted_keys" "trusted_keys $S/nokeys: No such file or directory"
@@ -95,6 +101,15 @@ wait_port "$PORT" 5
 run_rc timeout 10 "$MXSYNCD" -c "$C" run
 is "$RC" 75 "run on a port in use: exit 75"
 like "$OUT" "cannot listen on 127.0.0.1:$PORT" "run on a port in use: message"
+stop_pid $blocker
+python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(30)' "$SPORT" &
+blocker=$!
+track_pid $blocker
+wait_port "$SPORT" 5
+run_rc timeout 10 "$MXSYNCD" -c "$C" run
+is "$RC" 75 "run with status_listen in use: exit 75"
+like "$OUT" "cannot listen on status_listen 127.0.0.1:$SPORT" "run with status_listen in use: message"
+check "... and the state directory was not touched" test ! -e "$STATE/.lock"
 stop_pid $blocker
 
 # SIGHUP: a broken config is refused and the old one kept; a valid one with

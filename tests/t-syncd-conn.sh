@@ -9,7 +9,8 @@
 
 TIMEOUT=3s
 syncd_setup || done_testing
-syncd_conf "max_connections = 64"
+syncd_conf "max_connections = 64
+max_per_address = 64"
 syncd_start
 
 mkstate "$S/a" "example.com" "postmaster@example.com a@example.com b@example.com"

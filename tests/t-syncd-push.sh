@@ -184,12 +184,16 @@ is "$(pq info@example.org relay_recipients)" OK "the expired origin's recipients
 # 10. IPv6 listener
 PORT6=$(free_port)
 syncd_conf
-sed -i "s/^listen .*/listen = [::1]:$PORT6/" "$S/syncd.conf"
+SPORT6=$(free_port)
+sed -i -e "s/^listen .*/listen = [::1]:$PORT6/" \
+	-e "s/^status_listen .*/status_listen = [::1]:$SPORT6/" "$S/syncd.conf"
 "$MXSYNCD" -c "$S/syncd.conf" run >>"$S/log" 2>&1 &
 p6=$!
 track_pid $p6
-i=0; while [ $i -lt 50 ] && ! curl -s -o /dev/null --cacert "$S/tls/ca.pem" "https://[::1]:$PORT6/v1/status"; do sleep 0.1; i=$((i + 1)); done
-BODY=$(curl -sS --cacert "$S/tls/ca.pem" "https://[::1]:$PORT6/v1/status" 2>&1)
+i=0; while [ $i -lt 50 ] && ! curl -s -o /dev/null --cacert "$S/tls/ca.pem" "https://[::1]:$SPORT6/v1/status"; do sleep 0.1; i=$((i + 1)); done
+BODY=$(curl -sS --cacert "$S/tls/ca.pem" "https://[::1]:$SPORT6/v1/status" 2>&1)
 like "$BODY" "\"serial\":13" "listens on [::1] and serves status"
+BODY=$(curl -sS --cacert "$S/tls/ca.pem" "https://[::1]:$PORT6/v1/status" 2>&1)
+like "$BODY" "served on status_listen" "the push port on [::1] answers, status only on status_listen"
 stop_pid $p6
 done_testing

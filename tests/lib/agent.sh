@@ -41,6 +41,7 @@ backup_setup() {
 	cat >"$d/syncd.conf" <<EOC
 [syncd]
 listen       = 127.0.0.1:$p
+status_listen = none
 tls_cert     = $TLS/cert.pem
 tls_key      = $TLS/key.pem
 trusted_keys = $T_DIR/trusted_keys
@@ -117,3 +118,12 @@ bsum() { maps_sum "$T_DIR/b-$1/maps"; }
 has() { [ "$(bq "$1" "$2" relay_recipients)" = OK ]; }
 # hasnt NAME ADDRESS - it does not (and the map exists)
 hasnt() { [ -e "$T_DIR/b-$1/maps/relay_recipients.cdb" ] && [ -z "$(bq "$1" "$2" relay_recipients)" ]; }
+
+# refuse SED WANT DESC - check-config of $ACONF edited by the sed script SED
+# must exit 2 with WANT in its message (two TAP lines)
+refuse() {
+	sed "$1" "$ACONF" >"$T_DIR/refuse.conf"
+	run_rc "$AGENT" -c "$T_DIR/refuse.conf" check-config
+	if [ "$RC" = 2 ]; then ok "$3: exit 2"; else not_ok "$3: exit 2 (got $RC)"; fi
+	like "$OUT" "$2" "... $2"
+}

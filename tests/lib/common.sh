@@ -129,3 +129,15 @@ maps_sum() {
 		printf '%s %s\n' "$m" "$(sha "$1/$m.cdb")"
 	done | sha256sum | cut -d' ' -f1
 }
+
+# wait_within SECONDS CMD... - 0 as soon as CMD succeeds, 1 when no attempt
+# that started within SECONDS of the call succeeded (a clock limit, unlike
+# wait_until, which counts attempts)
+wait_within() {
+	ww_end=$(( $(date +%s%N) / 1000000 + $1 * 1000 )); shift
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+		[ $(( $(date +%s%N) / 1000000 )) -lt "$ww_end" ] || return 1
+	done
+}

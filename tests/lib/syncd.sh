@@ -4,7 +4,8 @@
 # (k1 for origin mx1.example.com, trusted for example.com and example.net;
 # k2 for origin mx2.example.org, trusted for example.org and shop.test; k3
 # generated but not trusted), trusted_keys, state/, maps/,
-# a Postfix config dir for postmap, and syncd.conf listening on $PORT.
+# a Postfix config dir for postmap, and syncd.conf listening on $PORT
+# (status and metrics on $SPORT).
 # Pushes are signed by tests/tools/mksnap.c (build/tests/tool-mksnap).
 
 S=$T_DIR/syncd
@@ -21,6 +22,7 @@ syncd_conf() {
 	cat >"$S/syncd.conf" <<EOC
 [syncd]
 listen       = 127.0.0.1:$PORT
+status_listen = 127.0.0.1:$SPORT
 tls_cert     = $S/tls/cert.pem
 tls_key      = $S/tls/key.pem
 trusted_keys = $S/trusted_keys
@@ -50,6 +52,8 @@ syncd_setup() {
 	} >"$S/trusted_keys" || { not_ok "trusted-line"; return 1; }
 	cp /usr/share/postfix/main.cf.debian "$S/pf/main.cf"
 	PORT=$(free_port)
+	SPORT=$(free_port)
+	while [ "$SPORT" = "$PORT" ]; do SPORT=$(free_port); done
 	syncd_conf
 }
 
@@ -103,10 +107,10 @@ push() {
 	BODY=$(cat "$S/resp" 2>/dev/null; cat "$S/curl.err")
 }
 
-# get PATH - GET over HTTPS into BODY
+# get PATH - GET over HTTPS from the status port into BODY
 get() {
 	BODY=$(curl -sS --max-time 10 --cacert "$S/tls/ca.pem" \
-		"https://127.0.0.1:$PORT$1" 2>&1)
+		"https://127.0.0.1:$SPORT$1" 2>&1)
 }
 
 # pq KEY MAP - what postmap -q reads from a map ("" when not found)

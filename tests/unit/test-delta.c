@@ -190,7 +190,7 @@ static void apply_gives(const char *delta, const char *want, const char *name)
 static void test_splice(void)
 {
 	struct err err = { "" };
-	struct state_edit e;
+	struct delta_edit e;
 	struct state *r;
 	static const char *rest =
 		"R @example.org\nR alice@example.com\nR bob+tag@example.com\n"
@@ -238,32 +238,32 @@ static void test_splice(void)
 		    "\"example.com\" is not among the domains",
 		    "one recipient left under two removed domains");
 
-	/* state_splice checks edits itself, whatever its caller did */
-	e = (struct state_edit){ "nobody@example.com", NULL, 18, 0, 1, 'R', 0 };
-	r = state_splice(base, &e, 1, &err);
-	ok(r == NULL, "state_splice refuses removing a record not at its "
+	/* delta_splice checks edits itself, whatever its caller did */
+	e = (struct delta_edit){ "nobody@example.com", NULL, 18, 0, 1, 'R', 0 };
+	r = delta_splice(base, &e, 1, &err);
+	ok(r == NULL, "delta_splice refuses removing a record not at its "
 	   "index: %s", err.msg);
 	state_free(r);
-	e = (struct state_edit){ "zed@example.com", NULL, 15, 0, 0, 'R', 1 };
-	r = state_splice(base, &e, 1, &err);
-	ok(r == NULL && strstr(err.msg, "out of order"), "state_splice "
+	e = (struct delta_edit){ "zed@example.com", NULL, 15, 0, 0, 'R', 1 };
+	r = delta_splice(base, &e, 1, &err);
+	ok(r == NULL && strstr(err.msg, "out of order"), "delta_splice "
 	   "refuses an addition at the wrong index: %s", err.msg);
 	state_free(r);
-	e = (struct state_edit){ "Zed@example.com", NULL, 15, 0, 5, 'R', 1 };
-	r = state_splice(base, &e, 1, &err);
-	ok(r == NULL && strstr(err.msg, "not folded"), "state_splice refuses "
+	e = (struct delta_edit){ "Zed@example.com", NULL, 15, 0, 5, 'R', 1 };
+	r = delta_splice(base, &e, 1, &err);
+	ok(r == NULL && strstr(err.msg, "not folded"), "delta_splice refuses "
 	   "an unfolded addition: %s", err.msg);
 	state_free(r);
-	e = (struct state_edit){ "example.com", "smtp:x", 11, 6, 0, 'D', 1 };
-	r = state_splice(base, &e, 1, &err);
-	ok(r == NULL, "state_splice refuses adding a present domain: %s",
+	e = (struct delta_edit){ "example.com", "smtp:x", 11, 6, 0, 'D', 1 };
+	r = delta_splice(base, &e, 1, &err);
+	ok(r == NULL, "delta_splice refuses adding a present domain: %s",
 	   err.msg);
 	state_free(r);
-	e = (struct state_edit){ "alice@example.com", NULL, 17, 0, 1, 'R', 0 };
-	r = state_splice(base, &e, 1, &err);
+	e = (struct delta_edit){ "alice@example.com", NULL, 17, 0, 1, 'R', 0 };
+	r = delta_splice(base, &e, 1, &err);
 	ok(r != NULL && state_recipient_count(r) == 4 &&
 	   !state_has_recipient(r, "alice@example.com", 17),
-	   "state_splice removes a recipient: %s", err.msg);
+	   "delta_splice removes a recipient: %s", err.msg);
 	state_free(r);
 }
 

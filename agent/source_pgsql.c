@@ -1,0 +1,803 @@
+/*
+ * source_pgsql - domains and recipients from a PostgreSQL database
+ * (PostfixAdmin, ViMbAdmin, Modoboa and the like), through libpq
+ *
+ *	[source NAME]
+ *	type             = pgsql
+ *	host             = db.example.com	(or a socket directory:
+ *	port             = 5432			 socket = /run/postgresql)
+ *	user             = mxsync
+ *	password_file    = /etc/mxsync/pgsql.pw	(first line; may be unset)
+ *	dbname           = postfix
+ *	sslmode          = prefer	(disable, allow, prefer, require,
+ *					 verify-ca, verify-full)
+ *	sslrootcert      = /etc/ssl/certs/db-ca.pem
+ *	connect_timeout  = 5s
+ *	schema           = postfixadmin	(preset queries, see preset.h)
+ *	domains_query    = ...		(1 or 2 columns, as type = mysql)
+ *	recipients_query = ...		(exactly 1 column)
+ *	change_query     = ...		(any shape; polled)
+ *	listen           = mxsync	(a NOTIFY channel: polls read the
+ *					 notifications instead of querying)
+ *	poll_interval    = 5s
+ *	mixed_case       = drop		(or fold)
+ *	allow_empty      = no
+ *
+ * PostgreSQL compares text exactly, and Postfix looks every key up folded
+ * to lower case: a row that is not in folded form is never matched by the
+ * primary's "= '%s'" queries.  With mixed_case = drop such rows are left
+ * out and counted (the primary cannot accept them); fold exports them
+ * folded, for tables that compare lower(column).
+ *
+ * The queries of one export run in one REPEATABLE READ READ ONLY
+ * transaction, so the change marker and the data are one snapshot.  Rows
+ * are read through a cursor, PGSQL_BATCH at a time: a million recipients
+ * never sit in a client-side result as a whole.
+ *
+ * Connection errors, a lost connection and server shutdown are
+ * SOURCE_DOWN; a query the server refuses, a result of the wrong shape, a
+ * NULL or malformed record, or a query that returns nothing (unless
+ * allow_empty) is SOURCE_BAD, and the message names the source and query.
+ *
+ * Security: the password is read from its file for each connection, kept
+ * only for the connection call and wiped right after; it is never logged.
+ * TLS verification follows sslmode (verify-full checks the server's name
+ * against sslrootcert).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+#include <sodium.h>
+
+#include "../formats/norm.h"
+#include "preset.h"
+#include "source.h"
+
+struct pgsql_conf {
+	char *type;
+	char *host;
+	char *socket;
+	uint64_t port;
+	char *user;
+	char *password_file;
+	char *dbname;
+	char *sslmode;
+	char *sslrootcert;
+	char *schema;
+	char *domains_query;
+	char *recipients_query;
+	char *change_query;
+	char *listen;
+	char *mixed_case;
+	int allow_empty;
+	uint64_t poll_interval;
+	uint64_t connect_timeout;
+	/* the change query's last result, hashed */
+	unsigned char change[32];
+	int have_change;
+	/* the LISTEN connection, kept between polls */
+	PGconn *listener;
+	/* rows left out by mixed_case = drop in the last export */
+	unsigned long long dropped;
+	char dropped_first[256];
+};
+
+static const struct conf_key source_pgsql_keys[] = {
+    {"type", CONF_STRING, NULL, offsetof(struct pgsql_conf, type), 0, 0},
+    {"host", CONF_STRING, "", offsetof(struct pgsql_conf, host), 0, 0},
+    {"socket", CONF_STRING, "", offsetof(struct pgsql_conf, socket), 0, 0},
+    {"port", CONF_UINT, "0", offsetof(struct pgsql_conf, port), 0, 65535},
+    {"user", CONF_STRING, NULL, offsetof(struct pgsql_conf, user), 0, 0},
+    {"password_file", CONF_STRING, "",
+     offsetof(struct pgsql_conf, password_file), 0, 0},
+    {"dbname", CONF_STRING, NULL, offsetof(struct pgsql_conf, dbname), 0, 0},
+    {"sslmode", CONF_STRING, "prefer", offsetof(struct pgsql_conf, sslmode), 0,
+     0},
+    {"sslrootcert", CONF_STRING, "", offsetof(struct pgsql_conf, sslrootcert),
+     0, 0},
+    {"schema", CONF_STRING, "", offsetof(struct pgsql_conf, schema), 0, 0},
+    {"domains_query", CONF_STRING, "",
+     offsetof(struct pgsql_conf, domains_query), 0, 0},
+    {"recipients_query", CONF_STRING, "",
+     offsetof(struct pgsql_conf, recipients_query), 0, 0},
+    {"change_query", CONF_STRING, "", offsetof(struct pgsql_conf, change_query),
+     0, 0},
+    {"listen", CONF_STRING, "", offsetof(struct pgsql_conf, listen), 0, 0},
+    {"mixed_case", CONF_STRING, "drop", offsetof(struct pgsql_conf, mixed_case),
+     0, 0},
+    {"allow_empty", CONF_BOOL, "no", offsetof(struct pgsql_conf, allow_empty),
+     0, 0},
+    {"poll_interval", CONF_DURATION, "5s",
+     offsetof(struct pgsql_conf, poll_interval), 100, 86400000},
+    {"connect_timeout", CONF_DURATION, "5s",
+     offsetof(struct pgsql_conf, connect_timeout), 1000, 600000},
+    {NULL, 0, NULL, 0, 0, 0},
+};
+
+static const char *const source_pgsql_sslmodes[] = {
+    "disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL,
+};
+
+/* source_pgsql_one_of - value is among the NULL-ended words */
+static int source_pgsql_one_of(const char *value, const char *const *words)
+{
+	for (; *words != NULL; words++)
+		if (strcmp(value, *words) == 0)
+			return 1;
+	return 0;
+}
+
+/* source_pgsql_ident - a LISTEN channel we can name without quoting */
+static int source_pgsql_ident(const char *s)
+{
+	size_t i;
+
+	if (*s == '\0' || strlen(s) > 63 || (*s >= '0' && *s <= '9'))
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static int source_pgsql_configure(struct source *src,
+				  const struct conf_file *cf,
+				  const struct conf_section *sec,
+				  struct err *err)
+{
+	static const char *const drop_fold[] = {"drop", "fold", NULL};
+	struct pgsql_conf *pc;
+	const struct preset *p;
+
+	if ((pc = calloc(1, sizeof(*pc))) == NULL)
+		return err_set(err, "out of memory");
+	src->priv = pc;
+	if (conf_apply(cf, sec, source_pgsql_keys, pc, err) < 0)
+		return -1;
+	if (*pc->schema != '\0') {
+		if ((p = preset_find(pc->schema, "pgsql")) == NULL)
+			return err_set(
+			    err,
+			    "%s:%u: [source %s]: unknown schema '%s' "
+			    "(known for type pgsql: %s)",
+			    cf->path, conf_line(sec, "schema"), sec->name,
+			    pc->schema, preset_names("pgsql"));
+		if (preset_fill(p, &pc->domains_query, &pc->recipients_query,
+				&pc->change_query) < 0)
+			return err_set(err, "out of memory");
+	}
+	if (*pc->domains_query == '\0' && *pc->recipients_query == '\0')
+		return err_set(err,
+			       "%s:%u: [source %s]: set schema, domains_query "
+			       "or recipients_query",
+			       cf->path, sec->line, sec->name);
+	if (*pc->host != '\0' && *pc->socket != '\0')
+		return err_set(err,
+			       "%s:%u: [source %s]: set host or socket, "
+			       "not both",
+			       cf->path, conf_line(sec, "socket"), sec->name);
+	if (*pc->socket != '\0' && pc->socket[0] != '/')
+		return err_set(err,
+			       "%s:%u: [source %s]: socket must be an "
+			       "absolute path (the socket's directory)",
+			       cf->path, conf_line(sec, "socket"), sec->name);
+	if (*pc->password_file != '\0' && pc->password_file[0] != '/')
+		return err_set(err,
+			       "%s:%u: [source %s]: password_file must be "
+			       "an absolute path",
+			       cf->path, conf_line(sec, "password_file"),
+			       sec->name);
+	if (!source_pgsql_one_of(pc->sslmode, source_pgsql_sslmodes))
+		return err_set(err,
+			       "%s:%u: [source %s]: sslmode must be disable, "
+			       "allow, prefer, require, verify-ca or "
+			       "verify-full",
+			       cf->path, conf_line(sec, "sslmode"), sec->name);
+	if (*pc->sslrootcert != '\0' && pc->sslrootcert[0] != '/')
+		return err_set(err,
+			       "%s:%u: [source %s]: sslrootcert must be an "
+			       "absolute path",
+			       cf->path, conf_line(sec, "sslrootcert"),
+			       sec->name);
+	if ((strcmp(pc->sslmode, "verify-ca") == 0 ||
+	     strcmp(pc->sslmode, "verify-full") == 0) &&
+	    *pc->sslrootcert == '\0')
+		return err_set(err,
+			       "%s:%u: [source %s]: sslmode %s needs "
+			       "sslrootcert",
+			       cf->path, conf_line(sec, "sslmode"), sec->name,
+			       pc->sslmode);
+	if (*pc->listen != '\0' && !source_pgsql_ident(pc->listen))
+		return err_set(err,
+			       "%s:%u: [source %s]: listen must be a channel "
+			       "name of lower-case letters, digits and '_'",
+			       cf->path, conf_line(sec, "listen"), sec->name);
+	if (!source_pgsql_one_of(pc->mixed_case, drop_fold))
+		return err_set(err,
+			       "%s:%u: [source %s]: mixed_case must be drop "
+			       "or fold",
+			       cf->path, conf_line(sec, "mixed_case"),
+			       sec->name);
+	src->poll_interval_ms = pc->poll_interval;
+	return 0;
+}
+
+static void source_pgsql_free(struct source *src)
+{
+	struct pgsql_conf *pc = src->priv;
+
+	if (pc == NULL)
+		return;
+	if (pc->listener != NULL)
+		PQfinish(pc->listener);
+	conf_free_target(source_pgsql_keys, pc);
+	free(pc);
+	src->priv = NULL;
+}
+
+/* source_pgsql_connect - a connection, or NULL with SOURCE_DOWN's message */
+static PGconn *source_pgsql_connect(struct source *src, struct err *err)
+{
+	struct pgsql_conf *pc = src->priv;
+	const char *keys[16], *vals[16];
+	char port[8], timeout[24];
+	char *pw = NULL, *msg;
+	PGconn *db = NULL;
+	size_t n = 0;
+
+	if ((pw = sodium_malloc(SOURCE_PASSWORD_MAX)) == NULL) {
+		err_set(err, "source %s: out of memory", src->name);
+		return NULL;
+	}
+	if (source_password(src, pc->password_file, pw, SOURCE_PASSWORD_MAX,
+			    err) < 0)
+		goto out;
+	snprintf(timeout, sizeof(timeout), "%llu",
+		 (unsigned long long)((pc->connect_timeout + 999) / 1000));
+	if (*pc->host != '\0' || *pc->socket != '\0') {
+		keys[n] = "host";
+		vals[n++] = *pc->host != '\0' ? pc->host : pc->socket;
+	}
+	if (pc->port != 0) {
+		snprintf(port, sizeof(port), "%u", (unsigned)pc->port);
+		keys[n] = "port";
+		vals[n++] = port;
+	}
+	keys[n] = "user";
+	vals[n++] = pc->user;
+	keys[n] = "dbname";
+	vals[n++] = pc->dbname;
+	if (*pw != '\0') {
+		keys[n] = "password";
+		vals[n++] = pw;
+	}
+	keys[n] = "sslmode";
+	vals[n++] = pc->sslmode;
+	if (*pc->sslrootcert != '\0') {
+		keys[n] = "sslrootcert";
+		vals[n++] = pc->sslrootcert;
+	}
+	keys[n] = "connect_timeout";
+	vals[n++] = timeout;
+	keys[n] = "client_encoding";
+	vals[n++] = "UTF8";
+	keys[n] = "application_name";
+	vals[n++] = "mxsync-agent";
+	/* no ~/.pgpass or service file of whoever runs the agent */
+	keys[n] = "passfile";
+	vals[n++] = "/dev/null";
+	keys[n] = NULL;
+	vals[n] = NULL;
+	db = PQconnectdbParams(keys, vals, 0);
+	if (db == NULL) {
+		err_set(err, "source %s: connect to database %s: out of memory",
+			src->name, pc->dbname);
+	} else if (PQstatus(db) != CONNECTION_OK) {
+		msg = PQerrorMessage(db);
+		err_set(err, "source %s: connect to database %s: %.*s",
+			src->name, pc->dbname, (int)strcspn(msg, "\n"), msg);
+		PQfinish(db);
+		db = NULL;
+	}
+out:
+	sodium_memzero(pw, SOURCE_PASSWORD_MAX);
+	sodium_free(pw);
+	return db;
+}
+
+/*
+ * source_pgsql_kind - what a failed command means: a lost connection or a
+ * server going away is down; whatever the server refused is bad config
+ */
+static int source_pgsql_kind(PGconn *db, const PGresult *res)
+{
+	const char *state =
+	    res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (PQstatus(db) != CONNECTION_OK || state == NULL)
+		return SOURCE_DOWN;
+	/* 08 connection, 53 resources, 57 operator intervention, 58 system */
+	if (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+	    strncmp(state, "57", 2) == 0 || strncmp(state, "58", 2) == 0)
+		return SOURCE_DOWN;
+	return SOURCE_BAD;
+}
+
+/* source_pgsql_fail - the message and kind of a failed command */
+static int source_pgsql_fail(struct source *src, PGconn *db,
+			     const PGresult *res, const char *key,
+			     struct err *err)
+{
+	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+
+	if (*msg == '\0')
+		msg = PQerrorMessage(db);
+	if (strncmp(msg, "ERROR:  ", 8) == 0)
+		msg += 8;
+	err_set(err, "source %s: %s: %.*s", src->name, key,
+		(int)strcspn(msg, "\n"), msg);
+	return source_pgsql_kind(db, res);
+}
+
+/* source_pgsql_command - run a command that returns no rows */
+static int source_pgsql_command(struct source *src, PGconn *db, const char *key,
+				const char *sql, struct err *err)
+{
+	PGresult *res = PQexec(db, sql);
+	int rc = SOURCE_OK;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = source_pgsql_fail(src, db, res, key, err);
+	PQclear(res);
+	return rc;
+}
+
+/* PGSQL_BATCH - rows fetched per round trip from the export's cursor */
+#define PGSQL_BATCH 10000
+
+/*
+ * struct pgsql_rows - a query read through a cursor, PGSQL_BATCH rows at a
+ * time: memory stays bounded for any result, and a batch costs one
+ * round trip and one result, not one per row
+ */
+struct pgsql_rows {
+	const char *key; /* "recipients_query", for messages */
+	PGresult *res;	 /* the current batch */
+	int row, nrows;
+	int last; /* the batch was short: no more after it */
+};
+
+/* source_pgsql_fetch - the next batch into rows */
+static int source_pgsql_fetch(struct source *src, PGconn *db,
+			      struct pgsql_rows *rows, struct err *err)
+{
+	char sql[64];
+	int rc;
+
+	PQclear(rows->res);
+	snprintf(sql, sizeof(sql), "FETCH FORWARD %d FROM mxsync_rows",
+		 PGSQL_BATCH);
+	rows->res = PQexec(db, sql);
+	if (rows->res == NULL || PQresultStatus(rows->res) != PGRES_TUPLES_OK) {
+		rc = source_pgsql_fail(src, db, rows->res, rows->key, err);
+		PQclear(rows->res);
+		rows->res = NULL;
+		return rc;
+	}
+	rows->row = -1;
+	rows->nrows = PQntuples(rows->res);
+	rows->last = rows->nrows < PGSQL_BATCH;
+	return SOURCE_OK;
+}
+
+/*
+ * source_pgsql_open - declare the cursor for query (a trailing ';' is
+ * dropped) and fetch the first batch; PQnfields(rows->res) is then the
+ * result's shape even when it has no rows
+ */
+static int source_pgsql_open(struct source *src, PGconn *db, const char *key,
+			     const char *query, struct pgsql_rows *rows,
+			     struct err *err)
+{
+	static const char head[] = "DECLARE mxsync_rows NO SCROLL CURSOR FOR ";
+	size_t len = strlen(query);
+	char *sql;
+	int rc;
+
+	memset(rows, 0, sizeof(*rows));
+	rows->key = key;
+	while (len > 0 && (query[len - 1] == ';' || query[len - 1] == ' ' ||
+			   query[len - 1] == '\t' || query[len - 1] == '\n'))
+		len--;
+	if ((sql = malloc(sizeof(head) + len)) == NULL) {
+		err_set(err, "source %s: out of memory", src->name);
+		return SOURCE_DOWN;
+	}
+	memcpy(sql, head, sizeof(head) - 1);
+	memcpy(sql + sizeof(head) - 1, query, len);
+	sql[sizeof(head) - 1 + len] = '\0';
+	rc = source_pgsql_command(src, db, key, sql, err);
+	free(sql);
+	if (rc < 0)
+		return rc;
+	return source_pgsql_fetch(src, db, rows, err);
+}
+
+/* source_pgsql_next - step to the next row: 1, 0 at the end, or an error */
+static int source_pgsql_next(struct source *src, PGconn *db,
+			     struct pgsql_rows *rows, struct err *err)
+{
+	int rc;
+
+	if (++rows->row < rows->nrows)
+		return 1;
+	if (rows->last)
+		return 0;
+	if ((rc = source_pgsql_fetch(src, db, rows, err)) < 0)
+		return rc;
+	return ++rows->row < rows->nrows;
+}
+
+/* source_pgsql_close - drop the batch and the cursor */
+static void source_pgsql_close(PGconn *db, struct pgsql_rows *rows)
+{
+	PGresult *res;
+
+	PQclear(rows->res);
+	rows->res = NULL;
+	/* fails only when the transaction is already lost: then no matter */
+	if ((res = PQexec(db, "CLOSE mxsync_rows")) != NULL)
+		PQclear(res);
+}
+
+/*
+ * source_pgsql_folded - s is in the form Postfix folds keys to (ASCII
+ * lower case, or ICU case folding for UTF-8)
+ */
+static int source_pgsql_folded(const char *s, size_t len)
+{
+	char buf[NORM_BUF_SIZE];
+	struct err e;
+	size_t i, flen;
+	int ascii = 1;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			return 0;
+		if (c >= 0x80)
+			ascii = 0;
+	}
+	if (ascii)
+		return 1;
+	/* malformed text: say "folded" and let the record check word it */
+	if (norm_fold(s, len, buf, sizeof(buf), &flen, &e) < 0)
+		return 1;
+	return flen == len && memcmp(buf, s, len) == 0;
+}
+
+/* source_pgsql_drop - count a row left out for its case */
+static void source_pgsql_drop(struct pgsql_conf *pc, const char *v, int len)
+{
+	if (pc->dropped++ == 0)
+		snprintf(pc->dropped_first, sizeof(pc->dropped_first), "%.*s",
+			 len, v);
+}
+
+/* source_pgsql_ncols - check the column count of a query's first row */
+static int source_pgsql_ncols(struct source *src, const PGresult *res,
+			      const char *key, int want_min, int want_max,
+			      const char *want, struct err *err)
+{
+	int ncol = PQnfields(res);
+
+	if (ncol >= want_min && ncol <= want_max)
+		return SOURCE_OK;
+	err_set(err, "source %s: %s returns %d columns (want %s)", src->name,
+		key, ncol, want);
+	return SOURCE_BAD;
+}
+
+static int source_pgsql_domains(struct source *src,
+				struct source_export_ctx *ctx, PGconn *db,
+				struct err *err)
+{
+	struct pgsql_conf *pc = src->priv;
+	struct pgsql_rows rows;
+	unsigned long long rowno = 0;
+	char where[SOURCE_WHERE_MAX];
+	size_t before = ctx->domains;
+	int rc, ncol, len, r;
+	const char *d, *nh;
+
+	if ((rc = source_pgsql_open(src, db, "domains_query", pc->domains_query,
+				    &rows, err)) < 0)
+		return rc;
+	if ((rc = source_pgsql_ncols(src, rows.res, "domains_query", 1, 2,
+				     "1: domain, or 2: domain, nexthop", err)) <
+	    0)
+		goto out;
+	ncol = PQnfields(rows.res);
+	while ((rc = source_pgsql_next(src, db, &rows, err)) > 0) {
+		r = rows.row;
+		rowno++;
+		snprintf(where, sizeof(where), "domains_query row %llu", rowno);
+		if (PQgetisnull(rows.res, r, 0)) {
+			rc = SOURCE_BAD;
+			err_set(err, "source %s: %s: NULL domain", src->name,
+				where);
+			goto out;
+		}
+		d = PQgetvalue(rows.res, r, 0);
+		len = PQgetlength(rows.res, r, 0);
+		if (strcmp(pc->mixed_case, "drop") == 0 &&
+		    !source_pgsql_folded(d, (size_t)len)) {
+			source_pgsql_drop(pc, d, len);
+			continue;
+		}
+		nh = ncol == 2 && !PQgetisnull(rows.res, r, 1)
+			 ? PQgetvalue(rows.res, r, 1)
+			 : NULL;
+		if ((rc = source_add_domain(
+			 src, ctx, d, (size_t)len, nh,
+			 nh ? (size_t)PQgetlength(rows.res, r, 1) : 0, where,
+			 err)) < 0)
+			goto out;
+	}
+	if (rc < 0)
+		goto out;
+	if (ctx->domains == before && !pc->allow_empty) {
+		rc =
+		    source_empty(src, "domains_query returned no domains", err);
+		goto out;
+	}
+	rc = SOURCE_OK;
+out:
+	source_pgsql_close(db, &rows);
+	return rc;
+}
+
+static int source_pgsql_recipients(struct source *src,
+				   struct source_export_ctx *ctx, PGconn *db,
+				   struct err *err)
+{
+	struct pgsql_conf *pc = src->priv;
+	struct pgsql_rows rows;
+	unsigned long long rowno = 0;
+	size_t before = ctx->recipients;
+	int rc, len, drop = strcmp(pc->mixed_case, "drop") == 0;
+	const char *a;
+
+	if ((rc = source_pgsql_open(src, db, "recipients_query",
+				    pc->recipients_query, &rows, err)) < 0)
+		return rc;
+	if ((rc = source_pgsql_ncols(src, rows.res, "recipients_query", 1, 1,
+				     "exactly 1: the address", err)) < 0)
+		goto out;
+	while ((rc = source_pgsql_next(src, db, &rows, err)) > 0) {
+		rowno++;
+		if (PQgetisnull(rows.res, rows.row, 0)) {
+			rc = SOURCE_BAD;
+			err_set(err,
+				"source %s: recipients_query row %llu: NULL "
+				"address",
+				src->name, rowno);
+			goto out;
+		}
+		a = PQgetvalue(rows.res, rows.row, 0);
+		len = PQgetlength(rows.res, rows.row, 0);
+		if (drop && !source_pgsql_folded(a, (size_t)len)) {
+			source_pgsql_drop(pc, a, len);
+		} else if ((rc = source_add_recipient_n(
+				src, ctx, a, (size_t)len, "recipients_query",
+				" row ", rowno, err)) < 0) {
+			goto out;
+		}
+	}
+	if (rc < 0)
+		goto out;
+	if (ctx->recipients == before && !pc->allow_empty) {
+		rc = source_empty(
+		    src, "recipients_query returned no recipients", err);
+		goto out;
+	}
+	rc = SOURCE_OK;
+out:
+	source_pgsql_close(db, &rows);
+	return rc;
+}
+
+/* source_pgsql_change - hash of the change query's whole result */
+static int source_pgsql_change(struct source *src, PGconn *db,
+			       unsigned char *out, struct err *err)
+{
+	struct pgsql_conf *pc = src->priv;
+	crypto_generichash_state h;
+	struct pgsql_rows rows;
+	int i, ncol, rc;
+
+	if ((rc = source_pgsql_open(src, db, "change_query", pc->change_query,
+				    &rows, err)) < 0)
+		return rc;
+	crypto_generichash_init(&h, NULL, 0, 32);
+	ncol = PQnfields(rows.res);
+	while ((rc = source_pgsql_next(src, db, &rows, err)) > 0) {
+		for (i = 0; i < ncol; i++) {
+			unsigned char tag =
+			    PQgetisnull(rows.res, rows.row, i) ? 0 : 1;
+			uint64_t len =
+			    tag ? (uint64_t)PQgetlength(rows.res, rows.row, i)
+				: 0;
+
+			crypto_generichash_update(&h, &tag, 1);
+			crypto_generichash_update(&h, (void *)&len,
+						  sizeof(len));
+			if (tag)
+				crypto_generichash_update(
+				    &h,
+				    (const unsigned char *)PQgetvalue(
+					rows.res, rows.row, i),
+				    len);
+		}
+	}
+	source_pgsql_close(db, &rows);
+	if (rc < 0)
+		return rc;
+	crypto_generichash_final(&h, out, 32);
+	return SOURCE_OK;
+}
+
+/*
+ * source_pgsql_listen - open the LISTEN connection if there is none; 1
+ * when it is new (notifications before it were not seen), 0 when it was
+ * there, SOURCE_DOWN when it cannot be opened
+ */
+static int source_pgsql_listen(struct source *src, struct err *err)
+{
+	struct pgsql_conf *pc = src->priv;
+	char sql[96];
+	int rc;
+
+	if (pc->listener != NULL && PQstatus(pc->listener) == CONNECTION_OK)
+		return 0;
+	if (pc->listener != NULL)
+		PQfinish(pc->listener);
+	if ((pc->listener = source_pgsql_connect(src, err)) == NULL)
+		return SOURCE_DOWN;
+	snprintf(sql, sizeof(sql), "LISTEN %s", pc->listen);
+	if ((rc = source_pgsql_command(src, pc->listener, "listen", sql, err)) <
+	    0) {
+		PQfinish(pc->listener);
+		pc->listener = NULL;
+		return rc;
+	}
+	return 1;
+}
+
+static int source_pgsql_export(struct source *src,
+			       struct source_export_ctx *ctx, struct err *err)
+{
+	struct pgsql_conf *pc = src->priv;
+	PGconn *db = NULL;
+	unsigned char change[32];
+	int rc = SOURCE_DOWN, have = 0;
+
+	pc->dropped = 0;
+	src->note[0] = '\0';
+	/*
+	 * LISTEN before reading: a change committed after our snapshot is
+	 * notified to the next poll.
+	 */
+	if (*pc->listen != '\0' && (rc = source_pgsql_listen(src, err)) < 0)
+		return rc;
+	if ((db = source_pgsql_connect(src, err)) == NULL)
+		return SOURCE_DOWN;
+	/*
+	 * Every row is read: plan the cursors for the whole result, not
+	 * for the first tenth (the default makes hash joins lose to sorts).
+	 */
+	if ((rc = source_pgsql_command(src, db, "begin",
+				       "BEGIN ISOLATION LEVEL REPEATABLE READ "
+				       "READ ONLY",
+				       err)) < 0 ||
+	    (rc = source_pgsql_command(src, db, "begin",
+				       "SET LOCAL cursor_tuple_fraction = 1.0",
+				       err)) < 0)
+		goto out;
+	if (*pc->change_query != '\0') {
+		if ((rc = source_pgsql_change(src, db, change, err)) < 0)
+			goto out;
+		have = 1;
+	}
+	if (*pc->domains_query != '\0' &&
+	    (rc = source_pgsql_domains(src, ctx, db, err)) < 0)
+		goto out;
+	if (*pc->recipients_query != '\0' &&
+	    (rc = source_pgsql_recipients(src, ctx, db, err)) < 0)
+		goto out;
+	if ((rc = source_pgsql_command(src, db, "commit", "COMMIT", err)) < 0)
+		goto out;
+	if (have) {
+		memcpy(pc->change, change, sizeof(change));
+		pc->have_change = 1;
+	}
+	if (pc->dropped > 0)
+		snprintf(src->note, sizeof(src->note),
+			 "%llu rows not in lower case left out (the primary "
+			 "never matches them; mixed_case = drop), first: %s",
+			 pc->dropped, pc->dropped_first);
+	rc = SOURCE_OK;
+out:
+	PQfinish(db);
+	return rc;
+}
+
+/* source_pgsql_notified - 1 when a notification came, 0 when none */
+static int source_pgsql_notified(struct source *src, struct err *err)
+{
+	struct pgsql_conf *pc = src->priv;
+	PGnotify *n;
+	int got = 0;
+
+	if (!PQconsumeInput(pc->listener) ||
+	    PQstatus(pc->listener) != CONNECTION_OK) {
+		err_set(err, "source %s: listen: %.*s", src->name,
+			(int)strcspn(PQerrorMessage(pc->listener), "\n"),
+			PQerrorMessage(pc->listener));
+		PQfinish(pc->listener);
+		pc->listener = NULL;
+		return SOURCE_DOWN;
+	}
+	while ((n = PQnotifies(pc->listener)) != NULL) {
+		got = 1;
+		PQfreemem(n);
+	}
+	return got;
+}
+
+static int source_pgsql_poll(struct source *src, struct err *err)
+{
+	struct pgsql_conf *pc = src->priv;
+	PGconn *db;
+	unsigned char change[32];
+	int rc;
+
+	if (*pc->listen != '\0') {
+		if (pc->listener == NULL)
+			return 1;
+		return source_pgsql_notified(src, err);
+	}
+	/* Without a change query, every poll is a full export. */
+	if (*pc->change_query == '\0' || !pc->have_change)
+		return 1;
+	if ((db = source_pgsql_connect(src, err)) == NULL)
+		return SOURCE_DOWN;
+	/* a cursor lives in a transaction */
+	if ((rc = source_pgsql_command(src, db, "begin", "BEGIN READ ONLY",
+				       err)) == SOURCE_OK)
+		rc = source_pgsql_change(src, db, change, err);
+	PQfinish(db);
+	if (rc < 0)
+		return rc;
+	return sodium_memcmp(change, pc->change, sizeof(change)) != 0;
+}
+
+static int source_pgsql_check(struct source *src, struct err *err)
+{
+	struct pgsql_conf *pc = src->priv;
+
+	return source_password_check(src, pc->password_file, err);
+}
+
+const struct source_ops source_pgsql_ops = {
+    .type = "pgsql",
+    .configure = source_pgsql_configure,
+    .check = source_pgsql_check,
+    .export = source_pgsql_export,
+    .poll = source_pgsql_poll,
+    .free = source_pgsql_free,
+};

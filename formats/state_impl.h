@@ -1,0 +1,103 @@
+/*
+ * state_impl - how a state is held, for the files of the state module
+ * (state.c, state_sort.c, state_finish.c, state_parse.c), the domain set
+ * (domset.c) and the delta splice (delta.c); nothing else includes it.
+ *
+ * Records live in one arena.  While records are being added the arena holds,
+ * per record, a 4-octet tag and the key (and " nexthop" for a domain);
+ * state_finish() sorts a compact index (16 octets per record, with an 8-octet
+ * big-endian key prefix so that a radix sort rarely touches the arena),
+ * drops duplicates, checks that every recipient's domain is present, and
+ * rebuilds the arena as exactly the canonical text.  A finished state is
+ * therefore its own canonical text: hashing, writing and copying are single
+ * passes, and a parsed state uses the parsed buffer as its arena.
+ */
+#ifndef MXSYNC_STATE_IMPL_H
+#define MXSYNC_STATE_IMPL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "state.h"
+
+#define STATE_ARENA_MAX ((size_t)UINT32_MAX)
+#define STATE_TAG_LEN 4
+
+struct state_rec {
+	uint64_t pfx;  /* sort key: 8 key octets from the current depth */
+	uint32_t off;  /* offset of the key in the arena */
+	uint16_t vlen; /* nexthop length (domains only) */
+	uint8_t klen;  /* key length (norm.h bounds keys below 255) */
+	uint8_t fresh; /* 1: added since the last finish, tag at off - 4 */
+};
+
+struct state_index {
+	struct state_rec *rec;
+	size_t n, cap;
+};
+
+struct state {
+	char *arena; /* canonical text once finished */
+	size_t len, cap;
+	size_t canon_len; /* arena[0, canon_len) is canonical text */
+	struct state_index dom, rcpt;
+	int finished;
+};
+
+/* state_key - the key of a record */
+static inline const char *state_key(const struct state *st,
+				    const struct state_rec *r)
+{
+	return st->arena + r->off;
+}
+
+/* state_keycmp - bytewise order of two keys, shorter first on a tie */
+static inline int state_keycmp(const char *a, size_t alen, const char *b,
+			       size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* state_domain_of - the part of an address after its last "@" */
+static inline void state_domain_of(const char *a, size_t alen, const char **d_r,
+				   size_t *dlen_r)
+{
+	const char *at = memrchr(a, '@', alen);
+
+	*d_r = at + 1;
+	*dlen_r = alen - (size_t)(at + 1 - a);
+}
+
+/* state_malloc - malloc that gives a pointer for 0 octets too (state.c) */
+void *state_malloc(size_t len);
+
+/* state_reserve_index - room for records more entries (state.c) */
+int state_reserve_index(struct state_index *ix, size_t records,
+			struct err *err);
+
+/* state_grow_index - room for one more record (state.c) */
+int state_grow_index(struct state_index *ix, struct err *err);
+
+/*
+ * state_lower - the one binary search over a state: the index in ix (the
+ * state's dom or rcpt) of the first record whose key is not below key;
+ * *found_r says whether that record's key is key (state.c)
+ */
+size_t state_lower(const struct state *st, const struct state_index *ix,
+		   const char *key, size_t len, int *found_r);
+
+/* state_tag - the tag of a fresh record, 0 for one already canonical */
+unsigned state_tag(const struct state *st, const struct state_rec *r);
+
+/*
+ * state_sort - stable sort of n records by key (state_sort.c); tmp has room
+ * for n records
+ */
+void state_sort(const struct state *st, struct state_rec *r,
+		struct state_rec *tmp, size_t n);
+
+#endif

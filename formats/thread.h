@@ -1,0 +1,28 @@
+/*
+ * thread - one job on a second thread, the one way the programs use a
+ * second core
+ *
+ * The thread starts with every signal blocked, so that signals reach only
+ * the caller's thread (whose handlers and sigwait loops expect them).  When
+ * no thread can be had, the job runs at once on the caller's thread: the
+ * result is the same, only later.  Nothing here fails.
+ */
+#ifndef MXSYNC_THREAD_H
+#define MXSYNC_THREAD_H
+
+#include <pthread.h>
+
+struct thread {
+	pthread_t th;
+	int started;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+/* thread_start - run fn(arg) on a second thread (or now, without one) */
+void thread_start(struct thread *t, void (*fn)(void *arg), void *arg);
+
+/* thread_wait - wait until the job is done; a no-op when it ran inline */
+void thread_wait(struct thread *t);
+
+#endif
