@@ -367,7 +367,7 @@ static int daemon_export(struct daemon *d, int allow_shrink)
 	if (d->export_failed)
 		log_info("export works again");
 	daemon_log_unlisted(d->cfg);
-	for (size_t i = 0; i < d->cfg->nsources; i++)
+	for (i = 0; i < d->cfg->nsources; i++)
 		if (d->cfg->sources[i]->note[0] != '\0')
 			log_info("source %s: %s", d->cfg->sources[i]->name,
 				 d->cfg->sources[i]->note);
