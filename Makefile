@@ -109,6 +109,7 @@ AGENT_SRC = \
 	agent/source_ldap.c \
 	agent/source_maildir.c \
 	agent/export.c \
+	agent/guard.c \
 	agent/ledger.c \
 	agent/push.c \
 	agent/watch.c \

@@ -41,6 +41,12 @@ static const struct conf_key config_agent_keys[] = {
 	  offsetof(struct agent_config, recipient_delimiter), 0, 0 },
 	{ "debounce", CONF_DURATION, "200ms",
 	  offsetof(struct agent_config, debounce_ms), 0, 60000 },
+	{ "max_shrink", CONF_PERCENT, "10%",
+	  offsetof(struct agent_config, max_shrink), 0, 0 },
+	{ "canaries", CONF_STRING, "",
+	  offsetof(struct agent_config, canaries_text), 0, 0 },
+	{ "settle_timeout", CONF_DURATION, "60s",
+	  offsetof(struct agent_config, settle_timeout_ms), 1000, 3600000 },
 	{ "verify_interval", CONF_DURATION, "1h",
 	  offsetof(struct agent_config, verify_interval_ms), 0,
 	  366ULL * 86400000 },
@@ -76,6 +82,9 @@ void config_free(struct agent_config *cfg)
 		free(cfg->backups[i].name);
 	}
 	free(cfg->backups);
+	for (i = 0; i < cfg->ncanaries; i++)
+		free(cfg->canaries[i]);
+	free(cfg->canaries);
 	conf_free_target(config_agent_keys, cfg);
 	free(cfg->path);
 	free(cfg);
@@ -132,6 +141,36 @@ static int config_backup(struct agent_config *cfg, const struct conf_file *cf,
 		return err_set(err, "%s:%u: [backup %s]: ca_file must be an "
 			       "absolute path", cf->path,
 			       conf_line(sec, "ca_file"), sec->name);
+	return 0;
+}
+
+/* config_canaries - fold each blank or comma separated canary address */
+static int config_canaries(struct agent_config *cfg, const char *file,
+			   unsigned line, struct err *err)
+{
+	const char *p = cfg->canaries_text;
+	char out[NORM_BUF_SIZE];
+	size_t olen;
+
+	while (*p != '\0') {
+		size_t len;
+		char **v;
+
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			break;
+		len = strcspn(p, " \t,");
+		if (norm_address(p, len, out, sizeof(out), &olen, err) < 0)
+			return err_prefix(err, "%s:%u: canaries", file, line);
+		v = realloc(cfg->canaries, (cfg->ncanaries + 1) * sizeof(*v));
+		if (v == NULL)
+			return err_set(err, "out of memory");
+		cfg->canaries = v;
+		if ((v[cfg->ncanaries] = strndup(out, olen)) == NULL)
+			return err_set(err, "out of memory");
+		cfg->ncanaries++;
+		p += len;
+	}
 	return 0;
 }
 
@@ -225,6 +264,14 @@ struct agent_config *config_load(const char *path, struct err *err)
 			conf_line(agent, "recipient_delimiter"));
 		goto out;
 	}
+	if (cfg->max_shrink < 0 || cfg->max_shrink > 100) {
+		err_set(err, "%s:%u: max_shrink must be 0..100%%", cf->path,
+			conf_line(agent, "max_shrink"));
+		goto out;
+	}
+	if (config_canaries(cfg, cf->path, conf_line(agent, "canaries"),
+			    err) < 0)
+		goto out;
 	if (cfg->state_dir[0] != '/' || cfg->control_socket[0] != '/' ||
 	    cfg->key[0] != '/') {
 		err_set(err, "%s:%u: key, state_dir and control_socket must be "

@@ -4,7 +4,11 @@
  * Fails only at startup (config, key, state_dir, control socket: exit 2 or
  * 75); afterwards every error is logged and retried: sources are exported
  * again on the next change or every few seconds while failing, backups are
- * retried with a capped exponential backoff.
+ * retried with a capped exponential backoff.  A source file being written
+ * is waited for (watch.h) up to settle_timeout, then reported down; an
+ * export the agent's guard refuses (guard.h) is not pushed until the
+ * sources change or "sync-now --allow-shrink" says so.  At start the
+ * temporary files a crash left in state_dir are removed.
  *
  * Security: the secret key stays loaded in sodium memory for the daemon's
  * life and is freed (wiped) on exit and reload; control clients are limited
@@ -23,12 +27,14 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "../formats/atomic.h"
 #include "../formats/buf.h"
 #include "../formats/log.h"
 #include "../formats/manifest.h"
 #include "control.h"
 #include "daemon.h"
 #include "export.h"
+#include "guard.h"
 #include "source.h"
 #include "verify.h"
 #include "watch.h"
@@ -39,6 +45,9 @@
 #define DAEMON_TICK_MS 1000
 #define DAEMON_BASE_SAVE_MS 1000	/* quiet time before the base is written */
 #define DAEMON_WAIT_MAX_MS 86400000
+#define DAEMON_BUSY_RETRY_MS 1000	/* a file being written: look again */
+#define DAEMON_BARE_NAMES 10
+#define DAEMON_STOP_WAIT_MS 3000	/* for answers of pushes on the way */
 
 struct daemon_client {
 	int fd;
@@ -46,6 +55,7 @@ struct daemon_client {
 	size_t len;
 	int64_t deadline;
 	int waiting;			/* "wait": until every backup acks */
+	int pending;			/* "sync-now": until sources settle */
 	uint64_t wserial;
 	char whash[2 * STATE_HASH_LEN + 1];
 };
@@ -56,7 +66,8 @@ struct daemon {
 	struct ledger *ledger;
 	struct pusher *pusher;
 	struct sync sync;
-	int sigfd, inofd, ctlfd;
+	int sigfd, ctlfd;
+	struct watch *watch;
 	int lockfd;			/* state_dir/lock, held while running */
 	struct daemon_client clients[DAEMON_CLIENTS];
 	int dirty;
@@ -64,6 +75,11 @@ struct daemon {
 	int export_failed;
 	char export_error[ERR_LEN];
 	int export_error_kind;
+	char export_examples[ERR_LEN];	/* guard: a few addresses, status only */
+	int64_t busy_since;		/* a source file is being written */
+	int pending_shrink;		/* a waiting sync-now --allow-shrink */
+	size_t bare;			/* domains without any recipient */
+	char bare_names[512];
 	int64_t *next_poll;		/* per source, for poll sources */
 	int stop, reload;
 	/* the periodic verify: a child process, its report on a pipe */
@@ -84,6 +100,9 @@ static json_t *daemon_hash_json(const unsigned char *h, int have)
 	manifest_hex(h, STATE_HASH_LEN, hex);
 	return json_string(hex);
 }
+
+/* the running daemon, for daemon_status_json's daemon-wide facts */
+static const struct daemon *daemon_self;
 
 json_t *daemon_status_json(const struct agent_config *cfg,
 			   const struct ledger *l, const struct sync *s,
@@ -137,6 +156,12 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 				json_object_set_new(
 					o, "error_kind",
 					json_string(source_kind_name(src->error_kind)));
+			json_object_set_new(o, "skipped",
+					    json_integer((json_int_t)src->skipped));
+			if (src->skipped > 0)
+				json_object_set_new(
+					o, "skipped_example",
+					json_string(src->skipped_example));
 		}
 		json_array_append_new(srcs, o);
 	}
@@ -183,6 +208,24 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 		}
 		json_array_append_new(bks, o);
 	}
+	if (running && daemon_self != NULL) {
+		const struct daemon *d = daemon_self;
+
+		if (d->export_failed && d->export_error_kind == SOURCE_GUARD) {
+			json_t *g = json_object();
+
+			json_object_set_new(g, "refused",
+					    json_string(d->export_error));
+			json_object_set_new(g, "examples",
+					    json_string(d->export_examples));
+			json_object_set_new(root, "guard", g);
+		}
+		json_object_set_new(root, "bare_domains",
+				    json_integer((json_int_t)d->bare));
+		if (d->bare > 0)
+			json_object_set_new(root, "bare_domain_names",
+					    json_string(d->bare_names));
+	}
 	json_object_set_new(root, "sources", srcs);
 	json_object_set_new(root, "backups", bks);
 	return root;
@@ -210,17 +253,108 @@ static void daemon_log_unlisted(struct agent_config *cfg)
 	}
 }
 
-/* daemon_export - export all sources and adopt the state */
-static int daemon_export(struct daemon *d)
+/*
+ * daemon_settling - a source file is being written: export again soon, or,
+ * past settle_timeout, turn the wait into a failure (SOURCE_DOWN)
+ */
+static int daemon_settling(struct daemon *d, struct err *err)
+{
+	int64_t now = sync_now_ms();
+	size_t i;
+
+	if (d->busy_since == 0) {
+		d->busy_since = now;
+		log_info("waiting for a source to settle: %s", err->msg);
+	}
+	if (now - d->busy_since < (int64_t)d->cfg->settle_timeout_ms) {
+		d->dirty = 1;
+		d->dirty_first = now;
+		d->dirty_at = now + DAEMON_BUSY_RETRY_MS;
+		return SOURCE_BUSY;
+	}
+	{
+		char why[ERR_LEN];
+
+		snprintf(why, sizeof(why), "%.*s", ERR_LEN - 64, err->msg);
+		err_set(err, "%s; not settled after %llu s", why,
+			(unsigned long long)(d->cfg->settle_timeout_ms / 1000));
+	}
+	for (i = 0; i < d->cfg->nsources; i++) {
+		struct source *src = d->cfg->sources[i];
+
+		if (src->error_kind == SOURCE_BUSY) {
+			snprintf(src->error, sizeof(src->error), "%s",
+				 err->msg);
+			src->error_kind = SOURCE_DOWN;
+		}
+	}
+	return SOURCE_DOWN;
+}
+
+/* daemon_bare - count and name the domains without recipients, once */
+static void daemon_bare(struct daemon *d)
+{
+	char names[sizeof(d->bare_names)];
+	size_t n = guard_bare_domains(d->sync.cur, names, sizeof(names),
+				      DAEMON_BARE_NAMES);
+
+	if (n == d->bare && strcmp(names, d->bare_names) == 0)
+		return;
+	d->bare = n;
+	snprintf(d->bare_names, sizeof(d->bare_names), "%s", names);
+	if (n > 0)
+		log_warning("%zu domain%s without any recipient: the backups "
+			    "reject every address there (accept_all = DOMAIN "
+			    "accepts all): %s%s", n, n == 1 ? "" : "s", names,
+			    n > DAEMON_BARE_NAMES ? " ..." : "");
+}
+
+/*
+ * daemon_export - export all sources, check the result with the guard
+ * (unless allow_shrink, or it is the state already adopted) and adopt it
+ */
+static int daemon_export(struct daemon *d, int allow_shrink)
 {
 	struct state *st = NULL;
+	struct guard_report gr;
+	unsigned char h[STATE_HASH_LEN];
 	struct err err;
-	int rc;
+	size_t i;
+	int rc, same;
 
 	d->dirty = 0;
-	rc = export_state(d->cfg, d->inofd, &st, &err);
+	rc = export_state_watched(d->cfg, d->watch, &st, &err);
+	if (rc == SOURCE_BUSY) {
+		/* Past the timeout busy_since stays: down until it settles. */
+		if ((rc = daemon_settling(d, &err)) == SOURCE_BUSY)
+			return rc;
+	} else {
+		d->busy_since = 0;
+	}
+	if (rc == 0) {
+		state_hash(st, h);
+		same = d->sync.cur != NULL &&
+		       memcmp(h, d->sync.cur_hash, STATE_HASH_LEN) == 0;
+		/* An adopted state was allowed once; it stays allowed. */
+		if (!allow_shrink && !(same && d->sync.allow_shrink) &&
+		    guard_check(d->cfg, sync_acked(&d->sync), st, &gr) < 0) {
+			state_free(st);
+			st = NULL;
+			snprintf(err.msg, sizeof(err.msg), "%s", gr.msg);
+			snprintf(d->export_examples,
+				 sizeof(d->export_examples), "%s",
+				 gr.examples);
+			rc = SOURCE_GUARD;
+		}
+	}
 	if (rc < 0) {
-		if (!d->export_failed || strcmp(d->export_error, err.msg) != 0)
+		if (rc == SOURCE_GUARD) {
+			if (!d->export_failed ||
+			    strcmp(d->export_error, err.msg) != 0)
+				log_error("export refused by the agent's guard: "
+					  "%s", err.msg);
+		} else if (!d->export_failed ||
+			   strcmp(d->export_error, err.msg) != 0)
 			log_error("export failed, nothing pushed (%s): %s",
 				  source_kind_name(rc), err.msg);
 		d->export_failed = 1;
@@ -233,13 +367,32 @@ static int daemon_export(struct daemon *d)
 	if (d->export_failed)
 		log_info("export works again");
 	daemon_log_unlisted(d->cfg);
-	for (size_t i = 0; i < d->cfg->nsources; i++)
+	for (i = 0; i < d->cfg->nsources; i++)
 		if (d->cfg->sources[i]->note[0] != '\0')
 			log_info("source %s: %s", d->cfg->sources[i]->name,
 				 d->cfg->sources[i]->note);
 	d->export_failed = 0;
 	d->export_error[0] = '\0';
-	if (sync_set_state(&d->sync, st)) {
+	d->export_examples[0] = '\0';
+	for (i = 0; i < d->cfg->nsources; i++) {
+		struct source *src = d->cfg->sources[i];
+
+		src->pushed_recipients = src->recipients;
+		if (src->skipped != src->skipped_logged && src->skipped > 0)
+			log_info("source %s: %zu entries skipped, not exported "
+				 "(e.g. %s)", src->name, src->skipped,
+				 src->skipped_example);
+		src->skipped_logged = src->skipped;
+	}
+	if (!sync_set_state(&d->sync, st)) {
+		/* The same state, now allowed to shrink: a new snapshot. */
+		if (allow_shrink && !d->sync.allow_shrink) {
+			d->sync.allow_shrink = 1;
+			d->sync.cur_serial = 0;
+		}
+	} else {
+		d->sync.allow_shrink = allow_shrink;
+		daemon_bare(d);
 		char hex[2 * STATE_HASH_LEN + 1];
 
 		manifest_hex(d->sync.cur_hash, STATE_HASH_LEN, hex);
@@ -280,6 +433,7 @@ static void daemon_client_close(struct daemon_client *c)
 	c->fd = -1;
 	c->len = 0;
 	c->waiting = 0;
+	c->pending = 0;
 }
 
 static void daemon_reply(struct daemon_client *c, const char *text)
@@ -343,12 +497,67 @@ static void daemon_waiters(struct daemon *d, int64_t now)
 	}
 }
 
-static void daemon_command(struct daemon *d, struct daemon_client *c)
+/* daemon_sync_reply - answer a sync-now whose export ended with rc */
+static void daemon_sync_reply(struct daemon *d, struct daemon_client *c,
+			      int rc)
 {
-	char reply[ERR_LEN + 128];
+	char reply[2 * ERR_LEN + 128];
 	char hex[2 * STATE_HASH_LEN + 1];
 	struct err err;
 	size_t i;
+
+	if (rc < 0) {
+		/* The operator asked: the guard's examples are theirs. */
+		snprintf(reply, sizeof(reply), "error %d %s%s%s\n",
+			 rc == SOURCE_DOWN ? 75 : 1, d->export_error,
+			 rc == SOURCE_GUARD && d->export_examples[0]
+				 ? ", e.g. "
+				 : "",
+			 rc == SOURCE_GUARD ? d->export_examples : "");
+		daemon_reply(c, reply);
+		return;
+	}
+	if (d->sync.cur == NULL) {
+		daemon_reply(c, "error 75 no state\n");
+		return;
+	}
+	/* "Now" means now: forget backoffs, start what is needed. */
+	for (i = 0; i < d->sync.n; i++)
+		d->sync.b[i].next_try_ms = 0;
+	daemon_schedule(d, sync_now_ms());
+	if (d->sync.cur_serial == 0) {
+		int need = 0;
+
+		for (i = 0; i < d->sync.n; i++)
+			if (sync_needs(&d->sync, i) || d->sync.b[i].inflight)
+				need = 1;
+		if (need && ledger_next_serial(d->ledger, 0,
+					       &d->sync.cur_serial, &err) < 0) {
+			snprintf(reply, sizeof(reply), "error 75 %s\n",
+				 err.msg);
+			daemon_reply(c, reply);
+			return;
+		}
+	}
+	manifest_hex(d->sync.cur_hash, STATE_HASH_LEN, hex);
+	snprintf(reply, sizeof(reply), "ok %llu %s\n",
+		 (unsigned long long)d->sync.cur_serial, hex);
+	daemon_reply(c, reply);
+}
+
+/* daemon_pending - answer the sync-now clients that waited for rc */
+static void daemon_pending(struct daemon *d, int rc)
+{
+	size_t i;
+
+	d->pending_shrink = 0;
+	for (i = 0; i < DAEMON_CLIENTS; i++)
+		if (d->clients[i].fd >= 0 && d->clients[i].pending)
+			daemon_sync_reply(d, &d->clients[i], rc);
+}
+
+static void daemon_command(struct daemon *d, struct daemon_client *c)
+{
 	int rc;
 
 	c->line[c->len] = '\0';
@@ -387,50 +596,34 @@ static void daemon_command(struct daemon *d, struct daemon_client *c)
 		daemon_waiters(d, sync_now_ms());
 		return;
 	}
-	if (strcmp(c->line, "sync-now") != 0) {
-		daemon_reply(c, "error 2 unknown command\n");
-		return;
-	}
-	log_info("sync-now requested");
-	if ((rc = daemon_export(d)) < 0) {
-		snprintf(reply, sizeof(reply), "error %d %s\n",
-			 rc == SOURCE_DOWN ? 75 : 1, d->export_error);
-		daemon_reply(c, reply);
-		return;
-	}
-	if (d->sync.cur == NULL) {
-		daemon_reply(c, "error 75 no state\n");
-		return;
-	}
-	/* "Now" means now: forget backoffs, start what is needed. */
-	for (i = 0; i < d->sync.n; i++)
-		d->sync.b[i].next_try_ms = 0;
-	daemon_schedule(d, sync_now_ms());
-	if (d->sync.cur_serial == 0) {
-		int need = 0;
+	if (strcmp(c->line, "sync-now") == 0 ||
+	    strcmp(c->line, "sync-now allow-shrink") == 0) {
+		int shrink = c->line[8] != '\0';
 
-		for (i = 0; i < d->sync.n; i++)
-			if (sync_needs(&d->sync, i) || d->sync.b[i].inflight)
-				need = 1;
-		if (need && ledger_next_serial(d->ledger, 0,
-					       &d->sync.cur_serial, &err) < 0) {
-			snprintf(reply, sizeof(reply), "error 75 %s\n",
-				 err.msg);
-			daemon_reply(c, reply);
+		log_info("sync-now%s requested", shrink ? " --allow-shrink" : "");
+		rc = daemon_export(d, shrink || d->pending_shrink);
+		if (rc == SOURCE_BUSY) {
+			/* Answered when the sources settle, or fail. */
+			c->pending = 1;
+			c->len = 0;
+			c->deadline = sync_now_ms() +
+				      (int64_t)d->cfg->settle_timeout_ms + 10000;
+			d->pending_shrink |= shrink;
 			return;
 		}
+		/* Earlier callers that waited for this export too. */
+		daemon_pending(d, rc);
+		daemon_sync_reply(d, c, rc);
+		return;
 	}
-	manifest_hex(d->sync.cur_hash, STATE_HASH_LEN, hex);
-	snprintf(reply, sizeof(reply), "ok %llu %s\n",
-		 (unsigned long long)d->sync.cur_serial, hex);
-	daemon_reply(c, reply);
+	daemon_reply(c, "error 2 unknown command\n");
 }
 
 static void daemon_client_read(struct daemon *d, struct daemon_client *c)
 {
 	ssize_t n;
 
-	if (c->waiting) {
+	if (c->waiting || c->pending) {
 		char tmp[64];
 
 		/* A waiting client only ever closes (or breaks protocol). */
@@ -496,7 +689,7 @@ static int daemon_setup(struct daemon *d, struct err *err)
 
 	if ((d->sk = key_load_secret(d->cfg->key, err)) == NULL)
 		return -1;
-	if ((d->inofd = watch_open(err)) < 0)
+	if (d->watch == NULL && (d->watch = watch_new(err)) == NULL)
 		return -1;
 	if (sync_init(&d->sync, d->cfg, d->sk, d->ledger, d->pusher, err) < 0)
 		return -1;
@@ -524,9 +717,10 @@ static void daemon_teardown(struct daemon *d)
 	sync_clear(&d->sync);
 	key_secret_free(d->sk);
 	d->sk = NULL;
-	if (d->inofd >= 0)
-		close(d->inofd);
-	d->inofd = -1;
+	/*
+	 * The watch outlives a reload: a file that was being written when
+	 * the configuration changed is still being written.
+	 */
 }
 
 static void daemon_reload(struct daemon *d)
@@ -587,6 +781,27 @@ static void daemon_signals(struct daemon *d)
 			d->reload = 1;
 		else
 			d->stop = 1;
+	}
+}
+
+/*
+ * daemon_drain - at a stop, let pushes on the way finish for a moment: a
+ * backup that installed a state and is answering would otherwise hold a
+ * serial the ledger never hears of (the next start then sends a delta
+ * from an older base, refused, and a full snapshot after it)
+ */
+static void daemon_drain(struct daemon *d)
+{
+	int64_t until = sync_now_ms() + DAEMON_STOP_WAIT_MS;
+	struct push_result res;
+	struct err err;
+
+	while (d->pusher != NULL && push_running(d->pusher) > 0 &&
+	       sync_now_ms() < until) {
+		if (push_wait(d->pusher, NULL, 0, 100, &err) < 0)
+			break;
+		while (sync_finish(&d->sync, &res) != -1)
+			;
 	}
 }
 
@@ -683,7 +898,8 @@ int daemon_run(struct agent_config *cfg)
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
-	d->sigfd = d->inofd = d->ctlfd = d->lockfd = d->verify_fd = -1;
+	d->sigfd = d->ctlfd = d->lockfd = d->verify_fd = -1;
+	daemon_self = d;
 	for (i = 0; i < DAEMON_CLIENTS; i++)
 		d->clients[i].fd = -1;
 	signal(SIGPIPE, SIG_IGN);
@@ -703,6 +919,9 @@ int daemon_run(struct agent_config *cfg)
 		goto out;
 	}
 	ledger_sweep_bases(d->ledger);
+	/* What a crash left half written (ledger, base files) goes first. */
+	if (atomic_cleanup_dir(cfg->state_dir, &err) < 0)
+		log_warning("%s", err.msg);
 	if (daemon_setup(d, &err) < 0) {
 		log_error("%s", err.msg);
 		rc = 2;
@@ -752,8 +971,12 @@ int daemon_run(struct agent_config *cfg)
 			d->dirty = 1;
 			d->dirty_first = d->dirty_at = now;
 		}
-		if (d->dirty && now >= d->dirty_at)
-			daemon_export(d);
+		if (d->dirty && now >= d->dirty_at) {
+			int erc = daemon_export(d, d->pending_shrink);
+
+			if (erc != SOURCE_BUSY)
+				daemon_pending(d, erc);
+		}
 		daemon_schedule(d, now);
 		if (d->cfg->verify_interval_ms > 0 && d->verify_pid == 0 &&
 		    d->sync.cur != NULL && !d->export_failed &&
@@ -772,7 +995,7 @@ int daemon_run(struct agent_config *cfg)
 		fds[n].fd = d->sigfd;
 		fds[n].events = CURL_WAIT_POLLIN;
 		fds[n++].revents = 0;
-		fds[n].fd = d->inofd;
+		fds[n].fd = watch_fd(d->watch);
 		fds[n].events = CURL_WAIT_POLLIN;
 		fds[n++].revents = 0;
 		fds[n].fd = d->ctlfd;
@@ -784,6 +1007,10 @@ int daemon_run(struct agent_config *cfg)
 			if (now > d->clients[i].deadline) {
 				if (d->clients[i].waiting)
 					daemon_reply(&d->clients[i], "lag\n");
+				else if (d->clients[i].pending)
+					daemon_reply(&d->clients[i],
+						     "error 75 sources did not "
+						     "settle in time\n");
 				else
 					daemon_client_close(&d->clients[i]);
 				continue;
@@ -806,7 +1033,10 @@ int daemon_run(struct agent_config *cfg)
 		now = sync_now_ms();
 		if (fds[0].revents)
 			daemon_signals(d);
-		if (fds[1].revents && watch_drain(d->inofd, &err) != 0) {
+		if (fds[1].revents && watch_drain(d->watch, &err) != 0) {
+			if (watch_unmounts(d->watch) > 0)
+				log_warning("a file system under a source was "
+					    "unmounted");
 			/* Debounce: wait for a quiet moment, but not forever. */
 			if (!d->dirty) {
 				d->dirty = 1;
@@ -840,6 +1070,7 @@ int daemon_run(struct agent_config *cfg)
 	}
 	log_info("stopping");
 	sd_notify(0, "STOPPING=1");
+	daemon_drain(d);
 	rc = 0;
 out:
 	if (d->verify_pid > 0) {
@@ -861,6 +1092,8 @@ out:
 		close(d->sigfd);
 	push_free(d->pusher);
 	ledger_free(d->ledger);
+	watch_free(d->watch);
+	daemon_self = NULL;
 	free(d->next_poll);
 	config_free(d->cfg);
 	if (d->lockfd >= 0)

@@ -8,14 +8,19 @@
  *	export [--diff] [-o FILE] [--allow-shrink]
  *	push [--allow-shrink] [--full]	one shot to every backup
  *	run				the daemon
- *	sync-now [--wait] [--timeout S]	ask the daemon to push now
+ *	sync-now [--wait] [--timeout S] [--allow-shrink]
+ *					ask the daemon to push now
  *	status [--json]
  *	verify [--postfix DIR] [--sample N] [--json] [--list]
  *					compare the export with the primary's
  *					own Postfix tables
  *
- * Exit codes: 0 ok, 1 refused or invalid data, 2 usage or configuration,
- * 75 temporary failure (a source down, a backup unreachable, no daemon).
+ * Exit codes: 0 ok, 1 refused or invalid data (also by the agent's own
+ * guard, guard.h), 2 usage or configuration, 75 temporary failure (a source
+ * down or not settling, a backup unreachable, no daemon).
+ *
+ * Commands that take state_dir's lock (push, export -o) first remove the
+ * temporary files a crash left there.
  *
  * Security: the secret key is loaded only by the commands that sign, and
  * freed (wiped) before exit; output and logs never hold secrets.
@@ -31,6 +36,7 @@
 
 #include <jansson.h>
 
+#include "../formats/atomic.h"
 #include "../formats/buf.h"
 #include "../formats/delta.h"
 #include "../formats/exitcode.h"
@@ -44,6 +50,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "export.h"
+#include "guard.h"
 #include "ledger.h"
 #include "push.h"
 #include "source.h"
@@ -64,7 +71,7 @@ static void agent_usage(void)
 		"  export [--diff] [-o FILE] [--allow-shrink]\n"
 		"  push [--allow-shrink] [--full]\n"
 		"  run\n"
-		"  sync-now [--wait] [--timeout SECONDS]\n"
+		"  sync-now [--wait] [--timeout SECONDS] [--allow-shrink]\n"
 		"  status [--json]\n"
 		"  verify [--postfix DIR] [--sample N] [--json] [--list]\n");
 }
@@ -90,7 +97,59 @@ static void agent_warn_unlisted(const struct agent_config *cfg)
 
 static int agent_source_exit(int rc)
 {
-	return rc == SOURCE_DOWN ? EX_TEMP : EX_REFUSED;
+	return rc == SOURCE_DOWN || rc == SOURCE_BUSY ? EX_TEMP : EX_REFUSED;
+}
+
+/*
+ * agent_export_settled - export_state, again every 200 ms while a file
+ * changes under the read, up to settle_timeout; then SOURCE_DOWN
+ */
+static int agent_export_settled(struct agent_config *cfg, struct state **st_r,
+				struct err *err)
+{
+	struct timespec t0, t1;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if ((rc = export_state(cfg, -1, st_r, err)) != SOURCE_BUSY)
+			return rc;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 +
+			       (t1.tv_nsec - t0.tv_nsec) / 1000000) >=
+		    cfg->settle_timeout_ms) {
+			err_prefix(err, "not settled after %llu s",
+				   (unsigned long long)(cfg->settle_timeout_ms /
+							1000));
+			return SOURCE_DOWN;
+		}
+		usleep(200000);
+	}
+}
+
+/*
+ * agent_guard - the agent's guard against the acknowledged base (l's);
+ * 0 to go on, else prints the refusal with its examples and returns 1
+ */
+static int agent_guard(struct agent_config *cfg, const struct ledger *l,
+		       const struct state *st)
+{
+	struct guard_report gr;
+	struct state *base = NULL;
+	struct err err;
+	int rc = 0;
+
+	if (l->base_serial != 0 && (base = ledger_load_base(l, &err)) == NULL)
+		fprintf(stderr, "mxsync-agent: no acknowledged base to compare "
+			"with (%s); checking empty sources only\n", err.msg);
+	if (guard_check(cfg, base, st, &gr) < 0) {
+		fprintf(stderr, "mxsync-agent: refused by the agent's guard: "
+			"%s%s%s\n", gr.msg, gr.examples[0] ? ", e.g. " : "",
+			gr.examples);
+		rc = EX_REFUSED;
+	}
+	state_free(base);
+	return rc;
 }
 
 static int agent_export(struct agent_config *cfg, int argc, char **argv)
@@ -134,7 +193,7 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 		agent_usage();
 		return EX_USAGE;
 	}
-	if ((rc = export_state(cfg, -1, &st, &err)) < 0) {
+	if ((rc = agent_export_settled(cfg, &st, &err)) < 0) {
 		fprintf(stderr, "mxsync-agent: export failed: %s\n", err.msg);
 		return agent_source_exit(rc);
 	}
@@ -176,8 +235,13 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 		}
 		/* The serial it mints must not collide with a daemon's. */
 		if ((lockfd = ledger_lock(cfg->state_dir, &err)) < 0 ||
-		    (l = ledger_load(cfg->state_dir, &err)) == NULL ||
-		    ledger_next_serial(l, 0, &serial, &err) < 0 ||
+		    atomic_cleanup_dir(cfg->state_dir, &err) < 0 ||
+		    (l = ledger_load(cfg->state_dir, &err)) == NULL)
+			goto fail;
+		if (!shrink && (rc = agent_guard(cfg, l, st)) != 0)
+			goto done;
+		rc = EX_TEMP;
+		if (ledger_next_serial(l, 0, &serial, &err) < 0 ||
 		    export_make(cfg, sk, st, NULL, NULL, NULL, 0, serial, shrink,
 				&snap, &err) < 0 ||
 		    snapshot_write(out, snap.manifest, snap.mlen, snap.sig,
@@ -255,7 +319,9 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 		return EX_TEMP;
 	}
 	rc = EX_TEMP;
-	if ((rc = export_state(cfg, -1, &st, &err)) < 0) {
+	if (atomic_cleanup_dir(cfg->state_dir, &err) < 0)
+		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
+	if ((rc = agent_export_settled(cfg, &st, &err)) < 0) {
 		fprintf(stderr, "mxsync-agent: export failed, nothing pushed: "
 			"%s\n", err.msg);
 		rc = agent_source_exit(rc);
@@ -269,6 +335,11 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
 		goto out;
 	}
+	if (!shrink && (rc = agent_guard(cfg, l, st)) != 0) {
+		fprintf(stderr, "mxsync-agent: nothing pushed\n");
+		goto out;
+	}
+	rc = EX_TEMP;
 	ledger_sweep_bases(l);
 	s.allow_shrink = shrink;
 	s.force_full = full;
@@ -402,6 +473,12 @@ static void agent_status_print(json_t *j)
 			       json_integer_value(json_object_get(o, "domains")),
 			       json_integer_value(
 				       json_object_get(o, "recipients")));
+		if (json_integer_value(json_object_get(o, "skipped")) > 0)
+			printf(", %" JSON_INTEGER_FORMAT " entries skipped "
+			       "(e.g. %s)",
+			       json_integer_value(json_object_get(o, "skipped")),
+			       json_string_value(
+				       json_object_get(o, "skipped_example")));
 		if (json_integer_value(json_object_get(o, "unlisted_dropped")) > 0)
 			printf(", %" JSON_INTEGER_FORMAT " dropped (domain "
 			       "listed by no source, e.g. %s)",
@@ -418,6 +495,19 @@ static void agent_status_print(json_t *j)
 			       json_string_value(json_object_get(o, "note")));
 		printf("\n");
 	}
+	o = json_object_get(j, "guard");
+	if (json_is_object(o)) {
+		const char *ex = json_string_value(json_object_get(o, "examples"));
+
+		printf("guard: refused: %s%s%s\n",
+		       json_string_value(json_object_get(o, "refused")),
+		       ex != NULL && *ex ? ", e.g. " : "", ex != NULL ? ex : "");
+	}
+	if (json_integer_value(json_object_get(j, "bare_domains")) > 0)
+		printf("%" JSON_INTEGER_FORMAT " domains without any recipient "
+		       "(the backups reject all their addresses): %s\n",
+		       json_integer_value(json_object_get(j, "bare_domains")),
+		       json_string_value(json_object_get(j, "bare_domain_names")));
 	a = json_object_get(j, "backups");
 	json_array_foreach(a, i, o) {
 		json_t *e = json_object_get(o, "error");
@@ -606,6 +696,7 @@ static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "allow-shrink", no_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *reply = NULL, *end;
@@ -614,13 +705,15 @@ static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 	unsigned long long serial = 0;
 	char hash[2 * STATE_HASH_LEN + 1] = "";
 	long timeout_s = 30;
-	int wait = 0, c, rc = EX_TEMP, code;
+	int wait = 0, shrink = 0, c, rc = EX_TEMP, code;
 	struct timespec t0, t1;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'w')
 			wait = 1;
+		else if (c == 'a')
+			shrink = 1;
 		else if (c == 't') {
 			errno = 0;
 			timeout_s = strtol(optarg, &end, 10);
@@ -640,8 +733,12 @@ static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 		return EX_USAGE;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (control_request(cfg->control_socket, "sync-now\n",
-			    (int)timeout_s * 1000, &reply, &err) < 0) {
+	/* The daemon answers once the sources settle (or fail to). */
+	if (control_request(cfg->control_socket,
+			    shrink ? "sync-now allow-shrink\n" : "sync-now\n",
+			    (int)timeout_s * 1000 +
+				    (int)(cfg->settle_timeout_ms + 15000),
+			    &reply, &err) < 0) {
 		fprintf(stderr, "mxsync-agent: is the agent running? %s\n",
 			err.msg);
 		return EX_TEMP;

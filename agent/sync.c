@@ -162,6 +162,11 @@ static const struct export_snap *sync_snap(struct sync *s, int delta,
 	return &c->snap;
 }
 
+const struct state *sync_acked(struct sync *s)
+{
+	return sync_base(s);
+}
+
 int sync_base_unsaved(const struct sync *s)
 {
 	return s->base != NULL && (s->base_serial != s->ledger->base_serial ||

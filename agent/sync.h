@@ -125,6 +125,13 @@ long sync_finish(struct sync *s, struct push_result *res);
 int sync_base_unsaved(const struct sync *s);
 int sync_save_base(struct sync *s, struct err *err);
 
+/*
+ * sync_acked - the newest state a backup acknowledged (the delta base; read
+ * from state_dir the first time), NULL when none: what the agent's guard
+ * compares an export with
+ */
+const struct state *sync_acked(struct sync *s);
+
 /* sync_target - the serial the current state is (or will be) sent as */
 uint64_t sync_target(const struct sync *s);
 

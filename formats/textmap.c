@@ -8,10 +8,11 @@
  * before it; a logical line with no text before it is ignored, as postmap
  * ignores it.  The key ends at the first white space outside double quotes
  * (a backslash protects the next octet) and is passed on in its quoted
- * form; the value is the rest, trimmed.  A logical line with an empty value
- * is skipped.  Where postmap would warn and skip a line (unbalanced quote,
- * invalid UTF-8) this module refuses the file instead, so that a source
- * never silently loses a record.
+ * form; the value is the rest, trimmed.  Where postmap would warn and skip
+ * a line (a key without a value, which is also what a cut line leaves; an
+ * unbalanced quote; invalid UTF-8) this module refuses the file instead, so
+ * that a source never silently loses a record.  A last line without its
+ * newline is read as postmap reads it.
  *
  * Errors are "file:line: message" with the logical line's first line.
  *
@@ -110,8 +111,15 @@ static int textmap_logical(const char *name, const char *l, size_t len,
 	end = len;
 	while (end > v && textmap_space(l[end - 1]))
 		end--;
+	/*
+	 * postmap warns "expected format: key whitespace value" and skips
+	 * the line; it is what a writer that stopped inside a line leaves,
+	 * so it fails the file rather than silently losing a record.
+	 */
 	if (end == v)
-		return 0;	/* postmap: "expected format: key whitespace value" */
+		return err_set(err, "%s:%u: key without a value (postmap would "
+			       "skip this line; is the file cut short?)", name,
+			       line);
 	return fn(ctx, l, k, l + v, end - v, name, line, err);
 }
 

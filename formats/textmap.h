@@ -5,13 +5,13 @@
  * and blank lines are skipped, a line that starts with white space continues
  * the previous logical line, the key ends at the first unquoted white space,
  * and the value is the rest with leading and trailing white space trimmed.
- * Only the key matters to mxsync; a logical line with an empty value is
- * skipped, as postmap skips it.  TEXTMAP_LIST reads one key per line ("#"
+ * Only the key matters to mxsync; a logical line with an empty value (what
+ * a cut line leaves; postmap warns and skips it) is an error.  TEXTMAP_LIST reads one key per line ("#"
  * comments, blank lines allowed; trailing text after the key is an error).
  *
- * Lines over TEXTMAP_LINE_MAX octets, NUL bytes, open quotes and invalid
- * UTF-8 (lines postmap would skip with a warning) are refused as
- * "file:line: message".
+ * Lines over TEXTMAP_LINE_MAX octets, NUL bytes, keys without a value, open
+ * quotes and invalid UTF-8 (lines postmap would skip with a warning) are
+ * refused as "file:line: message".
  */
 #ifndef MXSYNC_TEXTMAP_H
 #define MXSYNC_TEXTMAP_H

@@ -654,6 +654,36 @@ out:
 	return rc;
 }
 
+/*
+ * mxsyncd_postconf_routes - a comment for a relay: when the domains go to
+ * more than one next hop, each has its own route in the transport map
+ */
+static void mxsyncd_postconf_routes(const struct syncd *sd)
+{
+	const char *first = NULL, *nh, *dom;
+	size_t i, k, n = 0, flen = 0, nlen, dlen, hops = 0;
+
+	for (i = 0; i < sd->store->n; i++) {
+		const struct state *st = sd->store->o[i]->st;
+
+		for (k = 0; st != NULL && k < state_domain_count(st); k++) {
+			state_domain(st, k, &dom, &dlen, &nh, &nlen);
+			n++;
+			if (first == NULL) {
+				first = nh;
+				flen = nlen;
+				hops = 1;
+			} else if (hops == 1 &&
+				   (nlen != flen || memcmp(nh, first, nlen) != 0))
+				hops = 2;
+		}
+	}
+	if (hops > 1)
+		printf("# the %zu domains have their own next hops (a relay's "
+		       "routes, from the primary's\n# transport file): "
+		       "transport_maps routes each domain to its server\n", n);
+}
+
 /* mxsyncd_non_ascii - some origin's state holds a non-ASCII key */
 static int mxsyncd_non_ascii(const struct syncd *sd)
 {
@@ -699,6 +729,7 @@ static int mxsyncd_postconf(void)
 	printf("relay_domains = cdb:%s/relay_domains\n", maps);
 	printf("relay_recipient_maps = cdb:%s/relay_recipients\n", maps);
 	printf("transport_maps = cdb:%s/transport\n", maps);
+	mxsyncd_postconf_routes(&sd);
 	if (sd.cfg->delimiter_set)
 		printf("# recipient_delimiter as syncd.conf sets it (pushes "
 		       "with another one are refused)\n");
