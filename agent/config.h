@@ -28,10 +28,10 @@ struct source;
 
 struct agent_backup {
 	char *name;
-	char *url;		/* always ends with "/" */
-	char *ca_file;		/* "" when unset */
-	char *pinned_pubkey;	/* "" when unset */
-	uint64_t timeout_ms;	/* whole request, connect included */
+	char *url;	     /* always ends with "/" */
+	char *ca_file;	     /* "" when unset */
+	char *pinned_pubkey; /* "" when unset */
+	uint64_t timeout_ms; /* whole request, connect included */
 	uint64_t connect_timeout_ms;
 };
 
@@ -46,13 +46,13 @@ struct agent_config {
 	char *nexthop;
 	char *recipient_delimiter;
 	uint64_t debounce_ms;
-	double max_shrink;		/* percent */
+	double max_shrink; /* percent */
 	char *canaries_text;
-	char **canaries;		/* folded addresses */
+	char **canaries; /* folded addresses */
 	size_t ncanaries;
 	uint64_t settle_timeout_ms;
-	uint64_t verify_interval_ms;	/* 0: the daemon does not verify */
-	char *verify_postfix;		/* Postfix config dir, "" default */
+	uint64_t verify_interval_ms; /* 0: the daemon does not verify */
+	char *verify_postfix;	     /* Postfix config dir, "" default */
 
 	struct source **sources;
 	size_t nsources;

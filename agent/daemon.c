@@ -43,19 +43,19 @@
 #define DAEMON_CLIENT_MS 5000
 #define DAEMON_FAIL_RETRY_MS 5000
 #define DAEMON_TICK_MS 1000
-#define DAEMON_BASE_SAVE_MS 1000	/* quiet time before the base is written */
+#define DAEMON_BASE_SAVE_MS 1000 /* quiet time before the base is written */
 #define DAEMON_WAIT_MAX_MS 86400000
-#define DAEMON_BUSY_RETRY_MS 1000	/* a file being written: look again */
+#define DAEMON_BUSY_RETRY_MS 1000 /* a file being written: look again */
 #define DAEMON_BARE_NAMES 10
-#define DAEMON_STOP_WAIT_MS 3000	/* for answers of pushes on the way */
+#define DAEMON_STOP_WAIT_MS 3000 /* for answers of pushes on the way */
 
 struct daemon_client {
 	int fd;
 	char line[CONTROL_LINE_MAX];
 	size_t len;
 	int64_t deadline;
-	int waiting;			/* "wait": until every backup acks */
-	int pending;			/* "sync-now": until sources settle */
+	int waiting; /* "wait": until every backup acks */
+	int pending; /* "sync-now": until sources settle */
 	uint64_t wserial;
 	char whash[2 * STATE_HASH_LEN + 1];
 };
@@ -68,27 +68,27 @@ struct daemon {
 	struct sync sync;
 	int sigfd, ctlfd;
 	struct watch *watch;
-	int lockfd;			/* state_dir/lock, held while running */
+	int lockfd; /* state_dir/lock, held while running */
 	struct daemon_client clients[DAEMON_CLIENTS];
 	int dirty;
 	int64_t dirty_first, dirty_at;
 	int export_failed;
 	char export_error[ERR_LEN];
 	int export_error_kind;
-	char export_examples[ERR_LEN];	/* guard: a few addresses, status only */
-	int64_t busy_since;		/* a source file is being written */
-	int pending_shrink;		/* a waiting sync-now --allow-shrink */
-	size_t bare;			/* domains without any recipient */
+	char export_examples[ERR_LEN]; /* guard: a few addresses, status only */
+	int64_t busy_since;	       /* a source file is being written */
+	int pending_shrink;	       /* a waiting sync-now --allow-shrink */
+	size_t bare;		       /* domains without any recipient */
 	char bare_names[512];
-	int64_t *next_poll;		/* per source, for poll sources */
+	int64_t *next_poll; /* per source, for poll sources */
 	int stop, reload;
 	/* the periodic verify: a child process, its report on a pipe */
 	pid_t verify_pid;
 	int verify_fd;
 	struct buf verify_out;
 	int64_t next_verify;
-	json_t *verify_last;		/* the last report */
-	char verify_said[ERR_LEN];	/* what was logged last */
+	json_t *verify_last;	   /* the last report */
+	char verify_said[ERR_LEN]; /* what was logged last */
 };
 
 static json_t *daemon_hash_json(const unsigned char *h, int have)
@@ -114,18 +114,20 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 
 	json_object_set_new(root, "origin", json_string(cfg->origin));
 	json_object_set_new(root, "running", json_boolean(running));
-	json_object_set_new(root, "serial",
-			    json_integer((json_int_t)(s && s->cur_serial
-							      ? s->cur_serial
-							      : l->serial)));
-	json_object_set_new(root, "state_hash",
-			    daemon_hash_json(s ? s->cur_hash : NULL,
-					     s && s->cur));
+	json_object_set_new(
+	    root, "serial",
+	    json_integer(
+		(json_int_t)(s && s->cur_serial ? s->cur_serial : l->serial)));
+	json_object_set_new(
+	    root, "state_hash",
+	    daemon_hash_json(s ? s->cur_hash : NULL, s && s->cur));
 	if (s != NULL && s->cur != NULL) {
-		json_object_set_new(root, "domains",
-				    json_integer((json_int_t)state_domain_count(s->cur)));
-		json_object_set_new(root, "recipients",
-				    json_integer((json_int_t)state_recipient_count(s->cur)));
+		json_object_set_new(
+		    root, "domains",
+		    json_integer((json_int_t)state_domain_count(s->cur)));
+		json_object_set_new(
+		    root, "recipients",
+		    json_integer((json_int_t)state_recipient_count(s->cur)));
 	}
 	for (i = 0; i < cfg->nsources; i++) {
 		const struct source *src = cfg->sources[i];
@@ -136,32 +138,38 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 		if (running) {
 			json_object_set_new(o, "last_export",
 					    json_integer(src->last_export));
-			json_object_set_new(o, "domains",
-					    json_integer((json_int_t)src->domains));
-			json_object_set_new(o, "recipients",
-					    json_integer((json_int_t)src->recipients));
-			json_object_set_new(o, "unlisted_dropped",
-					    json_integer((json_int_t)src->unlisted));
-			json_object_set_new(o, "unlisted_example",
-					    src->unlisted
-						    ? json_string(src->unlisted_example)
-						    : json_null());
+			json_object_set_new(
+			    o, "domains",
+			    json_integer((json_int_t)src->domains));
+			json_object_set_new(
+			    o, "recipients",
+			    json_integer((json_int_t)src->recipients));
+			json_object_set_new(
+			    o, "unlisted_dropped",
+			    json_integer((json_int_t)src->unlisted));
+			json_object_set_new(
+			    o, "unlisted_example",
+			    src->unlisted ? json_string(src->unlisted_example)
+					  : json_null());
 			json_object_set_new(o, "error",
-					    src->error[0] ? json_string(src->error)
-							  : json_null());
+					    src->error[0]
+						? json_string(src->error)
+						: json_null());
 			if (src->note[0])
 				json_object_set_new(o, "note",
 						    json_string(src->note));
 			if (src->error[0])
 				json_object_set_new(
-					o, "error_kind",
-					json_string(source_kind_name(src->error_kind)));
-			json_object_set_new(o, "skipped",
-					    json_integer((json_int_t)src->skipped));
+				    o, "error_kind",
+				    json_string(
+					source_kind_name(src->error_kind)));
+			json_object_set_new(
+			    o, "skipped",
+			    json_integer((json_int_t)src->skipped));
 			if (src->skipped > 0)
 				json_object_set_new(
-					o, "skipped_example",
-					json_string(src->skipped_example));
+				    o, "skipped_example",
+				    json_string(src->skipped_example));
 		}
 		json_array_append_new(srcs, o);
 	}
@@ -178,33 +186,34 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 				lb = &l->backups[j];
 		json_object_set_new(o, "name", json_string(b->name));
 		json_object_set_new(o, "url", json_string(b->url));
-		json_object_set_new(o, "serial",
-				    json_integer(lb ? (json_int_t)lb->serial : 0));
-		json_object_set_new(o, "state_hash",
-				    daemon_hash_json(lb ? lb->hash : NULL,
-						     lb && lb->serial));
+		json_object_set_new(
+		    o, "serial", json_integer(lb ? (json_int_t)lb->serial : 0));
+		json_object_set_new(
+		    o, "state_hash",
+		    daemon_hash_json(lb ? lb->hash : NULL, lb && lb->serial));
 		json_object_set_new(o, "acked",
 				    json_integer(lb ? lb->acked : 0));
 		json_object_set_new(o, "error",
 				    lb && lb->error[0] ? json_string(lb->error)
 						       : json_null());
 		if (s != NULL && s->cur != NULL && lb != NULL && lb->serial) {
-			in_sync = memcmp(lb->hash, s->cur_hash,
-					 STATE_HASH_LEN) == 0;
+			in_sync =
+			    memcmp(lb->hash, s->cur_hash, STATE_HASH_LEN) == 0;
 		}
 		if (s != NULL && s->cur != NULL) {
-			json_object_set_new(o, "in_sync", json_boolean(in_sync));
+			json_object_set_new(o, "in_sync",
+					    json_boolean(in_sync));
 			json_object_set_new(
-				o, "lag_seconds",
-				json_integer(in_sync ? 0 : now - s->cur_since));
+			    o, "lag_seconds",
+			    json_integer(in_sync ? 0 : now - s->cur_since));
 		}
 		if (sb != NULL) {
 			json_object_set_new(o, "in_flight",
 					    json_boolean(sb->inflight));
-			json_object_set_new(o, "pushes",
-					    json_integer((json_int_t)sb->pushes));
-			json_object_set_new(o, "bytes",
-					    json_integer((json_int_t)sb->bytes));
+			json_object_set_new(
+			    o, "pushes", json_integer((json_int_t)sb->pushes));
+			json_object_set_new(
+			    o, "bytes", json_integer((json_int_t)sb->bytes));
 		}
 		json_array_append_new(bks, o);
 	}
@@ -305,7 +314,8 @@ static void daemon_bare(struct daemon *d)
 	if (n > 0)
 		log_warning("%zu domain%s without any recipient: the backups "
 			    "reject every address there (accept_all = DOMAIN "
-			    "accepts all): %s%s", n, n == 1 ? "" : "s", names,
+			    "accepts all): %s%s",
+			    n, n == 1 ? "" : "s", names,
 			    n > DAEMON_BARE_NAMES ? " ..." : "");
 }
 
@@ -341,9 +351,8 @@ static int daemon_export(struct daemon *d, int allow_shrink)
 			state_free(st);
 			st = NULL;
 			snprintf(err.msg, sizeof(err.msg), "%s", gr.msg);
-			snprintf(d->export_examples,
-				 sizeof(d->export_examples), "%s",
-				 gr.examples);
+			snprintf(d->export_examples, sizeof(d->export_examples),
+				 "%s", gr.examples);
 			rc = SOURCE_GUARD;
 		}
 	}
@@ -351,8 +360,10 @@ static int daemon_export(struct daemon *d, int allow_shrink)
 		if (rc == SOURCE_GUARD) {
 			if (!d->export_failed ||
 			    strcmp(d->export_error, err.msg) != 0)
-				log_error("export refused by the agent's guard: "
-					  "%s", err.msg);
+				log_error(
+				    "export refused by the agent's guard: "
+				    "%s",
+				    err.msg);
 		} else if (!d->export_failed ||
 			   strcmp(d->export_error, err.msg) != 0)
 			log_error("export failed, nothing pushed (%s): %s",
@@ -380,8 +391,8 @@ static int daemon_export(struct daemon *d, int allow_shrink)
 		src->pushed_recipients = src->recipients;
 		if (src->skipped != src->skipped_logged && src->skipped > 0)
 			log_info("source %s: %zu entries skipped, not exported "
-				 "(e.g. %s)", src->name, src->skipped,
-				 src->skipped_example);
+				 "(e.g. %s)",
+				 src->name, src->skipped, src->skipped_example);
 		src->skipped_logged = src->skipped;
 	}
 	if (!sync_set_state(&d->sync, st)) {
@@ -440,7 +451,8 @@ static void daemon_reply(struct daemon_client *c, const char *text)
 {
 	size_t len = strlen(text), off = 0;
 
-	/* The socket is blocking for replies: they are small, the peer local. */
+	/* The socket is blocking for replies: they are small, the peer local.
+	 */
 	while (off < len) {
 		ssize_t n = send(c->fd, text + off, len - off, MSG_NOSIGNAL);
 
@@ -498,8 +510,7 @@ static void daemon_waiters(struct daemon *d, int64_t now)
 }
 
 /* daemon_sync_reply - answer a sync-now whose export ended with rc */
-static void daemon_sync_reply(struct daemon *d, struct daemon_client *c,
-			      int rc)
+static void daemon_sync_reply(struct daemon *d, struct daemon_client *c, int rc)
 {
 	char reply[2 * ERR_LEN + 128];
 	char hex[2 * STATE_HASH_LEN + 1];
@@ -510,9 +521,8 @@ static void daemon_sync_reply(struct daemon *d, struct daemon_client *c,
 		/* The operator asked: the guard's examples are theirs. */
 		snprintf(reply, sizeof(reply), "error %d %s%s%s\n",
 			 rc == SOURCE_DOWN ? 75 : 1, d->export_error,
-			 rc == SOURCE_GUARD && d->export_examples[0]
-				 ? ", e.g. "
-				 : "",
+			 rc == SOURCE_GUARD && d->export_examples[0] ? ", e.g. "
+								     : "",
 			 rc == SOURCE_GUARD ? d->export_examples : "");
 		daemon_reply(c, reply);
 		return;
@@ -582,7 +592,8 @@ static void daemon_command(struct daemon *d, struct daemon_client *c)
 		int used = 0;
 
 		if (sscanf(c->line + 5, "%llu %64s %llu%n", &ws, c->whash, &ms,
-			   &used) != 3 || c->line[5 + used] != '\0' ||
+			   &used) != 3 ||
+		    c->line[5 + used] != '\0' ||
 		    strlen(c->whash) != 2 * STATE_HASH_LEN) {
 			daemon_reply(c, "error 2 usage: wait SERIAL HASH MS\n");
 			return;
@@ -590,9 +601,10 @@ static void daemon_command(struct daemon *d, struct daemon_client *c)
 		c->waiting = 1;
 		c->wserial = ws;
 		c->len = 0;
-		c->deadline = sync_now_ms() +
-			      (int64_t)(ms < DAEMON_WAIT_MAX_MS ? ms
-							: DAEMON_WAIT_MAX_MS);
+		c->deadline =
+		    sync_now_ms() + (int64_t)(ms < DAEMON_WAIT_MAX_MS
+						  ? ms
+						  : DAEMON_WAIT_MAX_MS);
 		daemon_waiters(d, sync_now_ms());
 		return;
 	}
@@ -600,14 +612,16 @@ static void daemon_command(struct daemon *d, struct daemon_client *c)
 	    strcmp(c->line, "sync-now allow-shrink") == 0) {
 		int shrink = c->line[8] != '\0';
 
-		log_info("sync-now%s requested", shrink ? " --allow-shrink" : "");
+		log_info("sync-now%s requested",
+			 shrink ? " --allow-shrink" : "");
 		rc = daemon_export(d, shrink || d->pending_shrink);
 		if (rc == SOURCE_BUSY) {
 			/* Answered when the sources settle, or fail. */
 			c->pending = 1;
 			c->len = 0;
 			c->deadline = sync_now_ms() +
-				      (int64_t)d->cfg->settle_timeout_ms + 10000;
+				      (int64_t)d->cfg->settle_timeout_ms +
+				      10000;
 			d->pending_shrink |= shrink;
 			return;
 		}
@@ -651,8 +665,8 @@ static void daemon_client_read(struct daemon *d, struct daemon_client *c)
 static void daemon_accept(struct daemon *d, int64_t now)
 {
 	for (;;) {
-		int fd = accept4(d->ctlfd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+		    accept4(d->ctlfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		size_t i;
 
 		if (fd < 0)
@@ -661,7 +675,7 @@ static void daemon_accept(struct daemon *d, int64_t now)
 			if (d->clients[i].fd < 0)
 				break;
 		if (i == DAEMON_CLIENTS) {
-			close(fd);	/* too many at once: the client retries */
+			close(fd); /* too many at once: the client retries */
 			continue;
 		}
 		d->clients[i].fd = fd;
@@ -694,13 +708,13 @@ static int daemon_setup(struct daemon *d, struct err *err)
 	if (sync_init(&d->sync, d->cfg, d->sk, d->ledger, d->pusher, err) < 0)
 		return -1;
 	/* the first verify a while after start, not beside the first pushes */
-	d->next_verify = sync_now_ms() +
-			 (int64_t)(d->cfg->verify_interval_ms < 60000
-					   ? d->cfg->verify_interval_ms
-					   : 60000);
+	d->next_verify =
+	    sync_now_ms() + (int64_t)(d->cfg->verify_interval_ms < 60000
+					  ? d->cfg->verify_interval_ms
+					  : 60000);
 	free(d->next_poll);
-	if ((d->next_poll = calloc(d->cfg->nsources + 1,
-				   sizeof(*d->next_poll))) == NULL)
+	if ((d->next_poll =
+		 calloc(d->cfg->nsources + 1, sizeof(*d->next_poll))) == NULL)
 		return err_set(err, "out of memory");
 	for (i = 0; i < d->cfg->nsources; i++)
 		d->next_poll[i] = sync_now_ms() +
@@ -731,7 +745,8 @@ static void daemon_reload(struct daemon *d)
 	sd_notify(0, "RELOADING=1");
 	if ((ncfg = config_load(old->path, &err)) == NULL) {
 		log_error("reload refused, keeping the running configuration: "
-			  "%s", err.msg);
+			  "%s",
+			  err.msg);
 		sd_notify(0, "READY=1");
 		return;
 	}
@@ -842,20 +857,21 @@ static void daemon_verify_log(struct daemon *d, json_t *j)
 		return;
 	}
 	if (lost == 0 && bs == 0) {
-		log_info("verify: all %lld candidates agree with the primary's "
-			 "Postfix",
-			 (long long)json_integer_value(
-				 json_object_get(j, "agree")));
+		log_info(
+		    "verify: all %lld candidates agree with the primary's "
+		    "Postfix",
+		    (long long)json_integer_value(json_object_get(j, "agree")));
 		return;
 	}
-	ex = json_array_get(json_object_get(j, lost ? "lost_examples"
-						    : "backscatter_examples"),
-			    0);
-	log_warning("verify: the backups disagree with the primary's Postfix: "
-		    "LOST %lld, BACKSCATTER %lld; first %s decided by %s",
-		    (long long)lost, (long long)bs,
-		    lost ? "lost address" : "backscatter address",
-		    json_string_value(json_object_get(ex, "primary_decided_by")));
+	ex = json_array_get(
+	    json_object_get(j, lost ? "lost_examples" : "backscatter_examples"),
+	    0);
+	log_warning(
+	    "verify: the backups disagree with the primary's Postfix: "
+	    "LOST %lld, BACKSCATTER %lld; first %s decided by %s",
+	    (long long)lost, (long long)bs,
+	    lost ? "lost address" : "backscatter address",
+	    json_string_value(json_object_get(ex, "primary_decided_by")));
 }
 
 /* daemon_verify_read - collect the child's report; at EOF adopt it */
@@ -991,7 +1007,8 @@ int daemon_run(struct agent_config *cfg)
 			next_wd = now + (int64_t)(wd_usec / 2000);
 		}
 		if (d->dirty && d->dirty_at - now < timeout)
-			timeout = (int)(d->dirty_at > now ? d->dirty_at - now : 0);
+			timeout =
+			    (int)(d->dirty_at > now ? d->dirty_at - now : 0);
 		fds[n].fd = d->sigfd;
 		fds[n].events = CURL_WAIT_POLLIN;
 		fds[n++].revents = 0;
@@ -1037,14 +1054,15 @@ int daemon_run(struct agent_config *cfg)
 			if (watch_unmounts(d->watch) > 0)
 				log_warning("a file system under a source was "
 					    "unmounted");
-			/* Debounce: wait for a quiet moment, but not forever. */
+			/* Debounce: wait for a quiet moment, but not forever.
+			 */
 			if (!d->dirty) {
 				d->dirty = 1;
 				d->dirty_first = now;
 			}
 			d->dirty_at = now + (int64_t)d->cfg->debounce_ms;
-			if (d->dirty_at > d->dirty_first +
-						  10 * (int64_t)d->cfg->debounce_ms)
+			if (d->dirty_at >
+			    d->dirty_first + 10 * (int64_t)d->cfg->debounce_ms)
 				d->dirty_at = d->dirty_first +
 					      10 * (int64_t)d->cfg->debounce_ms;
 		}
@@ -1063,8 +1081,8 @@ int daemon_run(struct agent_config *cfg)
 		 * pushed or exported: megabytes written and synced never
 		 * delay a push or an acknowledgement.
 		 */
-		if (sync_base_unsaved(&d->sync) && push_running(d->pusher) == 0 &&
-		    !d->dirty &&
+		if (sync_base_unsaved(&d->sync) &&
+		    push_running(d->pusher) == 0 && !d->dirty &&
 		    now - d->sync.base_since_ms >= DAEMON_BASE_SAVE_MS)
 			daemon_save_base(d);
 	}

@@ -31,8 +31,8 @@ static void export_dropped(void *arg, unsigned tag, const char *addr,
 			 "%.*s", (int)alen, addr);
 }
 
-int export_state(struct agent_config *cfg, int inotify_fd,
-		 struct state **st_r, struct err *err)
+int export_state(struct agent_config *cfg, int inotify_fd, struct state **st_r,
+		 struct err *err)
 {
 	(void)inotify_fd;
 	return export_state_watched(cfg, NULL, st_r, err);
@@ -60,21 +60,22 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 	 * error (unlisted_domains = refuse makes it one).
 	 */
 	for (i = 0; i < cfg->nsources; i++)
-		drop[i] = cfg->sources[i]->unlisted_domains ==
-			  SOURCE_UNLISTED_DROP;
+		drop[i] =
+		    cfg->sources[i]->unlisted_domains == SOURCE_UNLISTED_DROP;
 	for (i = 0; i < cfg->nsources; i++) {
 		struct source *src = cfg->sources[i];
-		struct source_export_ctx ctx = { .st = st,
-						 .nexthop = cfg->nexthop,
-						 .inotify_fd = -1,
-						 .watch = w };
+		struct source_export_ctx ctx = {.st = st,
+						.nexthop = cfg->nexthop,
+						.inotify_fd = -1,
+						.watch = w};
 
 		src->last_attempt = time(NULL);
 		src->skipped = 0;
 		src->skipped_example[0] = '\0';
 		rc = source_export(src, &ctx, err);
 		if (rc < 0) {
-			snprintf(src->error, sizeof(src->error), "%s", err->msg);
+			snprintf(src->error, sizeof(src->error), "%s",
+				 err->msg);
 			src->error_kind = rc;
 			goto fail;
 		}
@@ -90,13 +91,15 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 			struct source *src = cfg->sources[tag];
 
 			err_prefix(err, "source %s", src->name);
-			snprintf(src->error, sizeof(src->error), "%s", err->msg);
+			snprintf(src->error, sizeof(src->error), "%s",
+				 err->msg);
 			src->error_kind = SOURCE_BAD;
 		}
 		rc = SOURCE_BAD;
 		goto fail;
 	}
-	/* accept_all names a domain on purpose: one no source lists is a typo. */
+	/* accept_all names a domain on purpose: one no source lists is a typo.
+	 */
 	for (i = 0; i < cfg->nsources; i++) {
 		struct source *src = cfg->sources[i];
 		size_t k;
@@ -104,9 +107,10 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 		for (k = 0; k < src->naccept_all; k++)
 			if (state_find_domain(st, src->accept_all[k],
 					      strlen(src->accept_all[k])) < 0) {
-				err_set(err, "source %s: accept_all: domain %s "
-					"is listed by no source", src->name,
-					src->accept_all[k]);
+				err_set(err,
+					"source %s: accept_all: domain %s "
+					"is listed by no source",
+					src->name, src->accept_all[k]);
 				snprintf(src->error, sizeof(src->error), "%s",
 					 err->msg);
 				src->error_kind = SOURCE_BAD;

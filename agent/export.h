@@ -34,15 +34,15 @@
 struct watch;
 int export_state_watched(struct agent_config *cfg, struct watch *w,
 			 struct state **st_r, struct err *err);
-int export_state(struct agent_config *cfg, int inotify_fd,
-		 struct state **st_r, struct err *err);
+int export_state(struct agent_config *cfg, int inotify_fd, struct state **st_r,
+		 struct err *err);
 
 struct export_snap {
 	struct manifest m;
-	char *manifest;		/* owned JSON */
+	char *manifest; /* owned JSON */
 	size_t mlen;
 	unsigned char sig[SNAPSHOT_SIG_LEN];
-	char *body;		/* owned */
+	char *body; /* owned */
 	size_t blen;
 };
 

@@ -84,9 +84,11 @@ static void agent_warn_unlisted(const struct agent_config *cfg)
 
 	for (i = 0; i < cfg->nsources; i++)
 		if (cfg->sources[i]->unlisted > 0)
-			fprintf(stderr, "mxsync-agent: source %s: %zu "
+			fprintf(stderr,
+				"mxsync-agent: source %s: %zu "
 				"recipients dropped, their domain is listed by "
-				"no source (e.g. %s)\n", cfg->sources[i]->name,
+				"no source (e.g. %s)\n",
+				cfg->sources[i]->name,
 				cfg->sources[i]->unlisted,
 				cfg->sources[i]->unlisted_example);
 	for (i = 0; i < cfg->nsources; i++)
@@ -140,12 +142,15 @@ static int agent_guard(struct agent_config *cfg, const struct ledger *l,
 	int rc = 0;
 
 	if (l->base_serial != 0 && (base = ledger_load_base(l, &err)) == NULL)
-		fprintf(stderr, "mxsync-agent: no acknowledged base to compare "
-			"with (%s); checking empty sources only\n", err.msg);
+		fprintf(stderr,
+			"mxsync-agent: no acknowledged base to compare "
+			"with (%s); checking empty sources only\n",
+			err.msg);
 	if (guard_check(cfg, base, st, &gr) < 0) {
-		fprintf(stderr, "mxsync-agent: refused by the agent's guard: "
-			"%s%s%s\n", gr.msg, gr.examples[0] ? ", e.g. " : "",
-			gr.examples);
+		fprintf(stderr,
+			"mxsync-agent: refused by the agent's guard: "
+			"%s%s%s\n",
+			gr.msg, gr.examples[0] ? ", e.g. " : "", gr.examples);
 		rc = EX_REFUSED;
 	}
 	state_free(base);
@@ -155,10 +160,10 @@ static int agent_guard(struct agent_config *cfg, const struct ledger *l,
 static int agent_export(struct agent_config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "diff", no_argument, NULL, 'd' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "allow-shrink", no_argument, NULL, 'a' },
-		{ NULL, 0, NULL, 0 },
+	    {"diff", no_argument, NULL, 'd'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"allow-shrink", no_argument, NULL, 'a'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *out = NULL;
 	int diff = 0, shrink = 0, c, rc, lockfd = -1;
@@ -213,8 +218,10 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 			base = ledger_load_base(l, &err);
 		}
 		if (base == NULL && l->base_serial != 0)
-			fprintf(stderr, "mxsync-agent: no usable delta base (%s); "
-				"showing the whole state\n", err.msg);
+			fprintf(stderr,
+				"mxsync-agent: no usable delta base (%s); "
+				"showing the whole state\n",
+				err.msg);
 		if (base == NULL) {
 			/* Nothing pushed yet: the whole state is new. */
 			if ((base = state_new()) == NULL ||
@@ -226,8 +233,10 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 		if (fileio_write_all(1, "stdout", b.data ? b.data : "", b.len,
 				     &err) < 0)
 			goto fail;
-		fprintf(stderr, "mxsync-agent: %zu added, %zu removed since "
-			"serial %" PRIu64 "\n", adds, removes, l->base_serial);
+		fprintf(stderr,
+			"mxsync-agent: %zu added, %zu removed since "
+			"serial %" PRIu64 "\n",
+			adds, removes, l->base_serial);
 	} else if (out != NULL) {
 		if ((sk = key_load_secret(cfg->key, &err)) == NULL) {
 			rc = EX_USAGE;
@@ -242,14 +251,16 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 			goto done;
 		rc = EX_TEMP;
 		if (ledger_next_serial(l, 0, &serial, &err) < 0 ||
-		    export_make(cfg, sk, st, NULL, NULL, NULL, 0, serial, shrink,
-				&snap, &err) < 0 ||
+		    export_make(cfg, sk, st, NULL, NULL, NULL, 0, serial,
+				shrink, &snap, &err) < 0 ||
 		    snapshot_write(out, snap.manifest, snap.mlen, snap.sig,
 				   snap.body, snap.blen, &err) < 0)
 			goto fail;
-		fprintf(stderr, "mxsync-agent: wrote %s: serial %" PRIu64
-			", %zu domains, %zu recipients%s\n", out, serial,
-			state_domain_count(st), state_recipient_count(st),
+		fprintf(stderr,
+			"mxsync-agent: wrote %s: serial %" PRIu64
+			", %zu domains, %zu recipients%s\n",
+			out, serial, state_domain_count(st),
+			state_recipient_count(st),
 			shrink ? ", allow_shrink" : "");
 	} else if (state_write_fd(st, 1, &err) < 0)
 		goto fail;
@@ -272,9 +283,9 @@ done:
 static int agent_push(struct agent_config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "allow-shrink", no_argument, NULL, 'a' },
-		{ "full", no_argument, NULL, 'f' },
-		{ NULL, 0, NULL, 0 },
+	    {"allow-shrink", no_argument, NULL, 'a'},
+	    {"full", no_argument, NULL, 'f'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct state *st = NULL;
 	struct ledger *l = NULL;
@@ -322,8 +333,10 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 	if (atomic_cleanup_dir(cfg->state_dir, &err) < 0)
 		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
 	if ((rc = agent_export_settled(cfg, &st, &err)) < 0) {
-		fprintf(stderr, "mxsync-agent: export failed, nothing pushed: "
-			"%s\n", err.msg);
+		fprintf(stderr,
+			"mxsync-agent: export failed, nothing pushed: "
+			"%s\n",
+			err.msg);
 		rc = agent_source_exit(rc);
 		goto out;
 	}
@@ -364,11 +377,12 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 				       "(%s, %" PRIu64 " body bytes)\n",
 				       s.b[r].conf->name, s.b[r].lb->serial,
 				       s.b[r].sent_kind == MANIFEST_DELTA
-					       ? "delta"
-					       : "full",
+					   ? "delta"
+					   : "full",
 				       res.bytes);
 			else {
-				fprintf(stderr, "mxsync-agent: backup %s %s "
+				fprintf(stderr,
+					"mxsync-agent: backup %s %s "
 					"serial %" PRIu64 ": %s\n",
 					s.b[r].conf->name,
 					push_kind_name(res.kind),
@@ -383,8 +397,10 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 	rc = refused ? EX_REFUSED : unreachable ? EX_TEMP : 0;
 	/* The acknowledged state is the next push's delta base. */
 	if (sync_save_base(&s, &err) < 0)
-		fprintf(stderr, "mxsync-agent: cannot store the delta base: "
-			"%s\n", err.msg);
+		fprintf(stderr,
+			"mxsync-agent: cannot store the delta base: "
+			"%s\n",
+			err.msg);
 out:
 	sync_clear(&s);
 	push_free(p);
@@ -410,8 +426,8 @@ static const char *agent_time(json_int_t t, char *buf, size_t size)
 /* agent_status_verify - the daemon's last verify, with first examples */
 static void agent_status_verify(json_t *v)
 {
-	static const char *const kinds[] = { "lost_examples",
-					     "backscatter_examples" };
+	static const char *const kinds[] = {"lost_examples",
+					    "backscatter_examples"};
 	json_t *a, *o, *e;
 	size_t i, k;
 	char tb[64];
@@ -433,15 +449,16 @@ static void agent_status_verify(json_t *v)
 	       json_integer_value(json_object_get(v, "backscatter")));
 	for (k = 0; k < 2; k++) {
 		a = json_object_get(v, kinds[k]);
-		json_array_foreach(a, i, o) {
+		json_array_foreach(a, i, o)
+		{
 			if (i >= 3)
 				break;
 			printf("  %s %s: primary %s (%s)\n",
 			       k == 0 ? "LOST" : "BACKSCATTER",
 			       json_string_value(json_object_get(o, "address")),
 			       json_string_value(json_object_get(o, "primary")),
-			       json_string_value(json_object_get(
-				       o, "primary_decided_by")));
+			       json_string_value(
+				   json_object_get(o, "primary_decided_by")));
 		}
 	}
 }
@@ -456,40 +473,45 @@ static void agent_status_print(json_t *j)
 	       json_string_value(json_object_get(j, "origin")),
 	       json_integer_value(json_object_get(j, "serial")),
 	       json_is_true(json_object_get(j, "running")) ? "running"
-							    : "not running");
+							   : "not running");
 	a = json_object_get(j, "sources");
-	json_array_foreach(a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		json_t *e = json_object_get(o, "error");
 
 		printf("source %s (%s)",
 		       json_string_value(json_object_get(o, "name")),
 		       json_string_value(json_object_get(o, "type")));
 		if (json_object_get(o, "last_export") != NULL)
-			printf(": last export %s, %" JSON_INTEGER_FORMAT
-			       " domains, %" JSON_INTEGER_FORMAT " recipients",
-			       agent_time(json_integer_value(json_object_get(
-						  o, "last_export")),
-					  tb, sizeof(tb)),
-			       json_integer_value(json_object_get(o, "domains")),
-			       json_integer_value(
-				       json_object_get(o, "recipients")));
+			printf(
+			    ": last export %s, %" JSON_INTEGER_FORMAT
+			    " domains, %" JSON_INTEGER_FORMAT " recipients",
+			    agent_time(json_integer_value(
+					   json_object_get(o, "last_export")),
+				       tb, sizeof(tb)),
+			    json_integer_value(json_object_get(o, "domains")),
+			    json_integer_value(
+				json_object_get(o, "recipients")));
 		if (json_integer_value(json_object_get(o, "skipped")) > 0)
-			printf(", %" JSON_INTEGER_FORMAT " entries skipped "
-			       "(e.g. %s)",
-			       json_integer_value(json_object_get(o, "skipped")),
-			       json_string_value(
-				       json_object_get(o, "skipped_example")));
-		if (json_integer_value(json_object_get(o, "unlisted_dropped")) > 0)
+			printf(
+			    ", %" JSON_INTEGER_FORMAT " entries skipped "
+			    "(e.g. %s)",
+			    json_integer_value(json_object_get(o, "skipped")),
+			    json_string_value(
+				json_object_get(o, "skipped_example")));
+		if (json_integer_value(json_object_get(o, "unlisted_dropped")) >
+		    0)
 			printf(", %" JSON_INTEGER_FORMAT " dropped (domain "
 			       "listed by no source, e.g. %s)",
 			       json_integer_value(
-				       json_object_get(o, "unlisted_dropped")),
+				   json_object_get(o, "unlisted_dropped")),
 			       json_string_value(
-				       json_object_get(o, "unlisted_example")));
+				   json_object_get(o, "unlisted_example")));
 		if (json_is_string(e))
-			printf(", error (%s): %s",
-			       json_string_value(json_object_get(o, "error_kind")),
-			       json_string_value(e));
+			printf(
+			    ", error (%s): %s",
+			    json_string_value(json_object_get(o, "error_kind")),
+			    json_string_value(e));
 		if (json_is_string(json_object_get(o, "note")))
 			printf(", note: %s",
 			       json_string_value(json_object_get(o, "note")));
@@ -497,34 +519,39 @@ static void agent_status_print(json_t *j)
 	}
 	o = json_object_get(j, "guard");
 	if (json_is_object(o)) {
-		const char *ex = json_string_value(json_object_get(o, "examples"));
+		const char *ex =
+		    json_string_value(json_object_get(o, "examples"));
 
 		printf("guard: refused: %s%s%s\n",
 		       json_string_value(json_object_get(o, "refused")),
-		       ex != NULL && *ex ? ", e.g. " : "", ex != NULL ? ex : "");
+		       ex != NULL && *ex ? ", e.g. " : "",
+		       ex != NULL ? ex : "");
 	}
 	if (json_integer_value(json_object_get(j, "bare_domains")) > 0)
-		printf("%" JSON_INTEGER_FORMAT " domains without any recipient "
-		       "(the backups reject all their addresses): %s\n",
-		       json_integer_value(json_object_get(j, "bare_domains")),
-		       json_string_value(json_object_get(j, "bare_domain_names")));
+		printf(
+		    "%" JSON_INTEGER_FORMAT " domains without any recipient "
+		    "(the backups reject all their addresses): %s\n",
+		    json_integer_value(json_object_get(j, "bare_domains")),
+		    json_string_value(json_object_get(j, "bare_domain_names")));
 	a = json_object_get(j, "backups");
-	json_array_foreach(a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		json_t *e = json_object_get(o, "error");
 		json_t *in = json_object_get(o, "in_sync");
 
-		printf("backup %s: serial %" JSON_INTEGER_FORMAT
-		       " acknowledged %s",
-		       json_string_value(json_object_get(o, "name")),
-		       json_integer_value(json_object_get(o, "serial")),
-		       agent_time(json_integer_value(json_object_get(o, "acked")),
-				  tb, sizeof(tb)));
+		printf(
+		    "backup %s: serial %" JSON_INTEGER_FORMAT
+		    " acknowledged %s",
+		    json_string_value(json_object_get(o, "name")),
+		    json_integer_value(json_object_get(o, "serial")),
+		    agent_time(json_integer_value(json_object_get(o, "acked")),
+			       tb, sizeof(tb)));
 		if (json_is_true(in))
 			printf(", in sync");
 		else if (json_is_false(in))
 			printf(", lagging %" JSON_INTEGER_FORMAT " s",
 			       json_integer_value(
-				       json_object_get(o, "lag_seconds")));
+				   json_object_get(o, "lag_seconds")));
 		if (json_is_string(e))
 			printf(", last error: %s", json_string_value(e));
 		printf("\n");
@@ -533,8 +560,7 @@ static void agent_status_print(json_t *j)
 }
 
 /* agent_status_get - from the daemon, else from the ledger */
-static json_t *agent_status_get(const struct agent_config *cfg,
-				struct err *err)
+static json_t *agent_status_get(const struct agent_config *cfg, struct err *err)
 {
 	char *reply = NULL;
 	json_t *j;
@@ -590,13 +616,13 @@ static int agent_status(struct agent_config *cfg, int argc, char **argv)
 static int agent_verify(struct agent_config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "postfix", required_argument, NULL, 'p' },
-		{ "sample", required_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "list", no_argument, NULL, 'l' },
-		{ NULL, 0, NULL, 0 },
+	    {"postfix", required_argument, NULL, 'p'},
+	    {"sample", required_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"list", no_argument, NULL, 'l'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct verify_opts vo = { NULL, NULL, 0, NULL };
+	struct verify_opts vo = {NULL, NULL, 0, NULL};
 	struct verify_result r;
 	struct state *st = NULL;
 	struct err err;
@@ -618,8 +644,10 @@ static int agent_verify(struct agent_config *cfg, int argc, char **argv)
 			vo.sample = strtoul(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || vo.sample == 0 ||
 			    optarg[0] == '-') {
-				fprintf(stderr, "mxsync-agent: --sample: a "
-					"positive number, not '%s'\n", optarg);
+				fprintf(stderr,
+					"mxsync-agent: --sample: a "
+					"positive number, not '%s'\n",
+					optarg);
 				return EX_USAGE;
 			}
 			break;
@@ -672,21 +700,24 @@ static int agent_lagging(json_t *j, uint64_t serial, const char *hash,
 	int n = 0;
 
 	buf_reset(why);
-	json_array_foreach(a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		json_int_t s = json_integer_value(json_object_get(o, "serial"));
 		json_t *h = json_object_get(o, "state_hash");
 		json_t *e = json_object_get(o, "error");
 
 		if ((uint64_t)s >= serial && serial != 0)
 			continue;
-		if (json_is_string(h) && strcmp(json_string_value(h), hash) == 0)
+		if (json_is_string(h) &&
+		    strcmp(json_string_value(h), hash) == 0)
 			continue;
 		n++;
-		buf_printf(why, "%sbackup %s has serial %" JSON_INTEGER_FORMAT
-			   "%s%s", n > 1 ? "; " : "",
-			   json_string_value(json_object_get(o, "name")), s,
-			   json_is_string(e) ? ", last error: " : "",
-			   json_is_string(e) ? json_string_value(e) : "");
+		buf_printf(
+		    why, "%sbackup %s has serial %" JSON_INTEGER_FORMAT "%s%s",
+		    n > 1 ? "; " : "",
+		    json_string_value(json_object_get(o, "name")), s,
+		    json_is_string(e) ? ", last error: " : "",
+		    json_is_string(e) ? json_string_value(e) : "");
 	}
 	return n;
 }
@@ -694,10 +725,10 @@ static int agent_lagging(json_t *j, uint64_t serial, const char *hash,
 static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "wait", no_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "allow-shrink", no_argument, NULL, 'a' },
-		{ NULL, 0, NULL, 0 },
+	    {"wait", no_argument, NULL, 'w'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"allow-shrink", no_argument, NULL, 'a'},
+	    {NULL, 0, NULL, 0},
 	};
 	char *reply = NULL, *end;
 	struct err err;
@@ -720,7 +751,7 @@ static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 			if (errno || *end != '\0' || timeout_s < 1 ||
 			    timeout_s > 86400) {
 				fprintf(stderr, "mxsync-agent: --timeout: "
-					"seconds 1..86400\n");
+						"seconds 1..86400\n");
 				return EX_USAGE;
 			}
 		} else {
@@ -737,7 +768,7 @@ static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 	if (control_request(cfg->control_socket,
 			    shrink ? "sync-now allow-shrink\n" : "sync-now\n",
 			    (int)timeout_s * 1000 +
-				    (int)(cfg->settle_timeout_ms + 15000),
+				(int)(cfg->settle_timeout_ms + 15000),
 			    &reply, &err) < 0) {
 		fprintf(stderr, "mxsync-agent: is the agent running? %s\n",
 			err.msg);
@@ -807,9 +838,10 @@ static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 		ms = (t1.tv_sec - t0.tv_sec) * 1000 +
 		     (t1.tv_nsec - t0.tv_nsec) / 1000000;
 		if (ms >= timeout_s * 1000) {
-			fprintf(stderr, "mxsync-agent: timeout after %ld s "
-				"waiting for serial %llu: %s\n", timeout_s,
-				serial, why.data ? why.data : "");
+			fprintf(stderr,
+				"mxsync-agent: timeout after %ld s "
+				"waiting for serial %llu: %s\n",
+				timeout_s, serial, why.data ? why.data : "");
 			goto out;
 		}
 		usleep(200000);
@@ -878,7 +910,8 @@ int main(int argc, char **argv)
 			agent_usage();
 			rc = EX_USAGE;
 		} else if (config_check(cfg, &err) < 0) {
-			fprintf(stderr, "mxsync-agent: %s: %s\n", path, err.msg);
+			fprintf(stderr, "mxsync-agent: %s: %s\n", path,
+				err.msg);
 			rc = EX_USAGE;
 		} else {
 			printf("%s: ok (%zu sources, %zu backups)\n", path,

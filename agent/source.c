@@ -23,11 +23,8 @@
 #include "watch.h"
 
 static const struct source_ops *const source_types[] = {
-	&source_file_ops,
-	&source_mysql_ops,
-	&source_maildir_ops,
-	&source_pgsql_ops,
-	&source_ldap_ops,
+    &source_file_ops,  &source_mysql_ops, &source_maildir_ops,
+    &source_pgsql_ops, &source_ldap_ops,
 };
 
 /* source_common - the keys of every type, as conf.h targets */
@@ -39,15 +36,14 @@ struct source_common {
 };
 
 static const struct conf_key source_common_keys[] = {
-	{ "type", CONF_STRING, NULL, offsetof(struct source_common, type), 0,
-	  0 },
-	{ "allow_empty", CONF_BOOL, "no",
-	  offsetof(struct source_common, allow_empty), 0, 0 },
-	{ "accept_all", CONF_STRING, "",
-	  offsetof(struct source_common, accept_all), 0, 0 },
-	{ "unlisted_domains", CONF_STRING, "drop",
-	  offsetof(struct source_common, unlisted_domains), 0, 0 },
-	{ NULL, 0, NULL, 0, 0, 0 },
+    {"type", CONF_STRING, NULL, offsetof(struct source_common, type), 0, 0},
+    {"allow_empty", CONF_BOOL, "no",
+     offsetof(struct source_common, allow_empty), 0, 0},
+    {"accept_all", CONF_STRING, "", offsetof(struct source_common, accept_all),
+     0, 0},
+    {"unlisted_domains", CONF_STRING, "drop",
+     offsetof(struct source_common, unlisted_domains), 0, 0},
+    {NULL, 0, NULL, 0, 0, 0},
 };
 
 /* source_is_common - 1 for a key source.c applies, not the type */
@@ -125,8 +121,8 @@ struct source *source_new(const struct conf_file *cf,
 		if (strcmp(sec->entries[i].key, "type") == 0)
 			type = sec->entries[i].value;
 	if (type == NULL) {
-		err_set(err, "%s:%u: [source %s]: missing key 'type'",
-			cf->path, sec->line, sec->name);
+		err_set(err, "%s:%u: [source %s]: missing key 'type'", cf->path,
+			sec->line, sec->name);
 		return NULL;
 	}
 	if ((src = calloc(1, sizeof(*src))) == NULL ||
@@ -139,9 +135,10 @@ struct source *source_new(const struct conf_file *cf,
 		if (strcmp(source_types[i]->type, type) == 0)
 			src->ops = source_types[i];
 	if (src->ops == NULL) {
-		err_set(err, "%s:%u: [source %s]: unknown type '%s' "
-			"(file, mysql, pgsql, ldap or maildir)", cf->path,
-			conf_line(sec, "type"), sec->name, type);
+		err_set(err,
+			"%s:%u: [source %s]: unknown type '%s' "
+			"(file, mysql, pgsql, ldap or maildir)",
+			cf->path, conf_line(sec, "type"), sec->name, type);
 		goto fail;
 	}
 	if (conf_apply(cf, &csec, source_common_keys, &com, err) < 0 ||
@@ -154,10 +151,11 @@ struct source *source_new(const struct conf_file *cf,
 	else if (strcmp(com.unlisted_domains, "refuse") == 0)
 		src->unlisted_domains = SOURCE_UNLISTED_REFUSE;
 	else {
-		err_set(err, "%s:%u: [source %s]: unlisted_domains must be drop "
-			"or refuse, not '%s'", cf->path,
-			conf_line(&csec, "unlisted_domains"), sec->name,
-			com.unlisted_domains);
+		err_set(err,
+			"%s:%u: [source %s]: unlisted_domains must be drop "
+			"or refuse, not '%s'",
+			cf->path, conf_line(&csec, "unlisted_domains"),
+			sec->name, com.unlisted_domains);
 		goto fail;
 	}
 	if (src->ops->configure(src, cf, sec, err) < 0)
@@ -249,9 +247,10 @@ int source_mount_check(struct source *src, struct source_mount *m,
 		return SOURCE_DOWN;
 	}
 	if (m->seen && m->mounted && !mounted) {
-		err_set(err, "source %s: nothing is mounted on %s any more (it "
-			"was a mount point when the agent started)", src->name,
-			dir);
+		err_set(err,
+			"source %s: nothing is mounted on %s any more (it "
+			"was a mount point when the agent started)",
+			src->name, dir);
 		return SOURCE_DOWN;
 	}
 	/* First look, a remount, or a file system mounted since the start. */
@@ -308,19 +307,22 @@ int source_add_domain(struct source *src, struct source_export_ctx *ctx,
 	if (nexthop == NULL || nlen == 0) {
 		nexthop = ctx->nexthop;
 		nlen = strlen(nexthop);
-		if (norm_route(nexthop, nlen, SOURCE_RELAY_TRANSPORTS,
-			       err) < 0) {
-			err_prefix(err, "source %s: %s: domain %s: [agent] "
-				   "nexthop", src->name, where, d);
+		if (norm_route(nexthop, nlen, SOURCE_RELAY_TRANSPORTS, err) <
+		    0) {
+			err_prefix(err,
+				   "source %s: %s: domain %s: [agent] "
+				   "nexthop",
+				   src->name, where, d);
 			return SOURCE_BAD;
 		}
 	}
 	if (norm_nexthop(nexthop, nlen, err) < 0) {
-		err_prefix(err, "source %s: %s: domain %s", src->name, where, d);
+		err_prefix(err, "source %s: %s: domain %s", src->name, where,
+			   d);
 		return SOURCE_BAD;
 	}
-	if (state_add_domain(ctx->st, d, len, nexthop, nlen, src->index,
-			     err) < 0) {
+	if (state_add_domain(ctx->st, d, len, nexthop, nlen, src->index, err) <
+	    0) {
 		err_prefix(err, "source %s: %s", src->name, where);
 		return SOURCE_BAD;
 	}
@@ -335,8 +337,8 @@ int source_add_recipient_n(struct source *src, struct source_export_ctx *ctx,
 {
 	if (state_add_address(ctx->st, addr, alen, src->index, err) < 0) {
 		if (sep != NULL)
-			err_prefix(err, "source %s: %s%s%llu", src->name,
-				   where, sep, n);
+			err_prefix(err, "source %s: %s%s%llu", src->name, where,
+				   sep, n);
 		else
 			err_prefix(err, "source %s: %s", src->name, where);
 		return SOURCE_BAD;

@@ -57,11 +57,11 @@ struct watch;
 /* source_export_ctx - what an export needs besides the source itself */
 struct source_export_ctx {
 	struct state *st;
-	const char *nexthop;	/* [agent] nexthop for domains without one */
-	int inotify_fd;		/* unused; kept for positional initialisers */
-	struct watch *watch;	/* not NULL: add watches on what is read, and
-				   wait for files that are being written */
-	size_t domains;		/* records this source added */
+	const char *nexthop; /* [agent] nexthop for domains without one */
+	int inotify_fd;	     /* unused; kept for positional initialisers */
+	struct watch *watch; /* not NULL: add watches on what is read, and
+				wait for files that are being written */
+	size_t domains;	     /* records this source added */
 	size_t recipients;
 };
 
@@ -86,8 +86,8 @@ struct source_ops {
 };
 
 /* what an export does with a recipient whose domain no source lists */
-#define SOURCE_UNLISTED_DROP 0		/* drop and count it (the default) */
-#define SOURCE_UNLISTED_REFUSE 1	/* fail the export */
+#define SOURCE_UNLISTED_DROP 0	 /* drop and count it (the default) */
+#define SOURCE_UNLISTED_REFUSE 1 /* fail the export */
 
 /* SOURCE_EXAMPLE_MAX - room for one folded address */
 #define SOURCE_EXAMPLE_MAX 256
@@ -97,12 +97,12 @@ struct source {
 	unsigned index;
 	const struct source_ops *ops;
 	void *priv;
-	uint64_t poll_interval_ms;	/* poll sources only */
-	int unlisted_domains;		/* SOURCE_UNLISTED_* */
+	uint64_t poll_interval_ms; /* poll sources only */
+	int unlisted_domains;	   /* SOURCE_UNLISTED_* */
 
 	/* keys common to every type (see above) */
 	int allow_empty;
-	char **accept_all;		/* folded domains */
+	char **accept_all; /* folded domains */
 	size_t naccept_all;
 	/* set by configure when the source cannot yield recipients at all */
 	int no_recipients;
@@ -111,13 +111,13 @@ struct source {
 	time_t last_export;
 	time_t last_attempt;
 	size_t domains, recipients;
-	size_t pushed_recipients;	/* at the last export that was adopted */
-	size_t unlisted;		/* recipients dropped: no such domain */
-	char unlisted_example[SOURCE_EXAMPLE_MAX];	/* one of them */
-	size_t unlisted_logged;		/* the count the daemon last logged */
-	char error[ERR_LEN];		/* "" when the last export worked */
+	size_t pushed_recipients; /* at the last export that was adopted */
+	size_t unlisted;	  /* recipients dropped: no such domain */
+	char unlisted_example[SOURCE_EXAMPLE_MAX]; /* one of them */
+	size_t unlisted_logged; /* the count the daemon last logged */
+	char error[ERR_LEN];	/* "" when the last export worked */
 	int error_kind;
-	size_t skipped;			/* entries skipped (not exported) */
+	size_t skipped; /* entries skipped (not exported) */
 	size_t skipped_logged;
 	char skipped_example[256];
 	/* a remark on the last export such as rows left out; "" for none */

@@ -63,7 +63,7 @@
 struct file_route {
 	char *domain;
 	char *nexthop;
-	const char *file;	/* borrowed from file_conf */
+	const char *file; /* borrowed from file_conf */
 	unsigned line;
 };
 
@@ -86,14 +86,13 @@ struct file_conf {
 };
 
 static const struct conf_key file_keys[] = {
-	{ "type", CONF_STRING, NULL, offsetof(struct file_conf, type), 0, 0 },
-	{ "domains", CONF_STRING, "", offsetof(struct file_conf, domains), 0, 0 },
-	{ "transport", CONF_STRING, "", offsetof(struct file_conf, transport),
-	  0, 0 },
-	{ "recipients", CONF_STRING, "",
-	  offsetof(struct file_conf, recipients), 0, 0 },
-	{ "lists", CONF_STRING, "", offsetof(struct file_conf, lists), 0, 0 },
-	{ NULL, 0, NULL, 0, 0, 0 },
+    {"type", CONF_STRING, NULL, offsetof(struct file_conf, type), 0, 0},
+    {"domains", CONF_STRING, "", offsetof(struct file_conf, domains), 0, 0},
+    {"transport", CONF_STRING, "", offsetof(struct file_conf, transport), 0, 0},
+    {"recipients", CONF_STRING, "", offsetof(struct file_conf, recipients), 0,
+     0},
+    {"lists", CONF_STRING, "", offsetof(struct file_conf, lists), 0, 0},
+    {NULL, 0, NULL, 0, 0, 0},
 };
 
 /* file_split - split a white-space separated list of absolute paths */
@@ -115,7 +114,8 @@ static int file_split(const char *text, char ***out_r, size_t *n_r,
 			break;
 		len = strcspn(p, " \t,");
 		if (*p != '/') {
-			err_set(err, "%s:%u: %s: '%.*s' is not an absolute path",
+			err_set(err,
+				"%s:%u: %s: '%.*s' is not an absolute path",
 				file, line, key, (int)len, p);
 			goto fail;
 		}
@@ -160,8 +160,8 @@ static void file_routes_clear(struct file_conf *fc)
 /* file_dirs - the distinct directories of the files, for mount checks */
 static int file_dirs(struct file_conf *fc)
 {
-	char **lists[] = { fc->dfiles, fc->tfiles, fc->rfiles, fc->lfiles };
-	size_t ns[] = { fc->nd, fc->nt, fc->nr, fc->nl }, i, j, k, n;
+	char **lists[] = {fc->dfiles, fc->tfiles, fc->rfiles, fc->lfiles};
+	size_t ns[] = {fc->nd, fc->nt, fc->nr, fc->nl}, i, j, k, n;
 	char *copy, *d;
 
 	n = fc->nd + fc->nt + fc->nr + fc->nl;
@@ -206,7 +206,8 @@ static int file_configure(struct source *src, const struct conf_file *cf,
 		       conf_line(sec, "lists"), "lists", err) < 0)
 		return -1;
 	if (fc->nd + fc->nt + fc->nr + fc->nl == 0)
-		return err_set(err, "%s:%u: [source %s]: set at least one of "
+		return err_set(err,
+			       "%s:%u: [source %s]: set at least one of "
 			       "domains, transport, recipients, lists",
 			       cf->path, sec->line, sec->name);
 	/* Domains and routes only: no recipients, by design. */
@@ -237,8 +238,7 @@ static void file_free(struct source *src)
 }
 
 /* file_readable - SOURCE_DOWN with a message when path cannot be read */
-static int file_readable(struct source *src, const char *path,
-			 struct err *err)
+static int file_readable(struct source *src, const char *path, struct err *err)
 {
 	int fd;
 
@@ -254,8 +254,8 @@ static int file_readable(struct source *src, const char *path,
 static int file_check(struct source *src, struct err *err)
 {
 	struct file_conf *fc = src->priv;
-	char **lists[] = { fc->dfiles, fc->tfiles, fc->rfiles, fc->lfiles };
-	size_t ns[] = { fc->nd, fc->nt, fc->nr, fc->nl }, i, k;
+	char **lists[] = {fc->dfiles, fc->tfiles, fc->rfiles, fc->lfiles};
+	size_t ns[] = {fc->nd, fc->nt, fc->nr, fc->nl}, i, k;
 
 	for (k = 0; k < 4; k++)
 		for (i = 0; i < ns[k]; i++)
@@ -298,8 +298,10 @@ static int file_read_settled(struct source *src,
 	ssize_t n;
 
 	if (source_busy(ctx, path)) {
-		err_set(err, "%s is being written (modified, not closed by "
-			"its writer yet)", path);
+		err_set(err,
+			"%s is being written (modified, not closed by "
+			"its writer yet)",
+			path);
 		rc = SOURCE_BUSY;
 		goto out;
 	}
@@ -402,21 +404,23 @@ static int file_list_word(struct source *src, struct source_export_ctx *ctx,
 	size_t len;
 
 	if (w[0] == '!' || w[0] == '/' || memchr(w, ':', wlen) != NULL) {
-		err_set(err, "source %s: %s: \"%.*s\": negations, nested files "
+		err_set(err,
+			"source %s: %s: \"%.*s\": negations, nested files "
 			"and lookup tables are not read here; list the domains",
 			src->name, where, (int)(wlen > 200 ? 200 : wlen), w);
 		return SOURCE_BAD;
 	}
 	if (w[0] == '.' || (wlen == 1 && w[0] == '*')) {
-		err_set(err, "source %s: %s: \"%.*s\" would match subdomains or "
+		err_set(err,
+			"source %s: %s: \"%.*s\" would match subdomains or "
 			"every domain; the backup relays exactly the listed "
-			"domains: list each one", src->name, where,
-			(int)(wlen > 200 ? 200 : wlen), w);
+			"domains: list each one",
+			src->name, where, (int)(wlen > 200 ? 200 : wlen), w);
 		return SOURCE_BAD;
 	}
 	if (memchr(w, '.', wlen) == NULL && pos > 0) {
 		if (pos == 1 && words == 2)
-			return SOURCE_OK;	/* "example.com OK" */
+			return SOURCE_OK; /* "example.com OK" */
 		err_set(err, "source %s: %s: \"%.*s\" is not a domain name",
 			src->name, where, (int)(wlen > 200 ? 200 : wlen), w);
 		return SOURCE_BAD;
@@ -467,8 +471,8 @@ static int file_domains(struct source *src, struct source_export_ctx *ctx,
 		}
 		/* The line ends at a word that starts with "#". */
 		for (q = p; q < eol; q++)
-			if (*q == '#' && (q == p || strchr(FILE_LIST_SEP,
-							   q[-1]) != NULL))
+			if (*q == '#' &&
+			    (q == p || strchr(FILE_LIST_SEP, q[-1]) != NULL))
 				break;
 		lend = q;
 		for (q = p; q < lend;) {
@@ -520,19 +524,25 @@ static int file_transport_key(void *arg, const char *key, size_t klen,
 	int k = klen > 200 ? 200 : (int)klen;
 
 	if (key[0] == '.' || (klen == 1 && key[0] == '*'))
-		return err_set(err, "source %s: %s:%u: \"%.*s\" would route %s; "
+		return err_set(err,
+			       "source %s: %s:%u: \"%.*s\" would route %s; "
 			       "the backup relays exactly the listed domains: "
-			       "list each one", src->name, file, line, k, key,
+			       "list each one",
+			       src->name, file, line, k, key,
 			       key[0] == '.' ? "subdomains" : "every domain");
 	if (memchr(key, '@', klen) != NULL)
-		return err_set(err, "source %s: %s:%u: \"%.*s\": address keys "
+		return err_set(err,
+			       "source %s: %s:%u: \"%.*s\": address keys "
 			       "are not read; the backup routes whole domains",
 			       src->name, file, line, k, key);
-	/* The route check of source_add_domain, but a refusal, not a fallback. */
+	/* The route check of source_add_domain, but a refusal, not a fallback.
+	 */
 	if (norm_route(value, vlen, SOURCE_RELAY_TRANSPORTS, err) < 0)
-		return err_prefix(err, "source %s: %s:%u: domain %.*s: not a "
+		return err_prefix(err,
+				  "source %s: %s:%u: domain %.*s: not a "
 				  "relay route (a backup only relays to the "
-				  "next hop)", src->name, file, line, k, key);
+				  "next hop)",
+				  src->name, file, line, k, key);
 	if (norm_domain(key, klen, d, sizeof(d), &len, err) < 0)
 		return err_prefix(err, "source %s: %s:%u", src->name, file,
 				  line);
@@ -574,10 +584,10 @@ static int file_transports(struct source *src, struct source_export_ctx *ctx,
 
 	for (i = 0; i < fc->nt; i++) {
 		struct buf b = BUF_INIT;
-		struct file_tcb cb = { src, fc->tfiles[i] };
+		struct file_tcb cb = {src, fc->tfiles[i]};
 
-		if ((rc = file_read_settled(src, ctx, fc->tfiles[i], &b,
-					    err)) < 0)
+		if ((rc = file_read_settled(src, ctx, fc->tfiles[i], &b, err)) <
+		    0)
 			return rc;
 		rc = textmap_parse_buf(fc->tfiles[i], b.data ? b.data : "",
 				       b.len, TEXTMAP_POSTMAP,
@@ -600,7 +610,8 @@ static int file_transports(struct source *src, struct source_export_ctx *ctx,
 			struct file_route *f = &fc->routes[j - 1];
 
 			if (strcmp(f->nexthop, r->nexthop) != 0) {
-				err_set(err, "source %s: %s:%u: domain %s: next "
+				err_set(err,
+					"source %s: %s:%u: domain %s: next "
 					"hop \"%s\", but \"%s\" at %s:%u",
 					src->name, r->file, r->line, r->domain,
 					r->nexthop, f->nexthop, f->file,
@@ -619,9 +630,9 @@ static int file_transports(struct source *src, struct source_export_ctx *ctx,
 		char where[SOURCE_WHERE_MAX];
 
 		snprintf(where, sizeof(where), "%s:%u", r->file, r->line);
-		if ((rc = source_add_domain(src, ctx, r->domain,
-					    strlen(r->domain), r->nexthop,
-					    strlen(r->nexthop), where, err)) < 0)
+		if ((rc = source_add_domain(
+			 src, ctx, r->domain, strlen(r->domain), r->nexthop,
+			 strlen(r->nexthop), where, err)) < 0)
 			return rc;
 	}
 	return SOURCE_OK;
@@ -633,9 +644,9 @@ struct file_cb {
 	int skip_local;
 };
 
-static int file_key(void *arg, const char *key, size_t klen,
-		    const char *value, size_t vlen, const char *file,
-		    unsigned line, struct err *err)
+static int file_key(void *arg, const char *key, size_t klen, const char *value,
+		    size_t vlen, const char *file, unsigned line,
+		    struct err *err)
 {
 	struct file_cb *cb = arg;
 
@@ -644,14 +655,16 @@ static int file_key(void *arg, const char *key, size_t klen,
 	if (cb->skip_local && memchr(key, '@', klen) == NULL)
 		return 0;
 	return source_add_recipient_n(cb->src, cb->ctx, key, klen, file, ":",
-				      line, err) < 0 ? -1 : 0;
+				      line, err) < 0
+		   ? -1
+		   : 0;
 }
 
 static int file_recipients(struct source *src, struct source_export_ctx *ctx,
 			   const char *path, enum textmap_kind kind,
 			   struct err *err)
 {
-	struct file_cb cb = { src, ctx, kind == TEXTMAP_POSTMAP };
+	struct file_cb cb = {src, ctx, kind == TEXTMAP_POSTMAP};
 	struct buf b = BUF_INIT;
 	int rc;
 
@@ -685,8 +698,8 @@ static int file_reserve(struct source *src, struct source_export_ctx *ctx,
 	size_t i, total = 0;
 
 	for (i = 0; i < fc->nr + fc->nl; i++) {
-		const char *path = i < fc->nr ? fc->rfiles[i]
-					      : fc->lfiles[i - fc->nr];
+		const char *path =
+		    i < fc->nr ? fc->rfiles[i] : fc->lfiles[i - fc->nr];
 
 		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
 		    (unsigned long long)sb.st_size <= FILE_MAX_SIZE)
@@ -705,8 +718,8 @@ static int file_export(struct source *src, struct source_export_ctx *ctx,
 		       struct err *err)
 {
 	struct file_conf *fc = src->priv;
-	char **lists[] = { fc->dfiles, fc->tfiles, fc->rfiles, fc->lfiles };
-	size_t ns[] = { fc->nd, fc->nt, fc->nr, fc->nl }, i, k;
+	char **lists[] = {fc->dfiles, fc->tfiles, fc->rfiles, fc->lfiles};
+	size_t ns[] = {fc->nd, fc->nt, fc->nr, fc->nl}, i, k;
 	int rc;
 
 	/* Watch first, so a file that appears after a failure is noticed. */
@@ -722,9 +735,11 @@ static int file_export(struct source *src, struct source_export_ctx *ctx,
 	for (k = 0; k < 4; k++)
 		for (i = 0; i < ns[k]; i++)
 			if (source_busy(ctx, lists[k][i])) {
-				err_set(err, "source %s: %s is being written "
+				err_set(err,
+					"source %s: %s is being written "
 					"(modified, not closed by its writer "
-					"yet)", src->name, lists[k][i]);
+					"yet)",
+					src->name, lists[k][i]);
 				return SOURCE_BUSY;
 			}
 	file_routes_clear(fc);
@@ -740,8 +755,8 @@ static int file_export(struct source *src, struct source_export_ctx *ctx,
 					  TEXTMAP_POSTMAP, err)) < 0)
 			goto out;
 	for (i = 0; i < fc->nl; i++)
-		if ((rc = file_recipients(src, ctx, fc->lfiles[i],
-					  TEXTMAP_LIST, err)) < 0)
+		if ((rc = file_recipients(src, ctx, fc->lfiles[i], TEXTMAP_LIST,
+					  err)) < 0)
 			goto out;
 	rc = SOURCE_OK;
 out:
@@ -763,10 +778,10 @@ static int file_poll(struct source *src, struct err *err)
 }
 
 const struct source_ops source_file_ops = {
-	.type = "file",
-	.configure = file_configure,
-	.check = file_check,
-	.export = file_export,
-	.poll = file_poll,
-	.free = file_free,
+    .type = "file",
+    .configure = file_configure,
+    .check = file_check,
+    .export = file_export,
+    .poll = file_poll,
+    .free = file_free,
 };

@@ -50,16 +50,16 @@ struct maildir_conf {
 	char *layout;
 	char *segs[MAILDIR_SEGS];
 	size_t nsegs;
-	struct source_mount root_mount;	/* the root as first seen */
+	struct source_mount root_mount; /* the root as first seen */
 	char real_root[PATH_MAX];	/* root with symlinks resolved */
 };
 
 static const struct conf_key maildir_keys[] = {
-	{ "type", CONF_STRING, NULL, offsetof(struct maildir_conf, type), 0, 0 },
-	{ "root", CONF_STRING, NULL, offsetof(struct maildir_conf, root), 0, 0 },
-	{ "layout", CONF_STRING, "%d/%n",
-	  offsetof(struct maildir_conf, layout), 0, 0 },
-	{ NULL, 0, NULL, 0, 0, 0 },
+    {"type", CONF_STRING, NULL, offsetof(struct maildir_conf, type), 0, 0},
+    {"root", CONF_STRING, NULL, offsetof(struct maildir_conf, root), 0, 0},
+    {"layout", CONF_STRING, "%d/%n", offsetof(struct maildir_conf, layout), 0,
+     0},
+    {NULL, 0, NULL, 0, 0, 0},
 };
 
 static int maildir_configure(struct source *src, const struct conf_file *cf,
@@ -79,9 +79,10 @@ static int maildir_configure(struct source *src, const struct conf_file *cf,
 	src->no_recipients = 0;
 	src->poll_interval_ms = 2000;
 	if (mc->root[0] != '/')
-		return err_set(err, "%s:%u: [source %s]: root must be an "
-			       "absolute path", cf->path,
-			       conf_line(sec, "root"), sec->name);
+		return err_set(err,
+			       "%s:%u: [source %s]: root must be an "
+			       "absolute path",
+			       cf->path, conf_line(sec, "root"), sec->name);
 	line = conf_line(sec, "layout");
 	for (p = mc->layout; *p != '\0';) {
 		size_t len = strcspn(p, "/");
@@ -92,9 +93,10 @@ static int maildir_configure(struct source *src, const struct conf_file *cf,
 			continue;
 		}
 		if (mc->nsegs == MAILDIR_SEGS)
-			return err_set(err, "%s:%u: [source %s]: layout has too "
-				       "many segments", cf->path, line,
-				       sec->name);
+			return err_set(err,
+				       "%s:%u: [source %s]: layout has too "
+				       "many segments",
+				       cf->path, line, sec->name);
 		if ((mc->segs[mc->nsegs] = strndup(p, len)) == NULL)
 			return err_set(err, "out of memory");
 		/* counted at once, so that a refusal below frees it too */
@@ -103,21 +105,24 @@ static int maildir_configure(struct source *src, const struct conf_file *cf,
 			nd++;
 		else if (strcmp(seg, "%n") == 0) {
 			if (nd == 0)
-				return err_set(err, "%s:%u: [source %s]: layout: "
+				return err_set(err,
+					       "%s:%u: [source %s]: layout: "
 					       "%%n must come after %%d",
 					       cf->path, line, sec->name);
 			nn++;
-		} else if (strchr(seg, '%') != NULL ||
-			   strcmp(seg, "..") == 0 || strcmp(seg, ".") == 0)
-			return err_set(err, "%s:%u: [source %s]: layout: segment "
+		} else if (strchr(seg, '%') != NULL || strcmp(seg, "..") == 0 ||
+			   strcmp(seg, ".") == 0)
+			return err_set(err,
+				       "%s:%u: [source %s]: layout: segment "
 				       "'%s' (use %%d, %%n or a plain name)",
 				       cf->path, line, sec->name, seg);
 		p += len;
 	}
 	if (nd != 1 || nn != 1)
-		return err_set(err, "%s:%u: [source %s]: layout must hold %%d "
-			       "and %%n once each, e.g. %%d/%%n", cf->path,
-			       line, sec->name);
+		return err_set(err,
+			       "%s:%u: [source %s]: layout must hold %%d "
+			       "and %%n once each, e.g. %%d/%%n",
+			       cf->path, line, sec->name);
 	return 0;
 }
 
@@ -184,8 +189,7 @@ static int maildir_dir_under(const struct maildir_conf *mc, const char *path,
 }
 
 /* maildir_skip - count an entry that is not exported, keep one example */
-static void maildir_skip(struct source *src, const char *path,
-			 const char *why)
+static void maildir_skip(struct source *src, const char *path, const char *why)
 {
 	if (src->skipped++ == 0)
 		snprintf(src->skipped_example, sizeof(src->skipped_example),
@@ -195,7 +199,7 @@ static void maildir_skip(struct source *src, const char *path,
 static int maildir_is_mailbox(const char *path)
 {
 	char p[4200];
-	const char *sub[] = { "cur", "new", "tmp" };
+	const char *sub[] = {"cur", "new", "tmp"};
 	size_t i;
 
 	for (i = 0; i < 3; i++) {
@@ -211,8 +215,8 @@ struct maildir_walk {
 	struct source *src;
 	struct source_export_ctx *ctx;
 	struct maildir_conf *mc;
-	const char *domain;	/* the current %d name */
-	const char *local;	/* the current %n name */
+	const char *domain; /* the current %d name */
+	const char *local;  /* the current %n name */
 	char domain_buf[NORM_BUF_SIZE];
 };
 
@@ -238,8 +242,8 @@ static int maildir_walk(struct maildir_walk *w, const char *dir, size_t i,
 				w->src->name, dir);
 			return SOURCE_BAD;
 		}
-		return source_add_recipient(w->src, w->ctx, addr, (size_t)n, dir,
-					    err);
+		return source_add_recipient(w->src, w->ctx, addr, (size_t)n,
+					    dir, err);
 	}
 	seg = w->mc->segs[i];
 	if (strcmp(seg, "%d") != 0 && strcmp(seg, "%n") != 0) {
@@ -282,10 +286,11 @@ static int maildir_walk(struct maildir_walk *w, const char *dir, size_t i,
 			size_t dl;
 			struct err derr;
 
-			/* lost+found and the like: not a domain, not an error */
+			/* lost+found and the like: not a domain, not an error
+			 */
 			if (norm_domain(de->d_name, strlen(de->d_name),
-					w->domain_buf, sizeof(w->domain_buf), &dl,
-					&derr) < 0 ||
+					w->domain_buf, sizeof(w->domain_buf),
+					&dl, &derr) < 0 ||
 			    strchr(de->d_name, '.') == NULL) {
 				maildir_skip(w->src, path, "not a domain name");
 				continue;
@@ -311,7 +316,7 @@ static int maildir_export(struct source *src, struct source_export_ctx *ctx,
 			  struct err *err)
 {
 	struct maildir_conf *mc = src->priv;
-	struct maildir_walk w = { src, ctx, mc, NULL, NULL, "" };
+	struct maildir_walk w = {src, ctx, mc, NULL, NULL, ""};
 	struct stat st;
 	int rc;
 
@@ -348,10 +353,10 @@ static int maildir_poll(struct source *src, struct err *err)
 }
 
 const struct source_ops source_maildir_ops = {
-	.type = "maildir",
-	.configure = maildir_configure,
-	.check = maildir_check,
-	.export = maildir_export,
-	.poll = maildir_poll,
-	.free = maildir_free,
+    .type = "maildir",
+    .configure = maildir_configure,
+    .check = maildir_check,
+    .export = maildir_export,
+    .poll = maildir_poll,
+    .free = maildir_free,
 };

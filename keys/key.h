@@ -6,7 +6,8 @@
  * a file that others may read, or a group other than KEY_GROUP, "key file F
  * is readable by group or others (mode 0644); chmod 600 F"):
  *
- *	mxsync-ed25519-secret <KEYID> <base64 of the 64-byte secret key> [comment]\n
+ *	mxsync-ed25519-secret <KEYID> <base64 of the 64-byte secret key>
+ *[comment]\n
  *
  * Public line (printed by "mxsync-keys generate" and "public"):
  *

@@ -42,10 +42,10 @@
 #define KEYS_LINE_MAX 1024
 
 static const char keys_usage_text[] =
-	"usage: mxsync-keys generate -o FILE [-c COMMENT]\n"
-	"       mxsync-keys public FILE\n"
-	"       mxsync-keys trusted-line -o ORIGIN FILE DOMAIN...\n"
-	"       mxsync-keys --help | --version\n";
+    "usage: mxsync-keys generate -o FILE [-c COMMENT]\n"
+    "       mxsync-keys public FILE\n"
+    "       mxsync-keys trusted-line -o ORIGIN FILE DOMAIN...\n"
+    "       mxsync-keys --help | --version\n";
 
 static int keys_usage(const char *why)
 {
@@ -87,7 +87,7 @@ static int keys_generate(int argc, char **argv)
 {
 	const char *out = NULL, *comment = "";
 	char publine[KEYS_LINE_MAX];
-	struct err err = { "" };
+	struct err err = {""};
 	gid_t gid = (gid_t)-1;
 	int c;
 
@@ -125,7 +125,7 @@ static int keys_public(int argc, char **argv)
 {
 	struct key_secret *sk = NULL;
 	char publine[KEYS_LINE_MAX];
-	struct err err = { "" };
+	struct err err = {""};
 	int rc = EXITCODE_REFUSED;
 
 	if (argc == 2 && strcmp(argv[1], "--") != 0 && argv[1][0] == '-' &&
@@ -161,8 +161,9 @@ static int keys_read_publine(const char *path, unsigned char *pk, char *id,
 	size_t len = 0, r;
 	int fd = -1, rc = -1;
 
-	fd = strcmp(path, "-") == 0 ? STDIN_FILENO :
-		open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = strcmp(path, "-") == 0
+		 ? STDIN_FILENO
+		 : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return err_sys(err, "open(%s)", path);
 	/* read the tag only, so no secret material enters this buffer */
@@ -225,7 +226,7 @@ static int keys_trusted_line(int argc, char **argv)
 					   sodium_base64_VARIANT_ORIGINAL)];
 	struct key_secret *sk = NULL;
 	struct buf line = BUF_INIT;
-	struct err err = { "" };
+	struct err err = {""};
 	size_t flen = 0;
 	int c, r, rc = EXITCODE_REFUSED;
 
@@ -253,8 +254,10 @@ static int keys_trusted_line(int argc, char **argv)
 		if (strcmp(d, "*") != 0 &&
 		    norm_domain(d, strlen(d), folded, sizeof(folded), &flen,
 				&err) < 0) {
-			fprintf(stderr, "mxsync-keys: malformed domain "
-				"\"%s\": %s\n", d, err.msg);
+			fprintf(stderr,
+				"mxsync-keys: malformed domain "
+				"\"%s\": %s\n",
+				d, err.msg);
 			return keys_usage(NULL);
 		}
 	}
@@ -275,8 +278,8 @@ static int keys_trusted_line(int argc, char **argv)
 	}
 	sodium_bin2base64(b64, sizeof(b64), pk, KEY_PUBLIC_LEN,
 			  sodium_base64_VARIANT_ORIGINAL);
-	if (buf_printf(&line, "%s %s %s %s", origin, KEY_PUBLIC_TAG, id,
-		       b64) < 0)
+	if (buf_printf(&line, "%s %s %s %s", origin, KEY_PUBLIC_TAG, id, b64) <
+	    0)
 		goto nomem;
 	for (; optind < argc; optind++) {
 		d = argv[optind];
@@ -304,7 +307,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	const char *cmd;
 
 	log_open("mxsync-keys", 0);
