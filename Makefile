@@ -111,6 +111,7 @@ AGENT_SRC = \
 	agent/source_ldap.c \
 	agent/source_maildir.c \
 	agent/export.c \
+	agent/guard.c \
 	agent/ledger.c \
 	agent/push.c \
 	agent/watch.c \
@@ -259,7 +260,24 @@ install: all
 		install -m 0644 examples/$$f $(DESTDIR)$(SYSCONFDIR)/mxsync/$$f; \
 	done
 
+# deb: the Debian packages of debian/ (mxsyncd, mxsync-agent, mxsync-common)
+# into $(BUILD)/deb/, their debug symbols into $(BUILD)/deb/dbgsym/.
+# dpkg-buildpackage writes beside the tree it builds, so it builds a copy in
+# $(BUILD)/deb-src, which goes away afterwards with the .changes file.
+.PHONY: deb
+deb:
+	rm -rf $(BUILD)/deb-src $(BUILD)/deb
+	mkdir -p $(BUILD)/deb-src/mxsync $(BUILD)/deb/dbgsym
+	tar -cf - --exclude=./.git --exclude=./build --exclude='./$(BUILD)' . | \
+		tar -xf - -C $(BUILD)/deb-src/mxsync
+	cd $(BUILD)/deb-src/mxsync && dpkg-buildpackage -us -uc -b -jauto
+	mv $(BUILD)/deb-src/*-dbgsym_*.deb $(BUILD)/deb/dbgsym/ 2>/dev/null || true
+	mv $(BUILD)/deb-src/*.deb $(BUILD)/deb/
+	rm -rf $(BUILD)/deb-src
+	ls $(BUILD)/deb/*.deb
+
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (not the copy make deb builds in, where tmpfiles.d is a directory)
+-include $(shell find $(BUILD) -path '$(BUILD)/deb-src' -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -22,44 +22,46 @@
 #include "source.h"
 
 static const struct conf_key config_agent_keys[] = {
-	{ "origin", CONF_STRING, NULL, offsetof(struct agent_config, origin),
-	  0, 0 },
-	{ "key", CONF_STRING, "/etc/mxsync/agent.key",
-	  offsetof(struct agent_config, key), 0, 0 },
-	{ "state_dir", CONF_STRING, "/var/lib/mxsync-agent",
-	  offsetof(struct agent_config, state_dir), 0, 0 },
-	{ "control_socket", CONF_STRING, "/run/mxsync/agent.sock",
-	  offsetof(struct agent_config, control_socket), 0, 0 },
-	{ "control_group", CONF_STRING, "mxsync",
-	  offsetof(struct agent_config, control_group), 0, 0 },
-	{ "expire", CONF_DURATION, "7d",
-	  offsetof(struct agent_config, expire_ms), 60000,
-	  366ULL * 86400000 },
-	{ "nexthop", CONF_STRING, NULL, offsetof(struct agent_config, nexthop),
-	  0, 0 },
-	{ "recipient_delimiter", CONF_STRING, "",
-	  offsetof(struct agent_config, recipient_delimiter), 0, 0 },
-	{ "debounce", CONF_DURATION, "200ms",
-	  offsetof(struct agent_config, debounce_ms), 0, 60000 },
-	{ "verify_interval", CONF_DURATION, "1h",
-	  offsetof(struct agent_config, verify_interval_ms), 0,
-	  366ULL * 86400000 },
-	{ "verify_postfix", CONF_STRING, "",
-	  offsetof(struct agent_config, verify_postfix), 0, 0 },
-	{ NULL, 0, NULL, 0, 0, 0 },
+    {"origin", CONF_STRING, NULL, offsetof(struct agent_config, origin), 0, 0},
+    {"key", CONF_STRING, "/etc/mxsync/agent.key",
+     offsetof(struct agent_config, key), 0, 0},
+    {"state_dir", CONF_STRING, "/var/lib/mxsync-agent",
+     offsetof(struct agent_config, state_dir), 0, 0},
+    {"control_socket", CONF_STRING, "/run/mxsync/agent.sock",
+     offsetof(struct agent_config, control_socket), 0, 0},
+    {"control_group", CONF_STRING, "mxsync",
+     offsetof(struct agent_config, control_group), 0, 0},
+    {"expire", CONF_DURATION, "7d", offsetof(struct agent_config, expire_ms),
+     60000, 366ULL * 86400000},
+    {"nexthop", CONF_STRING, NULL, offsetof(struct agent_config, nexthop), 0,
+     0},
+    {"recipient_delimiter", CONF_STRING, "",
+     offsetof(struct agent_config, recipient_delimiter), 0, 0},
+    {"debounce", CONF_DURATION, "200ms",
+     offsetof(struct agent_config, debounce_ms), 0, 60000},
+    {"max_shrink", CONF_PERCENT, "10%",
+     offsetof(struct agent_config, max_shrink), 0, 0},
+    {"canaries", CONF_STRING, "", offsetof(struct agent_config, canaries_text),
+     0, 0},
+    {"settle_timeout", CONF_DURATION, "60s",
+     offsetof(struct agent_config, settle_timeout_ms), 1000, 3600000},
+    {"verify_interval", CONF_DURATION, "1h",
+     offsetof(struct agent_config, verify_interval_ms), 0, 366ULL * 86400000},
+    {"verify_postfix", CONF_STRING, "",
+     offsetof(struct agent_config, verify_postfix), 0, 0},
+    {NULL, 0, NULL, 0, 0, 0},
 };
 
 static const struct conf_key config_backup_keys[] = {
-	{ "url", CONF_STRING, NULL, offsetof(struct agent_backup, url), 0, 0 },
-	{ "ca_file", CONF_STRING, "", offsetof(struct agent_backup, ca_file),
-	  0, 0 },
-	{ "pinned_pubkey", CONF_STRING, "",
-	  offsetof(struct agent_backup, pinned_pubkey), 0, 0 },
-	{ "timeout", CONF_DURATION, "300s",
-	  offsetof(struct agent_backup, timeout_ms), 1000, 86400000 },
-	{ "connect_timeout", CONF_DURATION, "10s",
-	  offsetof(struct agent_backup, connect_timeout_ms), 100, 600000 },
-	{ NULL, 0, NULL, 0, 0, 0 },
+    {"url", CONF_STRING, NULL, offsetof(struct agent_backup, url), 0, 0},
+    {"ca_file", CONF_STRING, "", offsetof(struct agent_backup, ca_file), 0, 0},
+    {"pinned_pubkey", CONF_STRING, "",
+     offsetof(struct agent_backup, pinned_pubkey), 0, 0},
+    {"timeout", CONF_DURATION, "300s",
+     offsetof(struct agent_backup, timeout_ms), 1000, 86400000},
+    {"connect_timeout", CONF_DURATION, "10s",
+     offsetof(struct agent_backup, connect_timeout_ms), 100, 600000},
+    {NULL, 0, NULL, 0, 0, 0},
 };
 
 void config_free(struct agent_config *cfg)
@@ -76,6 +78,9 @@ void config_free(struct agent_config *cfg)
 		free(cfg->backups[i].name);
 	}
 	free(cfg->backups);
+	for (i = 0; i < cfg->ncanaries; i++)
+		free(cfg->canaries[i]);
+	free(cfg->canaries);
 	conf_free_target(config_agent_keys, cfg);
 	free(cfg->path);
 	free(cfg);
@@ -103,9 +108,10 @@ static int config_backup(struct agent_config *cfg, const struct conf_file *cf,
 	if (conf_apply(cf, sec, config_backup_keys, b, err) < 0)
 		return -1;
 	if (strncmp(b->url, "https://", 8) != 0 || b->url[8] == '\0')
-		return err_set(err, "%s:%u: [backup %s]: url must start with "
-			       "https://", cf->path, conf_line(sec, "url"),
-			       sec->name);
+		return err_set(err,
+			       "%s:%u: [backup %s]: url must start with "
+			       "https://",
+			       cf->path, conf_line(sec, "url"), sec->name);
 	if (strpbrk(b->url, " \t\r\n") != NULL)
 		return err_set(err, "%s:%u: [backup %s]: url holds white space",
 			       cf->path, conf_line(sec, "url"), sec->name);
@@ -124,14 +130,47 @@ static int config_backup(struct agent_config *cfg, const struct conf_file *cf,
 	if (*b->pinned_pubkey != '\0' &&
 	    (strncmp(b->pinned_pubkey, "sha256//", 8) != 0 ||
 	     strlen(b->pinned_pubkey) < 8 + 44))
-		return err_set(err, "%s:%u: [backup %s]: pinned_pubkey must be "
+		return err_set(err,
+			       "%s:%u: [backup %s]: pinned_pubkey must be "
 			       "sha256//<base64 of the SHA-256 of the public "
-			       "key>", cf->path,
-			       conf_line(sec, "pinned_pubkey"), sec->name);
+			       "key>",
+			       cf->path, conf_line(sec, "pinned_pubkey"),
+			       sec->name);
 	if (*b->ca_file != '\0' && b->ca_file[0] != '/')
-		return err_set(err, "%s:%u: [backup %s]: ca_file must be an "
-			       "absolute path", cf->path,
-			       conf_line(sec, "ca_file"), sec->name);
+		return err_set(err,
+			       "%s:%u: [backup %s]: ca_file must be an "
+			       "absolute path",
+			       cf->path, conf_line(sec, "ca_file"), sec->name);
+	return 0;
+}
+
+/* config_canaries - fold each blank or comma separated canary address */
+static int config_canaries(struct agent_config *cfg, const char *file,
+			   unsigned line, struct err *err)
+{
+	const char *p = cfg->canaries_text;
+	char out[NORM_BUF_SIZE];
+	size_t olen;
+
+	while (*p != '\0') {
+		size_t len;
+		char **v;
+
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			break;
+		len = strcspn(p, " \t,");
+		if (norm_address(p, len, out, sizeof(out), &olen, err) < 0)
+			return err_prefix(err, "%s:%u: canaries", file, line);
+		v = realloc(cfg->canaries, (cfg->ncanaries + 1) * sizeof(*v));
+		if (v == NULL)
+			return err_set(err, "out of memory");
+		cfg->canaries = v;
+		if ((v[cfg->ncanaries] = strndup(out, olen)) == NULL)
+			return err_set(err, "out of memory");
+		cfg->ncanaries++;
+		p += len;
+	}
 	return 0;
 }
 
@@ -142,8 +181,10 @@ static int config_source(struct agent_config *cfg, const struct conf_file *cf,
 	size_t i;
 
 	if (*sec->name == '\0')
-		return err_set(err, "%s:%u: [source] needs a name: "
-			       "[source NAME]", cf->path, sec->line);
+		return err_set(err,
+			       "%s:%u: [source] needs a name: "
+			       "[source NAME]",
+			       cf->path, sec->line);
 	for (i = 0; i < cfg->nsources; i++)
 		if (strcmp(cfg->sources[i]->name, sec->name) == 0)
 			return err_set(err, "%s:%u: [source %s] defined twice",
@@ -180,8 +221,10 @@ struct agent_config *config_load(const char *path, struct err *err)
 
 		if (strcmp(sec->type, "agent") == 0) {
 			if (agent != NULL || *sec->name != '\0') {
-				err_set(err, "%s:%u: only one [agent] section, "
-					"without a name", cf->path, sec->line);
+				err_set(err,
+					"%s:%u: only one [agent] section, "
+					"without a name",
+					cf->path, sec->line);
 				goto out;
 			}
 			agent = sec;
@@ -190,16 +233,19 @@ struct agent_config *config_load(const char *path, struct err *err)
 				goto out;
 		} else if (strcmp(sec->type, "backup") == 0) {
 			if (*sec->name == '\0') {
-				err_set(err, "%s:%u: [backup] needs a name: "
-					"[backup NAME]", cf->path, sec->line);
+				err_set(err,
+					"%s:%u: [backup] needs a name: "
+					"[backup NAME]",
+					cf->path, sec->line);
 				goto out;
 			}
 			if (config_backup(cfg, cf, sec, err) < 0)
 				goto out;
 		} else {
-			err_set(err, "%s:%u: unknown section [%s] (agent, "
-				"source or backup)", cf->path, sec->line,
-				sec->type);
+			err_set(err,
+				"%s:%u: unknown section [%s] (agent, "
+				"source or backup)",
+				cf->path, sec->line, sec->type);
 			goto out;
 		}
 	}
@@ -210,9 +256,10 @@ struct agent_config *config_load(const char *path, struct err *err)
 	if (conf_apply(cf, agent, config_agent_keys, cfg, err) < 0)
 		goto out;
 	if (!manifest_origin_valid(cfg->origin, strlen(cfg->origin))) {
-		err_set(err, "%s:%u: origin '%s': use letters, digits, '.' and "
-			"'-' (1..253)", cf->path, conf_line(agent, "origin"),
-			cfg->origin);
+		err_set(err,
+			"%s:%u: origin '%s': use letters, digits, '.' and "
+			"'-' (1..253)",
+			cf->path, conf_line(agent, "origin"), cfg->origin);
 		goto out;
 	}
 	if (norm_nexthop(cfg->nexthop, strlen(cfg->nexthop), err) < 0) {
@@ -225,10 +272,20 @@ struct agent_config *config_load(const char *path, struct err *err)
 			conf_line(agent, "recipient_delimiter"));
 		goto out;
 	}
+	if (cfg->max_shrink < 0 || cfg->max_shrink > 100) {
+		err_set(err, "%s:%u: max_shrink must be 0..100%%", cf->path,
+			conf_line(agent, "max_shrink"));
+		goto out;
+	}
+	if (config_canaries(cfg, cf->path, conf_line(agent, "canaries"), err) <
+	    0)
+		goto out;
 	if (cfg->state_dir[0] != '/' || cfg->control_socket[0] != '/' ||
 	    cfg->key[0] != '/') {
-		err_set(err, "%s:%u: key, state_dir and control_socket must be "
-			"absolute paths", cf->path, agent->line);
+		err_set(err,
+			"%s:%u: key, state_dir and control_socket must be "
+			"absolute paths",
+			cf->path, agent->line);
 		goto out;
 	}
 	if (strlen(cfg->control_socket) >= 100) {

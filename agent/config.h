@@ -2,8 +2,10 @@
  * config - the agent's configuration file (agent.conf)
  *
  *	[agent]		origin, key, state_dir, control_socket, control_group,
- *			expire, nexthop, recipient_delimiter,
- *			verify_interval, verify_postfix
+ *			expire, nexthop, recipient_delimiter, debounce,
+ *			max_shrink, canaries (the agent's guard, guard.h),
+ *			settle_timeout (how long an export waits for a file
+ *			being written), verify_interval, verify_postfix
  *	[source NAME]	type = file | mysql | maildir, plus the keys of that
  *			type (source_file.c, source_mysql.c, source_maildir.c)
  *	[backup NAME]	url, ca_file, pinned_pubkey, timeout
@@ -26,10 +28,10 @@ struct source;
 
 struct agent_backup {
 	char *name;
-	char *url;		/* always ends with "/" */
-	char *ca_file;		/* "" when unset */
-	char *pinned_pubkey;	/* "" when unset */
-	uint64_t timeout_ms;	/* whole request, connect included */
+	char *url;	     /* always ends with "/" */
+	char *ca_file;	     /* "" when unset */
+	char *pinned_pubkey; /* "" when unset */
+	uint64_t timeout_ms; /* whole request, connect included */
 	uint64_t connect_timeout_ms;
 };
 
@@ -44,8 +46,13 @@ struct agent_config {
 	char *nexthop;
 	char *recipient_delimiter;
 	uint64_t debounce_ms;
-	uint64_t verify_interval_ms;	/* 0: the daemon does not verify */
-	char *verify_postfix;		/* Postfix config dir, "" default */
+	double max_shrink; /* percent */
+	char *canaries_text;
+	char **canaries; /* folded addresses */
+	size_t ncanaries;
+	uint64_t settle_timeout_ms;
+	uint64_t verify_interval_ms; /* 0: the daemon does not verify */
+	char *verify_postfix;	     /* Postfix config dir, "" default */
 
 	struct source **sources;
 	size_t nsources;

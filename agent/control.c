@@ -34,8 +34,8 @@ static int control_addr(const char *path, struct sockaddr_un *sa,
 	return 0;
 }
 
-int control_listen(const char *path, const char *group,
-		   const char **warning_r, struct err *err)
+int control_listen(const char *path, const char *group, const char **warning_r,
+		   struct err *err)
 {
 	struct sockaddr_un sa;
 	struct group *gr;

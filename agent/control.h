@@ -29,8 +29,8 @@
  * control_listen - bind and listen on path (a stale socket is replaced);
  * *warning_r is set (static text) when the group does not exist.
  */
-int control_listen(const char *path, const char *group,
-		   const char **warning_r, struct err *err);
+int control_listen(const char *path, const char *group, const char **warning_r,
+		   struct err *err);
 
 /*
  * control_request - send one line, read the whole reply (caller frees);

@@ -4,7 +4,11 @@
  * Fails only at startup (config, key, state_dir, control socket: exit 2 or
  * 75); afterwards every error is logged and retried: sources are exported
  * again on the next change or every few seconds while failing, backups are
- * retried with a capped exponential backoff.
+ * retried with a capped exponential backoff.  A source file being written
+ * is waited for (watch.h) up to settle_timeout, then reported down; an
+ * export the agent's guard refuses (guard.h) is not pushed until the
+ * sources change or "sync-now --allow-shrink" says so.  At start the
+ * temporary files a crash left in state_dir are removed.
  *
  * Security: the secret key stays loaded in sodium memory for the daemon's
  * life and is freed (wiped) on exit and reload; control clients are limited
@@ -23,12 +27,14 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "../formats/atomic.h"
 #include "../formats/buf.h"
 #include "../formats/log.h"
 #include "../formats/manifest.h"
 #include "control.h"
 #include "daemon.h"
 #include "export.h"
+#include "guard.h"
 #include "source.h"
 #include "verify.h"
 #include "watch.h"
@@ -37,15 +43,19 @@
 #define DAEMON_CLIENT_MS 5000
 #define DAEMON_FAIL_RETRY_MS 5000
 #define DAEMON_TICK_MS 1000
-#define DAEMON_BASE_SAVE_MS 1000	/* quiet time before the base is written */
+#define DAEMON_BASE_SAVE_MS 1000 /* quiet time before the base is written */
 #define DAEMON_WAIT_MAX_MS 86400000
+#define DAEMON_BUSY_RETRY_MS 1000 /* a file being written: look again */
+#define DAEMON_BARE_NAMES 10
+#define DAEMON_STOP_WAIT_MS 3000 /* for answers of pushes on the way */
 
 struct daemon_client {
 	int fd;
 	char line[CONTROL_LINE_MAX];
 	size_t len;
 	int64_t deadline;
-	int waiting;			/* "wait": until every backup acks */
+	int waiting; /* "wait": until every backup acks */
+	int pending; /* "sync-now": until sources settle */
 	uint64_t wserial;
 	char whash[2 * STATE_HASH_LEN + 1];
 };
@@ -56,23 +66,29 @@ struct daemon {
 	struct ledger *ledger;
 	struct pusher *pusher;
 	struct sync sync;
-	int sigfd, inofd, ctlfd;
-	int lockfd;			/* state_dir/lock, held while running */
+	int sigfd, ctlfd;
+	struct watch *watch;
+	int lockfd; /* state_dir/lock, held while running */
 	struct daemon_client clients[DAEMON_CLIENTS];
 	int dirty;
 	int64_t dirty_first, dirty_at;
 	int export_failed;
 	char export_error[ERR_LEN];
 	int export_error_kind;
-	int64_t *next_poll;		/* per source, for poll sources */
+	char export_examples[ERR_LEN]; /* guard: a few addresses, status only */
+	int64_t busy_since;	       /* a source file is being written */
+	int pending_shrink;	       /* a waiting sync-now --allow-shrink */
+	size_t bare;		       /* domains without any recipient */
+	char bare_names[512];
+	int64_t *next_poll; /* per source, for poll sources */
 	int stop, reload;
 	/* the periodic verify: a child process, its report on a pipe */
 	pid_t verify_pid;
 	int verify_fd;
 	struct buf verify_out;
 	int64_t next_verify;
-	json_t *verify_last;		/* the last report */
-	char verify_said[ERR_LEN];	/* what was logged last */
+	json_t *verify_last;	   /* the last report */
+	char verify_said[ERR_LEN]; /* what was logged last */
 };
 
 static json_t *daemon_hash_json(const unsigned char *h, int have)
@@ -85,6 +101,9 @@ static json_t *daemon_hash_json(const unsigned char *h, int have)
 	return json_string(hex);
 }
 
+/* the running daemon, for daemon_status_json's daemon-wide facts */
+static const struct daemon *daemon_self;
+
 json_t *daemon_status_json(const struct agent_config *cfg,
 			   const struct ledger *l, const struct sync *s,
 			   int running)
@@ -95,18 +114,20 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 
 	json_object_set_new(root, "origin", json_string(cfg->origin));
 	json_object_set_new(root, "running", json_boolean(running));
-	json_object_set_new(root, "serial",
-			    json_integer((json_int_t)(s && s->cur_serial
-							      ? s->cur_serial
-							      : l->serial)));
-	json_object_set_new(root, "state_hash",
-			    daemon_hash_json(s ? s->cur_hash : NULL,
-					     s && s->cur));
+	json_object_set_new(
+	    root, "serial",
+	    json_integer(
+		(json_int_t)(s && s->cur_serial ? s->cur_serial : l->serial)));
+	json_object_set_new(
+	    root, "state_hash",
+	    daemon_hash_json(s ? s->cur_hash : NULL, s && s->cur));
 	if (s != NULL && s->cur != NULL) {
-		json_object_set_new(root, "domains",
-				    json_integer((json_int_t)state_domain_count(s->cur)));
-		json_object_set_new(root, "recipients",
-				    json_integer((json_int_t)state_recipient_count(s->cur)));
+		json_object_set_new(
+		    root, "domains",
+		    json_integer((json_int_t)state_domain_count(s->cur)));
+		json_object_set_new(
+		    root, "recipients",
+		    json_integer((json_int_t)state_recipient_count(s->cur)));
 	}
 	for (i = 0; i < cfg->nsources; i++) {
 		const struct source *src = cfg->sources[i];
@@ -117,26 +138,38 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 		if (running) {
 			json_object_set_new(o, "last_export",
 					    json_integer(src->last_export));
-			json_object_set_new(o, "domains",
-					    json_integer((json_int_t)src->domains));
-			json_object_set_new(o, "recipients",
-					    json_integer((json_int_t)src->recipients));
-			json_object_set_new(o, "unlisted_dropped",
-					    json_integer((json_int_t)src->unlisted));
-			json_object_set_new(o, "unlisted_example",
-					    src->unlisted
-						    ? json_string(src->unlisted_example)
-						    : json_null());
+			json_object_set_new(
+			    o, "domains",
+			    json_integer((json_int_t)src->domains));
+			json_object_set_new(
+			    o, "recipients",
+			    json_integer((json_int_t)src->recipients));
+			json_object_set_new(
+			    o, "unlisted_dropped",
+			    json_integer((json_int_t)src->unlisted));
+			json_object_set_new(
+			    o, "unlisted_example",
+			    src->unlisted ? json_string(src->unlisted_example)
+					  : json_null());
 			json_object_set_new(o, "error",
-					    src->error[0] ? json_string(src->error)
-							  : json_null());
+					    src->error[0]
+						? json_string(src->error)
+						: json_null());
 			if (src->note[0])
 				json_object_set_new(o, "note",
 						    json_string(src->note));
 			if (src->error[0])
 				json_object_set_new(
-					o, "error_kind",
-					json_string(source_kind_name(src->error_kind)));
+				    o, "error_kind",
+				    json_string(
+					source_kind_name(src->error_kind)));
+			json_object_set_new(
+			    o, "skipped",
+			    json_integer((json_int_t)src->skipped));
+			if (src->skipped > 0)
+				json_object_set_new(
+				    o, "skipped_example",
+				    json_string(src->skipped_example));
 		}
 		json_array_append_new(srcs, o);
 	}
@@ -153,35 +186,54 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 				lb = &l->backups[j];
 		json_object_set_new(o, "name", json_string(b->name));
 		json_object_set_new(o, "url", json_string(b->url));
-		json_object_set_new(o, "serial",
-				    json_integer(lb ? (json_int_t)lb->serial : 0));
-		json_object_set_new(o, "state_hash",
-				    daemon_hash_json(lb ? lb->hash : NULL,
-						     lb && lb->serial));
+		json_object_set_new(
+		    o, "serial", json_integer(lb ? (json_int_t)lb->serial : 0));
+		json_object_set_new(
+		    o, "state_hash",
+		    daemon_hash_json(lb ? lb->hash : NULL, lb && lb->serial));
 		json_object_set_new(o, "acked",
 				    json_integer(lb ? lb->acked : 0));
 		json_object_set_new(o, "error",
 				    lb && lb->error[0] ? json_string(lb->error)
 						       : json_null());
 		if (s != NULL && s->cur != NULL && lb != NULL && lb->serial) {
-			in_sync = memcmp(lb->hash, s->cur_hash,
-					 STATE_HASH_LEN) == 0;
+			in_sync =
+			    memcmp(lb->hash, s->cur_hash, STATE_HASH_LEN) == 0;
 		}
 		if (s != NULL && s->cur != NULL) {
-			json_object_set_new(o, "in_sync", json_boolean(in_sync));
+			json_object_set_new(o, "in_sync",
+					    json_boolean(in_sync));
 			json_object_set_new(
-				o, "lag_seconds",
-				json_integer(in_sync ? 0 : now - s->cur_since));
+			    o, "lag_seconds",
+			    json_integer(in_sync ? 0 : now - s->cur_since));
 		}
 		if (sb != NULL) {
 			json_object_set_new(o, "in_flight",
 					    json_boolean(sb->inflight));
-			json_object_set_new(o, "pushes",
-					    json_integer((json_int_t)sb->pushes));
-			json_object_set_new(o, "bytes",
-					    json_integer((json_int_t)sb->bytes));
+			json_object_set_new(
+			    o, "pushes", json_integer((json_int_t)sb->pushes));
+			json_object_set_new(
+			    o, "bytes", json_integer((json_int_t)sb->bytes));
 		}
 		json_array_append_new(bks, o);
+	}
+	if (running && daemon_self != NULL) {
+		const struct daemon *d = daemon_self;
+
+		if (d->export_failed && d->export_error_kind == SOURCE_GUARD) {
+			json_t *g = json_object();
+
+			json_object_set_new(g, "refused",
+					    json_string(d->export_error));
+			json_object_set_new(g, "examples",
+					    json_string(d->export_examples));
+			json_object_set_new(root, "guard", g);
+		}
+		json_object_set_new(root, "bare_domains",
+				    json_integer((json_int_t)d->bare));
+		if (d->bare > 0)
+			json_object_set_new(root, "bare_domain_names",
+					    json_string(d->bare_names));
 	}
 	json_object_set_new(root, "sources", srcs);
 	json_object_set_new(root, "backups", bks);
@@ -210,17 +262,110 @@ static void daemon_log_unlisted(struct agent_config *cfg)
 	}
 }
 
-/* daemon_export - export all sources and adopt the state */
-static int daemon_export(struct daemon *d)
+/*
+ * daemon_settling - a source file is being written: export again soon, or,
+ * past settle_timeout, turn the wait into a failure (SOURCE_DOWN)
+ */
+static int daemon_settling(struct daemon *d, struct err *err)
+{
+	int64_t now = sync_now_ms();
+	size_t i;
+
+	if (d->busy_since == 0) {
+		d->busy_since = now;
+		log_info("waiting for a source to settle: %s", err->msg);
+	}
+	if (now - d->busy_since < (int64_t)d->cfg->settle_timeout_ms) {
+		d->dirty = 1;
+		d->dirty_first = now;
+		d->dirty_at = now + DAEMON_BUSY_RETRY_MS;
+		return SOURCE_BUSY;
+	}
+	{
+		char why[ERR_LEN];
+
+		snprintf(why, sizeof(why), "%.*s", ERR_LEN - 64, err->msg);
+		err_set(err, "%s; not settled after %llu s", why,
+			(unsigned long long)(d->cfg->settle_timeout_ms / 1000));
+	}
+	for (i = 0; i < d->cfg->nsources; i++) {
+		struct source *src = d->cfg->sources[i];
+
+		if (src->error_kind == SOURCE_BUSY) {
+			snprintf(src->error, sizeof(src->error), "%s",
+				 err->msg);
+			src->error_kind = SOURCE_DOWN;
+		}
+	}
+	return SOURCE_DOWN;
+}
+
+/* daemon_bare - count and name the domains without recipients, once */
+static void daemon_bare(struct daemon *d)
+{
+	char names[sizeof(d->bare_names)];
+	size_t n = guard_bare_domains(d->sync.cur, names, sizeof(names),
+				      DAEMON_BARE_NAMES);
+
+	if (n == d->bare && strcmp(names, d->bare_names) == 0)
+		return;
+	d->bare = n;
+	snprintf(d->bare_names, sizeof(d->bare_names), "%s", names);
+	if (n > 0)
+		log_warning("%zu domain%s without any recipient: the backups "
+			    "reject every address there (accept_all = DOMAIN "
+			    "accepts all): %s%s",
+			    n, n == 1 ? "" : "s", names,
+			    n > DAEMON_BARE_NAMES ? " ..." : "");
+}
+
+/*
+ * daemon_export - export all sources, check the result with the guard
+ * (unless allow_shrink, or it is the state already adopted) and adopt it
+ */
+static int daemon_export(struct daemon *d, int allow_shrink)
 {
 	struct state *st = NULL;
+	struct guard_report gr;
+	unsigned char h[STATE_HASH_LEN];
 	struct err err;
-	int rc;
+	size_t i;
+	int rc, same;
 
 	d->dirty = 0;
-	rc = export_state(d->cfg, d->inofd, &st, &err);
+	rc = export_state_watched(d->cfg, d->watch, &st, &err);
+	if (rc == SOURCE_BUSY) {
+		/* Past the timeout busy_since stays: down until it settles. */
+		if ((rc = daemon_settling(d, &err)) == SOURCE_BUSY)
+			return rc;
+	} else {
+		d->busy_since = 0;
+	}
+	if (rc == 0) {
+		state_hash(st, h);
+		same = d->sync.cur != NULL &&
+		       memcmp(h, d->sync.cur_hash, STATE_HASH_LEN) == 0;
+		/* An adopted state was allowed once; it stays allowed. */
+		if (!allow_shrink && !(same && d->sync.allow_shrink) &&
+		    guard_check(d->cfg, sync_acked(&d->sync), st, &gr) < 0) {
+			state_free(st);
+			st = NULL;
+			snprintf(err.msg, sizeof(err.msg), "%s", gr.msg);
+			snprintf(d->export_examples, sizeof(d->export_examples),
+				 "%s", gr.examples);
+			rc = SOURCE_GUARD;
+		}
+	}
 	if (rc < 0) {
-		if (!d->export_failed || strcmp(d->export_error, err.msg) != 0)
+		if (rc == SOURCE_GUARD) {
+			if (!d->export_failed ||
+			    strcmp(d->export_error, err.msg) != 0)
+				log_error(
+				    "export refused by the agent's guard: "
+				    "%s",
+				    err.msg);
+		} else if (!d->export_failed ||
+			   strcmp(d->export_error, err.msg) != 0)
 			log_error("export failed, nothing pushed (%s): %s",
 				  source_kind_name(rc), err.msg);
 		d->export_failed = 1;
@@ -233,13 +378,32 @@ static int daemon_export(struct daemon *d)
 	if (d->export_failed)
 		log_info("export works again");
 	daemon_log_unlisted(d->cfg);
-	for (size_t i = 0; i < d->cfg->nsources; i++)
+	for (i = 0; i < d->cfg->nsources; i++)
 		if (d->cfg->sources[i]->note[0] != '\0')
 			log_info("source %s: %s", d->cfg->sources[i]->name,
 				 d->cfg->sources[i]->note);
 	d->export_failed = 0;
 	d->export_error[0] = '\0';
-	if (sync_set_state(&d->sync, st)) {
+	d->export_examples[0] = '\0';
+	for (i = 0; i < d->cfg->nsources; i++) {
+		struct source *src = d->cfg->sources[i];
+
+		src->pushed_recipients = src->recipients;
+		if (src->skipped != src->skipped_logged && src->skipped > 0)
+			log_info("source %s: %zu entries skipped, not exported "
+				 "(e.g. %s)",
+				 src->name, src->skipped, src->skipped_example);
+		src->skipped_logged = src->skipped;
+	}
+	if (!sync_set_state(&d->sync, st)) {
+		/* The same state, now allowed to shrink: a new snapshot. */
+		if (allow_shrink && !d->sync.allow_shrink) {
+			d->sync.allow_shrink = 1;
+			d->sync.cur_serial = 0;
+		}
+	} else {
+		d->sync.allow_shrink = allow_shrink;
+		daemon_bare(d);
 		char hex[2 * STATE_HASH_LEN + 1];
 
 		manifest_hex(d->sync.cur_hash, STATE_HASH_LEN, hex);
@@ -280,13 +444,15 @@ static void daemon_client_close(struct daemon_client *c)
 	c->fd = -1;
 	c->len = 0;
 	c->waiting = 0;
+	c->pending = 0;
 }
 
 static void daemon_reply(struct daemon_client *c, const char *text)
 {
 	size_t len = strlen(text), off = 0;
 
-	/* The socket is blocking for replies: they are small, the peer local. */
+	/* The socket is blocking for replies: they are small, the peer local.
+	 */
 	while (off < len) {
 		ssize_t n = send(c->fd, text + off, len - off, MSG_NOSIGNAL);
 
@@ -343,58 +509,21 @@ static void daemon_waiters(struct daemon *d, int64_t now)
 	}
 }
 
-static void daemon_command(struct daemon *d, struct daemon_client *c)
+/* daemon_sync_reply - answer a sync-now whose export ended with rc */
+static void daemon_sync_reply(struct daemon *d, struct daemon_client *c, int rc)
 {
-	char reply[ERR_LEN + 128];
+	char reply[2 * ERR_LEN + 128];
 	char hex[2 * STATE_HASH_LEN + 1];
 	struct err err;
 	size_t i;
-	int rc;
 
-	c->line[c->len] = '\0';
-	c->line[strcspn(c->line, "\r\n")] = '\0';
-	if (strcmp(c->line, "status") == 0) {
-		json_t *j = daemon_status_json(d->cfg, d->ledger, &d->sync, 1);
-		char *text;
-
-		if (d->verify_last != NULL)
-			json_object_set(j, "verify", d->verify_last);
-		json_object_set_new(j, "verify_running",
-				    json_boolean(d->verify_pid > 0));
-		text = json_dumps(j, JSON_COMPACT);
-
-		json_decref(j);
-		daemon_reply(c, text != NULL ? text : "{}");
-		free(text);
-		return;
-	}
-	if (strncmp(c->line, "wait ", 5) == 0) {
-		unsigned long long ws, ms;
-		int used = 0;
-
-		if (sscanf(c->line + 5, "%llu %64s %llu%n", &ws, c->whash, &ms,
-			   &used) != 3 || c->line[5 + used] != '\0' ||
-		    strlen(c->whash) != 2 * STATE_HASH_LEN) {
-			daemon_reply(c, "error 2 usage: wait SERIAL HASH MS\n");
-			return;
-		}
-		c->waiting = 1;
-		c->wserial = ws;
-		c->len = 0;
-		c->deadline = sync_now_ms() +
-			      (int64_t)(ms < DAEMON_WAIT_MAX_MS ? ms
-							: DAEMON_WAIT_MAX_MS);
-		daemon_waiters(d, sync_now_ms());
-		return;
-	}
-	if (strcmp(c->line, "sync-now") != 0) {
-		daemon_reply(c, "error 2 unknown command\n");
-		return;
-	}
-	log_info("sync-now requested");
-	if ((rc = daemon_export(d)) < 0) {
-		snprintf(reply, sizeof(reply), "error %d %s\n",
-			 rc == SOURCE_DOWN ? 75 : 1, d->export_error);
+	if (rc < 0) {
+		/* The operator asked: the guard's examples are theirs. */
+		snprintf(reply, sizeof(reply), "error %d %s%s%s\n",
+			 rc == SOURCE_DOWN ? 75 : 1, d->export_error,
+			 rc == SOURCE_GUARD && d->export_examples[0] ? ", e.g. "
+								     : "",
+			 rc == SOURCE_GUARD ? d->export_examples : "");
 		daemon_reply(c, reply);
 		return;
 	}
@@ -426,11 +555,89 @@ static void daemon_command(struct daemon *d, struct daemon_client *c)
 	daemon_reply(c, reply);
 }
 
+/* daemon_pending - answer the sync-now clients that waited for rc */
+static void daemon_pending(struct daemon *d, int rc)
+{
+	size_t i;
+
+	d->pending_shrink = 0;
+	for (i = 0; i < DAEMON_CLIENTS; i++)
+		if (d->clients[i].fd >= 0 && d->clients[i].pending)
+			daemon_sync_reply(d, &d->clients[i], rc);
+}
+
+static void daemon_command(struct daemon *d, struct daemon_client *c)
+{
+	int rc;
+
+	c->line[c->len] = '\0';
+	c->line[strcspn(c->line, "\r\n")] = '\0';
+	if (strcmp(c->line, "status") == 0) {
+		json_t *j = daemon_status_json(d->cfg, d->ledger, &d->sync, 1);
+		char *text;
+
+		if (d->verify_last != NULL)
+			json_object_set(j, "verify", d->verify_last);
+		json_object_set_new(j, "verify_running",
+				    json_boolean(d->verify_pid > 0));
+		text = json_dumps(j, JSON_COMPACT);
+
+		json_decref(j);
+		daemon_reply(c, text != NULL ? text : "{}");
+		free(text);
+		return;
+	}
+	if (strncmp(c->line, "wait ", 5) == 0) {
+		unsigned long long ws, ms;
+		int used = 0;
+
+		if (sscanf(c->line + 5, "%llu %64s %llu%n", &ws, c->whash, &ms,
+			   &used) != 3 ||
+		    c->line[5 + used] != '\0' ||
+		    strlen(c->whash) != 2 * STATE_HASH_LEN) {
+			daemon_reply(c, "error 2 usage: wait SERIAL HASH MS\n");
+			return;
+		}
+		c->waiting = 1;
+		c->wserial = ws;
+		c->len = 0;
+		c->deadline =
+		    sync_now_ms() + (int64_t)(ms < DAEMON_WAIT_MAX_MS
+						  ? ms
+						  : DAEMON_WAIT_MAX_MS);
+		daemon_waiters(d, sync_now_ms());
+		return;
+	}
+	if (strcmp(c->line, "sync-now") == 0 ||
+	    strcmp(c->line, "sync-now allow-shrink") == 0) {
+		int shrink = c->line[8] != '\0';
+
+		log_info("sync-now%s requested",
+			 shrink ? " --allow-shrink" : "");
+		rc = daemon_export(d, shrink || d->pending_shrink);
+		if (rc == SOURCE_BUSY) {
+			/* Answered when the sources settle, or fail. */
+			c->pending = 1;
+			c->len = 0;
+			c->deadline = sync_now_ms() +
+				      (int64_t)d->cfg->settle_timeout_ms +
+				      10000;
+			d->pending_shrink |= shrink;
+			return;
+		}
+		/* Earlier callers that waited for this export too. */
+		daemon_pending(d, rc);
+		daemon_sync_reply(d, c, rc);
+		return;
+	}
+	daemon_reply(c, "error 2 unknown command\n");
+}
+
 static void daemon_client_read(struct daemon *d, struct daemon_client *c)
 {
 	ssize_t n;
 
-	if (c->waiting) {
+	if (c->waiting || c->pending) {
 		char tmp[64];
 
 		/* A waiting client only ever closes (or breaks protocol). */
@@ -458,8 +665,8 @@ static void daemon_client_read(struct daemon *d, struct daemon_client *c)
 static void daemon_accept(struct daemon *d, int64_t now)
 {
 	for (;;) {
-		int fd = accept4(d->ctlfd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+		    accept4(d->ctlfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		size_t i;
 
 		if (fd < 0)
@@ -468,7 +675,7 @@ static void daemon_accept(struct daemon *d, int64_t now)
 			if (d->clients[i].fd < 0)
 				break;
 		if (i == DAEMON_CLIENTS) {
-			close(fd);	/* too many at once: the client retries */
+			close(fd); /* too many at once: the client retries */
 			continue;
 		}
 		d->clients[i].fd = fd;
@@ -496,18 +703,18 @@ static int daemon_setup(struct daemon *d, struct err *err)
 
 	if ((d->sk = key_load_secret(d->cfg->key, err)) == NULL)
 		return -1;
-	if ((d->inofd = watch_open(err)) < 0)
+	if (d->watch == NULL && (d->watch = watch_new(err)) == NULL)
 		return -1;
 	if (sync_init(&d->sync, d->cfg, d->sk, d->ledger, d->pusher, err) < 0)
 		return -1;
 	/* the first verify a while after start, not beside the first pushes */
-	d->next_verify = sync_now_ms() +
-			 (int64_t)(d->cfg->verify_interval_ms < 60000
-					   ? d->cfg->verify_interval_ms
-					   : 60000);
+	d->next_verify =
+	    sync_now_ms() + (int64_t)(d->cfg->verify_interval_ms < 60000
+					  ? d->cfg->verify_interval_ms
+					  : 60000);
 	free(d->next_poll);
-	if ((d->next_poll = calloc(d->cfg->nsources + 1,
-				   sizeof(*d->next_poll))) == NULL)
+	if ((d->next_poll =
+		 calloc(d->cfg->nsources + 1, sizeof(*d->next_poll))) == NULL)
 		return err_set(err, "out of memory");
 	for (i = 0; i < d->cfg->nsources; i++)
 		d->next_poll[i] = sync_now_ms() +
@@ -524,9 +731,10 @@ static void daemon_teardown(struct daemon *d)
 	sync_clear(&d->sync);
 	key_secret_free(d->sk);
 	d->sk = NULL;
-	if (d->inofd >= 0)
-		close(d->inofd);
-	d->inofd = -1;
+	/*
+	 * The watch outlives a reload: a file that was being written when
+	 * the configuration changed is still being written.
+	 */
 }
 
 static void daemon_reload(struct daemon *d)
@@ -537,7 +745,8 @@ static void daemon_reload(struct daemon *d)
 	sd_notify(0, "RELOADING=1");
 	if ((ncfg = config_load(old->path, &err)) == NULL) {
 		log_error("reload refused, keeping the running configuration: "
-			  "%s", err.msg);
+			  "%s",
+			  err.msg);
 		sd_notify(0, "READY=1");
 		return;
 	}
@@ -590,6 +799,27 @@ static void daemon_signals(struct daemon *d)
 	}
 }
 
+/*
+ * daemon_drain - at a stop, let pushes on the way finish for a moment: a
+ * backup that installed a state and is answering would otherwise hold a
+ * serial the ledger never hears of (the next start then sends a delta
+ * from an older base, refused, and a full snapshot after it)
+ */
+static void daemon_drain(struct daemon *d)
+{
+	int64_t until = sync_now_ms() + DAEMON_STOP_WAIT_MS;
+	struct push_result res;
+	struct err err;
+
+	while (d->pusher != NULL && push_running(d->pusher) > 0 &&
+	       sync_now_ms() < until) {
+		if (push_wait(d->pusher, NULL, 0, 100, &err) < 0)
+			break;
+		while (sync_finish(&d->sync, &res) != -1)
+			;
+	}
+}
+
 /* daemon_verify_start - the periodic verify, in a child process */
 static void daemon_verify_start(struct daemon *d, int64_t now)
 {
@@ -627,20 +857,21 @@ static void daemon_verify_log(struct daemon *d, json_t *j)
 		return;
 	}
 	if (lost == 0 && bs == 0) {
-		log_info("verify: all %lld candidates agree with the primary's "
-			 "Postfix",
-			 (long long)json_integer_value(
-				 json_object_get(j, "agree")));
+		log_info(
+		    "verify: all %lld candidates agree with the primary's "
+		    "Postfix",
+		    (long long)json_integer_value(json_object_get(j, "agree")));
 		return;
 	}
-	ex = json_array_get(json_object_get(j, lost ? "lost_examples"
-						    : "backscatter_examples"),
-			    0);
-	log_warning("verify: the backups disagree with the primary's Postfix: "
-		    "LOST %lld, BACKSCATTER %lld; first %s decided by %s",
-		    (long long)lost, (long long)bs,
-		    lost ? "lost address" : "backscatter address",
-		    json_string_value(json_object_get(ex, "primary_decided_by")));
+	ex = json_array_get(
+	    json_object_get(j, lost ? "lost_examples" : "backscatter_examples"),
+	    0);
+	log_warning(
+	    "verify: the backups disagree with the primary's Postfix: "
+	    "LOST %lld, BACKSCATTER %lld; first %s decided by %s",
+	    (long long)lost, (long long)bs,
+	    lost ? "lost address" : "backscatter address",
+	    json_string_value(json_object_get(ex, "primary_decided_by")));
 }
 
 /* daemon_verify_read - collect the child's report; at EOF adopt it */
@@ -683,7 +914,8 @@ int daemon_run(struct agent_config *cfg)
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
-	d->sigfd = d->inofd = d->ctlfd = d->lockfd = d->verify_fd = -1;
+	d->sigfd = d->ctlfd = d->lockfd = d->verify_fd = -1;
+	daemon_self = d;
 	for (i = 0; i < DAEMON_CLIENTS; i++)
 		d->clients[i].fd = -1;
 	signal(SIGPIPE, SIG_IGN);
@@ -703,6 +935,9 @@ int daemon_run(struct agent_config *cfg)
 		goto out;
 	}
 	ledger_sweep_bases(d->ledger);
+	/* What a crash left half written (ledger, base files) goes first. */
+	if (atomic_cleanup_dir(cfg->state_dir, &err) < 0)
+		log_warning("%s", err.msg);
 	if (daemon_setup(d, &err) < 0) {
 		log_error("%s", err.msg);
 		rc = 2;
@@ -752,8 +987,12 @@ int daemon_run(struct agent_config *cfg)
 			d->dirty = 1;
 			d->dirty_first = d->dirty_at = now;
 		}
-		if (d->dirty && now >= d->dirty_at)
-			daemon_export(d);
+		if (d->dirty && now >= d->dirty_at) {
+			int erc = daemon_export(d, d->pending_shrink);
+
+			if (erc != SOURCE_BUSY)
+				daemon_pending(d, erc);
+		}
 		daemon_schedule(d, now);
 		if (d->cfg->verify_interval_ms > 0 && d->verify_pid == 0 &&
 		    d->sync.cur != NULL && !d->export_failed &&
@@ -768,11 +1007,12 @@ int daemon_run(struct agent_config *cfg)
 			next_wd = now + (int64_t)(wd_usec / 2000);
 		}
 		if (d->dirty && d->dirty_at - now < timeout)
-			timeout = (int)(d->dirty_at > now ? d->dirty_at - now : 0);
+			timeout =
+			    (int)(d->dirty_at > now ? d->dirty_at - now : 0);
 		fds[n].fd = d->sigfd;
 		fds[n].events = CURL_WAIT_POLLIN;
 		fds[n++].revents = 0;
-		fds[n].fd = d->inofd;
+		fds[n].fd = watch_fd(d->watch);
 		fds[n].events = CURL_WAIT_POLLIN;
 		fds[n++].revents = 0;
 		fds[n].fd = d->ctlfd;
@@ -784,6 +1024,10 @@ int daemon_run(struct agent_config *cfg)
 			if (now > d->clients[i].deadline) {
 				if (d->clients[i].waiting)
 					daemon_reply(&d->clients[i], "lag\n");
+				else if (d->clients[i].pending)
+					daemon_reply(&d->clients[i],
+						     "error 75 sources did not "
+						     "settle in time\n");
 				else
 					daemon_client_close(&d->clients[i]);
 				continue;
@@ -806,15 +1050,19 @@ int daemon_run(struct agent_config *cfg)
 		now = sync_now_ms();
 		if (fds[0].revents)
 			daemon_signals(d);
-		if (fds[1].revents && watch_drain(d->inofd, &err) != 0) {
-			/* Debounce: wait for a quiet moment, but not forever. */
+		if (fds[1].revents && watch_drain(d->watch, &err) != 0) {
+			if (watch_unmounts(d->watch) > 0)
+				log_warning("a file system under a source was "
+					    "unmounted");
+			/* Debounce: wait for a quiet moment, but not forever.
+			 */
 			if (!d->dirty) {
 				d->dirty = 1;
 				d->dirty_first = now;
 			}
 			d->dirty_at = now + (int64_t)d->cfg->debounce_ms;
-			if (d->dirty_at > d->dirty_first +
-						  10 * (int64_t)d->cfg->debounce_ms)
+			if (d->dirty_at >
+			    d->dirty_first + 10 * (int64_t)d->cfg->debounce_ms)
 				d->dirty_at = d->dirty_first +
 					      10 * (int64_t)d->cfg->debounce_ms;
 		}
@@ -833,13 +1081,14 @@ int daemon_run(struct agent_config *cfg)
 		 * pushed or exported: megabytes written and synced never
 		 * delay a push or an acknowledgement.
 		 */
-		if (sync_base_unsaved(&d->sync) && push_running(d->pusher) == 0 &&
-		    !d->dirty &&
+		if (sync_base_unsaved(&d->sync) &&
+		    push_running(d->pusher) == 0 && !d->dirty &&
 		    now - d->sync.base_since_ms >= DAEMON_BASE_SAVE_MS)
 			daemon_save_base(d);
 	}
 	log_info("stopping");
 	sd_notify(0, "STOPPING=1");
+	daemon_drain(d);
 	rc = 0;
 out:
 	if (d->verify_pid > 0) {
@@ -861,6 +1110,8 @@ out:
 		close(d->sigfd);
 	push_free(d->pusher);
 	ledger_free(d->ledger);
+	watch_free(d->watch);
+	daemon_self = NULL;
 	free(d->next_poll);
 	config_free(d->cfg);
 	if (d->lockfd >= 0)

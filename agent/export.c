@@ -31,8 +31,15 @@ static void export_dropped(void *arg, unsigned tag, const char *addr,
 			 "%.*s", (int)alen, addr);
 }
 
-int export_state(struct agent_config *cfg, int inotify_fd,
-		 struct state **st_r, struct err *err)
+int export_state(struct agent_config *cfg, int inotify_fd, struct state **st_r,
+		 struct err *err)
+{
+	(void)inotify_fd;
+	return export_state_watched(cfg, NULL, st_r, err);
+}
+
+int export_state_watched(struct agent_config *cfg, struct watch *w,
+			 struct state **st_r, struct err *err)
 {
 	struct state *st;
 	unsigned char *drop = NULL;
@@ -53,17 +60,22 @@ int export_state(struct agent_config *cfg, int inotify_fd,
 	 * error (unlisted_domains = refuse makes it one).
 	 */
 	for (i = 0; i < cfg->nsources; i++)
-		drop[i] = cfg->sources[i]->unlisted_domains ==
-			  SOURCE_UNLISTED_DROP;
+		drop[i] =
+		    cfg->sources[i]->unlisted_domains == SOURCE_UNLISTED_DROP;
 	for (i = 0; i < cfg->nsources; i++) {
 		struct source *src = cfg->sources[i];
-		struct source_export_ctx ctx = { st, cfg->nexthop, inotify_fd,
-						 0, 0 };
+		struct source_export_ctx ctx = {.st = st,
+						.nexthop = cfg->nexthop,
+						.inotify_fd = -1,
+						.watch = w};
 
 		src->last_attempt = time(NULL);
-		rc = src->ops->export(src, &ctx, err);
+		src->skipped = 0;
+		src->skipped_example[0] = '\0';
+		rc = source_export(src, &ctx, err);
 		if (rc < 0) {
-			snprintf(src->error, sizeof(src->error), "%s", err->msg);
+			snprintf(src->error, sizeof(src->error), "%s",
+				 err->msg);
 			src->error_kind = rc;
 			goto fail;
 		}
@@ -79,11 +91,32 @@ int export_state(struct agent_config *cfg, int inotify_fd,
 			struct source *src = cfg->sources[tag];
 
 			err_prefix(err, "source %s", src->name);
-			snprintf(src->error, sizeof(src->error), "%s", err->msg);
+			snprintf(src->error, sizeof(src->error), "%s",
+				 err->msg);
 			src->error_kind = SOURCE_BAD;
 		}
 		rc = SOURCE_BAD;
 		goto fail;
+	}
+	/* accept_all names a domain on purpose: one no source lists is a typo.
+	 */
+	for (i = 0; i < cfg->nsources; i++) {
+		struct source *src = cfg->sources[i];
+		size_t k;
+
+		for (k = 0; k < src->naccept_all; k++)
+			if (state_find_domain(st, src->accept_all[k],
+					      strlen(src->accept_all[k])) < 0) {
+				err_set(err,
+					"source %s: accept_all: domain %s "
+					"is listed by no source",
+					src->name, src->accept_all[k]);
+				snprintf(src->error, sizeof(src->error), "%s",
+					 err->msg);
+				src->error_kind = SOURCE_BAD;
+				rc = SOURCE_BAD;
+				goto fail;
+			}
 	}
 	for (i = 0; i < cfg->nsources; i++) {
 		cfg->sources[i]->error[0] = '\0';

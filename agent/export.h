@@ -21,23 +21,28 @@
 #include "config.h"
 
 /*
- * export_state - SOURCE_OK with *st_r (caller frees), or SOURCE_BAD /
- * SOURCE_DOWN with a message naming the source.  inotify_fd >= 0 makes the
- * sources add watches on what they read.  Each source's status fields
- * (last export, counts, error) are updated.  A recipient whose domain no
- * source lists is dropped and counted in its source's unlisted and
- * unlisted_example when that source has unlisted_domains = drop, else it
- * fails the export (SOURCE_BAD).
+ * export_state_watched - SOURCE_OK with *st_r (caller frees), or SOURCE_BAD
+ * / SOURCE_DOWN / SOURCE_BUSY with a message naming the source.  A watch
+ * (not NULL) makes the sources add watches on what they read and wait for
+ * files being written (watch.h).  Each source's status fields (last export,
+ * counts, error) are updated.  A recipient whose domain no source lists is
+ * dropped and counted in its source's unlisted and unlisted_example when
+ * that source has unlisted_domains = drop, else it fails the export
+ * (SOURCE_BAD).  export_state is the same without a watch (inotify_fd is
+ * ignored; pass -1).
  */
-int export_state(struct agent_config *cfg, int inotify_fd,
-		 struct state **st_r, struct err *err);
+struct watch;
+int export_state_watched(struct agent_config *cfg, struct watch *w,
+			 struct state **st_r, struct err *err);
+int export_state(struct agent_config *cfg, int inotify_fd, struct state **st_r,
+		 struct err *err);
 
 struct export_snap {
 	struct manifest m;
-	char *manifest;		/* owned JSON */
+	char *manifest; /* owned JSON */
 	size_t mlen;
 	unsigned char sig[SNAPSHOT_SIG_LEN];
-	char *body;		/* owned */
+	char *body; /* owned */
 	size_t blen;
 };
 

@@ -73,8 +73,8 @@ static uint64_t ledger_get_uint(json_t *o, const char *key)
 	json_t *v = json_object_get(o, key);
 
 	return json_is_integer(v) && json_integer_value(v) > 0
-		       ? (uint64_t)json_integer_value(v)
-		       : 0;
+		   ? (uint64_t)json_integer_value(v)
+		   : 0;
 }
 
 int ledger_lock(const char *state_dir, struct err *err)
@@ -90,9 +90,11 @@ int ledger_lock(const char *state_dir, struct err *err)
 
 		close(fd);
 		if (e == EWOULDBLOCK)
-			return err_set(err, "%s is in use by another mxsync-agent "
+			return err_set(err,
+				       "%s is in use by another mxsync-agent "
 				       "(is the daemon running? then use "
-				       "\"mxsync-agent sync-now\")", state_dir);
+				       "\"mxsync-agent sync-now\")",
+				       state_dir);
 		errno = e;
 		return err_sys(err, "flock(%s)", path);
 	}
@@ -128,7 +130,8 @@ struct ledger *ledger_load(const char *state_dir, struct err *err)
 	if (ledger_get_hash(root, "base_hash", l->base_hash) != 1)
 		l->base_serial = 0;
 	bs = json_object_get(root, "backups");
-	json_object_foreach(bs, name, bo) {
+	json_object_foreach(bs, name, bo)
+	{
 		struct ledger_backup *b = ledger_backup(l, name);
 		json_t *e;
 
@@ -166,7 +169,8 @@ int ledger_save(const struct ledger *l, struct err *err)
 
 	if ((root = json_object()) == NULL || (bs = json_object()) == NULL)
 		goto oom;
-	json_object_set_new(root, "serial", json_integer((json_int_t)l->serial));
+	json_object_set_new(root, "serial",
+			    json_integer((json_int_t)l->serial));
 	json_object_set_new(root, "base_serial",
 			    json_integer((json_int_t)l->base_serial));
 	manifest_hex(l->base_hash, STATE_HASH_LEN, hex);
@@ -221,7 +225,8 @@ int ledger_next_serial(struct ledger *l, uint64_t at_least, uint64_t *serial_r,
 	if (s < now)
 		s = now;
 	if (at_least > now + LEDGER_SERIAL_AHEAD)
-		return err_set(err, "serial %llu is more than %d s ahead of "
+		return err_set(err,
+			       "serial %llu is more than %d s ahead of "
 			       "the clock; not followed",
 			       (unsigned long long)at_least,
 			       LEDGER_SERIAL_AHEAD);
@@ -250,7 +255,7 @@ int ledger_set_base(struct ledger *l, const struct state *st,
 		    const unsigned char hash[STATE_HASH_LEN], uint64_t serial,
 		    struct err *err)
 {
-	struct atomic_file af = { -1, NULL, NULL };
+	struct atomic_file af = {-1, NULL, NULL};
 	unsigned char old_hash[STATE_HASH_LEN];
 	uint64_t old_serial = l->base_serial;
 	char path[PATH_MAX];

@@ -29,18 +29,18 @@
 
 struct ledger_backup {
 	char *name;
-	uint64_t serial;		/* acknowledged; 0 = never */
+	uint64_t serial; /* acknowledged; 0 = never */
 	unsigned char hash[STATE_HASH_LEN];
-	int64_t acked;			/* unix time of the last 200 */
-	char error[ERR_LEN + 32];	/* last error, "" after a success */
+	int64_t acked;		  /* unix time of the last 200 */
+	char error[ERR_LEN + 32]; /* last error, "" after a success */
 	int64_t error_time;
 };
 
 struct ledger {
 	char *path;
-	char *dir;			/* state_dir */
+	char *dir; /* state_dir */
 	uint64_t serial;
-	uint64_t base_serial;		/* 0 = no base */
+	uint64_t base_serial; /* 0 = no base */
 	unsigned char base_hash[STATE_HASH_LEN];
 	struct ledger_backup *backups;
 	size_t n;

@@ -8,14 +8,19 @@
  *	export [--diff] [-o FILE] [--allow-shrink]
  *	push [--allow-shrink] [--full]	one shot to every backup
  *	run				the daemon
- *	sync-now [--wait] [--timeout S]	ask the daemon to push now
+ *	sync-now [--wait] [--timeout S] [--allow-shrink]
+ *					ask the daemon to push now
  *	status [--json]
  *	verify [--postfix DIR] [--sample N] [--json] [--list]
  *					compare the export with the primary's
  *					own Postfix tables
  *
- * Exit codes: 0 ok, 1 refused or invalid data, 2 usage or configuration,
- * 75 temporary failure (a source down, a backup unreachable, no daemon).
+ * Exit codes: 0 ok, 1 refused or invalid data (also by the agent's own
+ * guard, guard.h), 2 usage or configuration, 75 temporary failure (a source
+ * down or not settling, a backup unreachable, no daemon).
+ *
+ * Commands that take state_dir's lock (push, export -o) first remove the
+ * temporary files a crash left there.
  *
  * Security: the secret key is loaded only by the commands that sign, and
  * freed (wiped) before exit; output and logs never hold secrets.
@@ -31,6 +36,7 @@
 
 #include <jansson.h>
 
+#include "../formats/atomic.h"
 #include "../formats/buf.h"
 #include "../formats/delta.h"
 #include "../formats/exitcode.h"
@@ -38,11 +44,13 @@
 #include "../formats/log.h"
 #include "../formats/manifest.h"
 #include "../formats/snapshot.h"
+#include "../formats/version.h"
 #include "../keys/key.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
 #include "export.h"
+#include "guard.h"
 #include "ledger.h"
 #include "push.h"
 #include "source.h"
@@ -58,11 +66,12 @@ static void agent_usage(void)
 {
 	fprintf(stderr,
 		"usage: mxsync-agent [-c FILE] [-v] [-s] COMMAND [OPTIONS]\n"
+		"       mxsync-agent --version\n"
 		"  check-config\n"
 		"  export [--diff] [-o FILE] [--allow-shrink]\n"
 		"  push [--allow-shrink] [--full]\n"
 		"  run\n"
-		"  sync-now [--wait] [--timeout SECONDS]\n"
+		"  sync-now [--wait] [--timeout SECONDS] [--allow-shrink]\n"
 		"  status [--json]\n"
 		"  verify [--postfix DIR] [--sample N] [--json] [--list]\n");
 }
@@ -75,9 +84,11 @@ static void agent_warn_unlisted(const struct agent_config *cfg)
 
 	for (i = 0; i < cfg->nsources; i++)
 		if (cfg->sources[i]->unlisted > 0)
-			fprintf(stderr, "mxsync-agent: source %s: %zu "
+			fprintf(stderr,
+				"mxsync-agent: source %s: %zu "
 				"recipients dropped, their domain is listed by "
-				"no source (e.g. %s)\n", cfg->sources[i]->name,
+				"no source (e.g. %s)\n",
+				cfg->sources[i]->name,
 				cfg->sources[i]->unlisted,
 				cfg->sources[i]->unlisted_example);
 	for (i = 0; i < cfg->nsources; i++)
@@ -88,16 +99,71 @@ static void agent_warn_unlisted(const struct agent_config *cfg)
 
 static int agent_source_exit(int rc)
 {
-	return rc == SOURCE_DOWN ? EX_TEMP : EX_REFUSED;
+	return rc == SOURCE_DOWN || rc == SOURCE_BUSY ? EX_TEMP : EX_REFUSED;
+}
+
+/*
+ * agent_export_settled - export_state, again every 200 ms while a file
+ * changes under the read, up to settle_timeout; then SOURCE_DOWN
+ */
+static int agent_export_settled(struct agent_config *cfg, struct state **st_r,
+				struct err *err)
+{
+	struct timespec t0, t1;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if ((rc = export_state(cfg, -1, st_r, err)) != SOURCE_BUSY)
+			return rc;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 +
+			       (t1.tv_nsec - t0.tv_nsec) / 1000000) >=
+		    cfg->settle_timeout_ms) {
+			err_prefix(err, "not settled after %llu s",
+				   (unsigned long long)(cfg->settle_timeout_ms /
+							1000));
+			return SOURCE_DOWN;
+		}
+		usleep(200000);
+	}
+}
+
+/*
+ * agent_guard - the agent's guard against the acknowledged base (l's);
+ * 0 to go on, else prints the refusal with its examples and returns 1
+ */
+static int agent_guard(struct agent_config *cfg, const struct ledger *l,
+		       const struct state *st)
+{
+	struct guard_report gr;
+	struct state *base = NULL;
+	struct err err;
+	int rc = 0;
+
+	if (l->base_serial != 0 && (base = ledger_load_base(l, &err)) == NULL)
+		fprintf(stderr,
+			"mxsync-agent: no acknowledged base to compare "
+			"with (%s); checking empty sources only\n",
+			err.msg);
+	if (guard_check(cfg, base, st, &gr) < 0) {
+		fprintf(stderr,
+			"mxsync-agent: refused by the agent's guard: "
+			"%s%s%s\n",
+			gr.msg, gr.examples[0] ? ", e.g. " : "", gr.examples);
+		rc = EX_REFUSED;
+	}
+	state_free(base);
+	return rc;
 }
 
 static int agent_export(struct agent_config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "diff", no_argument, NULL, 'd' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "allow-shrink", no_argument, NULL, 'a' },
-		{ NULL, 0, NULL, 0 },
+	    {"diff", no_argument, NULL, 'd'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"allow-shrink", no_argument, NULL, 'a'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *out = NULL;
 	int diff = 0, shrink = 0, c, rc, lockfd = -1;
@@ -132,7 +198,7 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 		agent_usage();
 		return EX_USAGE;
 	}
-	if ((rc = export_state(cfg, -1, &st, &err)) < 0) {
+	if ((rc = agent_export_settled(cfg, &st, &err)) < 0) {
 		fprintf(stderr, "mxsync-agent: export failed: %s\n", err.msg);
 		return agent_source_exit(rc);
 	}
@@ -152,8 +218,10 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 			base = ledger_load_base(l, &err);
 		}
 		if (base == NULL && l->base_serial != 0)
-			fprintf(stderr, "mxsync-agent: no usable delta base (%s); "
-				"showing the whole state\n", err.msg);
+			fprintf(stderr,
+				"mxsync-agent: no usable delta base (%s); "
+				"showing the whole state\n",
+				err.msg);
 		if (base == NULL) {
 			/* Nothing pushed yet: the whole state is new. */
 			if ((base = state_new()) == NULL ||
@@ -165,8 +233,10 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 		if (fileio_write_all(1, "stdout", b.data ? b.data : "", b.len,
 				     &err) < 0)
 			goto fail;
-		fprintf(stderr, "mxsync-agent: %zu added, %zu removed since "
-			"serial %" PRIu64 "\n", adds, removes, l->base_serial);
+		fprintf(stderr,
+			"mxsync-agent: %zu added, %zu removed since "
+			"serial %" PRIu64 "\n",
+			adds, removes, l->base_serial);
 	} else if (out != NULL) {
 		if ((sk = key_load_secret(cfg->key, &err)) == NULL) {
 			rc = EX_USAGE;
@@ -174,16 +244,23 @@ static int agent_export(struct agent_config *cfg, int argc, char **argv)
 		}
 		/* The serial it mints must not collide with a daemon's. */
 		if ((lockfd = ledger_lock(cfg->state_dir, &err)) < 0 ||
-		    (l = ledger_load(cfg->state_dir, &err)) == NULL ||
-		    ledger_next_serial(l, 0, &serial, &err) < 0 ||
-		    export_make(cfg, sk, st, NULL, NULL, NULL, 0, serial, shrink,
-				&snap, &err) < 0 ||
+		    atomic_cleanup_dir(cfg->state_dir, &err) < 0 ||
+		    (l = ledger_load(cfg->state_dir, &err)) == NULL)
+			goto fail;
+		if (!shrink && (rc = agent_guard(cfg, l, st)) != 0)
+			goto done;
+		rc = EX_TEMP;
+		if (ledger_next_serial(l, 0, &serial, &err) < 0 ||
+		    export_make(cfg, sk, st, NULL, NULL, NULL, 0, serial,
+				shrink, &snap, &err) < 0 ||
 		    snapshot_write(out, snap.manifest, snap.mlen, snap.sig,
 				   snap.body, snap.blen, &err) < 0)
 			goto fail;
-		fprintf(stderr, "mxsync-agent: wrote %s: serial %" PRIu64
-			", %zu domains, %zu recipients%s\n", out, serial,
-			state_domain_count(st), state_recipient_count(st),
+		fprintf(stderr,
+			"mxsync-agent: wrote %s: serial %" PRIu64
+			", %zu domains, %zu recipients%s\n",
+			out, serial, state_domain_count(st),
+			state_recipient_count(st),
 			shrink ? ", allow_shrink" : "");
 	} else if (state_write_fd(st, 1, &err) < 0)
 		goto fail;
@@ -206,9 +283,9 @@ done:
 static int agent_push(struct agent_config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "allow-shrink", no_argument, NULL, 'a' },
-		{ "full", no_argument, NULL, 'f' },
-		{ NULL, 0, NULL, 0 },
+	    {"allow-shrink", no_argument, NULL, 'a'},
+	    {"full", no_argument, NULL, 'f'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct state *st = NULL;
 	struct ledger *l = NULL;
@@ -253,9 +330,13 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 		return EX_TEMP;
 	}
 	rc = EX_TEMP;
-	if ((rc = export_state(cfg, -1, &st, &err)) < 0) {
-		fprintf(stderr, "mxsync-agent: export failed, nothing pushed: "
-			"%s\n", err.msg);
+	if (atomic_cleanup_dir(cfg->state_dir, &err) < 0)
+		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
+	if ((rc = agent_export_settled(cfg, &st, &err)) < 0) {
+		fprintf(stderr,
+			"mxsync-agent: export failed, nothing pushed: "
+			"%s\n",
+			err.msg);
 		rc = agent_source_exit(rc);
 		goto out;
 	}
@@ -267,6 +348,11 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
 		goto out;
 	}
+	if (!shrink && (rc = agent_guard(cfg, l, st)) != 0) {
+		fprintf(stderr, "mxsync-agent: nothing pushed\n");
+		goto out;
+	}
+	rc = EX_TEMP;
 	ledger_sweep_bases(l);
 	s.allow_shrink = shrink;
 	s.force_full = full;
@@ -291,11 +377,12 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 				       "(%s, %" PRIu64 " body bytes)\n",
 				       s.b[r].conf->name, s.b[r].lb->serial,
 				       s.b[r].sent_kind == MANIFEST_DELTA
-					       ? "delta"
-					       : "full",
+					   ? "delta"
+					   : "full",
 				       res.bytes);
 			else {
-				fprintf(stderr, "mxsync-agent: backup %s %s "
+				fprintf(stderr,
+					"mxsync-agent: backup %s %s "
 					"serial %" PRIu64 ": %s\n",
 					s.b[r].conf->name,
 					push_kind_name(res.kind),
@@ -310,8 +397,10 @@ static int agent_push(struct agent_config *cfg, int argc, char **argv)
 	rc = refused ? EX_REFUSED : unreachable ? EX_TEMP : 0;
 	/* The acknowledged state is the next push's delta base. */
 	if (sync_save_base(&s, &err) < 0)
-		fprintf(stderr, "mxsync-agent: cannot store the delta base: "
-			"%s\n", err.msg);
+		fprintf(stderr,
+			"mxsync-agent: cannot store the delta base: "
+			"%s\n",
+			err.msg);
 out:
 	sync_clear(&s);
 	push_free(p);
@@ -337,8 +426,8 @@ static const char *agent_time(json_int_t t, char *buf, size_t size)
 /* agent_status_verify - the daemon's last verify, with first examples */
 static void agent_status_verify(json_t *v)
 {
-	static const char *const kinds[] = { "lost_examples",
-					     "backscatter_examples" };
+	static const char *const kinds[] = {"lost_examples",
+					    "backscatter_examples"};
 	json_t *a, *o, *e;
 	size_t i, k;
 	char tb[64];
@@ -360,15 +449,16 @@ static void agent_status_verify(json_t *v)
 	       json_integer_value(json_object_get(v, "backscatter")));
 	for (k = 0; k < 2; k++) {
 		a = json_object_get(v, kinds[k]);
-		json_array_foreach(a, i, o) {
+		json_array_foreach(a, i, o)
+		{
 			if (i >= 3)
 				break;
 			printf("  %s %s: primary %s (%s)\n",
 			       k == 0 ? "LOST" : "BACKSCATTER",
 			       json_string_value(json_object_get(o, "address")),
 			       json_string_value(json_object_get(o, "primary")),
-			       json_string_value(json_object_get(
-				       o, "primary_decided_by")));
+			       json_string_value(
+				   json_object_get(o, "primary_decided_by")));
 		}
 	}
 }
@@ -383,56 +473,85 @@ static void agent_status_print(json_t *j)
 	       json_string_value(json_object_get(j, "origin")),
 	       json_integer_value(json_object_get(j, "serial")),
 	       json_is_true(json_object_get(j, "running")) ? "running"
-							    : "not running");
+							   : "not running");
 	a = json_object_get(j, "sources");
-	json_array_foreach(a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		json_t *e = json_object_get(o, "error");
 
 		printf("source %s (%s)",
 		       json_string_value(json_object_get(o, "name")),
 		       json_string_value(json_object_get(o, "type")));
 		if (json_object_get(o, "last_export") != NULL)
-			printf(": last export %s, %" JSON_INTEGER_FORMAT
-			       " domains, %" JSON_INTEGER_FORMAT " recipients",
-			       agent_time(json_integer_value(json_object_get(
-						  o, "last_export")),
-					  tb, sizeof(tb)),
-			       json_integer_value(json_object_get(o, "domains")),
-			       json_integer_value(
-				       json_object_get(o, "recipients")));
-		if (json_integer_value(json_object_get(o, "unlisted_dropped")) > 0)
+			printf(
+			    ": last export %s, %" JSON_INTEGER_FORMAT
+			    " domains, %" JSON_INTEGER_FORMAT " recipients",
+			    agent_time(json_integer_value(
+					   json_object_get(o, "last_export")),
+				       tb, sizeof(tb)),
+			    json_integer_value(json_object_get(o, "domains")),
+			    json_integer_value(
+				json_object_get(o, "recipients")));
+		if (json_integer_value(json_object_get(o, "skipped")) > 0)
+			printf(
+			    ", %" JSON_INTEGER_FORMAT " entries skipped "
+			    "(e.g. %s)",
+			    json_integer_value(json_object_get(o, "skipped")),
+			    json_string_value(
+				json_object_get(o, "skipped_example")));
+		if (json_integer_value(json_object_get(o, "unlisted_dropped")) >
+		    0)
 			printf(", %" JSON_INTEGER_FORMAT " dropped (domain "
 			       "listed by no source, e.g. %s)",
 			       json_integer_value(
-				       json_object_get(o, "unlisted_dropped")),
+				   json_object_get(o, "unlisted_dropped")),
 			       json_string_value(
-				       json_object_get(o, "unlisted_example")));
+				   json_object_get(o, "unlisted_example")));
 		if (json_is_string(e))
-			printf(", error (%s): %s",
-			       json_string_value(json_object_get(o, "error_kind")),
-			       json_string_value(e));
+			printf(
+			    ", error (%s): %s",
+			    json_string_value(json_object_get(o, "error_kind")),
+			    json_string_value(e));
 		if (json_is_string(json_object_get(o, "note")))
 			printf(", note: %s",
 			       json_string_value(json_object_get(o, "note")));
 		printf("\n");
 	}
+	o = json_object_get(j, "guard");
+	if (json_is_object(o)) {
+		const char *ex =
+		    json_string_value(json_object_get(o, "examples"));
+
+		printf("guard: refused: %s%s%s\n",
+		       json_string_value(json_object_get(o, "refused")),
+		       ex != NULL && *ex ? ", e.g. " : "",
+		       ex != NULL ? ex : "");
+	}
+	if (json_integer_value(json_object_get(j, "bare_domains")) > 0)
+		printf(
+		    "%" JSON_INTEGER_FORMAT " domains without any recipient "
+		    "(the backups reject all their addresses): %s\n",
+		    json_integer_value(json_object_get(j, "bare_domains")),
+		    json_string_value(json_object_get(j, "bare_domain_names")));
 	a = json_object_get(j, "backups");
-	json_array_foreach(a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		json_t *e = json_object_get(o, "error");
 		json_t *in = json_object_get(o, "in_sync");
 
-		printf("backup %s: serial %" JSON_INTEGER_FORMAT
-		       " acknowledged %s",
-		       json_string_value(json_object_get(o, "name")),
-		       json_integer_value(json_object_get(o, "serial")),
-		       agent_time(json_integer_value(json_object_get(o, "acked")),
-				  tb, sizeof(tb)));
+		printf(
+		    "backup %s: serial %" JSON_INTEGER_FORMAT
+		    " acknowledged %s",
+		    json_string_value(json_object_get(o, "name")),
+		    json_integer_value(json_object_get(o, "serial")),
+		    agent_time(json_integer_value(json_object_get(o, "acked")),
+			       tb, sizeof(tb)));
 		if (json_is_true(in))
 			printf(", in sync");
 		else if (json_is_false(in))
 			printf(", lagging %" JSON_INTEGER_FORMAT " s",
 			       json_integer_value(
-				       json_object_get(o, "lag_seconds")));
+				   json_object_get(o, "lag_seconds")));
 		if (json_is_string(e))
 			printf(", last error: %s", json_string_value(e));
 		printf("\n");
@@ -441,8 +560,7 @@ static void agent_status_print(json_t *j)
 }
 
 /* agent_status_get - from the daemon, else from the ledger */
-static json_t *agent_status_get(const struct agent_config *cfg,
-				struct err *err)
+static json_t *agent_status_get(const struct agent_config *cfg, struct err *err)
 {
 	char *reply = NULL;
 	json_t *j;
@@ -498,13 +616,13 @@ static int agent_status(struct agent_config *cfg, int argc, char **argv)
 static int agent_verify(struct agent_config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "postfix", required_argument, NULL, 'p' },
-		{ "sample", required_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "list", no_argument, NULL, 'l' },
-		{ NULL, 0, NULL, 0 },
+	    {"postfix", required_argument, NULL, 'p'},
+	    {"sample", required_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"list", no_argument, NULL, 'l'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct verify_opts vo = { NULL, NULL, 0, NULL };
+	struct verify_opts vo = {NULL, NULL, 0, NULL};
 	struct verify_result r;
 	struct state *st = NULL;
 	struct err err;
@@ -526,8 +644,10 @@ static int agent_verify(struct agent_config *cfg, int argc, char **argv)
 			vo.sample = strtoul(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || vo.sample == 0 ||
 			    optarg[0] == '-') {
-				fprintf(stderr, "mxsync-agent: --sample: a "
-					"positive number, not '%s'\n", optarg);
+				fprintf(stderr,
+					"mxsync-agent: --sample: a "
+					"positive number, not '%s'\n",
+					optarg);
 				return EX_USAGE;
 			}
 			break;
@@ -580,21 +700,24 @@ static int agent_lagging(json_t *j, uint64_t serial, const char *hash,
 	int n = 0;
 
 	buf_reset(why);
-	json_array_foreach(a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		json_int_t s = json_integer_value(json_object_get(o, "serial"));
 		json_t *h = json_object_get(o, "state_hash");
 		json_t *e = json_object_get(o, "error");
 
 		if ((uint64_t)s >= serial && serial != 0)
 			continue;
-		if (json_is_string(h) && strcmp(json_string_value(h), hash) == 0)
+		if (json_is_string(h) &&
+		    strcmp(json_string_value(h), hash) == 0)
 			continue;
 		n++;
-		buf_printf(why, "%sbackup %s has serial %" JSON_INTEGER_FORMAT
-			   "%s%s", n > 1 ? "; " : "",
-			   json_string_value(json_object_get(o, "name")), s,
-			   json_is_string(e) ? ", last error: " : "",
-			   json_is_string(e) ? json_string_value(e) : "");
+		buf_printf(
+		    why, "%sbackup %s has serial %" JSON_INTEGER_FORMAT "%s%s",
+		    n > 1 ? "; " : "",
+		    json_string_value(json_object_get(o, "name")), s,
+		    json_is_string(e) ? ", last error: " : "",
+		    json_is_string(e) ? json_string_value(e) : "");
 	}
 	return n;
 }
@@ -602,9 +725,10 @@ static int agent_lagging(json_t *j, uint64_t serial, const char *hash,
 static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "wait", no_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 },
+	    {"wait", no_argument, NULL, 'w'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"allow-shrink", no_argument, NULL, 'a'},
+	    {NULL, 0, NULL, 0},
 	};
 	char *reply = NULL, *end;
 	struct err err;
@@ -612,20 +736,22 @@ static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 	unsigned long long serial = 0;
 	char hash[2 * STATE_HASH_LEN + 1] = "";
 	long timeout_s = 30;
-	int wait = 0, c, rc = EX_TEMP, code;
+	int wait = 0, shrink = 0, c, rc = EX_TEMP, code;
 	struct timespec t0, t1;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'w')
 			wait = 1;
+		else if (c == 'a')
+			shrink = 1;
 		else if (c == 't') {
 			errno = 0;
 			timeout_s = strtol(optarg, &end, 10);
 			if (errno || *end != '\0' || timeout_s < 1 ||
 			    timeout_s > 86400) {
 				fprintf(stderr, "mxsync-agent: --timeout: "
-					"seconds 1..86400\n");
+						"seconds 1..86400\n");
 				return EX_USAGE;
 			}
 		} else {
@@ -638,8 +764,12 @@ static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 		return EX_USAGE;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (control_request(cfg->control_socket, "sync-now\n",
-			    (int)timeout_s * 1000, &reply, &err) < 0) {
+	/* The daemon answers once the sources settle (or fail to). */
+	if (control_request(cfg->control_socket,
+			    shrink ? "sync-now allow-shrink\n" : "sync-now\n",
+			    (int)timeout_s * 1000 +
+				(int)(cfg->settle_timeout_ms + 15000),
+			    &reply, &err) < 0) {
 		fprintf(stderr, "mxsync-agent: is the agent running? %s\n",
 			err.msg);
 		return EX_TEMP;
@@ -708,9 +838,10 @@ static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 		ms = (t1.tv_sec - t0.tv_sec) * 1000 +
 		     (t1.tv_nsec - t0.tv_nsec) / 1000000;
 		if (ms >= timeout_s * 1000) {
-			fprintf(stderr, "mxsync-agent: timeout after %ld s "
-				"waiting for serial %llu: %s\n", timeout_s,
-				serial, why.data ? why.data : "");
+			fprintf(stderr,
+				"mxsync-agent: timeout after %ld s "
+				"waiting for serial %llu: %s\n",
+				timeout_s, serial, why.data ? why.data : "");
 			goto out;
 		}
 		usleep(200000);
@@ -729,6 +860,10 @@ int main(int argc, char **argv)
 	int c, use_syslog = 0, verbose = 0, rc;
 
 	log_open("mxsync-agent", 0);
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("mxsync-agent %s\n", MXSYNC_VERSION);
+		return fflush(stdout) == 0 ? 0 : EX_REFUSED;
+	}
 	while ((c = getopt(argc, argv, "+c:vsh")) != -1) {
 		switch (c) {
 		case 'c':
@@ -775,7 +910,8 @@ int main(int argc, char **argv)
 			agent_usage();
 			rc = EX_USAGE;
 		} else if (config_check(cfg, &err) < 0) {
-			fprintf(stderr, "mxsync-agent: %s: %s\n", path, err.msg);
+			fprintf(stderr, "mxsync-agent: %s: %s\n", path,
+				err.msg);
 			rc = EX_USAGE;
 		} else {
 			printf("%s: ok (%zu sources, %zu backups)\n", path,

@@ -19,7 +19,7 @@
 #include "push.h"
 
 #define PUSH_RESPONSE_MAX 65536
-#define PUSH_POLL_MS 10		/* poll interval while transfers run */
+#define PUSH_POLL_MS 10 /* poll interval while transfers run */
 
 struct push_req {
 	struct push_req *next;
@@ -98,7 +98,7 @@ static void push_req_free(struct pusher *p, struct push_req *r)
 		curl_multi_remove_handle(p->multi, r->easy);
 		for (i = 0; i < p->nconns; i++)
 			if (p->conns[i].easy == r->easy)
-				p->conns[i].busy = 0;	/* kept for reuse */
+				p->conns[i].busy = 0; /* kept for reuse */
 	}
 	curl_slist_free_all(r->hdrs);
 	free(r->body);
@@ -125,7 +125,7 @@ static size_t push_write_cb(char *data, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 
 	if (r->resp.len + len > PUSH_RESPONSE_MAX)
-		return 0;	/* an oversize answer aborts the transfer */
+		return 0; /* an oversize answer aborts the transfer */
 	if (buf_append(&r->resp, data, len) < 0)
 		return 0;
 	return len;
@@ -297,8 +297,8 @@ int push_wait(struct pusher *p, struct curl_waitfd *extra, unsigned nextra,
 	 */
 	if (p->reqs != NULL && timeout_ms > PUSH_POLL_MS)
 		timeout_ms = PUSH_POLL_MS;
-	if ((mc = curl_multi_poll(p->multi, extra, nextra, timeout_ms,
-				  NULL)) != CURLM_OK)
+	if ((mc = curl_multi_poll(p->multi, extra, nextra, timeout_ms, NULL)) !=
+	    CURLM_OK)
 		return err_set(err, "curl_multi_poll: %s",
 			       curl_multi_strerror(mc));
 	if ((mc = curl_multi_perform(p->multi, &still)) != CURLM_OK)
@@ -319,8 +319,8 @@ static void push_parse_held(json_t *root, struct push_result *res)
 	if (!json_is_string(m) || !json_is_string(sg) ||
 	    json_string_length(m) > 2 * MANIFEST_MAX)
 		return;
-	mj = snapshot_unb64(json_string_value(m), json_string_length(m),
-			    &mlen, &err);
+	mj = snapshot_unb64(json_string_value(m), json_string_length(m), &mlen,
+			    &err);
 	sig = snapshot_unb64(json_string_value(sg), json_string_length(sg),
 			     &slen, &err);
 	if (mj != NULL && sig != NULL && mlen > 0 && mlen <= MANIFEST_MAX &&
@@ -387,8 +387,8 @@ void *push_done(struct pusher *p, struct push_result *res)
 		res->kind = PUSH_UNREACHABLE;
 		snprintf(res->msg, sizeof(res->msg), "%s",
 			 r->errbuf[0] != '\0'
-				 ? r->errbuf
-				 : curl_easy_strerror(msg->data.result));
+			     ? r->errbuf
+			     : curl_easy_strerror(msg->data.result));
 		res->status = 0;
 	} else {
 		push_parse(r, res);

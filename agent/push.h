@@ -28,17 +28,17 @@
 #include "export.h"
 
 enum push_kind {
-	PUSH_OK,		/* 200: acknowledged */
-	PUSH_CONFLICT,		/* 409: serial not newer or base unknown */
-	PUSH_REFUSED,		/* 400, 403, 413, 422 and other 4xx */
-	PUSH_UNREACHABLE,	/* connect/TLS error, timeout, 5xx, 503 */
+	PUSH_OK,	  /* 200: acknowledged */
+	PUSH_CONFLICT,	  /* 409: serial not newer or base unknown */
+	PUSH_REFUSED,	  /* 400, 403, 413, 422 and other 4xx */
+	PUSH_UNREACHABLE, /* connect/TLS error, timeout, 5xx, 503 */
 };
 
 struct push_result {
 	enum push_kind kind;
-	long status;		/* HTTP status, 0 when none */
-	uint64_t serial;	/* 200: acknowledged; 409: the backup's claim */
-	unsigned char hash[STATE_HASH_LEN];	/* 200: state hash */
+	long status;	 /* HTTP status, 0 when none */
+	uint64_t serial; /* 200: acknowledged; 409: the backup's claim */
+	unsigned char hash[STATE_HASH_LEN]; /* 200: state hash */
 	int have_hash;
 	/*
 	 * 409: the manifest the backup says it holds, with its signature, as
@@ -49,17 +49,17 @@ struct push_result {
 	size_t held_len;
 	unsigned char held_sig[SNAPSHOT_SIG_LEN];
 	int have_held;
-	long retry_after;	/* 503: seconds, 0 when absent */
-	uint64_t bytes;		/* body octets sent */
+	long retry_after; /* 503: seconds, 0 when absent */
+	uint64_t bytes;	  /* body octets sent */
 	double seconds;
-	char msg[ERR_LEN];	/* why, for everything but PUSH_OK */
+	char msg[ERR_LEN]; /* why, for everything but PUSH_OK */
 };
 
 struct pusher;
 struct push_req;
 
 struct pusher *push_new(struct err *err);
-void push_free(struct pusher *p);	/* cancels what still runs */
+void push_free(struct pusher *p); /* cancels what still runs */
 
 /*
  * push_start - begin sending snap to backup b; user comes back with the

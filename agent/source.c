@@ -1,45 +1,90 @@
 /*
  * source - the shared part of the source types: choosing the type of a
- * [source NAME] section, normalising records, adding inotify watches
+ * [source NAME] section, the keys every type takes (allow_empty,
+ * accept_all, unlisted_domains), normalising records, adding inotify
+ * watches
  *
  * Failures are returned as SOURCE_BAD or SOURCE_DOWN with a message; see
  * source.h.  Messages name at most the one bad record.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "../formats/norm.h"
 #include "source.h"
+#include "watch.h"
 
 static const struct source_ops *const source_types[] = {
-	&source_file_ops,
-	&source_mysql_ops,
-	&source_maildir_ops,
-	&source_pgsql_ops,
-	&source_ldap_ops,
+    &source_file_ops,  &source_mysql_ops, &source_maildir_ops,
+    &source_pgsql_ops, &source_ldap_ops,
 };
 
-/* source_common - keys of every type, handled here and hidden from it */
-static int source_common(struct source *src, const struct conf_file *cf,
-			 const struct conf_entry *e, struct err *err)
+/* source_common - the keys of every type, as conf.h targets */
+struct source_common {
+	char *type;
+	int allow_empty;
+	char *accept_all;
+	char *unlisted_domains;
+};
+
+static const struct conf_key source_common_keys[] = {
+    {"type", CONF_STRING, NULL, offsetof(struct source_common, type), 0, 0},
+    {"allow_empty", CONF_BOOL, "no",
+     offsetof(struct source_common, allow_empty), 0, 0},
+    {"accept_all", CONF_STRING, "", offsetof(struct source_common, accept_all),
+     0, 0},
+    {"unlisted_domains", CONF_STRING, "drop",
+     offsetof(struct source_common, unlisted_domains), 0, 0},
+    {NULL, 0, NULL, 0, 0, 0},
+};
+
+/* source_is_common - 1 for a key source.c applies, not the type */
+static int source_is_common(const char *key)
 {
-	if (strcmp(e->key, "unlisted_domains") != 0)
-		return 0;
-	if (strcmp(e->value, "drop") == 0)
-		src->unlisted_domains = SOURCE_UNLISTED_DROP;
-	else if (strcmp(e->value, "refuse") == 0)
-		src->unlisted_domains = SOURCE_UNLISTED_REFUSE;
-	else
-		return err_set(err, "%s:%u: [source %s]: unlisted_domains must "
-			       "be drop or refuse, not '%s'", cf->path, e->line,
-			       src->name, e->value);
-	return 1;
+	return strcmp(key, "allow_empty") == 0 ||
+	       strcmp(key, "accept_all") == 0 ||
+	       strcmp(key, "unlisted_domains") == 0;
+}
+
+/* source_accept_all - fold the accept_all domains into src */
+static int source_accept_all(struct source *src, const char *text,
+			     const struct conf_file *cf, unsigned line,
+			     struct err *err)
+{
+	const char *p = text;
+	char d[NORM_BUF_SIZE];
+	size_t len;
+
+	while (*p != '\0') {
+		size_t wlen;
+		char **nv;
+
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			break;
+		wlen = strcspn(p, " \t,");
+		if (norm_domain(p, wlen, d, sizeof(d), &len, err) < 0)
+			return err_prefix(err, "%s:%u: [source %s]: accept_all",
+					  cf->path, line, src->name);
+		nv = realloc(src->accept_all,
+			     (src->naccept_all + 1) * sizeof(*nv));
+		if (nv == NULL)
+			return err_set(err, "out of memory");
+		src->accept_all = nv;
+		if ((nv[src->naccept_all] = strndup(d, len)) == NULL)
+			return err_set(err, "out of memory");
+		src->naccept_all++;
+		p += wlen;
+	}
+	return 0;
 }
 
 struct source *source_new(const struct conf_file *cf,
@@ -47,19 +92,37 @@ struct source *source_new(const struct conf_file *cf,
 			  struct err *err)
 {
 	struct source *src = NULL;
-	struct conf_section own = *sec;
+	struct source_common com;
+	struct conf_section csec = *sec, tsec = *sec;
 	const char *type = NULL;
 	size_t i;
-	int rc;
 
-	own.entries = NULL;
-	own.n = 0;
+	memset(&com, 0, sizeof(com));
+	csec.entries = tsec.entries = NULL;
+	csec.n = tsec.n = 0;
+	if (sec->n > 0 &&
+	    ((csec.entries = calloc(sec->n, sizeof(*sec->entries))) == NULL ||
+	     (tsec.entries = calloc(sec->n, sizeof(*sec->entries))) == NULL)) {
+		err_set(err, "out of memory");
+		goto fail;
+	}
+	/* "type" goes to both: the common table and the type's own. */
+	for (i = 0; i < sec->n; i++) {
+		const char *k = sec->entries[i].key;
+
+		if (source_is_common(k) || strcmp(k, "type") == 0)
+			csec.entries[csec.n++] = sec->entries[i];
+		if (!source_is_common(k))
+			tsec.entries[tsec.n++] = sec->entries[i];
+	}
+	sec = &tsec;
+
 	for (i = 0; i < sec->n; i++)
 		if (strcmp(sec->entries[i].key, "type") == 0)
 			type = sec->entries[i].value;
 	if (type == NULL) {
-		err_set(err, "%s:%u: [source %s]: missing key 'type'",
-			cf->path, sec->line, sec->name);
+		err_set(err, "%s:%u: [source %s]: missing key 'type'", cf->path,
+			sec->line, sec->name);
 		return NULL;
 	}
 	if ((src = calloc(1, sizeof(*src))) == NULL ||
@@ -68,34 +131,43 @@ struct source *source_new(const struct conf_file *cf,
 		goto fail;
 	}
 	src->index = index;
-	src->unlisted_domains = SOURCE_UNLISTED_DROP;
-	/* The type sees its own keys only. */
-	if (sec->n > 0 &&
-	    (own.entries = calloc(sec->n, sizeof(*own.entries))) == NULL) {
-		err_set(err, "out of memory");
-		goto fail;
-	}
-	for (i = 0; i < sec->n; i++) {
-		if ((rc = source_common(src, cf, &sec->entries[i], err)) < 0)
-			goto fail;
-		if (rc == 0)
-			own.entries[own.n++] = sec->entries[i];
-	}
 	for (i = 0; i < sizeof(source_types) / sizeof(source_types[0]); i++)
 		if (strcmp(source_types[i]->type, type) == 0)
 			src->ops = source_types[i];
 	if (src->ops == NULL) {
-		err_set(err, "%s:%u: [source %s]: unknown type '%s' "
-			"(file, mysql, pgsql, ldap or maildir)", cf->path,
-			conf_line(sec, "type"), sec->name, type);
+		err_set(err,
+			"%s:%u: [source %s]: unknown type '%s' "
+			"(file, mysql, pgsql, ldap or maildir)",
+			cf->path, conf_line(sec, "type"), sec->name, type);
 		goto fail;
 	}
-	if (src->ops->configure(src, cf, &own, err) < 0)
+	if (conf_apply(cf, &csec, source_common_keys, &com, err) < 0 ||
+	    source_accept_all(src, com.accept_all, cf,
+			      conf_line(&csec, "accept_all"), err) < 0)
 		goto fail;
-	free(own.entries);
+	src->allow_empty = com.allow_empty;
+	if (strcmp(com.unlisted_domains, "drop") == 0)
+		src->unlisted_domains = SOURCE_UNLISTED_DROP;
+	else if (strcmp(com.unlisted_domains, "refuse") == 0)
+		src->unlisted_domains = SOURCE_UNLISTED_REFUSE;
+	else {
+		err_set(err,
+			"%s:%u: [source %s]: unlisted_domains must be drop "
+			"or refuse, not '%s'",
+			cf->path, conf_line(&csec, "unlisted_domains"),
+			sec->name, com.unlisted_domains);
+		goto fail;
+	}
+	if (src->ops->configure(src, cf, sec, err) < 0)
+		goto fail;
+	conf_free_target(source_common_keys, &com);
+	free(csec.entries);
+	free(tsec.entries);
 	return src;
 fail:
-	free(own.entries);
+	conf_free_target(source_common_keys, &com);
+	free(csec.entries);
+	free(tsec.entries);
 	source_free(src);
 	return NULL;
 }
@@ -106,28 +178,111 @@ void source_free(struct source *src)
 		return;
 	if (src->ops != NULL && src->ops->free != NULL)
 		src->ops->free(src);
+	while (src->naccept_all > 0)
+		free(src->accept_all[--src->naccept_all]);
+	free(src->accept_all);
 	free(src->name);
 	free(src);
 }
 
 const char *source_kind_name(int kind)
 {
-	return kind == SOURCE_DOWN ? "down" : "bad data";
+	switch (kind) {
+	case SOURCE_DOWN:
+		return "down";
+	case SOURCE_BUSY:
+		return "settling";
+	case SOURCE_GUARD:
+		return "guard";
+	default:
+		return "bad data";
+	}
+}
+
+int source_export(struct source *src, struct source_export_ctx *ctx,
+		  struct err *err)
+{
+	char addr[NORM_BUF_SIZE + 1];
+	size_t i, len;
+	int rc;
+
+	if ((rc = src->ops->export(src, ctx, err)) < 0)
+		return rc;
+	for (i = 0; i < src->naccept_all; i++) {
+		len = strlen(src->accept_all[i]);
+		addr[0] = '@';
+		memcpy(addr + 1, src->accept_all[i], len);
+		if ((rc = source_add_recipient(src, ctx, addr, len + 1,
+					       "accept_all", err)) < 0)
+			return rc;
+	}
+	return SOURCE_OK;
+}
+
+/* source_mount_now - stat dir and its parent: 0, or -1 with errno */
+static int source_mount_now(const char *dir, struct stat *st, int *mounted_r)
+{
+	char parent[PATH_MAX + 4];
+	struct stat up;
+
+	if (snprintf(parent, sizeof(parent), "%s/..", dir) >=
+	    (int)sizeof(parent)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (stat(dir, st) < 0 || stat(parent, &up) < 0)
+		return -1;
+	*mounted_r = st->st_dev != up.st_dev;
+	return 0;
+}
+
+int source_mount_check(struct source *src, struct source_mount *m,
+		       const char *dir, struct err *err)
+{
+	struct stat st;
+	int mounted;
+
+	if (source_mount_now(dir, &st, &mounted) < 0) {
+		err_sys(err, "source %s: stat(%s)", src->name, dir);
+		return SOURCE_DOWN;
+	}
+	if (m->seen && m->mounted && !mounted) {
+		err_set(err,
+			"source %s: nothing is mounted on %s any more (it "
+			"was a mount point when the agent started)",
+			src->name, dir);
+		return SOURCE_DOWN;
+	}
+	/* First look, a remount, or a file system mounted since the start. */
+	if (!m->seen || st.st_dev != m->dev) {
+		m->seen = 1;
+		m->dev = st.st_dev;
+		m->mounted = mounted;
+	}
+	return SOURCE_OK;
+}
+
+int source_mount_changed(const struct source_mount *m, const char *dir)
+{
+	struct stat st;
+	int mounted;
+
+	if (!m->seen)
+		return 0;
+	if (source_mount_now(dir, &st, &mounted) < 0)
+		return 1;
+	return st.st_dev != m->dev || mounted != m->mounted;
 }
 
 void source_watch_dir(struct source_export_ctx *ctx, const char *dir)
 {
-	if (ctx->inotify_fd < 0)
-		return;
-	/*
-	 * Directory events cover files replaced by rename (editors, postmap
-	 * style tools) and mailboxes created or removed.  A failure (watch
-	 * limit) only costs promptness: the daemon also re-exports on a timer.
-	 */
-	(void)inotify_add_watch(ctx->inotify_fd, dir,
-				IN_CREATE | IN_DELETE | IN_MOVED_FROM |
-				IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB |
-				IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+	if (ctx->watch != NULL)
+		(void)watch_add_dir(ctx->watch, dir);
+}
+
+int source_busy(const struct source_export_ctx *ctx, const char *path)
+{
+	return ctx->watch != NULL && watch_busy(ctx->watch, path);
 }
 
 int source_add_domain(struct source *src, struct source_export_ctx *ctx,
@@ -152,19 +307,22 @@ int source_add_domain(struct source *src, struct source_export_ctx *ctx,
 	if (nexthop == NULL || nlen == 0) {
 		nexthop = ctx->nexthop;
 		nlen = strlen(nexthop);
-		if (norm_route(nexthop, nlen, SOURCE_RELAY_TRANSPORTS,
-			       err) < 0) {
-			err_prefix(err, "source %s: %s: domain %s: [agent] "
-				   "nexthop", src->name, where, d);
+		if (norm_route(nexthop, nlen, SOURCE_RELAY_TRANSPORTS, err) <
+		    0) {
+			err_prefix(err,
+				   "source %s: %s: domain %s: [agent] "
+				   "nexthop",
+				   src->name, where, d);
 			return SOURCE_BAD;
 		}
 	}
 	if (norm_nexthop(nexthop, nlen, err) < 0) {
-		err_prefix(err, "source %s: %s: domain %s", src->name, where, d);
+		err_prefix(err, "source %s: %s: domain %s", src->name, where,
+			   d);
 		return SOURCE_BAD;
 	}
-	if (state_add_domain(ctx->st, d, len, nexthop, nlen, src->index,
-			     err) < 0) {
+	if (state_add_domain(ctx->st, d, len, nexthop, nlen, src->index, err) <
+	    0) {
 		err_prefix(err, "source %s: %s", src->name, where);
 		return SOURCE_BAD;
 	}
@@ -179,8 +337,8 @@ int source_add_recipient_n(struct source *src, struct source_export_ctx *ctx,
 {
 	if (state_add_address(ctx->st, addr, alen, src->index, err) < 0) {
 		if (sep != NULL)
-			err_prefix(err, "source %s: %s%s%llu", src->name,
-				   where, sep, n);
+			err_prefix(err, "source %s: %s%s%llu", src->name, where,
+				   sep, n);
 		else
 			err_prefix(err, "source %s: %s", src->name, where);
 		return SOURCE_BAD;

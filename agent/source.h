@@ -7,17 +7,34 @@
  * state with its index as the tag, so that state_finish() can name the
  * source of a bad record.
  *
- * An export fails in one of two ways, and the caller maps them to exit
- * codes: SOURCE_DOWN (75: database unreachable, file missing or unreadable)
- * and SOURCE_BAD (1: malformed record, query of the wrong shape).  Messages
- * never hold recipient addresses beyond the one bad record, and never a
- * password.
+ * An export fails in one of these ways, and the caller maps them to exit
+ * codes: SOURCE_DOWN (75: database unreachable, file missing or unreadable,
+ * a file that does not settle, a Maildir root whose file system went away),
+ * SOURCE_BAD (1: malformed record, query of the wrong shape), SOURCE_BUSY (a
+ * file is being written or changed while it was read: the daemon waits and
+ * exports again; it becomes SOURCE_DOWN after [agent] settle_timeout) and
+ * SOURCE_GUARD (1: the agent's own guard refused the result, see guard.h).
+ * Messages never hold recipient addresses beyond the one bad record, and
+ * never a password.
+ *
+ * Keys every source type takes (source.c applies them, the type never sees
+ * them):
+ *
+ *	allow_empty = yes	the source may yield no recipients at all
+ *				(else that fails the export, see guard.h)
+ *	accept_all = DOMAIN...	export "@DOMAIN" (accept every address) for
+ *				each listed domain, which a source must list
+ *	unlisted_domains = drop | refuse
+ *				a recipient whose domain no source lists is
+ *				dropped and counted (the default), or fails
+ *				the export
  */
 #ifndef MXSYNC_AGENT_SOURCE_H
 #define MXSYNC_AGENT_SOURCE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "../formats/conf.h"
@@ -30,16 +47,21 @@
 #define SOURCE_OK 0
 #define SOURCE_BAD (-1)
 #define SOURCE_DOWN (-2)
+#define SOURCE_BUSY (-3)
+#define SOURCE_GUARD (-4)
 
 struct agent_config;
 struct source;
+struct watch;
 
 /* source_export_ctx - what an export needs besides the source itself */
 struct source_export_ctx {
 	struct state *st;
-	const char *nexthop;	/* [agent] nexthop for domains without one */
-	int inotify_fd;		/* >= 0: add watches on what is read */
-	size_t domains;		/* records this source added */
+	const char *nexthop; /* [agent] nexthop for domains without one */
+	int inotify_fd;	     /* unused; kept for positional initialisers */
+	struct watch *watch; /* not NULL: add watches on what is read, and
+				wait for files that are being written */
+	size_t domains;	     /* records this source added */
 	size_t recipients;
 };
 
@@ -54,17 +76,18 @@ struct source_ops {
 	int (*export)(struct source *src, struct source_export_ctx *ctx,
 		      struct err *err);
 	/*
-	 * poll - sources without inotify (mysql): 1 when the data may have
-	 * changed since the last call, 0 when not, SOURCE_DOWN on error;
-	 * NULL for sources watched with inotify.
+	 * poll - what inotify cannot tell (a database, a file system mounted
+	 * on a Maildir root): called every poll_interval_ms, 1 when the data
+	 * may have changed since the last call, 0 when not, SOURCE_DOWN on
+	 * error; NULL when inotify tells everything.
 	 */
 	int (*poll)(struct source *src, struct err *err);
 	void (*free)(struct source *src);
 };
 
 /* what an export does with a recipient whose domain no source lists */
-#define SOURCE_UNLISTED_DROP 0		/* drop and count it (the default) */
-#define SOURCE_UNLISTED_REFUSE 1	/* fail the export */
+#define SOURCE_UNLISTED_DROP 0	 /* drop and count it (the default) */
+#define SOURCE_UNLISTED_REFUSE 1 /* fail the export */
 
 /* SOURCE_EXAMPLE_MAX - room for one folded address */
 #define SOURCE_EXAMPLE_MAX 256
@@ -74,18 +97,29 @@ struct source {
 	unsigned index;
 	const struct source_ops *ops;
 	void *priv;
-	uint64_t poll_interval_ms;	/* poll sources only */
-	int unlisted_domains;		/* SOURCE_UNLISTED_* */
+	uint64_t poll_interval_ms; /* poll sources only */
+	int unlisted_domains;	   /* SOURCE_UNLISTED_* */
+
+	/* keys common to every type (see above) */
+	int allow_empty;
+	char **accept_all; /* folded domains */
+	size_t naccept_all;
+	/* set by configure when the source cannot yield recipients at all */
+	int no_recipients;
 
 	/* bookkeeping for status, filled by the export module */
 	time_t last_export;
 	time_t last_attempt;
 	size_t domains, recipients;
-	size_t unlisted;		/* recipients dropped: no such domain */
-	char unlisted_example[SOURCE_EXAMPLE_MAX];	/* one of them */
-	size_t unlisted_logged;		/* the count the daemon last logged */
-	char error[ERR_LEN];		/* "" when the last export worked */
+	size_t pushed_recipients; /* at the last export that was adopted */
+	size_t unlisted;	  /* recipients dropped: no such domain */
+	char unlisted_example[SOURCE_EXAMPLE_MAX]; /* one of them */
+	size_t unlisted_logged; /* the count the daemon last logged */
+	char error[ERR_LEN];	/* "" when the last export worked */
 	int error_kind;
+	size_t skipped; /* entries skipped (not exported) */
+	size_t skipped_logged;
+	char skipped_example[256];
 	/* a remark on the last export such as rows left out; "" for none */
 	char note[ERR_LEN];
 };
@@ -109,11 +143,42 @@ struct source *source_new(const struct conf_file *cf,
 			  struct err *err);
 void source_free(struct source *src);
 
-/* source_kind_name - "bad data" / "down" for messages */
+/* source_kind_name - "bad data" / "down" / ... for messages */
 const char *source_kind_name(int kind);
 
-/* source_watch_dir - add an inotify watch for a directory (ctx fd >= 0) */
+/*
+ * source_export - the type's export, then the common keys (accept_all);
+ * SOURCE_OK, SOURCE_BAD, SOURCE_DOWN or SOURCE_BUSY
+ */
+int source_export(struct source *src, struct source_export_ctx *ctx,
+		  struct err *err);
+
+/*
+ * source_mount - what a directory a source reads was at the first export:
+ * its device and whether it was a mount point (device unlike its parent's)
+ */
+struct source_mount {
+	int seen;
+	dev_t dev;
+	int mounted;
+};
+
+/*
+ * source_mount_check - SOURCE_DOWN with a message when dir was a mount
+ * point at the first look and is not any more (its file system went away:
+ * what shows is the directory below it); SOURCE_DOWN when dir cannot be
+ * stat'ed.  A remount, or a file system mounted on dir since, is taken as
+ * it is from then on.
+ */
+int source_mount_check(struct source *src, struct source_mount *m,
+		       const char *dir, struct err *err);
+/* source_mount_changed - 1 when dir was mounted or unmounted since m */
+int source_mount_changed(const struct source_mount *m, const char *dir);
+
+/* source_watch_dir - add an inotify watch for a directory (ctx->watch) */
 void source_watch_dir(struct source_export_ctx *ctx, const char *dir);
+/* source_busy - 1 when the daemon saw path being written and not closed */
+int source_busy(const struct source_export_ctx *ctx, const char *path);
 
 /* the transports of a route a backup is sent (norm_route) */
 #define SOURCE_RELAY_TRANSPORTS "smtp relay"

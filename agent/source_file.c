@@ -1,12 +1,19 @@
 /*
- * source_file - domains and recipients from Postfix text map files
+ * source_file - domains, routes and recipients from Postfix text files
  *
  *	[source NAME]
  *	type       = file
- *	domains    = FILE...	one domain per line, first word of each line
- *				(a plain list or a map such as
- *				"example.com OK"); every domain gets the
- *				[agent] nexthop
+ *	domains    = FILE...	Postfix list files, as relay_domains =
+ *				/FILE reads them: domains separated by blanks
+ *				or commas, several per line, "#" comment
+ *				lines; every domain gets the [agent] nexthop.
+ *				"example.com OK" (a hash: map's key and value)
+ *				yields its key: a second word without a dot
+ *				on a line of two words is a map's value.
+ *	transport  = FILE...	Postfix transport(5) files: each line's
+ *				domain is a domain of the export, its value
+ *				(smtp:[host]:port, relay:[host]) that
+ *				domain's nexthop
  *	recipients = FILE...	Postfix map source files (postmap syntax):
  *				virtual_mailbox_maps, virtual_alias_maps,
  *				relay_recipient_maps; the key column only
@@ -16,9 +23,25 @@
  * hold bare local names, which apply to local delivery only and can never
  * be a relay recipient of a backup MX.  "@domain" keys are catch-alls.
  *
- * A missing or unreadable file is SOURCE_DOWN; a malformed line is
- * SOURCE_BAD, reported as "file:line: message".  The directories holding the
- * files are watched, so edits that replace a file by rename are seen.
+ * A backup relays exactly the domains it is given, to their own next hop,
+ * so a transport file's subdomain keys (".example.com"), "*", address keys
+ * and values that are not a relay route (norm_route() with the transports
+ * of SOURCE_RELAY_TRANSPORTS: "local:", "error:...", a malformed next hop)
+ * are refused, naming file:line.  A domain in a
+ * transport file and a domains file takes the transport file's next hop;
+ * two different next hops for one domain are an error.
+ *
+ * A directory holding a file that was a mount point at the first export
+ * and is not any more (its file system was unmounted) makes the source
+ * SOURCE_DOWN: what shows below is not the data (source.h).
+ *
+ * A file is read only when it is settled: when the daemon saw it modified
+ * and not yet closed by its writer, or when its size, mtime or inode changed
+ * while it was read, the export is SOURCE_BUSY (the daemon waits and
+ * retries).  A missing or unreadable file is SOURCE_DOWN; a malformed line
+ * (a key without a value, which is what a cut line leaves) is SOURCE_BAD,
+ * reported as "file:line: message".  The directories holding the files are
+ * watched, so edits in place and by rename are seen.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,28 +53,46 @@
 #include <unistd.h>
 
 #include "../formats/buf.h"
+#include "../formats/norm.h"
 #include "../formats/textmap.h"
 #include "source.h"
 
 #define FILE_MAX_SIZE (4ULL << 30)
 
+/* file_route - one domain of a transport file, folded, with its value */
+struct file_route {
+	char *domain;
+	char *nexthop;
+	const char *file; /* borrowed from file_conf */
+	unsigned line;
+};
+
 struct file_conf {
 	char *type;
 	char *domains;
+	char *transport;
 	char *recipients;
 	char *lists;
 	/* parsed */
-	char **dfiles, **rfiles, **lfiles;
-	size_t nd, nr, nl;
+	char **dfiles, **tfiles, **rfiles, **lfiles;
+	size_t nd, nt, nr, nl;
+	/* the routes of the export in progress, sorted by domain */
+	struct file_route *routes;
+	size_t nroutes;
+	/* the directories holding the files, as first seen */
+	char **dirs;
+	struct source_mount *mounts;
+	size_t ndirs;
 };
 
 static const struct conf_key file_keys[] = {
-	{ "type", CONF_STRING, NULL, offsetof(struct file_conf, type), 0, 0 },
-	{ "domains", CONF_STRING, "", offsetof(struct file_conf, domains), 0, 0 },
-	{ "recipients", CONF_STRING, "",
-	  offsetof(struct file_conf, recipients), 0, 0 },
-	{ "lists", CONF_STRING, "", offsetof(struct file_conf, lists), 0, 0 },
-	{ NULL, 0, NULL, 0, 0, 0 },
+    {"type", CONF_STRING, NULL, offsetof(struct file_conf, type), 0, 0},
+    {"domains", CONF_STRING, "", offsetof(struct file_conf, domains), 0, 0},
+    {"transport", CONF_STRING, "", offsetof(struct file_conf, transport), 0, 0},
+    {"recipients", CONF_STRING, "", offsetof(struct file_conf, recipients), 0,
+     0},
+    {"lists", CONF_STRING, "", offsetof(struct file_conf, lists), 0, 0},
+    {NULL, 0, NULL, 0, 0, 0},
 };
 
 /* file_split - split a white-space separated list of absolute paths */
@@ -73,7 +114,8 @@ static int file_split(const char *text, char ***out_r, size_t *n_r,
 			break;
 		len = strcspn(p, " \t,");
 		if (*p != '/') {
-			err_set(err, "%s:%u: %s: '%.*s' is not an absolute path",
+			err_set(err,
+				"%s:%u: %s: '%.*s' is not an absolute path",
 				file, line, key, (int)len, p);
 			goto fail;
 		}
@@ -104,6 +146,46 @@ static void file_free_list(char **v, size_t n)
 	free(v);
 }
 
+static void file_routes_clear(struct file_conf *fc)
+{
+	while (fc->nroutes > 0) {
+		fc->nroutes--;
+		free(fc->routes[fc->nroutes].domain);
+		free(fc->routes[fc->nroutes].nexthop);
+	}
+	free(fc->routes);
+	fc->routes = NULL;
+}
+
+/* file_dirs - the distinct directories of the files, for mount checks */
+static int file_dirs(struct file_conf *fc)
+{
+	char **lists[] = {fc->dfiles, fc->tfiles, fc->rfiles, fc->lfiles};
+	size_t ns[] = {fc->nd, fc->nt, fc->nr, fc->nl}, i, j, k, n;
+	char *copy, *d;
+
+	n = fc->nd + fc->nt + fc->nr + fc->nl;
+	if ((fc->dirs = calloc(n, sizeof(*fc->dirs))) == NULL ||
+	    (fc->mounts = calloc(n, sizeof(*fc->mounts))) == NULL)
+		return -1;
+	for (k = 0; k < 4; k++)
+		for (i = 0; i < ns[k]; i++) {
+			if ((copy = strdup(lists[k][i])) == NULL)
+				return -1;
+			d = dirname(copy);
+			for (j = 0; j < fc->ndirs; j++)
+				if (strcmp(fc->dirs[j], d) == 0)
+					break;
+			if (j == fc->ndirs &&
+			    (fc->dirs[fc->ndirs++] = strdup(d)) == NULL) {
+				free(copy);
+				return -1;
+			}
+			free(copy);
+		}
+	return 0;
+}
+
 static int file_configure(struct source *src, const struct conf_file *cf,
 			  const struct conf_section *sec, struct err *err)
 {
@@ -116,15 +198,24 @@ static int file_configure(struct source *src, const struct conf_file *cf,
 		return -1;
 	if (file_split(fc->domains, &fc->dfiles, &fc->nd, cf->path,
 		       conf_line(sec, "domains"), "domains", err) < 0 ||
+	    file_split(fc->transport, &fc->tfiles, &fc->nt, cf->path,
+		       conf_line(sec, "transport"), "transport", err) < 0 ||
 	    file_split(fc->recipients, &fc->rfiles, &fc->nr, cf->path,
 		       conf_line(sec, "recipients"), "recipients", err) < 0 ||
 	    file_split(fc->lists, &fc->lfiles, &fc->nl, cf->path,
 		       conf_line(sec, "lists"), "lists", err) < 0)
 		return -1;
-	if (fc->nd + fc->nr + fc->nl == 0)
-		return err_set(err, "%s:%u: [source %s]: set at least one of "
-			       "domains, recipients, lists", cf->path,
-			       sec->line, sec->name);
+	if (fc->nd + fc->nt + fc->nr + fc->nl == 0)
+		return err_set(err,
+			       "%s:%u: [source %s]: set at least one of "
+			       "domains, transport, recipients, lists",
+			       cf->path, sec->line, sec->name);
+	/* Domains and routes only: no recipients, by design. */
+	src->no_recipients = fc->nr + fc->nl == 0;
+	if (file_dirs(fc) < 0)
+		return err_set(err, "out of memory");
+	/* How often poll looks for a file system (un)mounted under them. */
+	src->poll_interval_ms = 2000;
 	return 0;
 }
 
@@ -134,7 +225,11 @@ static void file_free(struct source *src)
 
 	if (fc == NULL)
 		return;
+	file_routes_clear(fc);
+	file_free_list(fc->dirs, fc->ndirs);
+	free(fc->mounts);
 	file_free_list(fc->dfiles, fc->nd);
+	file_free_list(fc->tfiles, fc->nt);
 	file_free_list(fc->rfiles, fc->nr);
 	file_free_list(fc->lfiles, fc->nl);
 	conf_free_target(file_keys, fc);
@@ -143,8 +238,7 @@ static void file_free(struct source *src)
 }
 
 /* file_readable - SOURCE_DOWN with a message when path cannot be read */
-static int file_readable(struct source *src, const char *path,
-			 struct err *err)
+static int file_readable(struct source *src, const char *path, struct err *err)
 {
 	int fd;
 
@@ -160,17 +254,13 @@ static int file_readable(struct source *src, const char *path,
 static int file_check(struct source *src, struct err *err)
 {
 	struct file_conf *fc = src->priv;
-	size_t i;
+	char **lists[] = {fc->dfiles, fc->tfiles, fc->rfiles, fc->lfiles};
+	size_t ns[] = {fc->nd, fc->nt, fc->nr, fc->nl}, i, k;
 
-	for (i = 0; i < fc->nd; i++)
-		if (file_readable(src, fc->dfiles[i], err) < 0)
-			return -1;
-	for (i = 0; i < fc->nr; i++)
-		if (file_readable(src, fc->rfiles[i], err) < 0)
-			return -1;
-	for (i = 0; i < fc->nl; i++)
-		if (file_readable(src, fc->lfiles[i], err) < 0)
-			return -1;
+	for (k = 0; k < 4; k++)
+		for (i = 0; i < ns[k]; i++)
+			if (file_readable(src, lists[k][i], err) < 0)
+				return -1;
 	return 0;
 }
 
@@ -178,21 +268,54 @@ static void file_watch(struct source_export_ctx *ctx, const char *path)
 {
 	char *copy;
 
-	if (ctx->inotify_fd < 0 || (copy = strdup(path)) == NULL)
+	if (ctx->watch == NULL || (copy = strdup(path)) == NULL)
 		return;
 	source_watch_dir(ctx, dirname(copy));
 	free(copy);
 }
 
-/* file_read_all - the whole file into b; SOURCE_DOWN on I/O errors */
-static int file_read_all(struct source *src, const char *path, struct buf *b,
-			 struct err *err)
+/* file_same - 1 when two stats describe the same unchanged file */
+static int file_same(const struct stat *a, const struct stat *b)
 {
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/*
+ * file_read_settled - the whole file into b, only when it is settled: not
+ * being written as far as the daemon saw, and the same size, mtime and
+ * inode (also under its name) before and after the read.  SOURCE_BUSY
+ * when not, SOURCE_DOWN on I/O errors.
+ */
+static int file_read_settled(struct source *src,
+			     const struct source_export_ctx *ctx,
+			     const char *path, struct buf *b, struct err *err)
+{
+	struct stat before, after, named;
 	int fd = -1, rc = SOURCE_DOWN;
 	ssize_t n;
 
+	if (source_busy(ctx, path)) {
+		err_set(err,
+			"%s is being written (modified, not closed by "
+			"its writer yet)",
+			path);
+		rc = SOURCE_BUSY;
+		goto out;
+	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		err_sys(err, "open(%s)", path);
+		goto out;
+	}
+	if (fstat(fd, &before) < 0) {
+		err_sys(err, "fstat(%s)", path);
+		goto out;
+	}
+	if (!S_ISREG(before.st_mode)) {
+		err_set(err, "%s: not a regular file", path);
+		rc = SOURCE_BAD;
 		goto out;
 	}
 	for (;;) {
@@ -217,6 +340,25 @@ static int file_read_all(struct source *src, const char *path, struct buf *b,
 			goto out;
 		}
 	}
+	if (fstat(fd, &after) < 0) {
+		err_sys(err, "fstat(%s)", path);
+		goto out;
+	}
+	/* Renamed over or removed meanwhile: the name has another file. */
+	if (stat(path, &named) < 0) {
+		if (errno != ENOENT) {
+			err_sys(err, "stat(%s)", path);
+			goto out;
+		}
+		named.st_ino = 0;
+		named.st_dev = 0;
+	}
+	if (!file_same(&before, &after) || (off_t)b->len != after.st_size ||
+	    named.st_ino != before.st_ino || named.st_dev != before.st_dev) {
+		err_set(err, "%s changed while it was read", path);
+		rc = SOURCE_BUSY;
+		goto out;
+	}
 	rc = SOURCE_OK;
 out:
 	if (fd >= 0)
@@ -226,7 +368,80 @@ out:
 	return rc;
 }
 
-/* file_domains - first word of every line that does not continue one */
+/* file_route_find - the route of a folded domain, or NULL */
+static const struct file_route *file_route_find(const struct file_conf *fc,
+						const char *d, size_t len)
+{
+	size_t lo = 0, hi = fc->nroutes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *k = fc->routes[mid].domain;
+		int c = strncmp(k, d, len);
+
+		if (c == 0 && k[len] != '\0')
+			c = 1;
+		if (c == 0)
+			return &fc->routes[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * file_list_word - one word of a domains (list) file: Postfix features a
+ * backup cannot mirror are refused, a map's value is skipped
+ */
+static int file_list_word(struct source *src, struct source_export_ctx *ctx,
+			  const char *w, size_t wlen, int pos, int words,
+			  const char *where, struct err *err)
+{
+	struct file_conf *fc = src->priv;
+	char d[NORM_BUF_SIZE];
+	size_t len;
+
+	if (w[0] == '!' || w[0] == '/' || memchr(w, ':', wlen) != NULL) {
+		err_set(err,
+			"source %s: %s: \"%.*s\": negations, nested files "
+			"and lookup tables are not read here; list the domains",
+			src->name, where, (int)(wlen > 200 ? 200 : wlen), w);
+		return SOURCE_BAD;
+	}
+	if (w[0] == '.' || (wlen == 1 && w[0] == '*')) {
+		err_set(err,
+			"source %s: %s: \"%.*s\" would match subdomains or "
+			"every domain; the backup relays exactly the listed "
+			"domains: list each one",
+			src->name, where, (int)(wlen > 200 ? 200 : wlen), w);
+		return SOURCE_BAD;
+	}
+	if (memchr(w, '.', wlen) == NULL && pos > 0) {
+		if (pos == 1 && words == 2)
+			return SOURCE_OK; /* "example.com OK" */
+		err_set(err, "source %s: %s: \"%.*s\" is not a domain name",
+			src->name, where, (int)(wlen > 200 ? 200 : wlen), w);
+		return SOURCE_BAD;
+	}
+	if (norm_domain(w, wlen, d, sizeof(d), &len, err) < 0) {
+		err_prefix(err, "source %s: %s", src->name, where);
+		return SOURCE_BAD;
+	}
+	/* A domain with a route gets it from the transport file. */
+	if (file_route_find(fc, d, len) != NULL)
+		return SOURCE_OK;
+	return source_add_domain(src, ctx, d, len, NULL, 0, where, err);
+}
+
+#define FILE_LIST_SEP " \t\r\v\f,"
+
+/*
+ * file_domains - a Postfix list file: "#" comment lines, words separated by
+ * blanks and commas; a word starting with "#" ends its line (Postfix warns
+ * and ignores the rest)
+ */
 static int file_domains(struct source *src, struct source_export_ctx *ctx,
 			const char *path, struct err *err)
 {
@@ -235,38 +450,53 @@ static int file_domains(struct source *src, struct source_export_ctx *ctx,
 	unsigned line = 0;
 	int rc;
 
-	if ((rc = file_read_all(src, path, &b, err)) < 0)
+	if ((rc = file_read_settled(src, ctx, path, &b, err)) < 0)
 		goto out;
 	p = b.data != NULL ? b.data : "";
 	end = p + b.len;
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t llen, wlen;
+		const char *q, *lend;
 		char where[SOURCE_WHERE_MAX];
+		int words = 0, pos = 0;
 
 		if (eol == NULL)
 			eol = end;
-		llen = (size_t)(eol - p);
 		line++;
-		if (memchr(p, '\0', llen) != NULL) {
+		if (memchr(p, '\0', (size_t)(eol - p)) != NULL) {
 			rc = SOURCE_BAD;
 			err_set(err, "source %s: %s:%u: NUL byte", src->name,
 				path, line);
 			goto out;
 		}
-		if (llen > 0 && p[llen - 1] == '\r')
-			llen--;
-		if (llen == 0 || p[0] == '#' || p[0] == ' ' || p[0] == '\t') {
-			p = eol + 1;
-			continue;
+		/* The line ends at a word that starts with "#". */
+		for (q = p; q < eol; q++)
+			if (*q == '#' &&
+			    (q == p || strchr(FILE_LIST_SEP, q[-1]) != NULL))
+				break;
+		lend = q;
+		for (q = p; q < lend;) {
+			q += strspn(q, FILE_LIST_SEP);
+			if (q >= lend)
+				break;
+			q += strcspn(q, FILE_LIST_SEP "\n");
+			words++;
 		}
-		wlen = strcspn(p, " \t\r\n");
-		if (wlen > llen)
-			wlen = llen;
 		snprintf(where, sizeof(where), "%s:%u", path, line);
-		if ((rc = source_add_domain(src, ctx, p, wlen, NULL, 0, where,
-					    err)) < 0)
-			goto out;
+		for (q = p; q < lend; pos++) {
+			size_t wlen;
+
+			q += strspn(q, FILE_LIST_SEP);
+			if (q >= lend)
+				break;
+			wlen = strcspn(q, FILE_LIST_SEP "\n");
+			if (q + wlen > lend)
+				wlen = (size_t)(lend - q);
+			if ((rc = file_list_word(src, ctx, q, wlen, pos, words,
+						 where, err)) < 0)
+				goto out;
+			q += wlen;
+		}
 		p = eol + 1;
 	}
 	rc = SOURCE_OK;
@@ -275,15 +505,148 @@ out:
 	return rc;
 }
 
+struct file_tcb {
+	struct source *src;
+	const char *file;
+};
+
+/* file_transport_key - check and keep one line of a transport file */
+static int file_transport_key(void *arg, const char *key, size_t klen,
+			      const char *value, size_t vlen, const char *file,
+			      unsigned line, struct err *err)
+{
+	struct file_tcb *cb = arg;
+	struct source *src = cb->src;
+	struct file_conf *fc = src->priv;
+	struct file_route *nr;
+	char d[NORM_BUF_SIZE];
+	size_t len;
+	int k = klen > 200 ? 200 : (int)klen;
+
+	if (key[0] == '.' || (klen == 1 && key[0] == '*'))
+		return err_set(err,
+			       "source %s: %s:%u: \"%.*s\" would route %s; "
+			       "the backup relays exactly the listed domains: "
+			       "list each one",
+			       src->name, file, line, k, key,
+			       key[0] == '.' ? "subdomains" : "every domain");
+	if (memchr(key, '@', klen) != NULL)
+		return err_set(err,
+			       "source %s: %s:%u: \"%.*s\": address keys "
+			       "are not read; the backup routes whole domains",
+			       src->name, file, line, k, key);
+	/* The route check of source_add_domain, but a refusal, not a fallback.
+	 */
+	if (norm_route(value, vlen, SOURCE_RELAY_TRANSPORTS, err) < 0)
+		return err_prefix(err,
+				  "source %s: %s:%u: domain %.*s: not a "
+				  "relay route (a backup only relays to the "
+				  "next hop)",
+				  src->name, file, line, k, key);
+	if (norm_domain(key, klen, d, sizeof(d), &len, err) < 0)
+		return err_prefix(err, "source %s: %s:%u", src->name, file,
+				  line);
+	nr = realloc(fc->routes, (fc->nroutes + 1) * sizeof(*nr));
+	if (nr == NULL)
+		return err_set(err, "out of memory");
+	fc->routes = nr;
+	nr += fc->nroutes;
+	nr->domain = strndup(d, len);
+	nr->nexthop = strndup(value, vlen);
+	nr->file = cb->file;
+	nr->line = line;
+	fc->nroutes++;
+	if (nr->domain == NULL || nr->nexthop == NULL)
+		return err_set(err, "out of memory");
+	return 0;
+}
+
+static int file_route_cmp(const void *a, const void *b)
+{
+	const struct file_route *x = a, *y = b;
+	int c = strcmp(x->domain, y->domain);
+
+	if (c != 0)
+		return c;
+	/* Same domain: keep file order, so the first line is named first. */
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* file_transports - read every transport file into fc->routes, sorted */
+static int file_transports(struct source *src, struct source_export_ctx *ctx,
+			   struct err *err)
+{
+	struct file_conf *fc = src->priv;
+	size_t i, j;
+	int rc;
+
+	for (i = 0; i < fc->nt; i++) {
+		struct buf b = BUF_INIT;
+		struct file_tcb cb = {src, fc->tfiles[i]};
+
+		if ((rc = file_read_settled(src, ctx, fc->tfiles[i], &b, err)) <
+		    0)
+			return rc;
+		rc = textmap_parse_buf(fc->tfiles[i], b.data ? b.data : "",
+				       b.len, TEXTMAP_POSTMAP,
+				       file_transport_key, &cb, err);
+		buf_free(&b);
+		if (rc != 0) {
+			if (strncmp(err->msg, "source ", 7) != 0)
+				err_prefix(err, "source %s", src->name);
+			return SOURCE_BAD;
+		}
+	}
+	if (fc->nroutes > 1)
+		qsort(fc->routes, fc->nroutes, sizeof(*fc->routes),
+		      file_route_cmp);
+	/* One domain, one next hop; the same line twice is harmless. */
+	for (i = 0, j = 0; i < fc->nroutes; i++) {
+		struct file_route *r = &fc->routes[i];
+
+		if (j > 0 && strcmp(fc->routes[j - 1].domain, r->domain) == 0) {
+			struct file_route *f = &fc->routes[j - 1];
+
+			if (strcmp(f->nexthop, r->nexthop) != 0) {
+				err_set(err,
+					"source %s: %s:%u: domain %s: next "
+					"hop \"%s\", but \"%s\" at %s:%u",
+					src->name, r->file, r->line, r->domain,
+					r->nexthop, f->nexthop, f->file,
+					f->line);
+				return SOURCE_BAD;
+			}
+			free(r->domain);
+			free(r->nexthop);
+			continue;
+		}
+		fc->routes[j++] = *r;
+	}
+	fc->nroutes = j;
+	for (i = 0; i < fc->nroutes; i++) {
+		struct file_route *r = &fc->routes[i];
+		char where[SOURCE_WHERE_MAX];
+
+		snprintf(where, sizeof(where), "%s:%u", r->file, r->line);
+		if ((rc = source_add_domain(
+			 src, ctx, r->domain, strlen(r->domain), r->nexthop,
+			 strlen(r->nexthop), where, err)) < 0)
+			return rc;
+	}
+	return SOURCE_OK;
+}
+
 struct file_cb {
 	struct source *src;
 	struct source_export_ctx *ctx;
 	int skip_local;
 };
 
-static int file_key(void *arg, const char *key, size_t klen,
-		    const char *value, size_t vlen, const char *file,
-		    unsigned line, struct err *err)
+static int file_key(void *arg, const char *key, size_t klen, const char *value,
+		    size_t vlen, const char *file, unsigned line,
+		    struct err *err)
 {
 	struct file_cb *cb = arg;
 
@@ -292,19 +655,25 @@ static int file_key(void *arg, const char *key, size_t klen,
 	if (cb->skip_local && memchr(key, '@', klen) == NULL)
 		return 0;
 	return source_add_recipient_n(cb->src, cb->ctx, key, klen, file, ":",
-				      line, err) < 0 ? -1 : 0;
+				      line, err) < 0
+		   ? -1
+		   : 0;
 }
 
 static int file_recipients(struct source *src, struct source_export_ctx *ctx,
 			   const char *path, enum textmap_kind kind,
 			   struct err *err)
 {
-	struct file_cb cb = { src, ctx, kind == TEXTMAP_POSTMAP };
+	struct file_cb cb = {src, ctx, kind == TEXTMAP_POSTMAP};
+	struct buf b = BUF_INIT;
 	int rc;
 
-	if ((rc = file_readable(src, path, err)) < 0)
+	if ((rc = file_read_settled(src, ctx, path, &b, err)) < 0)
 		return rc;
-	if (textmap_parse_file(path, kind, file_key, &cb, err) != 0) {
+	rc = textmap_parse_buf(path, b.data ? b.data : "", b.len, kind,
+			       file_key, &cb, err);
+	buf_free(&b);
+	if (rc != 0) {
 		/* Our callback's messages already name the source. */
 		if (strncmp(err->msg, "source ", 7) != 0)
 			err_prefix(err, "source %s", src->name);
@@ -329,8 +698,8 @@ static int file_reserve(struct source *src, struct source_export_ctx *ctx,
 	size_t i, total = 0;
 
 	for (i = 0; i < fc->nr + fc->nl; i++) {
-		const char *path = i < fc->nr ? fc->rfiles[i]
-					      : fc->lfiles[i - fc->nr];
+		const char *path =
+		    i < fc->nr ? fc->rfiles[i] : fc->lfiles[i - fc->nr];
 
 		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
 		    (unsigned long long)sb.st_size <= FILE_MAX_SIZE)
@@ -349,37 +718,70 @@ static int file_export(struct source *src, struct source_export_ctx *ctx,
 		       struct err *err)
 {
 	struct file_conf *fc = src->priv;
-	size_t i;
+	char **lists[] = {fc->dfiles, fc->tfiles, fc->rfiles, fc->lfiles};
+	size_t ns[] = {fc->nd, fc->nt, fc->nr, fc->nl}, i, k;
 	int rc;
 
 	/* Watch first, so a file that appears after a failure is noticed. */
-	for (i = 0; i < fc->nd; i++)
-		file_watch(ctx, fc->dfiles[i]);
-	for (i = 0; i < fc->nr; i++)
-		file_watch(ctx, fc->rfiles[i]);
-	for (i = 0; i < fc->nl; i++)
-		file_watch(ctx, fc->lfiles[i]);
+	for (k = 0; k < 4; k++)
+		for (i = 0; i < ns[k]; i++)
+			file_watch(ctx, lists[k][i]);
+	/* A directory whose file system went away holds stale copies. */
+	for (i = 0; i < fc->ndirs; i++)
+		if ((rc = source_mount_check(src, &fc->mounts[i], fc->dirs[i],
+					     err)) < 0)
+			return rc;
+	/* A file being written: say so before reading the others. */
+	for (k = 0; k < 4; k++)
+		for (i = 0; i < ns[k]; i++)
+			if (source_busy(ctx, lists[k][i])) {
+				err_set(err,
+					"source %s: %s is being written "
+					"(modified, not closed by its writer "
+					"yet)",
+					src->name, lists[k][i]);
+				return SOURCE_BUSY;
+			}
+	file_routes_clear(fc);
+	if ((rc = file_transports(src, ctx, err)) < 0)
+		goto out;
 	for (i = 0; i < fc->nd; i++)
 		if ((rc = file_domains(src, ctx, fc->dfiles[i], err)) < 0)
-			return rc;
+			goto out;
 	if ((rc = file_reserve(src, ctx, err)) < 0)
-		return rc;
+		goto out;
 	for (i = 0; i < fc->nr; i++)
 		if ((rc = file_recipients(src, ctx, fc->rfiles[i],
 					  TEXTMAP_POSTMAP, err)) < 0)
-			return rc;
+			goto out;
 	for (i = 0; i < fc->nl; i++)
-		if ((rc = file_recipients(src, ctx, fc->lfiles[i],
-					  TEXTMAP_LIST, err)) < 0)
-			return rc;
-	return SOURCE_OK;
+		if ((rc = file_recipients(src, ctx, fc->lfiles[i], TEXTMAP_LIST,
+					  err)) < 0)
+			goto out;
+	rc = SOURCE_OK;
+out:
+	file_routes_clear(fc);
+	return rc;
+}
+
+/* file_poll - 1 when a file system was mounted or unmounted under a file */
+static int file_poll(struct source *src, struct err *err)
+{
+	struct file_conf *fc = src->priv;
+	size_t i;
+
+	(void)err;
+	for (i = 0; i < fc->ndirs; i++)
+		if (source_mount_changed(&fc->mounts[i], fc->dirs[i]))
+			return 1;
+	return 0;
 }
 
 const struct source_ops source_file_ops = {
-	.type = "file",
-	.configure = file_configure,
-	.check = file_check,
-	.export = file_export,
-	.poll = NULL,
-	.free = file_free,
+    .type = "file",
+    .configure = file_configure,
+    .check = file_check,
+    .export = file_export,
+    .poll = file_poll,
+    .free = file_free,
 };

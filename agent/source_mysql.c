@@ -70,26 +70,26 @@ struct mysql_conf {
 };
 
 static const struct conf_key mysql_keys[] = {
-	{ "type", CONF_STRING, NULL, offsetof(struct mysql_conf, type), 0, 0 },
-	{ "host", CONF_STRING, "", offsetof(struct mysql_conf, host), 0, 0 },
-	{ "socket", CONF_STRING, "", offsetof(struct mysql_conf, socket), 0, 0 },
-	{ "port", CONF_UINT, "0", offsetof(struct mysql_conf, port), 0, 65535 },
-	{ "user", CONF_STRING, NULL, offsetof(struct mysql_conf, user), 0, 0 },
-	{ "password_file", CONF_STRING, "",
-	  offsetof(struct mysql_conf, password_file), 0, 0 },
-	{ "dbname", CONF_STRING, NULL, offsetof(struct mysql_conf, dbname), 0, 0 },
-	{ "schema", CONF_STRING, "", offsetof(struct mysql_conf, schema), 0, 0 },
-	{ "domains_query", CONF_STRING, "",
-	  offsetof(struct mysql_conf, domains_query), 0, 0 },
-	{ "recipients_query", CONF_STRING, "",
-	  offsetof(struct mysql_conf, recipients_query), 0, 0 },
-	{ "change_query", CONF_STRING, "",
-	  offsetof(struct mysql_conf, change_query), 0, 0 },
-	{ "poll_interval", CONF_DURATION, "5s",
-	  offsetof(struct mysql_conf, poll_interval), 100, 86400000 },
-	{ "connect_timeout", CONF_DURATION, "5s",
-	  offsetof(struct mysql_conf, connect_timeout), 1000, 600000 },
-	{ NULL, 0, NULL, 0, 0, 0 },
+    {"type", CONF_STRING, NULL, offsetof(struct mysql_conf, type), 0, 0},
+    {"host", CONF_STRING, "", offsetof(struct mysql_conf, host), 0, 0},
+    {"socket", CONF_STRING, "", offsetof(struct mysql_conf, socket), 0, 0},
+    {"port", CONF_UINT, "0", offsetof(struct mysql_conf, port), 0, 65535},
+    {"user", CONF_STRING, NULL, offsetof(struct mysql_conf, user), 0, 0},
+    {"password_file", CONF_STRING, "",
+     offsetof(struct mysql_conf, password_file), 0, 0},
+    {"dbname", CONF_STRING, NULL, offsetof(struct mysql_conf, dbname), 0, 0},
+    {"schema", CONF_STRING, "", offsetof(struct mysql_conf, schema), 0, 0},
+    {"domains_query", CONF_STRING, "",
+     offsetof(struct mysql_conf, domains_query), 0, 0},
+    {"recipients_query", CONF_STRING, "",
+     offsetof(struct mysql_conf, recipients_query), 0, 0},
+    {"change_query", CONF_STRING, "", offsetof(struct mysql_conf, change_query),
+     0, 0},
+    {"poll_interval", CONF_DURATION, "5s",
+     offsetof(struct mysql_conf, poll_interval), 100, 86400000},
+    {"connect_timeout", CONF_DURATION, "5s",
+     offsetof(struct mysql_conf, connect_timeout), 1000, 600000},
+    {NULL, 0, NULL, 0, 0, 0},
 };
 
 /* mysql_preset - the queries of "schema = NAME" where the user wrote none */
@@ -100,10 +100,11 @@ static int mysql_preset(struct source *src, const struct conf_file *cf,
 	const struct preset *p = preset_find(mc->schema, "mysql");
 
 	if (p == NULL)
-		return err_set(err, "%s:%u: [source %s]: unknown schema '%s' "
-			       "(known for type mysql: %s)", cf->path,
-			       conf_line(sec, "schema"), sec->name, mc->schema,
-			       preset_names("mysql"));
+		return err_set(err,
+			       "%s:%u: [source %s]: unknown schema '%s' "
+			       "(known for type mysql: %s)",
+			       cf->path, conf_line(sec, "schema"), sec->name,
+			       mc->schema, preset_names("mysql"));
 	if (preset_fill(p, &mc->domains_query, &mc->recipients_query,
 			&mc->change_query) < 0)
 		return err_set(err, "out of memory");
@@ -123,21 +124,26 @@ static int mysql_configure(struct source *src, const struct conf_file *cf,
 	if (*mc->schema != '\0' && mysql_preset(src, cf, sec, err) < 0)
 		return -1;
 	if (*mc->domains_query == '\0' && *mc->recipients_query == '\0')
-		return err_set(err, "%s:%u: [source %s]: set domains_query or "
-			       "recipients_query", cf->path, sec->line,
-			       sec->name);
+		return err_set(err,
+			       "%s:%u: [source %s]: set domains_query or "
+			       "recipients_query",
+			       cf->path, sec->line, sec->name);
 	if (*mc->host != '\0' && *mc->socket != '\0')
-		return err_set(err, "%s:%u: [source %s]: set host or socket, "
-			       "not both", cf->path, conf_line(sec, "socket"),
-			       sec->name);
+		return err_set(err,
+			       "%s:%u: [source %s]: set host or socket, "
+			       "not both",
+			       cf->path, conf_line(sec, "socket"), sec->name);
 	if (*mc->socket != '\0' && mc->socket[0] != '/')
-		return err_set(err, "%s:%u: [source %s]: socket must be an "
-			       "absolute path", cf->path,
-			       conf_line(sec, "socket"), sec->name);
+		return err_set(err,
+			       "%s:%u: [source %s]: socket must be an "
+			       "absolute path",
+			       cf->path, conf_line(sec, "socket"), sec->name);
 	if (*mc->password_file != '\0' && mc->password_file[0] != '/')
-		return err_set(err, "%s:%u: [source %s]: password_file must be "
-			       "an absolute path", cf->path,
-			       conf_line(sec, "password_file"), sec->name);
+		return err_set(err,
+			       "%s:%u: [source %s]: password_file must be "
+			       "an absolute path",
+			       cf->path, conf_line(sec, "password_file"),
+			       sec->name);
 	src->poll_interval_ms = mc->poll_interval;
 	return 0;
 }
@@ -186,13 +192,12 @@ static MYSQL *mysql_connect(struct source *src, struct err *err)
 		proto = MYSQL_PROTOCOL_SOCKET;
 		mysql_options(db, MYSQL_OPT_PROTOCOL, &proto);
 	}
-	if (mysql_real_connect(db, *mc->host != '\0' ? mc->host : "localhost",
-			       mc->user, *pw != '\0' ? pw : NULL, mc->dbname,
-			       (unsigned int)mc->port,
-			       *mc->socket != '\0' ? mc->socket : NULL,
-			       0) == NULL) {
-		err_set(err, "source %s: connect to database %s: %s",
-			src->name, mc->dbname, mysql_error(db));
+	if (mysql_real_connect(
+		db, *mc->host != '\0' ? mc->host : "localhost", mc->user,
+		*pw != '\0' ? pw : NULL, mc->dbname, (unsigned int)mc->port,
+		*mc->socket != '\0' ? mc->socket : NULL, 0) == NULL) {
+		err_set(err, "source %s: connect to database %s: %s", src->name,
+			mc->dbname, mysql_error(db));
 		mysql_close(db);
 		db = NULL;
 	}
@@ -220,8 +225,9 @@ static int mysql_run(struct source *src, MYSQL *db, const char *key,
 		int kind = mysql_errno(db) != 0 ? mysql_kind(db) : SOURCE_BAD;
 
 		err_set(err, "source %s: %s: %s", src->name, key,
-			mysql_errno(db) != 0 ? mysql_error(db)
-					     : "the query returned no result set");
+			mysql_errno(db) != 0
+			    ? mysql_error(db)
+			    : "the query returned no result set");
 		return kind;
 	}
 	return SOURCE_OK;
@@ -267,9 +273,10 @@ static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 	fields = mysql_fetch_fields(res);
 	if (ncol != 1 && ncol != 2) {
 		rc = SOURCE_BAD;
-		err_set(err, "source %s: domains_query returns %u columns "
-			"(want 1: domain, or 2: domain, nexthop)", src->name,
-			ncol);
+		err_set(err,
+			"source %s: domains_query returns %u columns "
+			"(want 1: domain, or 2: domain, nexthop)",
+			src->name, ncol);
 		goto out;
 	}
 	while ((row = mysql_fetch_row(res)) != NULL) {
@@ -283,10 +290,10 @@ static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 			goto out;
 		}
 		if ((rc = source_add_domain(
-			     src, ctx, row[0], mysql_pad(&fields[0], row[0], lens[0]),
-			     ncol == 2 ? row[1] : NULL,
-			     ncol == 2 && row[1] ? lens[1] : 0,
-			     where, err)) < 0)
+			 src, ctx, row[0],
+			 mysql_pad(&fields[0], row[0], lens[0]),
+			 ncol == 2 ? row[1] : NULL,
+			 ncol == 2 && row[1] ? lens[1] : 0, where, err)) < 0)
 			goto out;
 	}
 	rc = SOURCE_OK;
@@ -295,7 +302,7 @@ out:
 	return rc;
 }
 
-#define MYSQL_KEY_GUESS 32	/* octets of a typical address */
+#define MYSQL_KEY_GUESS 32 /* octets of a typical address */
 
 static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 			    MYSQL *db, struct err *err)
@@ -316,8 +323,10 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 	fields = mysql_fetch_fields(res);
 	if (ncol != 1) {
 		rc = SOURCE_BAD;
-		err_set(err, "source %s: recipients_query returns %u columns "
-			"(want exactly 1: the address)", src->name, ncol);
+		err_set(err,
+			"source %s: recipients_query returns %u columns "
+			"(want exactly 1: the address)",
+			src->name, ncol);
 		goto out;
 	}
 	/* The rows are all here: size the state once (a hint). */
@@ -333,13 +342,15 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 		rowno++;
 		if (row[0] == NULL) {
 			rc = SOURCE_BAD;
-			err_set(err, "source %s: recipients_query row %llu: NULL "
-				"address", src->name, rowno);
+			err_set(err,
+				"source %s: recipients_query row %llu: NULL "
+				"address",
+				src->name, rowno);
 			goto out;
 		}
 		if ((rc = source_add_recipient_n(
-			     src, ctx, row[0], mysql_pad(fields, row[0], lens[0]),
-			     "recipients_query", " row ", rowno, err)) < 0)
+			 src, ctx, row[0], mysql_pad(fields, row[0], lens[0]),
+			 "recipients_query", " row ", rowno, err)) < 0)
 			goto out;
 	}
 	rc = SOURCE_OK;
@@ -372,10 +383,11 @@ static int mysql_change(struct source *src, MYSQL *db, unsigned char *out,
 			uint64_t len = row[i] == NULL ? 0 : lens[i];
 
 			crypto_generichash_update(&h, &tag, 1);
-			crypto_generichash_update(&h, (void *)&len, sizeof(len));
+			crypto_generichash_update(&h, (void *)&len,
+						  sizeof(len));
 			if (row[i] != NULL)
 				crypto_generichash_update(
-					&h, (const unsigned char *)row[i], len);
+				    &h, (const unsigned char *)row[i], len);
 		}
 	}
 	crypto_generichash_final(&h, out, 32);
@@ -445,10 +457,10 @@ static int mysql_check(struct source *src, struct err *err)
 }
 
 const struct source_ops source_mysql_ops = {
-	.type = "mysql",
-	.configure = mysql_configure,
-	.check = mysql_check,
-	.export = mysql_export,
-	.poll = mysql_poll,
-	.free = mysql_free,
+    .type = "mysql",
+    .configure = mysql_configure,
+    .check = mysql_check,
+    .export = mysql_export,
+    .poll = mysql_poll,
+    .free = mysql_free,
 };

@@ -162,6 +162,11 @@ static const struct export_snap *sync_snap(struct sync *s, int delta,
 	return &c->snap;
 }
 
+const struct state *sync_acked(struct sync *s)
+{
+	return sync_base(s);
+}
+
 int sync_base_unsaved(const struct sync *s)
 {
 	return s->base != NULL && (s->base_serial != s->ledger->base_serial ||
@@ -173,8 +178,8 @@ int sync_save_base(struct sync *s, struct err *err)
 {
 	if (!sync_base_unsaved(s))
 		return 0;
-	return ledger_set_base(s->ledger, s->base, s->base_hash,
-			       s->base_serial, err);
+	return ledger_set_base(s->ledger, s->base, s->base_hash, s->base_serial,
+			       err);
 }
 
 int sync_start(struct sync *s, size_t i, int full, struct err *err)
@@ -187,8 +192,8 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err)
 		return err_set(err, "no state to push");
 	/* A serial must be above what this backup holds, and persisted. */
 	if (s->cur_serial == 0 || s->cur_serial <= b->lb->serial) {
-		if (ledger_next_serial(s->ledger, b->lb->serial,
-				       &s->cur_serial, err) < 0)
+		if (ledger_next_serial(s->ledger, b->lb->serial, &s->cur_serial,
+				       err) < 0)
 			return -1;
 	}
 	if (!full && !s->force_full && sync_base(s) != NULL &&
@@ -234,7 +239,8 @@ static int sync_check_ok(const struct sync_backup *b, struct push_result *res)
 		manifest_hex(res->hash, STATE_HASH_LEN, got);
 	else
 		snprintf(got, sizeof(got), "none");
-	snprintf(res->msg, sizeof(res->msg), "answered 200 with serial %llu "
+	snprintf(res->msg, sizeof(res->msg),
+		 "answered 200 with serial %llu "
 		 "and state hash %.16s, not serial %llu and state hash %.16s "
 		 "as sent; not counted as acknowledged",
 		 (unsigned long long)res->serial, got,
@@ -257,21 +263,26 @@ static int sync_held_serial(const struct sync *s, const struct push_result *res,
 	uint64_t now = (uint64_t)time(NULL);
 
 	if (!res->have_held)
-		return err_set(err, "the backup claims serial %llu without its "
+		return err_set(err,
+			       "the backup claims serial %llu without its "
 			       "signed manifest; not believed",
 			       (unsigned long long)res->serial);
 	key_secret_public(s->sk, pk);
 	if (key_verify(pk, res->held, res->held_len, res->held_sig, &e) < 0)
-		return err_set(err, "the manifest the backup holds is not "
+		return err_set(err,
+			       "the manifest the backup holds is not "
 			       "signed by our key %s; serial not believed",
 			       key_secret_id(s->sk));
 	if (manifest_decode(&m, res->held, res->held_len, &e) < 0)
 		return err_set(err, "the manifest the backup holds: %s", e.msg);
 	if (strcmp(m.origin, s->cfg->origin) != 0)
-		return err_set(err, "the manifest the backup holds is for "
-			       "origin %s", m.origin);
+		return err_set(err,
+			       "the manifest the backup holds is for "
+			       "origin %s",
+			       m.origin);
 	if (m.serial > now + LEDGER_SERIAL_AHEAD)
-		return err_set(err, "the backup holds serial %llu, more than "
+		return err_set(err,
+			       "the backup holds serial %llu, more than "
 			       "%d s ahead of the clock; not followed",
 			       (unsigned long long)m.serial,
 			       LEDGER_SERIAL_AHEAD);
@@ -299,8 +310,8 @@ long sync_finish(struct sync *s, struct push_result *res)
 	switch (res->kind) {
 	case PUSH_OK:
 		log_info("backup %s: serial %llu acknowledged (%s, %llu body "
-			 "bytes, %.3f s)", b->conf->name,
-			 (unsigned long long)b->sent_serial,
+			 "bytes, %.3f s)",
+			 b->conf->name, (unsigned long long)b->sent_serial,
 			 b->sent_kind == MANIFEST_DELTA ? "delta" : "full",
 			 (unsigned long long)res->bytes, res->seconds);
 		b->lb->serial = b->sent_serial;
@@ -314,8 +325,8 @@ long sync_finish(struct sync *s, struct push_result *res)
 		 * The acknowledged state becomes the base for later deltas,
 		 * in memory now; state_dir gets it from sync_save_base().
 		 */
-		if (s->cur != NULL && (s->base_serial != b->lb->serial ||
-				       s->base != s->cur) &&
+		if (s->cur != NULL &&
+		    (s->base_serial != b->lb->serial || s->base != s->cur) &&
 		    memcmp(b->lb->hash, s->cur_hash, STATE_HASH_LEN) == 0) {
 			if (s->base != s->cur)
 				state_free(s->base);
@@ -330,8 +341,10 @@ long sync_finish(struct sync *s, struct push_result *res)
 		return i;
 	case PUSH_CONFLICT:
 		if (b->sent_kind == MANIFEST_DELTA) {
-			log_info("backup %s: delta refused (%s); sending a full "
-				 "snapshot", b->conf->name, res->msg);
+			log_info(
+			    "backup %s: delta refused (%s); sending a full "
+			    "snapshot",
+			    b->conf->name, res->msg);
 			if (sync_start(s, (size_t)i, 1, &err) == 0)
 				return -2;
 			snprintf(res->msg, sizeof(res->msg), "%s", err.msg);
@@ -350,7 +363,8 @@ long sync_finish(struct sync *s, struct push_result *res)
 			if (held >= b->sent_serial) {
 				log_info("backup %s: holds serial %llu signed "
 					 "by our key, above ours; sending a "
-					 "higher serial", b->conf->name,
+					 "higher serial",
+					 b->conf->name,
 					 (unsigned long long)held);
 				b->bumped = 1;
 				if (ledger_next_serial(s->ledger, held,
@@ -371,8 +385,8 @@ long sync_finish(struct sync *s, struct push_result *res)
 	}
 	b->last_kind = res->kind;
 	log_warning("backup %s: serial %llu %s: %s", b->conf->name,
-		    (unsigned long long)b->sent_serial, push_kind_name(res->kind),
-		    res->msg);
+		    (unsigned long long)b->sent_serial,
+		    push_kind_name(res->kind), res->msg);
 	snprintf(b->lb->error, sizeof(b->lb->error), "%s: %s",
 		 push_kind_name(res->kind), res->msg);
 	b->lb->error_time = (int64_t)time(NULL);

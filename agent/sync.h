@@ -54,8 +54,8 @@ struct sync_backup {
 	uint64_t sent_serial;
 	unsigned char sent_hash[STATE_HASH_LEN];
 	enum manifest_kind sent_kind;
-	int bumped;		/* already lifted the serial after a 409 */
-	int64_t next_try_ms;	/* monotonic; 0 = now */
+	int bumped;	     /* already lifted the serial after a 409 */
+	int64_t next_try_ms; /* monotonic; 0 = now */
 	uint64_t backoff_ms;
 	enum push_kind last_kind;
 	int have_result;
@@ -66,7 +66,7 @@ struct sync_backup {
 struct sync_snap {
 	int valid;
 	uint64_t serial;
-	uint64_t base_serial;		/* delta: the base it applies to */
+	uint64_t base_serial; /* delta: the base it applies to */
 	struct export_snap snap;
 };
 
@@ -75,10 +75,10 @@ struct sync {
 	const struct key_secret *sk;
 	struct ledger *ledger;
 	struct pusher *pusher;
-	struct state *cur;		/* owned; NULL before the first export */
+	struct state *cur; /* owned; NULL before the first export */
 	unsigned char cur_hash[STATE_HASH_LEN];
-	uint64_t cur_serial;		/* 0 = none assigned to cur yet */
-	int64_t cur_since;		/* unix time cur was first seen */
+	uint64_t cur_serial; /* 0 = none assigned to cur yet */
+	int64_t cur_since;   /* unix time cur was first seen */
 	/*
 	 * The delta base: the newest state a backup acknowledged, in memory
 	 * (often the same object as cur); base_serial 0 = none.
@@ -86,9 +86,9 @@ struct sync {
 	struct state *base;
 	unsigned char base_hash[STATE_HASH_LEN];
 	uint64_t base_serial;
-	int base_tried;			/* the ledger's base was looked at */
-	int64_t base_since_ms;		/* when base last changed */
-	struct sync_snap full, delta;	/* built for cur_serial */
+	int base_tried;		      /* the ledger's base was looked at */
+	int64_t base_since_ms;	      /* when base last changed */
+	struct sync_snap full, delta; /* built for cur_serial */
 	struct sync_backup *b;
 	size_t n;
 	int allow_shrink;
@@ -124,6 +124,13 @@ long sync_finish(struct sync *s, struct push_result *res);
  */
 int sync_base_unsaved(const struct sync *s);
 int sync_save_base(struct sync *s, struct err *err);
+
+/*
+ * sync_acked - the newest state a backup acknowledged (the delta base; read
+ * from state_dir the first time), NULL when none: what the agent's guard
+ * compares an export with
+ */
+const struct state *sync_acked(struct sync *s);
 
 /* sync_target - the serial the current state is (or will be) sent as */
 uint64_t sync_target(const struct sync *s);

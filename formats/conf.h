@@ -24,9 +24,9 @@ struct conf_entry {
 };
 
 struct conf_section {
-	const char *type;	/* "syncd", "source", "backup", ... */
-	const char *name;	/* "" for an unnamed section */
-	unsigned line;		/* of the [header] */
+	const char *type; /* "syncd", "source", "backup", ... */
+	const char *name; /* "" for an unnamed section */
+	unsigned line;	  /* of the [header] */
 	struct conf_entry *entries;
 	size_t n;
 };
@@ -42,25 +42,25 @@ struct conf_file {
 
 /* conf_read - parse the file's syntax (not its keys); caller frees */
 struct conf_file *conf_read(const char *path, struct err *err);
-struct conf_file *conf_read_buf(const char *name, const char *text,
-				size_t len, struct err *err);
+struct conf_file *conf_read_buf(const char *name, const char *text, size_t len,
+				struct err *err);
 void conf_free(struct conf_file *cf);
 
 enum conf_type {
-	CONF_STRING,	/* char *, malloc'd copy */
-	CONF_UINT,	/* uint64_t, plain decimal */
-	CONF_SIZE,	/* uint64_t octets: 512, 64K, 512M, 2G */
-	CONF_DURATION,	/* uint64_t milliseconds: 500ms, 5s, 10m, 2h, 7d */
-	CONF_PERCENT,	/* double 0..100 from "10%" or "10" */
-	CONF_BOOL,	/* int: yes/no, true/false, on/off, 1/0 */
+	CONF_STRING,   /* char *, malloc'd copy */
+	CONF_UINT,     /* uint64_t, plain decimal */
+	CONF_SIZE,     /* uint64_t octets: 512, 64K, 512M, 2G */
+	CONF_DURATION, /* uint64_t milliseconds: 500ms, 5s, 10m, 2h, 7d */
+	CONF_PERCENT,  /* double 0..100 from "10%" or "10" */
+	CONF_BOOL,     /* int: yes/no, true/false, on/off, 1/0 */
 };
 
 struct conf_key {
 	const char *name;
 	enum conf_type type;
-	const char *def;	/* default as text; NULL = required */
-	size_t offset;		/* into the caller's struct */
-	uint64_t min, max;	/* bounds for UINT, SIZE, DURATION (0,0 = none) */
+	const char *def;   /* default as text; NULL = required */
+	size_t offset;	   /* into the caller's struct */
+	uint64_t min, max; /* bounds for UINT, SIZE, DURATION (0,0 = none) */
 };
 
 /*

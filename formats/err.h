@@ -18,14 +18,14 @@ struct err {
 
 /* err_set - replace the message (printf style); always returns -1 */
 int err_set(struct err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* err_sys - "what: strerror(errno)"; always returns -1 */
 int err_sys(struct err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* err_prefix - prepend "prefix: " to the current message; returns -1 */
 int err_prefix(struct err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #endif

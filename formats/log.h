@@ -15,7 +15,7 @@ void log_open(const char *ident, int use_syslog);
 /* log_set_verbose - also show LOG_DEBUG lines */
 void log_set_verbose(int verbose);
 void log_msg(int prio, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)

@@ -22,7 +22,7 @@
 
 #include "manifest.h"
 
-#define MANIFEST_NUM_MAX 9007199254740991LL	/* 2^53-1 */
+#define MANIFEST_NUM_MAX 9007199254740991LL /* 2^53-1 */
 
 static const char manifest_hexdig[] = "0123456789abcdef";
 
@@ -101,17 +101,20 @@ static int manifest_check(const struct manifest *m, struct err *err)
 	size_t n;
 
 	if (m->version != MANIFEST_VERSION)
-		return err_set(err, "manifest: field 'version': unsupported "
-			       "version %d", m->version);
+		return err_set(err,
+			       "manifest: field 'version': unsupported "
+			       "version %d",
+			       m->version);
 	n = strnlen(m->origin, sizeof(m->origin));
 	if (n == sizeof(m->origin) || !manifest_origin_valid(m->origin, n))
-		return err_set(err, "manifest: field 'origin': invalid "
+		return err_set(err,
+			       "manifest: field 'origin': invalid "
 			       "(1..%d of A-Z a-z 0-9 . -)",
 			       MANIFEST_ORIGIN_MAX);
 	n = strnlen(m->key_id, sizeof(m->key_id));
 	if (n != 16 || manifest_unhex(m->key_id, n, dummy, 8) < 0)
 		return err_set(err, "manifest: field 'key_id': not 16 "
-			       "lower-case hex digits");
+				    "lower-case hex digits");
 	if (m->serial == 0 || m->serial > MANIFEST_SERIAL_MAX)
 		return err_set(err, "manifest: field 'serial': out of range");
 	if (m->created < 0 || m->created > MANIFEST_NUM_MAX)
@@ -120,31 +123,32 @@ static int manifest_check(const struct manifest *m, struct err *err)
 		return err_set(err, "manifest: field 'expires': out of range");
 	if (m->expires <= m->created)
 		return err_set(err, "manifest: field 'expires': not after "
-			       "'created'");
+				    "'created'");
 	if (m->kind != MANIFEST_FULL && m->kind != MANIFEST_DELTA)
 		return err_set(err, "manifest: field 'kind': must be \"full\" "
-			       "or \"delta\"");
+				    "or \"delta\"");
 	if (m->kind == MANIFEST_DELTA &&
 	    (m->base_serial == 0 || m->base_serial >= m->serial))
 		return err_set(err, "manifest: field 'base_serial': out of "
-			       "range");
+				    "range");
 	if (m->body_size > MANIFEST_SERIAL_MAX)
 		return err_set(err, "manifest: field 'body_size': out of "
-			       "range");
+				    "range");
 	if (m->domains > MANIFEST_SERIAL_MAX)
 		return err_set(err, "manifest: field 'domains': out of range");
 	if (m->recipients > MANIFEST_SERIAL_MAX)
 		return err_set(err, "manifest: field 'recipients': out of "
-			       "range");
+				    "range");
 	n = strnlen(m->recipient_delimiter, sizeof(m->recipient_delimiter));
 	if (!manifest_delim_ok(m->recipient_delimiter, n,
 			       sizeof(m->recipient_delimiter)))
-		return err_set(err, "manifest: field 'recipient_delimiter': "
+		return err_set(err,
+			       "manifest: field 'recipient_delimiter': "
 			       "invalid (at most %zu printable characters)",
 			       sizeof(m->recipient_delimiter) - 1);
 	if (m->allow_shrink != 0 && m->allow_shrink != 1)
 		return err_set(err, "manifest: field 'allow_shrink': not a "
-			       "boolean");
+				    "boolean");
 	return 0;
 }
 
@@ -157,8 +161,7 @@ static int manifest_set(json_t *obj, const char *key, json_t *val)
 }
 
 /* manifest_sethex - add a hash as 64 hex digits */
-static int manifest_sethex(json_t *obj, const char *key,
-			   const unsigned char *h)
+static int manifest_sethex(json_t *obj, const char *key, const unsigned char *h)
 {
 	char hex[2 * STATE_HASH_LEN + 1];
 
@@ -166,8 +169,7 @@ static int manifest_sethex(json_t *obj, const char *key,
 	return manifest_set(obj, key, json_string(hex));
 }
 
-char *manifest_encode(const struct manifest *m, size_t *len_r,
-		      struct err *err)
+char *manifest_encode(const struct manifest *m, size_t *len_r, struct err *err)
 {
 	json_t *o = NULL;
 	char *text = NULL;
@@ -183,8 +185,9 @@ char *manifest_encode(const struct manifest *m, size_t *len_r,
 	bad |= manifest_set(o, "serial", json_integer((json_int_t)m->serial));
 	bad |= manifest_set(o, "created", json_integer(m->created));
 	bad |= manifest_set(o, "expires", json_integer(m->expires));
-	bad |= manifest_set(o, "kind", json_string(m->kind == MANIFEST_DELTA ?
-						    "delta" : "full"));
+	bad |= manifest_set(
+	    o, "kind",
+	    json_string(m->kind == MANIFEST_DELTA ? "delta" : "full"));
 	if (m->kind == MANIFEST_DELTA) {
 		bad |= manifest_set(o, "base_serial",
 				    json_integer((json_int_t)m->base_serial));
@@ -224,12 +227,12 @@ static const struct manifest_field {
 	const char *name;
 	int delta_only;
 } manifest_fields[] = {
-	{ "version", 0 }, { "origin", 0 }, { "key_id", 0 }, { "serial", 0 },
-	{ "created", 0 }, { "expires", 0 }, { "kind", 0 },
-	{ "base_serial", 1 }, { "base_hash", 1 }, { "state_hash", 0 },
-	{ "body_hash", 0 }, { "body_size", 0 }, { "domains", 0 },
-	{ "recipients", 0 }, { "recipient_delimiter", 0 },
-	{ "allow_shrink", 0 },
+    {"version", 0},	 {"origin", 0},	     {"key_id", 0},
+    {"serial", 0},	 {"created", 0},     {"expires", 0},
+    {"kind", 0},	 {"base_serial", 1}, {"base_hash", 1},
+    {"state_hash", 0},	 {"body_hash", 0},   {"body_size", 0},
+    {"domains", 0},	 {"recipients", 0},  {"recipient_delimiter", 0},
+    {"allow_shrink", 0},
 };
 
 /* manifest_get - the field's value, or an error naming it when missing */
@@ -284,8 +287,10 @@ static int manifest_hash(json_t *o, const char *key, unsigned char *out,
 	if (manifest_str(o, key, &s, &len, err) < 0)
 		return -1;
 	if (manifest_unhex(s, len, out, STATE_HASH_LEN) < 0)
-		return err_set(err, "manifest: field '%s': not %d lower-case "
-			       "hex digits", key, 2 * STATE_HASH_LEN);
+		return err_set(err,
+			       "manifest: field '%s': not %d lower-case "
+			       "hex digits",
+			       key, 2 * STATE_HASH_LEN);
 	return 0;
 }
 
@@ -315,15 +320,19 @@ int manifest_decode(struct manifest *m, const char *json, size_t len,
 	if (manifest_int(o, "version", INT32_MIN, INT32_MAX, &n, err) < 0)
 		goto out;
 	if (n != MANIFEST_VERSION) {
-		err_set(err, "manifest: field 'version': unsupported version "
-			"%lld", (long long)n);
+		err_set(err,
+			"manifest: field 'version': unsupported version "
+			"%lld",
+			(long long)n);
 		goto out;
 	}
 	m->version = (int)n;
 
-	json_object_foreach(o, key, v) {
-		for (i = 0; i < sizeof(manifest_fields) /
-			    sizeof(manifest_fields[0]); i++)
+	json_object_foreach(o, key, v)
+	{
+		for (i = 0;
+		     i < sizeof(manifest_fields) / sizeof(manifest_fields[0]);
+		     i++)
 			if (strcmp(manifest_fields[i].name, key) == 0)
 				break;
 		if (i == sizeof(manifest_fields) / sizeof(manifest_fields[0])) {
@@ -336,8 +345,10 @@ int manifest_decode(struct manifest *m, const char *json, size_t len,
 	if (manifest_str(o, "origin", &s, &slen, err) < 0)
 		goto out;
 	if (!manifest_origin_valid(s, slen)) {
-		err_set(err, "manifest: field 'origin': invalid (1..%d of "
-			"A-Z a-z 0-9 . -)", MANIFEST_ORIGIN_MAX);
+		err_set(err,
+			"manifest: field 'origin': invalid (1..%d of "
+			"A-Z a-z 0-9 . -)",
+			MANIFEST_ORIGIN_MAX);
 		goto out;
 	}
 	memcpy(m->origin, s, slen + 1);
@@ -349,7 +360,7 @@ int manifest_decode(struct manifest *m, const char *json, size_t len,
 
 		if (manifest_unhex(s, slen, id, sizeof(id)) < 0) {
 			err_set(err, "manifest: field 'key_id': not 16 "
-				"lower-case hex digits");
+				     "lower-case hex digits");
 			goto out;
 		}
 	}
@@ -373,16 +384,18 @@ int manifest_decode(struct manifest *m, const char *json, size_t len,
 		m->kind = MANIFEST_DELTA;
 	else {
 		err_set(err, "manifest: field 'kind': must be \"full\" or "
-			"\"delta\"");
+			     "\"delta\"");
 		goto out;
 	}
 
 	if (m->kind == MANIFEST_FULL) {
-		for (i = 0; i < sizeof(manifest_fields) /
-			    sizeof(manifest_fields[0]); i++)
+		for (i = 0;
+		     i < sizeof(manifest_fields) / sizeof(manifest_fields[0]);
+		     i++)
 			if (manifest_fields[i].delta_only &&
 			    json_object_get(o, manifest_fields[i].name)) {
-				err_set(err, "manifest: field '%s': not "
+				err_set(err,
+					"manifest: field '%s': not "
 					"allowed in a full manifest",
 					manifest_fields[i].name);
 				goto out;
@@ -411,7 +424,8 @@ int manifest_decode(struct manifest *m, const char *json, size_t len,
 	if (manifest_str(o, "recipient_delimiter", &s, &slen, err) < 0)
 		goto out;
 	if (!manifest_delim_ok(s, slen, sizeof(m->recipient_delimiter))) {
-		err_set(err, "manifest: field 'recipient_delimiter': invalid "
+		err_set(err,
+			"manifest: field 'recipient_delimiter': invalid "
 			"(at most %zu printable characters)",
 			sizeof(m->recipient_delimiter) - 1);
 		goto out;

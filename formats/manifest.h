@@ -38,7 +38,7 @@
 #define MANIFEST_VERSION 1
 #define MANIFEST_MAX 4096
 #define MANIFEST_ORIGIN_MAX 253
-#define MANIFEST_SERIAL_MAX 9007199254740991ULL	/* 2^53-1: exact in JSON */
+#define MANIFEST_SERIAL_MAX 9007199254740991ULL /* 2^53-1: exact in JSON */
 
 enum manifest_kind { MANIFEST_FULL = 0, MANIFEST_DELTA = 1 };
 
@@ -62,8 +62,7 @@ struct manifest {
 };
 
 /* manifest_encode - JSON text (caller frees), *len_r its length */
-char *manifest_encode(const struct manifest *m, size_t *len_r,
-		      struct err *err);
+char *manifest_encode(const struct manifest *m, size_t *len_r, struct err *err);
 int manifest_decode(struct manifest *m, const char *json, size_t len,
 		    struct err *err);
 

@@ -112,11 +112,13 @@ static int norm_check_text(const char *in, size_t len, int allow_space,
 
 		if (c < 0x80) {
 			if (c < 0x20 || c == 0x7f)
-				return err_set(err, "control character in %s \"%s\"",
-					       what, norm_show(in, len, show, sizeof(show)));
+				return err_set(
+				    err, "control character in %s \"%s\"", what,
+				    norm_show(in, len, show, sizeof(show)));
 			if (c == ' ' && !allow_space)
-				return err_set(err, "white space in %s \"%s\"",
-					       what, norm_show(in, len, show, sizeof(show)));
+				return err_set(
+				    err, "white space in %s \"%s\"", what,
+				    norm_show(in, len, show, sizeof(show)));
 			i++;
 			continue;
 		}
@@ -127,7 +129,8 @@ static int norm_check_text(const char *in, size_t len, int allow_space,
 				       norm_show(in, len, show, sizeof(show)));
 		if (u_iscntrl(cp) || (cp >= 0x80 && cp <= 0x9f))
 			return err_set(err, "control character in %s \"%s\"",
-				       what, norm_show(in, len, show, sizeof(show)));
+				       what,
+				       norm_show(in, len, show, sizeof(show)));
 		if (!allow_space && u_isUWhiteSpace(cp))
 			return err_set(err, "white space in %s \"%s\"", what,
 				       norm_show(in, len, show, sizeof(show)));
@@ -148,7 +151,8 @@ static int norm_fold_checked(const char *in, size_t len, int ascii, char *out,
 
 	if (ascii) {
 		if (len >= outsize)
-			return err_set(err, "too long to fold (%zu octets)", len);
+			return err_set(err, "too long to fold (%zu octets)",
+				       len);
 		for (i = 0; i < len; i++) {
 			char c = in[i];
 
@@ -217,11 +221,10 @@ static void norm_idna_init(void)
 {
 	UErrorCode ue = U_ZERO_ERROR;
 
-	norm_idna = uidna_openUTS46(UIDNA_USE_STD3_RULES |
-					    UIDNA_CHECK_BIDI |
-					    UIDNA_CHECK_CONTEXTJ |
-					    UIDNA_NONTRANSITIONAL_TO_ASCII |
-					    UIDNA_NONTRANSITIONAL_TO_UNICODE,
+	norm_idna = uidna_openUTS46(UIDNA_USE_STD3_RULES | UIDNA_CHECK_BIDI |
+					UIDNA_CHECK_CONTEXTJ |
+					UIDNA_NONTRANSITIONAL_TO_ASCII |
+					UIDNA_NONTRANSITIONAL_TO_UNICODE,
 				    &ue);
 	if (U_FAILURE(ue))
 		norm_idna = NULL;
@@ -304,28 +307,30 @@ static int norm_hostname(const char *d, size_t len, const char *whole,
 		if (norm_idna == NULL)
 			return err_set(err, "IDNA converter unavailable");
 		alen = uidna_nameToASCII_UTF8(norm_idna, d, (int32_t)len, ascii,
-					      (int32_t)sizeof(ascii) - 1,
-					      &info, &ue);
+					      (int32_t)sizeof(ascii) - 1, &info,
+					      &ue);
 		if (U_FAILURE(ue) || info.errors != 0 || alen <= 0 ||
 		    alen >= (int32_t)sizeof(ascii))
-			return err_set(err, "domain \"%s\" is not a valid "
-				       "internationalized host name (IDNA)",
-				       norm_show(whole, wlen, show,
-						 sizeof(show)));
+			return err_set(
+			    err,
+			    "domain \"%s\" is not a valid "
+			    "internationalized host name (IDNA)",
+			    norm_show(whole, wlen, show, sizeof(show)));
 		/* xn-- labels must also come back as themselves */
 		if (memmem(d, len, "xn--", 4) != NULL) {
 			char u[NORM_BUF_SIZE];
 			UIDNAInfo info2 = UIDNA_INFO_INITIALIZER;
 
 			ue = U_ZERO_ERROR;
-			(void)uidna_nameToUnicodeUTF8(norm_idna, d, (int32_t)len,
-						      u, (int32_t)sizeof(u),
-						      &info2, &ue);
+			(void)uidna_nameToUnicodeUTF8(
+			    norm_idna, d, (int32_t)len, u, (int32_t)sizeof(u),
+			    &info2, &ue);
 			if (U_FAILURE(ue) || info2.errors != 0)
-				return err_set(err, "domain \"%s\" has a "
-					       "malformed IDNA (xn--) label",
-					       norm_show(whole, wlen, show,
-							 sizeof(show)));
+				return err_set(
+				    err,
+				    "domain \"%s\" has a "
+				    "malformed IDNA (xn--) label",
+				    norm_show(whole, wlen, show, sizeof(show)));
 		}
 		ascii[alen] = '\0';
 		p = ascii;
@@ -336,18 +341,20 @@ static int norm_hostname(const char *d, size_t len, const char *whole,
 		dot = memchr(p, '.', (size_t)(end - p));
 		n = dot != NULL ? (size_t)(dot - p) : (size_t)(end - p);
 		if (!norm_ldh_label(p, n))
-			return err_set(err, "domain \"%s\" is not a host name "
-				       "(labels of letters, digits and inner "
-				       "hyphens, at most 63 octets each)",
-				       norm_show(whole, wlen, show,
-						 sizeof(show)));
+			return err_set(
+			    err,
+			    "domain \"%s\" is not a host name "
+			    "(labels of letters, digits and inner "
+			    "hyphens, at most 63 octets each)",
+			    norm_show(whole, wlen, show, sizeof(show)));
 		last = p;
 		p += n + (dot != NULL);
 	}
 	for (p = last; p < end && *p >= '0' && *p <= '9'; p++)
 		;
 	if (p == end)
-		return err_set(err, "domain \"%s\" is not a host name (its "
+		return err_set(err,
+			       "domain \"%s\" is not a host name (its "
 			       "last label is numeric)",
 			       norm_show(whole, wlen, show, sizeof(show)));
 	return 0;
@@ -377,8 +384,8 @@ int norm_domain(const char *in, size_t len, char *out, size_t outsize,
 
 #define NORM_SHOW norm_show(in, len, show, sizeof(show))
 
-int norm_address_ascii(const char *in, size_t len, char *out,
-		       size_t outsize, size_t *len_r)
+int norm_address_ascii(const char *in, size_t len, char *out, size_t outsize,
+		       size_t *len_r)
 {
 	size_t i, at = len, first_at = len, dots = 0, dlen;
 
@@ -394,7 +401,7 @@ int norm_address_ascii(const char *in, size_t len, char *out,
 			if (first_at == len)
 				first_at = i;
 		} else if (c == '.' && i > 0 && in[i - 1] == '.') {
-			dots = i;	/* last ".." ends here */
+			dots = i; /* last ".." ends here */
 		}
 		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
 	}
@@ -440,13 +447,15 @@ int norm_address(const char *in, size_t len, char *out, size_t outsize,
 		return err_set(err, "empty local part in address \"%s\"",
 			       NORM_SHOW);
 	if (llen > 0 && memchr(out, '@', llen) != NULL && out[0] != '"')
-		return err_set(err, "unquoted \"@\" in local part of address \"%s\"",
+		return err_set(err,
+			       "unquoted \"@\" in local part of address \"%s\"",
 			       NORM_SHOW);
 	if (llen > NORM_LOCAL_MAX)
-		return err_set(err, "local part longer than %d octets in address \"%s\"",
-			       NORM_LOCAL_MAX, NORM_SHOW);
-	if (norm_domain_shape(at + 1, n - llen - 1, "address", in, len,
-			      err) < 0)
+		return err_set(
+		    err, "local part longer than %d octets in address \"%s\"",
+		    NORM_LOCAL_MAX, NORM_SHOW);
+	if (norm_domain_shape(at + 1, n - llen - 1, "address", in, len, err) <
+	    0)
 		return -1;
 	if (n > NORM_ADDRESS_MAX)
 		return err_set(err, "address longer than %d octets \"%s\"",
@@ -468,8 +477,9 @@ int norm_nexthop(const char *in, size_t len, struct err *err)
 	if (norm_check_text(in, len, 1, NULL, "nexthop", err) < 0)
 		return -1;
 	if (in[0] == ' ' || in[len - 1] == ' ')
-		return err_set(err, "leading or trailing white space in nexthop \"%s\"",
-			       norm_show(in, len, show, sizeof(show)));
+		return err_set(
+		    err, "leading or trailing white space in nexthop \"%s\"",
+		    norm_show(in, len, show, sizeof(show)));
 	return 0;
 }
 
@@ -582,7 +592,8 @@ static int norm_route_dest(const char *s, size_t n, int local_sockets)
 		for (i = 5; i < n; i++) {
 			char c = s[i];
 
-			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			if (!((c >= 'a' && c <= 'z') ||
+			      (c >= 'A' && c <= 'Z') ||
 			      (c >= '0' && c <= '9') || c == '/' || c == '.' ||
 			      c == '-' || c == '_'))
 				return 0;
@@ -623,7 +634,8 @@ int norm_route(const char *in, size_t len, const char *transports,
 	colon = memchr(in, ':', len);
 	tlen = colon != NULL ? (size_t)(colon - in) : len;
 	if (tlen == 0 || !norm_route_word(transports, in, tlen))
-		return err_set(err, "transport \"%.*s\" of nexthop \"%s\" is not "
+		return err_set(err,
+			       "transport \"%.*s\" of nexthop \"%s\" is not "
 			       "allowed (transports = %s)",
 			       tlen > NORM_SHOW_MAX ? NORM_SHOW_MAX : (int)tlen,
 			       in, norm_show(in, len, show, sizeof(show)),
@@ -631,7 +643,8 @@ int norm_route(const char *in, size_t len, const char *transports,
 	if (colon != NULL &&
 	    !norm_route_dest(colon + 1, len - tlen - 1,
 			     tlen == 4 && memcmp(in, "lmtp", 4) == 0))
-		return err_set(err, "malformed nexthop \"%s\" (want "
+		return err_set(err,
+			       "malformed nexthop \"%s\" (want "
 			       "transport:host, transport:host:port, "
 			       "transport:[host] or transport:[host]:port)",
 			       norm_show(in, len, show, sizeof(show)));

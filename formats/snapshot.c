@@ -32,7 +32,7 @@
 #define SNAPSHOT_B64_VARIANT sodium_base64_VARIANT_ORIGINAL
 /* base64 of 64 bytes: 88 characters */
 #define SNAPSHOT_SIG_B64 (((SNAPSHOT_SIG_LEN + 2) / 3) * 4)
-#define SNAPSHOT_HDR_MAX                                                 \
+#define SNAPSHOT_HDR_MAX                                                       \
 	(sizeof(SNAPSHOT_MAGIC) - 1 + MANIFEST_MAX + 1 + SNAPSHOT_SIG_B64 + 1)
 
 char *snapshot_b64(const void *bin, size_t len)
@@ -73,8 +73,8 @@ unsigned char *snapshot_unb64(const char *text, size_t len, size_t *outlen_r,
 }
 
 int snapshot_write(const char *path, const char *manifest, size_t mlen,
-		   const unsigned char sig[SNAPSHOT_SIG_LEN],
-		   const void *body, size_t blen, struct err *err)
+		   const unsigned char sig[SNAPSHOT_SIG_LEN], const void *body,
+		   size_t blen, struct err *err)
 {
 	struct atomic_file af;
 	char *sig64 = NULL;
@@ -82,14 +82,16 @@ int snapshot_write(const char *path, const char *manifest, size_t mlen,
 
 	if (mlen == 0 || mlen > MANIFEST_MAX ||
 	    memchr(manifest, '\n', mlen) != NULL)
-		return err_set(err, "snapshot(%s): manifest must be one line "
-			       "of 1..%d bytes", path, MANIFEST_MAX);
+		return err_set(err,
+			       "snapshot(%s): manifest must be one line "
+			       "of 1..%d bytes",
+			       path, MANIFEST_MAX);
 	if ((sig64 = snapshot_b64(sig, SNAPSHOT_SIG_LEN)) == NULL)
 		return err_sys(err, "malloc");
 	if (atomic_open(&af, path, 0600, err) < 0)
 		goto out;
-	if (atomic_write(&af, SNAPSHOT_MAGIC, sizeof(SNAPSHOT_MAGIC) - 1,
-			 err) < 0 ||
+	if (atomic_write(&af, SNAPSHOT_MAGIC, sizeof(SNAPSHOT_MAGIC) - 1, err) <
+		0 ||
 	    atomic_write(&af, manifest, mlen, err) < 0 ||
 	    atomic_write(&af, "\n", 1, err) < 0 ||
 	    atomic_write(&af, sig64, strlen(sig64), err) < 0 ||
@@ -146,19 +148,23 @@ int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 	end = hdr + hlen;
 	if (hlen < sizeof(SNAPSHOT_MAGIC) - 1 ||
 	    memcmp(hdr, SNAPSHOT_MAGIC, sizeof(SNAPSHOT_MAGIC) - 1) != 0) {
-		err_set(err, "snapshot(%s): not a snapshot file (bad magic "
-			"line)", path);
+		err_set(err,
+			"snapshot(%s): not a snapshot file (bad magic "
+			"line)",
+			path);
 		goto out;
 	}
 	p = hdr + sizeof(SNAPSHOT_MAGIC) - 1;
 
 	/* manifest line */
-	mlen = (size_t)(end - p) < MANIFEST_MAX + 1 ? (size_t)(end - p) :
-						       MANIFEST_MAX + 1;
+	mlen = (size_t)(end - p) < MANIFEST_MAX + 1 ? (size_t)(end - p)
+						    : MANIFEST_MAX + 1;
 	if ((nl = memchr(p, '\n', mlen)) == NULL) {
 		if (mlen > MANIFEST_MAX)
-			err_set(err, "snapshot(%s): manifest line over %d "
-				"bytes", path, MANIFEST_MAX);
+			err_set(err,
+				"snapshot(%s): manifest line over %d "
+				"bytes",
+				path, MANIFEST_MAX);
 		else
 			err_set(err, "snapshot(%s): truncated manifest line",
 				path);
@@ -180,17 +186,19 @@ int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 	p = nl + 1;
 
 	/* signature line */
-	if ((nl = memchr(p, '\n', (size_t)(end - p) < SNAPSHOT_SIG_B64 + 1 ?
-				      (size_t)(end - p) :
-				      SNAPSHOT_SIG_B64 + 1)) == NULL) {
+	if ((nl = memchr(p, '\n',
+			 (size_t)(end - p) < SNAPSHOT_SIG_B64 + 1
+			     ? (size_t)(end - p)
+			     : SNAPSHOT_SIG_B64 + 1)) == NULL) {
 		err_set(err, "snapshot(%s): truncated signature line", path);
 		goto out;
 	}
-	if ((sig = snapshot_unb64(p, (size_t)(nl - p), &siglen, err)) ==
-		    NULL ||
+	if ((sig = snapshot_unb64(p, (size_t)(nl - p), &siglen, err)) == NULL ||
 	    siglen != SNAPSHOT_SIG_LEN) {
-		err_set(err, "snapshot(%s): signature line is not base64 of "
-			"%d bytes", path, SNAPSHOT_SIG_LEN);
+		err_set(err,
+			"snapshot(%s): signature line is not base64 of "
+			"%d bytes",
+			path, SNAPSHOT_SIG_LEN);
 		goto out;
 	}
 	memcpy(s->sig, sig, SNAPSHOT_SIG_LEN);
@@ -199,8 +207,10 @@ int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 	/* body: the rest of the file */
 	hlen = (size_t)(p - hdr);
 	if (size - hlen > max_body) {
-		err_set(err, "snapshot(%s): body of %" PRIu64 " bytes is over "
-			"the limit of %zu", path, size - hlen, max_body);
+		err_set(err,
+			"snapshot(%s): body of %" PRIu64 " bytes is over "
+			"the limit of %zu",
+			path, size - hlen, max_body);
 		goto out;
 	}
 	s->body_len = (size_t)(size - hlen);

@@ -26,18 +26,18 @@
 #define SNAPSHOT_HDR_SIGNATURE "X-Mxsync-Signature"
 
 struct snapshot {
-	char *manifest;		/* owned, NUL-terminated JSON */
+	char *manifest; /* owned, NUL-terminated JSON */
 	size_t manifest_len;
 	unsigned char sig[SNAPSHOT_SIG_LEN];
-	char *body;		/* owned; may be NULL when body_len is 0 */
+	char *body; /* owned; may be NULL when body_len is 0 */
 	size_t body_len;
 };
 
 /* snapshot_write - write through the atomic-replace helper, mode 0600 (a
  * snapshot holds a recipient list) */
 int snapshot_write(const char *path, const char *manifest, size_t mlen,
-		   const unsigned char sig[SNAPSHOT_SIG_LEN],
-		   const void *body, size_t blen, struct err *err);
+		   const unsigned char sig[SNAPSHOT_SIG_LEN], const void *body,
+		   size_t blen, struct err *err);
 /* snapshot_read - read a file; max_body bounds the body; fills *s */
 int snapshot_read(const char *path, size_t max_body, struct snapshot *s,
 		  struct err *err);

@@ -8,10 +8,11 @@
  * before it; a logical line with no text before it is ignored, as postmap
  * ignores it.  The key ends at the first white space outside double quotes
  * (a backslash protects the next octet) and is passed on in its quoted
- * form; the value is the rest, trimmed.  A logical line with an empty value
- * is skipped.  Where postmap would warn and skip a line (unbalanced quote,
- * invalid UTF-8) this module refuses the file instead, so that a source
- * never silently loses a record.
+ * form; the value is the rest, trimmed.  Where postmap would warn and skip
+ * a line (a key without a value, which is also what a cut line leaves; an
+ * unbalanced quote; invalid UTF-8) this module refuses the file instead, so
+ * that a source never silently loses a record.  A last line without its
+ * newline is read as postmap reads it.
  *
  * Errors are "file:line: message" with the logical line's first line.
  *
@@ -70,8 +71,8 @@ static size_t textmap_scan(const char *p, size_t n, int *nul_r, int *ascii_r)
  * ISSPACE), backslash, double quote
  */
 static const unsigned char textmap_special[256] = {
-	['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1,
-	[' '] = 1, ['"'] = 1, ['\\'] = 1,
+    ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1,
+    ['\r'] = 1, [' '] = 1,  ['"'] = 1,	['\\'] = 1,
 };
 
 /* textmap_logical - split one postmap logical line and hand it on */
@@ -110,15 +111,23 @@ static int textmap_logical(const char *name, const char *l, size_t len,
 	end = len;
 	while (end > v && textmap_space(l[end - 1]))
 		end--;
+	/*
+	 * postmap warns "expected format: key whitespace value" and skips
+	 * the line; it is what a writer that stopped inside a line leaves,
+	 * so it fails the file rather than silently losing a record.
+	 */
 	if (end == v)
-		return 0;	/* postmap: "expected format: key whitespace value" */
+		return err_set(err,
+			       "%s:%u: key without a value (postmap would "
+			       "skip this line; is the file cut short?)",
+			       name, line);
 	return fn(ctx, l, k, l + v, end - v, name, line, err);
 }
 
 /* textmap_list_line - one line of a plain list */
 static int textmap_list_line(const char *name, const char *l, size_t len,
-			     int ascii, unsigned line, textmap_fn fn,
-			     void *ctx, struct err *err)
+			     int ascii, unsigned line, textmap_fn fn, void *ctx,
+			     struct err *err)
 {
 	size_t s = 0, k, e = len;
 
@@ -131,8 +140,8 @@ static int textmap_list_line(const char *name, const char *l, size_t len,
 	for (k = s; k < e && !textmap_space(l[k]); k++)
 		;
 	if (k < e)
-		return err_set(err, "%s:%u: unexpected text after the key", name,
-			       line);
+		return err_set(err, "%s:%u: unexpected text after the key",
+			       name, line);
 	if (!ascii && !norm_utf8_valid(l + s, k - s))
 		return err_set(err, "%s:%u: invalid UTF-8", name, line);
 	return fn(ctx, l + s, k - s, "", 0, name, line, err);
@@ -143,7 +152,7 @@ int textmap_parse_buf(const char *name, const char *buf, size_t len,
 		      struct err *err)
 {
 	char *logical = NULL;
-	const char *lp = "";	/* the logical line: in buf until continued */
+	const char *lp = ""; /* the logical line: in buf until continued */
 	size_t pos = 0, llen = 0, plen, i;
 	unsigned lineno = 0, first = 0;
 	int ret = -1, r, nul, ascii, lascii = 1;
@@ -201,7 +210,8 @@ int textmap_parse_buf(const char *name, const char *buf, size_t len,
 		if (llen == 0)
 			first = lineno;
 		if (plen > TEXTMAP_LINE_MAX - llen) {
-			err_set(err, "%s:%u: logical line longer than %d octets",
+			err_set(err,
+				"%s:%u: logical line longer than %d octets",
 				name, first, TEXTMAP_LINE_MAX);
 			goto out;
 		}
@@ -227,8 +237,8 @@ out:
 	return ret;
 }
 
-int textmap_parse_file(const char *path, enum textmap_kind kind,
-		       textmap_fn fn, void *ctx, struct err *err)
+int textmap_parse_file(const char *path, enum textmap_kind kind, textmap_fn fn,
+		       void *ctx, struct err *err)
 {
 	char *buf;
 	size_t len;

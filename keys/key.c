@@ -9,12 +9,16 @@
  * Security: the secret key, the text of the secret key file and every buffer
  * that held either live in sodium_malloc'd memory (guard pages, mlock) and
  * are wiped with sodium_memzero on every path, successful or not.  A secret
- * key file that group or others can access is refused, like ssh does.  The
- * key file is created with O_EXCL|O_NOFOLLOW and mode 0600 and never
- * replaced; see key_write_new() for why it does not use formats/atomic.
+ * key file that others can access, that its group can write or execute, or
+ * that a group other than KEY_GROUP can read is refused, like ssh does: mode
+ * 0600 (0400), or 0640 (0440) with group KEY_GROUP, so that root can own a
+ * key the agent's user reads through its group.  The key file is created
+ * with O_EXCL|O_NOFOLLOW and mode 0600 (or 0640 with group KEY_GROUP) and
+ * never replaced; see key_write_new() for why it does not use formats/atomic.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,10 +36,12 @@
 #define KEY_FILE_MAX 1024
 #define KEY_COMMENT_MAX 160
 #define KEY_SECRET_LEN crypto_sign_SECRETKEYBYTES
-#define KEY_B64_SECRET_LEN \
-	sodium_base64_ENCODED_LEN(KEY_SECRET_LEN, sodium_base64_VARIANT_ORIGINAL)
-#define KEY_B64_PUBLIC_LEN \
-	sodium_base64_ENCODED_LEN(KEY_PUBLIC_LEN, sodium_base64_VARIANT_ORIGINAL)
+#define KEY_B64_SECRET_LEN                                                     \
+	sodium_base64_ENCODED_LEN(KEY_SECRET_LEN,                              \
+				  sodium_base64_VARIANT_ORIGINAL)
+#define KEY_B64_PUBLIC_LEN                                                     \
+	sodium_base64_ENCODED_LEN(KEY_PUBLIC_LEN,                              \
+				  sodium_base64_VARIANT_ORIGINAL)
 
 struct key_secret {
 	unsigned char sk[KEY_SECRET_LEN];
@@ -49,6 +55,50 @@ int key_init(struct err *err)
 	if (sodium_init() < 0)
 		return err_set(err, "sodium_init: cannot initialise libsodium");
 	return 0;
+}
+
+int key_group_gid(gid_t *gid_r, struct err *err)
+{
+	struct group gr, *res = NULL;
+	char *buf = NULL;
+	size_t size = 4096;
+	int e, rc = -1;
+
+	/* a group with many members needs a larger buffer: retry on ERANGE */
+	for (;;) {
+		free(buf);
+		if ((buf = malloc(size)) == NULL) {
+			err_set(err, "getgrnam(%s): out of memory", KEY_GROUP);
+			goto out;
+		}
+		e = getgrnam_r(KEY_GROUP, &gr, buf, size, &res);
+		if (e != ERANGE || size >= (1u << 20))
+			break;
+		size *= 2;
+	}
+	if (e != 0) {
+		errno = e;
+		err_sys(err, "getgrnam(%s)", KEY_GROUP);
+		goto out;
+	}
+	rc = 0;
+	if (res != NULL) {
+		*gid_r = res->gr_gid;
+		rc = 1;
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+/* key_group_may_read - 1 if a file of group gid may be group-readable */
+static int key_group_may_read(gid_t gid)
+{
+	struct err ignored;
+	gid_t g;
+
+	/* no such group, or no answer: only owner-only modes pass */
+	return key_group_gid(&g, &ignored) == 1 && g == gid;
 }
 
 void key_id(const unsigned char pk[KEY_PUBLIC_LEN], char out[KEY_ID_LEN + 1])
@@ -76,8 +126,7 @@ static int key_comment_ok(const char *c, struct err *err)
 				       "comment holds a control character");
 	}
 	if (n > 0 && (c[0] == ' ' || c[n - 1] == ' '))
-		return err_set(err,
-			       "comment starts or ends with a space");
+		return err_set(err, "comment starts or ends with a space");
 	return 0;
 }
 
@@ -108,23 +157,31 @@ static int key_format_publine(const unsigned char pk[KEY_PUBLIC_LEN],
  * open and fsync can leave a short file; key_load_secret refuses it.
  */
 static int key_write_new(const char *path, const char *text, size_t len,
-			 struct err *err)
+			 gid_t gid, struct err *err)
 {
+	mode_t mode = gid == (gid_t)-1 ? 0600 : 0640;
 	int fd = -1, rc = -1, created = 0, w;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0600);
 	if (fd < 0) {
 		if (errno == EEXIST)
-			err_set(err, "%s: File exists (refusing to overwrite "
-				"a key)", path);
+			err_set(err,
+				"%s: File exists (refusing to overwrite "
+				"a key)",
+				path);
 		else
 			err_sys(err, "%s", path);
 		goto out;
 	}
 	created = 1;
+	/* the group first, then the mode: nobody else may read it meanwhile */
+	if (gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0) {
+		err_sys(err, "fchown(%s, group %s)", path, KEY_GROUP);
+		goto out;
+	}
 	/* the umask may only have removed bits; make the mode exact */
-	if (fchmod(fd, 0600) < 0) {
+	if (fchmod(fd, mode) < 0) {
 		err_sys(err, "fchmod(%s)", path);
 		goto out;
 	}
@@ -154,6 +211,12 @@ out:
 
 int key_generate(const char *path, const char *comment, char *publine,
 		 size_t size, struct err *err)
+{
+	return key_generate_group(path, comment, (gid_t)-1, publine, size, err);
+}
+
+int key_generate_group(const char *path, const char *comment, gid_t gid,
+		       char *publine, size_t size, struct err *err)
 {
 	struct key_secret *k = NULL;
 	char *text = NULL;
@@ -186,12 +249,12 @@ int key_generate(const char *path, const char *comment, char *publine,
 		err_set(err, "%s: key file text too long", path);
 		goto out;
 	}
-	if (key_write_new(path, text, (size_t)n, err) < 0)
+	if (key_write_new(path, text, (size_t)n, gid, err) < 0)
 		goto out;
 	rc = 0;
 out:
 	sodium_memzero(b64, sizeof(b64));
-	sodium_free(text);	/* sodium_free wipes before freeing */
+	sodium_free(text); /* sodium_free wipes before freeing */
 	sodium_free(k);
 	return rc;
 }
@@ -217,16 +280,27 @@ static char *key_read_file(const char *path, size_t *len_r, struct err *err)
 		err_set(err, "%s: not a regular file", path);
 		goto out;
 	}
-	if (st.st_mode & (S_IRGRP | S_IROTH)) {
-		err_set(err, "key file %s is readable by group or others "
-			"(mode %04o); chmod 600 %s", path,
-			(unsigned)(st.st_mode & 07777), path);
+	if (st.st_mode & S_IROTH) {
+		err_set(err,
+			"key file %s is readable by group or others "
+			"(mode %04o); chmod 600 %s",
+			path, (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	if ((st.st_mode & S_IRGRP) && !key_group_may_read(st.st_gid)) {
+		err_set(err,
+			"key file %s is readable by group or others "
+			"(mode %04o); chmod 600 %s, or chgrp %s %s if the "
+			"agent reads it through group %s",
+			path, (unsigned)(st.st_mode & 07777), path, KEY_GROUP,
+			path, KEY_GROUP);
 		goto out;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH | S_IXGRP | S_IXOTH)) {
-		err_set(err, "key file %s is accessible by group or others "
-			"(mode %04o); chmod 600 %s", path,
-			(unsigned)(st.st_mode & 07777), path);
+		err_set(err,
+			"key file %s is accessible by group or others "
+			"(mode %04o); chmod 600 %s",
+			path, (unsigned)(st.st_mode & 07777), path);
 		goto out;
 	}
 	text = sodium_malloc(KEY_FILE_MAX + 1);
@@ -261,7 +335,8 @@ static int key_is_id(const char *s, size_t n)
 	if (n != KEY_ID_LEN)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return 1;
 }
@@ -283,33 +358,41 @@ static int key_parse_secret(const char *path, char *text, size_t len,
 	nl = strchr(text, '\n');
 	if (nl != NULL) {
 		if (nl + 1 != text + len)
-			return err_set(err, "%s: more than one line; a secret "
-				       "key file is one line", path);
+			return err_set(err,
+				       "%s: more than one line; a secret "
+				       "key file is one line",
+				       path);
 		*nl = '\0';
 	}
 	/* fields are separated by single spaces; the comment is the rest */
 	tag = text;
 	p = strchr(tag, ' ');
 	if (p == NULL)
-		return err_set(err, "%s: not an mxsync secret key file "
-			       "(expected \"%s KEYID KEY\")", path,
-			       KEY_SECRET_TAG);
+		return err_set(err,
+			       "%s: not an mxsync secret key file "
+			       "(expected \"%s KEYID KEY\")",
+			       path, KEY_SECRET_TAG);
 	*p = '\0';
 	if (strcmp(tag, KEY_PUBLIC_TAG) == 0)
-		return err_set(err, "%s: this is a public key line, not a "
-			       "secret key file", path);
+		return err_set(err,
+			       "%s: this is a public key line, not a "
+			       "secret key file",
+			       path);
 	if (strcmp(tag, KEY_SECRET_TAG) != 0)
-		return err_set(err, "%s: not an mxsync secret key file "
-			       "(tag is not \"%s\")", path, KEY_SECRET_TAG);
+		return err_set(err,
+			       "%s: not an mxsync secret key file "
+			       "(tag is not \"%s\")",
+			       path, KEY_SECRET_TAG);
 	id = p + 1;
 	p = strchr(id, ' ');
 	if (p == NULL)
-		return err_set(err, "%s: no secret key after the key id",
-			       path);
+		return err_set(err, "%s: no secret key after the key id", path);
 	*p = '\0';
 	if (!key_is_id(id, strlen(id)))
-		return err_set(err, "%s: malformed key id (want %d lower-case "
-			       "hex digits)", path, KEY_ID_LEN);
+		return err_set(err,
+			       "%s: malformed key id (want %d lower-case "
+			       "hex digits)",
+			       path, KEY_ID_LEN);
 	b64 = p + 1;
 	p = strchr(b64, ' ');
 	comment = "";
@@ -325,9 +408,11 @@ static int key_parse_secret(const char *path, char *text, size_t len,
 			      sodium_base64_VARIANT_ORIGINAL) != 0) {
 		/* a valid encoding that only overflows is a length error */
 		if (b64_len != KEY_B64_SECRET_LEN - 1)
-			return err_set(err, "%s: secret key has the wrong "
+			return err_set(err,
+				       "%s: secret key has the wrong "
 				       "length (%zu base64 characters, want "
-				       "%zu) or bad base64", path, b64_len,
+				       "%zu) or bad base64",
+				       path, b64_len,
 				       (size_t)KEY_B64_SECRET_LEN - 1);
 		return err_set(err, "%s: bad base64 in the secret key", path);
 	}
@@ -335,9 +420,10 @@ static int key_parse_secret(const char *path, char *text, size_t len,
 	if (b64_end != end)
 		return err_set(err, "%s: bad base64 in the secret key", path);
 	if (bin_len != KEY_SECRET_LEN)
-		return err_set(err, "%s: secret key has the wrong length (%zu "
-			       "bytes, want %d)", path, bin_len,
-			       KEY_SECRET_LEN);
+		return err_set(err,
+			       "%s: secret key has the wrong length (%zu "
+			       "bytes, want %d)",
+			       path, bin_len, KEY_SECRET_LEN);
 	/*
 	 * The second half of an Ed25519 secret key is its public key; a
 	 * damaged file could pair a public half with a foreign seed.  Derive
@@ -351,15 +437,19 @@ static int key_parse_secret(const char *path, char *text, size_t len,
 	}
 	if (crypto_sign_seed_keypair(seed_pk, seed_sk, k->sk) != 0 ||
 	    sodium_memcmp(seed_sk, k->sk, KEY_SECRET_LEN) != 0) {
-		err_set(err, "%s: secret key is damaged (its public half does "
-			"not match its seed)", path);
+		err_set(err,
+			"%s: secret key is damaged (its public half does "
+			"not match its seed)",
+			path);
 		goto out;
 	}
 	memcpy(k->pk, seed_pk, KEY_PUBLIC_LEN);
 	key_id(k->pk, k->id);
 	if (strcmp(k->id, id) != 0) {
-		err_set(err, "%s: key id %s does not match the key (its id is "
-			"%s)", path, id, k->id);
+		err_set(err,
+			"%s: key id %s does not match the key (its id is "
+			"%s)",
+			path, id, k->id);
 		goto out;
 	}
 	memcpy(k->comment, comment, strlen(comment) + 1);
@@ -392,7 +482,7 @@ struct key_secret *key_load_secret(const char *path, struct err *err)
 	sodium_mprotect_readonly(k);
 	ok = 1;
 out:
-	sodium_free(text);	/* wipes the file text */
+	sodium_free(text); /* wipes the file text */
 	if (!ok) {
 		sodium_free(k);
 		k = NULL;
@@ -424,8 +514,8 @@ void key_secret_public(const struct key_secret *sk,
 }
 
 /* key_context_msg - KEY_SIGN_CONTEXT || msg in a new buffer */
-static unsigned char *key_context_msg(const void *msg, size_t len,
-				      size_t *n_r, struct err *err)
+static unsigned char *key_context_msg(const void *msg, size_t len, size_t *n_r,
+				      struct err *err)
 {
 	const size_t clen = sizeof(KEY_SIGN_CONTEXT) - 1;
 	unsigned char *buf;
@@ -475,7 +565,7 @@ int key_verify(const unsigned char pk[KEY_PUBLIC_LEN], const void *msg,
 		return -1;
 	if (crypto_sign_verify_detached(sig, buf, n, pk) != 0)
 		rc = err_set(err, "bad signature: it does not verify with "
-			     "this key");
+				  "this key");
 	free(buf);
 	return rc;
 }
@@ -490,7 +580,8 @@ int key_public_decode(const char *id, size_t id_len, const char *b64,
 	size_t bin_len = 0;
 
 	if (!key_is_id(id, id_len))
-		return err_set(err, "malformed key id \"%.*s\" (want %d "
+		return err_set(err,
+			       "malformed key id \"%.*s\" (want %d "
 			       "lower-case hex digits)",
 			       id_len > 40 ? 40 : (int)id_len, id, KEY_ID_LEN);
 	/* one spare byte in tmp tells "too long" from "bad base64" */
@@ -498,18 +589,23 @@ int key_public_decode(const char *id, size_t id_len, const char *b64,
 			      &b64_end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    b64_end != b64 + b64_len) {
 		if (b64_len > KEY_B64_PUBLIC_LEN - 1)
-			return err_set(err, "public key has the wrong length "
+			return err_set(err,
+				       "public key has the wrong length "
 				       "(%zu base64 characters, want %zu)",
 				       b64_len, (size_t)KEY_B64_PUBLIC_LEN - 1);
 		return err_set(err, "bad base64 in the public key");
 	}
 	if (bin_len != KEY_PUBLIC_LEN)
-		return err_set(err, "public key has the wrong length (%zu "
-			       "bytes, want %d)", bin_len, KEY_PUBLIC_LEN);
+		return err_set(err,
+			       "public key has the wrong length (%zu "
+			       "bytes, want %d)",
+			       bin_len, KEY_PUBLIC_LEN);
 	key_id(tmp, want);
 	if (memcmp(want, id, KEY_ID_LEN) != 0)
-		return err_set(err, "key id %.*s does not match the public key "
-			       "(its id is %s)", KEY_ID_LEN, id, want);
+		return err_set(err,
+			       "key id %.*s does not match the public key "
+			       "(its id is %s)",
+			       KEY_ID_LEN, id, want);
 	memcpy(pk, tmp, KEY_PUBLIC_LEN);
 	return 0;
 }

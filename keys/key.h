@@ -1,11 +1,13 @@
 /*
  * key - Ed25519 key pairs, key ids, signing and verifying manifests
  *
- * Secret key file (created with O_EXCL, mode 0600; loading refuses a file
- * that group or others may read, "key file F is readable by group or others
- * (mode 0640); chmod 600 F"):
+ * Secret key file (created with O_EXCL, mode 0600, or 0640 with group
+ * KEY_GROUP; loading accepts only those modes or stricter ones, and refuses
+ * a file that others may read, or a group other than KEY_GROUP, "key file F
+ * is readable by group or others (mode 0644); chmod 600 F"):
  *
- *	mxsync-ed25519-secret <KEYID> <base64 of the 64-byte secret key> [comment]\n
+ *	mxsync-ed25519-secret <KEYID> <base64 of the 64-byte secret key>
+ *[comment]\n
  *
  * Public line (printed by "mxsync-keys generate" and "public"):
  *
@@ -22,6 +24,7 @@
 #define MXSYNC_KEY_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "../formats/err.h"
 
@@ -31,6 +34,8 @@
 #define KEY_SIGN_CONTEXT "mxsync manifest v1\n"
 #define KEY_PUBLIC_TAG "mxsync-ed25519"
 #define KEY_SECRET_TAG "mxsync-ed25519-secret"
+/* the group the daemons run as; it may read a key file of mode 0640 */
+#define KEY_GROUP "mxsync"
 
 struct key_secret;
 
@@ -43,6 +48,15 @@ int key_init(struct err *err);
  */
 int key_generate(const char *path, const char *comment, char *publine,
 		 size_t size, struct err *err);
+/*
+ * key_generate_group - key_generate, but the file gets group gid and mode
+ * 0640 (gid (gid_t)-1: mode 0600, the caller's group), set before the
+ * secret is written
+ */
+int key_generate_group(const char *path, const char *comment, gid_t gid,
+		       char *publine, size_t size, struct err *err);
+/* key_group_gid - gid of KEY_GROUP: 1 found, 0 no such group, -1 error */
+int key_group_gid(gid_t *gid_r, struct err *err);
 
 struct key_secret *key_load_secret(const char *path, struct err *err);
 void key_secret_free(struct key_secret *sk);

@@ -6,10 +6,12 @@
  *	mxsync-keys trusted-line -o ORIGIN FILE DOMAIN...
  *
  * "generate" writes a new secret key file (never replacing one) and prints
- * the public line; "public" prints it again from the secret key file;
- * "trusted-line" prints the line a backup's trusted-keys file needs, from a
- * secret key file or a file holding a public line ("-" reads the public line
- * from standard input).
+ * the public line; run by root, it gives the file group mxsync (KEY_GROUP)
+ * and mode 0640 when that group exists, so that the agent, which runs as
+ * mxsync, can read a key root owns.  "public" prints the public line again
+ * from the secret key file; "trusted-line" prints the line a backup's
+ * trusted-keys file needs, from a secret key file or a file holding a public
+ * line ("-" reads the public line from standard input).
  *
  * Exit codes: 0 ok, 1 refused or invalid data (an existing file, a key file
  * that others can read, a malformed key), 2 usage.
@@ -34,19 +36,16 @@
 #include "../formats/log.h"
 #include "../formats/manifest.h"
 #include "../formats/norm.h"
+#include "../formats/version.h"
 #include "key.h"
-
-#ifndef MXSYNC_VERSION
-#define MXSYNC_VERSION "0.1.0"
-#endif
 
 #define KEYS_LINE_MAX 1024
 
 static const char keys_usage_text[] =
-	"usage: mxsync-keys generate -o FILE [-c COMMENT]\n"
-	"       mxsync-keys public FILE\n"
-	"       mxsync-keys trusted-line -o ORIGIN FILE DOMAIN...\n"
-	"       mxsync-keys --help | --version\n";
+    "usage: mxsync-keys generate -o FILE [-c COMMENT]\n"
+    "       mxsync-keys public FILE\n"
+    "       mxsync-keys trusted-line -o ORIGIN FILE DOMAIN...\n"
+    "       mxsync-keys --help | --version\n";
 
 static int keys_usage(const char *why)
 {
@@ -62,9 +61,10 @@ static int keys_help(void)
 	fputs("\n"
 	      "  generate      create an Ed25519 key pair; the secret key "
 	      "file is\n"
-	      "                created with mode 0600 and never overwritten;"
-	      " prints\n"
-	      "                the public line\n"
+	      "                created with mode 0600 (as root: 0640, group "
+	      "mxsync)\n"
+	      "                and never overwritten; prints the public "
+	      "line\n"
 	      "  public        print the public line of a secret key file\n"
 	      "  trusted-line  print the line for a backup's trusted-keys "
 	      "file\n"
@@ -87,7 +87,8 @@ static int keys_generate(int argc, char **argv)
 {
 	const char *out = NULL, *comment = "";
 	char publine[KEYS_LINE_MAX];
-	struct err err = { "" };
+	struct err err = {""};
+	gid_t gid = (gid_t)-1;
 	int c;
 
 	optind = 1;
@@ -107,7 +108,13 @@ static int keys_generate(int argc, char **argv)
 		return keys_usage("generate: unexpected argument");
 	if (out == NULL)
 		return keys_usage("generate: -o FILE is required");
-	if (key_generate(out, comment, publine, sizeof(publine), &err) < 0) {
+	/* root makes the agent's key: let the daemons' group read it */
+	if (geteuid() == 0 && key_group_gid(&gid, &err) < 0) {
+		log_error("%s", err.msg);
+		return EXITCODE_REFUSED;
+	}
+	if (key_generate_group(out, comment, gid, publine, sizeof(publine),
+			       &err) < 0) {
 		log_error("%s", err.msg);
 		return EXITCODE_REFUSED;
 	}
@@ -118,7 +125,7 @@ static int keys_public(int argc, char **argv)
 {
 	struct key_secret *sk = NULL;
 	char publine[KEYS_LINE_MAX];
-	struct err err = { "" };
+	struct err err = {""};
 	int rc = EXITCODE_REFUSED;
 
 	if (argc == 2 && strcmp(argv[1], "--") != 0 && argv[1][0] == '-' &&
@@ -154,8 +161,9 @@ static int keys_read_publine(const char *path, unsigned char *pk, char *id,
 	size_t len = 0, r;
 	int fd = -1, rc = -1;
 
-	fd = strcmp(path, "-") == 0 ? STDIN_FILENO :
-		open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = strcmp(path, "-") == 0
+		 ? STDIN_FILENO
+		 : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return err_sys(err, "open(%s)", path);
 	/* read the tag only, so no secret material enters this buffer */
@@ -218,7 +226,7 @@ static int keys_trusted_line(int argc, char **argv)
 					   sodium_base64_VARIANT_ORIGINAL)];
 	struct key_secret *sk = NULL;
 	struct buf line = BUF_INIT;
-	struct err err = { "" };
+	struct err err = {""};
 	size_t flen = 0;
 	int c, r, rc = EXITCODE_REFUSED;
 
@@ -246,8 +254,10 @@ static int keys_trusted_line(int argc, char **argv)
 		if (strcmp(d, "*") != 0 &&
 		    norm_domain(d, strlen(d), folded, sizeof(folded), &flen,
 				&err) < 0) {
-			fprintf(stderr, "mxsync-keys: malformed domain "
-				"\"%s\": %s\n", d, err.msg);
+			fprintf(stderr,
+				"mxsync-keys: malformed domain "
+				"\"%s\": %s\n",
+				d, err.msg);
 			return keys_usage(NULL);
 		}
 	}
@@ -268,8 +278,8 @@ static int keys_trusted_line(int argc, char **argv)
 	}
 	sodium_bin2base64(b64, sizeof(b64), pk, KEY_PUBLIC_LEN,
 			  sodium_base64_VARIANT_ORIGINAL);
-	if (buf_printf(&line, "%s %s %s %s", origin, KEY_PUBLIC_TAG, id,
-		       b64) < 0)
+	if (buf_printf(&line, "%s %s %s %s", origin, KEY_PUBLIC_TAG, id, b64) <
+	    0)
 		goto nomem;
 	for (; optind < argc; optind++) {
 		d = argv[optind];
@@ -297,7 +307,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	const char *cmd;
 
 	log_open("mxsync-keys", 0);

@@ -22,7 +22,6 @@
 #include "../formats/norm.h"
 #include "trust.h"
 
-
 static void trust_key_clear(struct trust_key *k)
 {
 	size_t i;
@@ -63,8 +62,8 @@ static int trust_add_domain(struct trust_key *k, const char *tok, size_t len,
 	if (len == 1 && tok[0] == '*') {
 		memcpy(folded, "*", 2);
 	} else {
-		if (norm_domain(tok, len, folded, sizeof(folded), &flen,
-				err) < 0)
+		if (norm_domain(tok, len, folded, sizeof(folded), &flen, err) <
+		    0)
 			return err_prefix(err, "malformed domain \"%.*s\"",
 					  len > 80 ? 80 : (int)len, tok);
 		if (flen == 0)
@@ -138,17 +137,19 @@ static int trust_parse_line(const char *line, struct trust_key *k,
 	id = trust_next_token(&p, &ilen);
 	b64 = trust_next_token(&p, &blen);
 	if (b64 == NULL)
-		return err_set(err, "want \"ORIGIN %s KEYID PUBKEY "
-			       "DOMAIN...\"", KEY_PUBLIC_TAG);
+		return err_set(err,
+			       "want \"ORIGIN %s KEYID PUBKEY "
+			       "DOMAIN...\"",
+			       KEY_PUBLIC_TAG);
 	if (!manifest_origin_valid(origin, olen))
-		return err_set(err, "malformed origin \"%.*s\" (want "
+		return err_set(err,
+			       "malformed origin \"%.*s\" (want "
 			       "letters, digits, \".\" and \"-\")",
 			       olen > 80 ? 80 : (int)olen, origin);
 	if (tlen != strlen(KEY_PUBLIC_TAG) ||
 	    memcmp(tag, KEY_PUBLIC_TAG, tlen) != 0)
 		return err_set(err, "unknown key type \"%.*s\" (want \"%s\")",
-			       tlen > 40 ? 40 : (int)tlen, tag,
-			       KEY_PUBLIC_TAG);
+			       tlen > 40 ? 40 : (int)tlen, tag, KEY_PUBLIC_TAG);
 	if (key_public_decode(id, ilen, b64, blen, k->pk, err) < 0)
 		return -1;
 	memcpy(k->id, id, KEY_ID_LEN);
@@ -160,8 +161,10 @@ static int trust_parse_line(const char *line, struct trust_key *k,
 		if (trust_add_domain(k, tok, len, err) < 0)
 			return -1;
 	if (k->ndomains == 0)
-		return err_set(err, "key %s lists no domains (use \"*\" for "
-			       "any domain)", k->id);
+		return err_set(err,
+			       "key %s lists no domains (use \"*\" for "
+			       "any domain)",
+			       k->id);
 	trust_finish_domains(k);
 	return 0;
 }
@@ -206,17 +209,17 @@ static int trust_shared(const struct trust *t, const struct trust_key *k,
 		for (j = 0; j < k->ndomains; j++)
 			if (trust_exact(o, k->domains[j],
 					strlen(k->domains[j])))
-				return err_set(err, "domain %s is already "
-					       "trusted to origin %s (line %u); "
-					       "one origin per domain",
-					       k->domains[j], o->origin,
-					       o->line);
+				return err_set(
+				    err,
+				    "domain %s is already "
+				    "trusted to origin %s (line %u); "
+				    "one origin per domain",
+				    k->domains[j], o->origin, o->line);
 	}
 	return 0;
 }
 
-const char *trust_owner(const struct trust *t, const char *domain,
-			size_t len)
+const char *trust_owner(const struct trust *t, const char *domain, size_t len)
 {
 	size_t i;
 
@@ -280,8 +283,10 @@ struct trust *trust_load(const char *path, struct err *err)
 		}
 		dup = trust_find(t, k.id);
 		if (dup != NULL) {
-			err_set(err, "%s:%u: duplicate key id %s (first on "
-				"line %u)", path, lineno, k.id, dup->line);
+			err_set(err,
+				"%s:%u: duplicate key id %s (first on "
+				"line %u)",
+				path, lineno, k.id, dup->line);
 			goto out;
 		}
 		if (trust_shared(t, &k, err) < 0) {

@@ -25,7 +25,7 @@ struct trust_key {
 	char *origin;
 	char id[KEY_ID_LEN + 1];
 	unsigned char pk[KEY_PUBLIC_LEN];
-	char **domains;		/* folded; "*" means any */
+	char **domains; /* folded; "*" means any */
 	size_t ndomains;
 	unsigned line;
 };
@@ -43,8 +43,7 @@ const struct trust_key *trust_find(const struct trust *t, const char *key_id);
  * trust_owner - the origin whose key lists this (folded) domain by name, or
  * NULL (then only a "*" key may publish it)
  */
-const char *trust_owner(const struct trust *t, const char *domain,
-			size_t len);
+const char *trust_owner(const struct trust *t, const char *domain, size_t len);
 /* trust_allows - 1 if the key may publish this (folded) domain */
 int trust_allows(const struct trust_key *k, const char *domain, size_t len);
 

@@ -45,6 +45,7 @@
 #include "../formats/log.h"
 #include "../formats/lookup.h"
 #include "../formats/norm.h"
+#include "../formats/version.h"
 #include "../keys/key.h"
 #include "../keys/trust.h"
 #include "apply.h"
@@ -73,7 +74,8 @@ static void mxsyncd_usage(void)
 		"       mxsyncd [-c FILE] check ADDRESS\n"
 		"       mxsyncd [-c FILE] [-u USER] forget ORIGIN\n"
 		"       mxsyncd [-c FILE] postconf\n"
-		"       mxsyncd [-c FILE] check-config   (or -n)\n");
+		"       mxsyncd [-c FILE] check-config   (or -n)\n"
+		"       mxsyncd --version\n");
 }
 
 /* mxsyncd_setup - config and trusted keys into sd; exits 2 on error */
@@ -678,6 +680,36 @@ static void mxsyncd_postconf_shards(const struct syncd_config *cfg)
 		       "remove it\n", path);
 }
 
+/*
+ * mxsyncd_postconf_routes - a comment for a relay: when the domains go to
+ * more than one next hop, each has its own route in the transport map
+ */
+static void mxsyncd_postconf_routes(const struct syncd *sd)
+{
+	const char *first = NULL, *nh, *dom;
+	size_t i, k, n = 0, flen = 0, nlen, dlen, hops = 0;
+
+	for (i = 0; i < sd->store->n; i++) {
+		const struct state *st = sd->store->o[i]->st;
+
+		for (k = 0; st != NULL && k < state_domain_count(st); k++) {
+			state_domain(st, k, &dom, &dlen, &nh, &nlen);
+			n++;
+			if (first == NULL) {
+				first = nh;
+				flen = nlen;
+				hops = 1;
+			} else if (hops == 1 &&
+				   (nlen != flen || memcmp(nh, first, nlen) != 0))
+				hops = 2;
+		}
+	}
+	if (hops > 1)
+		printf("# the %zu domains have their own next hops (a relay's "
+		       "routes, from the primary's\n# transport file): "
+		       "transport_maps routes each domain to its server\n", n);
+}
+
 /* mxsyncd_non_ascii - some origin's state holds a non-ASCII key */
 static int mxsyncd_non_ascii(const struct syncd *sd)
 {
@@ -723,6 +755,7 @@ static int mxsyncd_postconf(void)
 	printf("relay_domains = cdb:%s/relay_domains\n", maps);
 	mxsyncd_postconf_shards(sd.cfg);
 	printf("transport_maps = cdb:%s/transport\n", maps);
+	mxsyncd_postconf_routes(&sd);
 	if (sd.cfg->delimiter_set)
 		printf("# recipient_delimiter as syncd.conf sets it (pushes "
 		       "with another one are refused)\n");
@@ -770,6 +803,10 @@ int main(int argc, char **argv)
 	struct err err;
 	int c, use_syslog = 0, verbose = 0, check_only = 0, json = 0;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("mxsyncd %s\n", MXSYNC_VERSION);
+		return fflush(stdout) == 0 ? 0 : EX_REFUSED;
+	}
 	while ((c = getopt(argc, argv, "+c:nsu:vh")) != -1) {
 		switch (c) {
 		case 'c':

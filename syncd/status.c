@@ -32,8 +32,7 @@ static void status_span(int64_t s, char *buf, size_t size)
  * status_expiry - "2026-11-30 09:40Z (in 6d23h)", or "... (2m ago)
  * EXPIRED": the time in UTC and how far away it is
  */
-static void status_expiry(int64_t expires, time_t now, char *buf,
-			  size_t size)
+static void status_expiry(int64_t expires, time_t now, char *buf, size_t size)
 {
 	char when[32], span[32];
 	struct tm tm;
@@ -57,19 +56,16 @@ static json_t *status_origin_json(const struct store_origin *o, time_t now)
 	int64_t age = (int64_t)now - o->m.created;
 
 	manifest_hex(o->m.state_hash, STATE_HASH_LEN, hex);
-	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:s, "
-			 "s:s}",
-			 "origin", o->m.origin,
-			 "serial", (json_int_t)o->m.serial,
-			 "state_hash", hex,
-			 "domains", (json_int_t)o->m.domains,
-			 "recipients", (json_int_t)o->m.recipients,
-			 "created", (json_int_t)o->m.created,
-			 "expires", (json_int_t)o->m.expires,
-			 "age_s", (json_int_t)(age < 0 ? 0 : age),
-			 "expired", o->m.expires <= (int64_t)now,
-			 "key_id", o->m.key_id,
-			 "recipient_delimiter", o->m.recipient_delimiter);
+	return json_pack(
+	    "{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:s, "
+	    "s:s}",
+	    "origin", o->m.origin, "serial", (json_int_t)o->m.serial,
+	    "state_hash", hex, "domains", (json_int_t)o->m.domains,
+	    "recipients", (json_int_t)o->m.recipients, "created",
+	    (json_int_t)o->m.created, "expires", (json_int_t)o->m.expires,
+	    "age_s", (json_int_t)(age < 0 ? 0 : age), "expired",
+	    o->m.expires <= (int64_t)now, "key_id", o->m.key_id,
+	    "recipient_delimiter", o->m.recipient_delimiter);
 }
 
 /*
@@ -78,17 +74,18 @@ static json_t *status_origin_json(const struct store_origin *o, time_t now)
  */
 static json_t *status_quarantined_json(struct syncd *sd)
 {
-	struct store_bads q = { NULL, 0 };
+	struct store_bads q = {NULL, 0};
 	struct err err;
 	json_t *a = json_array();
 	size_t i;
 
 	if (a != NULL && store_quarantined(sd->cfg->state_dir, &q, &err) == 0)
 		for (i = 0; i < q.n; i++)
-			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}",
-				"origin", q.v[i].origin, "reason", q.v[i].reason,
-				"file", q.v[i].name,
-				"since", (json_int_t)q.v[i].since));
+			json_array_append_new(
+			    a, json_pack("{s:s, s:s, s:s, s:I}", "origin",
+					 q.v[i].origin, "reason", q.v[i].reason,
+					 "file", q.v[i].name, "since",
+					 (json_int_t)q.v[i].since));
 	store_bads_free(&q);
 	return a;
 }
@@ -96,7 +93,7 @@ static json_t *status_quarantined_json(struct syncd *sd)
 /* status_quarantined_table - one line per stored state moved aside */
 static int status_quarantined_table(struct syncd *sd, struct buf *out)
 {
-	struct store_bads q = { NULL, 0 };
+	struct store_bads q = {NULL, 0};
 	struct err err;
 	size_t i;
 	int rc = 0;
@@ -104,9 +101,12 @@ static int status_quarantined_table(struct syncd *sd, struct buf *out)
 	if (store_quarantined(sd->cfg->state_dir, &q, &err) < 0)
 		return 0;
 	for (i = 0; i < q.n && rc == 0; i++)
-		rc = buf_printf(out, "not served: origin %s (%s), moved aside "
-				"as %s\n", q.v[i].origin, q.v[i].reason,
-				q.v[i].name) < 0 ? -1 : 0;
+		rc = buf_printf(out,
+				"not served: origin %s (%s), moved aside "
+				"as %s\n",
+				q.v[i].origin, q.v[i].reason, q.v[i].name) < 0
+			 ? -1
+			 : 0;
 	store_bads_free(&q);
 	return rc;
 }
@@ -128,15 +128,17 @@ char *status_json(struct syncd *sd, time_t now)
 			goto out;
 	}
 	for (i = 0; i < SYNCD_REASONS && sd->reasons[i] != NULL; i++)
-		if (json_object_set_new(refused, sd->reasons[i],
-					json_integer((json_int_t)sd->refused[i])) < 0)
+		if (json_object_set_new(
+			refused, sd->reasons[i],
+			json_integer((json_int_t)sd->refused[i])) < 0)
 			goto out;
-	root = json_pack("{s:O, s:{s:I, s:O}, s:I}", "origins", origins,
-			 "pushes", "accepted", (json_int_t)sd->accepted,
-			 "refused", refused, "last_install_ms",
-			 (json_int_t)sd->last_install_ms);
-	if (root != NULL && json_object_set_new(root, "quarantined",
-						status_quarantined_json(sd)) < 0)
+	root =
+	    json_pack("{s:O, s:{s:I, s:O}, s:I}", "origins", origins, "pushes",
+		      "accepted", (json_int_t)sd->accepted, "refused", refused,
+		      "last_install_ms", (json_int_t)sd->last_install_ms);
+	if (root != NULL &&
+	    json_object_set_new(root, "quarantined",
+				status_quarantined_json(sd)) < 0)
 		goto out;
 	if (root != NULL)
 		text = json_dumps(root, JSON_COMPACT);
@@ -163,46 +165,60 @@ int status_metrics(struct syncd *sd, time_t now, struct buf *out)
 	int rc = -1;
 
 	pthread_mutex_lock(&sd->facts_lock);
-#define EACH for (i = 0; sd->store != NULL && i < sd->store->n && \
-		      (o = sd->store->o[i]) != NULL; i++)
+#define EACH                                                                   \
+	for (i = 0; sd->store != NULL && i < sd->store->n &&                   \
+		    (o = sd->store->o[i]) != NULL;                             \
+	     i++)
 	if (status_metric_head(out, "mxsyncd_origin_serial", "gauge",
 			       "Serial of the installed state per origin.") < 0)
 		goto out;
-	EACH if (buf_printf(out, "mxsyncd_origin_serial{origin=\"%s\"} %" PRIu64
-			    "\n", o->m.origin, o->m.serial) < 0) goto out;
+	EACH if (buf_printf(
+		     out, "mxsyncd_origin_serial{origin=\"%s\"} %" PRIu64 "\n",
+		     o->m.origin, o->m.serial) < 0) goto out;
 	if (status_metric_head(out, "mxsyncd_origin_domains", "gauge",
-			       "Domains of the installed state per origin.") < 0)
+			       "Domains of the installed state per origin.") <
+	    0)
 		goto out;
-	EACH if (buf_printf(out, "mxsyncd_origin_domains{origin=\"%s\"} %" PRIu64
-			    "\n", o->m.origin, o->m.domains) < 0) goto out;
-	if (status_metric_head(out, "mxsyncd_origin_recipients", "gauge",
-			       "Recipients of the installed state per origin.") < 0)
+	EACH if (buf_printf(
+		     out, "mxsyncd_origin_domains{origin=\"%s\"} %" PRIu64 "\n",
+		     o->m.origin, o->m.domains) < 0) goto out;
+	if (status_metric_head(
+		out, "mxsyncd_origin_recipients", "gauge",
+		"Recipients of the installed state per origin.") < 0)
 		goto out;
-	EACH if (buf_printf(out, "mxsyncd_origin_recipients{origin=\"%s\"} %"
-			    PRIu64 "\n", o->m.origin, o->m.recipients) < 0)
+	EACH if (buf_printf(out,
+			    "mxsyncd_origin_recipients{origin=\"%s\"} %" PRIu64
+			    "\n",
+			    o->m.origin, o->m.recipients) < 0) goto out;
+	if (status_metric_head(
+		out, "mxsyncd_snapshot_age_seconds", "gauge",
+		"Seconds since the installed snapshot was created.") < 0)
 		goto out;
-	if (status_metric_head(out, "mxsyncd_snapshot_age_seconds", "gauge",
-			       "Seconds since the installed snapshot was created.") < 0)
+	EACH if (buf_printf(
+		     out,
+		     "mxsyncd_snapshot_age_seconds{origin=\"%s\"} %" PRId64
+		     "\n",
+		     o->m.origin, (int64_t)now - o->m.created) < 0) goto out;
+	if (status_metric_head(
+		out, "mxsyncd_snapshot_expires_timestamp_seconds", "gauge",
+		"When the installed snapshot expires.") < 0)
 		goto out;
-	EACH if (buf_printf(out, "mxsyncd_snapshot_age_seconds{origin=\"%s\"} %"
-			    PRId64 "\n", o->m.origin,
-			    (int64_t)now - o->m.created) < 0) goto out;
-	if (status_metric_head(out, "mxsyncd_snapshot_expires_timestamp_seconds",
-			       "gauge", "When the installed snapshot expires.") < 0)
-		goto out;
-	EACH if (buf_printf(out, "mxsyncd_snapshot_expires_timestamp_seconds"
-			    "{origin=\"%s\"} %" PRId64 "\n", o->m.origin,
-			    o->m.expires) < 0) goto out;
+	EACH if (buf_printf(out,
+			    "mxsyncd_snapshot_expires_timestamp_seconds"
+			    "{origin=\"%s\"} %" PRId64 "\n",
+			    o->m.origin, o->m.expires) < 0) goto out;
 #undef EACH
 	if (status_metric_head(out, "mxsyncd_pushes_total", "counter",
 			       "Pushes and applies by result.") < 0 ||
-	    buf_printf(out, "mxsyncd_pushes_total{result=\"accepted\"} %" PRIu64
-		       "\n", sd->accepted) < 0)
+	    buf_printf(
+		out, "mxsyncd_pushes_total{result=\"accepted\"} %" PRIu64 "\n",
+		sd->accepted) < 0)
 		goto out;
 	for (i = 0; i < SYNCD_REASONS && sd->reasons[i] != NULL; i++)
-		if (buf_printf(out, "mxsyncd_pushes_total{result=\"refused\","
-			       "reason=\"%s\"} %" PRIu64 "\n", sd->reasons[i],
-			       sd->refused[i]) < 0)
+		if (buf_printf(out,
+			       "mxsyncd_pushes_total{result=\"refused\","
+			       "reason=\"%s\"} %" PRIu64 "\n",
+			       sd->reasons[i], sd->refused[i]) < 0)
 			goto out;
 	if (status_metric_head(out, "mxsyncd_last_install_seconds", "gauge",
 			       "Duration of the last install.") < 0 ||
@@ -240,11 +256,11 @@ int status_table(struct syncd *sd, time_t now, struct buf *out)
 		a = (int64_t)now - o->m.created;
 		status_span(a > 0 ? a : 0, age, sizeof(age));
 		status_expiry(o->m.expires, now, exp, sizeof(exp));
-		if (buf_printf(out, "%-24s %10" PRIu64 " %8" PRIu64 " %10" PRIu64
+		if (buf_printf(out,
+			       "%-24s %10" PRIu64 " %8" PRIu64 " %10" PRIu64
 			       " %7s %-16s %.16s %s\n",
 			       o->m.origin, o->m.serial, o->m.domains,
-			       o->m.recipients, age, o->m.key_id, hex,
-			       exp) < 0)
+			       o->m.recipients, age, o->m.key_id, hex, exp) < 0)
 			goto out;
 	}
 	rc = status_quarantined_table(sd, out);

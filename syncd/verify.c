@@ -146,19 +146,17 @@ static int verify_delimiter(struct syncd *sd, const struct push *p,
  * agent/ledger.h), so that no key, leaked or not, can sign the end of the
  * serial space or a state that never expires
  */
-static int verify_horizon(const struct push *p, time_t now,
-			  uint64_t horizon_s, uint64_t ahead_s,
-			  struct verdict *v)
+static int verify_horizon(const struct push *p, time_t now, uint64_t horizon_s,
+			  uint64_t ahead_s, struct verdict *v)
 {
 	char tbuf[64];
 
 	if (p->m.expires > (int64_t)now + (int64_t)horizon_s)
-		return verify_refuse(v, 403, "expiry",
-				     "manifest expires at %s, beyond max_expire "
-				     "(%" PRIu64 "s from now)",
-				     verify_time(p->m.expires, tbuf,
-						 sizeof(tbuf)),
-				     horizon_s);
+		return verify_refuse(
+		    v, 403, "expiry",
+		    "manifest expires at %s, beyond max_expire "
+		    "(%" PRIu64 "s from now)",
+		    verify_time(p->m.expires, tbuf, sizeof(tbuf)), horizon_s);
 	if (p->m.serial > (uint64_t)now + ahead_s)
 		return verify_refuse(v, 403, "serial_ahead",
 				     "serial %" PRIu64 " is more than "
@@ -209,8 +207,8 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 	memset(p, 0, sizeof(*p));
 	v->serial = 0;
 	if (manifest_decode(&p->m, json, len, &err) < 0)
-		return verify_refuse(v, 400, "malformed", "malformed manifest: %s",
-				     err.msg);
+		return verify_refuse(v, 400, "malformed",
+				     "malformed manifest: %s", err.msg);
 
 	pthread_mutex_lock(&sd->facts_lock);
 	trust = sd->trust;
@@ -245,16 +243,15 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 				     "current serial %" PRIu64,
 				     p->m.serial, cur_serial);
 	if (p->m.expires <= (int64_t)now)
-		return verify_refuse(v, 403, "expired", "manifest expired at %s",
-				     verify_time(p->m.expires, tbuf,
-						 sizeof(tbuf)));
+		return verify_refuse(
+		    v, 403, "expired", "manifest expired at %s",
+		    verify_time(p->m.expires, tbuf, sizeof(tbuf)));
 	if (p->m.created > (int64_t)now + (int64_t)skew_s)
-		return verify_refuse(v, 403, "future",
-				     "manifest created at %s is in the future "
-				     "(clock_skew %" PRIu64 "s)",
-				     verify_time(p->m.created, tbuf,
-						 sizeof(tbuf)),
-				     skew_s);
+		return verify_refuse(
+		    v, 403, "future",
+		    "manifest created at %s is in the future "
+		    "(clock_skew %" PRIu64 "s)",
+		    verify_time(p->m.created, tbuf, sizeof(tbuf)), skew_s);
 	if (verify_delimiter(sd, p, v) < 0)
 		return -1;
 	if (verify_horizon(p, now, horizon_s, ahead_s, v) < 0)
@@ -269,7 +266,8 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 	     memcmp(p->m.base_hash, cur_hash, STATE_HASH_LEN) != 0)) {
 		manifest_hex(p->m.base_hash, STATE_HASH_LEN, hex);
 		return verify_refuse(v, 409, "delta_base",
-				     "delta base serial %" PRIu64 " (hash %.16s) "
+				     "delta base serial %" PRIu64
+				     " (hash %.16s) "
 				     "unknown: current serial %" PRIu64,
 				     p->m.base_serial, hex, cur_serial);
 	}
@@ -335,10 +333,11 @@ static int verify_guards(struct syncd *sd, const struct push *p,
 		removed = verify_removed(old, new);
 		pct = 100.0 * (double)removed / (double)n;
 		if (removed > 0 && pct > cfg->max_shrink)
-			return verify_refuse(v, 422, "shrink",
-					     "would remove %.3g%% of recipients "
-					     "(%zu of %zu; max_shrink %.3g%%)",
-					     pct, removed, n, cfg->max_shrink);
+			return verify_refuse(
+			    v, 422, "shrink",
+			    "would remove %.3g%% of recipients "
+			    "(%zu of %zu; max_shrink %.3g%%)",
+			    pct, removed, n, cfg->max_shrink);
 	}
 	for (i = 0; i < cfg->ncanaries; i++) {
 		/* as the backup's Postfix will, with the delimiter in force */
@@ -378,12 +377,14 @@ static int verify_routes_with(const struct syncd_config *cfg,
 				return verify_refuse(v, 403, "denied",
 						     "domain %.*s is in "
 						     "deny_domains of this "
-						     "backup", (int)dlen, d);
+						     "backup",
+						     (int)dlen, d);
 		owner = trust_owner(trust, d, dlen);
 		if (owner != NULL && strcmp(owner, origin) != 0)
 			return verify_refuse(v, 403, "owned",
 					     "domain %.*s is trusted to origin "
-					     "%s", (int)dlen, d, owner);
+					     "%s",
+					     (int)dlen, d, owner);
 		if (norm_route(nh, nlen, cfg->transports, &err) < 0)
 			return verify_refuse(v, 403, "transport",
 					     "domain %.*s: %s", (int)dlen, d,
@@ -417,22 +418,25 @@ int verify_stored(const struct syncd_config *cfg, const struct trust *trust,
 
 	k = trust_find(trust, o->m.key_id);
 	if (k == NULL)
-		return verify_refuse(v, 403, "unknown_key", "key id %s is not "
-				     "in the trusted keys", o->m.key_id);
+		return verify_refuse(v, 403, "unknown_key",
+				     "key id %s is not "
+				     "in the trusted keys",
+				     o->m.key_id);
 	if (key_verify(k->pk, o->manifest, o->manifest_len, o->sig, &err) < 0)
 		return verify_refuse(v, 403, "bad_signature",
 				     "bad signature (key id %s)", o->m.key_id);
 	if (strcmp(k->origin, o->m.origin) != 0)
-		return verify_refuse(v, 403, "origin", "key id %s is trusted "
-				     "for origin %s, not %s", o->m.key_id,
-				     k->origin, o->m.origin);
+		return verify_refuse(v, 403, "origin",
+				     "key id %s is trusted "
+				     "for origin %s, not %s",
+				     o->m.key_id, k->origin, o->m.origin);
 	for (i = 0; i < state_domain_count(o->st); i++) {
 		state_domain(o->st, i, &d, &dlen, &nh, &nlen);
 		if (!trust_allows(k, d, dlen))
 			return verify_refuse(v, 403, "scope",
 					     "domain %.*s is outside the scope "
-					     "of key id %s", (int)dlen, d,
-					     o->m.key_id);
+					     "of key id %s",
+					     (int)dlen, d, o->m.key_id);
 	}
 	if (verify_routes_with(cfg, trust, o->m.origin, o->st, v) < 0)
 		return -1;
@@ -442,8 +446,8 @@ int verify_stored(const struct syncd_config *cfg, const struct trust *trust,
 		if (other != NULL)
 			return verify_refuse(v, 403, "overlap",
 					     "domain %.*s is also held by "
-					     "origin %s", (int)dlen, d,
-					     other->m.origin);
+					     "origin %s",
+					     (int)dlen, d, other->m.origin);
 	}
 	return 0;
 }
@@ -484,14 +488,14 @@ static int verify_shrink_window(struct syncd *sd, const struct push *p,
 				     "would leave %" PRIu64 " recipients, "
 				     "%.3g%% fewer than the %" PRIu64 " within "
 				     "shrink_window (%" PRId64 "s; max_shrink "
-				     "%.3g%%)", n, pct, high, span,
-				     cfg->max_shrink);
+				     "%.3g%%)",
+				     n, pct, high, span, cfg->max_shrink);
 	return 0;
 }
 
-int verify_body(struct syncd *sd, const struct push *p, char *body,
-		size_t len, const unsigned char *body_hash,
-		struct state **st_r, struct verdict *v)
+int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
+		const unsigned char *body_hash, struct state **st_r,
+		struct verdict *v)
 {
 	const struct store_origin *cur, *owner;
 	const struct state *old = NULL;
@@ -504,8 +508,10 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 
 	*st_r = NULL;
 	if (len != p->m.body_size) {
-		verify_refuse(v, 400, "size", "body is %zu bytes, the manifest "
-			      "says %" PRIu64, len, p->m.body_size);
+		verify_refuse(v, 400, "size",
+			      "body is %zu bytes, the manifest "
+			      "says %" PRIu64,
+			      len, p->m.body_size);
 		goto out;
 	}
 	/* the body is hashed and compared before a byte of it is parsed */
@@ -534,8 +540,8 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 	}
 	if (p->m.kind == MANIFEST_DELTA) {
 		if (cur == NULL || p->m.base_serial != cur->m.serial ||
-		    memcmp(p->m.base_hash, cur->m.state_hash,
-			   STATE_HASH_LEN) != 0) {
+		    memcmp(p->m.base_hash, cur->m.state_hash, STATE_HASH_LEN) !=
+			0) {
 			verify_refuse(v, 409, "delta_base",
 				      "delta base serial %" PRIu64
 				      " unknown: current serial %" PRIu64,
@@ -565,8 +571,8 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 			body = NULL;
 		}
 		if (st == NULL) {
-			verify_refuse(v, 400, "malformed", "malformed state: %s",
-				      err.msg);
+			verify_refuse(v, 400, "malformed",
+				      "malformed state: %s", err.msg);
 			goto out;
 		}
 	}
@@ -601,7 +607,8 @@ int verify_body(struct syncd *sd, const struct push *p, char *body,
 		if (!trust_allows(p->key, d, dlen)) {
 			verify_refuse(v, 403, "scope",
 				      "domain %.*s is outside the scope of key "
-				      "id %s", (int)dlen, d, p->m.key_id);
+				      "id %s",
+				      (int)dlen, d, p->m.key_id);
 			goto out;
 		}
 		owner = store_owner(sd->store, d, dlen, p->m.origin);

@@ -32,18 +32,18 @@
 #include "syncd.h"
 
 struct verdict {
-	int status;		/* HTTP status */
-	const char *reason;	/* token: "bad_signature", "serial", ... */
-	uint64_t serial;	/* the origin's current serial, 0 if none */
+	int status;	    /* HTTP status */
+	const char *reason; /* token: "bad_signature", "serial", ... */
+	uint64_t serial;    /* the origin's current serial, 0 if none */
 	char msg[ERR_LEN];
 };
 
 struct push {
 	struct manifest m;
-	char *manifest;		/* owned: the exact signed JSON bytes */
+	char *manifest; /* owned: the exact signed JSON bytes */
 	size_t manifest_len;
 	unsigned char sig[SNAPSHOT_SIG_LEN];
-	const struct trust_key *key;	/* borrowed from a never-freed trust */
+	const struct trust_key *key; /* borrowed from a never-freed trust */
 };
 
 /* verify_refuse - fill v; always returns -1 */
@@ -70,9 +70,9 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
  * state hash, so the state is hashed only once.  A delta's result is hashed
  * and compared here too.  On success *st_r is the new full state.
  */
-int verify_body(struct syncd *sd, const struct push *p, char *body,
-		size_t len, const unsigned char *body_hash,
-		struct state **st_r, struct verdict *v);
+int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
+		const unsigned char *body_hash, struct state **st_r,
+		struct verdict *v);
 
 void verify_push_clear(struct push *p);
 

@@ -196,10 +196,19 @@ run_rc "$MXSYNCD" -c "$T_DIR/b-mx3/syncd.conf" apply "$T_DIR/snap"
 is "$RC" 0 "mxsyncd apply accepts it"
 is "$(bq mx3 fred@example.com relay_recipients)" OK "the applied snapshot is installed"
 
-# --- --allow-shrink: a mass removal is refused unless signed off
+# --- --allow-shrink: a mass removal is refused unless signed off, by the
+# agent's own guard first (against the state the backups acknowledged), and
+# by the backup's guard for a snapshot the agent's guard let through
 cp "$SRC/virtual" "$SRC/virtual.full"
 printf 'alice@example.com a\n' >"$SRC/virtual"
-run_rc "$AGENT" -c "$ACONF" export -o "$T_DIR/shrink"
+run_rc "$AGENT" -c "$ACONF" export -o "$T_DIR/shrink0"
+is "$RC" 1 "export -o of a mass removal: refused by the agent's guard, exit 1"
+like "$OUT" "refused by the agent's guard: would remove 71.4% of the recipients the backups acknowledged (5 of 7; max_shrink 50%)" "the agent's guard says how much would go"
+like "$OUT" "e.g. @example.net, bob@example.com" "... and names a few of them"
+if [ -e "$T_DIR/shrink0" ]; then not_ok "the refused export -o wrote no file"; else ok "the refused export -o wrote no file"; fi
+sed 's/^max_shrink .*/max_shrink = 100%/' "$ACONF" >"$T_DIR/noguard.conf"
+run_rc "$AGENT" -c "$T_DIR/noguard.conf" export -o "$T_DIR/shrink"
+is "$RC" 0 "with the agent's max_shrink at 100% export -o writes the snapshot"
 s3=$(bsum mx3)
 run_rc "$MXSYNCD" -c "$T_DIR/b-mx3/syncd.conf" apply "$T_DIR/shrink"
 is "$RC" 1 "a snapshot removing most recipients is refused by the backup"
@@ -209,8 +218,13 @@ like "$OUT" "allow_shrink" "export --allow-shrink says so"
 run_rc "$MXSYNCD" -c "$T_DIR/b-mx3/syncd.conf" apply "$T_DIR/shrink2"
 is "$RC" 0 "the same removal with --allow-shrink is accepted"
 is "$(bq mx3 fred@example.com relay_recipients)" "" "fred is gone after the allowed shrink"
+s2=$(bsum mx2)
 run_rc "$AGENT" -c "$ACONF" push
-is "$RC" 1 "push of the shrink without --allow-shrink: refused, exit 1"
+is "$RC" 1 "push of the shrink without --allow-shrink: refused by the agent, exit 1"
+like "$OUT" "refused by the agent's guard" "the message says the agent's guard refused"
+is "$(bsum mx2)" "$s2" "the agent's refusal left mx2's maps unchanged"
+run_rc "$AGENT" -c "$T_DIR/noguard.conf" push
+is "$RC" 1 "push of the shrink past the agent's guard: refused by the backup, exit 1"
 like "$OUT" "backup mx2 refused" "the message names the backup"
 run_rc "$AGENT" -c "$ACONF" push --allow-shrink
 is "$RC" 75 "push --allow-shrink (mx3 down): exit 75, mx2 accepted"

@@ -129,6 +129,8 @@ control_group       = root
 expire              = 1d
 nexthop             = $NEXTHOP
 recipient_delimiter = +
+# the agent's own guard, as the backups' (small states, real deletions)
+max_shrink          = 50%
 
 [source postfixadmin]
 type             = mysql

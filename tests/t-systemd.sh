@@ -77,6 +77,14 @@ grep -q '^ReadWritePaths=/var/lib/mxsync-agent /run/mxsync$' "$S/mxsync-agent.se
 	ok "mxsync-agent writes only its state and /run/mxsync" ||
 	not_ok "mxsync-agent writes only its state and /run/mxsync"
 
+# an installed but unconfigured daemon is skipped, not failed
+for c in "mxsyncd /etc/mxsync/syncd.conf" "mxsyncd /etc/mxsync/trusted_keys" \
+	"mxsync-agent /etc/mxsync/agent.conf" "mxsync-agent /etc/mxsync/agent.key"; do
+	set -- $c
+	grep -qxF "ConditionPathExists=$2" "$S/$1.service" &&
+		ok "$1 starts only once $2 exists" || not_ok "$1 starts only once $2 exists"
+done
+
 # sysusers and tmpfiles, applied to a scratch root
 R=$T_DIR/root
 mkdir -p "$R/etc" "$R/usr/lib/sysusers.d" "$R/usr/lib/tmpfiles.d"

@@ -5,8 +5,10 @@
 #				the trusted-keys line for origin $ORIGIN
 #	backup_setup NAME	a mxsyncd instance's directories and config
 #				(port in $PORT_NAME); backup_start/stop NAME
-#	agent_conf "SOURCES" [BACKUP...] - write $ACONF ([agent], the given
-#				source sections, a [backup] per NAME)
+#	agent_conf "SOURCES" [BACKUP...] - write $ACONF ([agent] with
+#				max_shrink 50% as the backups have it, plus
+#				$AGENT_EXTRA lines; the given source
+#				sections, a [backup] per NAME)
 #	agent_start / agent_stop	the daemon, log in $ALOG
 #	bq NAME KEY MAP		postmap -q against backup NAME's map
 #	bsum NAME		maps_sum of a backup
@@ -81,6 +83,8 @@ expire         = 1d
 nexthop        = smtp:[mx1.example.com]:25
 recipient_delimiter = +
 debounce       = 200ms
+max_shrink     = 50%
+${AGENT_EXTRA:-}
 
 $src
 EOC

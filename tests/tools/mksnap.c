@@ -75,22 +75,21 @@ static char *mksnap_slurp(const char *path, size_t *len_r)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "delta-from", required_argument, NULL, 'D' },
-		{ "base-serial", required_argument, NULL, 'B' },
-		{ "base-hash", required_argument, NULL, 'H' },
-		{ "expires-in", required_argument, NULL, 'E' },
-		{ "created-offset", required_argument, NULL, 'C' },
-		{ "allow-shrink", no_argument, NULL, 'A' },
-		{ "delimiter", required_argument, NULL, 'd' },
-		{ "key-id", required_argument, NULL, 'I' },
-		{ "raw-body", no_argument, NULL, 'R' },
-		{ "wrong-state-hash", no_argument, NULL, 'W' },
-		{ "wrong-counts", no_argument, NULL, 'N' },
-		{ "body-size", required_argument, NULL, 'Z' },
-		{ "tamper", required_argument, NULL, 'T' },
-		{ "headers", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	    {"delta-from", required_argument, NULL, 'D'},
+	    {"base-serial", required_argument, NULL, 'B'},
+	    {"base-hash", required_argument, NULL, 'H'},
+	    {"expires-in", required_argument, NULL, 'E'},
+	    {"created-offset", required_argument, NULL, 'C'},
+	    {"allow-shrink", no_argument, NULL, 'A'},
+	    {"delimiter", required_argument, NULL, 'd'},
+	    {"key-id", required_argument, NULL, 'I'},
+	    {"raw-body", no_argument, NULL, 'R'},
+	    {"wrong-state-hash", no_argument, NULL, 'W'},
+	    {"wrong-counts", no_argument, NULL, 'N'},
+	    {"body-size", required_argument, NULL, 'Z'},
+	    {"tamper", required_argument, NULL, 'T'},
+	    {"headers", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	const char *keyfile = NULL, *origin = NULL, *delta_from = NULL,
 		   *base_hash = NULL, *key_id_claim = NULL, *tamper = NULL,
 		   *delim = "+";
@@ -110,35 +109,69 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "k:o:s:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'k': keyfile = optarg; break;
-		case 'o': origin = optarg; break;
-		case 's': serial = strtoull(optarg, NULL, 10); break;
-		case 'D': delta_from = optarg; break;
-		case 'B': base_serial = strtoull(optarg, NULL, 10);
-			have_base_serial = 1; break;
-		case 'H': base_hash = optarg; break;
-		case 'E': expires_in = strtoll(optarg, NULL, 10); break;
-		case 'C': created_offset = strtoll(optarg, NULL, 10); break;
-		case 'A': allow_shrink = 1; break;
-		case 'd': delim = optarg; break;
-		case 'I': key_id_claim = optarg; break;
-		case 'R': raw = 1; break;
-		case 'W': wrong_hash = 1; break;
-		case 'N': wrong_counts = 1; break;
-		case 'Z': body_size_claim = strtoull(optarg, NULL, 10);
-			have_size = 1; break;
-		case 'T': tamper = optarg; break;
-		case 'h': headers = 1; break;
+		case 'k':
+			keyfile = optarg;
+			break;
+		case 'o':
+			origin = optarg;
+			break;
+		case 's':
+			serial = strtoull(optarg, NULL, 10);
+			break;
+		case 'D':
+			delta_from = optarg;
+			break;
+		case 'B':
+			base_serial = strtoull(optarg, NULL, 10);
+			have_base_serial = 1;
+			break;
+		case 'H':
+			base_hash = optarg;
+			break;
+		case 'E':
+			expires_in = strtoll(optarg, NULL, 10);
+			break;
+		case 'C':
+			created_offset = strtoll(optarg, NULL, 10);
+			break;
+		case 'A':
+			allow_shrink = 1;
+			break;
+		case 'd':
+			delim = optarg;
+			break;
+		case 'I':
+			key_id_claim = optarg;
+			break;
+		case 'R':
+			raw = 1;
+			break;
+		case 'W':
+			wrong_hash = 1;
+			break;
+		case 'N':
+			wrong_counts = 1;
+			break;
+		case 'Z':
+			body_size_claim = strtoull(optarg, NULL, 10);
+			have_size = 1;
+			break;
+		case 'T':
+			tamper = optarg;
+			break;
+		case 'h':
+			headers = 1;
+			break;
 		default:
 			fprintf(stderr, "usage: see the head of tests/tools/"
-				"mksnap.c\n");
+					"mksnap.c\n");
 			return 1;
 		}
 	}
 	if (keyfile == NULL || origin == NULL || serial == 0 ||
 	    argc - optind != 2)
 		mksnap_die("usage", "-k KEYFILE -o ORIGIN -s SERIAL [options] "
-			   "STATEFILE OUT");
+				    "STATEFILE OUT");
 	if (key_init(&err) < 0)
 		mksnap_die("key_init", err.msg);
 	sk = key_load_secret(keyfile, &err);
@@ -178,8 +211,8 @@ int main(int argc, char **argv)
 					  &err) < 0)
 				mksnap_die("delta_compute", err.msg);
 			m.kind = MANIFEST_DELTA;
-			m.base_serial = have_base_serial ? base_serial
-							 : serial - 1;
+			m.base_serial =
+			    have_base_serial ? base_serial : serial - 1;
 			state_hash(old, m.base_hash);
 		} else {
 			text = state_text(st, &tlen);
@@ -222,8 +255,9 @@ int main(int argc, char **argv)
 
 	if (headers) {
 		f = fopen(argv[optind + 1], "wb");
-		if (f == NULL || (body.len > 0 &&
-				  fwrite(body.data, 1, body.len, f) != body.len) ||
+		if (f == NULL ||
+		    (body.len > 0 &&
+		     fwrite(body.data, 1, body.len, f) != body.len) ||
 		    fclose(f) != 0)
 			mksnap_die(argv[optind + 1], "cannot write");
 		b64m = snapshot_b64(json, jlen);

@@ -65,7 +65,7 @@ static void touch(const char *path)
 int main(void)
 {
 	struct atomic_file af;
-	struct err err = { "" };
+	struct err err = {""};
 	struct stat st;
 	char *target;
 	int rc;
@@ -88,22 +88,25 @@ int main(void)
 	ok(atomic_write_file(target, "two\n", 4, 0644, &err) == 0,
 	   "atomic_write_file replaces");
 	ok(file_is(target, "two\n") && stat(target, &st) == 0 &&
-	   (st.st_mode & 07777) == 0644, "replaced content and mode");
+	       (st.st_mode & 07777) == 0644,
+	   "replaced content and mode");
 	ok(count_files() == 1, "still one file");
 
 	/* the temporary file's name and place */
 	ok(atomic_open(&af, target, 0600, &err) == 0, "atomic_open");
 	ok(af.tmp && strncmp(af.tmp, target, strlen(target)) == 0 &&
-	   strncmp(af.tmp + strlen(target), ".tmp.", 5) == 0 &&
-	   strlen(af.tmp) == strlen(target) + 11, "temp is <target>.tmp.XXXXXX");
+	       strncmp(af.tmp + strlen(target), ".tmp.", 5) == 0 &&
+	       strlen(af.tmp) == strlen(target) + 11,
+	   "temp is <target>.tmp.XXXXXX");
 	ok(af.tmp && access(af.tmp, F_OK) == 0, "temp exists in the same "
-	   "directory");
+						"directory");
 	ok(atomic_write(&af, "three\n", 6, &err) == 0, "write to temp");
 	ok(file_is(target, "two\n"), "target unchanged before commit");
 	ok(atomic_sync(&af, &err) == 0 && atomic_sync(&af, &err) == 0,
 	   "atomic_sync is idempotent");
 	ok(atomic_write(&af, "x", 1, &err) == -1 &&
-	   strstr(err.msg, "file is closed"), "write after sync refused");
+	       strstr(err.msg, "file is closed"),
+	   "write after sync refused");
 
 	/* abort */
 	atomic_abort(&af);
@@ -115,10 +118,12 @@ int main(void)
 
 	/* commit through the struct */
 	ok(atomic_open(&af, target, 0644, &err) == 0 &&
-	   atomic_write(&af, "four\n", 5, &err) == 0 &&
-	   atomic_commit(&af, &err) == 0, "open, write, commit");
+	       atomic_write(&af, "four\n", 5, &err) == 0 &&
+	       atomic_commit(&af, &err) == 0,
+	   "open, write, commit");
 	ok(file_is(target, "four\n") && count_files() == 1 && af.tmp == NULL &&
-	   af.path == NULL && af.fd == -1, "committed, struct released");
+	       af.path == NULL && af.fd == -1,
+	   "committed, struct released");
 	atomic_abort(&af);
 
 	/* failure: directory missing */
@@ -147,20 +152,22 @@ int main(void)
 	touch(path_of("relay.cdb.tmp.AbC123"));
 	touch(path_of("x.tmp.zzzzzz"));
 	touch(path_of("x.tmp.zzzzz"));	/* 5 chars: not ours */
-	touch(path_of("x.tmp.zz-zzz"));	/* not mkstemp characters */
+	touch(path_of("x.tmp.zz-zzz")); /* not mkstemp characters */
 	touch(path_of(".tmp.abcdef"));	/* nothing before the suffix */
 	touch(path_of("keep"));
 	ok(count_files() == 8, "stale files created");
 	ok(atomic_cleanup_dir(dir, &err) == 0, "atomic_cleanup_dir");
 	ok(access(path_of("relay.cdb.tmp.AbC123"), F_OK) != 0 &&
-	   access(path_of("x.tmp.zzzzzz"), F_OK) != 0, "stale temps removed");
+	       access(path_of("x.tmp.zzzzzz"), F_OK) != 0,
+	   "stale temps removed");
 	ok(access(path_of("x.tmp.zzzzz"), F_OK) == 0 &&
-	   access(path_of("x.tmp.zz-zzz"), F_OK) == 0 &&
-	   access(path_of(".tmp.abcdef"), F_OK) == 0 &&
-	   access(path_of("keep"), F_OK) == 0 && file_is(target, "four\n"),
+	       access(path_of("x.tmp.zz-zzz"), F_OK) == 0 &&
+	       access(path_of(".tmp.abcdef"), F_OK) == 0 &&
+	       access(path_of("keep"), F_OK) == 0 && file_is(target, "four\n"),
 	   "other files kept");
 	ok(atomic_cleanup_dir(path_of("nodir"), &err) == -1 &&
-	   strstr(err.msg, "opendir("), "cleanup of a missing dir fails");
+	       strstr(err.msg, "opendir("),
+	   "cleanup of a missing dir fails");
 
 	ok(atomic_fsync_dir(target, &err) == 0, "atomic_fsync_dir");
 	ok(atomic_fsync_dir("relative-name", &err) == 0,

@@ -36,11 +36,13 @@ int main(void)
 	   "a failed append leaves the contents");
 
 	buf_reset(&b);
-	ok(b.len == 0 && b.data != NULL && b.data[0] == '\0', "reset keeps memory");
+	ok(b.len == 0 && b.data != NULL && b.data[0] == '\0',
+	   "reset keeps memory");
 	buf_append(&b, "hello", 5);
 	p = buf_steal(&b, &len);
 	ok(p != NULL && len == 5 && strcmp(p, "hello") == 0, "steal");
-	ok(b.data == NULL && b.len == 0 && b.cap == 0, "stolen buffer is empty");
+	ok(b.data == NULL && b.len == 0 && b.cap == 0,
+	   "stolen buffer is empty");
 	free(p);
 	p = buf_steal(&b, &len);
 	ok(p != NULL && len == 0 && p[0] == '\0', "steal of empty gives \"\"");

@@ -24,8 +24,7 @@
 #include "test.h"
 
 static char dir[] = "/tmp/mxsync-cdbw.XXXXXX";
-static const char *maps[3] = { "relay_domains", "relay_recipients",
-			       "transport" };
+static const char *maps[3] = {"relay_domains", "relay_recipients", "transport"};
 
 static const char *path_of(const char *fmt, const char *a)
 {
@@ -104,37 +103,34 @@ static int count_files(const char *d)
 
 /* input records: unfolded text as a source would give it */
 struct rec {
-	const char *raw;	/* domain or address */
-	const char *nexthop;	/* domains only */
+	const char *raw;     /* domain or address */
+	const char *nexthop; /* domains only */
 };
 
 static const struct rec small_a_domains[] = {
-	{ "Example.COM", "smtp:[mx1.example.com]:25" },
-	{ "Bücher.Example", "relay:[mx1.example.com]" },
-	{ "relay.test", "smtp:[192.0.2.1]:2525" },
-	{ "ÅNGSTRÖM.se", "smtp:[mx1.example.com]" },
+    {"Example.COM", "smtp:[mx1.example.com]:25"},
+    {"Bücher.Example", "relay:[mx1.example.com]"},
+    {"relay.test", "smtp:[192.0.2.1]:2525"},
+    {"ÅNGSTRÖM.se", "smtp:[mx1.example.com]"},
 };
 static const struct rec small_a_rcpts[] = {
-	{ "User@Example.COM", NULL },
-	{ "info@example.com", NULL },
-	{ "Straße@Bücher.Example", NULL },
-	{ "@relay.test", NULL },
-	{ "Ärger+list@ÅNGSTRÖM.se", NULL },
-	{ "z.last@example.com", NULL },
+    {"User@Example.COM", NULL},	      {"info@example.com", NULL},
+    {"Straße@Bücher.Example", NULL},  {"@relay.test", NULL},
+    {"Ärger+list@ÅNGSTRÖM.se", NULL}, {"z.last@example.com", NULL},
 };
 static const struct rec small_b_domains[] = {
-	{ "other.test", "smtp:[mx.other.test]" },
+    {"other.test", "smtp:[mx.other.test]"},
 };
 static const struct rec small_b_rcpts[] = {
-	{ "Postmaster@OTHER.test", NULL },
-	{ "abuse@other.test", NULL },
+    {"Postmaster@OTHER.test", NULL},
+    {"abuse@other.test", NULL},
 };
 
-static struct state *build(const struct rec *d, size_t nd,
-			   const struct rec *r, size_t nr)
+static struct state *build(const struct rec *d, size_t nd, const struct rec *r,
+			   size_t nr)
 {
 	struct state *st = state_new();
-	struct err err = { "" };
+	struct err err = {""};
 	char out[NORM_BUF_SIZE];
 	size_t i, len;
 
@@ -170,8 +166,8 @@ static const char *raw_of(const struct rec *r, size_t n, const char *key,
 
 	for (i = 0; i < n; i++) {
 		int rc = domain ? norm_domain(r[i].raw, strlen(r[i].raw), out,
-					      sizeof(out), &len, &err) :
-				  norm_address(r[i].raw, strlen(r[i].raw), out,
+					      sizeof(out), &len, &err)
+				: norm_address(r[i].raw, strlen(r[i].raw), out,
 					       sizeof(out), &len, &err);
 		if (rc == 0 && len == klen && memcmp(out, key, len) == 0)
 			return r[i].raw;
@@ -258,7 +254,7 @@ static int unchanged(const char *live)
 /* le32 - read or (when set) write a 32-bit field of a CDB file */
 static uint32_t le32(const char *path, off_t off, const uint32_t *set)
 {
-	unsigned char b[4] = { 0, 0, 0, 0 };
+	unsigned char b[4] = {0, 0, 0, 0};
 	int fd = open(path, O_RDWR);
 
 	if (fd < 0)
@@ -287,7 +283,7 @@ static off_t slot_with(const char *path, uint32_t *tab_r)
 		pos = le32(path, 8 * t, NULL);
 		n = le32(path, 8 * t + 4, NULL);
 		if (n == 2 && (le32(path, pos + 4, NULL) != 0) !=
-			      (le32(path, pos + 12, NULL) != 0)) {
+				  (le32(path, pos + 12, NULL) != 0)) {
 			*tab_r = t;
 			return le32(path, pos + 4, NULL) != 0 ? pos : pos + 8;
 		}
@@ -303,7 +299,7 @@ static off_t slot_with(const char *path, uint32_t *tab_r)
 static void corrupt_tests(const struct state *const *sts, const char *live)
 {
 	const char *rr = path_of("live/%s.cdb", "relay_recipients");
-	struct err err = { "" };
+	struct err err = {""};
 	uint32_t v, t = 0, h;
 	off_t slot;
 
@@ -316,7 +312,7 @@ static void corrupt_tests(const struct state *const *sts, const char *live)
 	v ^= 0x20;
 	le32(rr, 2048 + 8, &v);
 	ok(cdbw_verify(sts, 2, live, &err) == -1, "a changed key byte is "
-	   "refused");
+						  "refused");
 	has_str(err.msg, "relay_recipients.cdb: record ", "message: %s",
 		err.msg);
 
@@ -325,8 +321,10 @@ static void corrupt_tests(const struct state *const *sts, const char *live)
 	v = le32(rr, 2048 + 8 + le32(rr, 2048, NULL), NULL);
 	v ^= 0x100;
 	le32(rr, 2048 + 8 + le32(rr, 2048, NULL), &v);
-	ok(cdbw_verify(sts, 2, live, &err) == -1, "a changed value byte is "
-	   "refused: %s", err.msg);
+	ok(cdbw_verify(sts, 2, live, &err) == -1,
+	   "a changed value byte is "
+	   "refused: %s",
+	   err.msg);
 
 	/* a hash table entry's hash */
 	sh("cp %s/saved/*.cdb %s/", dir, live);
@@ -335,7 +333,7 @@ static void corrupt_tests(const struct state *const *sts, const char *live)
 	h = le32(rr, slot, NULL) ^ 0x100;
 	le32(rr, slot, &h);
 	ok(cdbw_verify(sts, 2, live, &err) == -1, "a changed slot hash is "
-	   "refused");
+						  "refused");
 	has_str(err.msg, "cannot be found through hash table", "message: %s",
 		err.msg);
 
@@ -344,7 +342,8 @@ static void corrupt_tests(const struct state *const *sts, const char *live)
 	{
 		uint32_t base = le32(rr, 8 * t, NULL);
 		off_t other = slot == base ? base + 8 : base;
-		uint32_t eh = le32(rr, slot, NULL), ep = le32(rr, slot + 4, NULL);
+		uint32_t eh = le32(rr, slot, NULL),
+			 ep = le32(rr, slot + 4, NULL);
 		uint32_t zero = 0;
 
 		le32(rr, other, &eh);
@@ -352,15 +351,17 @@ static void corrupt_tests(const struct state *const *sts, const char *live)
 		le32(rr, slot, &zero);
 		le32(rr, slot + 4, &zero);
 	}
-	ok(cdbw_verify(sts, 2, live, &err) == -1, "an entry cdb_find cannot "
-	   "reach (empty slot first) is refused: %s", err.msg);
+	ok(cdbw_verify(sts, 2, live, &err) == -1,
+	   "an entry cdb_find cannot "
+	   "reach (empty slot first) is refused: %s",
+	   err.msg);
 
 	/* the entry emptied: one record is in no table */
 	sh("cp %s/saved/*.cdb %s/", dir, live);
 	v = 0;
 	le32(rr, slot + 4, &v);
 	ok(cdbw_verify(sts, 2, live, &err) == -1, "an emptied entry is "
-	   "refused");
+						  "refused");
 	has_str(err.msg, "entries for", "message: %s", err.msg);
 
 	/* the entry points at another record */
@@ -369,15 +370,17 @@ static void corrupt_tests(const struct state *const *sts, const char *live)
 	if (le32(rr, slot + 4, NULL) == 2048)
 		v = 2048 + 8 + le32(rr, 2048, NULL) + 2;
 	le32(rr, slot + 4, &v);
-	ok(cdbw_verify(sts, 2, live, &err) == -1, "an entry pointing at "
-	   "another record is refused: %s", err.msg);
+	ok(cdbw_verify(sts, 2, live, &err) == -1,
+	   "an entry pointing at "
+	   "another record is refused: %s",
+	   err.msg);
 
 	/* a table of contents entry moved */
 	sh("cp %s/saved/*.cdb %s/", dir, live);
 	v = le32(rr, 8 * 200, NULL) + 8;
 	le32(rr, 8 * 200, &v);
 	ok(cdbw_verify(sts, 2, live, &err) == -1, "a moved hash table is "
-	   "refused");
+						  "refused");
 	has_str(err.msg, "hash table 200 at ", "message: %s", err.msg);
 	sh("cp %s/saved/*.cdb %s/", dir, live);
 }
@@ -386,8 +389,10 @@ static const char *pq(const char *key, const char *map)
 {
 	char cmd[2048];
 
-	snprintf(cmd, sizeof(cmd), "postmap -c %s/pm -q '%s' cdb:%s/live/%s "
-		 "2>&1; echo \"rc=$?\"", dir, key, dir, map);
+	snprintf(cmd, sizeof(cmd),
+		 "postmap -c %s/pm -q '%s' cdb:%s/live/%s "
+		 "2>&1; echo \"rc=$?\"",
+		 dir, key, dir, map);
 	{
 		static char out[1024];
 		FILE *p = popen(cmd, "r");
@@ -420,12 +425,12 @@ static void small_tests(void)
 {
 	struct state *a = build(small_a_domains, 4, small_a_rcpts, 6);
 	struct state *b = build(small_b_domains, 1, small_b_rcpts, 2);
-	struct state *sts[2] = { a, b };
-	const struct rec *doms[2] = { small_a_domains, small_b_domains };
-	const struct rec *rcpts[2] = { small_a_rcpts, small_b_rcpts };
-	size_t nd[2] = { 4, 1 }, nr[2] = { 6, 2 };
+	struct state *sts[2] = {a, b};
+	const struct rec *doms[2] = {small_a_domains, small_b_domains};
+	const struct rec *rcpts[2] = {small_a_rcpts, small_b_rcpts};
+	size_t nd[2] = {4, 1}, nr[2] = {6, 2};
 	char *live = strdup(path_of("live", NULL));
-	struct err err = { "" };
+	struct err err = {""};
 	uint64_t sz[3];
 	struct stat st;
 	int m, rc;
@@ -437,18 +442,17 @@ static void small_tests(void)
 	   "text maps for postmap written");
 	ok(postmap_all() == 0, "postmap cdb: built the reference maps");
 	mkdir(live, 0755);
-	rc = cdbw_install((const struct state *const *)sts, 2, live,
-			  CDBW_LIMIT, &err);
+	rc = cdbw_install((const struct state *const *)sts, 2, live, CDBW_LIMIT,
+			  &err);
 	ok(rc == 0, "cdbw_install: %s", rc ? err.msg : "ok");
 	ok(same_as_postmap(live), "small maps byte-identical to postmap cdb: "
-	   "(mixed case, UTF-8, two states)");
+				  "(mixed case, UTF-8, two states)");
 	ok(count_files(live) == 3, "no temporary files left");
-	cdbw_sizes((const struct state *const *)sts, 2, &sz[0], &sz[1],
-		   &sz[2]);
+	cdbw_sizes((const struct state *const *)sts, 2, &sz[0], &sz[1], &sz[2]);
 	for (m = 0; m < 3; m++)
 		ok(stat(path_of("live/%s.cdb", maps[m]), &st) == 0 &&
-		   (uint64_t)st.st_size == sz[m] &&
-		   (st.st_mode & 0777) == 0644,
+		       (uint64_t)st.st_size == sz[m] &&
+		       (st.st_mode & 0777) == 0644,
 		   "%s.cdb: size %llu as cdbw_sizes says, mode 0644", maps[m],
 		   (unsigned long long)sz[m]);
 
@@ -469,7 +473,8 @@ static void small_tests(void)
 	       "postmap -q misses an unknown user");
 	has_str(pq("bücher.example", "relay_domains"), "OK rc=0",
 		"relay_domains has the UTF-8 domain");
-	has_str(pq("example.com", "transport"), "smtp:[mx1.example.com]:25 rc=0",
+	has_str(pq("example.com", "transport"),
+		"smtp:[mx1.example.com]:25 rc=0",
 		"transport gives the nexthop");
 	has_str(pq("other.test", "transport"), "smtp:[mx.other.test] rc=0",
 		"transport of the second state");
@@ -492,10 +497,10 @@ static void small_tests(void)
 		rc = cdbw_install((const struct state *const *)sts, 1, live,
 				  s1 - 1, &err);
 		ok(rc == -1, "over-limit install refused");
-		snprintf(want, sizeof(want), "relay_recipients.cdb would be "
+		snprintf(want, sizeof(want),
+			 "relay_recipients.cdb would be "
 			 "%llu bytes, over the CDB format's limit of %llu",
-			 (unsigned long long)s1,
-			 (unsigned long long)(s1 - 1));
+			 (unsigned long long)s1, (unsigned long long)(s1 - 1));
 		is_str(err.msg, want, "over-limit message");
 	}
 	ok(unchanged(live) && count_files(live) == 3,
@@ -508,7 +513,7 @@ static void small_tests(void)
 
 		getrlimit(RLIMIT_FSIZE, &old);
 		lim = old;
-		lim.rlim_cur = 2260;	/* relay_domains fits, recipients not */
+		lim.rlim_cur = 2260; /* relay_domains fits, recipients not */
 		setrlimit(RLIMIT_FSIZE, &lim);
 		rc = cdbw_install((const struct state *const *)sts, 1, live,
 				  CDBW_LIMIT, &err);
@@ -526,7 +531,7 @@ static void small_tests(void)
 	rc = cdbw_install_gated((const struct state *const *)sts, 1, live,
 				CDBW_LIMIT, gate_no, NULL, &err);
 	ok(rc == -1 && gate_calls == 1, "a refusing gate fails the install "
-	   "(called once)");
+					"(called once)");
 	is_str(err.msg, "gate says no", "the gate's message is returned");
 	ok(unchanged(live) && count_files(live) == 3,
 	   "maps unchanged and no temp left after the gate refused");
@@ -563,14 +568,15 @@ static void small_tests(void)
 		ok(rc == -1 && strstr(err.msg, "rename("),
 		   "rename failure reported: %s", err.msg);
 		ok(count_files(d2) == 1, "no temp files left after a failed "
-		   "first rename, nothing replaced");
+					 "first rename, nothing replaced");
 		rmdir(path_of("live2/%s.cdb", "transport"));
 		mkdir(path_of("live2/%s.cdb", "relay_domains"), 0755);
 		rc = cdbw_install((const struct state *const *)sts, 2, d2,
 				  CDBW_LIMIT, &err);
 		ok(rc == -1 && strstr(err.msg, "relay_domains"),
 		   "a failed last rename is relay_domains: %s", err.msg);
-		ok(count_files(d2) == 3, "transport and relay_recipients were "
+		ok(count_files(d2) == 3,
+		   "transport and relay_recipients were "
 		   "renamed before relay_domains, no temp file left");
 		sh("rm -rf %s", d2);
 	}
@@ -583,7 +589,8 @@ static void small_tests(void)
 	   "verify refuses a truncated map: %s", err.msg);
 	unlink(path_of("live/%s.cdb", "transport"));
 	ok(cdbw_verify((const struct state *const *)sts, 2, live, &err) == -1 &&
-	   strstr(err.msg, "No such file"), "verify refuses a missing map");
+	       strstr(err.msg, "No such file"),
+	   "verify refuses a missing map");
 	corrupt_tests((const struct state *const *)sts, live);
 
 	/* empty: no states gives valid empty maps, equal to postmap's */
@@ -635,7 +642,7 @@ static const char *unfold(const char *k, size_t klen, char *out)
 static void big_tests(void)
 {
 	struct state *st = state_new();
-	struct err err = { "" };
+	struct err err = {""};
 	char live[1024], key[128], nh[64];
 	FILE *f[3];
 	double t0, t;
@@ -668,8 +675,10 @@ static void big_tests(void)
 				     "user%07ld.jürgen@dom%05ld.example", i,
 				     i % 10000);
 		else
-			n = snprintf(key, sizeof(key), "user%07ld@dom%05ld."
-				     "example", i, i % 10000);
+			n = snprintf(key, sizeof(key),
+				     "user%07ld@dom%05ld."
+				     "example",
+				     i, i % 10000);
 		bad |= state_add_recipient(st, key, (size_t)n, 0, &err);
 	}
 	for (m = 0; m < 3; m++)
@@ -694,12 +703,13 @@ static void big_tests(void)
 	printf("# %zu recipients, %zu domains\n", state_recipient_count(st),
 	       state_domain_count(st));
 	ok(!bad && state_recipient_count(st) == 1000000 &&
-	   state_domain_count(st) == 10000, "1,000,000 recipients, 10,000 "
+	       state_domain_count(st) == 10000,
+	   "1,000,000 recipients, 10,000 "
 	   "domains");
 	mkdir(live, 0755);
 	t0 = now();
-	rc = cdbw_install((const struct state *const *)&st, 1, live,
-			  CDBW_LIMIT, &err);
+	rc = cdbw_install((const struct state *const *)&st, 1, live, CDBW_LIMIT,
+			  &err);
 	t = now() - t0;
 	ok(rc == 0, "big install: %s", rc ? err.msg : "ok");
 	printf("# built, validated and installed 3 maps in %.3f s\n", t);
@@ -707,7 +717,7 @@ static void big_tests(void)
 	ok(postmap_all() == 0, "postmap cdb: of 1,000,000 recipients");
 	printf("# postmap took %.3f s\n", now() - t0);
 	ok(same_as_postmap(live), "1,000,000-recipient maps byte-identical to "
-	   "postmap cdb:");
+				  "postmap cdb:");
 	t0 = now();
 	ok(cdbw_verify((const struct state *const *)&st, 1, live, &err) == 0,
 	   "cdbw_verify of the big maps: %s", err.msg);
@@ -729,14 +739,17 @@ static void big_tests(void)
 		dend = le32(rr, 0, NULL);
 
 		state_recipient(st, state_recipient_count(st) - 1, &k, &klen);
-		at = (off_t)dend - 2 - (off_t)klen;	/* its first key octet */
+		at = (off_t)dend - 2 - (off_t)klen; /* its first key octet */
 		v = le32(rr, at, NULL) ^ 0x01;
 		le32(rr, at, &v);
 		ok(cdbw_verify((const struct state *const *)&st, 1, live,
-			       &err) == -1, "a changed key octet of the last "
+			       &err) == -1,
+		   "a changed key octet of the last "
 		   "record is refused");
-		has_str(err.msg, "record user0999998", "the message names that "
-			"record: %s", err.msg);
+		has_str(err.msg, "record user0999998",
+			"the message names that "
+			"record: %s",
+			err.msg);
 		v ^= 0x01;
 		le32(rr, at, &v);
 		/* the last non-empty table (these keys leave some empty) */
@@ -750,17 +763,19 @@ static void big_tests(void)
 			;
 		v = le32(rr, tpos + 8 * j, NULL) ^ 0x100;
 		le32(rr, tpos + 8 * j, &v);
-		snprintf(want, sizeof(want), "cannot be found through hash "
-			 "table %u", tb);
+		snprintf(want, sizeof(want),
+			 "cannot be found through hash "
+			 "table %u",
+			 tb);
 		ok(tb > 128 && cdbw_verify((const struct state *const *)&st, 1,
-					  live, &err) == -1,
+					   live, &err) == -1,
 		   "a changed slot hash in table %u is refused", tb);
 		has_str(err.msg, want, "message: %s", err.msg);
 		v ^= 0x100;
 		le32(rr, tpos + 8 * j, &v);
 		ok(cdbw_verify((const struct state *const *)&st, 1, live,
-			       &err) == 0, "restored, the big maps verify: %s",
-		   err.msg);
+			       &err) == 0,
+		   "restored, the big maps verify: %s", err.msg);
 	}
 	is_str(bq("User0000001@DOM00001.example", "relay_recipients"), "OK",
 	       "postmap -q finds a sampled recipient");
@@ -772,8 +787,8 @@ static void big_tests(void)
 	       "postmap -q finds the last user");
 	is_str(bq("user0000999@dom00999.example", "relay_recipients"), "",
 	       "postmap -q misses a key that is not there");
-	is_str(bq("dom09999.example", "transport"),
-	       "smtp:[mx3.example.net]:25", "postmap -q transport sample");
+	is_str(bq("dom09999.example", "transport"), "smtp:[mx3.example.net]:25",
+	       "postmap -q transport sample");
 	is_str(bq("DOM05000.EXAMPLE", "relay_domains"), "OK",
 	       "postmap -q relay_domains sample");
 out:

@@ -26,16 +26,15 @@ struct target {
 #define OFF(f) offsetof(struct target, f)
 
 static const struct conf_key keys[] = {
-	{ "listen", CONF_STRING, NULL, OFF(listen), 0, 0 },
-	{ "query", CONF_STRING, "SELECT 1", OFF(query), 0, 0 },
-	{ "max_body", CONF_SIZE, "512M", OFF(max_body), 1, 4ULL << 30 },
-	{ "timeout", CONF_DURATION, "30s", OFF(timeout_ms), 1000, 3600000 },
-	{ "workers", CONF_UINT, "4", OFF(workers), 1, 64 },
-	{ "max_shrink", CONF_PERCENT, "10%", OFF(shrink), 0, 0 },
-	{ "verify", CONF_BOOL, "yes", OFF(verify), 0, 0 },
-	{ "empty", CONF_STRING, "", OFF(empty), 0, 0 },
-	{ NULL, CONF_STRING, NULL, 0, 0, 0 }
-};
+    {"listen", CONF_STRING, NULL, OFF(listen), 0, 0},
+    {"query", CONF_STRING, "SELECT 1", OFF(query), 0, 0},
+    {"max_body", CONF_SIZE, "512M", OFF(max_body), 1, 4ULL << 30},
+    {"timeout", CONF_DURATION, "30s", OFF(timeout_ms), 1000, 3600000},
+    {"workers", CONF_UINT, "4", OFF(workers), 1, 64},
+    {"max_shrink", CONF_PERCENT, "10%", OFF(shrink), 0, 0},
+    {"verify", CONF_BOOL, "yes", OFF(verify), 0, 0},
+    {"empty", CONF_STRING, "", OFF(empty), 0, 0},
+    {NULL, CONF_STRING, NULL, 0, 0, 0}};
 
 static struct conf_file *parse(const char *text, struct err *err)
 {
@@ -44,7 +43,7 @@ static struct conf_file *parse(const char *text, struct err *err)
 
 static void bad(const char *text, const char *want, const char *what)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct conf_file *cf = parse(text, &err);
 
 	ok(cf == NULL, "refused: %s", what);
@@ -69,7 +68,7 @@ static int apply_one(const char *text, struct target *t, struct err *err)
 static void bad_apply(const char *text, const char *want, const char *what)
 {
 	struct target t;
-	struct err err = { "" };
+	struct err err = {""};
 
 	ok(apply_one(text, &t, &err) == -1, "refused: %s", what);
 	is_str(err.msg, want, "message for %s", what);
@@ -79,31 +78,31 @@ static void bad_apply(const char *text, const char *want, const char *what)
 
 int main(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct conf_file *cf;
 	struct target t;
 	uint64_t v;
 	char longline[5000];
 	static const char text[] =
-		"# mxsyncd configuration\n"
-		"\n"
-		"[syncd]\n"
-		"listen = 127.0.0.1:8025   # inline comment\n"
-		"max_body=64M\n"
-		"  # an indented comment line\n"
-		"query = SELECT address\n"
-		"   FROM mailbox   # why\n"
-		"\tWHERE active = 1\n"
-		"timeout = 1500ms\n"
-		"max_shrink = 2.5%\n"
-		"verify = Off\n"
-		"\r\n"
-		"[source mysql-main]   # comment after a header\n"
-		"url=a#b\n"
-		"[source files]\n"
-		"[ backup  mx2.example.com ]\n"
-		"url = https://mx2.example.com:8025/\n"
-		"empty =\n";
+	    "# mxsyncd configuration\n"
+	    "\n"
+	    "[syncd]\n"
+	    "listen = 127.0.0.1:8025   # inline comment\n"
+	    "max_body=64M\n"
+	    "  # an indented comment line\n"
+	    "query = SELECT address\n"
+	    "   FROM mailbox   # why\n"
+	    "\tWHERE active = 1\n"
+	    "timeout = 1500ms\n"
+	    "max_shrink = 2.5%\n"
+	    "verify = Off\n"
+	    "\r\n"
+	    "[source mysql-main]   # comment after a header\n"
+	    "url=a#b\n"
+	    "[source files]\n"
+	    "[ backup  mx2.example.com ]\n"
+	    "url = https://mx2.example.com:8025/\n"
+	    "empty =\n";
 
 	/* syntax */
 	cf = parse(text, &err);
@@ -162,7 +161,8 @@ int main(void)
 	longline[sizeof(longline) - 1] = '\0';
 	cf = parse(longline, &err);
 	ok(cf && strlen(cf->sections[0].entries[0].value) ==
-			 sizeof(longline) - 14, "a 5000-byte line is kept whole");
+		     sizeof(longline) - 14,
+	   "a 5000-byte line is kept whole");
 	conf_free(cf);
 
 	/* syntax errors */
@@ -215,25 +215,31 @@ int main(void)
 		  "size above the maximum");
 	bad_apply("[syncd]\nlisten = x\nmax_body = 12Q\n",
 		  "t.conf:3: max_body: '12Q' is not a size (e.g. 512, 64K, "
-		  "512M, 2G)", "bad size suffix");
+		  "512M, 2G)",
+		  "bad size suffix");
 	bad_apply("[syncd]\nlisten = x\nmax_body = 99999999999999999999\n",
 		  "t.conf:3: max_body: '99999999999999999999' is not a size "
-		  "(e.g. 512, 64K, 512M, 2G)", "overflowing size");
+		  "(e.g. 512, 64K, 512M, 2G)",
+		  "overflowing size");
 	bad_apply("[syncd]\nlisten = x\nmax_body = 17179869184G\n",
 		  "t.conf:3: max_body: '17179869184G' is not a size (e.g. "
-		  "512, 64K, 512M, 2G)", "size overflowing with its suffix");
+		  "512, 64K, 512M, 2G)",
+		  "size overflowing with its suffix");
 	bad_apply("[syncd]\nlisten = x\ntimeout = 500ms\n",
 		  "t.conf:3: timeout: 500ms is below the minimum 1s",
 		  "duration below the minimum");
 	bad_apply("[syncd]\nlisten = x\ntimeout = 2h\n",
 		  "t.conf:3: timeout: 2h is above the maximum 1h",
 		  "duration above the maximum");
-	bad_apply("[syncd]\nlisten = x\ntimeout = 5 s\n",
-		  "t.conf:3: timeout: '5 s' is not a duration (e.g. 500ms, 30s, "
-		  "10m, 2h, 7d)", "bad duration");
+	bad_apply(
+	    "[syncd]\nlisten = x\ntimeout = 5 s\n",
+	    "t.conf:3: timeout: '5 s' is not a duration (e.g. 500ms, 30s, "
+	    "10m, 2h, 7d)",
+	    "bad duration");
 	bad_apply("[syncd]\nlisten = x\ntimeout = -5\n",
 		  "t.conf:3: timeout: '-5' is not a duration (e.g. 500ms, 30s, "
-		  "10m, 2h, 7d)", "negative duration");
+		  "10m, 2h, 7d)",
+		  "negative duration");
 	bad_apply("[syncd]\nlisten = x\nworkers = 0x10\n",
 		  "t.conf:3: workers: '0x10' is not a number", "hex uint");
 	bad_apply("[syncd]\nlisten = x\nworkers = 65\n",
@@ -241,47 +247,59 @@ int main(void)
 		  "uint above the maximum");
 	bad_apply("[syncd]\nlisten = x\nmax_shrink = 101%\n",
 		  "t.conf:3: max_shrink: '101%' is not a percentage from 0 to "
-		  "100 (e.g. 10%)", "percent over 100");
+		  "100 (e.g. 10%)",
+		  "percent over 100");
 	bad_apply("[syncd]\nlisten = x\nmax_shrink = ten\n",
 		  "t.conf:3: max_shrink: 'ten' is not a percentage from 0 to "
-		  "100 (e.g. 10%)", "percent not a number");
+		  "100 (e.g. 10%)",
+		  "percent not a number");
 	bad_apply("[syncd]\nlisten = x\nmax_shrink = 1e2\n",
 		  "t.conf:3: max_shrink: '1e2' is not a percentage from 0 to "
-		  "100 (e.g. 10%)", "percent in exponent form");
+		  "100 (e.g. 10%)",
+		  "percent in exponent form");
 	bad_apply("[syncd]\nlisten = x\nverify = maybe\n",
 		  "t.conf:3: verify: 'maybe' is not yes or no", "bad bool");
 
 	/* value forms */
 	{
-		static const struct { const char *s; uint64_t v; } sizes[] = {
-			{ "512", 512 }, { "64K", 65536 }, { "64k", 65536 },
-			{ "512M", 512ULL << 20 }, { "2G", 2ULL << 30 },
-			{ "0", 0 },
-		}, durs[] = {
-			{ "500ms", 500 }, { "5", 5000 }, { "5s", 5000 },
-			{ "10m", 600000 }, { "2h", 7200000 },
-			{ "7d", 604800000 }, { "0", 0 },
-		};
+		static const struct {
+			const char *s;
+			uint64_t v;
+		} sizes[] =
+		    {
+			{"512", 512},	    {"64K", 65536},
+			{"64k", 65536},	    {"512M", 512ULL << 20},
+			{"2G", 2ULL << 30}, {"0", 0},
+		    },
+		  durs[] = {
+		      {"500ms", 500},  {"5", 5000},	{"5s", 5000},
+		      {"10m", 600000}, {"2h", 7200000}, {"7d", 604800000},
+		      {"0", 0},
+		  };
 		size_t i;
 
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 			ok(conf_parse_size(sizes[i].s, &v) == 0 &&
-			   v == sizes[i].v, "size %s", sizes[i].s);
+			       v == sizes[i].v,
+			   "size %s", sizes[i].s);
 		for (i = 0; i < sizeof(durs) / sizeof(durs[0]); i++)
 			ok(conf_parse_duration(durs[i].s, &v) == 0 &&
-			   v == durs[i].v, "duration %s", durs[i].s);
-		ok(conf_parse_size("", &v) < 0 && conf_parse_size("M", &v) < 0 &&
-		   conf_parse_size("1MB", &v) < 0 &&
-		   conf_parse_size(" 1", &v) < 0, "bad sizes refused");
+			       v == durs[i].v,
+			   "duration %s", durs[i].s);
+		ok(conf_parse_size("", &v) < 0 &&
+		       conf_parse_size("M", &v) < 0 &&
+		       conf_parse_size("1MB", &v) < 0 &&
+		       conf_parse_size(" 1", &v) < 0,
+		   "bad sizes refused");
 		ok(conf_parse_duration("", &v) < 0 &&
-		   conf_parse_duration("1w", &v) < 0 &&
-		   conf_parse_duration("1.5s", &v) < 0 &&
-		   conf_parse_duration("99999999999999999d", &v) < 0,
+		       conf_parse_duration("1w", &v) < 0 &&
+		       conf_parse_duration("1.5s", &v) < 0 &&
+		       conf_parse_duration("99999999999999999d", &v) < 0,
 		   "bad durations refused");
 	}
 	{
-		static const char *yes[] = { "yes", "true", "on", "1", "YES" };
-		static const char *no[] = { "no", "false", "off", "0", "False" };
+		static const char *yes[] = {"yes", "true", "on", "1", "YES"};
+		static const char *no[] = {"no", "false", "off", "0", "False"};
 		char buf[64];
 		size_t i;
 
@@ -298,7 +316,8 @@ int main(void)
 			conf_free_target(keys, &t);
 		}
 		ok(apply_one("[s]\nlisten=x\nmax_shrink=10\n", &t, &err) == 0 &&
-		   t.shrink == 10.0, "percent without '%%'");
+		       t.shrink == 10.0,
+		   "percent without '%%'");
 		conf_free_target(keys, &t);
 	}
 
@@ -313,15 +332,17 @@ int main(void)
 			close(fd);
 		}
 		cf = conf_read(path, &err);
-		ok(cf == NULL && strstr(err.msg, ":3: expected 'key = value'") &&
-		   strncmp(err.msg, path, strlen(path)) == 0,
+		ok(cf == NULL &&
+		       strstr(err.msg, ":3: expected 'key = value'") &&
+		       strncmp(err.msg, path, strlen(path)) == 0,
 		   "conf_read names the file: %s", err.msg);
 		unlink(path);
 		ok(conf_read(path, &err) == NULL &&
-		   strstr(err.msg, "No such file"), "missing file: %s",
-		   err.msg);
+		       strstr(err.msg, "No such file"),
+		   "missing file: %s", err.msg);
 		ok(conf_read("/tmp", &err) == NULL &&
-		   strstr(err.msg, "not a regular file"), "directory refused");
+		       strstr(err.msg, "not a regular file"),
+		   "directory refused");
 	}
 	return test_done();
 }

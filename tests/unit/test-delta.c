@@ -19,7 +19,7 @@ static void unhex(const char *hex, unsigned char *out)
 
 static struct state *load(const char *name)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	size_t len;
 	char *t = test_read_golden(name, &len);
 	struct state *st;
@@ -40,9 +40,9 @@ static unsigned char base_h[STATE_HASH_LEN], next_h[STATE_HASH_LEN];
 /* apply_fails - delta_apply refuses the delta with exactly this message */
 static void apply_fails(const char *delta, const char *want, const char *name)
 {
-	struct err err = { "" };
-	struct state *r = delta_apply(base, base_h, delta, strlen(delta), NULL,
-				      &err);
+	struct err err = {""};
+	struct state *r =
+	    delta_apply(base, base_h, delta, strlen(delta), NULL, &err);
 
 	ok(r == NULL, "apply refuses %s", name);
 	is_str(err.msg, want, "message for %s", name);
@@ -51,10 +51,11 @@ static void apply_fails(const char *delta, const char *want, const char *name)
 
 static void test_golden(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct buf out = BUF_INIT;
 	size_t glen, adds = 0, removes = 0, tlen, nlen;
-	char *gold = test_read_golden("delta-small.txt", &glen), *text, *ntext, *hex;
+	char *gold = test_read_golden("delta-small.txt", &glen), *text, *ntext,
+	     *hex;
 	struct state *r;
 
 	ok(delta_compute(base, next, &out, &adds, &removes, &err) == 0,
@@ -78,7 +79,7 @@ static void test_golden(void)
 
 	buf_reset(&out);
 	ok(delta_compute(base, base, &out, &adds, &removes, &err) == 0 &&
-		   out.len == 0 && adds == 0 && removes == 0,
+	       out.len == 0 && adds == 0 && removes == 0,
 	   "no change, empty delta");
 	r = delta_apply(base, base_h, "", 0, base_h, &err);
 	ok(r != NULL, "empty delta applies");
@@ -104,7 +105,7 @@ static void test_golden(void)
 
 static void test_refusals(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	unsigned char bad[STATE_HASH_LEN];
 	struct state *r;
 	size_t glen;
@@ -113,10 +114,12 @@ static void test_refusals(void)
 	memset(bad, 0xab, sizeof(bad));
 	r = delta_apply(base, bad, gold, glen, next_h, &err);
 	ok(r == NULL, "wrong base hash refused");
-	has_str(err.msg, "delta base hash mismatch: expected abababab", "message");
+	has_str(err.msg, "delta base hash mismatch: expected abababab",
+		"message");
 	r = delta_apply(base, base_h, gold, glen, bad, &err);
 	ok(r == NULL, "wrong result hash refused");
-	has_str(err.msg, "delta result hash mismatch: expected abababab", "message");
+	has_str(err.msg, "delta result hash mismatch: expected abababab",
+		"message");
 	r = delta_apply(next, base_h, gold, glen, next_h, &err);
 	ok(r == NULL, "delta against the wrong base refused");
 	has_str(err.msg, "delta base hash mismatch", "message");
@@ -126,32 +129,39 @@ static void test_refusals(void)
 	       "message");
 	free(gold);
 
-	apply_fails("-R nobody@example.com\n",
-		    "delta line 1: removes absent recipient \"nobody@example.com\"",
-		    "removal of an absent recipient");
+	apply_fails(
+	    "-R nobody@example.com\n",
+	    "delta line 1: removes absent recipient \"nobody@example.com\"",
+	    "removal of an absent recipient");
 	apply_fails("-D example.net smtp:x\n",
 		    "delta line 1: removes absent domain \"example.net\"",
 		    "removal of an absent domain");
 	apply_fails("-D example.org smtp:x\n",
-		    "delta line 1: removes domain \"example.org\" with nexthop \"smtp:x\", but the base has \"relay:[10.0.0.1]\"",
+		    "delta line 1: removes domain \"example.org\" with nexthop "
+		    "\"smtp:x\", but the base has \"relay:[10.0.0.1]\"",
 		    "removal with the wrong nexthop");
-	apply_fails("+R alice@example.com\n",
-		    "delta line 1: adds present recipient \"alice@example.com\"",
-		    "addition of a present recipient");
+	apply_fails(
+	    "+R alice@example.com\n",
+	    "delta line 1: adds present recipient \"alice@example.com\"",
+	    "addition of a present recipient");
 	apply_fails("+D example.com smtp:y\n",
 		    "delta line 1: adds present domain \"example.com\"",
 		    "addition of a present domain");
 	apply_fails("+R zed@example.com\n+R carol@example.com\n",
-		    "delta line 2: not sorted (\"carol@example.com\" after \"zed@example.com\")",
+		    "delta line 2: not sorted (\"carol@example.com\" after "
+		    "\"zed@example.com\")",
 		    "unsorted recipients");
-	apply_fails("+R zed@example.com\n+D example.net smtp:x\n",
-		    "delta line 2: not sorted (domain change after recipient changes)",
-		    "domain after recipient");
+	apply_fails(
+	    "+R zed@example.com\n+D example.net smtp:x\n",
+	    "delta line 2: not sorted (domain change after recipient changes)",
+	    "domain after recipient");
 	apply_fails("+R carol@example.com\n+R carol@example.com\n",
-		    "delta line 2: not sorted (\"carol@example.com\" after \"carol@example.com\")",
+		    "delta line 2: not sorted (\"carol@example.com\" after "
+		    "\"carol@example.com\")",
 		    "duplicate line");
 	apply_fails("+R carol@example.com\n-R carol@example.com\n",
-		    "delta line 2: not sorted (\"carol@example.com\" after \"carol@example.com\")",
+		    "delta line 2: not sorted (\"carol@example.com\" after "
+		    "\"carol@example.com\")",
 		    "addition before removal");
 	apply_fails("+R carol@example.com", "delta line 1: no final newline",
 		    "missing final newline");
@@ -160,24 +170,27 @@ static void test_refusals(void)
 	apply_fails("+D example.net\n", "delta line 1: empty nexthop",
 		    "empty nexthop");
 	apply_fails("+R Carol@example.com\n",
-		    "delta line 1: address \"Carol@example.com\" is not folded (\"carol@example.com\")",
+		    "delta line 1: address \"Carol@example.com\" is not folded "
+		    "(\"carol@example.com\")",
 		    "unfolded addition");
 	apply_fails("+R carol\n", "delta line 1: no \"@\" in address \"carol\"",
 		    "malformed addition");
 	apply_fails("+R carol@example.net\n",
-		    "delta result: state line 7: recipient domain \"example.net\" is not among the domains",
+		    "delta result: state line 7: recipient domain "
+		    "\"example.net\" is not among the domains",
 		    "recipient without its domain");
 	apply_fails("-D example.org relay:[10.0.0.1]\n",
-		    "delta result: state line 3: recipient domain \"example.org\" is not among the domains",
+		    "delta result: state line 3: recipient domain "
+		    "\"example.org\" is not among the domains",
 		    "domain removed under its recipients");
 }
 
 /* apply_gives - delta_apply (no hashes) gives exactly this canonical text */
 static void apply_gives(const char *delta, const char *want, const char *name)
 {
-	struct err err = { "" };
-	struct state *r = delta_apply(base, base_h, delta, strlen(delta), NULL,
-				      &err);
+	struct err err = {""};
+	struct state *r =
+	    delta_apply(base, base_h, delta, strlen(delta), NULL, &err);
 	char *text = r ? state_text(r, NULL) : NULL;
 
 	ok(r != NULL, "applies: %s: %s", name, err.msg);
@@ -189,19 +202,21 @@ static void apply_gives(const char *delta, const char *want, const char *name)
 /* test_splice - edge positions of the merge, and state_splice's own checks */
 static void test_splice(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct delta_edit e;
 	struct state *r;
 	static const char *rest =
-		"R @example.org\nR alice@example.com\nR bob+tag@example.com\n"
-		"R strasse@example.com\nR \xc3\xa4rger@xn--bcher-kva.example\n";
+	    "R @example.org\nR alice@example.com\nR bob+tag@example.com\n"
+	    "R strasse@example.com\nR \xc3\xa4rger@xn--bcher-kva.example\n";
 	char want[1024];
 
-	snprintf(want, sizeof(want), "D a.example smtp:a\n"
+	snprintf(want, sizeof(want),
+		 "D a.example smtp:a\n"
 		 "D example.com smtp:[mx1.example.com]:25\n"
 		 "D example.org relay:[10.0.0.1]\n"
 		 "D xn--bcher-kva.example smtp:[mx2.example.net]\n"
-		 "D zz.example smtp:z\n%s", rest);
+		 "D zz.example smtp:z\n%s",
+		 rest);
 	apply_gives("+D a.example smtp:a\n+D zz.example smtp:z\n", want,
 		    "additions before the first and after the last domain");
 	apply_gives("-D example.com smtp:[mx1.example.com]:25\n"
@@ -229,7 +244,8 @@ static void test_splice(void)
 		    "R @example.org\nR alice@example.com\n"
 		    "R bob+tag@example.com\nR strasse@example.com\n"
 		    "R \xc3\xa4rger@xn--bcher-kva.example\n"
-		    "R \xc3\xbf@example.com\n", "a recipient after the last");
+		    "R \xc3\xbf@example.com\n",
+		    "a recipient after the last");
 	apply_fails("-D example.com smtp:[mx1.example.com]:25\n"
 		    "-D xn--bcher-kva.example smtp:[mx2.example.net]\n"
 		    "-R alice@example.com\n-R strasse@example.com\n"
@@ -239,30 +255,36 @@ static void test_splice(void)
 		    "one recipient left under two removed domains");
 
 	/* delta_splice checks edits itself, whatever its caller did */
-	e = (struct delta_edit){ "nobody@example.com", NULL, 18, 0, 1, 'R', 0 };
+	e = (struct delta_edit){"nobody@example.com", NULL, 18, 0, 1, 'R', 0};
 	r = delta_splice(base, &e, 1, &err);
-	ok(r == NULL, "delta_splice refuses removing a record not at its "
-	   "index: %s", err.msg);
+	ok(r == NULL,
+	   "delta_splice refuses removing a record not at its "
+	   "index: %s",
+	   err.msg);
 	state_free(r);
-	e = (struct delta_edit){ "zed@example.com", NULL, 15, 0, 0, 'R', 1 };
+	e = (struct delta_edit){"zed@example.com", NULL, 15, 0, 0, 'R', 1};
 	r = delta_splice(base, &e, 1, &err);
-	ok(r == NULL && strstr(err.msg, "out of order"), "delta_splice "
-	   "refuses an addition at the wrong index: %s", err.msg);
+	ok(r == NULL && strstr(err.msg, "out of order"),
+	   "delta_splice "
+	   "refuses an addition at the wrong index: %s",
+	   err.msg);
 	state_free(r);
-	e = (struct delta_edit){ "Zed@example.com", NULL, 15, 0, 5, 'R', 1 };
+	e = (struct delta_edit){"Zed@example.com", NULL, 15, 0, 5, 'R', 1};
 	r = delta_splice(base, &e, 1, &err);
-	ok(r == NULL && strstr(err.msg, "not folded"), "delta_splice refuses "
-	   "an unfolded addition: %s", err.msg);
+	ok(r == NULL && strstr(err.msg, "not folded"),
+	   "delta_splice refuses "
+	   "an unfolded addition: %s",
+	   err.msg);
 	state_free(r);
-	e = (struct delta_edit){ "example.com", "smtp:x", 11, 6, 0, 'D', 1 };
+	e = (struct delta_edit){"example.com", "smtp:x", 11, 6, 0, 'D', 1};
 	r = delta_splice(base, &e, 1, &err);
 	ok(r == NULL, "delta_splice refuses adding a present domain: %s",
 	   err.msg);
 	state_free(r);
-	e = (struct delta_edit){ "alice@example.com", NULL, 17, 0, 1, 'R', 0 };
+	e = (struct delta_edit){"alice@example.com", NULL, 17, 0, 1, 'R', 0};
 	r = delta_splice(base, &e, 1, &err);
 	ok(r != NULL && state_recipient_count(r) == 4 &&
-	   !state_has_recipient(r, "alice@example.com", 17),
+	       !state_has_recipient(r, "alice@example.com", 17),
 	   "delta_splice removes a recipient: %s", err.msg);
 	state_free(r);
 }
@@ -278,7 +300,7 @@ static double now(void)
 /* test_million - a 1M state, 1% changed, round trip through the delta */
 static void test_million(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct state *a = state_new(), *b = state_new(), *r;
 	unsigned char ha[STATE_HASH_LEN], hb[STATE_HASH_LEN];
 	struct buf out = BUF_INIT;
@@ -300,12 +322,14 @@ static void test_million(void)
 			bad |= state_add_recipient(b, s, (size_t)n, 0, &err);
 	}
 	ok(bad == 0 && state_finish(a, NULL, &err) == 0 &&
-		   state_finish(b, NULL, &err) == 0, "1M states built");
+	       state_finish(b, NULL, &err) == 0,
+	   "1M states built");
 	state_hash(a, ha);
 	state_hash(b, hb);
 	t0 = now();
 	ok(delta_compute(a, b, &out, &adds, &removes, &err) == 0 &&
-		   adds == 5000 && removes == 5000, "1M delta computed");
+	       adds == 5000 && removes == 5000,
+	   "1M delta computed");
 	t1 = now();
 	r = delta_apply(a, ha, out.data, out.len, hb, &err);
 	t2 = now();

@@ -69,7 +69,7 @@ static const char *load_err(const char *path)
 
 int main(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct key_secret *sk = NULL, *sk2 = NULL;
 	char publine[256], publine2[256], text[1024], id[KEY_ID_LEN + 1];
 	char want[512], b64[64];
@@ -80,6 +80,21 @@ int main(void)
 	char msg[] = "{\"origin\":\"mx1.example\",\"serial\":1}";
 	struct stat st;
 	const char *k1;
+	gid_t mgid = 0;
+	int mg;
+	size_t i;
+	/* with group mxsync: NULL loads, else the start of the refusal */
+	static const struct {
+		mode_t mode;
+		const char *refusal;
+	} gmodes[] = {
+	    {0640, NULL},
+	    {0440, NULL},
+	    {0644, "is readable by group or others"},
+	    {0604, "is readable by group or others"},
+	    {0660, "is accessible by group or others"},
+	    {0650, "is accessible by group or others"},
+	};
 	size_t clen = strlen(KEY_SIGN_CONTEXT);
 
 	if (mkdtemp(dir) == NULL) {
@@ -98,12 +113,13 @@ int main(void)
 	/* generate */
 	k1 = tpath("k1");
 	ok(key_generate(k1, "mx1 signing key", publine, sizeof(publine),
-			&err) == 0, "key_generate: %s", err.msg);
+			&err) == 0,
+	   "key_generate: %s", err.msg);
 	ok(stat(k1, &st) == 0 && (st.st_mode & 07777) == 0600,
 	   "key file has mode 0600");
 	ok(strncmp(publine, "mxsync-ed25519 ", 15) == 0 &&
-	   strlen(publine) == 15 + 16 + 1 + 44 + 1 + 15 &&
-	   strcmp(publine + strlen(publine) - 16, " mx1 signing key") == 0,
+	       strlen(publine) == 15 + 16 + 1 + 44 + 1 + 15 &&
+	       strcmp(publine + strlen(publine) - 16, " mx1 signing key") == 0,
 	   "public line: tag, id, base64 key, comment: %s", publine);
 	memcpy(id, publine + 15, KEY_ID_LEN);
 	id[KEY_ID_LEN] = '\0';
@@ -132,7 +148,8 @@ int main(void)
 	/* symlink refused (O_NOFOLLOW) for generate and load */
 	ok(symlink(tpath("nowhere"), tpath("link")) == 0, "symlink");
 	ok(key_generate(tpath("link"), NULL, publine2, sizeof(publine2),
-			&err) == -1, "generate refuses a dangling symlink");
+			&err) == -1,
+	   "generate refuses a dangling symlink");
 	ok(access(tpath("nowhere"), F_OK) != 0, "... and creates nothing");
 	unlink(tpath("link"));
 	ok(symlink(k1, tpath("link")) == 0, "symlink");
@@ -158,7 +175,8 @@ int main(void)
 	ok(key_verify(pk, msg, strlen(msg) - 1, sig, &err) == -1,
 	   "a truncated message does not verify");
 	ok(key_sign(sk, "", 0, bad, &err) == 0 &&
-	   key_verify(pk, "", 0, bad, &err) == 0, "an empty message signs");
+	       key_verify(pk, "", 0, bad, &err) == 0,
+	   "an empty message signs");
 
 	/* the signature covers the context prefix */
 	ok(crypto_sign_verify_detached(sig, (unsigned char *)msg, strlen(msg),
@@ -167,9 +185,9 @@ int main(void)
 	memcpy(ctxmsg, KEY_SIGN_CONTEXT, clen);
 	memcpy(ctxmsg + clen, msg, strlen(msg));
 	ok(crypto_sign_verify_detached(sig, ctxmsg, clen + strlen(msg), pk) ==
-	   0, "the signature is over KEY_SIGN_CONTEXT || message");
-	crypto_sign_detached(bad, NULL, (unsigned char *)msg, strlen(msg),
-			     rsk);
+	       0,
+	   "the signature is over KEY_SIGN_CONTEXT || message");
+	crypto_sign_detached(bad, NULL, (unsigned char *)msg, strlen(msg), rsk);
 	ok(key_verify(rpk, msg, strlen(msg), bad, &err) == -1,
 	   "a signature of the bare message (no prefix) does not verify");
 	crypto_sign_detached(bad, NULL, ctxmsg, clen + strlen(msg), rsk);
@@ -177,8 +195,9 @@ int main(void)
 	   "a raw signature of prefix || message verifies");
 
 	/* wrong key */
-	ok(key_generate(tpath("k2"), NULL, publine2, sizeof(publine2),
-			&err) == 0, "second key");
+	ok(key_generate(tpath("k2"), NULL, publine2, sizeof(publine2), &err) ==
+	       0,
+	   "second key");
 	sk2 = key_load_secret(tpath("k2"), &err);
 	ok(sk2 != NULL, "second key loads");
 	if (sk2 != NULL) {
@@ -210,6 +229,67 @@ int main(void)
 	key_secret_free(sk2);
 	chmod(k1, 0600);
 
+	/*
+	 * group read: only for group KEY_GROUP.  k1 has the test's own group,
+	 * which is not mxsync unless the test runs as mxsync.
+	 */
+	mg = key_group_gid(&mgid, &err);
+	ok(mg >= 0, "key_group_gid answers (%s %s)", KEY_GROUP,
+	   mg == 1 ? "exists" : "does not exist");
+	if (mg == 1 && getegid() == mgid) {
+		printf("# running as group %s: own-group refusal not tested\n",
+		       KEY_GROUP);
+	} else {
+		chmod(k1, 0640);
+		has_str(load_err(k1), "(mode 0640); chmod 600 ",
+			"mode 0640, group not mxsync, refused");
+		has_str(load_err(k1), "or chgrp mxsync ",
+			"... and names the group it may have");
+		chmod(k1, 0440);
+		has_str(load_err(k1),
+			"is readable by group or others "
+			"(mode 0440)",
+			"mode 0440, group not mxsync, refused");
+	}
+	chmod(k1, 0644);
+	has_str(load_err(k1), "is readable by group or others (mode 0644)",
+		"mode 0644 refused");
+	ok(strstr(load_err(k1), "chgrp") == NULL,
+	   "... with no chgrp hint: others must never read it");
+	chmod(k1, 0600);
+
+	/* key_generate_group: the caller's own group is always allowed */
+	ok(key_generate_group(tpath("g1"), NULL, getegid(), publine2,
+			      sizeof(publine2), &err) == 0,
+	   "key_generate_group with the own group: %s", err.msg);
+	ok(stat(tpath("g1"), &st) == 0 && (st.st_mode & 07777) == 0640 &&
+	       st.st_gid == getegid(),
+	   "... mode 0640, that group");
+	if (mg == 1 && chown(k1, (uid_t)-1, mgid) == 0) {
+		for (i = 0; i < sizeof(gmodes) / sizeof(gmodes[0]); i++) {
+			chmod(k1, gmodes[i].mode);
+			if (gmodes[i].refusal == NULL) {
+				sk2 = key_load_secret(k1, &err);
+				ok(sk2 != NULL,
+				   "mode %04o, group mxsync, loads",
+				   (unsigned)gmodes[i].mode);
+				key_secret_free(sk2);
+				continue;
+			}
+			snprintf(want, sizeof(want), "%s (mode %04o)",
+				 gmodes[i].refusal, (unsigned)gmodes[i].mode);
+			has_str(load_err(k1), want,
+				"mode %04o, group mxsync, refused",
+				(unsigned)gmodes[i].mode);
+		}
+		chmod(k1, 0600);
+		ok(chown(k1, (uid_t)-1, getegid()) == 0, "group back");
+	} else {
+		printf("# no group %s, or not allowed to chgrp to it: "
+		       "acceptance of mode 0640 is tested by t-deb.sh\n",
+		       KEY_GROUP);
+	}
+
 	/* malformed files, each from a raw key pair */
 	key_id(rpk, id);
 	raw_key_text(text, sizeof(text), KEY_SECRET_TAG, id, rsk, sizeof(rsk),
@@ -219,7 +299,7 @@ int main(void)
 	ok(sk2 != NULL, "a hand-written key file loads: %s", err.msg);
 	if (sk2 != NULL) {
 		ok(key_sign(sk2, msg, strlen(msg), sig, &err) == 0 &&
-		   key_verify(rpk, msg, strlen(msg), sig, &err) == 0,
+		       key_verify(rpk, msg, strlen(msg), sig, &err) == 0,
 		   "... and signs for its public key");
 		key_secret_free(sk2);
 	}
@@ -293,10 +373,10 @@ int main(void)
 	has_str(load_err(tpath("absent")), "No such file or directory",
 		"a missing file refused");
 	has_str(load_err(dir), "not a regular file", "a directory refused");
-	ok(key_generate(tpath("c"), "bad\ncomment", publine2,
-			sizeof(publine2), &err) == -1 &&
-	   strstr(err.msg, "control character") &&
-	   access(tpath("c"), F_OK) != 0,
+	ok(key_generate(tpath("c"), "bad\ncomment", publine2, sizeof(publine2),
+			&err) == -1 &&
+	       strstr(err.msg, "control character") &&
+	       access(tpath("c"), F_OK) != 0,
 	   "a comment with a newline is refused before creating a file");
 
 	/* key_public_decode refusals */
@@ -304,9 +384,10 @@ int main(void)
 	sodium_bin2base64(b64, sizeof(b64), rpk, sizeof(rpk),
 			  sodium_base64_VARIANT_ORIGINAL);
 	ok(key_public_decode(id, 16, b64, 44, pk2, &err) == 0 &&
-	   memcmp(pk2, rpk, 32) == 0, "key_public_decode");
-	ok(key_public_decode("0000000000000000", 16, b64, 44, pk2, &err) ==
-	   -1, "public: wrong id");
+	       memcmp(pk2, rpk, 32) == 0,
+	   "key_public_decode");
+	ok(key_public_decode("0000000000000000", 16, b64, 44, pk2, &err) == -1,
+	   "public: wrong id");
 	has_str(err.msg, "does not match the public key", "... message");
 	ok(key_public_decode(id, 16, "AAAA*AAA", 8, pk2, &err) == -1,
 	   "public: bad base64");

@@ -54,7 +54,7 @@ static const char *subst(const char *text, const char *from, const char *to)
 static void refuse(const char *json, const char *want, const char *what)
 {
 	struct manifest m;
-	struct err err = { "" };
+	struct err err = {""};
 	int rc = manifest_decode(&m, json, strlen(json), &err);
 
 	ok(rc == -1, "refused: %s", what);
@@ -62,19 +62,19 @@ static void refuse(const char *json, const char *want, const char *what)
 }
 
 static const char edge[] =
-	" {\"allow_shrink\": true, \"version\":1,\"origin\":\"a\","
-	"\"key_id\":\"0123456789abcdef\",\"serial\":9007199254740991,"
-	"\"created\":0,\"expires\":1,\"kind\":\"full\",\"state_hash\":"
-	"\"0000000000000000000000000000000000000000000000000000000000000000\","
-	"\"body_hash\":"
-	"\"0000000000000000000000000000000000000000000000000000000000000000\","
-	"\"body_size\":9007199254740991,\"domains\":0,\"recipients\":0,"
-	"\"recipient_delimiter\":\"\"}\n";
+    " {\"allow_shrink\": true, \"version\":1,\"origin\":\"a\","
+    "\"key_id\":\"0123456789abcdef\",\"serial\":9007199254740991,"
+    "\"created\":0,\"expires\":1,\"kind\":\"full\",\"state_hash\":"
+    "\"0000000000000000000000000000000000000000000000000000000000000000\","
+    "\"body_hash\":"
+    "\"0000000000000000000000000000000000000000000000000000000000000000\","
+    "\"body_size\":9007199254740991,\"domains\":0,\"recipients\":0,"
+    "\"recipient_delimiter\":\"\"}\n";
 
 int main(void)
 {
 	struct manifest m, d;
-	struct err err = { "" };
+	struct err err = {""};
 	char *full_g, *delta_g, *text;
 	size_t full_len = 0, delta_len = 0, len = 0;
 	char big[MANIFEST_MAX + 64];
@@ -123,7 +123,8 @@ int main(void)
 	ok(manifest_decode(&d, edge, strlen(edge), &err) == 0,
 	   "edge values accepted (serial 2^53-1, created 0): %s", err.msg);
 	ok(d.serial == MANIFEST_SERIAL_MAX && d.allow_shrink == 1 &&
-	   d.recipient_delimiter[0] == '\0', "edge values decoded");
+	       d.recipient_delimiter[0] == '\0',
+	   "edge values decoded");
 
 	/* refusals, each naming the field */
 	refuse(subst(full_g, "\"version\":1", "\"version\":2"),
@@ -147,9 +148,10 @@ int main(void)
 	       "manifest: field 'created': out of range", "negative created");
 	refuse(subst(full_g, "\"expires\":1700086400", "\"expires\":-1"),
 	       "manifest: field 'expires': out of range", "negative expires");
-	refuse(subst(full_g, "\"expires\":1700086400", "\"expires\":1700000000"),
-	       "manifest: field 'expires': not after 'created'",
-	       "expires == created");
+	refuse(
+	    subst(full_g, "\"expires\":1700086400", "\"expires\":1700000000"),
+	    "manifest: field 'expires': not after 'created'",
+	    "expires == created");
 	refuse(subst(full_g, "\"expires\":1700086400", "\"expires\":1"),
 	       "manifest: field 'expires': not after 'created'",
 	       "expires < created");
@@ -184,8 +186,7 @@ int main(void)
 		     "\"key_id\":\"0123456789ABCDEF\""),
 	       "manifest: field 'key_id': not 16 lower-case hex digits",
 	       "upper-case key_id");
-	refuse(subst(full_g, "\"key_id\":\"0123456789abcdef\"",
-		     "\"key_id\":7"),
+	refuse(subst(full_g, "\"key_id\":\"0123456789abcdef\"", "\"key_id\":7"),
 	       "manifest: field 'key_id': not a string", "mistyped key_id");
 	refuse(subst(full_g, "\"origin\":\"mx1.example.com\"",
 		     "\"origin\":\"mx1 example.com\""),
@@ -193,9 +194,9 @@ int main(void)
 	refuse(subst(full_g, "\"origin\":\"mx1.example.com\"",
 		     "\"origin\":\"mx1/../x\""),
 	       "manifest: field 'origin': invalid", "slash in origin");
-	refuse(subst(full_g, "\"origin\":\"mx1.example.com\"",
-		     "\"origin\":\"\""),
-	       "manifest: field 'origin': invalid", "empty origin");
+	refuse(
+	    subst(full_g, "\"origin\":\"mx1.example.com\"", "\"origin\":\"\""),
+	    "manifest: field 'origin': invalid", "empty origin");
 	refuse(subst(full_g, "\"origin\":\"mx1.example.com\"",
 		     "\"origin\":\"mx1\\u0000x\""),
 	       "manifest: invalid JSON", "NUL in origin");
@@ -222,8 +223,9 @@ int main(void)
 		     "\"recipient_delimiter\":\"0123456789abcdef\""),
 	       "manifest: field 'recipient_delimiter': invalid",
 	       "recipient_delimiter too long");
-	refuse(subst(full_g, "\"allow_shrink\"", "\"extra\":1,\"allow_shrink\""),
-	       "manifest: field 'extra': unknown field", "unknown field");
+	refuse(
+	    subst(full_g, "\"allow_shrink\"", "\"extra\":1,\"allow_shrink\""),
+	    "manifest: field 'extra': unknown field", "unknown field");
 	refuse(subst(full_g, "\"serial\":42", "\"serial\":42,\"serial\":43"),
 	       "manifest: invalid JSON", "duplicate field");
 	refuse(subst(full_g, "\"state_hash\"",
@@ -256,11 +258,13 @@ int main(void)
 	sample(&m, 0);
 	m.serial = 0;
 	ok(manifest_encode(&m, &len, &err) == NULL &&
-	   strstr(err.msg, "field 'serial'"), "encode refuses serial 0");
+	       strstr(err.msg, "field 'serial'"),
+	   "encode refuses serial 0");
 	sample(&m, 0);
 	strcpy(m.origin, "bad origin");
 	ok(manifest_encode(&m, &len, &err) == NULL &&
-	   strstr(err.msg, "field 'origin'"), "encode refuses a bad origin");
+	       strstr(err.msg, "field 'origin'"),
+	   "encode refuses a bad origin");
 
 	/* hex helpers */
 	{
@@ -270,7 +274,8 @@ int main(void)
 		manifest_hex((const unsigned char *)"\x0f\xa0", 2, h);
 		is_str(h, "0fa0", "manifest_hex");
 		ok(manifest_unhex("0fa0", 4, b, 2) == 0 && b[0] == 0x0f &&
-		   b[1] == 0xa0, "manifest_unhex");
+		       b[1] == 0xa0,
+		   "manifest_unhex");
 		ok(manifest_unhex("0fa", 3, b, 2) < 0, "unhex refuses odd");
 	}
 

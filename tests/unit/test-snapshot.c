@@ -38,7 +38,7 @@ static void refuse(const char *data, size_t len, size_t max_body,
 		   const char *want, const char *what)
 {
 	struct snapshot s;
-	struct err err = { "" };
+	struct err err = {""};
 	char *p = path_of("bad.snap");
 
 	put(p, data, len);
@@ -58,7 +58,7 @@ int main(void)
 			    "R @example.com\n";
 	size_t glen = 0, mlen = 0, wlen = 0, n, i, hdr;
 	struct snapshot s;
-	struct err err = { "" };
+	struct err err = {""};
 	struct stat st;
 
 	if (mkdtemp(dir) == NULL) {
@@ -79,8 +79,8 @@ int main(void)
 
 	/* write gives the golden bytes */
 	ok(snapshot_write(path_of("a.snap"), manifest, mlen, sig, body,
-			  strlen(body), &err) == 0, "snapshot_write: %s",
-	   err.msg);
+			  strlen(body), &err) == 0,
+	   "snapshot_write: %s", err.msg);
 	written = test_slurp(path_of("a.snap"), &wlen);
 	ok(written && wlen == glen && memcmp(written, golden, glen) == 0,
 	   "written file equals the golden snapshot");
@@ -92,7 +92,8 @@ int main(void)
 	ok(snapshot_read(gpath, 1024, &s, &err) == 0, "snapshot_read: %s",
 	   err.msg);
 	ok(s.manifest_len == mlen && memcmp(s.manifest, manifest, mlen) == 0 &&
-	   s.manifest[mlen] == '\0', "manifest read back");
+	       s.manifest[mlen] == '\0',
+	   "manifest read back");
 	ok(memcmp(s.sig, sig, sizeof(sig)) == 0, "signature read back");
 	ok(s.body_len == strlen(body) && memcmp(s.body, body, s.body_len) == 0,
 	   "body read back");
@@ -103,8 +104,9 @@ int main(void)
 	/* empty body */
 	ok(snapshot_write(path_of("e.snap"), manifest, mlen, sig, NULL, 0,
 			  &err) == 0 &&
-	   snapshot_read(path_of("e.snap"), 0, &s, &err) == 0 &&
-	   s.body_len == 0 && s.body == NULL, "empty body");
+	       snapshot_read(path_of("e.snap"), 0, &s, &err) == 0 &&
+	       s.body_len == 0 && s.body == NULL,
+	   "empty body");
 	snapshot_clear(&s);
 
 	/* a large body (its buffer is mapped in before the read) */
@@ -115,9 +117,9 @@ int main(void)
 		for (o = 0; bb != NULL && o < blen; o++)
 			bb[o] = (char)('a' + (o * 7 + o / 4099) % 26);
 		ok(bb != NULL &&
-		   snapshot_write(path_of("big.snap"), manifest, mlen, sig, bb,
-				  blen, &err) == 0 &&
-		   snapshot_read(path_of("big.snap"), blen, &s, &err) == 0,
+		       snapshot_write(path_of("big.snap"), manifest, mlen, sig,
+				      bb, blen, &err) == 0 &&
+		       snapshot_read(path_of("big.snap"), blen, &s, &err) == 0,
 		   "a %zu-octet body is written and read: %s", blen, err.msg);
 		ok(s.body_len == blen && memcmp(s.body, bb, blen) == 0,
 		   "the large body reads back whole");
@@ -130,8 +132,10 @@ int main(void)
 	   "body at max_body accepted");
 	snapshot_clear(&s);
 	hdr = glen - strlen(body);
-	refuse(golden, glen, strlen(body) - 1, "body of 55 bytes is over "
-	       "the limit of 54", "body one over max_body");
+	refuse(golden, glen, strlen(body) - 1,
+	       "body of 55 bytes is over "
+	       "the limit of 54",
+	       "body one over max_body");
 	refuse(golden, glen, 3, "body of 55 bytes is over the limit of 3",
 	       "body far over max_body");
 	{
@@ -146,8 +150,7 @@ int main(void)
 
 	/* refusals */
 	refuse("", 0, 1024, "bad magic", "empty file");
-	refuse("mxsync-snapshot 2\n{}\n", 21, 1024, "bad magic",
-	       "wrong magic");
+	refuse("mxsync-snapshot 2\n{}\n", 21, 1024, "bad magic", "wrong magic");
 	refuse(golden, 10, 1024, "bad magic", "truncated magic");
 	refuse(golden, 40, 1024, "truncated manifest line",
 	       "truncated manifest");
@@ -164,8 +167,10 @@ int main(void)
 	b64 = snapshot_b64(sig, 63);
 	snprintf(tmp + n, sizeof(tmp) - n, "%s\nbody", b64);
 	free(b64);
-	refuse(tmp, strlen(tmp), 1024, "signature line is not base64 of 64 "
-	       "bytes", "63-byte signature");
+	refuse(tmp, strlen(tmp), 1024,
+	       "signature line is not base64 of 64 "
+	       "bytes",
+	       "63-byte signature");
 	snprintf(tmp, sizeof(tmp), "%s\n", SNAPSHOT_MAGIC);
 	refuse(tmp, strlen(tmp), 1024, "empty or malformed manifest line",
 	       "empty manifest line");
@@ -174,16 +179,19 @@ int main(void)
 	refuse(tmp, strlen(SNAPSHOT_MAGIC) + 5000, 1024,
 	       "manifest line over 4096 bytes", "oversize manifest line");
 	ok(snapshot_read(path_of("missing"), 1024, &s, &err) == -1 &&
-	   strstr(err.msg, "No such file"), "missing file: %s", err.msg);
+	       strstr(err.msg, "No such file"),
+	   "missing file: %s", err.msg);
 	ok(snapshot_read(dir, 1024, &s, &err) == -1, "directory refused");
 
 	/* write refuses a manifest with a newline */
 	ok(snapshot_write(path_of("n.snap"), "{\n}", 3, sig, "", 0, &err) ==
-		   -1 && strstr(err.msg, "one line"),
+		   -1 &&
+	       strstr(err.msg, "one line"),
 	   "manifest with a newline refused");
 	ok(access(path_of("n.snap"), F_OK) != 0, "nothing written");
 	ok(snapshot_write(path_of("nodir/x.snap"), manifest, mlen, sig, "", 0,
-			  &err) == -1 && strstr(err.msg, "No such file"),
+			  &err) == -1 &&
+	       strstr(err.msg, "No such file"),
 	   "write into a missing dir fails: %s", err.msg);
 
 	/* base64 */
@@ -195,7 +203,7 @@ int main(void)
 	free(bin);
 	free(b64);
 	ok(snapshot_unb64("aGVsbG8", 7, &n, &err) == NULL, "missing padding "
-	   "refused");
+							   "refused");
 	ok(snapshot_unb64("aGVsbG8=x", 9, &n, &err) == NULL,
 	   "trailing byte refused");
 	ok(snapshot_unb64("aGVs bG8=", 9, &n, &err) == NULL,

@@ -21,13 +21,14 @@ static void hexify(const unsigned char *h, char *out)
 		sprintf(out + 2 * i, "%02x", h[i]);
 }
 
-#define ADD_D(st, d, n) state_add_domain(st, d, strlen(d), n, strlen(n), 0, &err)
+#define ADD_D(st, d, n)                                                        \
+	state_add_domain(st, d, strlen(d), n, strlen(n), 0, &err)
 #define ADD_R(st, a, t) state_add_recipient(st, a, strlen(a), t, &err)
 
 /* parse_fails - state_parse refuses text with a message containing want */
 static void parse_fails(const char *text, const char *want, const char *name)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct state *st = state_parse(text, strlen(text), &err);
 
 	ok(st == NULL, "parse refuses %s", name);
@@ -37,7 +38,7 @@ static void parse_fails(const char *text, const char *want, const char *name)
 
 static void test_golden(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct state *st = state_new(), *p;
 	unsigned char h[STATE_HASH_LEN];
 	char hex[2 * STATE_HASH_LEN + 1], *text, *gold, *ghash;
@@ -55,7 +56,8 @@ static void test_golden(void)
 	ok(ADD_R(st, "strasse@example.com", 1) == 0, "add recipient");
 	ok(ADD_D(st, "xn--bcher-kva.example", "smtp:[mx2.example.net]") == 0,
 	   "add domain");
-	ok(ADD_R(st, "ärger@xn--bcher-kva.example", 1) == 0, "add utf-8 recipient");
+	ok(ADD_R(st, "ärger@xn--bcher-kva.example", 1) == 0,
+	   "add utf-8 recipient");
 	ok(ADD_R(st, "bob+tag@example.com", 1) == 0, "add");
 	ok(ADD_D(st, "example.org", "relay:[10.0.0.1]") == 0, "add");
 	ok(ADD_R(st, "alice@example.com", 2) == 0, "add");
@@ -88,11 +90,11 @@ static void test_golden(void)
 		is_str(hex, ghash, "parsed hash equals golden hash");
 		state_domain(p, 0, &d, &dl, &n, &nl);
 		ok(dl == 11 && memcmp(d, "example.com", 11) == 0 && nl == 25 &&
-			   memcmp(n, "smtp:[mx1.example.com]:25", 25) == 0,
+		       memcmp(n, "smtp:[mx1.example.com]:25", 25) == 0,
 		   "state_domain accessor");
 		state_recipient(p, 4, &a, &al);
 		ok(al == strlen("ärger@xn--bcher-kva.example") &&
-			   memcmp(a, "ärger@xn--bcher-kva.example", al) == 0,
+		       memcmp(a, "ärger@xn--bcher-kva.example", al) == 0,
 		   "state_recipient accessor");
 		ok(state_find_domain(p, "example.org", 11) == 1, "find domain");
 		ok(state_find_domain(p, "example.net", 11) == -1,
@@ -112,16 +114,19 @@ static void test_golden(void)
 		ok(fd >= 0 && state_write_fd(st, fd, &err) == 0, "write_fd");
 		close(fd);
 		l = state_load(path, &err);
-		ok(l != NULL && state_recipient_count(l) == 5, "load written file");
+		ok(l != NULL && state_recipient_count(l) == 5,
+		   "load written file");
 		state_free(l);
 		unlink(path);
 		l = state_load(path, &err);
 		ok(l == NULL, "load missing file fails");
-		has_str(err.msg, "open(/tmp/test-state-", "message names the file");
+		has_str(err.msg, "open(/tmp/test-state-",
+			"message names the file");
 		has_str(err.msg, "No such file", "message gives the reason");
 		l = state_load("/tmp", &err);
 		ok(l == NULL, "load of a directory fails");
-		is_str(err.msg, "/tmp: not a regular file", "message for a directory");
+		is_str(err.msg, "/tmp: not a regular file",
+		       "message for a directory");
 	}
 	state_free(st);
 	free(gold);
@@ -130,7 +135,7 @@ static void test_golden(void)
 
 static void test_empty(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct state *st = state_new(), *p;
 	unsigned char h[STATE_HASH_LEN];
 	char hex[2 * STATE_HASH_LEN + 1], *t;
@@ -143,8 +148,10 @@ static void test_empty(void)
 	state_hash(st, h);
 	hexify(h, hex);
 	/* BLAKE2b-256 of the empty string */
-	is_str(hex, "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8",
-	       "empty hash");
+	is_str(
+	    hex,
+	    "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8",
+	    "empty hash");
 	p = state_parse("", 0, &err);
 	ok(p != NULL && state_domain_count(p) == 0, "empty text parses");
 	state_free(p);
@@ -153,29 +160,34 @@ static void test_empty(void)
 
 static void test_refusals(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct state *st;
 	unsigned tag = 0;
 
-	parse_fails("D example.com smtp:x\nR a@example.com", 
+	parse_fails("D example.com smtp:x\nR a@example.com",
 		    "state line 2: no final newline", "missing final newline");
-	parse_fails("D b.example smtp:x\nD a.example smtp:x\n",
-		    "state line 2: not sorted (\"a.example\" after \"b.example\")",
-		    "unsorted domains");
-	parse_fails("D a.example smtp:x\nR b@a.example\nR a@a.example\n",
-		    "state line 3: not sorted (\"a@a.example\" after \"b@a.example\")",
-		    "unsorted recipients");
+	parse_fails(
+	    "D b.example smtp:x\nD a.example smtp:x\n",
+	    "state line 2: not sorted (\"a.example\" after \"b.example\")",
+	    "unsorted domains");
+	parse_fails(
+	    "D a.example smtp:x\nR b@a.example\nR a@a.example\n",
+	    "state line 3: not sorted (\"a@a.example\" after \"b@a.example\")",
+	    "unsorted recipients");
 	/* octets over 0x7f sort after ASCII, in and past the first 8 */
 	parse_fails("D a.example smtp:x\nR \xc3\xa9@a.example\nR z@a.example\n",
-		    "state line 3: not sorted (\"z@a.example\" after \"\xc3\xa9@a.example\")",
+		    "state line 3: not sorted (\"z@a.example\" after "
+		    "\"\xc3\xa9@a.example\")",
 		    "unsorted recipients, non-ASCII octet first");
 	parse_fails("D a.example smtp:x\nR abcdefghi\xc3\xa9@a.example\n"
 		    "R abcdefghiz@a.example\n",
-		    "state line 3: not sorted (\"abcdefghiz@a.example\" after \"abcdefghi\xc3\xa9@a.example\")",
+		    "state line 3: not sorted (\"abcdefghiz@a.example\" after "
+		    "\"abcdefghi\xc3\xa9@a.example\")",
 		    "unsorted recipients, non-ASCII octet past 8");
 	{
-		static const char t[] = "D a.example smtp:x\nR abcdefghiz@a.example\n"
-					"R abcdefghi\xc3\xa9@a.example\n";
+		static const char t[] =
+		    "D a.example smtp:x\nR abcdefghiz@a.example\n"
+		    "R abcdefghi\xc3\xa9@a.example\n";
 
 		st = state_parse(t, sizeof(t) - 1, &err);
 		ok(st != NULL && state_recipient_count(st) == 2,
@@ -197,21 +209,25 @@ static void test_refusals(void)
 	parse_fails("D a.example smtp:x\nR  u@a.example\n",
 		    "state line 2: white space in address \" u@a.example\"",
 		    "two spaces");
-	parse_fails("D A.example smtp:x\n",
-		    "state line 1: domain \"A.example\" is not folded (\"a.example\")",
-		    "unfolded domain");
+	parse_fails(
+	    "D A.example smtp:x\n",
+	    "state line 1: domain \"A.example\" is not folded (\"a.example\")",
+	    "unfolded domain");
 	parse_fails("D a.example smtp:x\nR Straße@a.example\n",
-		    "state line 2: address \"Straße@a.example\" is not folded (\"strasse@a.example\")",
+		    "state line 2: address \"Straße@a.example\" is not folded "
+		    "(\"strasse@a.example\")",
 		    "unfolded utf-8 address");
 	parse_fails("D a.example smtp:x\nR u@b.example\n",
-		    "state line 2: recipient domain \"b.example\" is not among the domains",
+		    "state line 2: recipient domain \"b.example\" is not among "
+		    "the domains",
 		    "recipient of an absent domain");
 	parse_fails("D a.example \n", "state line 1: empty nexthop",
 		    "empty nexthop");
 	parse_fails("D a.example\n", "state line 1: empty nexthop",
 		    "missing nexthop");
 	parse_fails("R u@a.example\nD a.example smtp:x\n",
-		    "state line 1: recipient domain \"a.example\" is not among the domains",
+		    "state line 1: recipient domain \"a.example\" is not among "
+		    "the domains",
 		    "recipient before its domain");
 	parse_fails("D a.example smtp:x\nR u@a.example\nD b.example smtp:x\n",
 		    "state line 3: domain after recipients",
@@ -219,9 +235,10 @@ static void test_refusals(void)
 	parse_fails("D a.example smtp:x\nR nodomain\n",
 		    "state line 2: no \"@\" in address \"nodomain\"",
 		    "address without @");
-	parse_fails("D a.example smtp:x\t\n",
-		    "state line 1: control character in nexthop \"smtp:x\\x09\"",
-		    "tab in nexthop");
+	parse_fails(
+	    "D a.example smtp:x\t\n",
+	    "state line 1: control character in nexthop \"smtp:x\\x09\"",
+	    "tab in nexthop");
 	{
 		static const char z[] = "D a.example smtp:x\n\0";
 		struct state *p = state_parse(z, sizeof(z) - 1, &err);
@@ -234,7 +251,8 @@ static void test_refusals(void)
 		state_free(p);
 	}
 	{
-		static const char t[] = "D a.example smtp:x\nR u\0v@a.example\n";
+		static const char t[] =
+		    "D a.example smtp:x\nR u\0v@a.example\n";
 		struct state *p = state_parse(t, sizeof(t) - 1, &err);
 
 		ok(p == NULL, "parse refuses NUL in a key");
@@ -243,29 +261,41 @@ static void test_refusals(void)
 	}
 
 	st = state_new();
-	ok(ADD_D(st, "Example.com", "smtp:x") == -1, "add refuses unfolded domain");
-	is_str(err.msg, "domain \"Example.com\" is not folded (\"example.com\")",
+	ok(ADD_D(st, "Example.com", "smtp:x") == -1,
+	   "add refuses unfolded domain");
+	is_str(err.msg,
+	       "domain \"Example.com\" is not folded (\"example.com\")",
 	       "message for unfolded domain");
 	ok(ADD_D(st, "example.com", "") == -1, "add refuses empty nexthop");
 	is_str(err.msg, "domain \"example.com\": empty nexthop",
 	       "message for empty nexthop");
-	ok(ADD_R(st, "Bob@example.com", 0) == -1, "add refuses unfolded address");
-	is_str(err.msg, "address \"Bob@example.com\" is not folded (\"bob@example.com\")",
-	       "message for unfolded address");
+	ok(ADD_R(st, "Bob@example.com", 0) == -1,
+	   "add refuses unfolded address");
+	is_str(
+	    err.msg,
+	    "address \"Bob@example.com\" is not folded (\"bob@example.com\")",
+	    "message for unfolded address");
 	ok(ADD_D(st, "example.com", "smtp:x") == 0, "add domain");
 	ok(ADD_R(st, "u@example.com", 4) == 0, "add");
-	ok(ADD_R(st, "v@example.net", 7) == 0, "add recipient of absent domain");
+	ok(ADD_R(st, "v@example.net", 7) == 0,
+	   "add recipient of absent domain");
 	ok(state_finish(st, &tag, &err) == -1, "finish refuses absent domain");
-	is_str(err.msg, "recipient \"v@example.net\": domain \"example.net\" is not among the domains",
+	is_str(err.msg,
+	       "recipient \"v@example.net\": domain \"example.net\" is not "
+	       "among the domains",
 	       "message for absent domain");
 	ok(tag == 7, "tag names the source (%u)", tag);
 	state_free(st);
 
 	st = state_new();
-	ok(state_add_domain(st, "example.com", 11, "smtp:a", 6, 1, &err) == 0, "add");
-	ok(state_add_domain(st, "example.com", 11, "smtp:b", 6, 5, &err) == 0, "add");
+	ok(state_add_domain(st, "example.com", 11, "smtp:a", 6, 1, &err) == 0,
+	   "add");
+	ok(state_add_domain(st, "example.com", 11, "smtp:b", 6, 5, &err) == 0,
+	   "add");
 	ok(state_finish(st, &tag, &err) == -1, "finish refuses two nexthops");
-	is_str(err.msg, "domain \"example.com\" listed with two nexthops: \"smtp:a\" and \"smtp:b\"",
+	is_str(err.msg,
+	       "domain \"example.com\" listed with two nexthops: \"smtp:a\" "
+	       "and \"smtp:b\"",
 	       "message for two nexthops");
 	ok(tag == 5, "tag of the second record (%u)", tag);
 	state_free(st);
@@ -283,8 +313,8 @@ static int cmpstr(const void *a, const void *b)
  */
 static void test_sort(void)
 {
-	static const size_t sizes[] = { 3, 40, 300, 20000, 100000 };
-	struct err err = { "" };
+	static const size_t sizes[] = {3, 40, 300, 20000, 100000};
+	struct err err = {""};
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 
 	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
@@ -310,8 +340,8 @@ static void test_sort(void)
 		qsort(keys, n, sizeof(char *), cmpstr);
 		for (i = 0; i < n; i++)
 			distinct += i == 0 || strcmp(keys[i], keys[i - 1]) != 0;
-		ok(!bad && state_finish(st, NULL, &err) == 0, "sort %zu: finish",
-		   n);
+		ok(!bad && state_finish(st, NULL, &err) == 0,
+		   "sort %zu: finish", n);
 		ok(state_recipient_count(st) == distinct,
 		   "sort %zu: %zu distinct keys (%zu)", n, distinct,
 		   state_recipient_count(st));
@@ -337,7 +367,7 @@ static double now(void)
 /* test_million - 10,000 domains and 1,000,000 recipients in random order */
 static void test_million(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct state *st = state_new(), *p;
 	unsigned char h[STATE_HASH_LEN], h2[STATE_HASH_LEN];
 	char a[128], d[64], *text;
@@ -347,10 +377,11 @@ static void test_million(void)
 	int bad = 0;
 
 	for (i = 0; i < 10000; i++) {
-		int n = snprintf(d, sizeof(d), "dom%05zu.example", (i * 7919) % 10000);
+		int n = snprintf(d, sizeof(d), "dom%05zu.example",
+				 (i * 7919) % 10000);
 
-		bad |= state_add_domain(st, d, (size_t)n, "smtp:[mx.example.net]:25",
-					24, 0, &err);
+		bad |= state_add_domain(
+		    st, d, (size_t)n, "smtp:[mx.example.net]:25", 24, 0, &err);
 	}
 	t0 = now();
 	for (i = 0; i < 1000000; i++) {
@@ -395,12 +426,13 @@ static void test_million(void)
 }
 
 /*
- * test_large_errors - a large state reports the recipient whose domain is missing that comes first in
- * key order, with its tag, and stays usable after the refusal
+ * test_large_errors - a large state reports the recipient whose domain is
+ * missing that comes first in key order, with its tag, and stays usable after
+ * the refusal
  */
 static void test_large_errors(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct state *st = state_new();
 	unsigned tag = 99;
 	char k[64];
@@ -409,27 +441,36 @@ static void test_large_errors(void)
 	bad |= ADD_D(st, "example.com", "smtp:x");
 	bad |= ADD_R(st, "zz@missing.example", 7);
 	for (i = 0; i < 150000; i++) {
-		n = snprintf(k, sizeof(k), "u%d@example.com", (i * 7919) % 100000);
+		n = snprintf(k, sizeof(k), "u%d@example.com",
+			     (i * 7919) % 100000);
 		bad |= state_add_recipient(st, k, (size_t)n, 1, &err);
 	}
 	bad |= ADD_R(st, "v@missing.example", 5);
 	bad |= ADD_R(st, "aa@other.example", 3);
 	ok(bad == 0, "large: added");
-	ok(state_finish(st, &tag, &err) < 0 && tag == 3, "large: refused, "
-	   "tag %u", tag);
-	is_str(err.msg, "recipient \"aa@other.example\": domain "
-	       "\"other.example\" is not among the domains", "large: first "
+	ok(state_finish(st, &tag, &err) < 0 && tag == 3,
+	   "large: refused, "
+	   "tag %u",
+	   tag);
+	is_str(err.msg,
+	       "recipient \"aa@other.example\": domain "
+	       "\"other.example\" is not among the domains",
+	       "large: first "
 	       "missing domain in key order");
 	bad |= ADD_D(st, "other.example", "smtp:x");
 	ok(bad == 0 && state_finish(st, &tag, &err) < 0 && tag == 5,
 	   "large: the next one (tag %u)", tag);
-	is_str(err.msg, "recipient \"v@missing.example\": domain "
-	       "\"missing.example\" is not among the domains", "large: "
+	is_str(err.msg,
+	       "recipient \"v@missing.example\": domain "
+	       "\"missing.example\" is not among the domains",
+	       "large: "
 	       "first missing domain in the second half");
 	bad |= ADD_D(st, "missing.example", "smtp:y");
 	ok(bad == 0 && state_finish(st, NULL, &err) == 0 &&
-	   state_recipient_count(st) == 100003, "large: finished after the "
-	   "domains came (%zu): %s", state_recipient_count(st), err.msg);
+	       state_recipient_count(st) == 100003,
+	   "large: finished after the "
+	   "domains came (%zu): %s",
+	   state_recipient_count(st), err.msg);
 	state_free(st);
 }
 
@@ -458,9 +499,9 @@ static void test_unlisted_cb(void *arg, unsigned tag, const char *addr,
  */
 static void test_unlisted(void)
 {
-	const unsigned char drop[3] = { 1, 0, 1 };
+	const unsigned char drop[3] = {1, 0, 1};
 	struct test_unlisted u;
-	struct err err = { "" };
+	struct err err = {""};
 	struct state *st;
 	unsigned tag = 99;
 	char k[64], *text;
@@ -484,18 +525,22 @@ static void test_unlisted(void)
 		bad |= ADD_R(st, "z@refuse.example", 1);
 		ok(bad == 0, "unlisted %s: added", big ? "large" : "small");
 		ok(state_finish_unlisted(st, drop, 3, test_unlisted_cb, &u,
-					 &tag, &err) < 0 && tag == 1,
+					 &tag, &err) < 0 &&
+		       tag == 1,
 		   "unlisted %s: a refusing tag fails (tag %u)",
 		   big ? "large" : "small", tag);
-		is_str(err.msg, "recipient \"z@refuse.example\": domain "
+		is_str(err.msg,
+		       "recipient \"z@refuse.example\": domain "
 		       "\"refuse.example\" is not among the domains",
 		       "unlisted %s: its message", big ? "large" : "small");
-		ok(u.n[0] == 0 && u.n[2] == 0, "unlisted %s: nothing reported "
-		   "dropped by a failed finish", big ? "large" : "small");
+		ok(u.n[0] == 0 && u.n[2] == 0,
+		   "unlisted %s: nothing reported "
+		   "dropped by a failed finish",
+		   big ? "large" : "small");
 		bad |= ADD_D(st, "refuse.example", "smtp:x");
-		ok(bad == 0 && state_finish_unlisted(st, drop, 3,
-						     test_unlisted_cb, &u, NULL,
-						     &err) == 0,
+		ok(bad == 0 &&
+		       state_finish_unlisted(st, drop, 3, test_unlisted_cb, &u,
+					     NULL, &err) == 0,
 		   "unlisted %s: finished: %s", big ? "large" : "small",
 		   err.msg);
 		ok(u.n[0] == (big ? 100001u : 1u) && u.n[2] == 1 && u.n[1] == 0,
@@ -504,10 +549,11 @@ static void test_unlisted(void)
 		is_str(u.first[2], "y@off.example", "unlisted %s: example",
 		       big ? "large" : "small");
 		text = state_text(st, &len);
-		is_str(text, "D example.com smtp:x\nD refuse.example smtp:x\n"
+		is_str(text,
+		       "D example.com smtp:x\nD refuse.example smtp:x\n"
 		       "R a@example.com\nR b@example.com\n"
-		       "R z@refuse.example\n", "unlisted %s: the rest kept",
-		       big ? "large" : "small");
+		       "R z@refuse.example\n",
+		       "unlisted %s: the rest kept", big ? "large" : "small");
 		free(text);
 		state_free(st);
 	}
@@ -516,7 +562,7 @@ static void test_unlisted(void)
 /* test_add_address - folding on the way in, as norm_address would */
 static void test_add_address(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct state *st = state_new();
 	const char *a;
 	size_t len;
@@ -524,11 +570,14 @@ static void test_add_address(void)
 
 	bad |= ADD_D(st, "example.com", "smtp:x");
 	bad |= state_add_address(st, "User@Example.COM", 16, 0, &err);
-	bad |= state_add_address(st, "Stra\xc3\x9f" "e@Example.com", 19, 0,
-				 &err);
+	bad |= state_add_address(st,
+				 "Stra\xc3\x9f"
+				 "e@Example.com",
+				 19, 0, &err);
 	bad |= state_add_address(st, "@EXAMPLE.com", 12, 0, &err);
 	ok(bad == 0 && state_finish(st, NULL, &err) == 0 &&
-	   state_recipient_count(st) == 3, "add_address: three added");
+	       state_recipient_count(st) == 3,
+	   "add_address: three added");
 	state_recipient(st, 0, &a, &len);
 	ok(len == 12 && memcmp(a, "@example.com", 12) == 0, "catch-all folded");
 	state_recipient(st, 1, &a, &len);
@@ -546,7 +595,7 @@ static void test_add_address(void)
 /* test_reserve - a reserved state ends up the same as one grown on demand */
 static void test_reserve(void)
 {
-	struct err err = { "" };
+	struct err err = {""};
 	struct state *a = state_new(), *b = state_new();
 	unsigned char ha[STATE_HASH_LEN], hb[STATE_HASH_LEN];
 	char k[64];
@@ -558,13 +607,16 @@ static void test_reserve(void)
 	bad |= state_add_domain(a, "example.com", 11, "smtp:x", 6, 0, &err);
 	bad |= state_add_domain(b, "example.com", 11, "smtp:x", 6, 0, &err);
 	for (i = 0; i < 20000; i++) {
-		n = snprintf(k, sizeof(k), "u%d@example.com", (i * 7919) % 20000);
+		n = snprintf(k, sizeof(k), "u%d@example.com",
+			     (i * 7919) % 20000);
 		bad |= state_add_recipient(a, k, (size_t)n, 0, &err);
 		bad |= state_add_recipient(b, k, (size_t)n, 0, &err);
 	}
 	ok(bad == 0 && state_finish(a, NULL, &err) == 0 &&
-	   state_finish(b, NULL, &err) == 0, "both finished (past the "
-	   "reserved size): %s", err.msg);
+	       state_finish(b, NULL, &err) == 0,
+	   "both finished (past the "
+	   "reserved size): %s",
+	   err.msg);
 	state_hash(a, ha);
 	state_hash(b, hb);
 	ok(memcmp(ha, hb, sizeof(ha)) == 0 && state_recipient_count(b) == 20000,

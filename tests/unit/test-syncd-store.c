@@ -20,7 +20,7 @@ static struct store_origin *mk(const char *origin, uint64_t serial,
 	struct manifest m;
 	struct state *st;
 	struct err err;
-	unsigned char sig[SNAPSHOT_SIG_LEN] = { 0 };
+	unsigned char sig[SNAPSHOT_SIG_LEN] = {0};
 	char *json;
 	size_t len;
 	struct store_origin *o;
@@ -56,7 +56,7 @@ int main(void)
 	char dir[] = "/tmp/test-syncd-store.XXXXXX", path[256];
 	struct store *s = NULL, *s2, *loaded;
 	struct store_origin *a, *b, *a2, *replaced;
-	struct store_bads bads = { NULL, 0 };
+	struct store_bads bads = {NULL, 0};
 	struct store_window w, w2;
 	struct err err;
 
@@ -64,22 +64,28 @@ int main(void)
 		return 1;
 	a = mk("mx1.example.com", 5,
 	       "D example.com smtp:[mx]:25\nR a@example.com\n");
-	b = mk("mx2.example.org", 7, "D example.org relay:[x]\nR @example.org\n");
+	b = mk("mx2.example.org", 7,
+	       "D example.org relay:[x]\nR @example.org\n");
 	ok(a != NULL && b != NULL, "entries made");
 
 	s = store_with(NULL, b, &replaced, &err);
-	ok(s != NULL && s->n == 1 && replaced == NULL, "store_with adds to an empty store");
+	ok(s != NULL && s->n == 1 && replaced == NULL,
+	   "store_with adds to an empty store");
 	s2 = store_with(s, a, &replaced, &err);
-	ok(s2 != NULL && s2->n == 2 && replaced == NULL, "store_with adds a second origin");
-	is_str(s2->o[0]->m.origin, "mx1.example.com", "entries sorted by origin");
+	ok(s2 != NULL && s2->n == 2 && replaced == NULL,
+	   "store_with adds a second origin");
+	is_str(s2->o[0]->m.origin, "mx1.example.com",
+	       "entries sorted by origin");
 	store_release(s, NULL);
 	s = s2;
 	ok(store_find(s, "mx2.example.org") == b, "store_find");
 	ok(store_find(s, "nope") == NULL, "store_find of an unknown origin");
-	ok(store_owner(s, "example.org", 11, NULL) == b, "store_owner finds the owner");
+	ok(store_owner(s, "example.org", 11, NULL) == b,
+	   "store_owner finds the owner");
 	ok(store_owner(s, "example.org", 11, "mx2.example.org") == NULL,
 	   "store_owner skips the origin itself");
-	ok(store_owner(s, "example.net", 11, NULL) == NULL, "store_owner of a free domain");
+	ok(store_owner(s, "example.net", 11, NULL) == NULL,
+	   "store_owner of a free domain");
 
 	ok(store_save(dir, a, &err) == 0 && store_save(dir, b, &err) == 0,
 	   "store_save writes both origins");
@@ -93,10 +99,12 @@ int main(void)
 		store_free(loaded);
 	}
 
-	a2 = mk("mx1.example.com", 6,
-		"D example.com smtp:[mx]:25\nR a@example.com\nR b@example.com\n");
+	a2 = mk(
+	    "mx1.example.com", 6,
+	    "D example.com smtp:[mx]:25\nR a@example.com\nR b@example.com\n");
 	s2 = store_with(s, a2, &replaced, &err);
-	ok(s2 != NULL && s2->n == 2 && replaced == a, "store_with replaces an origin");
+	ok(s2 != NULL && s2->n == 2 && replaced == a,
+	   "store_with replaces an origin");
 	ok(s2->o[1] == b, "the other entry is shared");
 	store_release(s, replaced);
 	s = s2;
@@ -116,26 +124,30 @@ int main(void)
 	ok(loaded != NULL && loaded->o[0]->m.serial == 6, "and it loads again");
 	store_free(loaded);
 	snprintf(path, sizeof(path), "%s/origin-other.snap", dir);
-	ok(snapshot_write(path, a2->manifest, a2->manifest_len, a2->sig,
-			  "D example.com smtp:[mx]:25\nR a@example.com\nR b@example.com\n",
-			  59, &err) == 0, "write a file under another origin's name");
+	ok(snapshot_write(
+	       path, a2->manifest, a2->manifest_len, a2->sig,
+	       "D example.com smtp:[mx]:25\nR a@example.com\nR b@example.com\n",
+	       59, &err) == 0,
+	   "write a file under another origin's name");
 	loaded = store_load(dir, NULL, &err);
-	ok(loaded == NULL, "store_load refuses a file named for another origin");
+	ok(loaded == NULL,
+	   "store_load refuses a file named for another origin");
 	has_str(err.msg, "holds origin mx1.example.com", "with a message");
 	store_free(loaded);
 	/* the same file with store_load_all: reported, the others load */
 	loaded = store_load_all(dir, NULL, &bads, &err);
 	ok(loaded != NULL && loaded->n == 2 && bads.n == 1 &&
-	   strcmp(bads.v[0].reason, "damaged") == 0 &&
-	   strcmp(bads.v[0].name, "origin-other.snap") == 0,
+	       strcmp(bads.v[0].reason, "damaged") == 0 &&
+	       strcmp(bads.v[0].name, "origin-other.snap") == 0,
 	   "store_load_all reports the file as damaged, loads the others");
 	ok(bads.n == 1 && store_quarantine(dir, &bads.v[0], 1234, &err) == 0 &&
-	   strcmp(bads.v[0].name, "origin-other.snap.quarantined.damaged."
-		  "1234") == 0, "store_quarantine moves it aside: %s",
-	   bads.n ? bads.v[0].name : "");
+	       strcmp(bads.v[0].name, "origin-other.snap.quarantined.damaged."
+				      "1234") == 0,
+	   "store_quarantine moves it aside: %s", bads.n ? bads.v[0].name : "");
 	store_bads_free(&bads);
 	ok(store_quarantined(dir, &bads, &err) == 0 && bads.n == 1 &&
-	   strcmp(bads.v[0].origin, "other") == 0 && bads.v[0].since == 1234,
+	       strcmp(bads.v[0].origin, "other") == 0 &&
+	       bads.v[0].since == 1234,
 	   "store_quarantined lists it with origin and time");
 	store_bads_free(&bads);
 	store_free(loaded);
@@ -154,12 +166,13 @@ int main(void)
 	ok(w.len == 1 && w.n[0] == 90, "entries past the window are dropped");
 	store_window_add(&w, 210, 80, 50);
 	ok(store_window_write(dir, "w.example", &w, &err) == 0 &&
-	   store_window_read(dir, "w.example", &w2, &err) == 0 &&
-	   w2.len == 2 && w2.t[1] == 210 && w2.n[1] == 80,
+	       store_window_read(dir, "w.example", &w2, &err) == 0 &&
+	       w2.len == 2 && w2.t[1] == 210 && w2.n[1] == 80,
 	   "written and read back: %s", err.msg);
 	store_window_add(&w, 220, 100, 50);
 	ok(store_window_write(dir, "w.example", &w, &err) == 0 &&
-	   store_window_read(dir, "w.example", &w2, &err) == 0 && w2.len == 0,
+	       store_window_read(dir, "w.example", &w2, &err) == 0 &&
+	       w2.len == 0,
 	   "one entry: the file is removed");
 
 	store_free(s);

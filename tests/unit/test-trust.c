@@ -70,7 +70,7 @@ static const char *want(unsigned line, const char *msg)
 int main(void)
 {
 	struct tkey a1, a2, b1, c1;
-	struct err err = { "" };
+	struct err err = {""};
 	struct trust *t;
 	const struct trust_key *k;
 	char text[4096];
@@ -86,11 +86,13 @@ int main(void)
 	snprintf(text, sizeof(text),
 		 "# trusted keys\n"
 		 "\n"
-		 "mx1.example mxsync-ed25519 %s %s Example.COM example.org example.com\n"
+		 "mx1.example mxsync-ed25519 %s %s Example.COM example.org "
+		 "example.com\n"
 		 "   # a rollover key of the same origin, same domains\n"
 		 "mx1.example\tmxsync-ed25519 %s %s example.com\n"
 		 "  \t \n"
-		 "MX-2.example mxsync-ed25519 %s %s Stra\xc3\x9f" "e.example other.example\n",
+		 "MX-2.example mxsync-ed25519 %s %s Stra\xc3\x9f"
+		 "e.example other.example\n",
 		 a1.id, a1.b64, a2.id, a2.b64, b1.id, b1.b64);
 	write_trust(text);
 	t = trust_load(path, &err);
@@ -100,10 +102,11 @@ int main(void)
 	ok(t->n == 3, "three keys");
 	is_str(t->path, path, "path kept");
 	k = trust_find(t, a1.id);
-	ok(k != NULL && strcmp(k->origin, "mx1.example") == 0 &&
-	   k->line == 3 && memcmp(k->pk, a1.pk, 32) == 0,
+	ok(k != NULL && strcmp(k->origin, "mx1.example") == 0 && k->line == 3 &&
+	       memcmp(k->pk, a1.pk, 32) == 0,
 	   "trust_find a1: origin, line, public key");
-	ok(k != NULL && k->ndomains == 2, "duplicate domains dropped, case folded");
+	ok(k != NULL && k->ndomains == 2,
+	   "duplicate domains dropped, case folded");
 	ok(k != NULL && trust_allows(k, "example.com", 11) == 1,
 	   "a1 allows example.com");
 	ok(k != NULL && trust_allows(k, "example.org", 11) == 1,
@@ -120,18 +123,19 @@ int main(void)
 	   "a1 does not allow b's domain");
 	k = trust_find(t, a2.id);
 	ok(k != NULL && k->line == 5 && trust_allows(k, "example.com", 11) &&
-	   !trust_allows(k, "example.org", 11), "rollover key a2");
+	       !trust_allows(k, "example.org", 11),
+	   "rollover key a2");
 	k = trust_find(t, b1.id);
 	ok(k != NULL && strcmp(k->origin, "MX-2.example") == 0 &&
-	   trust_allows(k, "strasse.example", 15) == 1,
+	       trust_allows(k, "strasse.example", 15) == 1,
 	   "b1 allows the folded strasse.example");
 	ok(trust_find(t, c1.id) == NULL, "unknown key id not found");
 	ok(trust_find(t, "") == NULL, "empty key id not found");
 	trust_free(t);
 	trust_free(NULL);
 
-	snprintf(text, sizeof(text),
-		 "mx1.example mxsync-ed25519 %s %s *\n", a1.id, a1.b64);
+	snprintf(text, sizeof(text), "mx1.example mxsync-ed25519 %s %s *\n",
+		 a1.id, a1.b64);
 	write_trust(text);
 	t = trust_load(path, &err);
 	k = t ? trust_find(t, a1.id) : NULL;
@@ -148,8 +152,8 @@ int main(void)
 		 a1.id, a1.b64);
 	has_str(load_err(text), want(2, "unknown key type \"mxsync-ed448\""),
 		"wrong tag");
-	snprintf(text, sizeof(text), "mx1 mxsync-ed25519 %s %.40s!!!! a.example\n",
-		 a1.id, a1.b64);
+	snprintf(text, sizeof(text),
+		 "mx1 mxsync-ed25519 %s %.40s!!!! a.example\n", a1.id, a1.b64);
 	has_str(load_err(text), want(1, "bad base64 in the public key"),
 		"bad base64");
 	snprintf(text, sizeof(text), "mx1 mxsync-ed25519 %s %.40s a.example\n",
@@ -177,12 +181,16 @@ int main(void)
 		 a1.b64);
 	snprintf(text + 1000, 200, "key %s lists no domains", a1.id);
 	has_str(load_err(text), want(1, text + 1000), "missing domains");
-	snprintf(text, sizeof(text), "mx1 mxsync-ed25519 %s %s a.example "
-		 "bad..example\n", a1.id, a1.b64);
+	snprintf(text, sizeof(text),
+		 "mx1 mxsync-ed25519 %s %s a.example "
+		 "bad..example\n",
+		 a1.id, a1.b64);
 	has_str(load_err(text), want(1, "malformed domain \"bad..example\""),
 		"malformed domain (empty label)");
-	snprintf(text, sizeof(text), "mx1 mxsync-ed25519 %s %s "
-		 "user@a.example\n", a1.id, a1.b64);
+	snprintf(text, sizeof(text),
+		 "mx1 mxsync-ed25519 %s %s "
+		 "user@a.example\n",
+		 a1.id, a1.b64);
 	has_str(load_err(text), want(1, "malformed domain \"user@a.example\""),
 		"malformed domain (an address)");
 	snprintf(text, sizeof(text), "mx_1 mxsync-ed25519 %s %s a.example\n",
@@ -198,15 +206,19 @@ int main(void)
 		 "# comment\n"
 		 "mx2 mxsync-ed25519 %s %s c.example B.example\n",
 		 a1.id, a1.b64, b1.id, b1.b64);
-	has_str(load_err(text), want(3, "domain b.example is already trusted "
-				     "to origin mx1 (line 1); one origin per "
-				     "domain"), "a domain shared by two origins");
+	has_str(load_err(text),
+		want(3, "domain b.example is already trusted "
+			"to origin mx1 (line 1); one origin per "
+			"domain"),
+		"a domain shared by two origins");
 	snprintf(text, sizeof(text),
 		 "mx1 mxsync-ed25519 %s %s *\n"
 		 "mx2 mxsync-ed25519 %s %s *\n",
 		 a1.id, a1.b64, b1.id, b1.b64);
-	has_str(load_err(text), want(2, "domain * is already trusted to "
-				     "origin mx1 (line 1)"), "\"*\" for two origins");
+	has_str(load_err(text),
+		want(2, "domain * is already trusted to "
+			"origin mx1 (line 1)"),
+		"\"*\" for two origins");
 	/* one domain in its two IDNA spellings is one domain */
 	snprintf(text, sizeof(text),
 		 "mx1 mxsync-ed25519 %s %s b\xc3\xbc"
@@ -237,9 +249,8 @@ int main(void)
 	write_trust(text);
 	t = trust_load(path, &err);
 	ok(t != NULL && t->n == 4 &&
-	   trust_allows(trust_find(t, c1.id), "b.example", 9),
-	   "rollover keys share domains; \"*\" beside named ones: %s",
-	   err.msg);
+	       trust_allows(trust_find(t, c1.id), "b.example", 9),
+	   "rollover keys share domains; \"*\" beside named ones: %s", err.msg);
 	is_str(t != NULL ? trust_owner(t, "b.example", 9) : NULL, "mx1",
 	       "trust_owner: the origin naming the domain");
 	ok(t != NULL && trust_owner(t, "z.example", 9) == NULL,

@@ -13,42 +13,42 @@
 
 static int test_n, test_failed;
 
-#define ok(cond, ...)                                                     \
-	do {                                                              \
-		int ok_c_ = !!(cond);                                     \
-		printf("%sok %d - ", ok_c_ ? "" : "not ", ++test_n);      \
-		printf(__VA_ARGS__);                                      \
-		printf("\n");                                             \
-		if (!ok_c_) {                                             \
-			test_failed++;                                    \
-			printf("#   failed at %s:%d: %s\n", __FILE__,      \
-			       __LINE__, #cond);                          \
-		}                                                         \
-		fflush(stdout);                                           \
+#define ok(cond, ...)                                                          \
+	do {                                                                   \
+		int ok_c_ = !!(cond);                                          \
+		printf("%sok %d - ", ok_c_ ? "" : "not ", ++test_n);           \
+		printf(__VA_ARGS__);                                           \
+		printf("\n");                                                  \
+		if (!ok_c_) {                                                  \
+			test_failed++;                                         \
+			printf("#   failed at %s:%d: %s\n", __FILE__,          \
+			       __LINE__, #cond);                               \
+		}                                                              \
+		fflush(stdout);                                                \
 	} while (0)
 
 /* is_str - compare strings and show both on failure */
-#define is_str(got, want, ...)                                            \
-	do {                                                              \
-		const char *is_g_ = (got), *is_w_ = (want);               \
-		int is_c_ = is_g_ && is_w_ && strcmp(is_g_, is_w_) == 0;  \
-		ok(is_c_, __VA_ARGS__);                                   \
-		if (!is_c_)                                               \
-			printf("#   got:  '%s'\n#   want: '%s'\n",        \
-			       is_g_ ? is_g_ : "(null)",                  \
-			       is_w_ ? is_w_ : "(null)");                 \
+#define is_str(got, want, ...)                                                 \
+	do {                                                                   \
+		const char *is_g_ = (got), *is_w_ = (want);                    \
+		int is_c_ = is_g_ && is_w_ && strcmp(is_g_, is_w_) == 0;       \
+		ok(is_c_, __VA_ARGS__);                                        \
+		if (!is_c_)                                                    \
+			printf("#   got:  '%s'\n#   want: '%s'\n",             \
+			       is_g_ ? is_g_ : "(null)",                       \
+			       is_w_ ? is_w_ : "(null)");                      \
 	} while (0)
 
 /* has_str - got contains want */
-#define has_str(got, want, ...)                                           \
-	do {                                                              \
-		const char *hs_g_ = (got), *hs_w_ = (want);               \
-		int hs_c_ = hs_g_ && hs_w_ && strstr(hs_g_, hs_w_);       \
-		ok(hs_c_, __VA_ARGS__);                                   \
-		if (!hs_c_)                                               \
-			printf("#   got:  '%s'\n#   want substring: '%s'\n", \
-			       hs_g_ ? hs_g_ : "(null)",                  \
-			       hs_w_ ? hs_w_ : "(null)");                 \
+#define has_str(got, want, ...)                                                \
+	do {                                                                   \
+		const char *hs_g_ = (got), *hs_w_ = (want);                    \
+		int hs_c_ = hs_g_ && hs_w_ && strstr(hs_g_, hs_w_);            \
+		ok(hs_c_, __VA_ARGS__);                                        \
+		if (!hs_c_)                                                    \
+			printf("#   got:  '%s'\n#   want substring: '%s'\n",   \
+			       hs_g_ ? hs_g_ : "(null)",                       \
+			       hs_w_ ? hs_w_ : "(null)");                      \
 	} while (0)
 
 /* test_slurp - a whole file, NUL-terminated (caller frees), or NULL */
@@ -79,7 +79,8 @@ static inline char *test_slurp(const char *path, size_t *len_r)
 	return buf;
 }
 
-/* test_read_golden - tests/golden/NAME (below $MXSYNC_TOP), read whole, or NULL */
+/* test_read_golden - tests/golden/NAME (below $MXSYNC_TOP), read whole, or NULL
+ */
 static inline char *test_read_golden(const char *name, size_t *len_r)
 {
 	const char *top = getenv("MXSYNC_TOP");
