@@ -342,8 +342,8 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	}
 	if (!journal)
 		apply_saver_start(&sv, state_dir, o);
-	k = cdbw_install_plan(states, ns->n, maps_dir, limit, &plan, NULL,
-			      NULL, &err);
+	k = cdbw_install_plan(states, ns->n, maps_dir, limit, &plan, NULL, NULL,
+			      &err);
 	if (k < 0) {
 		if (!journal && apply_saver_wait(&sv) == 0)
 			atomic_abort(&sv.af);
@@ -366,12 +366,10 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	 * journal it includes.
 	 */
 	if (journal ? journal_append(state_dir, o, prev->journal_len,
-				     prev->journal_n, delta, dlen,
-				     &sv.err) < 0
+				     prev->journal_n, delta, dlen, &sv.err) < 0
 		    : apply_saver_wait(&sv) < 0 ||
-			      atomic_commit(&sv.af, &sv.err) < 0 ||
-			      journal_remove(state_dir, o->m.origin,
-					     &sv.err) < 0) {
+			  atomic_commit(&sv.af, &sv.err) < 0 ||
+			  journal_remove(state_dir, o->m.origin, &sv.err) < 0) {
 		/* Put the maps back as the store says they are. */
 		struct cdbw_plan back;
 		const uint8_t **bsels = NULL;
@@ -712,8 +710,8 @@ int apply_check_maps(struct syncd *sd, int *rebuilt_r, struct err *why,
 		err_sys(err, "malloc");
 		goto out;
 	}
-	if (apply_plan(s, (unsigned)cfg->recipient_shards, cfg->maps_dir,
-		       &plan, &sels) < 0) {
+	if (apply_plan(s, (unsigned)cfg->recipient_shards, cfg->maps_dir, &plan,
+		       &sels) < 0) {
 		err_sys(err, "malloc");
 		goto out;
 	}

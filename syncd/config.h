@@ -34,8 +34,8 @@ struct syncd_config {
 	uint64_t clock_skew_ms;
 	uint64_t install_wait_ms;
 	char *user;
-	uint64_t recipient_shards;	/* relay_recipients maps (cdbw.h) */
-	uint64_t max_map_size;		/* octets of one map, at most 4G - 1 */
+	uint64_t recipient_shards; /* relay_recipients maps (cdbw.h) */
+	uint64_t max_map_size;	   /* octets of one map, at most 4G - 1 */
 	uint64_t max_per_address;
 	uint64_t header_timeout_ms;
 	char *allow_text;

@@ -677,7 +677,8 @@ static void mxsyncd_postconf_shards(const struct syncd_config *cfg)
 	if (n > 1 && access(path, F_OK) == 0)
 		printf("# %s is still kept up to date for a Postfix that reads "
 		       "it: after \"postfix reload\" with the line above, "
-		       "remove it\n", path);
+		       "remove it\n",
+		       path);
 }
 
 /*
