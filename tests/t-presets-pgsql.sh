@@ -5,7 +5,8 @@
 # real primary Postfix on iRedMail's pgsql: tables (pg_irm_primary), a real
 # backup Postfix on what mxsyncd installs and prints with postconf; both
 # must answer RCPT TO alike on every probe, and again after a change the
-# daemon finds by itself within poll_interval + 2 s.
+# daemon finds by itself within poll_interval + 2 s; and "verify" on that
+# primary reports only the two exceptions mxsync.conf(5) documents.
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/agent.sh"
 . "$TOP/tests/lib/postfix.sh"
@@ -144,6 +145,24 @@ compare known
 is "$(awk '{print $2}' "$T_DIR/primary.known") $(awk '{print $2}' "$T_DIR/backup.known")" "550 250" \
 	"+foo@catch.test: the primary's catch-all refuses it, the exported @catch.test accepts it (documented)"
 PROBES=$PROBES_ALL
+
+# verify on this primary: the catch-all's leading-delimiter refusal is
+# reported as BACKSCATTER and the subdomains of the relayed backupmx domain
+# as LOST (mxsync.conf(5), PRESETS), nothing else
+run_rc timeout 120 "$AGENT" -c "$ACONF" verify --postfix "$T_DIR/pf-primary/conf" --list
+printf '%s\n' "$OUT" >"$T_DIR/verify.out"
+is "$RC" 1 "verify on iRedMail's pgsql primary: exit 1 (the documented exceptions)"
+# the addresses under each heading (LOST, BACKSCATTER, ...), one per line
+awk '/^[A-Z]+ [0-9]+$/ { sec = $1; next } /^  / { a = $1; sub(/:$/, "", a); print sec, a }' \
+	"$T_DIR/verify.out" >"$T_DIR/verify.found"
+is "$(grep -cvE '^(LOST [^ ]+@nx[0-9a-f]+\.bmx\.test|BACKSCATTER \+nx[0-9a-f]+@catch\.test)$' "$T_DIR/verify.found")" 0 \
+	"verify reports nothing but the two documented exceptions"
+grep -qE '^BACKSCATTER \+nx[0-9a-f]+@catch\.test$' "$T_DIR/verify.found" &&
+	ok "verify: BACKSCATTER for a leading delimiter at the catch-all domain" ||
+	not_ok "verify: BACKSCATTER for a leading delimiter at the catch-all domain"
+[ "$(grep -c '^LOST ' "$T_DIR/verify.found")" -gt 0 ] &&
+	ok "verify: the backupmx domain's subdomains are reported LOST" ||
+	not_ok "verify: the backupmx domain's subdomains are reported LOST"
 
 # A change as iRedAdmin makes it (a mailbox and its own forwardings row),
 # found by the daemon alone.
