@@ -31,6 +31,13 @@
  * reads.  Between two polls with equal counts, any insert, update or
  * delete replaces row versions with newer transaction ids, so the sum
  * moves: no timestamp resolution, no edit missed.
+ *
+ * iRedMail (iredmail/iRedMail, the .cf files of samples/postfix/pgsql and
+ * samples/postfix/main.cf.pgsql of release 1.8.1, commit
+ * e0fe4fc277504aaa3e4915046cfe420524e42162, schema of
+ * samples/iredmail/iredmail.pgsql): the decisions of the MySQL preset
+ * (preset_mysql.c), with the flags INT2 1/0 and exact comparisons, so no
+ * RTRIM(): a key with trailing blanks is one no lookup finds.
  */
 #include <stddef.h>
 
@@ -104,6 +111,72 @@
 	"SELECT " PFA_TABLE_MARK("domain") ", " PFA_TABLE_MARK("mailbox") \
 	", " PFA_TABLE_MARK("alias") ", " PFA_TABLE_MARK("alias_domain")
 
+/*
+ * iRedMail: virtual_mailbox_domains.cf (active, non-backupmx domains and
+ * the active alias domains of such domains, which have no domain row) and
+ * relay_domains.cf (active backupmx domains), in one list.
+ */
+#define IRM_DOMAINS \
+	"SELECT domain FROM domain WHERE active = 1" \
+	" UNION SELECT ad.alias_domain FROM alias_domain ad" \
+	" JOIN domain d ON d.domain = ad.target_domain" \
+	" WHERE ad.active = 1 AND d.active = 1 AND d.backupmx = 0"
+
+/* the domain after the last '@' of the derived table r's address */
+#define IRM_ADDR_DOMAIN "reverse(split_part(reverse(r.a), '@', 1))"
+
+/* the local part of forwardings f's address, before its first '@' */
+#define IRM_LOCAL "split_part(f.address, '@', 1)"
+
+/*
+ * virtual_mailbox_maps.cf: active, enabledeliver, in an active domain;
+ * virtual_alias_maps.cf: forwardings (aliases and each mailbox's own row)
+ * of active, non-backupmx domains, a row without '@' being a catch-all
+ * (catchall_maps.cf); domain_alias_maps.cf: the target's forwardings under
+ * the alias domain (%u never empty); catchall_maps.cf: the address is the
+ * bare domain; domain_alias_catchall_maps.cf: the target's catch-all;
+ * relay_domains.cf, relayed without relay_recipient_maps: the catch-all.
+ * Kept when the address's domain is an active domain row or an active
+ * alias domain of an active, non-backupmx domain, compared exactly.
+ */
+#define IRM_RECIPIENTS \
+	"SELECT r.a FROM (" \
+	"SELECT m.username AS a FROM mailbox m" \
+	" JOIN domain d ON d.domain = m.domain" \
+	" WHERE m.active = 1 AND m.enabledeliver = 1 AND d.active = 1" \
+	" AND strpos(m.username, '@') > 0" \
+	" UNION ALL SELECT f.address FROM forwardings f" \
+	" JOIN domain d ON d.domain = f.domain" \
+	" WHERE f.active = 1 AND d.backupmx = 0 AND d.active = 1" \
+	" AND length(f.forwarding) > 0 AND strpos(f.address, '@') > 0" \
+	" UNION ALL SELECT " IRM_LOCAL " || '@' || ad.alias_domain" \
+	" FROM alias_domain ad JOIN domain d ON d.domain = ad.target_domain" \
+	" JOIN forwardings f" \
+	" ON f.address = " IRM_LOCAL " || '@' || ad.target_domain" \
+	" WHERE f.active = 1 AND ad.active = 1 AND d.backupmx = 0" \
+	" AND length(f.forwarding) > 0 AND length(" IRM_LOCAL ") > 0" \
+	" UNION ALL SELECT '@' || f.address FROM forwardings f" \
+	" JOIN domain d ON f.address = d.domain" \
+	" WHERE f.active = 1 AND d.active = 1 AND d.backupmx = 0" \
+	" AND length(f.forwarding) > 0" \
+	" UNION ALL SELECT '@' || ad.alias_domain FROM alias_domain ad" \
+	" JOIN domain d ON d.domain = ad.target_domain" \
+	" JOIN forwardings f ON f.address = ad.target_domain" \
+	" WHERE f.active = 1 AND ad.active = 1 AND length(f.forwarding) > 0" \
+	" UNION ALL SELECT '@' || domain FROM domain" \
+	" WHERE backupmx = 1 AND active = 1" \
+	") r WHERE EXISTS (SELECT 1 FROM domain d" \
+	" WHERE d.domain = " IRM_ADDR_DOMAIN " AND d.active = 1)" \
+	" OR EXISTS (SELECT 1 FROM alias_domain ad" \
+	" JOIN domain d ON d.domain = ad.target_domain" \
+	" WHERE ad.alias_domain = " IRM_ADDR_DOMAIN \
+	" AND ad.active = 1 AND d.active = 1 AND d.backupmx = 0)"
+
+#define IRM_CHANGE \
+	"SELECT " PFA_TABLE_MARK("domain") ", " \
+	PFA_TABLE_MARK("alias_domain") ", " PFA_TABLE_MARK("mailbox") ", " \
+	PFA_TABLE_MARK("forwardings")
+
 /* clang-format on */
 
 const struct preset preset_pgsql[] = {
@@ -111,5 +184,6 @@ const struct preset preset_pgsql[] = {
      PFA_CHANGE},
     {"postfixadmin-backupmx", PFA_DOMAINS(PFA_HOSTED_BACKUPMX),
      PFA_RECIPIENTS(PFA_HOSTED_BACKUPMX, PFA_RELAY_CATCHALL), PFA_CHANGE},
+    {"iredmail", IRM_DOMAINS, IRM_RECIPIENTS, IRM_CHANGE},
     {NULL, NULL, NULL, NULL},
 };

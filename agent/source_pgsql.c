@@ -13,7 +13,8 @@
  *					 verify-ca, verify-full)
  *	sslrootcert      = /etc/ssl/certs/db-ca.pem
  *	connect_timeout  = 5s
- *	schema           = postfixadmin	(preset queries, see preset.h)
+ *	schema           = postfixadmin	(or postfixadmin-backupmx, iredmail:
+ *					 preset queries, see preset_pgsql.c)
  *	domains_query    = ...		(1 or 2 columns, as type = mysql)
  *	recipients_query = ...		(exactly 1 column)
  *	change_query     = ...		(any shape; polled)

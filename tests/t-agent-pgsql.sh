@@ -199,7 +199,7 @@ like "$OUT" "recipients_query returns 2 columns" "... named as such"
 sed "s|^schema .*|schema = nosuch|" "$ACONF" >"$T_DIR/schema.conf"
 run_rc "$AGENT" -c "$T_DIR/schema.conf" check-config
 is "$RC" 2 "an unknown schema: exit 2"
-like "$OUT" "unknown schema 'nosuch' (known for type pgsql: postfixadmin postfixadmin-backupmx)" "... listing the presets"
+like "$OUT" "unknown schema 'nosuch' (known for type pgsql: postfixadmin postfixadmin-backupmx iredmail)" "... listing the presets"
 
 # TLS over TCP: verify-full against the test CA works, another CA fails.
 make_tls "$T_DIR/other" >/dev/null

@@ -15,6 +15,8 @@
 #				schema (tests/fixtures/postfixadmin-pgsql.sql)
 #				and the login role mxsync (password in
 #				$PG_PWFILE, SELECT on every table)
+#	pg_iredmail		the same for iRedMail: database "vmail" from
+#				tests/fixtures/iredmail-pgsql.sql
 #	pg_sql "SQL"		run SQL as the superuser in database postfix
 #				(or postgres before pg_postfixadmin); output
 #				unaligned, tab-separated, no headers
@@ -119,16 +121,26 @@ pg_sql() {
 }
 
 pg_postfixadmin() {
+	pg_schema postfix postfixadmin-pgsql
+}
+
+pg_iredmail() {
+	pg_schema vmail iredmail-pgsql
+}
+
+# pg_schema DB FIXTURE - database DB from tests/fixtures/FIXTURE.sql and
+# the login role
+pg_schema() {
 	PG_PASSWORD=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 	PG_PWFILE=$PG_DIR/pg.pw
 	printf '%s\n' "$PG_PASSWORD" >"$PG_PWFILE"
 	chmod 600 "$PG_PWFILE"
-	pg_sql "CREATE DATABASE postfix ENCODING 'UTF8'" || return 1
-	PG_DB=postfix
-	pg_as "$PG_BIN/psql" -h "$PG_SOCK" ${PG_TCP:+-p "$PG_TCP"} -U postgres -d postfix -X -q \
-		-v ON_ERROR_STOP=1 -f - <"$TOP/tests/fixtures/postfixadmin-pgsql.sql" \
+	pg_sql "CREATE DATABASE $1 ENCODING 'UTF8'" || return 1
+	PG_DB=$1
+	pg_as "$PG_BIN/psql" -h "$PG_SOCK" ${PG_TCP:+-p "$PG_TCP"} -U postgres -d "$1" -X -q \
+		-v ON_ERROR_STOP=1 -f - <"$TOP/tests/fixtures/$2.sql" \
 		>"$PG_DIR/schema.log" 2>&1 || {
-		diag "loading the PostfixAdmin schema failed:"
+		diag "loading $2.sql failed:"
 		tail -n 20 "$PG_DIR/schema.log" | sed 's/^/#   /'
 		return 1
 	}
@@ -193,6 +205,51 @@ recipient_delimiter = +
 # smtpd caches address resolutions (the domain class) for as long as the
 # process lives; one connection per process, so each probe session sees
 # the database as it is now
+max_use = 1
+EOC
+}
+
+# pg_irm_primary DIR - pf_init DIR + a primary MX reading database vmail
+# through iRedMail's Postfix tables: the queries of samples/postfix/pgsql/*.cf
+# and the maps of samples/postfix/main.cf.pgsql of iredmail/iRedMail at
+# commit e0fe4fc277504aaa3e4915046cfe420524e42162 (1.8.1).  Needs postfix.sh.
+pg_irm_primary() {
+	d=$1
+	pf_init "$d" || return 1
+	for m in virtual_mailbox_domains relay_domains virtual_mailbox_maps \
+		virtual_alias_maps domain_alias_maps catchall_maps \
+		domain_alias_catchall_maps; do
+		case $m in
+		virtual_mailbox_domains) q="(SELECT domain FROM domain WHERE domain='%s' AND backupmx=0 AND active=1 LIMIT 1) UNION (SELECT alias_domain.alias_domain FROM alias_domain,domain WHERE alias_domain.alias_domain='%s' AND alias_domain.active=1 AND alias_domain.target_domain=domain.domain AND domain.active=1 AND domain.backupmx=0 LIMIT 1)" ;;
+		relay_domains) q="SELECT domain FROM domain WHERE domain='%s' AND backupmx=1 AND active=1 LIMIT 1" ;;
+		virtual_mailbox_maps) q="SELECT (mailbox.storagenode || '/' || mailbox.maildir || '/Maildir/') FROM mailbox,domain WHERE mailbox.username='%s' AND mailbox.active=1 AND mailbox.enabledeliver=1 AND domain.domain = mailbox.domain AND domain.active=1" ;;
+		virtual_alias_maps) q="SELECT forwardings.forwarding FROM forwardings,domain WHERE forwardings.address='%s' AND forwardings.domain=domain.domain AND forwardings.active=1 AND domain.backupmx=0 AND domain.active=1" ;;
+		domain_alias_maps) q="SELECT forwardings.forwarding FROM forwardings,alias_domain,domain WHERE alias_domain.alias_domain='%d' AND forwardings.address=('%u' || '@' || alias_domain.target_domain) AND alias_domain.target_domain=domain.domain AND forwardings.active=1 AND alias_domain.active=1 AND domain.backupmx=0" ;;
+		catchall_maps) q="SELECT forwardings.forwarding FROM forwardings,domain WHERE forwardings.address='%d' AND '%u' NOT LIKE '%%+%%' AND forwardings.address=domain.domain AND forwardings.active=1 AND domain.active=1 AND domain.backupmx=0" ;;
+		domain_alias_catchall_maps) q="SELECT forwardings.forwarding FROM forwardings,alias_domain,domain WHERE alias_domain.alias_domain='%d' AND forwardings.address=alias_domain.target_domain AND alias_domain.target_domain=domain.domain AND forwardings.active=1 AND alias_domain.active=1" ;;
+		esac
+		cat >"$d/conf/$m.cf" <<EOC
+hosts = postgresql://$PG_USER:$PG_PASSWORD@/vmail?host=$PG_SOCK${PG_TCP:+&port=$PG_TCP}
+user = $PG_USER
+password = $PG_PASSWORD
+dbname = vmail
+query = $q
+EOC
+		chgrp postfix "$d/conf/$m.cf" && chmod 640 "$d/conf/$m.cf" || return 1
+	done
+	c=proxy:pgsql:$d/conf
+	pf_main "$d" <<EOC
+# primary MX: iRedMail's tables in PostgreSQL
+virtual_mailbox_domains = $c/virtual_mailbox_domains.cf
+relay_domains = \$mydestination $c/relay_domains.cf
+virtual_mailbox_maps = $c/virtual_mailbox_maps.cf
+virtual_alias_maps = $c/virtual_alias_maps.cf $c/domain_alias_maps.cf $c/catchall_maps.cf $c/domain_alias_catchall_maps.cf
+virtual_mailbox_base = $d/vmail
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+recipient_delimiter = +
+# one connection per smtpd process, so each probe session sees the
+# database as it is now
 max_use = 1
 EOC
 }
