@@ -17,9 +17,9 @@
 #include "err.h"
 
 struct atomic_file {
-	int fd;			/* -1 once closed */
-	char *path;		/* owned: the target */
-	char *tmp;		/* owned: the temporary file, NULL once renamed */
+	int fd;	    /* -1 once closed */
+	char *path; /* owned: the target */
+	char *tmp;  /* owned: the temporary file, NULL once renamed */
 };
 
 /* atomic_open - create the temporary file with the given mode */

@@ -110,8 +110,8 @@ void cdbw_sizes(const struct state *const *states, size_t n,
  * limit is CDBW_LIMIT in production; tests pass a smaller one to exercise
  * the refusal without writing 4 GiB.
  */
-int cdbw_install(const struct state *const *states, size_t n,
-		 const char *dir, uint64_t limit, struct err *err);
+int cdbw_install(const struct state *const *states, size_t n, const char *dir,
+		 uint64_t limit, struct err *err);
 
 /*
  * cdbw_install_gated - cdbw_install, where gate(arg, err) is called once
@@ -127,7 +127,7 @@ int cdbw_install_gated(const struct state *const *states, size_t n,
  * cdbw_verify - 0 when the three maps in dir exist, are valid CDB files and
  * hold exactly the records of these states; -1 with a reason otherwise.
  */
-int cdbw_verify(const struct state *const *states, size_t n,
-		const char *dir, struct err *err);
+int cdbw_verify(const struct state *const *states, size_t n, const char *dir,
+		struct err *err);
 
 #endif

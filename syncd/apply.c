@@ -3,9 +3,10 @@
  *
  * Fails with a struct verdict (refusals, 4xx; an install that could not be
  * written, 503) or, at start-up, a struct err.  A stored state that its
- * keys no longer vouch for is moved aside with one log line (apply_vet).  Security: nothing reaches
- * cdbw before verify_body() passed with the install lock held, so the base
- * a delta was checked against is the base it is applied to.
+ * keys no longer vouch for is moved aside with one log line (apply_vet).
+ * Security: nothing reaches cdbw before verify_body() passed with the install
+ * lock held, so the base a delta was checked against is the base it is applied
+ * to.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +31,7 @@ static uint64_t apply_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int apply_init(struct syncd *sd, struct syncd_config *cfg,
-	       struct trust *trust)
+int apply_init(struct syncd *sd, struct syncd_config *cfg, struct trust *trust)
 {
 	memset(sd, 0, sizeof(*sd));
 	if (pthread_mutex_init(&sd->install_lock, NULL) != 0 ||
@@ -118,7 +118,9 @@ static int apply_lock(struct syncd *sd)
 		ts.tv_nsec -= 1000000000L;
 	}
 	return pthread_mutex_clocklock(&sd->install_lock, CLOCK_MONOTONIC,
-				       &ts) == 0 ? 0 : -1;
+				       &ts) == 0
+		   ? 0
+		   : -1;
 }
 
 /*
@@ -217,7 +219,7 @@ static void apply_window(struct syncd *sd, const struct push *p,
 			 const struct state *st)
 {
 	const struct syncd_config *cfg = sd->cfg;
-	struct store_window w = { { 0 }, { 0 }, 0 };
+	struct store_window w = {{0}, {0}, 0};
 	struct err err;
 	int64_t now = (int64_t)time(NULL),
 		span = (int64_t)(cfg->shrink_window_ms / 1000);
@@ -406,9 +408,9 @@ out:
 	return rc;
 }
 
-int apply_push(struct syncd *sd, const struct push *p, char *body,
-	       size_t len, const unsigned char *body_hash,
-	       struct apply_result *res, struct verdict *v)
+int apply_push(struct syncd *sd, const struct push *p, char *body, size_t len,
+	       const unsigned char *body_hash, struct apply_result *res,
+	       struct verdict *v)
 {
 	struct state *st = NULL;
 	char *delta = NULL;
@@ -454,7 +456,7 @@ out:
 int apply_file(struct syncd *sd, const char *path, struct push *p,
 	       struct apply_result *res, struct verdict *v)
 {
-	struct snapshot snap = { 0 };
+	struct snapshot snap = {0};
 	struct err err;
 	char *body;
 	int rc = -1;
@@ -540,18 +542,17 @@ static int apply_quarantine(const char *dir, struct store_bads *bads,
 			continue;
 		}
 		log_warning("stored state of origin %s is not served (%s: %s); "
-			    "%s moved aside as %s", b->origin, b->reason,
-			    b->msg, old, b->name);
+			    "%s moved aside as %s",
+			    b->origin, b->reason, b->msg, old, b->name);
 	}
 	return rc;
 }
 
 /* apply_load_vetted - load, vet, and (move_aside) quarantine; into sd */
-static int apply_load_vetted(struct syncd *sd, int move_aside,
-			     struct err *err)
+static int apply_load_vetted(struct syncd *sd, int move_aside, struct err *err)
 {
 	const struct syncd_config *cfg = sd->cfg;
-	struct store_bads bads = { NULL, 0 };
+	struct store_bads bads = {NULL, 0};
 	struct store *s, *ns, *failed = NULL;
 	int rc = -1;
 
@@ -615,7 +616,7 @@ static int apply_replace_store(struct syncd *sd, struct store *ns,
 		rc = -1;
 	} else if (cdbw_install_plan(states, ns->n, sd->cfg->maps_dir,
 				     CDBW_LIMIT, &plan, NULL, NULL, err) < 0)
-		rc = -1;	/* a restart rebuilds them from the store */
+		rc = -1; /* a restart rebuilds them from the store */
 	else
 		apply_layout_set(sd->cfg->maps_dir, plan.shards);
 	free(sels);
@@ -631,8 +632,8 @@ static int apply_replace_store(struct syncd *sd, struct store *ns,
 
 int apply_revet(struct syncd *sd, size_t *moved_r, struct err *err)
 {
-	struct store_bads bads = { NULL, 0 };
-	struct store empty = { NULL, 0 }, *ns, *failed = NULL;
+	struct store_bads bads = {NULL, 0};
+	struct store empty = {NULL, 0}, *ns, *failed = NULL;
 	int rc = -1;
 
 	*moved_r = 0;
@@ -697,7 +698,7 @@ int apply_check_maps(struct syncd *sd, int *rebuilt_r, struct err *why,
 	const struct state **states = NULL;
 	const uint8_t **sels = NULL;
 	struct cdbw_plan plan;
-	struct store empty = { NULL, 0 };
+	struct store empty = {NULL, 0};
 	const struct store *s = sd->store != NULL ? sd->store : &empty;
 	struct err tmp;
 	int rc = -1;

@@ -47,9 +47,9 @@ struct apply_result {
 };
 
 /* apply_push - body stage + install; body is malloc'd and consumed */
-int apply_push(struct syncd *sd, const struct push *p, char *body,
-	       size_t len, const unsigned char *body_hash,
-	       struct apply_result *res, struct verdict *v);
+int apply_push(struct syncd *sd, const struct push *p, char *body, size_t len,
+	       const unsigned char *body_hash, struct apply_result *res,
+	       struct verdict *v);
 
 /*
  * apply_file - "mxsyncd apply FILE": read a snapshot file and run both
@@ -102,8 +102,7 @@ int apply_check_maps(struct syncd *sd, int *rebuilt_r, struct err *why,
 void apply_count(struct syncd *sd, const struct verdict *v);
 
 /* apply_init - the locks; apply_fini - free everything sd holds */
-int apply_init(struct syncd *sd, struct syncd_config *cfg,
-	       struct trust *trust);
+int apply_init(struct syncd *sd, struct syncd_config *cfg, struct trust *trust);
 void apply_fini(struct syncd *sd);
 
 /* apply_swap_config - after a reload: retire the old config and trust */

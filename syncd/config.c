@@ -22,56 +22,49 @@
 #define CONFIG_OFF(f) offsetof(struct syncd_config, f)
 
 static const struct conf_key config_table[] = {
-	{ "listen", CONF_STRING, "0.0.0.0:8025", CONFIG_OFF(listen), 0, 0 },
-	{ "tls_cert", CONF_STRING, "/etc/mxsync/tls/cert.pem",
-	  CONFIG_OFF(tls_cert), 0, 0 },
-	{ "tls_key", CONF_STRING, "/etc/mxsync/tls/key.pem",
-	  CONFIG_OFF(tls_key), 0, 0 },
-	{ "trusted_keys", CONF_STRING, "/etc/mxsync/trusted_keys",
-	  CONFIG_OFF(trusted_keys), 0, 0 },
-	{ "state_dir", CONF_STRING, "/var/lib/mxsync/state",
-	  CONFIG_OFF(state_dir), 0, 0 },
-	{ "maps_dir", CONF_STRING, "/var/lib/mxsync/maps",
-	  CONFIG_OFF(maps_dir), 0, 0 },
-	{ "max_body", CONF_SIZE, "512M", CONFIG_OFF(max_body), 1,
-	  (uint64_t)4 << 30 },
-	{ "max_shrink", CONF_PERCENT, "10%", CONFIG_OFF(max_shrink), 0, 0 },
-	{ "canaries", CONF_STRING, "", CONFIG_OFF(canaries_text), 0, 0 },
-	{ "max_connections", CONF_UINT, "1024", CONFIG_OFF(max_connections),
-	  1, 10000 },
-	{ "max_per_address", CONF_UINT, "32", CONFIG_OFF(max_per_address), 1,
-	  10000 },
-	{ "header_timeout", CONF_DURATION, "5s", CONFIG_OFF(header_timeout_ms),
-	  1000, 60000 },
-	{ "allow", CONF_STRING, "", CONFIG_OFF(allow_text), 0, 0 },
-	{ "status_listen", CONF_STRING, "127.0.0.1:8026",
-	  CONFIG_OFF(status_listen), 0, 0 },
-	{ "sandbox", CONF_STRING, "landlock", CONFIG_OFF(sandbox), 0, 0 },
-	{ "timeout", CONF_DURATION, "30s", CONFIG_OFF(timeout_ms), 1000,
-	  3600000 },
-	{ "clock_skew", CONF_DURATION, "5m", CONFIG_OFF(clock_skew_ms), 0,
-	  86400000 },
-	{ "install_wait", CONF_DURATION, "5s", CONFIG_OFF(install_wait_ms), 0,
-	  600000 },
-	{ "user", CONF_STRING, "", CONFIG_OFF(user), 0, 0 },
-	{ "recipient_shards", CONF_UINT, "64", CONFIG_OFF(recipient_shards), 1,
-	  256 },
-	{ "max_map_size", CONF_SIZE, "4G", CONFIG_OFF(max_map_size), 4096,
-	  (uint64_t)4 << 30 },
-	{ "recipient_delimiter", CONF_STRING, "",
-	  CONFIG_OFF(recipient_delimiter), 0, 0 },
-	{ "transports", CONF_STRING, "smtp relay", CONFIG_OFF(transports), 0,
-	  0 },
-	{ "deny_domains", CONF_STRING, "$myhostname localhost",
-	  CONFIG_OFF(deny_domains_text), 0, 0 },
-	{ "max_expire", CONF_DURATION, "31d", CONFIG_OFF(max_expire_ms), 60000,
-	  (uint64_t)3660 * 86400000 },
-	{ "max_serial_ahead", CONF_DURATION, "1d",
-	  CONFIG_OFF(max_serial_ahead_ms), 1000, (uint64_t)366 * 86400000 },
-	{ "shrink_window", CONF_DURATION, "24h", CONFIG_OFF(shrink_window_ms),
-	  0, (uint64_t)366 * 86400000 },
-	{ NULL, CONF_STRING, NULL, 0, 0, 0 }
-};
+    {"listen", CONF_STRING, "0.0.0.0:8025", CONFIG_OFF(listen), 0, 0},
+    {"tls_cert", CONF_STRING, "/etc/mxsync/tls/cert.pem", CONFIG_OFF(tls_cert),
+     0, 0},
+    {"tls_key", CONF_STRING, "/etc/mxsync/tls/key.pem", CONFIG_OFF(tls_key), 0,
+     0},
+    {"trusted_keys", CONF_STRING, "/etc/mxsync/trusted_keys",
+     CONFIG_OFF(trusted_keys), 0, 0},
+    {"state_dir", CONF_STRING, "/var/lib/mxsync/state", CONFIG_OFF(state_dir),
+     0, 0},
+    {"maps_dir", CONF_STRING, "/var/lib/mxsync/maps", CONFIG_OFF(maps_dir), 0,
+     0},
+    {"max_body", CONF_SIZE, "512M", CONFIG_OFF(max_body), 1, (uint64_t)4 << 30},
+    {"max_shrink", CONF_PERCENT, "10%", CONFIG_OFF(max_shrink), 0, 0},
+    {"canaries", CONF_STRING, "", CONFIG_OFF(canaries_text), 0, 0},
+    {"max_connections", CONF_UINT, "1024", CONFIG_OFF(max_connections), 1,
+     10000},
+    {"max_per_address", CONF_UINT, "32", CONFIG_OFF(max_per_address), 1, 10000},
+    {"header_timeout", CONF_DURATION, "5s", CONFIG_OFF(header_timeout_ms), 1000,
+     60000},
+    {"allow", CONF_STRING, "", CONFIG_OFF(allow_text), 0, 0},
+    {"status_listen", CONF_STRING, "127.0.0.1:8026", CONFIG_OFF(status_listen),
+     0, 0},
+    {"sandbox", CONF_STRING, "landlock", CONFIG_OFF(sandbox), 0, 0},
+    {"timeout", CONF_DURATION, "30s", CONFIG_OFF(timeout_ms), 1000, 3600000},
+    {"clock_skew", CONF_DURATION, "5m", CONFIG_OFF(clock_skew_ms), 0, 86400000},
+    {"install_wait", CONF_DURATION, "5s", CONFIG_OFF(install_wait_ms), 0,
+     600000},
+    {"user", CONF_STRING, "", CONFIG_OFF(user), 0, 0},
+    {"recipient_shards", CONF_UINT, "64", CONFIG_OFF(recipient_shards), 1, 256},
+    {"max_map_size", CONF_SIZE, "4G", CONFIG_OFF(max_map_size), 4096,
+     (uint64_t)4 << 30},
+    {"recipient_delimiter", CONF_STRING, "", CONFIG_OFF(recipient_delimiter), 0,
+     0},
+    {"transports", CONF_STRING, "smtp relay", CONFIG_OFF(transports), 0, 0},
+    {"deny_domains", CONF_STRING, "$myhostname localhost",
+     CONFIG_OFF(deny_domains_text), 0, 0},
+    {"max_expire", CONF_DURATION, "31d", CONFIG_OFF(max_expire_ms), 60000,
+     (uint64_t)3660 * 86400000},
+    {"max_serial_ahead", CONF_DURATION, "1d", CONFIG_OFF(max_serial_ahead_ms),
+     1000, (uint64_t)366 * 86400000},
+    {"shrink_window", CONF_DURATION, "24h", CONFIG_OFF(shrink_window_ms), 0,
+     (uint64_t)366 * 86400000},
+    {NULL, CONF_STRING, NULL, 0, 0, 0}};
 
 /* config_parse_listen - "host:port" or "[v6]:port" of key into *addr */
 static int config_parse_listen(struct syncd_config *cfg, const char *key,
@@ -122,8 +115,7 @@ static int config_parse_listen(struct syncd_config *cfg, const char *key,
 	freeaddrinfo(res);
 	return 0;
 bad:
-	return err_set(err,
-		       "%s:%u: %s '%s': expected host:port or [ipv6]:port",
+	return err_set(err, "%s:%u: %s '%s': expected host:port or [ipv6]:port",
 		       cfg->path, line, key, value);
 }
 
@@ -173,8 +165,8 @@ static int config_myhostname(char *out, size_t size)
 	snprintf(main_cf, sizeof(main_cf), "%s/main.cf",
 		 dir != NULL && dir[0] != '\0' ? dir : "/etc/postfix");
 	fp = access(main_cf, R_OK) == 0
-		     ? popen("postconf -h myhostname 2>/dev/null", "re")
-		     : NULL;
+		 ? popen("postconf -h myhostname 2>/dev/null", "re")
+		 : NULL;
 	if (fp != NULL) {
 		if (fgets(out, (int)size, fp) == NULL)
 			out[0] = '\0';
@@ -214,11 +206,11 @@ static int config_parse_deny(struct syncd_config *cfg, unsigned line,
 				continue;
 			w = host;
 			wlen = strlen(host);
-			if (norm_domain(w, wlen, out, sizeof(out), &olen,
-					err) < 0)
+			if (norm_domain(w, wlen, out, sizeof(out), &olen, err) <
+			    0)
 				continue;
-		} else if (norm_domain(w, wlen, out, sizeof(out), &olen,
-				       err) < 0)
+		} else if (norm_domain(w, wlen, out, sizeof(out), &olen, err) <
+			   0)
 			return err_prefix(err, "%s:%u: deny_domains", cfg->path,
 					  line);
 		v = realloc(cfg->deny_domains,
@@ -245,7 +237,8 @@ static int config_check_transports(const struct syncd_config *cfg,
 			continue;
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-			return err_set(err, "%s:%u: transports: \"%s\" is not a "
+			return err_set(err,
+				       "%s:%u: transports: \"%s\" is not a "
 				       "list of master.cf service names",
 				       cfg->path, line, cfg->transports);
 		n++;
@@ -263,8 +256,7 @@ static int config_check_dir(const struct syncd_config *cfg, const char *key,
 	struct stat st;
 
 	if (dir[0] == '\0')
-		return err_set(err, "%s:%u: %s is empty", cfg->path, line,
-			       key);
+		return err_set(err, "%s:%u: %s is empty", cfg->path, line, key);
 	if (stat(dir, &st) < 0)
 		return err_sys(err, "%s:%u: %s %s", cfg->path, line, key, dir);
 	if (!S_ISDIR(st.st_mode))
@@ -322,9 +314,10 @@ struct syncd_config *config_load(const char *path, struct err *err)
 		if (strcmp(sec->entries[i].key, "recipient_delimiter") == 0)
 			cfg->delimiter_set = 1;
 	if (!lookup_delimiter_ok(cfg->recipient_delimiter)) {
-		err_set(err, "%s:%u: recipient_delimiter '%s': at most %d "
-			"printable characters, no space or @", path,
-			conf_line(sec, "recipient_delimiter"),
+		err_set(err,
+			"%s:%u: recipient_delimiter '%s': at most %d "
+			"printable characters, no space or @",
+			path, conf_line(sec, "recipient_delimiter"),
 			cfg->recipient_delimiter, LOOKUP_DELIM_MAX);
 		goto out;
 	}
@@ -347,12 +340,12 @@ struct syncd_config *config_load(const char *path, struct err *err)
 				 err) < 0) ||
 	    config_parse_canaries(cfg, conf_line(sec, "canaries"), err) < 0 ||
 	    config_parse_deny(cfg, conf_line(sec, "deny_domains"), err) < 0 ||
-	    config_check_transports(cfg, conf_line(sec, "transports"),
-				    err) < 0 ||
+	    config_check_transports(cfg, conf_line(sec, "transports"), err) <
+		0 ||
 	    config_check_dir(cfg, "state_dir", cfg->state_dir,
 			     cfg->state_dir_line, err) < 0 ||
-	    config_check_dir(cfg, "maps_dir", cfg->maps_dir,
-			     cfg->maps_dir_line, err) < 0)
+	    config_check_dir(cfg, "maps_dir", cfg->maps_dir, cfg->maps_dir_line,
+			     err) < 0)
 		goto out;
 	if (access(cfg->trusted_keys, R_OK) < 0) {
 		err_sys(err, "%s:%u: trusted_keys %s", path,

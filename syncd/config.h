@@ -39,29 +39,29 @@ struct syncd_config {
 	uint64_t max_per_address;
 	uint64_t header_timeout_ms;
 	char *allow_text;
-	char *status_listen;		/* "none": no status listener */
-	char *sandbox;			/* "landlock" or "none" */
+	char *status_listen; /* "none": no status listener */
+	char *sandbox;	     /* "landlock" or "none" */
 	char *recipient_delimiter;
-	char *transports;		/* allowed route transports */
+	char *transports; /* allowed route transports */
 	char *deny_domains_text;
-	uint64_t max_expire_ms;		/* expiry horizon of a manifest */
-	uint64_t max_serial_ahead_ms;	/* serial (unix seconds) vs. clock */
-	uint64_t shrink_window_ms;	/* max_shrink is cumulative over it */
+	uint64_t max_expire_ms;	      /* expiry horizon of a manifest */
+	uint64_t max_serial_ahead_ms; /* serial (unix seconds) vs. clock */
+	uint64_t shrink_window_ms;    /* max_shrink is cumulative over it */
 	/* derived */
-	int delimiter_set;		/* recipient_delimiter is in the file */
+	int delimiter_set; /* recipient_delimiter is in the file */
 	char *path;
-	char **canaries;		/* folded addresses */
+	char **canaries; /* folded addresses */
 	size_t ncanaries;
-	char **deny_domains;		/* folded; $myhostname expanded */
+	char **deny_domains; /* folded; $myhostname expanded */
 	size_t ndeny_domains;
-	struct sockaddr_storage addr;	/* listen address */
+	struct sockaddr_storage addr; /* listen address */
 	socklen_t addrlen;
 	struct sockaddr_storage status_addr; /* unless status_listen none */
 	socklen_t status_addrlen;
-	struct cidr *allow;		/* push port peers; none: anyone */
+	struct cidr *allow; /* push port peers; none: anyone */
 	size_t nallow;
 	unsigned listen_line, tls_cert_line, tls_key_line, trusted_keys_line,
-		state_dir_line, maps_dir_line;
+	    state_dir_line, maps_dir_line;
 };
 
 /* config_load - read and validate path (directories must exist) */

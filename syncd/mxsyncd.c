@@ -203,7 +203,8 @@ static int mxsyncd_drop(const char *user)
 	return 0;
 }
 
-/* mxsyncd_revet - after a reload, stop serving what the keys no longer vouch for */
+/* mxsyncd_revet - after a reload, stop serving what the keys no longer vouch
+ * for */
 static void mxsyncd_revet(struct syncd *sd)
 {
 	struct err err;
@@ -297,9 +298,9 @@ static int mxsyncd_owner(const struct syncd_config *cfg, const char *cmd,
 		return -1;
 	}
 	if (pw->pw_uid != st.st_uid) {
-		log_error("%s: -u %s: state_dir %s belongs to uid %u, not to %s",
-			  cmd, *user_r, cfg->state_dir, (unsigned)st.st_uid,
-			  *user_r);
+		log_error(
+		    "%s: -u %s: state_dir %s belongs to uid %u, not to %s", cmd,
+		    *user_r, cfg->state_dir, (unsigned)st.st_uid, *user_r);
 		return -1;
 	}
 	return 0;
@@ -336,7 +337,7 @@ static int mxsyncd_run(const char *user_opt)
 	uint64_t wd_usec = 0;
 	const char *user;
 	pid_t net = -1;
-	int chan[2] = { -1, -1 }, sig_fd = -1, lock_fd = -1, rc = EX_USAGE_;
+	int chan[2] = {-1, -1}, sig_fd = -1, lock_fd = -1, rc = EX_USAGE_;
 	int tick, n, st;
 
 	/* Signals go to this thread only, before any other thread exists. */
@@ -491,10 +492,12 @@ static int mxsyncd_apply(const char *path, const char *user_opt)
 	}
 	manifest_hex(res.state_hash, STATE_HASH_LEN, hex);
 	printf("installed origin %s serial %" PRIu64 ": %zu domains, %zu "
-	       "recipients, state %s (%" PRIu64 " ms)\n", p.m.origin,
-	       res.serial, res.domains, res.recipients, hex, res.install_ms);
+	       "recipients, state %s (%" PRIu64 " ms)\n",
+	       p.m.origin, res.serial, res.domains, res.recipients, hex,
+	       res.install_ms);
 	log_debug("install: checks %" PRIu64 " ms, maps %" PRIu64 " ms, state "
-		  "%" PRIu64 " ms", res.verify_ms, res.maps_ms, res.store_ms);
+		  "%" PRIu64 " ms",
+		  res.verify_ms, res.maps_ms, res.store_ms);
 	verify_push_clear(&p);
 	rc = EX_OK_;
 out:
@@ -591,8 +594,8 @@ static const char *mxsyncd_delimiter(const struct syncd *sd,
 		o = sd->store->o[i];
 		for (count = 0, j = 0; j < sd->store->n; j++)
 			count += lookup_delimiter_same(
-				o->m.recipient_delimiter,
-				sd->store->o[j]->m.recipient_delimiter);
+			    o->m.recipient_delimiter,
+			    sd->store->o[j]->m.recipient_delimiter);
 		if (count > best_count) {
 			best = o;
 			best_count = count;
@@ -641,8 +644,8 @@ static int mxsyncd_check(const char *address)
 		rc = EX_USAGE_;
 	} else if (ok == 1) {
 		printf("accept %s (matched %s; origin %s, serial %" PRIu64
-		       ", key %s)\n", address, match, o->m.origin, o->m.serial,
-		       o->m.key_id);
+		       ", key %s)\n",
+		       address, match, o->m.origin, o->m.serial, o->m.key_id);
 		rc = EX_OK_;
 	} else {
 		printf("reject %s: user unknown in relay recipient table "
@@ -700,15 +703,16 @@ static void mxsyncd_postconf_routes(const struct syncd *sd)
 				first = nh;
 				flen = nlen;
 				hops = 1;
-			} else if (hops == 1 &&
-				   (nlen != flen || memcmp(nh, first, nlen) != 0))
+			} else if (hops == 1 && (nlen != flen ||
+						 memcmp(nh, first, nlen) != 0))
 				hops = 2;
 		}
 	}
 	if (hops > 1)
 		printf("# the %zu domains have their own next hops (a relay's "
 		       "routes, from the primary's\n# transport file): "
-		       "transport_maps routes each domain to its server\n", n);
+		       "transport_maps routes each domain to its server\n",
+		       n);
 }
 
 /* mxsyncd_non_ascii - some origin's state holds a non-ASCII key */
@@ -765,8 +769,8 @@ static int mxsyncd_postconf(void)
 		       "as on the primary\n");
 	else
 		printf("# recipient_delimiter as origin %s sent it (%zu of %zu "
-		       "origins%s)\n", best->m.origin, best_count,
-		       sd.store->n,
+		       "origins%s)\n",
+		       best->m.origin, best_count, sd.store->n,
 		       differ ? "; the others differ, Postfix has only one"
 			      : "");
 	if (delim != NULL)

@@ -73,7 +73,7 @@ static struct store_origin *store_load_one(const char *path, const char *name,
 					   const struct trust *trust,
 					   struct err *err)
 {
-	struct snapshot snap = { 0 };
+	struct snapshot snap = {0};
 	struct manifest m;
 	struct state *st = NULL;
 	struct store_origin *o = NULL;
@@ -122,8 +122,8 @@ static struct store_origin *store_load_one(const char *path, const char *name,
 		err_set(err, "%s: state does not match its signed hash", path);
 		goto out;
 	}
-	o = store_origin_new(&m, snap.manifest, snap.manifest_len, snap.sig,
-			     st, err);
+	o = store_origin_new(&m, snap.manifest, snap.manifest_len, snap.sig, st,
+			     err);
 	if (o != NULL)
 		st = NULL;
 out:
@@ -170,8 +170,9 @@ int store_quarantine(const char *dir, struct store_bad *b, int64_t now,
 	int n1, n2, n3;
 
 	n1 = snprintf(from, sizeof(from), "%s/%s", dir, b->name);
-	n2 = snprintf(name, sizeof(name), STORE_PREFIX "%s" STORE_QUARANTINE
-		      "%s.%" PRId64, b->origin, b->reason, now);
+	n2 = snprintf(name, sizeof(name),
+		      STORE_PREFIX "%s" STORE_QUARANTINE "%s.%" PRId64,
+		      b->origin, b->reason, now);
 	n3 = snprintf(to, sizeof(to), "%s/%s", dir, name);
 	if (n1 < 0 || n2 < 0 || n3 < 0 || (size_t)n1 >= sizeof(from) ||
 	    (size_t)n2 >= sizeof(name) || (size_t)n3 >= sizeof(to))
@@ -209,7 +210,8 @@ int store_quarantined(const char *dir, struct store_bads *out, struct err *err)
 		r = q + strlen(STORE_QUARANTINE);
 		dot = strrchr(r, '.');
 		rlen = dot != NULL ? (size_t)(dot - r) : strlen(r);
-		if (olen == 0 || olen >= sizeof(origin) || rlen >= sizeof(reason))
+		if (olen == 0 || olen >= sizeof(origin) ||
+		    rlen >= sizeof(reason))
 			continue;
 		memcpy(origin, de->d_name + plen, olen);
 		origin[olen] = '\0';
@@ -220,7 +222,7 @@ int store_quarantined(const char *dir, struct store_bads *out, struct err *err)
 			return err_sys(err, "malloc");
 		}
 		out->v[out->n - 1].since =
-			dot != NULL ? strtoll(dot + 1, NULL, 10) : 0;
+		    dot != NULL ? strtoll(dot + 1, NULL, 10) : 0;
 	}
 	closedir(d);
 	return 0;
@@ -249,7 +251,8 @@ struct store *store_without(const struct store *s, const char *origin,
 	if ((ns = store_alloc(n + 1, err)) == NULL)
 		return NULL;
 	for (i = 0; i < n; i++) {
-		if (*removed_r == NULL && strcmp(s->o[i]->m.origin, origin) == 0)
+		if (*removed_r == NULL &&
+		    strcmp(s->o[i]->m.origin, origin) == 0)
 			*removed_r = s->o[i];
 		else
 			ns->o[ns->n++] = s->o[i];
@@ -261,8 +264,8 @@ struct store *store_without(const struct store *s, const char *origin,
 static int store_window_path(char *buf, size_t size, const char *dir,
 			     const char *origin, struct err *err)
 {
-	int n = snprintf(buf, size, "%s/" STORE_PREFIX "%s.window", dir,
-			 origin);
+	int n =
+	    snprintf(buf, size, "%s/" STORE_PREFIX "%s.window", dir, origin);
 
 	if (n < 0 || (size_t)n >= size)
 		return err_set(err, "%s: path too long", dir);
@@ -284,7 +287,7 @@ int store_window_read(const char *dir, const char *origin,
 		return errno == ENOENT ? 0 : err_sys(err, "open(%s)", path);
 	while (w->len < STORE_WINDOW_MAX && fgets(line, sizeof(line), fp)) {
 		if (sscanf(line, "%lld %llu", &t, &n) != 2)
-			continue;	/* a damaged line only shortens memory */
+			continue; /* a damaged line only shortens memory */
 		w->t[w->len] = t;
 		w->n[w->len] = n;
 		w->len++;
@@ -324,7 +327,7 @@ uint64_t store_window_high(const struct store_window *w, int64_t t,
 
 	for (i = 0; i < w->len; i++)
 		if (w->t[i] >= t - span_s)
-			return w->n[i];	/* falling: the first is the highest */
+			return w->n[i]; /* falling: the first is the highest */
 	return 0;
 }
 
@@ -332,7 +335,7 @@ int store_window_write(const char *dir, const char *origin,
 		       const struct store_window *w, struct err *err)
 {
 	char path[4096], line[64];
-	struct atomic_file af = { -1, NULL, NULL };
+	struct atomic_file af = {-1, NULL, NULL};
 	size_t i;
 	int n;
 
@@ -359,7 +362,7 @@ int store_window_write(const char *dir, const char *origin,
 int store_forget(const char *dir, const char *origin, size_t *count_r,
 		 struct err *err)
 {
-	struct store_bads q = { NULL, 0 };
+	struct store_bads q = {NULL, 0};
 	char path[4096];
 	size_t i;
 	int n, rc = -1;
@@ -487,8 +490,7 @@ out:
 	return ret;
 }
 
-const struct store_origin *store_find(const struct store *s,
-				      const char *origin)
+const struct store_origin *store_find(const struct store *s, const char *origin)
 {
 	size_t i;
 
@@ -528,15 +530,17 @@ int store_save_begin(const char *dir, const struct store_origin *o,
 		return err_set(err, "%s: path too long", dir);
 	if (mlen == 0 || mlen > MANIFEST_MAX ||
 	    memchr(o->manifest, '\n', mlen) != NULL)
-		return err_set(err, "snapshot(%s): manifest must be one line "
-			       "of 1..%d bytes", path, MANIFEST_MAX);
+		return err_set(err,
+			       "snapshot(%s): manifest must be one line "
+			       "of 1..%d bytes",
+			       path, MANIFEST_MAX);
 	if ((sig64 = snapshot_b64(o->sig, SNAPSHOT_SIG_LEN)) == NULL)
 		return err_sys(err, "malloc");
 	/* The snapshot file framing, then the state straight from its arena. */
 	if (atomic_open(af, path, 0600, err) < 0)
 		goto out;
-	if (atomic_write(af, SNAPSHOT_MAGIC, sizeof(SNAPSHOT_MAGIC) - 1,
-			 err) < 0 ||
+	if (atomic_write(af, SNAPSHOT_MAGIC, sizeof(SNAPSHOT_MAGIC) - 1, err) <
+		0 ||
 	    atomic_write(af, o->manifest, mlen, err) < 0 ||
 	    atomic_write(af, "\n", 1, err) < 0 ||
 	    atomic_write(af, sig64, strlen(sig64), err) < 0 ||
@@ -559,8 +563,7 @@ out:
 	return rc;
 }
 
-int store_save(const char *dir, const struct store_origin *o,
-	       struct err *err)
+int store_save(const char *dir, const struct store_origin *o, struct err *err)
 {
 	struct atomic_file af;
 

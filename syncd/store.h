@@ -36,19 +36,19 @@
 #include "../keys/trust.h"
 
 struct store_origin {
-	struct manifest m;	/* of the push that produced st */
-	char *manifest;		/* its exact JSON bytes */
+	struct manifest m; /* of the push that produced st */
+	char *manifest;	   /* its exact JSON bytes */
 	size_t manifest_len;
 	unsigned char sig[SNAPSHOT_SIG_LEN];
-	struct state *st;	/* full state */
-	uint8_t *sel;		/* owned: each recipient's shard, or NULL */
-	unsigned sel_shards;	/* ... out of this many shards */
-	uint64_t journal_len;	/* octets of good journal (syncd/journal) */
-	unsigned journal_n;	/* its entries */
+	struct state *st;     /* full state */
+	uint8_t *sel;	      /* owned: each recipient's shard, or NULL */
+	unsigned sel_shards;  /* ... out of this many shards */
+	uint64_t journal_len; /* octets of good journal (syncd/journal) */
+	unsigned journal_n;   /* its entries */
 };
 
 struct store {
-	struct store_origin **o;	/* sorted by origin name */
+	struct store_origin **o; /* sorted by origin name */
 	size_t n;
 };
 
@@ -62,11 +62,11 @@ struct store *store_load(const char *dir, const struct trust *trust,
 
 /* store_bad - a stored file that is not served, and why */
 struct store_bad {
-	char name[512];		/* its file name in state_dir */
+	char name[512]; /* its file name in state_dir */
 	char origin[MANIFEST_ORIGIN_MAX + 1];
-	char reason[32];	/* token: "damaged", "unknown_key", "scope" */
+	char reason[32]; /* token: "damaged", "unknown_key", "scope" */
 	char msg[ERR_LEN];
-	int64_t since;		/* quarantined files: when moved aside */
+	int64_t since; /* quarantined files: when moved aside */
 };
 
 struct store_bads {
@@ -94,8 +94,7 @@ int store_quarantine(const char *dir, struct store_bad *b, int64_t now,
 		     struct err *err);
 
 /* store_quarantined - the files in dir moved aside earlier */
-int store_quarantined(const char *dir, struct store_bads *out,
-		      struct err *err);
+int store_quarantined(const char *dir, struct store_bads *out, struct err *err);
 
 /*
  * store_without - a new store: s without the entry of origin (shared
@@ -153,8 +152,7 @@ const struct store_origin *store_owner(const struct store *s,
  * store_save - write the origin's file atomically: the snapshot framing,
  * then the state text written straight from the state's arena
  */
-int store_save(const char *dir, const struct store_origin *o,
-	       struct err *err);
+int store_save(const char *dir, const struct store_origin *o, struct err *err);
 
 /*
  * store_save_begin - the first half of store_save(): the origin's file
