@@ -44,7 +44,7 @@ type = maildir
 root = $MNT" mx2
 sed -i 's/^max_shrink .*/max_shrink = 10%/' "$ACONF"
 
-bcount() { cdb -d "$T_DIR/b-mx2/maps/relay_recipients.cdb" 2>/dev/null | grep -c '^+'; }
+bcount() { map_dump "$T_DIR/b-mx2/maps" relay_recipients 2>/dev/null | grep -c '^+'; }
 status() { "$AGENT" -c "$ACONF" status 2>&1; }
 # min_state - the fewest recipients of any state the agent adopted
 min_state() { sed -n 's/.*domains, \([0-9]*\) recipients$/\1/p' "$ALOG" | sort -n | head -n 1; }

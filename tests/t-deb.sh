@@ -308,9 +308,9 @@ done
 run_rc mxsyncd check nobody@example.com
 is "$RC" 1 "the backup rejects nobody@example.com"
 cp /usr/share/postfix/main.cf.debian "$PF/main.cf"
-is "$(postmap -c "$PF" -q alice@example.com cdb:/var/lib/mxsync/maps/relay_recipients 2>&1)" OK \
+is "$(postmap -c "$PF" -q alice@example.com "unionmap:{$(rr_maps /var/lib/mxsync/maps)}" 2>&1)" OK \
 	"Postfix reads alice@example.com from the installed maps"
-is "$(stat -c '%a %U' /var/lib/mxsync/maps/relay_recipients.cdb 2>&1)" "644 mxsync" \
+is "$(stat -c '%a %U' /var/lib/mxsync/maps/relay_recipients-00.cdb 2>&1)" "644 mxsync" \
 	"the maps are mode 644, made by mxsync"
 stop_pid $SPID
 MAPS_SUM=$(maps_sum /var/lib/mxsync/maps)
