@@ -8,6 +8,7 @@
  * lock held, so the base a delta was checked against is the base it is applied
  * to.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,16 @@ static uint64_t apply_now_ms(void)
 
 int apply_init(struct syncd *sd, struct syncd_config *cfg, struct trust *trust)
 {
+	pthread_condattr_t ca;
+	int ok;
+
 	memset(sd, 0, sizeof(*sd));
-	if (pthread_mutex_init(&sd->install_lock, NULL) != 0 ||
+	if (pthread_condattr_init(&ca) != 0)
+		return -1;
+	ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+	     pthread_cond_init(&sd->gate_cond, &ca) == 0;
+	pthread_condattr_destroy(&ca);
+	if (!ok || pthread_mutex_init(&sd->gate_lock, NULL) != 0 ||
 	    pthread_mutex_init(&sd->facts_lock, NULL) != 0)
 		return -1;
 	sd->cfg = cfg;
@@ -55,7 +64,8 @@ void apply_fini(struct syncd *sd)
 	store_free(sd->store);
 	config_free(sd->cfg);
 	trust_free(sd->trust);
-	pthread_mutex_destroy(&sd->install_lock);
+	pthread_cond_destroy(&sd->gate_cond);
+	pthread_mutex_destroy(&sd->gate_lock);
 	pthread_mutex_destroy(&sd->facts_lock);
 	memset(sd, 0, sizeof(*sd));
 }
@@ -99,28 +109,47 @@ void apply_count(struct syncd *sd, const struct verdict *v)
 }
 
 /*
- * apply_lock - take the install lock, waiting at most install_wait on
- * CLOCK_MONOTONIC (a clock step neither cuts nor stretches the wait)
+ * apply_enter - enter the install gate; wait_ms < 0 waits as long as it
+ * takes, otherwise at most wait_ms on CLOCK_MONOTONIC (a clock step
+ * neither cuts nor stretches the wait).  -1: still busy after the wait.
  */
-static int apply_lock(struct syncd *sd)
+static int apply_enter(struct syncd *sd, int64_t wait_ms)
 {
 	struct timespec ts;
-	uint64_t ms;
+	int rc = 0;
 
-	pthread_mutex_lock(&sd->facts_lock);
-	ms = sd->cfg->install_wait_ms;
-	pthread_mutex_unlock(&sd->facts_lock);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
+	if (wait_ms > 0) {
+		ts.tv_sec += (time_t)(wait_ms / 1000);
+		ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
 	}
-	return pthread_mutex_clocklock(&sd->install_lock, CLOCK_MONOTONIC,
-				       &ts) == 0
-		   ? 0
-		   : -1;
+	pthread_mutex_lock(&sd->gate_lock);
+	while (sd->installing && rc == 0) {
+		if (wait_ms < 0)
+			pthread_cond_wait(&sd->gate_cond, &sd->gate_lock);
+		else if (pthread_cond_timedwait(&sd->gate_cond, &sd->gate_lock,
+						&ts) == ETIMEDOUT)
+			rc = -1;
+	}
+	if (!sd->installing) {
+		sd->installing = 1;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&sd->gate_lock);
+	return rc;
+}
+
+/* apply_leave - leave the install gate and wake one waiting install */
+static void apply_leave(struct syncd *sd)
+{
+	pthread_mutex_lock(&sd->gate_lock);
+	sd->installing = 0;
+	pthread_cond_signal(&sd->gate_cond);
+	pthread_mutex_unlock(&sd->gate_lock);
 }
 
 /*
@@ -414,11 +443,15 @@ int apply_push(struct syncd *sd, const struct push *p, char *body, size_t len,
 {
 	struct state *st = NULL;
 	char *delta = NULL;
+	int64_t wait_ms;
 	uint64_t t0;
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
-	if (apply_lock(sd) < 0) {
+	pthread_mutex_lock(&sd->facts_lock);
+	wait_ms = (int64_t)sd->cfg->install_wait_ms;
+	pthread_mutex_unlock(&sd->facts_lock);
+	if (apply_enter(sd, wait_ms) < 0) {
 		free(body);
 		return verify_refuse(v, 503, "busy",
 				     "another install is in progress");
@@ -449,7 +482,7 @@ int apply_push(struct syncd *sd, const struct push *p, char *body, size_t len,
 	rc = 0;
 out:
 	free(delta);
-	pthread_mutex_unlock(&sd->install_lock);
+	apply_leave(sd);
 	return rc;
 }
 
@@ -637,7 +670,7 @@ int apply_revet(struct syncd *sd, size_t *moved_r, struct err *err)
 	int rc = -1;
 
 	*moved_r = 0;
-	pthread_mutex_lock(&sd->install_lock);
+	apply_enter(sd, -1);
 	ns = apply_vet(sd, sd->store != NULL ? sd->store : &empty, &bads,
 		       &failed, err);
 	if (ns == NULL)
@@ -653,7 +686,7 @@ int apply_revet(struct syncd *sd, size_t *moved_r, struct err *err)
 	if (apply_replace_store(sd, ns, failed, err) < 0)
 		rc = -1;
 out:
-	pthread_mutex_unlock(&sd->install_lock);
+	apply_leave(sd);
 	store_bads_free(&bads);
 	return rc;
 }
@@ -666,7 +699,7 @@ int apply_forget(struct syncd *sd, const char *origin, size_t *files_r,
 	int rc = -1;
 
 	*files_r = 0;
-	pthread_mutex_lock(&sd->install_lock);
+	apply_enter(sd, -1);
 	/* The file goes first: a crash after it rebuilds the maps without. */
 	if (store_forget(sd->cfg->state_dir, origin, files_r, err) < 0)
 		goto out;
@@ -687,7 +720,7 @@ int apply_forget(struct syncd *sd, const char *origin, size_t *files_r,
 		gone->o[gone->n++] = removed;
 	rc = apply_replace_store(sd, ns, gone, err);
 out:
-	pthread_mutex_unlock(&sd->install_lock);
+	apply_leave(sd);
 	return rc;
 }
 
