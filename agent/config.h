@@ -8,7 +8,8 @@
  *			being written), verify_interval, verify_postfix
  *	[source NAME]	type = file | mysql | maildir, plus the keys of that
  *			type (source_file.c, source_mysql.c, source_maildir.c)
- *	[backup NAME]	url, ca_file, pinned_pubkey, timeout
+ *	[backup NAME]	url, ca_file, pinned_pubkey, timeout,
+ *			connect_timeout, max_body (the backup's limit)
  *
  * Every error is "file:line: message"; the caller exits 2.  A reload builds
  * a new config and swaps it in only when the whole file is valid.
@@ -33,6 +34,7 @@ struct agent_backup {
 	char *pinned_pubkey; /* "" when unset */
 	uint64_t timeout_ms; /* whole request, connect included */
 	uint64_t connect_timeout_ms;
+	uint64_t max_body; /* the largest body the backup accepts */
 };
 
 struct agent_config {

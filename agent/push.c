@@ -21,12 +21,17 @@
 #define PUSH_RESPONSE_MAX 65536
 #define PUSH_POLL_MS 10 /* poll interval while transfers run */
 
+struct push_body {
+	char *data;
+	size_t len;
+	unsigned long refs;
+};
+
 struct push_req {
 	struct push_req *next;
 	CURL *easy;
 	struct curl_slist *hdrs;
-	char *body;
-	size_t blen;
+	struct push_body *body; /* a reference */
 	struct buf resp;
 	long retry_after;
 	void *user;
@@ -67,6 +72,40 @@ const char *push_kind_name(enum push_kind k)
 	}
 }
 
+struct push_body *push_body_new(char *data, size_t len)
+{
+	struct push_body *b = malloc(sizeof(*b));
+
+	if (b == NULL) {
+		free(data);
+		return NULL;
+	}
+	b->data = data;
+	b->len = len;
+	b->refs = 1;
+	return b;
+}
+
+struct push_body *push_body_ref(struct push_body *b)
+{
+	if (b != NULL)
+		b->refs++;
+	return b;
+}
+
+void push_body_unref(struct push_body *b)
+{
+	if (b == NULL || --b->refs > 0)
+		return;
+	free(b->data);
+	free(b);
+}
+
+size_t push_body_len(const struct push_body *b)
+{
+	return b != NULL ? b->len : 0;
+}
+
 struct pusher *push_new(struct err *err)
 {
 	struct pusher *p;
@@ -101,7 +140,7 @@ static void push_req_free(struct pusher *p, struct push_req *r)
 				p->conns[i].busy = 0; /* kept for reuse */
 	}
 	curl_slist_free_all(r->hdrs);
-	free(r->body);
+	push_body_unref(r->body);
 	buf_free(&r->resp);
 	free(r);
 }
@@ -182,7 +221,8 @@ static CURL *push_easy(struct pusher *p, const char *name)
 }
 
 struct push_req *push_start(struct pusher *p, const struct agent_backup *b,
-			    const struct export_snap *snap, void *user,
+			    const struct export_snap *snap,
+			    struct push_body *body, void *user,
 			    struct err *err)
 {
 	struct push_req *r;
@@ -197,11 +237,8 @@ struct push_req *push_start(struct pusher *p, const struct agent_backup *b,
 	snprintf(r->name, sizeof(r->name), "%s", b->name);
 	r->next = p->reqs;
 	p->reqs = r;
-	if ((r->body = malloc(snap->blen + 1)) == NULL)
-		goto oom;
-	if (snap->blen > 0)
-		memcpy(r->body, snap->body, snap->blen);
-	r->blen = snap->blen;
+	/* shared with every other request for this snapshot, not copied */
+	r->body = push_body_ref(body);
 	if ((url = config_backup_url(b, "v1/push")) == NULL ||
 	    (m64 = snapshot_b64(snap->manifest, snap->mlen)) == NULL ||
 	    (s64 = snapshot_b64(snap->sig, SNAPSHOT_SIG_LEN)) == NULL)
@@ -218,8 +255,10 @@ struct push_req *push_start(struct pusher *p, const struct agent_backup *b,
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->blen);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+			 r->body->len > 0 ? r->body->data : "");
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+			 (curl_off_t)r->body->len);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "mxsync-agent/1");
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, push_write_cb);

@@ -54,6 +54,10 @@ static void sync_drop_snaps(struct sync *s)
 {
 	export_snap_clear(&s->full.snap);
 	export_snap_clear(&s->delta.snap);
+	/* pushes still sending a body hold their own references */
+	push_body_unref(s->full.body);
+	push_body_unref(s->delta.body);
+	s->full.body = s->delta.body = NULL;
 	s->full.valid = s->delta.valid = 0;
 }
 
@@ -139,8 +143,8 @@ static const struct state *sync_base(struct sync *s)
  * snapshot older than a minute is built again, so that a late push never
  * carries an old creation time.
  */
-static const struct export_snap *sync_snap(struct sync *s, int delta,
-					   struct err *err)
+static const struct sync_snap *sync_snap(struct sync *s, int delta,
+					 struct err *err)
 {
 	struct sync_snap *c = delta ? &s->delta : &s->full;
 	int64_t now = (int64_t)time(NULL);
@@ -148,18 +152,28 @@ static const struct export_snap *sync_snap(struct sync *s, int delta,
 	if (c->valid && c->serial == s->cur_serial &&
 	    (!delta || c->base_serial == s->base_serial) &&
 	    c->snap.m.created <= now && now < c->snap.m.created + 60)
-		return &c->snap;
+		return c;
 	export_snap_clear(&c->snap);
+	push_body_unref(c->body);
+	c->body = NULL;
 	c->valid = 0;
 	if (export_make(s->cfg, s->sk, s->cur, s->cur_hash,
 			delta ? s->base : NULL, delta ? s->base_hash : NULL,
 			delta ? s->base_serial : 0, s->cur_serial,
 			s->allow_shrink, &c->snap, err) < 0)
 		return NULL;
+	/* one body for every backup: the pushes share it, none copies it */
+	c->body = push_body_new(c->snap.body, c->snap.blen);
+	c->snap.body = NULL;
+	if (c->body == NULL) {
+		export_snap_clear(&c->snap);
+		err_set(err, "out of memory");
+		return NULL;
+	}
 	c->valid = 1;
 	c->serial = s->cur_serial;
 	c->base_serial = delta ? s->base_serial : 0;
-	return &c->snap;
+	return c;
 }
 
 const struct state *sync_acked(struct sync *s)
@@ -185,6 +199,7 @@ int sync_save_base(struct sync *s, struct err *err)
 int sync_start(struct sync *s, size_t i, int full, struct err *err)
 {
 	struct sync_backup *b = &s->b[i];
+	const struct sync_snap *c;
 	const struct export_snap *snap;
 	int delta = 0;
 
@@ -200,9 +215,10 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err)
 	    b->lb->serial == s->base_serial &&
 	    memcmp(b->lb->hash, s->base_hash, STATE_HASH_LEN) == 0)
 		delta = 1;
-	if ((snap = sync_snap(s, delta, err)) == NULL)
+	if ((c = sync_snap(s, delta, err)) == NULL)
 		return -1;
-	if (push_start(s->pusher, b->conf, snap, b, err) == NULL)
+	snap = &c->snap;
+	if (push_start(s->pusher, b->conf, snap, c->body, b, err) == NULL)
 		return -1;
 	b->inflight = 1;
 	b->sent_serial = s->cur_serial;

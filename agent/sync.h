@@ -62,12 +62,16 @@ struct sync_backup {
 	uint64_t pushes, bytes;
 };
 
-/* sync_snap - a signed snapshot of the current state, built once */
+/*
+ * sync_snap - a signed snapshot of the current state, built once; its body
+ * (snap.body moved into body) is shared by every push that sends it
+ */
 struct sync_snap {
 	int valid;
 	uint64_t serial;
 	uint64_t base_serial; /* delta: the base it applies to */
 	struct export_snap snap;
+	struct push_body *body; /* a reference */
 };
 
 struct sync {
