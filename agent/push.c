@@ -217,6 +217,15 @@ static CURL *push_easy(struct pusher *p, const char *name)
 	snprintf(nc->name, sizeof(nc->name), "%s", name);
 	nc->busy = 1;
 	p->nconns++;
+	/*
+	 * libcurl's connection cache holds by default four times the easy
+	 * handles added at the moment: as the transfers of a round finish and
+	 * are removed, it shrinks and closes live connections, so the next
+	 * round would pay new TLS handshakes (and CA file parsing) for many
+	 * backups.  One kept connection per backup, and some room.
+	 */
+	curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS,
+			  (long)(p->nconns + 8));
 	return nc->easy;
 }
 

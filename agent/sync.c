@@ -61,13 +61,54 @@ static void sync_drop_snaps(struct sync *s)
 	s->full.valid = s->delta.valid = 0;
 }
 
+/* sync_ledger_flush - write the outcomes recorded since the last save */
+static void sync_ledger_flush(struct sync *s)
+{
+	struct err err;
+
+	if (!s->ledger_dirty)
+		return;
+	if (ledger_save(s->ledger, &err) < 0) {
+		log_warning("%s", err.msg);
+		return;
+	}
+	s->ledger_dirty = 0;
+	s->ledger_saved_ms = sync_now_ms();
+}
+
+/*
+ * sync_ledger_note - an outcome changed the ledger: saved now when no other
+ * push is in flight or the last save is SYNC_SAVE_MS old, else with a later
+ * outcome
+ */
+static void sync_ledger_note(struct sync *s)
+{
+	s->ledger_dirty = 1;
+	if (s->ninflight == 0 ||
+	    sync_now_ms() - s->ledger_saved_ms >= SYNC_SAVE_MS)
+		sync_ledger_flush(s);
+}
+
+/* sync_inflight - mark backup b in flight or not, keeping the count */
+static void sync_inflight(struct sync *s, struct sync_backup *b, int on)
+{
+	if (on && !b->inflight)
+		s->ninflight++;
+	else if (!on && b->inflight)
+		s->ninflight--;
+	b->inflight = on;
+}
+
 void sync_clear(struct sync *s)
 {
 	size_t i;
 
 	for (i = 0; i < s->n; i++)
-		if (s->b[i].inflight)
+		if (s->b[i].inflight) {
 			push_cancel(s->pusher, &s->b[i]);
+			sync_inflight(s, &s->b[i], 0);
+		}
+	sync_ledger_flush(s);
 	free(s->b);
 	sync_drop_snaps(s);
 	/* base and cur may be one object */
@@ -220,7 +261,7 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err)
 	snap = &c->snap;
 	if (push_start(s->pusher, b->conf, snap, c->body, b, err) == NULL)
 		return -1;
-	b->inflight = 1;
+	sync_inflight(s, b, 1);
 	b->sent_serial = s->cur_serial;
 	memcpy(b->sent_hash, snap->m.state_hash, STATE_HASH_LEN);
 	b->sent_kind = snap->m.kind;
@@ -316,7 +357,7 @@ long sync_finish(struct sync *s, struct push_result *res)
 	if (b == NULL)
 		return -1;
 	i = b - s->b;
-	b->inflight = 0;
+	sync_inflight(s, b, 0);
 	b->pushes++;
 	b->bytes += res->bytes;
 	b->have_result = 1;
@@ -352,8 +393,7 @@ long sync_finish(struct sync *s, struct push_result *res)
 			s->base_tried = 1;
 			s->base_since_ms = sync_now_ms();
 		}
-		if (ledger_save(s->ledger, &err) < 0)
-			log_warning("%s", err.msg);
+		sync_ledger_note(s);
 		return i;
 	case PUSH_CONFLICT:
 		if (b->sent_kind == MANIFEST_DELTA) {
@@ -406,8 +446,7 @@ long sync_finish(struct sync *s, struct push_result *res)
 	snprintf(b->lb->error, sizeof(b->lb->error), "%s: %s",
 		 push_kind_name(res->kind), res->msg);
 	b->lb->error_time = (int64_t)time(NULL);
-	if (ledger_save(s->ledger, &err) < 0)
-		log_warning("%s", err.msg);
+	sync_ledger_note(s);
 	sync_backoff(b, res->retry_after);
 	return i;
 }

@@ -46,6 +46,13 @@
 
 #define SYNC_BACKOFF_MIN_MS 1000
 #define SYNC_BACKOFF_MAX_MS 60000
+/*
+ * Outcomes reach ledger.json when no other push is in flight, or at most
+ * this often while some are: a round to N backups writes the ledger (which
+ * names all N) a few times, not N times.  A crash loses at most the record
+ * of some acknowledgements; those backups then get the state once more.
+ */
+#define SYNC_SAVE_MS 1000
 
 struct sync_backup {
 	const struct agent_backup *conf;
@@ -97,6 +104,9 @@ struct sync {
 	size_t n;
 	int allow_shrink;
 	int force_full;
+	size_t ninflight;	 /* backups with a push in flight */
+	int ledger_dirty;	 /* outcomes not yet in ledger.json */
+	int64_t ledger_saved_ms; /* monotonic time of the last save */
 };
 
 /* sync_init - bind config, key, ledger and pusher (all borrowed) */
