@@ -192,10 +192,12 @@ int export_make(const struct agent_config *cfg, const struct key_secret *sk,
 	}
 	m->body_size = out->blen;
 	/*
-	 * A full body is the canonical text, whose BLAKE2b-256 is the state
-	 * hash: a state of millions of records is hashed once, not twice.
+	 * A full body is the canonical text, and in manifest version 1 the
+	 * state hash is its BLAKE2b-256: a state of millions of records is
+	 * hashed once, not twice.  (A state hash of another form is not the
+	 * body's hash: then the body is hashed here.)
 	 */
-	if (m->kind == MANIFEST_FULL)
+	if (m->kind == MANIFEST_FULL && m->version == 1)
 		memcpy(m->body_hash, m->state_hash, STATE_HASH_LEN);
 	else
 		crypto_generichash(

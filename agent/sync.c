@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../formats/cdblimit.h"
+#include "../formats/cdbw.h"
 #include "../formats/log.h"
 #include "../formats/manifest.h"
 #include "export.h"
@@ -133,6 +135,8 @@ int sync_set_state(struct sync *s, struct state *st)
 	if (old != s->base)
 		state_free(old);
 	memcpy(s->cur_hash, h, sizeof(h));
+	s->cur_checked = 0;
+	s->cur_unfit[0] = '\0';
 	s->cur_serial = 0;
 	s->cur_since = (int64_t)time(NULL);
 	return 1;
@@ -150,6 +154,9 @@ int sync_needs(const struct sync *s, size_t i)
 	int64_t half = (int64_t)(s->cfg->expire_ms / 2000);
 
 	if (s->cur == NULL || b->inflight)
+		return 0;
+	if (b->refused &&
+	    memcmp(b->refused_hash, s->cur_hash, STATE_HASH_LEN) == 0)
 		return 0;
 	if (b->lb->serial == 0 ||
 	    memcmp(b->lb->hash, s->cur_hash, STATE_HASH_LEN) != 0)
@@ -237,6 +244,64 @@ int sync_save_base(struct sync *s, struct err *err)
 			       err);
 }
 
+int sync_cdb_check(const struct state *st, uint64_t limit, struct err *err)
+{
+	size_t i, nd = state_domain_count(st), nr = state_recipient_count(st);
+	uint64_t dkeys = 0, hops = 0, rkeys, dlines = 0, least;
+	const char *d, *h;
+	size_t dlen, hlen;
+
+	for (i = 0; i < nd; i++) {
+		state_domain(st, i, &d, &dlen, &h, &hlen);
+		dkeys += dlen;
+		hops += hlen;
+		dlines += 2 + dlen + 1 + hlen + 1; /* "D domain nexthop\n" */
+	}
+	if (!cdblimit_fits(nd, dkeys, (uint64_t)nd * CDBLIMIT_OK_LEN, limit))
+		return err_set(err,
+			       "%zu domains need a relay_domains map of %llu "
+			       "octets, over the CDB limit of %llu",
+			       nd,
+			       (unsigned long long)cdblimit_size(
+				   nd, dkeys, (uint64_t)nd * CDBLIMIT_OK_LEN),
+			       (unsigned long long)limit);
+	if (!cdblimit_fits(nd, dkeys, hops, limit))
+		return err_set(err,
+			       "%zu domains need a transport map of %llu "
+			       "octets, over the CDB limit of %llu",
+			       nd,
+			       (unsigned long long)cdblimit_size(nd, dkeys,
+								 hops),
+			       (unsigned long long)limit);
+	/* the recipients' keys: the rest of the text, less "R " and "\n" */
+	rkeys = state_text_size(st) - dlines - 3 * (uint64_t)nr;
+	least = cdblimit_recipients(nr, rkeys, CDBW_SHARDS_MAX);
+	if (least > limit)
+		return err_set(err,
+			       "%zu recipients need relay_recipients maps of "
+			       "at least %llu octets each even in %u shards, "
+			       "over the CDB limit of %llu",
+			       nr, (unsigned long long)least, CDBW_SHARDS_MAX,
+			       (unsigned long long)limit);
+	return 0;
+}
+
+/*
+ * sync_never - backup b can never accept the current state: remember it
+ * (not sent again, not retried) and say why in the ledger
+ */
+static int sync_never(struct sync *s, struct sync_backup *b, struct err *err)
+{
+	b->refused = 1;
+	memcpy(b->refused_hash, s->cur_hash, STATE_HASH_LEN);
+	b->have_result = 1;
+	b->last_kind = PUSH_REFUSED;
+	snprintf(b->lb->error, sizeof(b->lb->error), "refused: %s", err->msg);
+	b->lb->error_time = (int64_t)time(NULL);
+	sync_ledger_note(s);
+	return SYNC_NEVER;
+}
+
 int sync_start(struct sync *s, size_t i, int full, struct err *err)
 {
 	struct sync_backup *b = &s->b[i];
@@ -246,6 +311,19 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err)
 
 	if (s->cur == NULL)
 		return err_set(err, "no state to push");
+	/* Limits first: what can never be accepted is never sent. */
+	if (!s->cur_checked) {
+		struct err e;
+
+		if (sync_cdb_check(s->cur, CDBW_LIMIT, &e) < 0)
+			snprintf(s->cur_unfit, sizeof(s->cur_unfit),
+				 "%.*s; not sent", ERR_LEN - 16, e.msg);
+		s->cur_checked = 1;
+	}
+	if (s->cur_unfit[0] != '\0') {
+		err_set(err, "%s", s->cur_unfit);
+		return sync_never(s, b, err);
+	}
 	/* A serial must be above what this backup holds, and persisted. */
 	if (s->cur_serial == 0 || s->cur_serial <= b->lb->serial) {
 		if (ledger_next_serial(s->ledger, b->lb->serial, &s->cur_serial,
@@ -256,9 +334,29 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err)
 	    b->lb->serial == s->base_serial &&
 	    memcmp(b->lb->hash, s->base_hash, STATE_HASH_LEN) == 0)
 		delta = 1;
+	/* a full body is the canonical text: its size is known unbuilt */
+	if (!delta && state_text_size(s->cur) > b->conf->max_body) {
+		err_set(err,
+			"the full snapshot is %zu octets, over this backup's "
+			"max_body of %llu ([backup %s] max_body in %s, to "
+			"match the backup's mxsyncd.conf); not sent",
+			state_text_size(s->cur),
+			(unsigned long long)b->conf->max_body, b->conf->name,
+			s->cfg->path);
+		return sync_never(s, b, err);
+	}
 	if ((c = sync_snap(s, delta, err)) == NULL)
 		return -1;
 	snap = &c->snap;
+	if (snap->blen > b->conf->max_body) {
+		err_set(err,
+			"the delta is %zu octets, over this backup's max_body "
+			"of %llu ([backup %s] max_body in %s, to match the "
+			"backup's mxsyncd.conf); not sent",
+			snap->blen, (unsigned long long)b->conf->max_body,
+			b->conf->name, s->cfg->path);
+		return sync_never(s, b, err);
+	}
 	if (push_start(s->pusher, b->conf, snap, c->body, b, err) == NULL)
 		return -1;
 	sync_inflight(s, b, 1);
@@ -352,6 +450,7 @@ long sync_finish(struct sync *s, struct push_result *res)
 	struct sync_backup *b;
 	struct err err;
 	long i;
+	int k;
 
 	b = push_done(s->pusher, res);
 	if (b == NULL)
@@ -401,10 +500,11 @@ long sync_finish(struct sync *s, struct push_result *res)
 			    "backup %s: delta refused (%s); sending a full "
 			    "snapshot",
 			    b->conf->name, res->msg);
-			if (sync_start(s, (size_t)i, 1, &err) == 0)
+			if ((k = sync_start(s, (size_t)i, 1, &err)) == 0)
 				return -2;
 			snprintf(res->msg, sizeof(res->msg), "%s", err.msg);
-			res->kind = PUSH_UNREACHABLE;
+			res->kind = k == SYNC_NEVER ? PUSH_REFUSED
+						    : PUSH_UNREACHABLE;
 			break;
 		}
 		if (!b->bumped) {
@@ -423,18 +523,30 @@ long sync_finish(struct sync *s, struct push_result *res)
 					 b->conf->name,
 					 (unsigned long long)held);
 				b->bumped = 1;
-				if (ledger_next_serial(s->ledger, held,
-						       &s->cur_serial,
-						       &err) == 0 &&
-				    sync_start(s, (size_t)i, 1, &err) == 0)
+				k = ledger_next_serial(s->ledger, held,
+						       &s->cur_serial, &err);
+				if (k == 0 &&
+				    (k = sync_start(s, (size_t)i, 1, &err)) == 0)
 					return -2;
 				snprintf(res->msg, sizeof(res->msg), "%s",
 					 err.msg);
-				res->kind = PUSH_UNREACHABLE;
+				res->kind = k == SYNC_NEVER ? PUSH_REFUSED
+							    : PUSH_UNREACHABLE;
 				break;
 			}
 		}
 		res->kind = PUSH_REFUSED;
+		break;
+	case PUSH_REFUSED:
+		/*
+		 * 413: the body is over the backup's max_body; the same state
+		 * stays too large, so it is not sent again (a new state, or a
+		 * reload after max_body was raised, lifts this).
+		 */
+		if (res->status == 413) {
+			b->refused = 1;
+			memcpy(b->refused_hash, b->sent_hash, STATE_HASH_LEN);
+		}
 		break;
 	default:
 		break;

@@ -67,6 +67,13 @@ struct sync_backup {
 	enum push_kind last_kind;
 	int have_result;
 	uint64_t pushes, bytes;
+	/*
+	 * The state with refused_hash can never be accepted by this backup
+	 * (over its max_body, over the CDB limit, or answered 413): it is
+	 * not sent again; a new state or a reload lifts this.
+	 */
+	int refused;
+	unsigned char refused_hash[STATE_HASH_LEN];
 };
 
 /*
@@ -90,6 +97,8 @@ struct sync {
 	unsigned char cur_hash[STATE_HASH_LEN];
 	uint64_t cur_serial; /* 0 = none assigned to cur yet */
 	int64_t cur_since;   /* unix time cur was first seen */
+	int cur_checked;     /* cur's maps checked against the CDB limit */
+	char cur_unfit[ERR_LEN]; /* why no backup can install cur, or "" */
 	/*
 	 * The delta base: the newest state a backup acknowledged, in memory
 	 * (often the same object as cur); base_serial 0 = none.
@@ -121,8 +130,24 @@ int sync_set_state(struct sync *s, struct state *st);
 /* sync_needs - 1 when backup i should get the current state now-ish */
 int sync_needs(const struct sync *s, size_t i);
 
-/* sync_start - begin a push to backup i; -1 with a message on failure */
+/*
+ * sync_start - begin a push to backup i; -1 with a message on failure, -2
+ * (SYNC_NEVER) with a message naming the limit and the figures when the
+ * backup can never accept the state (nothing is sent, the backup is not
+ * contacted, and sync_needs() stays 0 for this state)
+ */
+#define SYNC_NEVER (-2)
 int sync_start(struct sync *s, size_t i, int full, struct err *err);
+
+/*
+ * sync_cdb_check - -1 with a message when no backup could install st
+ * within limit (CDBW_LIMIT, the format's 4 GiB; tests pass less): its
+ * relay_domains or transport map is over it, or its relay_recipients maps
+ * are even when cut into the most shards mxsyncd allows (a backup's own
+ * layout may refuse earlier: it answers 422, which mxsyncd checks).
+ * Costs one pass over the domains, none over the recipients.
+ */
+int sync_cdb_check(const struct state *st, uint64_t limit, struct err *err);
 
 /*
  * sync_finish - take one finished push; returns the backup index and its
