@@ -819,6 +819,15 @@ static int agent_sync_now(struct agent_config *cfg, int argc, char **argv)
 			rc = 0;
 			goto out;
 		}
+		/* a backup that can never accept this state: no waiting */
+		if (reply != NULL && strncmp(reply, "error ", 6) == 0) {
+			reply[strcspn(reply, "\n")] = '\0';
+			code = (int)strtol(reply + 6, &end, 10);
+			fprintf(stderr, "mxsync-agent: serial %llu: %s\n",
+				serial, *end == ' ' ? end + 1 : end);
+			rc = code == EX_REFUSED ? EX_REFUSED : EX_TEMP;
+			goto out;
+		}
 	}
 	for (;;) {
 		json_t *j = agent_status_get(cfg, &err);

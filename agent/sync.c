@@ -142,6 +142,18 @@ int sync_set_state(struct sync *s, struct state *st)
 	return 1;
 }
 
+long sync_never_for(const struct sync *s,
+		    const unsigned char hash[STATE_HASH_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->b[i].refused &&
+		    memcmp(s->b[i].refused_hash, hash, STATE_HASH_LEN) == 0)
+			return (long)i;
+	return -1;
+}
+
 uint64_t sync_target(const struct sync *s)
 {
 	return s->cur_serial;

@@ -171,6 +171,14 @@ int sync_save_base(struct sync *s, struct err *err);
  */
 const struct state *sync_acked(struct sync *s);
 
+/*
+ * sync_never_for - the index of a backup that can never accept the state
+ * with this hash (sync_start said SYNC_NEVER, or it answered 413), -1 when
+ * none: "sync-now --wait" then need not wait for it
+ */
+long sync_never_for(const struct sync *s,
+		    const unsigned char hash[STATE_HASH_LEN]);
+
 /* sync_target - the serial the current state is (or will be) sent as */
 uint64_t sync_target(const struct sync *s);
 
