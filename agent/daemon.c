@@ -49,6 +49,7 @@
 #define DAEMON_BUSY_RETRY_MS 1000 /* a file being written: look again */
 #define DAEMON_BARE_NAMES 10
 #define DAEMON_STOP_WAIT_MS 3000 /* for answers of pushes on the way */
+#define DAEMON_TRIM_MS 60000	 /* quiet time before free memory goes back */
 
 struct daemon_client {
 	int fd;
@@ -922,8 +923,8 @@ int daemon_run(struct agent_config *cfg)
 	sigset_t mask;
 	const char *warning;
 	uint64_t wd_usec = 0;
-	int64_t next_wd = 0;
-	int rc = 75, ready = 0;
+	int64_t next_wd = 0, busy_ms = 0;
+	int rc = 75, ready = 0, trimmed = 0;
 	size_t i;
 
 	memset(d, 0, sizeof(*d));
@@ -936,7 +937,8 @@ int daemon_run(struct agent_config *cfg)
 	 * Each export reads files and builds states of tens of MB.  As
 	 * mappings of their own they would go back to the kernel when freed
 	 * and be faulted in and zeroed afresh by the next export (some 8 % of
-	 * a cycle at 1M recipients); kept in the heap, they are reused.
+	 * a cycle at 1M recipients); kept in the heap, they are reused while
+	 * changes come, and given back after DAEMON_TRIM_MS without any.
 	 */
 	mallopt(M_MMAP_MAX, 0);
 	mallopt(M_TRIM_THRESHOLD, 1 << 30);
@@ -1107,6 +1109,14 @@ int daemon_run(struct agent_config *cfg)
 		    push_running(d->pusher) == 0 && !d->dirty &&
 		    now - d->sync.base_since_ms >= DAEMON_BASE_SAVE_MS)
 			daemon_save_base(d);
+		if (d->dirty || push_running(d->pusher) > 0 ||
+		    sync_base_unsaved(&d->sync)) {
+			busy_ms = now;
+			trimmed = 0;
+		} else if (!trimmed && now - busy_ms >= DAEMON_TRIM_MS) {
+			malloc_trim(0);
+			trimmed = 1;
+		}
 	}
 	log_info("stopping");
 	sd_notify(0, "STOPPING=1");
