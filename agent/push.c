@@ -32,6 +32,7 @@ struct push_req {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	struct push_body *body; /* a reference */
+	size_t conn;		/* its index in pusher.conns */
 	struct buf resp;
 	long retry_after;
 	void *user;
@@ -132,12 +133,8 @@ static void push_req_free(struct pusher *p, struct push_req *r)
 			break;
 		}
 	if (r->easy != NULL) {
-		size_t i;
-
 		curl_multi_remove_handle(p->multi, r->easy);
-		for (i = 0; i < p->nconns; i++)
-			if (p->conns[i].easy == r->easy)
-				p->conns[i].busy = 0; /* kept for reuse */
+		p->conns[r->conn].busy = 0; /* kept for reuse */
 	}
 	curl_slist_free_all(r->hdrs);
 	push_body_unref(r->body);
@@ -195,8 +192,11 @@ static int push_header(struct push_req *r, const char *name, const char *val)
 	return 0;
 }
 
-/* push_easy - the backup's idle easy handle, reset, or a new one */
-static CURL *push_easy(struct pusher *p, const char *name)
+/*
+ * push_easy - the backup's idle easy handle, reset, or a new one; its
+ * index in *conn_r
+ */
+static CURL *push_easy(struct pusher *p, const char *name, size_t *conn_r)
 {
 	struct push_conn *nc;
 	size_t i;
@@ -206,6 +206,7 @@ static CURL *push_easy(struct pusher *p, const char *name)
 			/* Keeps live connections and the TLS session cache. */
 			curl_easy_reset(p->conns[i].easy);
 			p->conns[i].busy = 1;
+			*conn_r = i;
 			return p->conns[i].easy;
 		}
 	if ((nc = realloc(p->conns, (p->nconns + 1) * sizeof(*nc))) == NULL)
@@ -216,7 +217,7 @@ static CURL *push_easy(struct pusher *p, const char *name)
 		return NULL;
 	snprintf(nc->name, sizeof(nc->name), "%s", name);
 	nc->busy = 1;
-	p->nconns++;
+	*conn_r = p->nconns++;
 	/*
 	 * libcurl's connection cache holds by default four times the easy
 	 * handles added at the moment: as the transfers of a round finish and
@@ -256,7 +257,7 @@ struct push_req *push_start(struct pusher *p, const struct agent_backup *b,
 	    push_header(r, SNAPSHOT_HDR_SIGNATURE, s64) < 0 ||
 	    push_header(r, "Content-Type", "application/octet-stream") < 0)
 		goto oom;
-	if ((e = r->easy = push_easy(p, b->name)) == NULL)
+	if ((e = r->easy = push_easy(p, b->name, &r->conn)) == NULL)
 		goto oom;
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
@@ -325,12 +326,7 @@ fail:
 
 int push_running(const struct pusher *p)
 {
-	const struct push_req *r;
-	int n = 0;
-
-	for (r = p->reqs; r != NULL; r = r->next)
-		n++;
-	return n;
+	return p->running;
 }
 
 int push_wait(struct pusher *p, struct curl_waitfd *extra, unsigned nextra,
