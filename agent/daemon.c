@@ -166,6 +166,12 @@ json_t *daemon_status_json(const struct agent_config *cfg,
 			json_object_set_new(
 			    o, "skipped",
 			    json_integer((json_int_t)src->skipped));
+			json_object_set_new(
+			    o, "files_read",
+			    json_integer((json_int_t)src->files_read));
+			json_object_set_new(
+			    o, "export_us",
+			    json_integer((json_int_t)src->export_us));
 			if (src->skipped > 0)
 				json_object_set_new(
 				    o, "skipped_example",
@@ -389,6 +395,9 @@ static int daemon_export(struct daemon *d, int allow_shrink)
 		struct source *src = d->cfg->sources[i];
 
 		src->pushed_recipients = src->recipients;
+		log_debug("source %s: exported in %llu us, %zu files read",
+			  src->name, (unsigned long long)src->export_us,
+			  src->files_read);
 		if (src->skipped != src->skipped_logged && src->skipped > 0)
 			log_info("source %s: %zu entries skipped, not exported "
 				 "(e.g. %s)",

@@ -208,7 +208,8 @@ int source_export(struct source *src, struct source_export_ctx *ctx,
 
 	if ((rc = src->ops->export(src, ctx, err)) < 0)
 		return rc;
-	for (i = 0; i < src->naccept_all; i++) {
+	/* A finished state holds accept_all already (source.h). */
+	for (i = 0; ctx->finished == NULL && i < src->naccept_all; i++) {
 		len = strlen(src->accept_all[i]);
 		addr[0] = '@';
 		memcpy(addr + 1, src->accept_all[i], len);
