@@ -811,10 +811,9 @@ static int file_reserve(struct source *src, struct source_export_ctx *ctx,
 /* file_index - the position of path (a pointer of the lists) in seen */
 static size_t file_index(const struct file_conf *fc, const char *path)
 {
-	const char *const *lists[] = {(const char *const *)fc->dfiles,
-				      (const char *const *)fc->tfiles,
-				      (const char *const *)fc->rfiles,
-				      (const char *const *)fc->lfiles};
+	const char *const *lists[] = {
+	    (const char *const *)fc->dfiles, (const char *const *)fc->tfiles,
+	    (const char *const *)fc->rfiles, (const char *const *)fc->lfiles};
 	size_t ns[] = {fc->nd, fc->nt, fc->nr, fc->nl}, i, k, at = 0;
 
 	for (k = 0; k < 4; k++)
@@ -864,8 +863,7 @@ static int file_unchanged(const struct file_conf *fc, size_t at)
 }
 
 /* file_dropped - count a recipient of a unit dropped for its domain */
-static void file_dropped(void *arg, unsigned tag, const char *addr,
-			 size_t alen)
+static void file_dropped(void *arg, unsigned tag, const char *addr, size_t alen)
 {
 	struct file_unit *u = arg;
 
@@ -917,10 +915,9 @@ static int file_unit_build(struct source *src, struct source_export_ctx *ctx,
 			err_prefix(err, "source %s", src->name);
 			goto out;
 		}
-		if ((rc = file_recipients(src, &sub, path,
-					  j < fc->nr ? TEXTMAP_POSTMAP
-						     : TEXTMAP_LIST,
-					  err)) < 0)
+		if ((rc = file_recipients(
+			 src, &sub, path,
+			 j < fc->nr ? TEXTMAP_POSTMAP : TEXTMAP_LIST, err)) < 0)
 			goto out;
 	} else {
 		char addr[NORM_BUF_SIZE + 1];
@@ -945,8 +942,8 @@ static int file_unit_build(struct source *src, struct source_export_ctx *ctx,
 				goto out;
 		}
 	}
-	if (state_finish_unlisted(u->set, drop, src->index + 1, file_dropped,
-				  u, NULL, err) < 0) {
+	if (state_finish_unlisted(u->set, drop, src->index + 1, file_dropped, u,
+				  NULL, err) < 0) {
 		err_prefix(err, "source %s", src->name);
 		rc = SOURCE_BAD;
 		goto out;
