@@ -42,6 +42,11 @@
  * (a key without a value, which is what a cut line leaves) is SOURCE_BAD,
  * reported as "file:line: message".  The directories holding the files are
  * watched, so edits in place and by rename are seen.
+ *
+ * As the only source of the daemon's export (ctx->whole, source.h) the
+ * source keeps each file's records between exports and reads again only
+ * the files that changed; the rules of what is trusted are at struct
+ * file_cache.  The settle rules above hold for every file read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -84,8 +89,10 @@ struct file_route {
  * a second of its last change is read again at the next export, until it
  * has been read once when it was older.  ctime cannot be set by a writer
  * (utimensat sets it to now), so "touch -d" or "rsync -t" do not hide a
- * change; a clock stepped back by more than a second could.  Any failure
- * drops the whole cache: the next export reads everything.
+ * change; a clock stepped back by more than a second could, and so could
+ * a network file system whose server's clock runs more than a second
+ * behind ours (one ahead only makes files look recent: read again).  Any
+ * failure drops the whole cache: the next export reads everything.
  */
 #define FILE_TRUST_NS 1000000000LL
 
