@@ -891,27 +891,19 @@ static int file_unit_build(struct source *src, struct source_export_ctx *ctx,
 	struct file_cache *c = &fc->cache;
 	struct source_export_ctx sub = *ctx;
 	unsigned char *drop = NULL;
-	const char *d, *n;
-	size_t i, dl, nl;
+	size_t i;
 	struct stat sb;
 	int rc = SOURCE_DOWN;
 
 	memset(u, 0, sizeof(*u));
 	sub.recipients = sub.domains = 0;
-	if ((sub.st = u->set = state_new()) == NULL ||
+	/* a copy of the domains, checked once when they were read */
+	if ((sub.st = u->set = delta_splice(c->dom, NULL, 0, err)) == NULL ||
 	    (drop = calloc(src->index + 1, 1)) == NULL) {
 		err_set(err, "source %s: out of memory", src->name);
 		goto out;
 	}
 	drop[src->index] = src->unlisted_domains == SOURCE_UNLISTED_DROP;
-	for (i = 0; i < state_domain_count(c->dom); i++) {
-		state_domain(c->dom, i, &d, &dl, &n, &nl);
-		if (state_add_domain(u->set, d, dl, n, nl, src->index, err) <
-		    0) {
-			err_prefix(err, "source %s", src->name);
-			goto out;
-		}
-	}
 	if (j + 1 < c->nunits) {
 		const char *path = file_path(fc, fc->nd + fc->nt + j);
 
