@@ -106,6 +106,8 @@ struct file_unit {
 	size_t added;	   /* recipient records the unit yielded */
 	size_t unlisted;   /* of them dropped: no such domain */
 	char unlisted_example[SOURCE_EXAMPLE_MAX];
+	struct buf gone; /* the dropped ones, in key order, "\n" after each */
+	int gone_lost;	 /* out of memory while keeping them */
 };
 
 struct file_cache {
@@ -277,6 +279,7 @@ static int file_configure(struct source *src, const struct conf_file *cf,
 static void file_unit_clear(struct file_unit *u)
 {
 	state_free(u->set);
+	buf_free(&u->gone);
 	memset(u, 0, sizeof(*u));
 }
 
@@ -878,6 +881,76 @@ static void file_dropped(void *arg, unsigned tag, const char *addr, size_t alen)
 	if (u->unlisted++ == 0)
 		snprintf(u->unlisted_example, sizeof(u->unlisted_example),
 			 "%.*s", (int)alen, addr);
+	if (buf_append(&u->gone, addr, alen) < 0 ||
+	    buf_putc(&u->gone, '\n') < 0)
+		u->gone_lost = 1;
+}
+
+struct file_key {
+	const char *k;
+	size_t len;
+};
+
+static int file_key_cmp(const void *a, const void *b)
+{
+	const struct file_key *x = a, *y = b;
+	int c = memcmp(x->k, y->k, x->len < y->len ? x->len : y->len);
+
+	if (c != 0)
+		return c;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/*
+ * file_unlisted - the recipients the units dropped into src, each address
+ * once (as one state would count them) with the first in key order as the
+ * example; a plain sum when the dropped ones could not be kept
+ */
+static void file_unlisted(struct source *src, const struct file_cache *c)
+{
+	struct file_key *v = NULL;
+	size_t i, n = 0, total = 0, with = 0;
+	const char *p, *end, *nl;
+
+	src->unlisted = 0;
+	src->unlisted_example[0] = '\0';
+	for (i = 0; i < c->nunits; i++) {
+		const struct file_unit *u = &c->units[i];
+
+		if (u->unlisted == 0)
+			continue;
+		with++;
+		total += u->unlisted;
+		if (src->unlisted_example[0] == '\0' ||
+		    strcmp(u->unlisted_example, src->unlisted_example) < 0)
+			snprintf(src->unlisted_example,
+				 sizeof(src->unlisted_example), "%s",
+				 u->unlisted_example);
+	}
+	src->unlisted = total;
+	if (with < 2)
+		return;
+	for (i = 0; i < c->nunits; i++)
+		if (c->units[i].gone_lost)
+			return;
+	if ((v = calloc(total, sizeof(*v))) == NULL)
+		return;
+	for (i = 0; i < c->nunits; i++) {
+		p = c->units[i].gone.data;
+		end = p != NULL ? p + c->units[i].gone.len : NULL;
+		while (p != NULL && p < end && n < total &&
+		       (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+			v[n].k = p;
+			v[n++].len = (size_t)(nl - p);
+			p = nl + 1;
+		}
+	}
+	qsort(v, n, sizeof(*v), file_key_cmp);
+	for (i = 0, total = 0; i < n; i++)
+		if (i == 0 || file_key_cmp(&v[i - 1], &v[i]) != 0)
+			total++;
+	src->unlisted = total;
+	free(v);
 }
 
 /*
@@ -1183,18 +1256,9 @@ static int file_export_whole(struct source *src, struct source_export_ctx *ctx,
 	}
 	ctx->domains = c->domains;
 	ctx->recipients = 0;
-	src->unlisted = 0;
-	src->unlisted_example[0] = '\0';
-	for (i = 0; i < c->nunits; i++) {
-		struct file_unit *u = &c->units[i];
-
-		ctx->recipients += u->added;
-		if (u->unlisted > 0 && src->unlisted == 0)
-			snprintf(src->unlisted_example,
-				 sizeof(src->unlisted_example), "%s",
-				 u->unlisted_example);
-		src->unlisted += u->unlisted;
-	}
+	for (i = 0; i < c->nunits; i++)
+		ctx->recipients += c->units[i].added;
+	file_unlisted(src, c);
 	return SOURCE_OK;
 fail:
 	file_cache_clear(fc);

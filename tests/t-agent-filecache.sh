@@ -9,7 +9,7 @@
 # ctime tells), a file read within a second of its change (read again at
 # the next export), a domains file change (everything read again), a cut line
 # in a small file (refused, file:line named, nothing pushed), an unlisted
-# recipient (dropped and counted).
+# recipient in two files (dropped and counted once).
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/agent.sh"
 
@@ -107,10 +107,12 @@ is "$(bsum f1)" "$before" "... the backup's maps did not change"
 sed -i '$d' "$SRC/aliases"
 sync "the cut line taken out"
 
-# an unlisted recipient in a small file is dropped and counted
+# an unlisted recipient in two small files is dropped and counted once
 printf 'x@off.test\n' >>"$SRC/list"
-sync "an unlisted address added"
-is "$(st unlisted_dropped)" 1 "... dropped and counted"
+printf 'x@off.test\tsomeone@example.com\n' >>"$SRC/aliases"
+sync "an unlisted address added to two files"
+is "$(st unlisted_dropped)" 1 "... dropped and counted once"
+is "$(st unlisted_example)" x@off.test "... and named"
 check "... not at the backup" hasnt f1 x@off.test
 
 # read within a second of its change, a file is not trusted yet: read
