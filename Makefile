@@ -268,7 +268,7 @@ install: all
 deb:
 	rm -rf $(BUILD)/deb-src $(BUILD)/deb
 	mkdir -p $(BUILD)/deb-src/mxsync $(BUILD)/deb/dbgsym
-	tar -cf - --exclude=./.git --exclude=./build --exclude='./$(BUILD)' . | \
+	tar -cf - --exclude=./.git --exclude='./build*' --exclude='./$(BUILD)' . | \
 		tar -xf - -C $(BUILD)/deb-src/mxsync
 	cd $(BUILD)/deb-src/mxsync && dpkg-buildpackage -us -uc -b -jauto
 	mv $(BUILD)/deb-src/*-dbgsym_*.deb $(BUILD)/deb/dbgsym/ 2>/dev/null || true
