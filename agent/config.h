@@ -60,17 +60,21 @@ struct agent_config {
 	size_t nbackups;
 };
 
-/* config_load - read and validate path; NULL with "file:line: ..." */
-struct agent_config *config_load(const char *path, struct err *err);
-void config_free(struct agent_config *cfg);
+/* agent_config_load - read and validate path; NULL with "file:line: ..." */
+struct agent_config *agent_config_load(const char *path, struct err *err);
+void agent_config_free(struct agent_config *cfg);
 
 /*
- * config_check - what check-config adds to config_load: the key loads, the
- * state directory and every source's files exist, CA files are readable.
+ * agent_config_check - what check-config adds to agent_config_load: the
+ * key loads, the state directory and every source's files exist, CA files
+ * are readable.
  */
-int config_check(const struct agent_config *cfg, struct err *err);
+int agent_config_check(const struct agent_config *cfg, struct err *err);
 
-/* config_backup_url - append "v1/push" etc. to a backup's URL; caller frees */
-char *config_backup_url(const struct agent_backup *b, const char *what);
+/*
+ * agent_config_backup_url - append "v1/push" etc. to a backup's URL; the
+ * caller frees
+ */
+char *agent_config_backup_url(const struct agent_backup *b, const char *what);
 
 #endif

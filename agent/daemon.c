@@ -743,7 +743,7 @@ static void daemon_reload(struct daemon *d)
 	struct err err;
 
 	sd_notify(0, "RELOADING=1");
-	if ((ncfg = config_load(old->path, &err)) == NULL) {
+	if ((ncfg = agent_config_load(old->path, &err)) == NULL) {
 		log_error("reload refused, keeping the running configuration: "
 			  "%s",
 			  err.msg);
@@ -762,7 +762,7 @@ static void daemon_reload(struct daemon *d)
 			  err.msg);
 		daemon_teardown(d);
 		d->cfg = old;
-		config_free(ncfg);
+		agent_config_free(ncfg);
 		if (daemon_setup(d, &err) < 0) {
 			log_error("%s", err.msg);
 			d->stop = 1;
@@ -781,7 +781,7 @@ static void daemon_reload(struct daemon *d)
 			free(sd);
 			free(cs);
 		}
-		config_free(old);
+		agent_config_free(old);
 		log_info("configuration reloaded");
 	}
 	sd_notify(0, "READY=1");
@@ -1113,7 +1113,7 @@ out:
 	watch_free(d->watch);
 	daemon_self = NULL;
 	free(d->next_poll);
-	config_free(d->cfg);
+	agent_config_free(d->cfg);
 	if (d->lockfd >= 0)
 		close(d->lockfd);
 	return rc;

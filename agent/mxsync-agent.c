@@ -901,7 +901,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mxsync-agent: initialisation failed\n");
 		return EX_TEMP;
 	}
-	if ((cfg = config_load(path, &err)) == NULL) {
+	if ((cfg = agent_config_load(path, &err)) == NULL) {
 		fprintf(stderr, "mxsync-agent: %s\n", err.msg);
 		return EX_USAGE;
 	}
@@ -909,7 +909,7 @@ int main(int argc, char **argv)
 		if (argc != 1) {
 			agent_usage();
 			rc = EX_USAGE;
-		} else if (config_check(cfg, &err) < 0) {
+		} else if (agent_config_check(cfg, &err) < 0) {
 			fprintf(stderr, "mxsync-agent: %s: %s\n", path,
 				err.msg);
 			rc = EX_USAGE;
@@ -935,7 +935,7 @@ int main(int argc, char **argv)
 		rc = daemon_run(cfg);
 		cfg = NULL;
 	}
-	config_free(cfg);
+	agent_config_free(cfg);
 	curl_global_cleanup();
 	return rc;
 }
