@@ -69,7 +69,7 @@ struct mysql_conf {
 	int have_change;
 };
 
-static const struct conf_key mysql_keys[] = {
+static const struct conf_key source_mysql_keys[] = {
     {"type", CONF_STRING, NULL, offsetof(struct mysql_conf, type), 0, 0},
     {"host", CONF_STRING, "", offsetof(struct mysql_conf, host), 0, 0},
     {"socket", CONF_STRING, "", offsetof(struct mysql_conf, socket), 0, 0},
@@ -92,9 +92,12 @@ static const struct conf_key mysql_keys[] = {
     {NULL, 0, NULL, 0, 0, 0},
 };
 
-/* mysql_preset - the queries of "schema = NAME" where the user wrote none */
-static int mysql_preset(struct source *src, const struct conf_file *cf,
-			const struct conf_section *sec, struct err *err)
+/*
+ * source_mysql_preset - the queries of "schema = NAME" where the user wrote
+ * none
+ */
+static int source_mysql_preset(struct source *src, const struct conf_file *cf,
+			       const struct conf_section *sec, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	const struct preset *p = preset_find(mc->schema, "mysql");
@@ -111,17 +114,19 @@ static int mysql_preset(struct source *src, const struct conf_file *cf,
 	return 0;
 }
 
-static int mysql_configure(struct source *src, const struct conf_file *cf,
-			   const struct conf_section *sec, struct err *err)
+static int source_mysql_configure(struct source *src,
+				  const struct conf_file *cf,
+				  const struct conf_section *sec,
+				  struct err *err)
 {
 	struct mysql_conf *mc;
 
 	if ((mc = calloc(1, sizeof(*mc))) == NULL)
 		return err_set(err, "out of memory");
 	src->priv = mc;
-	if (conf_apply(cf, sec, mysql_keys, mc, err) < 0)
+	if (conf_apply(cf, sec, source_mysql_keys, mc, err) < 0)
 		return -1;
-	if (*mc->schema != '\0' && mysql_preset(src, cf, sec, err) < 0)
+	if (*mc->schema != '\0' && source_mysql_preset(src, cf, sec, err) < 0)
 		return -1;
 	if (*mc->domains_query == '\0' && *mc->recipients_query == '\0')
 		return err_set(err,
@@ -148,26 +153,30 @@ static int mysql_configure(struct source *src, const struct conf_file *cf,
 	return 0;
 }
 
-static void mysql_free(struct source *src)
+static void source_mysql_free(struct source *src)
 {
 	struct mysql_conf *mc = src->priv;
 
 	if (mc == NULL)
 		return;
-	conf_free_target(mysql_keys, mc);
+	conf_free_target(source_mysql_keys, mc);
 	free(mc);
 	src->priv = NULL;
 }
 
-/* mysql_password - the first line of password_file into pw (wiped by caller) */
-static int mysql_password(struct source *src, const struct mysql_conf *mc,
-			  char *pw, size_t size, struct err *err)
+/*
+ * source_mysql_password - the first line of password_file into pw (wiped by
+ * caller)
+ */
+static int source_mysql_password(struct source *src,
+				 const struct mysql_conf *mc, char *pw,
+				 size_t size, struct err *err)
 {
 	return source_password(src, mc->password_file, pw, size, err);
 }
 
-/* mysql_connect - a connection, or NULL with SOURCE_DOWN's message */
-static MYSQL *mysql_connect(struct source *src, struct err *err)
+/* source_mysql_connect - a connection, or NULL with SOURCE_DOWN's message */
+static MYSQL *source_mysql_connect(struct source *src, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	MYSQL *db = NULL;
@@ -179,7 +188,7 @@ static MYSQL *mysql_connect(struct source *src, struct err *err)
 		err_set(err, "source %s: out of memory", src->name);
 		return NULL;
 	}
-	if (mysql_password(src, mc, pw, MYSQL_PW_MAX, err) < 0)
+	if (source_mysql_password(src, mc, pw, MYSQL_PW_MAX, err) < 0)
 		goto out;
 	if ((db = mysql_init(NULL)) == NULL) {
 		err_set(err, "source %s: mysql_init: out of memory", src->name);
@@ -207,8 +216,11 @@ out:
 	return db;
 }
 
-/* mysql_kind - server refusals of the query are bad config; the rest down */
-static int mysql_kind(MYSQL *db)
+/*
+ * source_mysql_kind - server refusals of the query are bad config; the rest
+ * down
+ */
+static int source_mysql_kind(MYSQL *db)
 {
 	unsigned e = mysql_errno(db);
 
@@ -216,13 +228,15 @@ static int mysql_kind(MYSQL *db)
 	return e >= 2000 && e < 3000 ? SOURCE_DOWN : SOURCE_BAD;
 }
 
-/* mysql_run - run a query and fetch its whole result */
-static int mysql_run(struct source *src, MYSQL *db, const char *key,
-		     const char *query, MYSQL_RES **res_r, struct err *err)
+/* source_mysql_run - run a query and fetch its whole result */
+static int source_mysql_run(struct source *src, MYSQL *db, const char *key,
+			    const char *query, MYSQL_RES **res_r,
+			    struct err *err)
 {
 	if (mysql_real_query(db, query, strlen(query)) != 0 ||
 	    (*res_r = mysql_store_result(db)) == NULL) {
-		int kind = mysql_errno(db) != 0 ? mysql_kind(db) : SOURCE_BAD;
+		int kind =
+		    mysql_errno(db) != 0 ? source_mysql_kind(db) : SOURCE_BAD;
 
 		err_set(err, "source %s: %s: %s", src->name, key,
 			mysql_errno(db) != 0
@@ -237,14 +251,14 @@ static int mysql_run(struct source *src, MYSQL *db, const char *key,
 #define MYSQL_BINARY 63
 
 /*
- * mysql_pad - the length of a value as the database compares it: a
+ * source_mysql_pad - the length of a value as the database compares it: a
  * non-binary string is compared under its collation, and MySQL and MariaDB
  * collations are PAD SPACE (the "_nopad_" ones aside), so "a@b.example "
  * is the key the primary's lookup of a@b.example finds: trailing blanks
  * are dropped
  */
-static unsigned long mysql_pad(const MYSQL_FIELD *f, const char *v,
-			       unsigned long len)
+static unsigned long source_mysql_pad(const MYSQL_FIELD *f, const char *v,
+				      unsigned long len)
 {
 	if (f->charsetnr == MYSQL_BINARY)
 		return len;
@@ -253,8 +267,9 @@ static unsigned long mysql_pad(const MYSQL_FIELD *f, const char *v,
 	return len;
 }
 
-static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
-			 MYSQL *db, struct err *err)
+static int source_mysql_domains(struct source *src,
+				struct source_export_ctx *ctx, MYSQL *db,
+				struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	MYSQL_RES *res = NULL;
@@ -266,8 +281,8 @@ static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 	char where[SOURCE_WHERE_MAX];
 	int rc;
 
-	if ((rc = mysql_run(src, db, "domains_query", mc->domains_query, &res,
-			    err)) < 0)
+	if ((rc = source_mysql_run(src, db, "domains_query", mc->domains_query,
+				   &res, err)) < 0)
 		return rc;
 	ncol = mysql_num_fields(res);
 	fields = mysql_fetch_fields(res);
@@ -291,7 +306,7 @@ static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 		}
 		if ((rc = source_add_domain(
 			 src, ctx, row[0],
-			 mysql_pad(&fields[0], row[0], lens[0]),
+			 source_mysql_pad(&fields[0], row[0], lens[0]),
 			 ncol == 2 ? row[1] : NULL,
 			 ncol == 2 && row[1] ? lens[1] : 0, where, err)) < 0)
 			goto out;
@@ -304,8 +319,9 @@ out:
 
 #define MYSQL_KEY_GUESS 32 /* octets of a typical address */
 
-static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
-			    MYSQL *db, struct err *err)
+static int source_mysql_recipients(struct source *src,
+				   struct source_export_ctx *ctx, MYSQL *db,
+				   struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	MYSQL_RES *res = NULL;
@@ -316,8 +332,8 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 	unsigned long long rowno = 0;
 	int rc;
 
-	if ((rc = mysql_run(src, db, "recipients_query", mc->recipients_query,
-			    &res, err)) < 0)
+	if ((rc = source_mysql_run(src, db, "recipients_query",
+				   mc->recipients_query, &res, err)) < 0)
 		return rc;
 	ncol = mysql_num_fields(res);
 	fields = mysql_fetch_fields(res);
@@ -349,7 +365,8 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 			goto out;
 		}
 		if ((rc = source_add_recipient_n(
-			 src, ctx, row[0], mysql_pad(fields, row[0], lens[0]),
+			 src, ctx, row[0],
+			 source_mysql_pad(fields, row[0], lens[0]),
 			 "recipients_query", " row ", rowno, err)) < 0)
 			goto out;
 	}
@@ -359,9 +376,9 @@ out:
 	return rc;
 }
 
-/* mysql_change - hash of the change query's whole result */
-static int mysql_change(struct source *src, MYSQL *db, unsigned char *out,
-			struct err *err)
+/* source_mysql_change - hash of the change query's whole result */
+static int source_mysql_change(struct source *src, MYSQL *db,
+			       unsigned char *out, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	crypto_generichash_state h;
@@ -371,8 +388,8 @@ static int mysql_change(struct source *src, MYSQL *db, unsigned char *out,
 	unsigned long *lens;
 	int rc;
 
-	if ((rc = mysql_run(src, db, "change_query", mc->change_query, &res,
-			    err)) < 0)
+	if ((rc = source_mysql_run(src, db, "change_query", mc->change_query,
+				   &res, err)) < 0)
 		return rc;
 	crypto_generichash_init(&h, NULL, 0, 32);
 	ncol = mysql_num_fields(res);
@@ -395,30 +412,30 @@ static int mysql_change(struct source *src, MYSQL *db, unsigned char *out,
 	return SOURCE_OK;
 }
 
-static int mysql_export(struct source *src, struct source_export_ctx *ctx,
-			struct err *err)
+static int source_mysql_export(struct source *src,
+			       struct source_export_ctx *ctx, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	MYSQL *db;
 	unsigned char change[32];
 	int rc = SOURCE_DOWN, have = 0;
 
-	if ((db = mysql_connect(src, err)) == NULL)
+	if ((db = source_mysql_connect(src, err)) == NULL)
 		return SOURCE_DOWN;
 	/*
 	 * Read the change marker first: a change between it and the data
 	 * makes the next poll see a difference and export again.
 	 */
 	if (*mc->change_query != '\0') {
-		if ((rc = mysql_change(src, db, change, err)) < 0)
+		if ((rc = source_mysql_change(src, db, change, err)) < 0)
 			goto out;
 		have = 1;
 	}
 	if (*mc->domains_query != '\0' &&
-	    (rc = mysql_domains(src, ctx, db, err)) < 0)
+	    (rc = source_mysql_domains(src, ctx, db, err)) < 0)
 		goto out;
 	if (*mc->recipients_query != '\0' &&
-	    (rc = mysql_recipients(src, ctx, db, err)) < 0)
+	    (rc = source_mysql_recipients(src, ctx, db, err)) < 0)
 		goto out;
 	if (have) {
 		memcpy(mc->change, change, sizeof(change));
@@ -430,7 +447,7 @@ out:
 	return rc;
 }
 
-static int mysql_poll(struct source *src, struct err *err)
+static int source_mysql_poll(struct source *src, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	MYSQL *db;
@@ -440,16 +457,16 @@ static int mysql_poll(struct source *src, struct err *err)
 	/* Without a change query, every poll is a full export. */
 	if (*mc->change_query == '\0' || !mc->have_change)
 		return 1;
-	if ((db = mysql_connect(src, err)) == NULL)
+	if ((db = source_mysql_connect(src, err)) == NULL)
 		return SOURCE_DOWN;
-	rc = mysql_change(src, db, change, err);
+	rc = source_mysql_change(src, db, change, err);
 	mysql_close(db);
 	if (rc < 0)
 		return rc;
 	return sodium_memcmp(change, mc->change, sizeof(change)) != 0;
 }
 
-static int mysql_check(struct source *src, struct err *err)
+static int source_mysql_check(struct source *src, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 
@@ -458,9 +475,9 @@ static int mysql_check(struct source *src, struct err *err)
 
 const struct source_ops source_mysql_ops = {
     .type = "mysql",
-    .configure = mysql_configure,
-    .check = mysql_check,
-    .export = mysql_export,
-    .poll = mysql_poll,
-    .free = mysql_free,
+    .configure = source_mysql_configure,
+    .check = source_mysql_check,
+    .export = source_mysql_export,
+    .poll = source_mysql_poll,
+    .free = source_mysql_free,
 };
