@@ -120,7 +120,9 @@ AGENT_SRC = \
 	agent/audit.c \
 	agent/sync.c \
 	agent/verify.c \
-	agent/daemon.c
+	agent/daemon.c \
+	agent/daemon_export.c \
+	agent/daemon_request.c
 
 # the commands of mxsync-agent (cmd.h): program code, not in libagent.a
 AGENT_CMD_SRC = \

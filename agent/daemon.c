@@ -1,5 +1,8 @@
 /*
- * daemon - the agent's event loop (see daemon.h)
+ * daemon - the agent's event loop (see daemon.h): start, reload, stop and
+ * the loop that polls sources, schedules pushes and serves the control
+ * socket; the export step is daemon_export.c's, what a control request
+ * does daemon_request.c's
  *
  * Fails only at startup (config, key, state_dir, control socket: exit 2 or
  * 75); afterwards every error is logged and retried: sources are exported
@@ -35,6 +38,7 @@
 #include "audit.h"
 #include "control.h"
 #include "daemon.h"
+#include "daemon_priv.h"
 #include "export.h"
 #include "guard.h"
 #include "source.h"
@@ -45,214 +49,10 @@
 #define DAEMON_FAIL_RETRY_MS 5000
 #define DAEMON_TICK_MS 1000
 #define DAEMON_BASE_SAVE_MS 1000 /* quiet time before the base is written */
-#define DAEMON_BUSY_RETRY_MS 1000 /* a file being written: look again */
-#define DAEMON_BARE_NAMES 10
 #define DAEMON_STOP_WAIT_MS 3000 /* for answers of pushes on the way */
 
-struct daemon {
-	struct agent_config *cfg;
-	struct key_secret *sk;
-	struct ledger *ledger;
-	struct pusher *pusher;
-	struct sync sync;
-	int sigfd, ctlfd;
-	struct watch *watch;
-	int lockfd; /* state_dir/lock, held while running */
-	struct control_client clients[CONTROL_CLIENTS];
-	int dirty;
-	int64_t dirty_first, dirty_at;
-	int export_failed;
-	char export_error[ERR_LEN];
-	int export_error_kind;
-	char export_examples[ERR_LEN]; /* guard: a few addresses, status only */
-	int64_t busy_since;	       /* a source file is being written */
-	int pending_shrink;	       /* a waiting sync-now --allow-shrink */
-	size_t bare;		       /* domains without any recipient */
-	char bare_names[512];
-	int64_t *next_poll; /* per source, for poll sources */
-	int stop, reload;
-	struct audit audit; /* the periodic verify */
-};
 
-/* daemon_log_unlisted - one line per source whose drop count changed */
-static void daemon_log_unlisted(struct agent_config *cfg)
-{
-	size_t i;
-
-	for (i = 0; i < cfg->nsources; i++) {
-		struct source *src = cfg->sources[i];
-
-		if (src->unlisted == src->unlisted_logged)
-			continue;
-		src->unlisted_logged = src->unlisted;
-		if (src->unlisted > 0)
-			log_warning("source %s: %zu recipients dropped, their "
-				    "domain is listed by no source (e.g. %s)",
-				    src->name, src->unlisted,
-				    src->unlisted_example);
-		else
-			log_info("source %s: no recipients dropped any more",
-				 src->name);
-	}
-}
-
-/*
- * daemon_settling - a source file is being written: export again soon, or,
- * past settle_timeout, turn the wait into a failure (SOURCE_DOWN)
- */
-static int daemon_settling(struct daemon *d, struct err *err)
-{
-	int64_t now = sync_now_ms();
-	size_t i;
-
-	if (d->busy_since == 0) {
-		d->busy_since = now;
-		log_info("waiting for a source to settle: %s", err->msg);
-	}
-	if (now - d->busy_since < (int64_t)d->cfg->settle_timeout_ms) {
-		d->dirty = 1;
-		d->dirty_first = now;
-		d->dirty_at = now + DAEMON_BUSY_RETRY_MS;
-		return SOURCE_BUSY;
-	}
-	{
-		char why[ERR_LEN];
-
-		snprintf(why, sizeof(why), "%.*s", ERR_LEN - 64, err->msg);
-		err_set(err, "%s; not settled after %llu s", why,
-			(unsigned long long)(d->cfg->settle_timeout_ms / 1000));
-	}
-	for (i = 0; i < d->cfg->nsources; i++) {
-		struct source *src = d->cfg->sources[i];
-
-		if (src->error_kind == SOURCE_BUSY) {
-			snprintf(src->error, sizeof(src->error), "%s",
-				 err->msg);
-			src->error_kind = SOURCE_DOWN;
-		}
-	}
-	return SOURCE_DOWN;
-}
-
-/* daemon_bare - count and name the domains without recipients, once */
-static void daemon_bare(struct daemon *d)
-{
-	char names[sizeof(d->bare_names)];
-	size_t n = guard_bare_domains(d->sync.cur, names, sizeof(names),
-				      DAEMON_BARE_NAMES);
-
-	if (n == d->bare && strcmp(names, d->bare_names) == 0)
-		return;
-	d->bare = n;
-	snprintf(d->bare_names, sizeof(d->bare_names), "%s", names);
-	if (n > 0)
-		log_warning("%zu domain%s without any recipient: the backups "
-			    "reject every address there (accept_all = DOMAIN "
-			    "accepts all): %s%s",
-			    n, n == 1 ? "" : "s", names,
-			    n > DAEMON_BARE_NAMES ? " ..." : "");
-}
-
-/*
- * daemon_export - export all sources, check the result with the guard
- * (unless allow_shrink, or it is the state already adopted) and adopt it
- */
-static int daemon_export(struct daemon *d, int allow_shrink)
-{
-	struct state *st = NULL;
-	struct guard_report gr;
-	unsigned char h[STATE_HASH_LEN];
-	struct err err;
-	size_t i;
-	int rc, same;
-
-	d->dirty = 0;
-	rc = export_state_watched(d->cfg, d->watch, &st, &err);
-	if (rc == SOURCE_BUSY) {
-		/* Past the timeout busy_since stays: down until it settles. */
-		if ((rc = daemon_settling(d, &err)) == SOURCE_BUSY)
-			return rc;
-	} else {
-		d->busy_since = 0;
-	}
-	if (rc == 0) {
-		state_hash(st, h);
-		same = d->sync.cur != NULL &&
-		       memcmp(h, d->sync.cur_hash, STATE_HASH_LEN) == 0;
-		/* An adopted state was allowed once; it stays allowed. */
-		if (!allow_shrink && !(same && d->sync.allow_shrink) &&
-		    guard_check(d->cfg, sync_acked(&d->sync), st, &gr) < 0) {
-			state_free(st);
-			st = NULL;
-			snprintf(err.msg, sizeof(err.msg), "%s", gr.msg);
-			snprintf(d->export_examples, sizeof(d->export_examples),
-				 "%s", gr.examples);
-			rc = SOURCE_GUARD;
-		}
-	}
-	if (rc < 0) {
-		if (rc == SOURCE_GUARD) {
-			if (!d->export_failed ||
-			    strcmp(d->export_error, err.msg) != 0)
-				log_error(
-				    "export refused by the agent's guard: "
-				    "%s",
-				    err.msg);
-		} else if (!d->export_failed ||
-			   strcmp(d->export_error, err.msg) != 0)
-			log_error("export failed, nothing pushed (%s): %s",
-				  source_kind_name(rc), err.msg);
-		d->export_failed = 1;
-		d->export_error_kind = rc;
-		snprintf(d->export_error, sizeof(d->export_error), "%s",
-			 err.msg);
-		sd_notifyf(0, "STATUS=export failed: %s", err.msg);
-		return rc;
-	}
-	if (d->export_failed)
-		log_info("export works again");
-	daemon_log_unlisted(d->cfg);
-	for (i = 0; i < d->cfg->nsources; i++)
-		if (d->cfg->sources[i]->note[0] != '\0')
-			log_info("source %s: %s", d->cfg->sources[i]->name,
-				 d->cfg->sources[i]->note);
-	d->export_failed = 0;
-	d->export_error[0] = '\0';
-	d->export_examples[0] = '\0';
-	for (i = 0; i < d->cfg->nsources; i++) {
-		struct source *src = d->cfg->sources[i];
-
-		src->pushed_recipients = src->recipients;
-		if (src->skipped != src->skipped_logged && src->skipped > 0)
-			log_info("source %s: %zu entries skipped, not exported "
-				 "(e.g. %s)",
-				 src->name, src->skipped, src->skipped_example);
-		src->skipped_logged = src->skipped;
-	}
-	if (!sync_set_state(&d->sync, st)) {
-		/* The same state, now allowed to shrink: a new snapshot. */
-		if (allow_shrink && !d->sync.allow_shrink) {
-			d->sync.allow_shrink = 1;
-			d->sync.cur_serial = 0;
-		}
-	} else {
-		d->sync.allow_shrink = allow_shrink;
-		daemon_bare(d);
-		char hex[2 * STATE_HASH_LEN + 1];
-
-		manifest_hex(d->sync.cur_hash, STATE_HASH_LEN, hex);
-		log_info("state %.16s: %zu domains, %zu recipients", hex,
-			 state_domain_count(d->sync.cur),
-			 state_recipient_count(d->sync.cur));
-		sd_notifyf(0, "STATUS=%zu domains, %zu recipients",
-			   state_domain_count(d->sync.cur),
-			   state_recipient_count(d->sync.cur));
-	}
-	return 0;
-}
-
-/* daemon_schedule - start pushes to the backups that need one */
-static void daemon_schedule(struct daemon *d, int64_t now)
+void daemon_schedule(struct daemon *d, int64_t now)
 {
 	struct err err;
 	size_t i;
@@ -268,164 +68,6 @@ static void daemon_schedule(struct daemon *d, int64_t now)
 			log_error("backup %s: %s", b->conf->name, err.msg);
 			b->next_try_ms = now + SYNC_BACKOFF_MAX_MS;
 		}
-	}
-}
-
-/*
- * daemon_acked - 1 when every backup holds serial (or a later one) or the
- * state with this hash, as "sync-now --wait" judges it
- */
-static int daemon_acked(const struct daemon *d, uint64_t serial,
-			const char *hash)
-{
-	char hex[2 * STATE_HASH_LEN + 1];
-	size_t i;
-
-	for (i = 0; i < d->sync.n; i++) {
-		const struct ledger_backup *lb = d->sync.b[i].lb;
-
-		if (serial != 0 && lb->serial >= serial)
-			continue;
-		manifest_hex(lb->hash, STATE_HASH_LEN, hex);
-		if (lb->serial != 0 && strcmp(hex, hash) == 0)
-			continue;
-		return 0;
-	}
-	return 1;
-}
-
-/* daemon_waiters - answer the "wait" clients whose serial is acknowledged */
-static void daemon_waiters(struct daemon *d, int64_t now)
-{
-	size_t i;
-
-	for (i = 0; i < CONTROL_CLIENTS; i++) {
-		struct control_client *c = &d->clients[i];
-
-		if (c->fd < 0 || !c->waiting)
-			continue;
-		if (daemon_acked(d, c->wserial, c->whash))
-			control_reply(c, "ok\n");
-		else if (now > c->deadline)
-			control_reply(c, "lag\n");
-	}
-}
-
-/* daemon_sync_reply - answer a sync-now whose export ended with rc */
-static void daemon_sync_reply(struct daemon *d, struct control_client *c, int rc)
-{
-	char reply[2 * ERR_LEN + 128];
-	char hex[2 * STATE_HASH_LEN + 1];
-	struct err err;
-	size_t i;
-
-	if (rc < 0) {
-		/* The operator asked: the guard's examples are theirs. */
-		snprintf(reply, sizeof(reply), "error %d %s%s%s\n",
-			 rc == SOURCE_DOWN ? EXITCODE_TEMP : EXITCODE_REFUSED,
-			 d->export_error,
-			 rc == SOURCE_GUARD && d->export_examples[0] ? ", e.g. "
-								     : "",
-			 rc == SOURCE_GUARD ? d->export_examples : "");
-		control_reply(c, reply);
-		return;
-	}
-	if (d->sync.cur == NULL) {
-		control_reply(c, "error 75 no state\n");
-		return;
-	}
-	/* "Now" means now: forget backoffs, start what is needed. */
-	for (i = 0; i < d->sync.n; i++)
-		d->sync.b[i].next_try_ms = 0;
-	daemon_schedule(d, sync_now_ms());
-	if (d->sync.cur_serial == 0) {
-		int need = 0;
-
-		for (i = 0; i < d->sync.n; i++)
-			if (sync_needs(&d->sync, i) || d->sync.b[i].inflight)
-				need = 1;
-		if (need && ledger_next_serial(d->ledger, 0,
-					       &d->sync.cur_serial, &err) < 0) {
-			snprintf(reply, sizeof(reply), "error 75 %s\n",
-				 err.msg);
-			control_reply(c, reply);
-			return;
-		}
-	}
-	manifest_hex(d->sync.cur_hash, STATE_HASH_LEN, hex);
-	snprintf(reply, sizeof(reply), "ok %llu %s\n",
-		 (unsigned long long)d->sync.cur_serial, hex);
-	control_reply(c, reply);
-}
-
-/* daemon_pending - answer the sync-now clients that waited for rc */
-static void daemon_pending(struct daemon *d, int rc)
-{
-	size_t i;
-
-	d->pending_shrink = 0;
-	for (i = 0; i < CONTROL_CLIENTS; i++)
-		if (d->clients[i].fd >= 0 && d->clients[i].pending)
-			daemon_sync_reply(d, &d->clients[i], rc);
-}
-
-/* daemon_status - the status document of the running daemon */
-static void daemon_status(struct daemon *d, struct control_client *c)
-{
-	struct status_daemon sd;
-	json_t *j;
-	char *text;
-
-	memset(&sd, 0, sizeof(sd));
-	if (d->export_failed && d->export_error_kind == SOURCE_GUARD) {
-		sd.guard_refused = d->export_error;
-		sd.guard_examples = d->export_examples;
-	}
-	sd.bare = d->bare;
-	sd.bare_names = d->bare_names;
-	sd.verify = d->audit.last;
-	sd.verify_running = d->audit.pid > 0;
-	j = status_json(d->cfg, d->ledger, &d->sync, &sd);
-	text = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	control_reply(c, text != NULL ? text : "{}");
-	free(text);
-}
-
-/* daemon_sync_now - a sync-now request: export, reply now or when settled */
-static void daemon_sync_now(struct daemon *d, struct control_client *c,
-			    int shrink)
-{
-	int rc;
-
-	log_info("sync-now%s requested", shrink ? " --allow-shrink" : "");
-	rc = daemon_export(d, shrink || d->pending_shrink);
-	if (rc == SOURCE_BUSY) {
-		/* Answered when the sources settle, or fail. */
-		control_hold(c, sync_now_ms() +
-				    (int64_t)d->cfg->settle_timeout_ms + 10000);
-		d->pending_shrink |= shrink;
-		return;
-	}
-	/* Earlier callers that waited for this export too. */
-	daemon_pending(d, rc);
-	daemon_sync_reply(d, c, rc);
-}
-
-/* daemon_client_read - read a client; act on a whole request */
-static void daemon_client_read(struct daemon *d, struct control_client *c)
-{
-	switch (control_read(c, sync_now_ms())) {
-	case CONTROL_STATUS:
-		daemon_status(d, c);
-		break;
-	case CONTROL_WAIT:
-		daemon_waiters(d, sync_now_ms());
-		break;
-	case CONTROL_SYNC_NOW:
-	case CONTROL_SYNC_NOW_SHRINK:
-		daemon_sync_now(d, c, c->line[8] != '\0');
-		break;
 	}
 }
 
@@ -653,10 +295,10 @@ int daemon_run(struct agent_config *cfg)
 			d->dirty_first = d->dirty_at = now;
 		}
 		if (d->dirty && now >= d->dirty_at) {
-			int erc = daemon_export(d, d->pending_shrink);
+			int erc = daemon_export_run(d, d->pending_shrink);
 
 			if (erc != SOURCE_BUSY)
-				daemon_pending(d, erc);
+				daemon_request_pending(d, erc);
 		}
 		daemon_schedule(d, now);
 		if (d->cfg->verify_interval_ms > 0 && d->audit.pid == 0 &&
@@ -728,12 +370,12 @@ int daemon_run(struct agent_config *cfg)
 				       now);
 		for (i = 0; i < nc; i++)
 			if (fds[3 + i].revents)
-				daemon_client_read(d, &d->clients[ci[i]]);
+				daemon_request_read(d, &d->clients[ci[i]]);
 		if (d->audit.fd >= 0 && vi < n && fds[vi].revents)
 			audit_read(&d->audit);
 		while ((r = sync_finish(&d->sync, &res)) != -1)
 			;
-		daemon_waiters(d, now);
+		daemon_request_waiters(d, now);
 		/*
 		 * The delta base reaches state_dir when nothing is being
 		 * pushed or exported: megabytes written and synced never
