@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "../formats/norm.h"
+#include "preset.h"
 #include "source.h"
 #include "watch.h"
 
@@ -409,4 +410,67 @@ int source_empty(const struct source *src, const char *what, struct err *err)
 	err_set(err, "source %s: %s (set allow_empty = yes if that is right)",
 		src->name, what);
 	return SOURCE_BAD;
+}
+
+int source_path_check(const struct conf_file *cf,
+		      const struct conf_section *sec, const char *key,
+		      const char *value, struct err *err)
+{
+	if (*value != '\0' && value[0] != '/')
+		return err_set(err,
+			       "%s:%u: [source %s]: %s must be an absolute "
+			       "path",
+			       cf->path, conf_line(sec, key), sec->name, key);
+	return 0;
+}
+
+int source_db_check(const struct conf_file *cf, const struct conf_section *sec,
+		    const char *host, const char *socket, const char *socket_is,
+		    const char *password_file, struct err *err)
+{
+	if (*host != '\0' && *socket != '\0')
+		return err_set(err,
+			       "%s:%u: [source %s]: set host or socket, "
+			       "not both",
+			       cf->path, conf_line(sec, "socket"), sec->name);
+	if (*socket != '\0' && socket[0] != '/')
+		return err_set(err,
+			       "%s:%u: [source %s]: socket must be an "
+			       "absolute path%s",
+			       cf->path, conf_line(sec, "socket"), sec->name,
+			       socket_is);
+	return source_path_check(cf, sec, "password_file", password_file, err);
+}
+
+int source_db_preset(const struct conf_file *cf,
+		     const struct conf_section *sec, const char *dialect,
+		     const char *schema, char **domains_query,
+		     char **recipients_query, char **change_query,
+		     struct err *err)
+{
+	const struct preset *p;
+
+	if (*schema == '\0')
+		return 0;
+	if ((p = preset_find(schema, dialect)) == NULL)
+		return err_set(err,
+			       "%s:%u: [source %s]: unknown schema '%s' "
+			       "(known for type %s: %s)",
+			       cf->path, conf_line(sec, "schema"), sec->name,
+			       schema, dialect, preset_names(dialect));
+	if (preset_fill(p, domains_query, recipients_query, change_query) < 0)
+		return err_set(err, "out of memory");
+	return 0;
+}
+
+void source_change_add(crypto_generichash_state *h, const char *value,
+		       size_t len)
+{
+	unsigned char tag = value == NULL ? 0 : 1;
+	uint64_t n = value == NULL ? 0 : len;
+
+	crypto_generichash_update(h, &tag, 1);
+	crypto_generichash_update(h, (const unsigned char *)&n, sizeof(n));
+	if (value != NULL)
+		crypto_generichash_update(h, (const unsigned char *)value, n);
 }

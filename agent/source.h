@@ -37,6 +37,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "../formats/conf.h"
 #include "../formats/err.h"
 #include "../formats/state.h"
@@ -225,5 +227,40 @@ int source_password_check(const struct source *src, const char *path,
  * if that is right)", for a query or search that yielded nothing
  */
 int source_empty(const struct source *src, const char *what, struct err *err);
+
+/*
+ * source_path_check - a key naming a file must be an absolute path when it
+ * is set: "file:line: [source NAME]: KEY must be an absolute path"
+ */
+int source_path_check(const struct conf_file *cf,
+		      const struct conf_section *sec, const char *key,
+		      const char *value, struct err *err);
+
+/*
+ * source_db_check - the connection keys the SQL sources share: host or
+ * socket, not both; socket an absolute path (socket_is says what it names,
+ * "" or e.g. " (the socket's directory)"); password_file an absolute path
+ */
+int source_db_check(const struct conf_file *cf, const struct conf_section *sec,
+		    const char *host, const char *socket, const char *socket_is,
+		    const char *password_file, struct err *err);
+
+/*
+ * source_db_preset - "schema = NAME" of an SQL source: the preset's
+ * queries for dialect ("mysql", "pgsql") where the user set none; "" is
+ * no schema.  An unknown name is "file:line: ... (known for type ...)".
+ */
+int source_db_preset(const struct conf_file *cf,
+		     const struct conf_section *sec, const char *dialect,
+		     const char *schema, char **domains_query,
+		     char **recipients_query, char **change_query,
+		     struct err *err);
+
+/*
+ * source_change_add - one column of a change marker's row into its hash:
+ * a NULL column (value NULL) and an empty one hash differently
+ */
+void source_change_add(crypto_generichash_state *h, const char *value,
+		       size_t len);
 
 #endif

@@ -207,17 +207,10 @@ static int source_ldap_configure(struct source *src, const struct conf_file *cf,
 			       "ldap:// uri",
 			       cf->path, conf_line(sec, "start_tls"),
 			       sec->name);
-	if (*lc->ca_file != '\0' && lc->ca_file[0] != '/')
-		return err_set(err,
-			       "%s:%u: [source %s]: ca_file must be an "
-			       "absolute path",
-			       cf->path, conf_line(sec, "ca_file"), sec->name);
-	if (*lc->password_file != '\0' && lc->password_file[0] != '/')
-		return err_set(err,
-			       "%s:%u: [source %s]: password_file must be "
-			       "an absolute path",
-			       cf->path, conf_line(sec, "password_file"),
-			       sec->name);
+	if (source_path_check(cf, sec, "ca_file", lc->ca_file, err) < 0 ||
+	    source_path_check(cf, sec, "password_file", lc->password_file,
+			      err) < 0)
+		return -1;
 	if (*lc->sasl_mech != '\0' && strcmp(lc->sasl_mech, "EXTERNAL") != 0)
 		return err_set(err,
 			       "%s:%u: [source %s]: sasl_mech must be "

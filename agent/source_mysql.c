@@ -28,6 +28,9 @@
  * Domains and addresses are taken as the database compares them: trailing
  * blanks of a non-binary string (PAD SPACE collations) are dropped.
  *
+ * Each export has a connection of its own; polls keep one open for the
+ * change query, so a poll that finds no change costs one round trip.
+ *
  * Connection and server errors are SOURCE_DOWN; a query returning the wrong
  * number of columns, a NULL or a malformed record is SOURCE_BAD, and the
  * message names the source and the query.
@@ -67,6 +70,8 @@ struct mysql_conf {
 	/* the change query's last result, hashed */
 	unsigned char change[32];
 	int have_change;
+	/* the change query's connection, kept between polls */
+	MYSQL *poller;
 };
 
 static const struct conf_key source_mysql_keys[] = {
@@ -92,28 +97,6 @@ static const struct conf_key source_mysql_keys[] = {
     {NULL, 0, NULL, 0, 0, 0},
 };
 
-/*
- * source_mysql_preset - the queries of "schema = NAME" where the user wrote
- * none
- */
-static int source_mysql_preset(struct source *src, const struct conf_file *cf,
-			       const struct conf_section *sec, struct err *err)
-{
-	struct mysql_conf *mc = src->priv;
-	const struct preset *p = preset_find(mc->schema, "mysql");
-
-	if (p == NULL)
-		return err_set(err,
-			       "%s:%u: [source %s]: unknown schema '%s' "
-			       "(known for type mysql: %s)",
-			       cf->path, conf_line(sec, "schema"), sec->name,
-			       mc->schema, preset_names("mysql"));
-	if (preset_fill(p, &mc->domains_query, &mc->recipients_query,
-			&mc->change_query) < 0)
-		return err_set(err, "out of memory");
-	return 0;
-}
-
 static int source_mysql_configure(struct source *src,
 				  const struct conf_file *cf,
 				  const struct conf_section *sec,
@@ -126,29 +109,18 @@ static int source_mysql_configure(struct source *src,
 	src->priv = mc;
 	if (conf_apply(cf, sec, source_mysql_keys, mc, err) < 0)
 		return -1;
-	if (*mc->schema != '\0' && source_mysql_preset(src, cf, sec, err) < 0)
+	if (source_db_preset(cf, sec, "mysql", mc->schema, &mc->domains_query,
+			     &mc->recipients_query, &mc->change_query,
+			     err) < 0)
 		return -1;
 	if (*mc->domains_query == '\0' && *mc->recipients_query == '\0')
 		return err_set(err,
 			       "%s:%u: [source %s]: set domains_query or "
 			       "recipients_query",
 			       cf->path, sec->line, sec->name);
-	if (*mc->host != '\0' && *mc->socket != '\0')
-		return err_set(err,
-			       "%s:%u: [source %s]: set host or socket, "
-			       "not both",
-			       cf->path, conf_line(sec, "socket"), sec->name);
-	if (*mc->socket != '\0' && mc->socket[0] != '/')
-		return err_set(err,
-			       "%s:%u: [source %s]: socket must be an "
-			       "absolute path",
-			       cf->path, conf_line(sec, "socket"), sec->name);
-	if (*mc->password_file != '\0' && mc->password_file[0] != '/')
-		return err_set(err,
-			       "%s:%u: [source %s]: password_file must be "
-			       "an absolute path",
-			       cf->path, conf_line(sec, "password_file"),
-			       sec->name);
+	if (source_db_check(cf, sec, mc->host, mc->socket, "",
+			    mc->password_file, err) < 0)
+		return -1;
 	src->poll_interval_ms = mc->poll_interval;
 	return 0;
 }
@@ -159,6 +131,8 @@ static void source_mysql_free(struct source *src)
 
 	if (mc == NULL)
 		return;
+	if (mc->poller != NULL)
+		mysql_close(mc->poller);
 	conf_free_target(source_mysql_keys, mc);
 	free(mc);
 	src->priv = NULL;
@@ -395,17 +369,8 @@ static int source_mysql_change(struct source *src, MYSQL *db,
 	ncol = mysql_num_fields(res);
 	while ((row = mysql_fetch_row(res)) != NULL) {
 		lens = mysql_fetch_lengths(res);
-		for (i = 0; i < ncol; i++) {
-			unsigned char tag = row[i] == NULL ? 0 : 1;
-			uint64_t len = row[i] == NULL ? 0 : lens[i];
-
-			crypto_generichash_update(&h, &tag, 1);
-			crypto_generichash_update(&h, (void *)&len,
-						  sizeof(len));
-			if (row[i] != NULL)
-				crypto_generichash_update(
-				    &h, (const unsigned char *)row[i], len);
-		}
+		for (i = 0; i < ncol; i++)
+			source_change_add(&h, row[i], row[i] ? lens[i] : 0);
 	}
 	crypto_generichash_final(&h, out, 32);
 	mysql_free_result(res);
@@ -450,17 +415,30 @@ out:
 static int source_mysql_poll(struct source *src, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
-	MYSQL *db;
 	unsigned char change[32];
-	int rc;
+	int rc, fresh;
 
 	/* Without a change query, every poll is a full export. */
 	if (*mc->change_query == '\0' || !mc->have_change)
 		return 1;
-	if ((db = source_mysql_connect(src, err)) == NULL)
-		return SOURCE_DOWN;
-	rc = source_mysql_change(src, db, change, err);
-	mysql_close(db);
+	/*
+	 * The poll's connection stays open: a poll is the change query
+	 * alone.  Only a connection the server dropped (wait_timeout, a
+	 * restart) costs a new one, once.
+	 */
+	for (;;) {
+		fresh = mc->poller == NULL;
+		if (fresh &&
+		    (mc->poller = source_mysql_connect(src, err)) == NULL)
+			return SOURCE_DOWN;
+		rc = source_mysql_change(src, mc->poller, change, err);
+		if (rc != SOURCE_DOWN)
+			break;
+		mysql_close(mc->poller);
+		mc->poller = NULL;
+		if (fresh)
+			break;
+	}
 	if (rc < 0)
 		return rc;
 	return sodium_memcmp(change, mc->change, sizeof(change)) != 0;
