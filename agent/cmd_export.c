@@ -60,7 +60,7 @@ int cmd_export_guard(struct agent_config *cfg, const struct ledger *l,
 	struct guard_report gr;
 	struct state *base = NULL;
 	struct err err;
-	int rc = 0;
+	int rc = EXITCODE_OK;
 
 	if (l->base_serial != 0 && (base = ledger_load_base(l, &err)) == NULL)
 		fprintf(stderr,
@@ -185,7 +185,7 @@ int cmd_export(struct agent_config *cfg, int argc, char **argv)
 			shrink ? ", allow_shrink" : "");
 	} else if (state_write_fd(st, 1, &err) < 0)
 		goto fail;
-	rc = 0;
+	rc = EXITCODE_OK;
 	goto done;
 fail:
 	fprintf(stderr, "mxsync-agent: %s\n", err.msg);

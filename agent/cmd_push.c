@@ -139,7 +139,9 @@ int cmd_push(struct agent_config *cfg, int argc, char **argv)
 			}
 		}
 	}
-	rc = refused ? EXITCODE_REFUSED : unreachable ? EXITCODE_TEMP : 0;
+	rc = refused	   ? EXITCODE_REFUSED
+	     : unreachable ? EXITCODE_TEMP
+			   : EXITCODE_OK;
 	/* The acknowledged state is the next push's delta base. */
 	if (sync_save_base(&s, &err) < 0)
 		fprintf(stderr,

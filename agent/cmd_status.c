@@ -215,5 +215,5 @@ int cmd_status(struct agent_config *cfg, int argc, char **argv)
 	} else
 		cmd_status_print(j);
 	json_decref(j);
-	return 0;
+	return EXITCODE_OK;
 }

@@ -123,7 +123,7 @@ int cmd_sync_now(struct agent_config *cfg, int argc, char **argv)
 	}
 	if (!wait) {
 		printf("serial %llu\n", serial);
-		rc = 0;
+		rc = EXITCODE_OK;
 		goto out;
 	}
 	/*
@@ -148,7 +148,7 @@ int cmd_sync_now(struct agent_config *cfg, int argc, char **argv)
 		    strcmp(reply, "ok\n") == 0) {
 			printf("serial %llu acknowledged by every backup\n",
 			       serial);
-			rc = 0;
+			rc = EXITCODE_OK;
 			goto out;
 		}
 	}
@@ -166,7 +166,7 @@ int cmd_sync_now(struct agent_config *cfg, int argc, char **argv)
 		if (lag == 0) {
 			printf("serial %llu acknowledged by every backup\n",
 			       serial);
-			rc = 0;
+			rc = EXITCODE_OK;
 			goto out;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);

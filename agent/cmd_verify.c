@@ -95,7 +95,7 @@ int cmd_verify(struct agent_config *cfg, int argc, char **argv)
 		json_decref(j);
 	} else
 		verify_print(&r, stdout);
-	rc = r.lost || r.backscatter ? EXITCODE_REFUSED : 0;
+	rc = r.lost || r.backscatter ? EXITCODE_REFUSED : EXITCODE_OK;
 	verify_result_clear(&r);
 	return rc;
 }
