@@ -6,9 +6,11 @@
  *			max_shrink, canaries (the agent's guard, guard.h),
  *			settle_timeout (how long an export waits for a file
  *			being written), verify_interval, verify_postfix
- *	[source NAME]	type = file | mysql | maildir, plus the keys of that
- *			type (source_file.c, source_mysql.c, source_maildir.c)
- *	[backup NAME]	url, ca_file, pinned_pubkey, timeout
+ *	[source NAME]	type = file | mysql | pgsql | ldap | maildir, plus
+ *			the keys of that type (source_file.c, source_mysql.c,
+ *			source_pgsql.c, source_ldap.c, source_maildir.c)
+ *	[backup NAME]	url, ca_file, pinned_pubkey, timeout,
+ *			connect_timeout
  *
  * Every error is "file:line: message"; the caller exits 2.  A reload builds
  * a new config and swaps it in only when the whole file is valid.

@@ -2,7 +2,9 @@
  * source - the shared part of the source types: choosing the type of a
  * [source NAME] section, the keys every type takes (allow_empty,
  * accept_all, unlisted_domains), normalising records, adding inotify
- * watches
+ * watches, and what the database and directory sources share: their key
+ * checks (host or socket, absolute paths, schema presets), reading a
+ * password file, hashing a change marker
  *
  * Failures are returned as SOURCE_BAD or SOURCE_DOWN with a message; see
  * source.h.  Messages name at most the one bad record.

@@ -1,9 +1,9 @@
 /*
  * source - where the agent finds domains and recipients
  *
- * Every source type (file, mysql, maildir) fills one small table of
- * functions, like OpenSMTPD's table backends; the rest of the agent sees
- * only struct source.  A source adds its records to the shared canonical
+ * Every source type (file, mysql, pgsql, ldap, maildir) fills one small
+ * table of functions, like OpenSMTPD's table backends; the rest of the
+ * agent sees only struct source.  A source adds its records to the shared canonical
  * state with its index as the tag, so that state_finish() can name the
  * source of a bad record.
  *
