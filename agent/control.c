@@ -231,7 +231,8 @@ static int control_parse(struct control_client *c, int64_t now)
 			   &used) != 3 ||
 		    c->line[5 + used] != '\0' ||
 		    strlen(c->whash) != CONTROL_HASH_HEX) {
-			control_reply(c, "error 2 usage: wait SERIAL HASH MS\n");
+			control_reply(c,
+				      "error 2 usage: wait SERIAL HASH MS\n");
 			return CONTROL_NONE;
 		}
 		c->waiting = 1;

@@ -15,7 +15,8 @@
  *
  * Security: the secret key stays loaded in sodium memory for the daemon's
  * life and is freed (wiped) on exit and reload; control clients are limited
- * in number, line length and time; nothing logged holds a recipient.
+ * in number, line length and time; nothing logged holds a recipient but
+ * the one example a source gives of what it dropped or skipped.
  */
 #include <errno.h>
 #include <signal.h>

@@ -6,7 +6,8 @@
  *
  * A failure is logged once per change of its message and kept for status
  * and sync-now; nothing is pushed until an export works again.  The log
- * names no recipient beyond the guard's and the sources' examples.
+ * names no recipient but the one example a source gives of what it dropped
+ * or skipped; the guard's examples go to status only.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,8 +21,8 @@
 #include "guard.h"
 #include "source.h"
 
-#define DAEMON_EXPORT_BUSY_RETRY_MS 1000 /* a file being written: look again   \
-					  */
+/* a file being written: look again after this */
+#define DAEMON_EXPORT_BUSY_RETRY_MS 1000
 #define DAEMON_EXPORT_BARE_NAMES 10
 
 /* daemon_export_unlisted - one line per source whose drop count changed */

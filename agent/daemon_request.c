@@ -22,8 +22,8 @@
 #include "status.h"
 
 /*
- * daemon_request_acked - 1 when every backup holds serial (or a later one) or
- * the state with this hash, as "sync-now --wait" judges it
+ * daemon_request_acked - 1 when every backup holds serial (or a later one)
+ * or the state with this hash, as "sync-now --wait" judges it
  */
 static int daemon_request_acked(const struct daemon *d, uint64_t serial,
 				const char *hash)

@@ -476,3 +476,30 @@ void source_change_add(crypto_generichash_state *h, const char *value,
 	if (value != NULL)
 		crypto_generichash_update(h, (const unsigned char *)value, n);
 }
+
+int source_db_poll(struct source *src, const struct source_db_poller *p,
+		   void **conn, const unsigned char *last, struct err *err)
+{
+	unsigned char change[32];
+	int rc, fresh;
+
+	/*
+	 * Only a failure that says the server is gone (an idle timeout, a
+	 * restart) costs a new connection, and only once per poll.
+	 */
+	for (;;) {
+		fresh = *conn == NULL;
+		if (fresh && (*conn = p->connect(src, err)) == NULL)
+			return SOURCE_DOWN;
+		rc = p->change(src, *conn, change, err);
+		if (rc != SOURCE_DOWN)
+			break;
+		p->close(*conn);
+		*conn = NULL;
+		if (fresh)
+			break;
+	}
+	if (rc < 0)
+		return rc;
+	return sodium_memcmp(change, last, sizeof(change)) != 0;
+}

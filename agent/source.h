@@ -3,9 +3,9 @@
  *
  * Every source type (file, mysql, pgsql, ldap, maildir) fills one small
  * table of functions, like OpenSMTPD's table backends; the rest of the
- * agent sees only struct source.  A source adds its records to the shared canonical
- * state with its index as the tag, so that state_finish() can name the
- * source of a bad record.
+ * agent sees only struct source.  A source adds its records to the shared
+ * canonical state with its index as the tag, so that state_finish() can
+ * name the source of a bad record.
  *
  * An export fails in one of these ways, and the caller maps them to exit
  * codes: SOURCE_DOWN (75: database unreachable, file missing or unreadable,
@@ -255,6 +255,29 @@ int source_db_preset(const struct conf_file *cf,
 		     const char *schema, char **domains_query,
 		     char **recipients_query, char **change_query,
 		     struct err *err);
+
+/*
+ * source_db_poller - how a database source asks its change query on the
+ * connection its polls keep (conn is the type's own handle)
+ */
+struct source_db_poller {
+	/* connect - a new connection, or NULL with SOURCE_DOWN's message */
+	void *(*connect)(struct source *src, struct err *err);
+	/* change - the change query's result hashed into out[32] */
+	int (*change)(struct source *src, void *conn, unsigned char *out,
+		      struct err *err);
+	void (*close)(void *conn);
+};
+
+/*
+ * source_db_poll - a poll of a database source: the change query on the
+ * connection *conn kept between polls (opened when NULL), so a poll that
+ * finds no change costs one round trip; a connection the server dropped
+ * is replaced once.  1 when the result differs from last, 0 when not, or
+ * the SOURCE_* failure.
+ */
+int source_db_poll(struct source *src, const struct source_db_poller *p,
+		   void **conn, const unsigned char *last, struct err *err);
 
 /*
  * source_change_add - one column of a change marker's row into its hash:

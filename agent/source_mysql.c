@@ -48,7 +48,6 @@
 #include <mysql.h>
 #include <sodium.h>
 
-#include "preset.h"
 #include "source.h"
 
 #define MYSQL_PW_MAX 1024
@@ -70,8 +69,8 @@ struct mysql_conf {
 	/* the change query's last result, hashed */
 	unsigned char change[32];
 	int have_change;
-	/* the change query's connection, kept between polls */
-	MYSQL *poller;
+	/* the change query's connection (MYSQL *), kept between polls */
+	void *poller;
 };
 
 static const struct conf_key source_mysql_keys[] = {
@@ -412,36 +411,36 @@ out:
 	return rc;
 }
 
+/* the poll's connection through source_db_poll */
+static void *source_mysql_poll_connect(struct source *src, struct err *err)
+{
+	return source_mysql_connect(src, err);
+}
+
+static int source_mysql_poll_change(struct source *src, void *conn,
+				    unsigned char *out, struct err *err)
+{
+	return source_mysql_change(src, conn, out, err);
+}
+
+static void source_mysql_poll_close(void *conn)
+{
+	mysql_close(conn);
+}
+
 static int source_mysql_poll(struct source *src, struct err *err)
 {
+	static const struct source_db_poller poller = {
+	    source_mysql_poll_connect,
+	    source_mysql_poll_change,
+	    source_mysql_poll_close,
+	};
 	struct mysql_conf *mc = src->priv;
-	unsigned char change[32];
-	int rc, fresh;
 
 	/* Without a change query, every poll is a full export. */
 	if (*mc->change_query == '\0' || !mc->have_change)
 		return 1;
-	/*
-	 * The poll's connection stays open: a poll is the change query
-	 * alone.  Only a connection the server dropped (wait_timeout, a
-	 * restart) costs a new one, once.
-	 */
-	for (;;) {
-		fresh = mc->poller == NULL;
-		if (fresh &&
-		    (mc->poller = source_mysql_connect(src, err)) == NULL)
-			return SOURCE_DOWN;
-		rc = source_mysql_change(src, mc->poller, change, err);
-		if (rc != SOURCE_DOWN)
-			break;
-		mysql_close(mc->poller);
-		mc->poller = NULL;
-		if (fresh)
-			break;
-	}
-	if (rc < 0)
-		return rc;
-	return sodium_memcmp(change, mc->change, sizeof(change)) != 0;
+	return source_db_poll(src, &poller, &mc->poller, mc->change, err);
 }
 
 static int source_mysql_check(struct source *src, struct err *err)

@@ -56,7 +56,6 @@
 #include <sodium.h>
 
 #include "../formats/norm.h"
-#include "preset.h"
 #include "source.h"
 
 struct pgsql_conf {
@@ -83,8 +82,8 @@ struct pgsql_conf {
 	int have_change;
 	/* the LISTEN connection, kept between polls */
 	PGconn *listener;
-	/* the change query's connection, kept between polls */
-	PGconn *poller;
+	/* the change query's connection (PGconn *), kept between polls */
+	void *poller;
 	/* rows left out by mixed_case = drop in the last export */
 	unsigned long long dropped;
 	char dropped_first[256];
@@ -757,11 +756,31 @@ static int source_pgsql_notified(struct source *src, struct err *err)
 	return got;
 }
 
+/* the poll's connection through source_db_poll: read-only from its start */
+static void *source_pgsql_poll_connect(struct source *src, struct err *err)
+{
+	return source_pgsql_connect(src, PGSQL_POLL_OPTIONS, err);
+}
+
+static int source_pgsql_poll_change(struct source *src, void *conn,
+				    unsigned char *out, struct err *err)
+{
+	return source_pgsql_change(src, conn, out, err);
+}
+
+static void source_pgsql_poll_close(void *conn)
+{
+	PQfinish(conn);
+}
+
 static int source_pgsql_poll(struct source *src, struct err *err)
 {
+	static const struct source_db_poller poller = {
+	    source_pgsql_poll_connect,
+	    source_pgsql_poll_change,
+	    source_pgsql_poll_close,
+	};
 	struct pgsql_conf *pc = src->priv;
-	unsigned char change[32];
-	int rc, fresh;
 
 	if (*pc->listen != '\0') {
 		if (pc->listener == NULL)
@@ -771,27 +790,7 @@ static int source_pgsql_poll(struct source *src, struct err *err)
 	/* Without a change query, every poll is a full export. */
 	if (*pc->change_query == '\0' || !pc->have_change)
 		return 1;
-	/*
-	 * The poll's connection stays open, read-only from its start: a poll
-	 * is the change query alone.  Only a connection the server dropped
-	 * (an idle timeout, a restart) costs a new one, once.
-	 */
-	for (;;) {
-		fresh = pc->poller == NULL;
-		if (fresh && (pc->poller = source_pgsql_connect(
-				  src, PGSQL_POLL_OPTIONS, err)) == NULL)
-			return SOURCE_DOWN;
-		rc = source_pgsql_change(src, pc->poller, change, err);
-		if (rc != SOURCE_DOWN)
-			break;
-		PQfinish(pc->poller);
-		pc->poller = NULL;
-		if (fresh)
-			break;
-	}
-	if (rc < 0)
-		return rc;
-	return sodium_memcmp(change, pc->change, sizeof(change)) != 0;
+	return source_db_poll(src, &poller, &pc->poller, pc->change, err);
 }
 
 static int source_pgsql_check(struct source *src, struct err *err)
