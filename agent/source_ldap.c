@@ -39,6 +39,10 @@
  * search the server refuses (bad filter, no such base), a malformed value
  * or a search that finds nothing (unless allow_empty) is SOURCE_BAD.
  *
+ * One file over 600 lines: the keys, binding, the paged searches and the
+ * change marker all serve the one source type and share its private
+ * struct; what the sources have in common is in source.c.
+ *
  * Security: TLS (ldaps:// or start_tls) always verifies the server's
  * certificate and name against ca_file (or the system's CAs); there is no
  * switch to turn that off.  The password is read for each bind and wiped

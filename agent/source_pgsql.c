@@ -43,6 +43,10 @@
  * NULL or malformed record, or a query that returns nothing (unless
  * allow_empty) is SOURCE_BAD, and the message names the source and query.
  *
+ * One file over 600 lines: the keys, the connection, the cursor and the
+ * case rules all serve the one source type and share its private struct;
+ * what the database sources have in common is in source.c.
+ *
  * Security: the password is read from its file for each connection, kept
  * only for the connection call and wiped right after; it is never logged.
  * TLS verification follows sslmode (verify-full checks the server's name
