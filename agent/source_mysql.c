@@ -411,10 +411,17 @@ out:
 	return rc;
 }
 
-/* the poll's connection through source_db_poll */
+/*
+ * source_mysql_poll_connect - the poll's connection through source_db_poll;
+ * it lives on, so children the daemon starts must not inherit it
+ */
 static void *source_mysql_poll_connect(struct source *src, struct err *err)
 {
-	return source_mysql_connect(src, err);
+	MYSQL *db = source_mysql_connect(src, err);
+
+	if (db != NULL)
+		(void)fcntl((int)mysql_get_socket(db), F_SETFD, FD_CLOEXEC);
+	return db;
 }
 
 static int source_mysql_poll_change(struct source *src, void *conn,
