@@ -5,9 +5,9 @@
  * the status document and told to the log once per change of it
  *
  * A child that cannot be started is logged and tried again at the next
- * interval; a report that cannot be parsed is kept as an error report
- * (verify_report).  The log names no recipient beyond the report's first
- * example.
+ * interval; a child that fails leaves an error report with its last line
+ * (verify_report).  The log names no recipient: counts, and the table
+ * that decided the first example.
  */
 #ifndef MXSYNC_AGENT_AUDIT_H
 #define MXSYNC_AGENT_AUDIT_H
