@@ -6,17 +6,24 @@
  *			   every backup that lacks the state is being sent
  *			   SERIAL (whose state hash is HASH);
  *			   "error 75 MESSAGE\n" (a source is down) or
- *			   "error 1 MESSAGE\n" (bad data in a source)
+ *			   "error 1 MESSAGE\n" (bad data in a source, or
+ *			   the guard refused, with a few examples)
+ *	sync-now allow-shrink\n
+ *			-> the same, past the agent's guard
  *	wait SERIAL HASH MS\n
  *			-> "ok\n" as soon as every backup holds SERIAL (or
  *			   later) or the state HASH; "lag\n" after MS
  *			   milliseconds (at most a day) if one does not;
  *			   what "sync-now --wait" uses instead of polling
- *	status\n	-> the status JSON, then close
+ *	status\n	-> the status JSON (status.h), then close
+ *
+ * Anything else, a line longer than CONTROL_LINE_MAX or a line not sent
+ * within CONTROL_CLIENT_MS is answered "error 2 MESSAGE\n" or closed.
  *
  * The socket is mode 0660, group control_group when that group exists (else
- * a warning and root's group), so only root and that group may ask for a
- * sync.  Replies never hold recipients.
+ * a warning, and the agent's own group), so only root and that group may
+ * ask for a sync.  Replies hold no recipient but the few examples the
+ * status document and a refused sync-now show the operator.
  */
 #ifndef MXSYNC_AGENT_CONTROL_H
 #define MXSYNC_AGENT_CONTROL_H
