@@ -891,14 +891,21 @@ struct file_key {
 	size_t len;
 };
 
-static int file_key_cmp(const void *a, const void *b)
+/* file_keycmp - the order of keys in a state: bytewise, shorter first */
+static int file_keycmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-	const struct file_key *x = a, *y = b;
-	int c = memcmp(x->k, y->k, x->len < y->len ? x->len : y->len);
+	int c = memcmp(a, b, alen < blen ? alen : blen);
 
 	if (c != 0)
 		return c;
-	return x->len < y->len ? -1 : x->len > y->len;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int file_key_cmp(const void *a, const void *b)
+{
+	const struct file_key *x = a, *y = b;
+
+	return file_keycmp(x->k, x->len, y->k, y->len);
 }
 
 /*
@@ -1043,9 +1050,7 @@ static size_t file_lower(const struct state *st, const char *k, size_t len,
 		size_t mid = lo + (hi - lo) / 2;
 
 		state_recipient(st, mid, &a, &al);
-		c = memcmp(a, k, al < len ? al : len);
-		if (c == 0)
-			c = al < len ? -1 : al > len;
+		c = file_keycmp(a, al, k, len);
 		if (c == 0)
 			*found_r = 1;
 		if (c < 0)
@@ -1059,13 +1064,8 @@ static size_t file_lower(const struct state *st, const char *k, size_t len,
 static int file_edit_cmp(const void *a, const void *b)
 {
 	const struct delta_edit *x = a, *y = b;
-	int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
 
-	if (c != 0)
-		return c;
-	if (x->klen != y->klen)
-		return x->klen < y->klen ? -1 : 1;
-	return 0;
+	return file_keycmp(x->key, x->klen, y->key, y->klen);
 }
 
 struct file_edits {
