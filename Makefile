@@ -118,6 +118,13 @@ AGENT_SRC = \
 	agent/control.c \
 	agent/sync.c \
 	agent/verify.c \
+	agent/verify_set.c \
+	agent/verify_proc.c \
+	agent/verify_postconf.c \
+	agent/verify_postmap.c \
+	agent/verify_cand.c \
+	agent/verify_decide.c \
+	agent/verify_report.c \
 	agent/daemon.c
 
 FORMATS_LIB = $(BUILD)/libformats.a
