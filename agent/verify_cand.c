@@ -3,9 +3,10 @@
  *
  * verify_cand_collect() writes them into the run's sets: every exported
  * recipient (or an even spread of --sample of them, from a random start),
- * each with a capitalised spelling, one without accents (what an
- * accent-insensitive collation finds) and +extension variants with a
- * random extension for each delimiter only one side knows (for at most
+ * each with a spelling in capitals where Postfix folds, one without
+ * accents (what an accent-insensitive collation finds) and +extension
+ * variants with a random extension, written with the primary's first
+ * delimiter and with each one only one side knows (for at most
  * VERIFY_EXT_MAX recipients); a catch-all gets a random local part and one
  * that starts with the delimiter; every exported domain gets random
  * unknown local parts and a random subdomain; the keys of every table

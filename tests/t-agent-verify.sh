@@ -98,18 +98,8 @@ RIGHT="SELECT m.username FROM mailbox m JOIN domain d ON d.domain = m.domain
                    UNION ALL SELECT CONCAT(SUBSTRING_INDEX(a.address, '@', 1), '@', ad.alias_domain)
                    FROM alias a JOIN alias_domain ad ON ad.target_domain = a.domain
                    WHERE a.active = 1 AND ad.active = 1 AND a.goto <> ''"
-mysrc() {
-	cat <<EOF
-[source pfa]
-type             = mysql
-socket           = $MDB_SOCK
-user             = $MDB_USER
-password_file    = $MDB_PWFILE
-dbname           = postfix
-domains_query    = SELECT domain FROM domain WHERE active = 1 AND domain <> 'ALL'
-recipients_query = $1
-EOF
-}
+# presrc: the postfixadmin preset; presrc LINES: those keys instead;
+# mysrc QUERY: the domains and that recipients query
 presrc() {
 	cat <<EOF
 [source pfa]
@@ -118,8 +108,12 @@ socket           = $MDB_SOCK
 user             = $MDB_USER
 password_file    = $MDB_PWFILE
 dbname           = postfix
-schema           = postfixadmin
+${1:-schema           = postfixadmin}
 EOF
+}
+mysrc() {
+	presrc "domains_query    = SELECT domain FROM domain WHERE active = 1 AND domain <> 'ALL'
+recipients_query = $1"
 }
 V="$AGENT -c $ACONF verify --postfix $P/conf"
 

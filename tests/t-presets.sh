@@ -315,20 +315,8 @@ poll_interval = ${POLL}s" "$SCHEMA_TAG"
 # check_vs_backup STEP - "mxsyncd check" decides every probe as the backup's
 # Postfix answered it at STEP (exit 0 for 250, 1 for 5xx)
 check_vs_backup() {
-	cn=0 cbad=0
-	for a in $PROBES; do
-		code=$(awk -v a="$a" '$1 == a { print $2; exit }' "$W/backup.$1")
-		"$MXSYNCD" -c "$T_DIR/b-$SCHEMA_TAG/syncd.conf" check "$a" \
-			>"$W/check.out" 2>&1
-		rc=$?
-		case "$code" in 250) want=0 ;; 5*) want=1 ;; *) want="smtp:$code" ;; esac
-		cn=$((cn + 1))
-		if [ "$rc" != "$want" ]; then
-			cbad=$((cbad + 1))
-			diag "$a: backup Postfix $code, mxsyncd check exit $rc: $(cat "$W/check.out")"
-		fi
-	done
-	is "$cbad" 0 "$SCHEMA: mxsyncd check decides all $cn probes as the backup's Postfix does"
+	check_vs_answers "$W/backup.$1" "$T_DIR/b-$SCHEMA_TAG/syncd.conf"
+	is "$CBAD" 0 "$SCHEMA: mxsyncd check decides all $CN probes as the backup's Postfix does"
 }
 
 # --- mxsync-agent verify on the upstream's primary ------------------------------

@@ -31,6 +31,11 @@
 #				+ CHANGE_MARGIN (default 30)
 #	now_ms			wall clock in milliseconds
 #	pf_fresh DIR		one smtpd process per SMTP session
+#	check_vs_answers FILE CONF
+#				0 when "mxsyncd -c CONF check" decides every
+#				probe as FILE's answers (compare's form) say:
+#				exit 0 for 250, 1 for 5xx; CN probes, CBAD of
+#				them differ (each one a diag line)
 #	verify_list OUT PFDIR	"mxsync-agent verify --postfix PFDIR --list"
 #				(RC and OUT as run_rc sets them) into the file
 #				OUT, its candidate lines into OUT.cands
@@ -126,6 +131,22 @@ pf_fresh() {
 # test: a fresh smtpd (and resolver cache) for every probe session
 max_use = 1
 EOF
+}
+
+check_vs_answers() {
+	CN=0 CBAD=0
+	for a in $PROBES; do
+		code=$(awk -v a="$a" '$1 == a { print $2; exit }' "$1")
+		"$MXSYNCD" -c "$2" check "$a" >"$1.check" 2>&1
+		rc=$?
+		case "$code" in 250) want=0 ;; 5*) want=1 ;; *) want="smtp:$code" ;; esac
+		CN=$((CN + 1))
+		if [ "$rc" != "$want" ]; then
+			CBAD=$((CBAD + 1))
+			diag "$a: Postfix $code, mxsyncd check exit $rc: $(cat "$1.check")"
+		fi
+	done
+	[ "$CBAD" -eq 0 ]
 }
 
 verify_list() {
