@@ -1,5 +1,6 @@
 # fidelity.sh - does the backup decide every probe as the primary does?
-# (sourced after common.sh and postfix.sh; the verify helpers need agent.sh)
+# (sourced after common.sh and postfix.sh; verify_list, verify_vs_primary
+# and check_vs_answers need agent.sh too)
 #
 # The caller sets PP and BP (the SMTP ports of the primary and the backup
 # Postfix) and PROBES (the addresses, blank-separated).  The answers are
