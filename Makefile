@@ -120,6 +120,13 @@ AGENT_SRC = \
 	agent/audit.c \
 	agent/sync.c \
 	agent/verify.c \
+	agent/verify_set.c \
+	agent/verify_proc.c \
+	agent/verify_postconf.c \
+	agent/verify_postmap.c \
+	agent/verify_cand.c \
+	agent/verify_decide.c \
+	agent/verify_report.c \
 	agent/daemon.c \
 	agent/daemon_export.c \
 	agent/daemon_request.c
