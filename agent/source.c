@@ -445,11 +445,10 @@ int source_db_check(const struct conf_file *cf, const struct conf_section *sec,
 	return source_path_check(cf, sec, "password_file", password_file, err);
 }
 
-int source_db_preset(const struct conf_file *cf,
-		     const struct conf_section *sec, const char *dialect,
-		     const char *schema, char **domains_query,
-		     char **recipients_query, char **change_query,
-		     struct err *err)
+int source_db_preset(const struct conf_file *cf, const struct conf_section *sec,
+		     const char *dialect, const char *schema,
+		     char **domains_query, char **recipients_query,
+		     char **change_query, struct err *err)
 {
 	const struct preset *p;
 

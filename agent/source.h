@@ -261,11 +261,10 @@ int source_db_check(const struct conf_file *cf, const struct conf_section *sec,
  * queries for dialect ("mysql", "pgsql") where the user set none; "" is
  * no schema.  An unknown name is "file:line: ... (known for type ...)".
  */
-int source_db_preset(const struct conf_file *cf,
-		     const struct conf_section *sec, const char *dialect,
-		     const char *schema, char **domains_query,
-		     char **recipients_query, char **change_query,
-		     struct err *err);
+int source_db_preset(const struct conf_file *cf, const struct conf_section *sec,
+		     const char *dialect, const char *schema,
+		     char **domains_query, char **recipients_query,
+		     char **change_query, struct err *err);
 
 /*
  * source_db_poller - how a database source asks its change query on the
