@@ -249,7 +249,7 @@ struct push_req *push_start(struct pusher *p, const struct agent_backup *b,
 	p->reqs = r;
 	/* shared with every other request for this snapshot, not copied */
 	r->body = push_body_ref(body);
-	if ((url = config_backup_url(b, "v1/push")) == NULL ||
+	if ((url = agent_config_backup_url(b, "v1/push")) == NULL ||
 	    (m64 = snapshot_b64(snap->manifest, snap->mlen)) == NULL ||
 	    (s64 = snapshot_b64(snap->sig, SNAPSHOT_SIG_LEN)) == NULL)
 		goto oom;
