@@ -22,7 +22,15 @@
  * Cost per new state: the delta base stays in memory (it is read from
  * state_dir only once, after a start), the state is hashed once (when it is
  * adopted), and each distinct snapshot (the full one, the delta from the
- * base) is built and signed once and sent to every backup that needs it.
+ * base) is built and signed once and sent to every backup that needs it,
+ * all pushes sharing its one body (push.h).  Per backup there is no pass
+ * over the state or the body, and the ledger is written once per round of
+ * pushes (SYNC_SAVE_MS), not once per backup.
+ *
+ * Limits before they bite: a state no backup could install (the CDB
+ * format's 4 GiB, sync_cdb_check) or a snapshot over a backup's max_body
+ * is never sent to it; sync_start says so with the figures (SYNC_NEVER),
+ * and that state is not tried again for that backup, nor after a 413.
  * The acknowledged base reaches state_dir later, through sync_save_base()
  * (the daemon calls it when idle, and on exit; the one-shot push at its
  * end), so writing megabytes never delays a push or its acknowledgement.
