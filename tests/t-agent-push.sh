@@ -146,35 +146,6 @@ like "$OUT" "backup mx3 unreachable" "the message names the unreachable backup"
 like "$OUT" "mx2: serial" "the other backup still got it"
 backup_start mx3
 
-# --- exit 1: a backup's max_body (agent.conf) is checked before anything is
-# sent: the backup is never contacted, its maps stay, the others go on
-echo "fay@example.com f" >>"$SRC/virtual"
-sed '/^\[backup mx3\]/a max_body = 64' "$ACONF" >"$T_DIR/small.conf"
-s3=$(bsum mx3) l3=$(wc -l <"$T_DIR/b-mx3/log")
-run_rc "$AGENT" -c "$T_DIR/small.conf" push --full
-is "$RC" 1 "a full snapshot over a backup's max_body: exit 1"
-like "$OUT" "backup mx3: the full snapshot is " "the message names the backup and the snapshot"
-like "$OUT" "octets, over this backup's max_body of 64 ([backup mx3] max_body in $T_DIR/small.conf" "... and the limit, with its figures"
-like "$OUT" "mx2: serial" "the other backup still got it"
-is "$(bsum mx3)" "$s3" "the backup over its max_body: maps unchanged"
-is "$(wc -l <"$T_DIR/b-mx3/log")" "$l3" "... and it was never contacted (its log is unchanged)"
-if has mx3 fay@example.com; then not_ok "mx3 did not get fay@example.com"; else ok "mx3 did not get fay@example.com"; fi
-like "$(cat "$ASTATE/ledger.json")" "refused: the full snapshot is" "the ledger records why for that backup"
-# a delta over max_body is refused the same way (19 octets: one line)
-sed '/^\[backup mx3\]/a max_body = 10' "$ACONF" >"$T_DIR/small.conf"
-run_rc "$AGENT" -c "$ACONF" push
-echo "gus@example.com g" >>"$SRC/virtual"
-s3=$(bsum mx3)
-run_rc "$AGENT" -c "$T_DIR/small.conf" push
-is "$RC" 1 "a delta over a backup's max_body: exit 1"
-like "$OUT" "backup mx3: the delta is 19 octets, over this backup's max_body of 10" "the message gives the delta's size and the limit"
-is "$(bsum mx3)" "$s3" "the backup over its max_body: maps unchanged after the delta"
-refuse '/^\[backup mx3\]/a max_body = 5G' "max_body" "max_body above mxsyncd's bound"
-sed -i '/^fay@\|^gus@/d' "$SRC/virtual"
-run_rc "$AGENT" -c "$ACONF" push
-is "$RC" 0 "with the default max_body the backup gets the next state: exit 0"
-is "$(bsum mx3)" "$(bsum mx2)" "... and holds what mx2 holds"
-
 # --- exit 1: a refusal (the backup does not trust this key for the domain)
 d=$T_DIR/b-mx3
 "$BIN/mxsync-keys" trusted-line -o "$ORIGIN" "$T_DIR/agent.key" example.org >"$T_DIR/trusted_narrow"
