@@ -21,7 +21,7 @@
 
 #define CONFIG_OFF(f) offsetof(struct syncd_config, f)
 
-static const struct conf_key config_table[] = {
+static const struct conf_key syncd_config_table[] = {
     {"listen", CONF_STRING, "0.0.0.0:8025", CONFIG_OFF(listen), 0, 0},
     {"tls_cert", CONF_STRING, "/etc/mxsync/tls/cert.pem", CONFIG_OFF(tls_cert),
      0, 0},
@@ -66,11 +66,11 @@ static const struct conf_key config_table[] = {
      (uint64_t)366 * 86400000},
     {NULL, CONF_STRING, NULL, 0, 0, 0}};
 
-/* config_parse_listen - "host:port" or "[v6]:port" of key into *addr */
-static int config_parse_listen(struct syncd_config *cfg, const char *key,
-			       const char *value, unsigned line,
-			       struct sockaddr_storage *addr,
-			       socklen_t *addrlen, struct err *err)
+/* syncd_config_parse_listen - "host:port" or "[v6]:port" of key into *addr */
+static int syncd_config_parse_listen(struct syncd_config *cfg, const char *key,
+				     const char *value, unsigned line,
+				     struct sockaddr_storage *addr,
+				     socklen_t *addrlen, struct err *err)
 {
 	char host[256];
 	const char *s = value, *port, *end;
@@ -119,9 +119,9 @@ bad:
 		       cfg->path, line, key, value);
 }
 
-/* config_parse_canaries - fold each white-space separated address */
-static int config_parse_canaries(struct syncd_config *cfg, unsigned line,
-				 struct err *err)
+/* syncd_config_parse_canaries - fold each white-space separated address */
+static int syncd_config_parse_canaries(struct syncd_config *cfg, unsigned line,
+				       struct err *err)
 {
 	char out[NORM_BUF_SIZE];
 	const char *p = cfg->canaries_text;
@@ -150,8 +150,8 @@ static int config_parse_canaries(struct syncd_config *cfg, unsigned line,
 	return 0;
 }
 
-/* config_myhostname - Postfix's $myhostname, else the system's host name */
-static int config_myhostname(char *out, size_t size)
+/* syncd_config_myhostname - Postfix's $myhostname, else the host name */
+static int syncd_config_myhostname(char *out, size_t size)
 {
 	FILE *fp;
 	size_t n = 0;
@@ -182,11 +182,11 @@ static int config_myhostname(char *out, size_t size)
 }
 
 /*
- * config_parse_deny - fold each deny_domains word; "$myhostname" is the
+ * syncd_config_parse_deny - fold each deny_domains word; "$myhostname" is the
  * backup's own name (skipped when it cannot be found or is no host name)
  */
-static int config_parse_deny(struct syncd_config *cfg, unsigned line,
-			     struct err *err)
+static int syncd_config_parse_deny(struct syncd_config *cfg, unsigned line,
+				   struct err *err)
 {
 	char out[NORM_BUF_SIZE], host[256];
 	const char *p = cfg->deny_domains_text, *w;
@@ -202,7 +202,7 @@ static int config_parse_deny(struct syncd_config *cfg, unsigned line,
 		wlen = len;
 		p += len;
 		if (wlen == 11 && memcmp(w, "$myhostname", 11) == 0) {
-			if (config_myhostname(host, sizeof(host)) < 0)
+			if (syncd_config_myhostname(host, sizeof(host)) < 0)
 				continue;
 			w = host;
 			wlen = strlen(host);
@@ -225,9 +225,9 @@ static int config_parse_deny(struct syncd_config *cfg, unsigned line,
 	return 0;
 }
 
-/* config_check_transports - words of letters, digits, "-" and "_" */
-static int config_check_transports(const struct syncd_config *cfg,
-				   unsigned line, struct err *err)
+/* syncd_config_check_transports - words of letters, digits, "-" and "_" */
+static int syncd_config_check_transports(const struct syncd_config *cfg,
+					 unsigned line, struct err *err)
 {
 	const char *p = cfg->transports;
 	size_t n = 0;
@@ -249,9 +249,10 @@ static int config_check_transports(const struct syncd_config *cfg,
 	return 0;
 }
 
-/* config_check_dir - the directory exists */
-static int config_check_dir(const struct syncd_config *cfg, const char *key,
-			    const char *dir, unsigned line, struct err *err)
+/* syncd_config_check_dir - the directory exists */
+static int syncd_config_check_dir(const struct syncd_config *cfg,
+				  const char *key, const char *dir,
+				  unsigned line, struct err *err)
 {
 	struct stat st;
 
@@ -265,7 +266,7 @@ static int config_check_dir(const struct syncd_config *cfg, const char *key,
 	return 0;
 }
 
-struct syncd_config *config_load(const char *path, struct err *err)
+struct syncd_config *syncd_config_load(const char *path, struct err *err)
 {
 	struct conf_file *cf = NULL;
 	const struct conf_section *sec = NULL;
@@ -297,7 +298,7 @@ struct syncd_config *config_load(const char *path, struct err *err)
 		err_sys(err, "malloc");
 		goto out;
 	}
-	if (conf_apply(cf, sec, config_table, cfg, err) < 0)
+	if (conf_apply(cf, sec, syncd_config_table, cfg, err) < 0)
 		goto out;
 	cfg->listen_line = conf_line(sec, "listen");
 	cfg->tls_cert_line = conf_line(sec, "tls_cert");
@@ -331,21 +332,24 @@ struct syncd_config *config_load(const char *path, struct err *err)
 		err_prefix(err, "%s:%u", path, conf_line(sec, "allow"));
 		goto out;
 	}
-	if (config_parse_listen(cfg, "listen", cfg->listen, cfg->listen_line,
-				&cfg->addr, &cfg->addrlen, err) < 0 ||
+	if (syncd_config_parse_listen(cfg, "listen", cfg->listen,
+				      cfg->listen_line, &cfg->addr,
+				      &cfg->addrlen, err) < 0 ||
 	    (strcmp(cfg->status_listen, "none") != 0 &&
-	     config_parse_listen(cfg, "status_listen", cfg->status_listen,
-				 conf_line(sec, "status_listen"),
-				 &cfg->status_addr, &cfg->status_addrlen,
-				 err) < 0) ||
-	    config_parse_canaries(cfg, conf_line(sec, "canaries"), err) < 0 ||
-	    config_parse_deny(cfg, conf_line(sec, "deny_domains"), err) < 0 ||
-	    config_check_transports(cfg, conf_line(sec, "transports"), err) <
+	     syncd_config_parse_listen(cfg, "status_listen", cfg->status_listen,
+				       conf_line(sec, "status_listen"),
+				       &cfg->status_addr, &cfg->status_addrlen,
+				       err) < 0) ||
+	    syncd_config_parse_canaries(cfg, conf_line(sec, "canaries"), err) <
 		0 ||
-	    config_check_dir(cfg, "state_dir", cfg->state_dir,
-			     cfg->state_dir_line, err) < 0 ||
-	    config_check_dir(cfg, "maps_dir", cfg->maps_dir, cfg->maps_dir_line,
-			     err) < 0)
+	    syncd_config_parse_deny(cfg, conf_line(sec, "deny_domains"), err) <
+		0 ||
+	    syncd_config_check_transports(cfg, conf_line(sec, "transports"),
+					  err) < 0 ||
+	    syncd_config_check_dir(cfg, "state_dir", cfg->state_dir,
+				   cfg->state_dir_line, err) < 0 ||
+	    syncd_config_check_dir(cfg, "maps_dir", cfg->maps_dir,
+				   cfg->maps_dir_line, err) < 0)
 		goto out;
 	if (access(cfg->trusted_keys, R_OK) < 0) {
 		err_sys(err, "%s:%u: trusted_keys %s", path,
@@ -355,12 +359,12 @@ struct syncd_config *config_load(const char *path, struct err *err)
 	ret = cfg;
 	cfg = NULL;
 out:
-	config_free(cfg);
+	syncd_config_free(cfg);
 	conf_free(cf);
 	return ret;
 }
 
-int config_check_tls(const struct syncd_config *cfg, struct err *err)
+int syncd_config_check_tls(const struct syncd_config *cfg, struct err *err)
 {
 	if (access(cfg->tls_cert, R_OK) < 0)
 		return err_sys(err, "%s:%u: tls_cert %s", cfg->path,
@@ -371,13 +375,13 @@ int config_check_tls(const struct syncd_config *cfg, struct err *err)
 	return 0;
 }
 
-void config_free(struct syncd_config *cfg)
+void syncd_config_free(struct syncd_config *cfg)
 {
 	size_t i;
 
 	if (cfg == NULL)
 		return;
-	conf_free_target(config_table, cfg);
+	conf_free_target(syncd_config_table, cfg);
 	for (i = 0; i < cfg->ncanaries; i++)
 		free(cfg->canaries[i]);
 	free(cfg->canaries);

@@ -63,7 +63,7 @@
 #define EX_USAGE_ EXITCODE_USAGE
 #define EX_TEMP EXITCODE_TEMP
 
-static const char *mxsyncd_conf = CONFIG_DEFAULT_PATH;
+static const char *mxsyncd_conf = SYNCD_CONFIG_DEFAULT_PATH;
 
 static void mxsyncd_usage(void)
 {
@@ -85,25 +85,25 @@ static int mxsyncd_setup(struct syncd *sd, int need_tls)
 	struct trust *trust;
 	struct err err;
 
-	cfg = config_load(mxsyncd_conf, &err);
+	cfg = syncd_config_load(mxsyncd_conf, &err);
 	if (cfg == NULL) {
 		log_error("%s", err.msg);
 		return -1;
 	}
-	if (need_tls && config_check_tls(cfg, &err) < 0) {
+	if (need_tls && syncd_config_check_tls(cfg, &err) < 0) {
 		log_error("%s", err.msg);
-		config_free(cfg);
+		syncd_config_free(cfg);
 		return -1;
 	}
 	trust = trust_load(cfg->trusted_keys, &err);
 	if (trust == NULL) {
 		log_error("%s", err.msg);
-		config_free(cfg);
+		syncd_config_free(cfg);
 		return -1;
 	}
 	if (apply_init(sd, cfg, trust) < 0) {
 		log_error("pthread_mutex_init failed");
-		config_free(cfg);
+		syncd_config_free(cfg);
 		trust_free(trust);
 		return -1;
 	}
@@ -226,7 +226,7 @@ static void mxsyncd_reload(struct syncd *sd)
 	const struct syncd_config *old = sd->cfg;
 	struct err err;
 
-	cfg = config_load(mxsyncd_conf, &err);
+	cfg = syncd_config_load(mxsyncd_conf, &err);
 	if (cfg == NULL) {
 		log_error("reload refused: %s", err.msg);
 		return;
@@ -243,13 +243,13 @@ static void mxsyncd_reload(struct syncd *sd)
 		log_error("reload refused: listen, status_listen, allow, "
 			  "sandbox, tls_cert, tls_key, state_dir, maps_dir and "
 			  "user change only with a restart");
-		config_free(cfg);
+		syncd_config_free(cfg);
 		return;
 	}
 	trust = trust_load(cfg->trusted_keys, &err);
 	if (trust == NULL) {
 		log_error("reload refused: %s", err.msg);
-		config_free(cfg);
+		syncd_config_free(cfg);
 		return;
 	}
 	apply_swap_config(sd, cfg, trust);
