@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "../formats/buf.h"
+#include "../formats/exitcode.h"
 #include "../formats/log.h"
 #include "../formats/snapshot.h"
 #include "channel.h"
@@ -1470,7 +1471,7 @@ int listener_serve(struct listener *l, int chan)
 	sigset_t stop;
 	struct err err;
 	uint64_t now;
-	int abi, n, i, timeout, rc = 75;
+	int abi, n, i, timeout, rc = EXITCODE_TEMP;
 
 	l->chan = chan;
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -1479,7 +1480,7 @@ int listener_serve(struct listener *l, int chan)
 	sigaddset(&stop, SIGINT);
 	if (sandbox_enter(l->cfg->sandbox, &abi, &err) < 0) {
 		log_error("network process: %s", err.msg);
-		return 75;
+		return EXITCODE_TEMP;
 	}
 	if (abi > 0)
 		log_debug("network process: Landlock ABI %d, no file writes",

@@ -42,6 +42,7 @@
 
 #include "../formats/buf.h"
 #include "../formats/cdbw.h"
+#include "../formats/exitcode.h"
 #include "../formats/log.h"
 #include "../formats/lookup.h"
 #include "../formats/norm.h"
@@ -54,14 +55,7 @@
 #include "installer.h"
 #include "listener.h"
 #include "status.h"
-#include "../formats/exitcode.h"
 #include "store.h"
-
-/* the short names of formats/exitcode.h used here */
-#define EX_OK_ EXITCODE_OK
-#define EX_REFUSED EXITCODE_REFUSED
-#define EX_USAGE_ EXITCODE_USAGE
-#define EX_TEMP EXITCODE_TEMP
 
 static const char *mxsyncd_conf = SYNCD_CONFIG_DEFAULT_PATH;
 
@@ -337,7 +331,7 @@ static int mxsyncd_run(const char *user_opt)
 	uint64_t wd_usec = 0;
 	const char *user;
 	pid_t net = -1;
-	int chan[2] = {-1, -1}, sig_fd = -1, lock_fd = -1, rc = EX_USAGE_;
+	int chan[2] = {-1, -1}, sig_fd = -1, lock_fd = -1, rc = EXITCODE_USAGE;
 	int tick, n, st;
 
 	/* Signals go to this thread only, before any other thread exists. */
@@ -348,20 +342,20 @@ static int mxsyncd_run(const char *user_opt)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (mxsyncd_setup(&sd, 1) < 0)
-		return EX_USAGE_;
+		return EXITCODE_USAGE;
 	if (mxsyncd_owner(sd.cfg, "run",
 			  user_opt != NULL ? user_opt : sd.cfg->user,
 			  &user) < 0)
 		goto out;
 	/* Bind and read the key first, then drop, then touch state_dir. */
-	rc = EX_TEMP;
+	rc = EXITCODE_TEMP;
 	l = listener_open(sd.cfg, &err);
 	if (l == NULL) {
 		log_error("%s", err.msg);
 		goto out;
 	}
 	if (mxsyncd_drop(user) < 0) {
-		rc = EX_USAGE_;
+		rc = EXITCODE_USAGE;
 		goto out;
 	}
 	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0)
@@ -427,7 +421,7 @@ static int mxsyncd_run(const char *user_opt)
 			} else {
 				log_info("stopping on signal %u", si.ssi_signo);
 				sd_notify(0, "STOPPING=1");
-				rc = EX_OK_;
+				rc = EXITCODE_OK;
 				goto out;
 			}
 		}
@@ -462,15 +456,15 @@ static int mxsyncd_apply(const char *path, const char *user_opt)
 	struct err err;
 	char hex[2 * STATE_HASH_LEN + 1];
 	const char *user;
-	int lock_fd = -1, rc = EX_USAGE_;
+	int lock_fd = -1, rc = EXITCODE_USAGE;
 
 	if (mxsyncd_setup(&sd, 0) < 0)
-		return EX_USAGE_;
+		return EXITCODE_USAGE;
 	/* As root, only as the owner of state_dir: nothing root-owned. */
 	if (mxsyncd_owner(sd.cfg, "apply", user_opt, &user) < 0 ||
 	    mxsyncd_drop(user) < 0)
 		goto out;
-	rc = EX_TEMP;
+	rc = EXITCODE_TEMP;
 	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0)
 		goto out;
 	if (apply_load(&sd, &err) < 0) {
@@ -484,10 +478,10 @@ static int mxsyncd_apply(const char *path, const char *user_opt)
 	if (apply_file(&sd, path, &p, &res, &v) < 0) {
 		log_error("%s: refused (%d %s): %s", path, v.status, v.reason,
 			  v.msg);
-		rc = v.status == 503 ? EX_TEMP : EX_REFUSED;
+		rc = v.status == 503 ? EXITCODE_TEMP : EXITCODE_REFUSED;
 		verify_push_clear(&p);
 		if (mxsyncd_check_maps(&sd) < 0)
-			rc = EX_TEMP;
+			rc = EXITCODE_TEMP;
 		goto out;
 	}
 	manifest_hex(res.state_hash, STATE_HASH_LEN, hex);
@@ -499,7 +493,7 @@ static int mxsyncd_apply(const char *path, const char *user_opt)
 		  "%" PRIu64 " ms",
 		  res.verify_ms, res.maps_ms, res.store_ms);
 	verify_push_clear(&p);
-	rc = EX_OK_;
+	rc = EXITCODE_OK;
 out:
 	if (lock_fd >= 0)
 		close(lock_fd);
@@ -514,15 +508,15 @@ static int mxsyncd_forget(const char *origin, const char *user_opt)
 	struct err err;
 	const char *user;
 	size_t files;
-	int lock_fd = -1, rc = EX_USAGE_;
+	int lock_fd = -1, rc = EXITCODE_USAGE;
 
 	if (mxsyncd_setup(&sd, 0) < 0)
-		return EX_USAGE_;
+		return EXITCODE_USAGE;
 	/* It writes as apply does: as root, only as the owner. */
 	if (mxsyncd_owner(sd.cfg, "forget", user_opt, &user) < 0 ||
 	    mxsyncd_drop(user) < 0)
 		goto out;
-	rc = EX_TEMP;
+	rc = EXITCODE_TEMP;
 	if (mxsyncd_lock(sd.cfg, &lock_fd) < 0)
 		goto out;
 	if (apply_load(&sd, &err) < 0) {
@@ -535,12 +529,12 @@ static int mxsyncd_forget(const char *origin, const char *user_opt)
 	}
 	if (files == 0) {
 		log_error("forget: no stored state of origin %s", origin);
-		rc = EX_REFUSED;
+		rc = EXITCODE_REFUSED;
 		goto out;
 	}
 	printf("forgot origin %s (%zu files); maps rebuilt without it\n",
 	       origin, files);
-	rc = EX_OK_;
+	rc = EXITCODE_OK;
 out:
 	if (lock_fd >= 0)
 		close(lock_fd);
@@ -553,10 +547,10 @@ static int mxsyncd_status(int json)
 	struct syncd sd;
 	struct buf b = BUF_INIT;
 	char *text;
-	int rc = EX_TEMP;
+	int rc = EXITCODE_TEMP;
 
 	if (mxsyncd_setup(&sd, 0) < 0)
-		return EX_USAGE_;
+		return EXITCODE_USAGE;
 	if (mxsyncd_load_store(&sd) < 0)
 		goto out;
 	if (json) {
@@ -570,7 +564,7 @@ static int mxsyncd_status(int json)
 			goto out;
 		fputs(b.data, stdout);
 	}
-	rc = EX_OK_;
+	rc = EXITCODE_OK;
 out:
 	buf_free(&b);
 	apply_fini(&sd);
@@ -616,14 +610,14 @@ static int mxsyncd_check(const char *address)
 	const char *at, *delim;
 	size_t alen, count;
 	struct err err;
-	int rc = EX_TEMP, ok;
+	int rc = EXITCODE_TEMP, ok;
 
 	if (mxsyncd_setup(&sd, 0) < 0)
-		return EX_USAGE_;
+		return EXITCODE_USAGE;
 	if (norm_address(address, strlen(address), addr, sizeof(addr), &alen,
 			 &err) < 0) {
 		log_error("bad address %s: %s", address, err.msg);
-		rc = EX_USAGE_;
+		rc = EXITCODE_USAGE;
 		goto out;
 	}
 	if (mxsyncd_load_store(&sd) < 0)
@@ -633,7 +627,7 @@ static int mxsyncd_check(const char *address)
 	if (o == NULL) {
 		printf("reject %s: relay access denied (domain not served)\n",
 		       address);
-		rc = EX_REFUSED;
+		rc = EXITCODE_REFUSED;
 		goto out;
 	}
 	delim = mxsyncd_delimiter(&sd, &best, &count);
@@ -641,17 +635,17 @@ static int mxsyncd_check(const char *address)
 			    match, sizeof(match), &err);
 	if (ok < 0) {
 		log_error("bad address %s: %s", address, err.msg);
-		rc = EX_USAGE_;
+		rc = EXITCODE_USAGE;
 	} else if (ok == 1) {
 		printf("accept %s (matched %s; origin %s, serial %" PRIu64
 		       ", key %s)\n",
 		       address, match, o->m.origin, o->m.serial, o->m.key_id);
-		rc = EX_OK_;
+		rc = EXITCODE_OK;
 	} else {
 		printf("reject %s: user unknown in relay recipient table "
 		       "(domain %s from origin %s, serial %" PRIu64 ")\n",
 		       address, at + 1, o->m.origin, o->m.serial);
-		rc = EX_REFUSED;
+		rc = EXITCODE_REFUSED;
 	}
 out:
 	apply_fini(&sd);
@@ -746,10 +740,10 @@ static int mxsyncd_postconf(void)
 	const struct store_origin *best = NULL;
 	size_t best_count = 0, differ = 0;
 	const char *maps, *delim;
-	int rc = EX_TEMP;
+	int rc = EXITCODE_TEMP;
 
 	if (mxsyncd_setup(&sd, 0) < 0)
-		return EX_USAGE_;
+		return EXITCODE_USAGE;
 	if (mxsyncd_load_store(&sd) < 0)
 		goto out;
 	maps = sd.cfg->maps_dir;
@@ -785,7 +779,7 @@ static int mxsyncd_postconf(void)
 	printf("parent_domain_matches_subdomains = debug_peer_list,"
 	       "fast_flush_domains,mynetworks,permit_mx_backup_networks,"
 	       "qmqpd_authorized_clients,smtpd_access_maps\n");
-	rc = EX_OK_;
+	rc = EXITCODE_OK;
 out:
 	apply_fini(&sd);
 	return rc;
@@ -796,10 +790,10 @@ static int mxsyncd_check_config(void)
 	struct syncd sd;
 
 	if (mxsyncd_setup(&sd, 1) < 0)
-		return EX_USAGE_;
+		return EXITCODE_USAGE;
 	printf("%s: ok (%zu trusted keys)\n", mxsyncd_conf, sd.trust->n);
 	apply_fini(&sd);
-	return EX_OK_;
+	return EXITCODE_OK;
 }
 
 int main(int argc, char **argv)
@@ -810,7 +804,7 @@ int main(int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("mxsyncd %s\n", MXSYNC_VERSION);
-		return fflush(stdout) == 0 ? 0 : EX_REFUSED;
+		return fflush(stdout) == 0 ? 0 : EXITCODE_REFUSED;
 	}
 	while ((c = getopt(argc, argv, "+c:nsu:vh")) != -1) {
 		switch (c) {
@@ -831,21 +825,21 @@ int main(int argc, char **argv)
 			break;
 		default:
 			mxsyncd_usage();
-			return EX_USAGE_;
+			return EXITCODE_USAGE;
 		}
 	}
 	log_open("mxsyncd", use_syslog);
 	log_set_verbose(verbose);
 	if (key_init(&err) < 0) {
 		log_error("%s", err.msg);
-		return EX_TEMP;
+		return EXITCODE_TEMP;
 	}
 	if (check_only)
 		return optind == argc ? mxsyncd_check_config()
-				      : (mxsyncd_usage(), EX_USAGE_);
+				      : (mxsyncd_usage(), EXITCODE_USAGE);
 	if (optind >= argc) {
 		mxsyncd_usage();
-		return EX_USAGE_;
+		return EXITCODE_USAGE;
 	}
 	cmd = argv[optind++];
 	argc -= optind;
@@ -868,5 +862,5 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "check-config") == 0 && argc == 0)
 		return mxsyncd_check_config();
 	mxsyncd_usage();
-	return EX_USAGE_;
+	return EXITCODE_USAGE;
 }
