@@ -97,7 +97,14 @@ SYNCD_SRC = \
 	syncd/channel.c \
 	syncd/sandbox.c \
 	syncd/installer.c \
-	syncd/listener.c
+	syncd/listener.c \
+	syncd/listener_log.c \
+	syncd/listener_peer.c \
+	syncd/listener_conn.c \
+	syncd/listener_chan.c \
+	syncd/listener_http.c \
+	syncd/listener_push.c \
+	syncd/listener_status.c
 
 AGENT_SRC = \
 	agent/config.c \
