@@ -9,7 +9,8 @@
  * that key may publish ("*" for any; a domain also covers nothing else, not
  * its subdomains).  The KEYID must match the public key.  A key id may appear
  * only once.  Several keys of one origin (a key rollover) may list the same
- * domains; keys of two origins may not share a domain, nor both hold "*"
+ * domains; keys of two origins may not share a domain (in either IDNA
+ * spelling: bücher.example is xn--bcher-kva.example), nor both hold "*"
  * (one origin per domain).  A domain listed by name belongs to that origin
  * even where another origin holds "*".  Errors are "file:line: message".
  */

@@ -2,9 +2,13 @@
  * config - the [syncd] section of syncd.conf
  *
  * syncd_config_load() reads the file with formats/conf, applies the key
- * table, folds the canary addresses and parses the listen address.  Every error is
- * "file:line: message"; the caller reports it and exits 2.  A reload builds
- * a new struct syncd_config and swaps it in only when it loaded cleanly.
+ * table (names, defaults, bounds), then derives what the daemon uses: the
+ * listen and status_listen addresses, the allow prefixes (syncd/cidr), the
+ * folded canary addresses and deny_domains ("$myhostname" expanded), and
+ * checks transports, sandbox, state_dir and maps_dir (which must exist)
+ * and that trusted_keys is readable.  Every error is "file:line: message";
+ * the caller reports it and exits 2.  A reload builds a new struct
+ * syncd_config and swaps it in only when it loaded cleanly.
  */
 #ifndef MXSYNC_SYNCD_CONFIG_H
 #define MXSYNC_SYNCD_CONFIG_H
