@@ -7,6 +7,7 @@
  */
 #include <netdb.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,33 +120,53 @@ bad:
 		       cfg->path, line, key, value);
 }
 
+/* syncd_config_word - the next word of a " \t,"-separated list, or NULL */
+static const char *syncd_config_word(const char **p, size_t *len_r)
+{
+	const char *w;
+
+	*p += strspn(*p, " \t,");
+	*len_r = strcspn(*p, " \t,");
+	if (*len_r == 0)
+		return NULL;
+	w = *p;
+	*p += *len_r;
+	return w;
+}
+
+/* syncd_config_append - a copy of s (len octets) at the end of *v */
+static int syncd_config_append(char ***v, size_t *n, const char *s, size_t len,
+			       struct err *err)
+{
+	char **nv;
+
+	if (*n >= SIZE_MAX / sizeof(*nv) - 1)
+		return err_set(err, "too many words");
+	nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (nv == NULL)
+		return err_sys(err, "malloc");
+	*v = nv;
+	if ((nv[*n] = strndup(s, len)) == NULL)
+		return err_sys(err, "malloc");
+	(*n)++;
+	return 0;
+}
+
 /* syncd_config_parse_canaries - fold each white-space separated address */
 static int syncd_config_parse_canaries(struct syncd_config *cfg, unsigned line,
 				       struct err *err)
 {
 	char out[NORM_BUF_SIZE];
-	const char *p = cfg->canaries_text;
+	const char *p = cfg->canaries_text, *w;
 	size_t len, olen;
-	char **v;
 
-	while (*p != '\0') {
-		p += strspn(p, " \t,");
-		len = strcspn(p, " \t,");
-		if (len == 0)
-			break;
-		if (norm_address(p, len, out, sizeof(out), &olen, err) < 0)
+	while ((w = syncd_config_word(&p, &len)) != NULL) {
+		if (norm_address(w, len, out, sizeof(out), &olen, err) < 0)
 			return err_prefix(err, "%s:%u: canaries", cfg->path,
 					  line);
-		v = realloc(cfg->canaries,
-			    (cfg->ncanaries + 1) * sizeof(*cfg->canaries));
-		if (v == NULL)
-			return err_sys(err, "malloc");
-		cfg->canaries = v;
-		v[cfg->ncanaries] = strndup(out, olen);
-		if (v[cfg->ncanaries] == NULL)
-			return err_sys(err, "malloc");
-		cfg->ncanaries++;
-		p += len;
+		if (syncd_config_append(&cfg->canaries, &cfg->ncanaries, out,
+					olen, err) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -190,17 +211,9 @@ static int syncd_config_parse_deny(struct syncd_config *cfg, unsigned line,
 {
 	char out[NORM_BUF_SIZE], host[256];
 	const char *p = cfg->deny_domains_text, *w;
-	size_t len, olen, wlen;
-	char **v;
+	size_t olen, wlen;
 
-	while (*p != '\0') {
-		p += strspn(p, " \t,");
-		len = strcspn(p, " \t,");
-		if (len == 0)
-			break;
-		w = p;
-		wlen = len;
-		p += len;
+	while ((w = syncd_config_word(&p, &wlen)) != NULL) {
 		if (wlen == 11 && memcmp(w, "$myhostname", 11) == 0) {
 			if (syncd_config_myhostname(host, sizeof(host)) < 0)
 				continue;
@@ -213,14 +226,9 @@ static int syncd_config_parse_deny(struct syncd_config *cfg, unsigned line,
 			   0)
 			return err_prefix(err, "%s:%u: deny_domains", cfg->path,
 					  line);
-		v = realloc(cfg->deny_domains,
-			    (cfg->ndeny_domains + 1) * sizeof(*v));
-		if (v == NULL)
-			return err_sys(err, "malloc");
-		cfg->deny_domains = v;
-		if ((v[cfg->ndeny_domains] = strndup(out, olen)) == NULL)
-			return err_sys(err, "malloc");
-		cfg->ndeny_domains++;
+		if (syncd_config_append(&cfg->deny_domains, &cfg->ndeny_domains,
+					out, olen, err) < 0)
+			return -1;
 	}
 	return 0;
 }

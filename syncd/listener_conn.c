@@ -207,7 +207,7 @@ void listener_conn_admit(struct listener *l, int fd,
 	const struct syncd_config *cfg = l->cfg;
 	unsigned char key[16];
 	char text[INET6_ADDRSTRLEN];
-	struct listener_peer *p;
+	struct listener_peer *p = NULL;
 	struct listener_conn *lc;
 	struct epoll_event ev;
 
@@ -218,8 +218,7 @@ void listener_conn_admit(struct listener *l, int fd,
 		listener_log_refusal(l, LISTENER_ALLOW,
 				     "connection from %s refused: not in allow",
 				     text);
-		close(fd);
-		return;
+		goto refuse;
 	}
 	/*
 	 * One IPv6 client commonly holds a whole /64: count it as one
@@ -229,19 +228,14 @@ void listener_conn_admit(struct listener *l, int fd,
 	      memcmp(key, "\0\0\0\0\0\0\0\0\0\0", 10) == 0))
 		memset(key + 8, 0, 8);
 	p = listener_peer_get(l, key);
-	if (p == NULL) {
-		close(fd);
-		return;
-	}
+	if (p == NULL)
+		goto refuse;
 	if (p->n >= cfg->max_per_address) {
 		listener_log_refusal(l, LISTENER_PER_ADDRESS,
 				     "connection from %s refused: it has %u "
 				     "connections (max_per_address)",
 				     text, p->n);
-		p->n++;
-		listener_peer_put(l, p);
-		close(fd);
-		return;
+		goto refuse;
 	}
 	if (l->nconn - l->ncut >= l->max_connections &&
 	    listener_conn_evict(l) < 0) {
@@ -249,18 +243,12 @@ void listener_conn_admit(struct listener *l, int fd,
 				     "connection from %s refused: %" PRIu64
 				     " connections (max_connections)",
 				     text, l->max_connections);
-		p->n++;
-		listener_peer_put(l, p);
-		close(fd);
-		return;
+		goto refuse;
 	}
 	lc = calloc(1, sizeof(*lc));
 	if (lc == NULL || len > sizeof(lc->addr)) {
 		free(lc);
-		p->n++;
-		listener_peer_put(l, p);
-		close(fd);
-		return;
+		goto refuse;
 	}
 	lc->fd = fd;
 	lc->peer = p;
@@ -283,6 +271,14 @@ void listener_conn_admit(struct listener *l, int fd,
 	}
 	/* the ClientHello may be there already */
 	listener_conn_gate(l, lc);
+	return;
+refuse:
+	/* a count made for this connection goes again when it was the only */
+	if (p != NULL) {
+		p->n++;
+		listener_peer_put(l, p);
+	}
+	close(fd);
 }
 
 /*
