@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../formats/buf.h"
+#include "../formats/fileio.h"
 #include "../formats/log.h"
 #include "apply.h"
 #include "channel.h"
@@ -183,9 +184,8 @@ static int installer_body(int fd, uint64_t size, char **body_r,
 			  struct verdict *v)
 {
 	struct stat st;
+	struct err err;
 	char *body = NULL;
-	size_t done = 0;
-	ssize_t n;
 	int seals;
 
 	*body_r = NULL;
@@ -201,17 +201,10 @@ static int installer_body(int fd, uint64_t size, char **body_r,
 				     (long long)st.st_size, size);
 	if (size > 0 && (body = malloc(size)) == NULL)
 		return verify_refuse(v, 503, "internal", "out of memory");
-	while (done < size) {
-		n = pread(fd, body + done, size - done, (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(body);
-			return verify_refuse(
-			    v, 503, "internal", "read(body): %s",
-			    n < 0 ? strerror(errno) : "short read");
-		}
-		done += (size_t)n;
+	if (size > 0 &&
+	    fileio_pread_exact(fd, "body", body, size, 0, &err) < 0) {
+		free(body);
+		return verify_refuse(v, 503, "internal", "%s", err.msg);
 	}
 	*body_r = body;
 	return 0;
