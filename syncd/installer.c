@@ -24,6 +24,7 @@
 #include "../formats/buf.h"
 #include "../formats/fileio.h"
 #include "../formats/log.h"
+#include "../formats/thread.h"
 #include "apply.h"
 #include "channel.h"
 #include "installer.h"
@@ -211,7 +212,7 @@ static int installer_body(int fd, uint64_t size, char **body_r,
 }
 
 /* installer_install_run - one install on its own thread */
-static void *installer_install_run(void *arg)
+static void installer_install_run(void *arg)
 {
 	struct installer_job *job = arg;
 	struct installer *in = job->in;
@@ -239,7 +240,6 @@ static void *installer_install_run(void *arg)
 	if (--in->running == 0)
 		pthread_cond_broadcast(&in->idle);
 	pthread_mutex_unlock(&in->lock);
-	return NULL;
 }
 
 /* installer_install - start an install thread (mb64, sb64, fd taken) */
@@ -248,9 +248,6 @@ static void installer_install(struct installer *in, uint64_t id, char *mb64,
 {
 	struct installer_job *job = NULL;
 	struct verdict v;
-	pthread_attr_t attr;
-	pthread_t th;
-	sigset_t all, old;
 	int started = 0;
 
 	memset(&v, 0, sizeof(v));
@@ -269,14 +266,7 @@ static void installer_install(struct installer *in, uint64_t id, char *mb64,
 		job->sb64 = sb64;
 		job->fd = fd;
 		/* the thread takes no signals: they are the main loop's */
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		started =
-		    pthread_create(&th, &attr, installer_install_run, job) == 0;
-		pthread_attr_destroy(&attr);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		started = thread_detach(installer_install_run, job) == 0;
 		if (started)
 			in->running++;
 		else
