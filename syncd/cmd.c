@@ -220,11 +220,16 @@ int cmd_writer(struct syncd *sd, const struct cmd_ctx *ctx, const char *cmd,
 	}
 	return EXITCODE_OK;
 fail:
-	if (*lock_fd_r >= 0)
-		close(*lock_fd_r);
+	cmd_writer_end(sd, *lock_fd_r);
 	*lock_fd_r = -1;
-	apply_fini(sd);
 	return rc;
+}
+
+void cmd_writer_end(struct syncd *sd, int lock_fd)
+{
+	if (lock_fd >= 0)
+		close(lock_fd);
+	apply_fini(sd);
 }
 
 /* cmd_check_config - "check-config" and -n: load, report, exit */

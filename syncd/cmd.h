@@ -59,6 +59,8 @@ int cmd_drop(const char *user);
  */
 int cmd_writer(struct syncd *sd, const struct cmd_ctx *ctx, const char *cmd,
 	       int *lock_fd_r);
+/* cmd_writer_end - release what cmd_writer() gave: the lock, then sd */
+void cmd_writer_end(struct syncd *sd, int lock_fd);
 /* cmd_start_store - load the store and make the maps match it */
 int cmd_start_store(struct syncd *sd);
 /* cmd_check_maps - make the maps match the loaded store */

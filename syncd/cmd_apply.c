@@ -9,7 +9,6 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
-#include <unistd.h>
 
 #include "../formats/exitcode.h"
 #include "../formats/log.h"
@@ -56,8 +55,6 @@ int cmd_apply(const struct cmd_ctx *ctx, int argc, char **argv)
 	verify_push_clear(&p);
 	rc = EXITCODE_OK;
 out:
-	if (lock_fd >= 0)
-		close(lock_fd);
-	apply_fini(&sd);
+	cmd_writer_end(&sd, lock_fd);
 	return rc;
 }

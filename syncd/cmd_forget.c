@@ -7,7 +7,6 @@
  * is stored, 2 for a bad config or user, 75 when it cannot lock or write.
  */
 #include <stdio.h>
-#include <unistd.h>
 
 #include "../formats/exitcode.h"
 #include "../formats/log.h"
@@ -41,8 +40,6 @@ int cmd_forget(const struct cmd_ctx *ctx, int argc, char **argv)
 	       origin, files);
 	rc = EXITCODE_OK;
 out:
-	if (lock_fd >= 0)
-		close(lock_fd);
-	apply_fini(&sd);
+	cmd_writer_end(&sd, lock_fd);
 	return rc;
 }
