@@ -29,6 +29,7 @@
 
 #define LISTENER_BUCKETS 4096
 
+/* why a connection or request was turned away (counters and the summary) */
 enum listener_why {
 	LISTENER_ALLOW,
 	LISTENER_PER_ADDRESS,
@@ -41,6 +42,7 @@ enum listener_why {
 	LISTENER_NWHY
 };
 
+/* the connections of one client address (an IPv6 /64 is one) */
 struct listener_peer {
 	unsigned char key[16];
 	unsigned n;
@@ -101,6 +103,7 @@ struct listener_conn {
 	socklen_t addrlen;
 };
 
+/* the network process */
 struct listener {
 	const struct syncd_config *cfg;
 	int push_fd, status_fd;
