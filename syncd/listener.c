@@ -137,8 +137,8 @@ struct listener *listener_open(const struct syncd_config *cfg, struct err *err)
 	l->mhd_ep = -1;
 	if (fileio_read_all(cfg->tls_cert, LISTENER_TLS_FILE_MAX, &l->cert,
 			    &len, err) < 0 ||
-	    fileio_read_all(cfg->tls_key, LISTENER_TLS_FILE_MAX, &l->key, &len,
-			    err) < 0)
+	    fileio_read_all(cfg->tls_key, LISTENER_TLS_FILE_MAX, &l->key,
+			    &l->key_len, err) < 0)
 		goto fail;
 	l->push_fd =
 	    listener_bind("listen", cfg->listen, &cfg->addr, cfg->addrlen, err);
@@ -167,7 +167,7 @@ void listener_close(struct listener *l)
 	if (l->status_fd >= 0)
 		close(l->status_fd);
 	if (l->key != NULL) {
-		sodium_memzero(l->key, strlen(l->key));
+		sodium_memzero(l->key, l->key_len);
 		free(l->key);
 	}
 	free(l->cert);
@@ -365,6 +365,6 @@ out:
 	/* Exit without tearing down the daemon: suspended requests would
 	 * make libmicrohttpd abort; the kernel closes every socket. */
 	if (l->key != NULL)
-		sodium_memzero(l->key, strlen(l->key));
+		sodium_memzero(l->key, l->key_len);
 	return rc;
 }

@@ -107,7 +107,8 @@ struct listener_conn {
 struct listener {
 	const struct syncd_config *cfg;
 	int push_fd, status_fd;
-	char *cert, *key;
+	char *cert, *key; /* the files' text, NUL-terminated */
+	size_t key_len;	  /* octets of key to wipe */
 	uint64_t max_connections;
 	struct MHD_Daemon *d;
 	int ep, chan, sig_fd, mhd_ep;
