@@ -81,28 +81,23 @@
  * two checksums (XOR and sum of CRC32) over the columns the decision reads,
  * so that any edit of them, two within one second included, changes the row
  */
+/* clang-format off */
 #define PRESET_MYSQL_TABLE(table, cols)                                        \
 	"SELECT '" table "', COUNT(*),"                                        \
 	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), " cols "))),"                      \
 	" SUM(CRC32(CONCAT_WS(CHAR(31), " cols "))) FROM " table
+#define PRESET_MYSQL_UNION " UNION ALL "
 
 /* every table and column the decision reads */
-#define PFA_CHANGE                                                                                                    \
-	PRESET_MYSQL_TABLE("domain", "domain, active, backupmx")                                                      \
-	" UNION ALL " PRESET_MYSQL_TABLE("alias_domain", "alias_domain, "                                             \
-							 "target_domain, "                                            \
-							 "active") " UNION "                                          \
-								   "ALL"                                              \
-								   " " PRESET_MYSQL_TABLE(                            \
-								       "mailb"                                        \
-								       "ox",                                          \
-								       "usern"                                        \
-								       "ame, "                                        \
-								       "maild"                                        \
-								       "ir, "                                         \
-								       "activ"                                        \
-								       "e") " UNION ALL " PRESET_MYSQL_TABLE("alias", \
-													     "address, goto, active")
+#define PFA_CHANGE                                                             \
+	PRESET_MYSQL_TABLE("domain", "domain, active, backupmx")               \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("alias_domain", "alias_domain, target_domain, active") \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("mailbox", "username, maildir, active")             \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("alias", "address, goto, active")
+/* clang-format on */
 
 /*
  * postfixadmin: virtual_mailbox_domains is mysql_virtual_domains_maps.cf's
@@ -209,25 +204,16 @@
 	" WHERE ad.alias_domain = " ADDR_DOMAIN                                \
 	" AND ad.active = 1 AND d.active = 1 AND d.backupmx = 0)"
 
-#define IRM_CHANGE                                                                                                            \
-	PRESET_MYSQL_TABLE("domain", "domain, active, backupmx")                                                              \
-	" UNION ALL " PRESET_MYSQL_TABLE("alias_domain", "alias_domain, "                                                     \
-							 "target_domain, "                                                    \
-							 "active") " UNION "                                                  \
-								   "ALL"                                                      \
-								   " " PRESET_MYSQL_TABLE(                                    \
-								       "mailb"                                                \
-								       "ox",                                                  \
-								       "usern"                                                \
-								       "ame, "                                                \
-								       "domai"                                                \
-								       "n, "                                                  \
-								       "activ"                                                \
-								       "e, "                                                  \
-								       "enabl"                                                \
-								       "edeli"                                                \
-								       "ver") " UNION ALL " PRESET_MYSQL_TABLE("forwardings", \
-													       "address, forwarding, domain, active")
+/* clang-format off */
+#define IRM_CHANGE                                                             \
+	PRESET_MYSQL_TABLE("domain", "domain, active, backupmx")               \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("alias_domain", "alias_domain, target_domain, active") \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("mailbox", "username, domain, active, enabledeliver") \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("forwardings", "address, forwarding, domain, active")
+/* clang-format on */
 
 /*
  * ISPmail (Signum/ispmail-bookworm-ansible): roles/ispmail-database's
@@ -245,13 +231,14 @@
 	" WHERE LENGTH(destination) > 0 AND LOCATE('@', source) > 0"           \
 	") r WHERE EXISTS (SELECT 1 FROM virtual_domains d"                    \
 	" WHERE d.name = " ADDR_DOMAIN ")"
+/* clang-format off */
 #define ISP_CHANGE                                                             \
 	PRESET_MYSQL_TABLE("virtual_domains", "id, name")                      \
-	" UNION ALL " PRESET_MYSQL_TABLE(                                      \
-	    "virtual_users",                                                   \
-	    "id, email") " UNION ALL " PRESET_MYSQL_TABLE("virtual_aliases",   \
-							  "id, source, "       \
-							  "destination")
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("virtual_users", "id, email")                       \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("virtual_aliases", "id, source, destination")
+/* clang-format on */
 
 const struct preset preset_mysql[] = {
     {"postfixadmin", PFA_DOMAINS,
