@@ -27,6 +27,8 @@
 #include "err.h"
 
 #define STATE_HASH_LEN 32
+/* the longest canonical text a state may have (its offsets are 32-bit) */
+#define STATE_TEXT_MAX ((uint64_t)0xFFFFFFFF)
 
 struct state;
 

@@ -20,7 +20,7 @@
 
 #include "state.h"
 
-#define STATE_ARENA_MAX ((size_t)UINT32_MAX)
+#define STATE_ARENA_MAX ((size_t)STATE_TEXT_MAX)
 #define STATE_TAG_LEN 4
 
 struct state_rec {

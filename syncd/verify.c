@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "../formats/cdblimit.h"
+#include "../formats/cdbw.h"
 #include "../formats/delta.h"
 #include "../formats/lookup.h"
 #include "../formats/norm.h"
@@ -197,9 +200,10 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 	const struct store_origin *cur;
 	const struct trust_key *k;
 	struct trust *trust;
-	uint64_t cur_serial = 0, max_body, skew_s, horizon_s, ahead_s;
+	uint64_t cur_serial = 0, max_body, skew_s, horizon_s, ahead_s, limit;
 	unsigned char cur_hash[STATE_HASH_LEN];
-	char hex[2 * STATE_HASH_LEN + 1], tbuf[64];
+	char hex[2 * STATE_HASH_LEN + 1], tbuf[64], path[4096];
+	unsigned shards;
 	int have_cur = 0;
 	struct err err;
 	time_t now = time(NULL);
@@ -216,6 +220,11 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 	skew_s = sd->cfg->clock_skew_ms / 1000;
 	horizon_s = sd->cfg->max_expire_ms / 1000;
 	ahead_s = sd->cfg->max_serial_ahead_ms / 1000;
+	shards = (unsigned)sd->cfg->recipient_shards;
+	limit = sd->cfg->max_map_size < CDBW_LIMIT ? sd->cfg->max_map_size
+						   : CDBW_LIMIT;
+	snprintf(path, sizeof(path), "%s/%s.cdb", sd->cfg->maps_dir,
+		 CDBW_RELAY_RECIPIENTS);
 	cur = store_find(sd->store, p->m.origin);
 	if (cur != NULL) {
 		have_cur = 1;
@@ -261,6 +270,25 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 				     "body of %" PRIu64 " bytes exceeds "
 				     "max_body %" PRIu64,
 				     p->m.body_size, max_body);
+	/*
+	 * What the declared figures alone prove never fits is refused before
+	 * the body is read (a permanent refusal: resending cannot help).
+	 * While the single relay_recipients map of the migration is still
+	 * built beside the shards, it is the one that must fit.
+	 */
+	if (p->m.kind == MANIFEST_FULL && p->m.body_size > STATE_TEXT_MAX)
+		return verify_refuse(v, 413, "too_large",
+				     "body of %" PRIu64 " bytes exceeds the "
+				     "%" PRIu64 " bytes a state may hold",
+				     p->m.body_size,
+				     STATE_TEXT_MAX);
+	if (shards > 1 && access(path, F_OK) == 0)
+		shards = 1;
+	if (cdblimit_body(p->m.kind == MANIFEST_FULL, p->m.body_size,
+			  p->m.domains, p->m.recipients, shards, limit,
+			  &err) < 0)
+		return verify_refuse(v, 422, "too_large",
+				     "maps would not fit: %s", err.msg);
 	if (p->m.kind == MANIFEST_DELTA &&
 	    (!have_cur || p->m.base_serial != cur_serial ||
 	     memcmp(p->m.base_hash, cur_hash, STATE_HASH_LEN) != 0)) {
