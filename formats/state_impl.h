@@ -42,6 +42,13 @@ struct state {
 	size_t canon_len; /* arena[0, canon_len) is canonical text */
 	struct state_index dom, rcpt;
 	int finished;
+	/*
+	 * Kept by state_hash_prepare() (state_hash.c), both or neither: the
+	 * hash shard of each recipient and the 1 + STATE_HASH_SHARDS leaf
+	 * hashes.  Any change to the records drops them (state_hash_forget).
+	 */
+	uint8_t *hsel;
+	unsigned char (*leaf)[STATE_HASH_LEN];
 };
 
 /* state_key - the key of a record */
@@ -71,6 +78,18 @@ static inline void state_domain_of(const char *a, size_t alen, const char **d_r,
 	*d_r = at + 1;
 	*dlen_r = alen - (size_t)(at + 1 - a);
 }
+
+/* state_hash_forget - drop the kept leaves and shards (state_hash.c) */
+void state_hash_forget(struct state *st);
+
+/*
+ * state_hash_update - st (whose hsel is already set) gets the leaves
+ * base_leaf, with the D leaf (domains) and the shard leaves of mask
+ * rehashed; -1 (and no kept leaves) when out of memory (state_hash.c)
+ */
+int state_hash_update(struct state *st,
+		      const unsigned char (*base_leaf)[STATE_HASH_LEN],
+		      int domains, uint64_t mask);
 
 /* state_malloc - malloc that gives a pointer for 0 octets too (state.c) */
 void *state_malloc(size_t len);
