@@ -70,7 +70,7 @@ snap r17 -k "$S/k1.key" -o $O1 -s 11 --delta-from "$S/next" --base-serial 10 "$S
 refused r17 409 '"error":"delta base serial 10 (hash ' "delta on the wrong base hash"
 snap r18 -k "$S/k1.key" -o $O1 -s 11 --delta-from "$S/base" --wrong-state-hash "$S/next"
 refused r18 409 '"error":"delta refused: ' "delta whose result mismatches the signed hash"
-snap r19 -k "$S/k2.key" -o $O2 -s 6 --delta-from "$S/base" --base-serial 5 --base-hash "$(b2sum -l 256 "$S/o2" | cut -d' ' -f1)" "$S/next"
+snap r19 -k "$S/k2.key" -o $O2 -s 6 --delta-from "$S/base" --base-serial 5 --base-hash "$("$BIN/tests/tool-statehash" "$S/o2")" "$S/next"
 refused r19 409 '"error":"delta refused: ' "delta that does not fit the base it claims"
 
 # full states that do not match their manifest
