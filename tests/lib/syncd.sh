@@ -78,11 +78,21 @@ mkbig() {
 	} >"$1"
 }
 
+# syncd_start [OPTS] - start mxsyncd and wait until it is ready: the port
+# is bound before the store is loaded and the maps repaired, and "listening
+# on" is logged (with READY=1) only after that
 syncd_start() {
+	_ready=$(grep -c 'listening on' "$S/log" 2>/dev/null)
 	"$MXSYNCD" -c "$S/syncd.conf" "$@" run >>"$S/log" 2>&1 &
 	SYNCD_PID=$!
 	track_pid $SYNCD_PID
-	wait_port "$PORT" 10
+	wait_port "$PORT" 10 &&
+		wait_until 20 syncd_logged_ready "${_ready:-0}"
+}
+
+# syncd_logged_ready N - the log holds more than N "listening on" lines
+syncd_logged_ready() {
+	[ "$(grep -c 'listening on' "$S/log" 2>/dev/null)" -gt "$1" ]
 }
 
 syncd_stop() {
