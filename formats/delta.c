@@ -295,29 +295,35 @@ static int delta_splice_domains_ok(const struct state *res, int all,
 				   struct err *err)
 {
 	struct domset ds = DOMSET_INIT;
-	size_t i, e;
+	const char *d;
+	size_t i, e, dlen;
 	int ret = -1, found;
 
-	if (domset_build(&ds, res->arena, res->dom.rec, res->dom.n, err) < 0)
-		return -1;
-	if (all) {
-		for (i = 0; i < res->rcpt.n; i++)
-			if (delta_rcpt_domain_ok(res, &ds, i, err) < 0)
-				goto out;
-	} else {
+	if (!all) {
+		/* a few added recipients: a binary search each, no table */
 		for (e = 0; e < n; e++) {
 			if (ed[e].type != 'R' || !ed[e].add)
 				continue;
 			i = state_lower(res, &res->rcpt, ed[e].key, ed[e].klen,
 					&found);
-			if (!found) {
-				err_set(err, "edit %zu: lost", e);
-				goto out;
-			}
-			if (delta_rcpt_domain_ok(res, &ds, i, err) < 0)
-				goto out;
+			if (!found)
+				return err_set(err, "edit %zu: lost", e);
+			state_domain_of(ed[e].key, ed[e].klen, &d, &dlen);
+			state_lower(res, &res->dom, d, dlen, &found);
+			if (!found)
+				return err_set(
+				    err,
+				    "state line %zu: recipient domain \"%.*s\" "
+				    "is not among the domains",
+				    res->dom.n + i + 1, (int)dlen, d);
 		}
+		return 0;
 	}
+	if (domset_build(&ds, res->arena, res->dom.rec, res->dom.n, err) < 0)
+		return -1;
+	for (i = 0; i < res->rcpt.n; i++)
+		if (delta_rcpt_domain_ok(res, &ds, i, err) < 0)
+			goto out;
 	ret = 0;
 out:
 	domset_free(&ds);
