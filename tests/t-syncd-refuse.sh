@@ -87,7 +87,8 @@ snap r22b -k "$S/k1.key" -o $O1 -s 11 --recipients 20000000000 "$S/next"
 refused r22b 422 '"error":"maps would not fit: 20000000000 recipients (' "full push over the CDB limit"
 snap r22c -k "$S/k1.key" -o $O1 -s 11 --delta-from "$S/base" --recipients 20000000000 "$S/next"
 refused r22c 422 'need a relay_recipients map of at least' "delta push whose result is over the CDB limit"
-like "$(cat "$S/log")" "push refused: 422 too_large: origin $O1 serial 11" "the CDB limit refusal is logged"
+get /metrics
+like "$BODY" 'mxsyncd_pushes_total{result="refused",reason="too_large"} 3' "the CDB limit refusals are counted by reason (with the max_body one)"
 
 # guards
 mkstate "$S/shrink" "example.com example.net" "postmaster@example.com u3@example.com u4@example.com u5@example.com u6@example.com u7@example.com u8@example.com u9@example.com u10@example.com u11@example.com u12@example.com u13@example.com u14@example.com u15@example.com u16@example.com u17@example.com u18@example.com u19@example.com @example.net"
