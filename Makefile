@@ -67,6 +67,7 @@ FORMATS_SRC = \
 	formats/state_finish.c \
 	formats/state_parse.c \
 	formats/state_hash.c \
+	formats/state_pool.c \
 	formats/domset.c \
 	formats/lookup.c \
 	formats/delta.c \

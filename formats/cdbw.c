@@ -325,6 +325,9 @@ oom:
 
 /* a delta touching this few shards finds their records with memchr */
 #define CDBW_PACK_FEW 8
+/* records found per memchr batch, and how far ahead their keys are read */
+#define CDBW_PACK_BATCH 256
+#define CDBW_PACK_AHEAD 8
 
 /*
  * cdbw_pack_rec - count (buf NULL) or pack recipient i of st into shard h
@@ -348,6 +351,35 @@ static void cdbw_pack_rec(const struct state *st, size_t i, unsigned h,
 }
 
 /*
+ * cdbw_pack_few - cdbw_pack_rec() of every recipient of st in shard h:
+ * found by memchr in sel a batch at a time, each key prefetched a few
+ * records ahead (a shard's records lie all over the state)
+ */
+static void cdbw_pack_few(const struct state *st, const uint8_t *sel,
+			  size_t cnt, unsigned h, unsigned char *buf,
+			  size_t *len, size_t *nrec, size_t *at)
+{
+	const uint8_t *p = sel, *end = sel + cnt;
+	size_t idx[CDBW_PACK_BATCH], n, j, klen;
+	const char *k;
+
+	while (p != NULL && p < end) {
+		for (n = 0; n < CDBW_PACK_BATCH && p < end &&
+			    (p = memchr(p, (int)h, (size_t)(end - p))) != NULL;
+		     p++)
+			idx[n++] = (size_t)(p - sel);
+		for (j = 0; j < n; j++) {
+			if (j + CDBW_PACK_AHEAD < n) {
+				state_recipient(st, idx[j + CDBW_PACK_AHEAD],
+						&k, &klen);
+				__builtin_prefetch(k);
+			}
+			cdbw_pack_rec(st, idx[j], h, buf, len, nrec, at);
+		}
+	}
+}
+
+/*
  * cdbw_pack_pass - one pass of cdbw_packs(): count (buf NULL) or pack the
  * records of the touched shards (all when touched is NULL).  With only a
  * few shards touched (a delta), each one's records are found by memchr in
@@ -359,7 +391,6 @@ static void cdbw_pack_pass(const struct state *const *states, size_t n,
 			   size_t *len, size_t *nrec, size_t *at)
 {
 	unsigned few[CDBW_PACK_FEW], nfew = 0, h, f;
-	const uint8_t *p, *end;
 	size_t s, i, cnt;
 
 	for (h = 0; touched != NULL && h < shards && nfew <= CDBW_PACK_FEW;
@@ -370,15 +401,8 @@ static void cdbw_pack_pass(const struct state *const *states, size_t n,
 		cnt = state_recipient_count(states[s]);
 		if (touched != NULL && nfew <= CDBW_PACK_FEW) {
 			for (f = 0; f < nfew; f++)
-				for (p = sel[s], end = sel[s] + cnt;
-				     p < end && (p = memchr(p, (int)few[f],
-							    (size_t)(end - p))) !=
-						    NULL;
-				     p++)
-					cdbw_pack_rec(states[s],
-						      (size_t)(p - sel[s]),
-						      few[f], buf, len, nrec,
-						      at);
+				cdbw_pack_few(states[s], sel[s], cnt, few[f],
+					      buf, len, nrec, at);
 			continue;
 		}
 		for (i = 0; i < cnt; i++) {

@@ -383,10 +383,10 @@ struct state *delta_splice(const struct state *base,
 		}
 	}
 	if ((res = state_new()) == NULL ||
-	    (res->arena = state_malloc(len)) == NULL ||
+	    (res->arena = state_pool_get(len)) == NULL ||
 	    (res->dom.rec = state_malloc(nd * sizeof(struct state_rec))) ==
 		NULL ||
-	    (res->rcpt.rec = state_malloc(nr * sizeof(struct state_rec))) ==
+	    (res->rcpt.rec = state_pool_get(nr * sizeof(struct state_rec))) ==
 		NULL) {
 		err_set(err, "out of memory (state of %zu octets)", len);
 		goto fail;
@@ -395,7 +395,7 @@ struct state *delta_splice(const struct state *base,
 	res->dom.cap = nd;
 	res->rcpt.cap = nr;
 	/* the base's hash leaves carry over: only touched ones are rehashed */
-	if (base->leaf != NULL && (res->hsel = state_malloc(nr)) != NULL) {
+	if (base->leaf != NULL && (res->hsel = state_pool_get(nr)) != NULL) {
 		for (i = 0; i < n; i++)
 			if (ed[i].type == 'R')
 				mask |= (uint64_t)1

@@ -91,6 +91,14 @@ int state_hash_update(struct state *st,
 		      const unsigned char (*base_leaf)[STATE_HASH_LEN],
 		      int domains, uint64_t mask);
 
+/*
+ * state_pool_get - a buffer of at least len octets, kept from a freed
+ * state when one fits (state_pool.c); state_pool_put - free a state's
+ * buffer, or keep it for the next state.  Both are malloc'd buffers.
+ */
+void *state_pool_get(size_t len);
+void state_pool_put(void *p);
+
 /* state_malloc - malloc that gives a pointer for 0 octets too (state.c) */
 void *state_malloc(size_t len);
 
