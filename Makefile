@@ -119,9 +119,30 @@ AGENT_SRC = \
 	agent/push.c \
 	agent/watch.c \
 	agent/control.c \
+	agent/status.c \
+	agent/audit.c \
 	agent/sync.c \
 	agent/verify.c \
-	agent/daemon.c
+	agent/verify_set.c \
+	agent/verify_proc.c \
+	agent/verify_postconf.c \
+	agent/verify_postmap.c \
+	agent/verify_cand.c \
+	agent/verify_decide.c \
+	agent/verify_report.c \
+	agent/daemon.c \
+	agent/daemon_export.c \
+	agent/daemon_request.c
+
+# the commands of mxsync-agent (cmd.h): program code, not in libagent.a
+AGENT_CMD_SRC = \
+	agent/mxsync-agent.c \
+	agent/cmd.c \
+	agent/cmd_export.c \
+	agent/cmd_push.c \
+	agent/cmd_status.c \
+	agent/cmd_sync_now.c \
+	agent/cmd_verify.c
 
 FORMATS_LIB = $(BUILD)/libformats.a
 KEYS_LIB = $(BUILD)/libkeys.a
@@ -183,7 +204,7 @@ $(BUILD)/mxsync-keys: $(call obj,keys/mxsync-keys.c) $(KEYS_LIB) $(FORMATS_LIB)
 $(BUILD)/mxsyncd: $(call obj,syncd/mxsyncd.c) $(SYNCD_LIB) $(KEYS_LIB) $(FORMATS_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_SYNCD)
 
-$(BUILD)/mxsync-agent: $(call obj,agent/mxsync-agent.c) $(AGENT_LIB) $(KEYS_LIB) $(FORMATS_LIB)
+$(BUILD)/mxsync-agent: $(call obj,$(AGENT_CMD_SRC)) $(AGENT_LIB) $(KEYS_LIB) $(FORMATS_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_AGENT)
 
 # Unit tests: test-syncd-*.c and test-agent-*.c also link their program's
@@ -271,7 +292,7 @@ install: all
 deb:
 	rm -rf $(BUILD)/deb-src $(BUILD)/deb
 	mkdir -p $(BUILD)/deb-src/mxsync $(BUILD)/deb/dbgsym
-	tar -cf - --exclude=./.git --exclude=./build --exclude='./$(BUILD)' . | \
+	tar -cf - --exclude=./.git --exclude='./build*' --exclude='./$(BUILD)' . | \
 		tar -xf - -C $(BUILD)/deb-src/mxsync
 	cd $(BUILD)/deb-src/mxsync && dpkg-buildpackage -us -uc -b -jauto
 	mv $(BUILD)/deb-src/*-dbgsym_*.deb $(BUILD)/deb/dbgsym/ 2>/dev/null || true

@@ -21,7 +21,7 @@
 #include "config.h"
 #include "source.h"
 
-static const struct conf_key config_agent_keys[] = {
+static const struct conf_key agent_config_keys[] = {
     {"origin", CONF_STRING, NULL, offsetof(struct agent_config, origin), 0, 0},
     {"key", CONF_STRING, "/etc/mxsync/agent.key",
      offsetof(struct agent_config, key), 0, 0},
@@ -52,7 +52,7 @@ static const struct conf_key config_agent_keys[] = {
     {NULL, 0, NULL, 0, 0, 0},
 };
 
-static const struct conf_key config_backup_keys[] = {
+static const struct conf_key agent_config_backup_keys[] = {
     {"url", CONF_STRING, NULL, offsetof(struct agent_backup, url), 0, 0},
     {"ca_file", CONF_STRING, "", offsetof(struct agent_backup, ca_file), 0, 0},
     {"pinned_pubkey", CONF_STRING, "",
@@ -64,7 +64,7 @@ static const struct conf_key config_backup_keys[] = {
     {NULL, 0, NULL, 0, 0, 0},
 };
 
-void config_free(struct agent_config *cfg)
+void agent_config_free(struct agent_config *cfg)
 {
 	size_t i;
 
@@ -74,20 +74,21 @@ void config_free(struct agent_config *cfg)
 		source_free(cfg->sources[i]);
 	free(cfg->sources);
 	for (i = 0; i < cfg->nbackups; i++) {
-		conf_free_target(config_backup_keys, &cfg->backups[i]);
+		conf_free_target(agent_config_backup_keys, &cfg->backups[i]);
 		free(cfg->backups[i].name);
 	}
 	free(cfg->backups);
 	for (i = 0; i < cfg->ncanaries; i++)
 		free(cfg->canaries[i]);
 	free(cfg->canaries);
-	conf_free_target(config_agent_keys, cfg);
+	conf_free_target(agent_config_keys, cfg);
 	free(cfg->path);
 	free(cfg);
 }
 
-static int config_backup(struct agent_config *cfg, const struct conf_file *cf,
-			 const struct conf_section *sec, struct err *err)
+static int agent_config_backup(struct agent_config *cfg,
+			       const struct conf_file *cf,
+			       const struct conf_section *sec, struct err *err)
 {
 	struct agent_backup *b, *nb;
 	size_t i, len;
@@ -105,7 +106,7 @@ static int config_backup(struct agent_config *cfg, const struct conf_file *cf,
 	if ((b->name = strdup(sec->name)) == NULL)
 		return err_set(err, "out of memory");
 	cfg->nbackups++;
-	if (conf_apply(cf, sec, config_backup_keys, b, err) < 0)
+	if (conf_apply(cf, sec, agent_config_backup_keys, b, err) < 0)
 		return -1;
 	if (strncmp(b->url, "https://", 8) != 0 || b->url[8] == '\0')
 		return err_set(err,
@@ -144,9 +145,9 @@ static int config_backup(struct agent_config *cfg, const struct conf_file *cf,
 	return 0;
 }
 
-/* config_canaries - fold each blank or comma separated canary address */
-static int config_canaries(struct agent_config *cfg, const char *file,
-			   unsigned line, struct err *err)
+/* agent_config_canaries - fold each blank or comma separated canary address */
+static int agent_config_canaries(struct agent_config *cfg, const char *file,
+				 unsigned line, struct err *err)
 {
 	const char *p = cfg->canaries_text;
 	char out[NORM_BUF_SIZE];
@@ -174,8 +175,9 @@ static int config_canaries(struct agent_config *cfg, const char *file,
 	return 0;
 }
 
-static int config_source(struct agent_config *cfg, const struct conf_file *cf,
-			 const struct conf_section *sec, struct err *err)
+static int agent_config_source(struct agent_config *cfg,
+			       const struct conf_file *cf,
+			       const struct conf_section *sec, struct err *err)
 {
 	struct source *src, **ns;
 	size_t i;
@@ -201,7 +203,7 @@ static int config_source(struct agent_config *cfg, const struct conf_file *cf,
 	return 0;
 }
 
-struct agent_config *config_load(const char *path, struct err *err)
+struct agent_config *agent_config_load(const char *path, struct err *err)
 {
 	struct conf_file *cf = NULL;
 	struct agent_config *cfg = NULL;
@@ -229,7 +231,7 @@ struct agent_config *config_load(const char *path, struct err *err)
 			}
 			agent = sec;
 		} else if (strcmp(sec->type, "source") == 0) {
-			if (config_source(cfg, cf, sec, err) < 0)
+			if (agent_config_source(cfg, cf, sec, err) < 0)
 				goto out;
 		} else if (strcmp(sec->type, "backup") == 0) {
 			if (*sec->name == '\0') {
@@ -239,7 +241,7 @@ struct agent_config *config_load(const char *path, struct err *err)
 					cf->path, sec->line);
 				goto out;
 			}
-			if (config_backup(cfg, cf, sec, err) < 0)
+			if (agent_config_backup(cfg, cf, sec, err) < 0)
 				goto out;
 		} else {
 			err_set(err,
@@ -253,7 +255,7 @@ struct agent_config *config_load(const char *path, struct err *err)
 		err_set(err, "%s:1: missing [agent] section", cf->path);
 		goto out;
 	}
-	if (conf_apply(cf, agent, config_agent_keys, cfg, err) < 0)
+	if (conf_apply(cf, agent, agent_config_keys, cfg, err) < 0)
 		goto out;
 	if (!manifest_origin_valid(cfg->origin, strlen(cfg->origin))) {
 		err_set(err,
@@ -277,8 +279,8 @@ struct agent_config *config_load(const char *path, struct err *err)
 			conf_line(agent, "max_shrink"));
 		goto out;
 	}
-	if (config_canaries(cfg, cf->path, conf_line(agent, "canaries"), err) <
-	    0)
+	if (agent_config_canaries(cfg, cf->path, conf_line(agent, "canaries"),
+				  err) < 0)
 		goto out;
 	if (cfg->state_dir[0] != '/' || cfg->control_socket[0] != '/' ||
 	    cfg->key[0] != '/') {
@@ -302,13 +304,13 @@ struct agent_config *config_load(const char *path, struct err *err)
 out:
 	conf_free(cf);
 	if (!ok) {
-		config_free(cfg);
+		agent_config_free(cfg);
 		return NULL;
 	}
 	return cfg;
 }
 
-int config_check(const struct agent_config *cfg, struct err *err)
+int agent_config_check(const struct agent_config *cfg, struct err *err)
 {
 	struct key_secret *sk;
 	struct stat st;
@@ -338,7 +340,7 @@ int config_check(const struct agent_config *cfg, struct err *err)
 	return 0;
 }
 
-char *config_backup_url(const struct agent_backup *b, const char *what)
+char *agent_config_backup_url(const struct agent_backup *b, const char *what)
 {
 	char *u;
 

@@ -6,9 +6,11 @@
  *			max_shrink, canaries (the agent's guard, guard.h),
  *			settle_timeout (how long an export waits for a file
  *			being written), verify_interval, verify_postfix
- *	[source NAME]	type = file | mysql | maildir, plus the keys of that
- *			type (source_file.c, source_mysql.c, source_maildir.c)
- *	[backup NAME]	url, ca_file, pinned_pubkey, timeout
+ *	[source NAME]	type = file | mysql | pgsql | ldap | maildir, plus
+ *			the keys of that type (source_file.c, source_mysql.c,
+ *			source_pgsql.c, source_ldap.c, source_maildir.c)
+ *	[backup NAME]	url, ca_file, pinned_pubkey, timeout,
+ *			connect_timeout
  *
  * Every error is "file:line: message"; the caller exits 2.  A reload builds
  * a new config and swaps it in only when the whole file is valid.
@@ -60,17 +62,21 @@ struct agent_config {
 	size_t nbackups;
 };
 
-/* config_load - read and validate path; NULL with "file:line: ..." */
-struct agent_config *config_load(const char *path, struct err *err);
-void config_free(struct agent_config *cfg);
+/* agent_config_load - read and validate path; NULL with "file:line: ..." */
+struct agent_config *agent_config_load(const char *path, struct err *err);
+void agent_config_free(struct agent_config *cfg);
 
 /*
- * config_check - what check-config adds to config_load: the key loads, the
- * state directory and every source's files exist, CA files are readable.
+ * agent_config_check - what check-config adds to agent_config_load: the
+ * key loads, the state directory and every source's files exist, CA files
+ * are readable.
  */
-int config_check(const struct agent_config *cfg, struct err *err);
+int agent_config_check(const struct agent_config *cfg, struct err *err);
 
-/* config_backup_url - append "v1/push" etc. to a backup's URL; caller frees */
-char *config_backup_url(const struct agent_backup *b, const char *what);
+/*
+ * agent_config_backup_url - append "v1/push" etc. to a backup's URL; the
+ * caller frees
+ */
+char *agent_config_backup_url(const struct agent_backup *b, const char *what);
 
 #endif

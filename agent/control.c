@@ -1,12 +1,16 @@
 /*
- * control - control socket setup and the client side (see control.h)
+ * control - the control socket (see control.h): setup, the daemon's side
+ * of the protocol (accepting, reading and parsing requests, replying,
+ * deadlines), and the client side the commands use
  *
- * Failures are returned as messages naming the socket path.  The server's
- * per-connection handling lives in the daemon loop.
+ * Failures are returned as messages naming the socket path.  What a
+ * request does (an export, the status document) is the daemon's; a client
+ * that breaks the protocol gets "error 2 ..." and is closed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,4 +160,143 @@ out:
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+void control_client_close(struct control_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->len = 0;
+	c->waiting = 0;
+	c->pending = 0;
+}
+
+void control_reply(struct control_client *c, const char *text)
+{
+	size_t len = strlen(text), off = 0;
+
+	/* The socket is blocking for replies: they are small, the peer local.
+	 */
+	while (off < len) {
+		ssize_t n = send(c->fd, text + off, len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			usleep(1000);
+			continue;
+		}
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	control_client_close(c);
+}
+
+void control_accept(int lfd, struct control_client *clients, size_t n,
+		    int64_t now)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		size_t i;
+
+		if (fd < 0)
+			return;
+		for (i = 0; i < n; i++)
+			if (clients[i].fd < 0)
+				break;
+		if (i == n) {
+			close(fd); /* too many at once: the client retries */
+			continue;
+		}
+		clients[i].fd = fd;
+		clients[i].len = 0;
+		clients[i].deadline = now + CONTROL_CLIENT_MS;
+	}
+}
+
+/* control_parse - the request in c's line; replies to what is not one */
+static int control_parse(struct control_client *c, int64_t now)
+{
+	c->line[c->len] = '\0';
+	c->line[strcspn(c->line, "\r\n")] = '\0';
+	if (strcmp(c->line, "status") == 0)
+		return CONTROL_STATUS;
+	if (strncmp(c->line, "wait ", 5) == 0) {
+		unsigned long long ws, ms;
+		int used = 0;
+
+		if (sscanf(c->line + 5, "%llu %64s %llu%n", &ws, c->whash, &ms,
+			   &used) != 3 ||
+		    c->line[5 + used] != '\0' ||
+		    strlen(c->whash) != CONTROL_HASH_HEX) {
+			control_reply(c,
+				      "error 2 usage: wait SERIAL HASH MS\n");
+			return CONTROL_NONE;
+		}
+		c->waiting = 1;
+		c->wserial = ws;
+		c->len = 0;
+		c->deadline = now + (int64_t)(ms < CONTROL_WAIT_MAX_MS
+						  ? ms
+						  : CONTROL_WAIT_MAX_MS);
+		return CONTROL_WAIT;
+	}
+	if (strcmp(c->line, "sync-now") == 0)
+		return CONTROL_SYNC_NOW;
+	if (strcmp(c->line, "sync-now allow-shrink") == 0)
+		return CONTROL_SYNC_NOW_SHRINK;
+	control_reply(c, "error 2 unknown command\n");
+	return CONTROL_NONE;
+}
+
+int control_read(struct control_client *c, int64_t now)
+{
+	ssize_t n;
+
+	if (c->waiting || c->pending) {
+		char tmp[64];
+
+		/* A waiting client only ever closes (or breaks protocol). */
+		n = read(c->fd, tmp, sizeof(tmp));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			return CONTROL_NONE;
+		control_client_close(c);
+		return CONTROL_NONE;
+	}
+	n = read(c->fd, c->line + c->len, sizeof(c->line) - 1 - c->len);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return CONTROL_NONE;
+	if (n <= 0) {
+		control_client_close(c);
+		return CONTROL_NONE;
+	}
+	c->len += (size_t)n;
+	if (memchr(c->line, '\n', c->len) != NULL)
+		return control_parse(c, now);
+	if (c->len >= sizeof(c->line) - 1)
+		control_reply(c, "error 2 line too long\n");
+	return CONTROL_NONE;
+}
+
+void control_hold(struct control_client *c, int64_t deadline)
+{
+	c->pending = 1;
+	c->len = 0;
+	c->deadline = deadline;
+}
+
+int control_expire(struct control_client *c, int64_t now)
+{
+	if (now <= c->deadline)
+		return 0;
+	if (c->waiting)
+		control_reply(c, "lag\n");
+	else if (c->pending)
+		control_reply(c, "error 75 sources did not settle in time\n");
+	else
+		control_client_close(c);
+	return 1;
 }

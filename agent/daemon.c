@@ -1,5 +1,8 @@
 /*
- * daemon - the agent's event loop (see daemon.h)
+ * daemon - the agent's event loop (see daemon.h): start, reload, stop and
+ * the loop that polls sources, schedules pushes and serves the control
+ * socket; the export step is daemon_export.c's, what a control request
+ * does daemon_request.c's
  *
  * Fails only at startup (config, key, state_dir, control socket: exit 2 or
  * 75); afterwards every error is logged and retried: sources are exported
@@ -12,7 +15,8 @@
  *
  * Security: the secret key stays loaded in sodium memory for the daemon's
  * life and is freed (wiped) on exit and reload; control clients are limited
- * in number, line length and time; nothing logged holds a recipient.
+ * in number, line length and time; nothing logged holds a recipient but
+ * the one example a source gives of what it dropped or skipped.
  */
 #include <errno.h>
 #include <signal.h>
@@ -29,396 +33,27 @@
 
 #include "../formats/atomic.h"
 #include "../formats/buf.h"
+#include "../formats/exitcode.h"
 #include "../formats/log.h"
 #include "../formats/manifest.h"
+#include "audit.h"
 #include "control.h"
 #include "daemon.h"
+#include "daemon_priv.h"
 #include "export.h"
 #include "guard.h"
 #include "source.h"
+#include "status.h"
 #include "verify.h"
 #include "watch.h"
 
-#define DAEMON_CLIENTS 16
-#define DAEMON_CLIENT_MS 5000
 #define DAEMON_FAIL_RETRY_MS 5000
 #define DAEMON_TICK_MS 1000
 #define DAEMON_BASE_SAVE_MS 1000 /* quiet time before the base is written */
-#define DAEMON_WAIT_MAX_MS 86400000
-#define DAEMON_BUSY_RETRY_MS 1000 /* a file being written: look again */
-#define DAEMON_BARE_NAMES 10
 #define DAEMON_STOP_WAIT_MS 3000 /* for answers of pushes on the way */
 
-struct daemon_client {
-	int fd;
-	char line[CONTROL_LINE_MAX];
-	size_t len;
-	int64_t deadline;
-	int waiting; /* "wait": until every backup acks */
-	int pending; /* "sync-now": until sources settle */
-	uint64_t wserial;
-	char whash[2 * STATE_HASH_LEN + 1];
-};
 
-struct daemon {
-	struct agent_config *cfg;
-	struct key_secret *sk;
-	struct ledger *ledger;
-	struct pusher *pusher;
-	struct sync sync;
-	int sigfd, ctlfd;
-	struct watch *watch;
-	int lockfd; /* state_dir/lock, held while running */
-	struct daemon_client clients[DAEMON_CLIENTS];
-	int dirty;
-	int64_t dirty_first, dirty_at;
-	int export_failed;
-	char export_error[ERR_LEN];
-	int export_error_kind;
-	char export_examples[ERR_LEN]; /* guard: a few addresses, status only */
-	int64_t busy_since;	       /* a source file is being written */
-	int pending_shrink;	       /* a waiting sync-now --allow-shrink */
-	size_t bare;		       /* domains without any recipient */
-	char bare_names[512];
-	int64_t *next_poll; /* per source, for poll sources */
-	int stop, reload;
-	/* the periodic verify: a child process, its report on a pipe */
-	pid_t verify_pid;
-	int verify_fd;
-	struct buf verify_out;
-	int64_t next_verify;
-	json_t *verify_last;	   /* the last report */
-	char verify_said[ERR_LEN]; /* what was logged last */
-};
-
-static json_t *daemon_hash_json(const unsigned char *h, int have)
-{
-	char hex[2 * STATE_HASH_LEN + 1];
-
-	if (!have)
-		return json_null();
-	manifest_hex(h, STATE_HASH_LEN, hex);
-	return json_string(hex);
-}
-
-/* the running daemon, for daemon_status_json's daemon-wide facts */
-static const struct daemon *daemon_self;
-
-json_t *daemon_status_json(const struct agent_config *cfg,
-			   const struct ledger *l, const struct sync *s,
-			   int running)
-{
-	json_t *root = json_object(), *srcs = json_array(), *bks = json_array();
-	int64_t now = (int64_t)time(NULL);
-	size_t i;
-
-	json_object_set_new(root, "origin", json_string(cfg->origin));
-	json_object_set_new(root, "running", json_boolean(running));
-	json_object_set_new(
-	    root, "serial",
-	    json_integer(
-		(json_int_t)(s && s->cur_serial ? s->cur_serial : l->serial)));
-	json_object_set_new(
-	    root, "state_hash",
-	    daemon_hash_json(s ? s->cur_hash : NULL, s && s->cur));
-	if (s != NULL && s->cur != NULL) {
-		json_object_set_new(
-		    root, "domains",
-		    json_integer((json_int_t)state_domain_count(s->cur)));
-		json_object_set_new(
-		    root, "recipients",
-		    json_integer((json_int_t)state_recipient_count(s->cur)));
-	}
-	for (i = 0; i < cfg->nsources; i++) {
-		const struct source *src = cfg->sources[i];
-		json_t *o = json_object();
-
-		json_object_set_new(o, "name", json_string(src->name));
-		json_object_set_new(o, "type", json_string(src->ops->type));
-		if (running) {
-			json_object_set_new(o, "last_export",
-					    json_integer(src->last_export));
-			json_object_set_new(
-			    o, "domains",
-			    json_integer((json_int_t)src->domains));
-			json_object_set_new(
-			    o, "recipients",
-			    json_integer((json_int_t)src->recipients));
-			json_object_set_new(
-			    o, "unlisted_dropped",
-			    json_integer((json_int_t)src->unlisted));
-			json_object_set_new(
-			    o, "unlisted_example",
-			    src->unlisted ? json_string(src->unlisted_example)
-					  : json_null());
-			json_object_set_new(o, "error",
-					    src->error[0]
-						? json_string(src->error)
-						: json_null());
-			if (src->note[0])
-				json_object_set_new(o, "note",
-						    json_string(src->note));
-			if (src->error[0])
-				json_object_set_new(
-				    o, "error_kind",
-				    json_string(
-					source_kind_name(src->error_kind)));
-			json_object_set_new(
-			    o, "skipped",
-			    json_integer((json_int_t)src->skipped));
-			if (src->skipped > 0)
-				json_object_set_new(
-				    o, "skipped_example",
-				    json_string(src->skipped_example));
-		}
-		json_array_append_new(srcs, o);
-	}
-	for (i = 0; i < cfg->nbackups; i++) {
-		const struct agent_backup *b = &cfg->backups[i];
-		const struct ledger_backup *lb = NULL;
-		const struct sync_backup *sb = s && i < s->n ? &s->b[i] : NULL;
-		json_t *o = json_object();
-		size_t j;
-		int in_sync = 0;
-
-		for (j = 0; j < l->n; j++)
-			if (strcmp(l->backups[j].name, b->name) == 0)
-				lb = &l->backups[j];
-		json_object_set_new(o, "name", json_string(b->name));
-		json_object_set_new(o, "url", json_string(b->url));
-		json_object_set_new(
-		    o, "serial", json_integer(lb ? (json_int_t)lb->serial : 0));
-		json_object_set_new(
-		    o, "state_hash",
-		    daemon_hash_json(lb ? lb->hash : NULL, lb && lb->serial));
-		json_object_set_new(o, "acked",
-				    json_integer(lb ? lb->acked : 0));
-		json_object_set_new(o, "error",
-				    lb && lb->error[0] ? json_string(lb->error)
-						       : json_null());
-		if (s != NULL && s->cur != NULL && lb != NULL && lb->serial) {
-			in_sync =
-			    memcmp(lb->hash, s->cur_hash, STATE_HASH_LEN) == 0;
-		}
-		if (s != NULL && s->cur != NULL) {
-			json_object_set_new(o, "in_sync",
-					    json_boolean(in_sync));
-			json_object_set_new(
-			    o, "lag_seconds",
-			    json_integer(in_sync ? 0 : now - s->cur_since));
-		}
-		if (sb != NULL) {
-			json_object_set_new(o, "in_flight",
-					    json_boolean(sb->inflight));
-			json_object_set_new(
-			    o, "pushes", json_integer((json_int_t)sb->pushes));
-			json_object_set_new(
-			    o, "bytes", json_integer((json_int_t)sb->bytes));
-		}
-		json_array_append_new(bks, o);
-	}
-	if (running && daemon_self != NULL) {
-		const struct daemon *d = daemon_self;
-
-		if (d->export_failed && d->export_error_kind == SOURCE_GUARD) {
-			json_t *g = json_object();
-
-			json_object_set_new(g, "refused",
-					    json_string(d->export_error));
-			json_object_set_new(g, "examples",
-					    json_string(d->export_examples));
-			json_object_set_new(root, "guard", g);
-		}
-		json_object_set_new(root, "bare_domains",
-				    json_integer((json_int_t)d->bare));
-		if (d->bare > 0)
-			json_object_set_new(root, "bare_domain_names",
-					    json_string(d->bare_names));
-	}
-	json_object_set_new(root, "sources", srcs);
-	json_object_set_new(root, "backups", bks);
-	return root;
-}
-
-/* daemon_log_unlisted - one line per source whose drop count changed */
-static void daemon_log_unlisted(struct agent_config *cfg)
-{
-	size_t i;
-
-	for (i = 0; i < cfg->nsources; i++) {
-		struct source *src = cfg->sources[i];
-
-		if (src->unlisted == src->unlisted_logged)
-			continue;
-		src->unlisted_logged = src->unlisted;
-		if (src->unlisted > 0)
-			log_warning("source %s: %zu recipients dropped, their "
-				    "domain is listed by no source (e.g. %s)",
-				    src->name, src->unlisted,
-				    src->unlisted_example);
-		else
-			log_info("source %s: no recipients dropped any more",
-				 src->name);
-	}
-}
-
-/*
- * daemon_settling - a source file is being written: export again soon, or,
- * past settle_timeout, turn the wait into a failure (SOURCE_DOWN)
- */
-static int daemon_settling(struct daemon *d, struct err *err)
-{
-	int64_t now = sync_now_ms();
-	size_t i;
-
-	if (d->busy_since == 0) {
-		d->busy_since = now;
-		log_info("waiting for a source to settle: %s", err->msg);
-	}
-	if (now - d->busy_since < (int64_t)d->cfg->settle_timeout_ms) {
-		d->dirty = 1;
-		d->dirty_first = now;
-		d->dirty_at = now + DAEMON_BUSY_RETRY_MS;
-		return SOURCE_BUSY;
-	}
-	{
-		char why[ERR_LEN];
-
-		snprintf(why, sizeof(why), "%.*s", ERR_LEN - 64, err->msg);
-		err_set(err, "%s; not settled after %llu s", why,
-			(unsigned long long)(d->cfg->settle_timeout_ms / 1000));
-	}
-	for (i = 0; i < d->cfg->nsources; i++) {
-		struct source *src = d->cfg->sources[i];
-
-		if (src->error_kind == SOURCE_BUSY) {
-			snprintf(src->error, sizeof(src->error), "%s",
-				 err->msg);
-			src->error_kind = SOURCE_DOWN;
-		}
-	}
-	return SOURCE_DOWN;
-}
-
-/* daemon_bare - count and name the domains without recipients, once */
-static void daemon_bare(struct daemon *d)
-{
-	char names[sizeof(d->bare_names)];
-	size_t n = guard_bare_domains(d->sync.cur, names, sizeof(names),
-				      DAEMON_BARE_NAMES);
-
-	if (n == d->bare && strcmp(names, d->bare_names) == 0)
-		return;
-	d->bare = n;
-	snprintf(d->bare_names, sizeof(d->bare_names), "%s", names);
-	if (n > 0)
-		log_warning("%zu domain%s without any recipient: the backups "
-			    "reject every address there (accept_all = DOMAIN "
-			    "accepts all): %s%s",
-			    n, n == 1 ? "" : "s", names,
-			    n > DAEMON_BARE_NAMES ? " ..." : "");
-}
-
-/*
- * daemon_export - export all sources, check the result with the guard
- * (unless allow_shrink, or it is the state already adopted) and adopt it
- */
-static int daemon_export(struct daemon *d, int allow_shrink)
-{
-	struct state *st = NULL;
-	struct guard_report gr;
-	unsigned char h[STATE_HASH_LEN];
-	struct err err;
-	size_t i;
-	int rc, same;
-
-	d->dirty = 0;
-	rc = export_state_watched(d->cfg, d->watch, &st, &err);
-	if (rc == SOURCE_BUSY) {
-		/* Past the timeout busy_since stays: down until it settles. */
-		if ((rc = daemon_settling(d, &err)) == SOURCE_BUSY)
-			return rc;
-	} else {
-		d->busy_since = 0;
-	}
-	if (rc == 0) {
-		state_hash(st, h);
-		same = d->sync.cur != NULL &&
-		       memcmp(h, d->sync.cur_hash, STATE_HASH_LEN) == 0;
-		/* An adopted state was allowed once; it stays allowed. */
-		if (!allow_shrink && !(same && d->sync.allow_shrink) &&
-		    guard_check(d->cfg, sync_acked(&d->sync), st, &gr) < 0) {
-			state_free(st);
-			st = NULL;
-			snprintf(err.msg, sizeof(err.msg), "%s", gr.msg);
-			snprintf(d->export_examples, sizeof(d->export_examples),
-				 "%s", gr.examples);
-			rc = SOURCE_GUARD;
-		}
-	}
-	if (rc < 0) {
-		if (rc == SOURCE_GUARD) {
-			if (!d->export_failed ||
-			    strcmp(d->export_error, err.msg) != 0)
-				log_error(
-				    "export refused by the agent's guard: "
-				    "%s",
-				    err.msg);
-		} else if (!d->export_failed ||
-			   strcmp(d->export_error, err.msg) != 0)
-			log_error("export failed, nothing pushed (%s): %s",
-				  source_kind_name(rc), err.msg);
-		d->export_failed = 1;
-		d->export_error_kind = rc;
-		snprintf(d->export_error, sizeof(d->export_error), "%s",
-			 err.msg);
-		sd_notifyf(0, "STATUS=export failed: %s", err.msg);
-		return rc;
-	}
-	if (d->export_failed)
-		log_info("export works again");
-	daemon_log_unlisted(d->cfg);
-	for (i = 0; i < d->cfg->nsources; i++)
-		if (d->cfg->sources[i]->note[0] != '\0')
-			log_info("source %s: %s", d->cfg->sources[i]->name,
-				 d->cfg->sources[i]->note);
-	d->export_failed = 0;
-	d->export_error[0] = '\0';
-	d->export_examples[0] = '\0';
-	for (i = 0; i < d->cfg->nsources; i++) {
-		struct source *src = d->cfg->sources[i];
-
-		src->pushed_recipients = src->recipients;
-		if (src->skipped != src->skipped_logged && src->skipped > 0)
-			log_info("source %s: %zu entries skipped, not exported "
-				 "(e.g. %s)",
-				 src->name, src->skipped, src->skipped_example);
-		src->skipped_logged = src->skipped;
-	}
-	if (!sync_set_state(&d->sync, st)) {
-		/* The same state, now allowed to shrink: a new snapshot. */
-		if (allow_shrink && !d->sync.allow_shrink) {
-			d->sync.allow_shrink = 1;
-			d->sync.cur_serial = 0;
-		}
-	} else {
-		d->sync.allow_shrink = allow_shrink;
-		daemon_bare(d);
-		char hex[2 * STATE_HASH_LEN + 1];
-
-		manifest_hex(d->sync.cur_hash, STATE_HASH_LEN, hex);
-		log_info("state %.16s: %zu domains, %zu recipients", hex,
-			 state_domain_count(d->sync.cur),
-			 state_recipient_count(d->sync.cur));
-		sd_notifyf(0, "STATUS=%zu domains, %zu recipients",
-			   state_domain_count(d->sync.cur),
-			   state_recipient_count(d->sync.cur));
-	}
-	return 0;
-}
-
-/* daemon_schedule - start pushes to the backups that need one */
-static void daemon_schedule(struct daemon *d, int64_t now)
+void daemon_schedule(struct daemon *d, int64_t now)
 {
 	struct err err;
 	size_t i;
@@ -434,253 +69,6 @@ static void daemon_schedule(struct daemon *d, int64_t now)
 			log_error("backup %s: %s", b->conf->name, err.msg);
 			b->next_try_ms = now + SYNC_BACKOFF_MAX_MS;
 		}
-	}
-}
-
-static void daemon_client_close(struct daemon_client *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	c->len = 0;
-	c->waiting = 0;
-	c->pending = 0;
-}
-
-static void daemon_reply(struct daemon_client *c, const char *text)
-{
-	size_t len = strlen(text), off = 0;
-
-	/* The socket is blocking for replies: they are small, the peer local.
-	 */
-	while (off < len) {
-		ssize_t n = send(c->fd, text + off, len - off, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			usleep(1000);
-			continue;
-		}
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	daemon_client_close(c);
-}
-
-/*
- * daemon_acked - 1 when every backup holds serial (or a later one) or the
- * state with this hash, as "sync-now --wait" judges it
- */
-static int daemon_acked(const struct daemon *d, uint64_t serial,
-			const char *hash)
-{
-	char hex[2 * STATE_HASH_LEN + 1];
-	size_t i;
-
-	for (i = 0; i < d->sync.n; i++) {
-		const struct ledger_backup *lb = d->sync.b[i].lb;
-
-		if (serial != 0 && lb->serial >= serial)
-			continue;
-		manifest_hex(lb->hash, STATE_HASH_LEN, hex);
-		if (lb->serial != 0 && strcmp(hex, hash) == 0)
-			continue;
-		return 0;
-	}
-	return 1;
-}
-
-/* daemon_waiters - answer the "wait" clients whose serial is acknowledged */
-static void daemon_waiters(struct daemon *d, int64_t now)
-{
-	size_t i;
-
-	for (i = 0; i < DAEMON_CLIENTS; i++) {
-		struct daemon_client *c = &d->clients[i];
-
-		if (c->fd < 0 || !c->waiting)
-			continue;
-		if (daemon_acked(d, c->wserial, c->whash))
-			daemon_reply(c, "ok\n");
-		else if (now > c->deadline)
-			daemon_reply(c, "lag\n");
-	}
-}
-
-/* daemon_sync_reply - answer a sync-now whose export ended with rc */
-static void daemon_sync_reply(struct daemon *d, struct daemon_client *c, int rc)
-{
-	char reply[2 * ERR_LEN + 128];
-	char hex[2 * STATE_HASH_LEN + 1];
-	struct err err;
-	size_t i;
-
-	if (rc < 0) {
-		/* The operator asked: the guard's examples are theirs. */
-		snprintf(reply, sizeof(reply), "error %d %s%s%s\n",
-			 rc == SOURCE_DOWN ? 75 : 1, d->export_error,
-			 rc == SOURCE_GUARD && d->export_examples[0] ? ", e.g. "
-								     : "",
-			 rc == SOURCE_GUARD ? d->export_examples : "");
-		daemon_reply(c, reply);
-		return;
-	}
-	if (d->sync.cur == NULL) {
-		daemon_reply(c, "error 75 no state\n");
-		return;
-	}
-	/* "Now" means now: forget backoffs, start what is needed. */
-	for (i = 0; i < d->sync.n; i++)
-		d->sync.b[i].next_try_ms = 0;
-	daemon_schedule(d, sync_now_ms());
-	if (d->sync.cur_serial == 0) {
-		int need = 0;
-
-		for (i = 0; i < d->sync.n; i++)
-			if (sync_needs(&d->sync, i) || d->sync.b[i].inflight)
-				need = 1;
-		if (need && ledger_next_serial(d->ledger, 0,
-					       &d->sync.cur_serial, &err) < 0) {
-			snprintf(reply, sizeof(reply), "error 75 %s\n",
-				 err.msg);
-			daemon_reply(c, reply);
-			return;
-		}
-	}
-	manifest_hex(d->sync.cur_hash, STATE_HASH_LEN, hex);
-	snprintf(reply, sizeof(reply), "ok %llu %s\n",
-		 (unsigned long long)d->sync.cur_serial, hex);
-	daemon_reply(c, reply);
-}
-
-/* daemon_pending - answer the sync-now clients that waited for rc */
-static void daemon_pending(struct daemon *d, int rc)
-{
-	size_t i;
-
-	d->pending_shrink = 0;
-	for (i = 0; i < DAEMON_CLIENTS; i++)
-		if (d->clients[i].fd >= 0 && d->clients[i].pending)
-			daemon_sync_reply(d, &d->clients[i], rc);
-}
-
-static void daemon_command(struct daemon *d, struct daemon_client *c)
-{
-	int rc;
-
-	c->line[c->len] = '\0';
-	c->line[strcspn(c->line, "\r\n")] = '\0';
-	if (strcmp(c->line, "status") == 0) {
-		json_t *j = daemon_status_json(d->cfg, d->ledger, &d->sync, 1);
-		char *text;
-
-		if (d->verify_last != NULL)
-			json_object_set(j, "verify", d->verify_last);
-		json_object_set_new(j, "verify_running",
-				    json_boolean(d->verify_pid > 0));
-		text = json_dumps(j, JSON_COMPACT);
-
-		json_decref(j);
-		daemon_reply(c, text != NULL ? text : "{}");
-		free(text);
-		return;
-	}
-	if (strncmp(c->line, "wait ", 5) == 0) {
-		unsigned long long ws, ms;
-		int used = 0;
-
-		if (sscanf(c->line + 5, "%llu %64s %llu%n", &ws, c->whash, &ms,
-			   &used) != 3 ||
-		    c->line[5 + used] != '\0' ||
-		    strlen(c->whash) != 2 * STATE_HASH_LEN) {
-			daemon_reply(c, "error 2 usage: wait SERIAL HASH MS\n");
-			return;
-		}
-		c->waiting = 1;
-		c->wserial = ws;
-		c->len = 0;
-		c->deadline =
-		    sync_now_ms() + (int64_t)(ms < DAEMON_WAIT_MAX_MS
-						  ? ms
-						  : DAEMON_WAIT_MAX_MS);
-		daemon_waiters(d, sync_now_ms());
-		return;
-	}
-	if (strcmp(c->line, "sync-now") == 0 ||
-	    strcmp(c->line, "sync-now allow-shrink") == 0) {
-		int shrink = c->line[8] != '\0';
-
-		log_info("sync-now%s requested",
-			 shrink ? " --allow-shrink" : "");
-		rc = daemon_export(d, shrink || d->pending_shrink);
-		if (rc == SOURCE_BUSY) {
-			/* Answered when the sources settle, or fail. */
-			c->pending = 1;
-			c->len = 0;
-			c->deadline = sync_now_ms() +
-				      (int64_t)d->cfg->settle_timeout_ms +
-				      10000;
-			d->pending_shrink |= shrink;
-			return;
-		}
-		/* Earlier callers that waited for this export too. */
-		daemon_pending(d, rc);
-		daemon_sync_reply(d, c, rc);
-		return;
-	}
-	daemon_reply(c, "error 2 unknown command\n");
-}
-
-static void daemon_client_read(struct daemon *d, struct daemon_client *c)
-{
-	ssize_t n;
-
-	if (c->waiting || c->pending) {
-		char tmp[64];
-
-		/* A waiting client only ever closes (or breaks protocol). */
-		n = read(c->fd, tmp, sizeof(tmp));
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			return;
-		daemon_client_close(c);
-		return;
-	}
-	n = read(c->fd, c->line + c->len, sizeof(c->line) - 1 - c->len);
-
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
-		daemon_client_close(c);
-		return;
-	}
-	c->len += (size_t)n;
-	if (memchr(c->line, '\n', c->len) != NULL)
-		daemon_command(d, c);
-	else if (c->len >= sizeof(c->line) - 1)
-		daemon_reply(c, "error 2 line too long\n");
-}
-
-static void daemon_accept(struct daemon *d, int64_t now)
-{
-	for (;;) {
-		int fd =
-		    accept4(d->ctlfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		size_t i;
-
-		if (fd < 0)
-			return;
-		for (i = 0; i < DAEMON_CLIENTS; i++)
-			if (d->clients[i].fd < 0)
-				break;
-		if (i == DAEMON_CLIENTS) {
-			close(fd); /* too many at once: the client retries */
-			continue;
-		}
-		d->clients[i].fd = fd;
-		d->clients[i].len = 0;
-		d->clients[i].deadline = now + DAEMON_CLIENT_MS;
 	}
 }
 
@@ -708,7 +96,7 @@ static int daemon_setup(struct daemon *d, struct err *err)
 	if (sync_init(&d->sync, d->cfg, d->sk, d->ledger, d->pusher, err) < 0)
 		return -1;
 	/* the first verify a while after start, not beside the first pushes */
-	d->next_verify =
+	d->audit.next =
 	    sync_now_ms() + (int64_t)(d->cfg->verify_interval_ms < 60000
 					  ? d->cfg->verify_interval_ms
 					  : 60000);
@@ -743,7 +131,7 @@ static void daemon_reload(struct daemon *d)
 	struct err err;
 
 	sd_notify(0, "RELOADING=1");
-	if ((ncfg = config_load(old->path, &err)) == NULL) {
+	if ((ncfg = agent_config_load(old->path, &err)) == NULL) {
 		log_error("reload refused, keeping the running configuration: "
 			  "%s",
 			  err.msg);
@@ -762,7 +150,7 @@ static void daemon_reload(struct daemon *d)
 			  err.msg);
 		daemon_teardown(d);
 		d->cfg = old;
-		config_free(ncfg);
+		agent_config_free(ncfg);
 		if (daemon_setup(d, &err) < 0) {
 			log_error("%s", err.msg);
 			d->stop = 1;
@@ -781,7 +169,7 @@ static void daemon_reload(struct daemon *d)
 			free(sd);
 			free(cs);
 		}
-		config_free(old);
+		agent_config_free(old);
 		log_info("configuration reloaded");
 	}
 	sd_notify(0, "READY=1");
@@ -820,103 +208,23 @@ static void daemon_drain(struct daemon *d)
 	}
 }
 
-/* daemon_verify_start - the periodic verify, in a child process */
-static void daemon_verify_start(struct daemon *d, int64_t now)
-{
-	struct err err;
-
-	d->next_verify = now + (int64_t)d->cfg->verify_interval_ms;
-	if (verify_background(d->cfg->path, &d->verify_fd, &d->verify_pid,
-			      &err) < 0) {
-		log_error("verify: %s", err.msg);
-		d->verify_fd = -1;
-		d->verify_pid = 0;
-	}
-}
-
-/* daemon_verify_log - log a result once per change of it */
-static void daemon_verify_log(struct daemon *d, json_t *j)
-{
-	char said[ERR_LEN];
-	json_t *e = json_object_get(j, "error"), *ex;
-	json_int_t lost, bs;
-
-	lost = json_integer_value(json_object_get(j, "lost"));
-	bs = json_integer_value(json_object_get(j, "backscatter"));
-	if (json_is_string(e))
-		snprintf(said, sizeof(said), "error %s", json_string_value(e));
-	else
-		snprintf(said, sizeof(said), "lost %lld backscatter %lld",
-			 (long long)lost, (long long)bs);
-	if (strcmp(said, d->verify_said) == 0)
-		return;
-	snprintf(d->verify_said, sizeof(d->verify_said), "%s", said);
-	if (json_is_string(e)) {
-		log_error("verify: the primary's tables could not be asked: %s",
-			  json_string_value(e));
-		return;
-	}
-	if (lost == 0 && bs == 0) {
-		log_info(
-		    "verify: all %lld candidates agree with the primary's "
-		    "Postfix",
-		    (long long)json_integer_value(json_object_get(j, "agree")));
-		return;
-	}
-	ex = json_array_get(
-	    json_object_get(j, lost ? "lost_examples" : "backscatter_examples"),
-	    0);
-	log_warning(
-	    "verify: the backups disagree with the primary's Postfix: "
-	    "LOST %lld, BACKSCATTER %lld; first %s decided by %s",
-	    (long long)lost, (long long)bs,
-	    lost ? "lost address" : "backscatter address",
-	    json_string_value(json_object_get(ex, "primary_decided_by")));
-}
-
-/* daemon_verify_read - collect the child's report; at EOF adopt it */
-static void daemon_verify_read(struct daemon *d)
-{
-	char b[4096];
-	ssize_t n;
-	json_t *j;
-	int status = 0;
-
-	while ((n = read(d->verify_fd, b, sizeof(b))) > 0)
-		if (buf_append(&d->verify_out, b, (size_t)n) < 0)
-			break;
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	close(d->verify_fd);
-	d->verify_fd = -1;
-	while (waitpid(d->verify_pid, &status, 0) < 0 && errno == EINTR)
-		;
-	d->verify_pid = 0;
-	j = verify_report(d->verify_out.data ? d->verify_out.data : "",
-			  d->verify_out.len, status);
-	buf_free(&d->verify_out);
-	daemon_verify_log(d, j);
-	json_decref(d->verify_last);
-	d->verify_last = j;
-}
-
 int daemon_run(struct agent_config *cfg)
 {
 	struct daemon dd, *d = &dd;
-	struct curl_waitfd fds[5 + DAEMON_CLIENTS];
+	struct curl_waitfd fds[5 + CONTROL_CLIENTS];
 	struct err err;
 	sigset_t mask;
 	const char *warning;
 	uint64_t wd_usec = 0;
 	int64_t next_wd = 0;
-	int rc = 75, ready = 0;
+	int rc = EXITCODE_TEMP, ready = 0;
 	size_t i;
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
-	d->sigfd = d->ctlfd = d->lockfd = d->verify_fd = -1;
-	daemon_self = d;
-	for (i = 0; i < DAEMON_CLIENTS; i++)
+	d->sigfd = d->ctlfd = d->lockfd = -1;
+	audit_init(&d->audit);
+	for (i = 0; i < CONTROL_CLIENTS; i++)
 		d->clients[i].fd = -1;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
@@ -940,7 +248,7 @@ int daemon_run(struct agent_config *cfg)
 		log_warning("%s", err.msg);
 	if (daemon_setup(d, &err) < 0) {
 		log_error("%s", err.msg);
-		rc = 2;
+		rc = EXITCODE_USAGE;
 		goto out;
 	}
 	if ((d->ctlfd = control_listen(cfg->control_socket, cfg->control_group,
@@ -957,7 +265,7 @@ int daemon_run(struct agent_config *cfg)
 		 cfg->nsources, cfg->nbackups);
 	while (!d->stop) {
 		int64_t now = sync_now_ms();
-		unsigned n = 0, ci[DAEMON_CLIENTS], nc = 0, vi;
+		unsigned n = 0, ci[CONTROL_CLIENTS], nc = 0, vi;
 		int timeout = DAEMON_TICK_MS;
 		long r;
 		struct push_result res;
@@ -988,16 +296,17 @@ int daemon_run(struct agent_config *cfg)
 			d->dirty_first = d->dirty_at = now;
 		}
 		if (d->dirty && now >= d->dirty_at) {
-			int erc = daemon_export(d, d->pending_shrink);
+			int erc = daemon_export_run(d, d->pending_shrink);
 
 			if (erc != SOURCE_BUSY)
-				daemon_pending(d, erc);
+				daemon_request_pending(d, erc);
 		}
 		daemon_schedule(d, now);
-		if (d->cfg->verify_interval_ms > 0 && d->verify_pid == 0 &&
+		if (d->cfg->verify_interval_ms > 0 && d->audit.pid == 0 &&
 		    d->sync.cur != NULL && !d->export_failed &&
-		    now >= d->next_verify)
-			daemon_verify_start(d, now);
+		    now >= d->audit.next)
+			audit_start(&d->audit, d->cfg->path,
+				    d->cfg->verify_interval_ms, now);
 		if (!ready) {
 			ready = 1;
 			sd_notify(0, "READY=1");
@@ -1018,28 +327,19 @@ int daemon_run(struct agent_config *cfg)
 		fds[n].fd = d->ctlfd;
 		fds[n].events = CURL_WAIT_POLLIN;
 		fds[n++].revents = 0;
-		for (i = 0; i < DAEMON_CLIENTS; i++) {
+		for (i = 0; i < CONTROL_CLIENTS; i++) {
 			if (d->clients[i].fd < 0)
 				continue;
-			if (now > d->clients[i].deadline) {
-				if (d->clients[i].waiting)
-					daemon_reply(&d->clients[i], "lag\n");
-				else if (d->clients[i].pending)
-					daemon_reply(&d->clients[i],
-						     "error 75 sources did not "
-						     "settle in time\n");
-				else
-					daemon_client_close(&d->clients[i]);
+			if (control_expire(&d->clients[i], now))
 				continue;
-			}
 			ci[nc++] = (unsigned)i;
 			fds[n].fd = d->clients[i].fd;
 			fds[n].events = CURL_WAIT_POLLIN;
 			fds[n++].revents = 0;
 		}
 		vi = n;
-		if (d->verify_fd >= 0) {
-			fds[n].fd = d->verify_fd;
+		if (d->audit.fd >= 0) {
+			fds[n].fd = d->audit.fd;
 			fds[n].events = CURL_WAIT_POLLIN;
 			fds[n++].revents = 0;
 		}
@@ -1067,15 +367,16 @@ int daemon_run(struct agent_config *cfg)
 					      10 * (int64_t)d->cfg->debounce_ms;
 		}
 		if (fds[2].revents)
-			daemon_accept(d, now);
+			control_accept(d->ctlfd, d->clients, CONTROL_CLIENTS,
+				       now);
 		for (i = 0; i < nc; i++)
 			if (fds[3 + i].revents)
-				daemon_client_read(d, &d->clients[ci[i]]);
-		if (d->verify_fd >= 0 && vi < n && fds[vi].revents)
-			daemon_verify_read(d);
+				daemon_request_read(d, &d->clients[ci[i]]);
+		if (d->audit.fd >= 0 && vi < n && fds[vi].revents)
+			audit_read(&d->audit);
 		while ((r = sync_finish(&d->sync, &res)) != -1)
 			;
-		daemon_waiters(d, now);
+		daemon_request_waiters(d, now);
 		/*
 		 * The delta base reaches state_dir when nothing is being
 		 * pushed or exported: megabytes written and synced never
@@ -1089,18 +390,11 @@ int daemon_run(struct agent_config *cfg)
 	log_info("stopping");
 	sd_notify(0, "STOPPING=1");
 	daemon_drain(d);
-	rc = 0;
+	rc = EXITCODE_OK;
 out:
-	if (d->verify_pid > 0) {
-		kill(d->verify_pid, SIGTERM);
-		waitpid(d->verify_pid, NULL, 0);
-	}
-	if (d->verify_fd >= 0)
-		close(d->verify_fd);
-	buf_free(&d->verify_out);
-	json_decref(d->verify_last);
-	for (i = 0; i < DAEMON_CLIENTS; i++)
-		daemon_client_close(&d->clients[i]);
+	audit_clear(&d->audit);
+	for (i = 0; i < CONTROL_CLIENTS; i++)
+		control_client_close(&d->clients[i]);
 	daemon_teardown(d);
 	if (d->ctlfd >= 0) {
 		close(d->ctlfd);
@@ -1111,9 +405,8 @@ out:
 	push_free(d->pusher);
 	ledger_free(d->ledger);
 	watch_free(d->watch);
-	daemon_self = NULL;
 	free(d->next_poll);
-	config_free(d->cfg);
+	agent_config_free(d->cfg);
 	if (d->lockfd >= 0)
 		close(d->lockfd);
 	return rc;

@@ -202,7 +202,7 @@ struct push_req *push_start(struct pusher *p, const struct agent_backup *b,
 	if (snap->blen > 0)
 		memcpy(r->body, snap->body, snap->blen);
 	r->blen = snap->blen;
-	if ((url = config_backup_url(b, "v1/push")) == NULL ||
+	if ((url = agent_config_backup_url(b, "v1/push")) == NULL ||
 	    (m64 = snapshot_b64(snap->manifest, snap->mlen)) == NULL ||
 	    (s64 = snapshot_b64(snap->sig, SNAPSHOT_SIG_LEN)) == NULL)
 		goto oom;

@@ -2,7 +2,9 @@
  * source - the shared part of the source types: choosing the type of a
  * [source NAME] section, the keys every type takes (allow_empty,
  * accept_all, unlisted_domains), normalising records, adding inotify
- * watches
+ * watches, and what the database and directory sources share: their key
+ * checks (host or socket, absolute paths, schema presets), reading a
+ * password file, hashing a change marker
  *
  * Failures are returned as SOURCE_BAD or SOURCE_DOWN with a message; see
  * source.h.  Messages name at most the one bad record.
@@ -19,6 +21,7 @@
 #include <sodium.h>
 
 #include "../formats/norm.h"
+#include "preset.h"
 #include "source.h"
 #include "watch.h"
 
@@ -409,4 +412,94 @@ int source_empty(const struct source *src, const char *what, struct err *err)
 	err_set(err, "source %s: %s (set allow_empty = yes if that is right)",
 		src->name, what);
 	return SOURCE_BAD;
+}
+
+int source_path_check(const struct conf_file *cf,
+		      const struct conf_section *sec, const char *key,
+		      const char *value, struct err *err)
+{
+	if (*value != '\0' && value[0] != '/')
+		return err_set(err,
+			       "%s:%u: [source %s]: %s must be an absolute "
+			       "path",
+			       cf->path, conf_line(sec, key), sec->name, key);
+	return 0;
+}
+
+int source_db_check(const struct conf_file *cf, const struct conf_section *sec,
+		    const char *host, const char *socket, const char *socket_is,
+		    const char *password_file, struct err *err)
+{
+	if (*host != '\0' && *socket != '\0')
+		return err_set(err,
+			       "%s:%u: [source %s]: set host or socket, "
+			       "not both",
+			       cf->path, conf_line(sec, "socket"), sec->name);
+	if (*socket != '\0' && socket[0] != '/')
+		return err_set(err,
+			       "%s:%u: [source %s]: socket must be an "
+			       "absolute path%s",
+			       cf->path, conf_line(sec, "socket"), sec->name,
+			       socket_is);
+	return source_path_check(cf, sec, "password_file", password_file, err);
+}
+
+int source_db_preset(const struct conf_file *cf,
+		     const struct conf_section *sec, const char *dialect,
+		     const char *schema, char **domains_query,
+		     char **recipients_query, char **change_query,
+		     struct err *err)
+{
+	const struct preset *p;
+
+	if (*schema == '\0')
+		return 0;
+	if ((p = preset_find(schema, dialect)) == NULL)
+		return err_set(err,
+			       "%s:%u: [source %s]: unknown schema '%s' "
+			       "(known for type %s: %s)",
+			       cf->path, conf_line(sec, "schema"), sec->name,
+			       schema, dialect, preset_names(dialect));
+	if (preset_fill(p, domains_query, recipients_query, change_query) < 0)
+		return err_set(err, "out of memory");
+	return 0;
+}
+
+void source_change_add(crypto_generichash_state *h, const char *value,
+		       size_t len)
+{
+	unsigned char tag = value == NULL ? 0 : 1;
+	uint64_t n = value == NULL ? 0 : len;
+
+	crypto_generichash_update(h, &tag, 1);
+	crypto_generichash_update(h, (const unsigned char *)&n, sizeof(n));
+	if (value != NULL)
+		crypto_generichash_update(h, (const unsigned char *)value, n);
+}
+
+int source_db_poll(struct source *src, const struct source_db_poller *p,
+		   void **conn, const unsigned char *last, struct err *err)
+{
+	unsigned char change[32];
+	int rc, fresh;
+
+	/*
+	 * Only a failure that says the server is gone (an idle timeout, a
+	 * restart) costs a new connection, and only once per poll.
+	 */
+	for (;;) {
+		fresh = *conn == NULL;
+		if (fresh && (*conn = p->connect(src, err)) == NULL)
+			return SOURCE_DOWN;
+		rc = p->change(src, *conn, change, err);
+		if (rc != SOURCE_DOWN)
+			break;
+		p->close(*conn);
+		*conn = NULL;
+		if (fresh)
+			break;
+	}
+	if (rc < 0)
+		return rc;
+	return sodium_memcmp(change, last, sizeof(change)) != 0;
 }

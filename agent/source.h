@@ -1,11 +1,11 @@
 /*
  * source - where the agent finds domains and recipients
  *
- * Every source type (file, mysql, maildir) fills one small table of
- * functions, like OpenSMTPD's table backends; the rest of the agent sees
- * only struct source.  A source adds its records to the shared canonical
- * state with its index as the tag, so that state_finish() can name the
- * source of a bad record.
+ * Every source type (file, mysql, pgsql, ldap, maildir) fills one small
+ * table of functions, like OpenSMTPD's table backends; the rest of the
+ * agent sees only struct source.  A source adds its records to the shared
+ * canonical state with its index as the tag, so that state_finish() can
+ * name the source of a bad record.
  *
  * An export fails in one of these ways, and the caller maps them to exit
  * codes: SOURCE_DOWN (75: database unreachable, file missing or unreadable,
@@ -36,6 +36,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
+
+#include <sodium.h>
 
 #include "../formats/conf.h"
 #include "../formats/err.h"
@@ -225,5 +227,63 @@ int source_password_check(const struct source *src, const char *path,
  * if that is right)", for a query or search that yielded nothing
  */
 int source_empty(const struct source *src, const char *what, struct err *err);
+
+/*
+ * source_path_check - a key naming a file must be an absolute path when it
+ * is set: "file:line: [source NAME]: KEY must be an absolute path"
+ */
+int source_path_check(const struct conf_file *cf,
+		      const struct conf_section *sec, const char *key,
+		      const char *value, struct err *err);
+
+/*
+ * source_db_check - the connection keys the SQL sources share: host or
+ * socket, not both; socket an absolute path (socket_is says what it names,
+ * "" or e.g. " (the socket's directory)"); password_file an absolute path
+ */
+int source_db_check(const struct conf_file *cf, const struct conf_section *sec,
+		    const char *host, const char *socket, const char *socket_is,
+		    const char *password_file, struct err *err);
+
+/*
+ * source_db_preset - "schema = NAME" of an SQL source: the preset's
+ * queries for dialect ("mysql", "pgsql") where the user set none; "" is
+ * no schema.  An unknown name is "file:line: ... (known for type ...)".
+ */
+int source_db_preset(const struct conf_file *cf,
+		     const struct conf_section *sec, const char *dialect,
+		     const char *schema, char **domains_query,
+		     char **recipients_query, char **change_query,
+		     struct err *err);
+
+/*
+ * source_db_poller - how a database source asks its change query on the
+ * connection its polls keep (conn is the type's own handle)
+ */
+struct source_db_poller {
+	/* connect - a new connection, or NULL with SOURCE_DOWN's message */
+	void *(*connect)(struct source *src, struct err *err);
+	/* change - the change query's result hashed into out[32] */
+	int (*change)(struct source *src, void *conn, unsigned char *out,
+		      struct err *err);
+	void (*close)(void *conn);
+};
+
+/*
+ * source_db_poll - a poll of a database source: the change query on the
+ * connection *conn kept between polls (opened when NULL), so a poll that
+ * finds no change costs one round trip; a connection the server dropped
+ * is replaced once.  1 when the result differs from last, 0 when not, or
+ * the SOURCE_* failure.
+ */
+int source_db_poll(struct source *src, const struct source_db_poller *p,
+		   void **conn, const unsigned char *last, struct err *err);
+
+/*
+ * source_change_add - one column of a change marker's row into its hash:
+ * a NULL column (value NULL) and an empty one hash differently
+ */
+void source_change_add(crypto_generichash_state *h, const char *value,
+		       size_t len);
 
 #endif

@@ -54,7 +54,7 @@ struct maildir_conf {
 	char real_root[PATH_MAX];	/* root with symlinks resolved */
 };
 
-static const struct conf_key maildir_keys[] = {
+static const struct conf_key source_maildir_keys[] = {
     {"type", CONF_STRING, NULL, offsetof(struct maildir_conf, type), 0, 0},
     {"root", CONF_STRING, NULL, offsetof(struct maildir_conf, root), 0, 0},
     {"layout", CONF_STRING, "%d/%n", offsetof(struct maildir_conf, layout), 0,
@@ -62,8 +62,10 @@ static const struct conf_key maildir_keys[] = {
     {NULL, 0, NULL, 0, 0, 0},
 };
 
-static int maildir_configure(struct source *src, const struct conf_file *cf,
-			     const struct conf_section *sec, struct err *err)
+static int source_maildir_configure(struct source *src,
+				    const struct conf_file *cf,
+				    const struct conf_section *sec,
+				    struct err *err)
 {
 	struct maildir_conf *mc;
 	const char *p;
@@ -73,7 +75,7 @@ static int maildir_configure(struct source *src, const struct conf_file *cf,
 	if ((mc = calloc(1, sizeof(*mc))) == NULL)
 		return err_set(err, "out of memory");
 	src->priv = mc;
-	if (conf_apply(cf, sec, maildir_keys, mc, err) < 0)
+	if (conf_apply(cf, sec, source_maildir_keys, mc, err) < 0)
 		return -1;
 	/* A mailbox tree always yields recipients, unless it is broken. */
 	src->no_recipients = 0;
@@ -126,7 +128,7 @@ static int maildir_configure(struct source *src, const struct conf_file *cf,
 	return 0;
 }
 
-static void maildir_free(struct source *src)
+static void source_maildir_free(struct source *src)
 {
 	struct maildir_conf *mc = src->priv;
 
@@ -134,12 +136,12 @@ static void maildir_free(struct source *src)
 		return;
 	while (mc->nsegs > 0)
 		free(mc->segs[--mc->nsegs]);
-	conf_free_target(maildir_keys, mc);
+	conf_free_target(source_maildir_keys, mc);
 	free(mc);
 	src->priv = NULL;
 }
 
-static int maildir_check(struct source *src, struct err *err)
+static int source_maildir_check(struct source *src, struct err *err)
 {
 	struct maildir_conf *mc = src->priv;
 	struct stat st;
@@ -152,8 +154,8 @@ static int maildir_check(struct source *src, struct err *err)
 	return 0;
 }
 
-/* maildir_is_dir - 1 when path is a directory (not following a symlink) */
-static int maildir_is_dir(const char *path)
+/* source_maildir_is_dir - 1 when path is a directory (not via a symlink) */
+static int source_maildir_is_dir(const char *path)
 {
 	struct stat st;
 
@@ -161,12 +163,12 @@ static int maildir_is_dir(const char *path)
 }
 
 /*
- * maildir_dir_under - 1 when path is a directory, or a symlink to one whose
- * target stays under the real root; 0 otherwise, *escapes_r = 1 for a link
- * that leads out of root
+ * source_maildir_dir_under - 1 when path is a directory, or a symlink to one
+ * whose target stays under the real root; 0 otherwise, *escapes_r = 1 for a
+ * link that leads out of root
  */
-static int maildir_dir_under(const struct maildir_conf *mc, const char *path,
-			     int *escapes_r)
+static int source_maildir_dir_under(const struct maildir_conf *mc,
+				    const char *path, int *escapes_r)
 {
 	char real[PATH_MAX];
 	struct stat st;
@@ -188,15 +190,19 @@ static int maildir_dir_under(const struct maildir_conf *mc, const char *path,
 	return 1;
 }
 
-/* maildir_skip - count an entry that is not exported, keep one example */
-static void maildir_skip(struct source *src, const char *path, const char *why)
+/*
+ * source_maildir_skip - count an entry that is not exported, keep one
+ * example
+ */
+static void source_maildir_skip(struct source *src, const char *path,
+				const char *why)
 {
 	if (src->skipped++ == 0)
 		snprintf(src->skipped_example, sizeof(src->skipped_example),
 			 "%.200s (%s)", path, why);
 }
 
-static int maildir_is_mailbox(const char *path)
+static int source_maildir_is_mailbox(const char *path)
 {
 	char p[4200];
 	const char *sub[] = {"cur", "new", "tmp"};
@@ -205,7 +211,8 @@ static int maildir_is_mailbox(const char *path)
 	for (i = 0; i < 3; i++) {
 		int n = snprintf(p, sizeof(p), "%s/%s", path, sub[i]);
 
-		if (n < 0 || (size_t)n >= sizeof(p) || !maildir_is_dir(p))
+		if (n < 0 || (size_t)n >= sizeof(p) ||
+		    !source_maildir_is_dir(p))
 			return 0;
 	}
 	return 1;
@@ -220,9 +227,9 @@ struct maildir_walk {
 	char domain_buf[NORM_BUF_SIZE];
 };
 
-/* maildir_walk - walk segment i below dir */
-static int maildir_walk(struct maildir_walk *w, const char *dir, size_t i,
-			struct err *err)
+/* source_maildir_walk - walk segment i below dir */
+static int source_maildir_walk(struct maildir_walk *w, const char *dir,
+			       size_t i, struct err *err)
 {
 	const char *seg;
 	DIR *d = NULL;
@@ -234,7 +241,7 @@ static int maildir_walk(struct maildir_walk *w, const char *dir, size_t i,
 		char addr[600];
 
 		/* cur/, new/, tmp/ are real directories, also in a link. */
-		if (!maildir_is_mailbox(dir))
+		if (!source_maildir_is_mailbox(dir))
 			return SOURCE_OK;
 		n = snprintf(addr, sizeof(addr), "%s@%s", w->local, w->domain);
 		if (n < 0 || (size_t)n >= sizeof(addr)) {
@@ -250,13 +257,14 @@ static int maildir_walk(struct maildir_walk *w, const char *dir, size_t i,
 		n = snprintf(path, sizeof(path), "%s/%s", dir, seg);
 		if (n < 0 || (size_t)n >= sizeof(path))
 			return SOURCE_OK;
-		if (!maildir_dir_under(w->mc, path, &esc)) {
+		if (!source_maildir_dir_under(w->mc, path, &esc)) {
 			if (esc)
-				maildir_skip(w->src, path, "link out of root");
+				source_maildir_skip(w->src, path,
+						    "link out of root");
 			return SOURCE_OK;
 		}
 		source_watch_dir(w->ctx, path);
-		return maildir_walk(w, path, i + 1, err);
+		return source_maildir_walk(w, path, i + 1, err);
 	}
 	if ((d = opendir(dir)) == NULL) {
 		err_sys(err, "source %s: opendir(%s)", w->src->name, dir);
@@ -277,9 +285,10 @@ static int maildir_walk(struct maildir_walk *w, const char *dir, size_t i,
 		n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (n < 0 || (size_t)n >= sizeof(path))
 			continue;
-		if (!maildir_dir_under(w->mc, path, &esc)) {
+		if (!source_maildir_dir_under(w->mc, path, &esc)) {
 			if (esc)
-				maildir_skip(w->src, path, "link out of root");
+				source_maildir_skip(w->src, path,
+						    "link out of root");
 			continue;
 		}
 		if (strcmp(seg, "%d") == 0) {
@@ -292,7 +301,8 @@ static int maildir_walk(struct maildir_walk *w, const char *dir, size_t i,
 					w->domain_buf, sizeof(w->domain_buf),
 					&dl, &derr) < 0 ||
 			    strchr(de->d_name, '.') == NULL) {
-				maildir_skip(w->src, path, "not a domain name");
+				source_maildir_skip(w->src, path,
+						    "not a domain name");
 				continue;
 			}
 			source_watch_dir(w->ctx, path);
@@ -305,15 +315,15 @@ static int maildir_walk(struct maildir_walk *w, const char *dir, size_t i,
 			source_watch_dir(w->ctx, path);
 			w->local = de->d_name;
 		}
-		if ((rc = maildir_walk(w, path, i + 1, err)) < 0)
+		if ((rc = source_maildir_walk(w, path, i + 1, err)) < 0)
 			break;
 	}
 	closedir(d);
 	return rc;
 }
 
-static int maildir_export(struct source *src, struct source_export_ctx *ctx,
-			  struct err *err)
+static int source_maildir_export(struct source *src,
+				 struct source_export_ctx *ctx, struct err *err)
 {
 	struct maildir_conf *mc = src->priv;
 	struct maildir_walk w = {src, ctx, mc, NULL, NULL, ""};
@@ -336,15 +346,15 @@ static int maildir_export(struct source *src, struct source_export_ctx *ctx,
 		return SOURCE_DOWN;
 	}
 	source_watch_dir(ctx, mc->root);
-	return maildir_walk(&w, mc->root, 0, err);
+	return source_maildir_walk(&w, mc->root, 0, err);
 }
 
 /*
- * maildir_poll - 1 when root was mounted or unmounted since the last
+ * source_maildir_poll - 1 when root was mounted or unmounted since the last
  * export: inotify says nothing when a file system is mounted on a watched
  * directory, so the daemon asks every poll_interval (2 s)
  */
-static int maildir_poll(struct source *src, struct err *err)
+static int source_maildir_poll(struct source *src, struct err *err)
 {
 	struct maildir_conf *mc = src->priv;
 
@@ -354,9 +364,9 @@ static int maildir_poll(struct source *src, struct err *err)
 
 const struct source_ops source_maildir_ops = {
     .type = "maildir",
-    .configure = maildir_configure,
-    .check = maildir_check,
-    .export = maildir_export,
-    .poll = maildir_poll,
-    .free = maildir_free,
+    .configure = source_maildir_configure,
+    .check = source_maildir_check,
+    .export = source_maildir_export,
+    .poll = source_maildir_poll,
+    .free = source_maildir_free,
 };

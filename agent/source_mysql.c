@@ -28,6 +28,9 @@
  * Domains and addresses are taken as the database compares them: trailing
  * blanks of a non-binary string (PAD SPACE collations) are dropped.
  *
+ * Each export has a connection of its own; polls keep one open for the
+ * change query, so a poll that finds no change costs one round trip.
+ *
  * Connection and server errors are SOURCE_DOWN; a query returning the wrong
  * number of columns, a NULL or a malformed record is SOURCE_BAD, and the
  * message names the source and the query.
@@ -45,7 +48,6 @@
 #include <mysql.h>
 #include <sodium.h>
 
-#include "preset.h"
 #include "source.h"
 
 #define MYSQL_PW_MAX 1024
@@ -67,9 +69,11 @@ struct mysql_conf {
 	/* the change query's last result, hashed */
 	unsigned char change[32];
 	int have_change;
+	/* the change query's connection (MYSQL *), kept between polls */
+	void *poller;
 };
 
-static const struct conf_key mysql_keys[] = {
+static const struct conf_key source_mysql_keys[] = {
     {"type", CONF_STRING, NULL, offsetof(struct mysql_conf, type), 0, 0},
     {"host", CONF_STRING, "", offsetof(struct mysql_conf, host), 0, 0},
     {"socket", CONF_STRING, "", offsetof(struct mysql_conf, socket), 0, 0},
@@ -92,82 +96,60 @@ static const struct conf_key mysql_keys[] = {
     {NULL, 0, NULL, 0, 0, 0},
 };
 
-/* mysql_preset - the queries of "schema = NAME" where the user wrote none */
-static int mysql_preset(struct source *src, const struct conf_file *cf,
-			const struct conf_section *sec, struct err *err)
-{
-	struct mysql_conf *mc = src->priv;
-	const struct preset *p = preset_find(mc->schema, "mysql");
-
-	if (p == NULL)
-		return err_set(err,
-			       "%s:%u: [source %s]: unknown schema '%s' "
-			       "(known for type mysql: %s)",
-			       cf->path, conf_line(sec, "schema"), sec->name,
-			       mc->schema, preset_names("mysql"));
-	if (preset_fill(p, &mc->domains_query, &mc->recipients_query,
-			&mc->change_query) < 0)
-		return err_set(err, "out of memory");
-	return 0;
-}
-
-static int mysql_configure(struct source *src, const struct conf_file *cf,
-			   const struct conf_section *sec, struct err *err)
+static int source_mysql_configure(struct source *src,
+				  const struct conf_file *cf,
+				  const struct conf_section *sec,
+				  struct err *err)
 {
 	struct mysql_conf *mc;
 
 	if ((mc = calloc(1, sizeof(*mc))) == NULL)
 		return err_set(err, "out of memory");
 	src->priv = mc;
-	if (conf_apply(cf, sec, mysql_keys, mc, err) < 0)
+	if (conf_apply(cf, sec, source_mysql_keys, mc, err) < 0)
 		return -1;
-	if (*mc->schema != '\0' && mysql_preset(src, cf, sec, err) < 0)
+	if (source_db_preset(cf, sec, "mysql", mc->schema, &mc->domains_query,
+			     &mc->recipients_query, &mc->change_query,
+			     err) < 0)
 		return -1;
 	if (*mc->domains_query == '\0' && *mc->recipients_query == '\0')
 		return err_set(err,
 			       "%s:%u: [source %s]: set domains_query or "
 			       "recipients_query",
 			       cf->path, sec->line, sec->name);
-	if (*mc->host != '\0' && *mc->socket != '\0')
-		return err_set(err,
-			       "%s:%u: [source %s]: set host or socket, "
-			       "not both",
-			       cf->path, conf_line(sec, "socket"), sec->name);
-	if (*mc->socket != '\0' && mc->socket[0] != '/')
-		return err_set(err,
-			       "%s:%u: [source %s]: socket must be an "
-			       "absolute path",
-			       cf->path, conf_line(sec, "socket"), sec->name);
-	if (*mc->password_file != '\0' && mc->password_file[0] != '/')
-		return err_set(err,
-			       "%s:%u: [source %s]: password_file must be "
-			       "an absolute path",
-			       cf->path, conf_line(sec, "password_file"),
-			       sec->name);
+	if (source_db_check(cf, sec, mc->host, mc->socket, "",
+			    mc->password_file, err) < 0)
+		return -1;
 	src->poll_interval_ms = mc->poll_interval;
 	return 0;
 }
 
-static void mysql_free(struct source *src)
+static void source_mysql_free(struct source *src)
 {
 	struct mysql_conf *mc = src->priv;
 
 	if (mc == NULL)
 		return;
-	conf_free_target(mysql_keys, mc);
+	if (mc->poller != NULL)
+		mysql_close(mc->poller);
+	conf_free_target(source_mysql_keys, mc);
 	free(mc);
 	src->priv = NULL;
 }
 
-/* mysql_password - the first line of password_file into pw (wiped by caller) */
-static int mysql_password(struct source *src, const struct mysql_conf *mc,
-			  char *pw, size_t size, struct err *err)
+/*
+ * source_mysql_password - the first line of password_file into pw (wiped by
+ * caller)
+ */
+static int source_mysql_password(struct source *src,
+				 const struct mysql_conf *mc, char *pw,
+				 size_t size, struct err *err)
 {
 	return source_password(src, mc->password_file, pw, size, err);
 }
 
-/* mysql_connect - a connection, or NULL with SOURCE_DOWN's message */
-static MYSQL *mysql_connect(struct source *src, struct err *err)
+/* source_mysql_connect - a connection, or NULL with SOURCE_DOWN's message */
+static MYSQL *source_mysql_connect(struct source *src, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	MYSQL *db = NULL;
@@ -179,7 +161,7 @@ static MYSQL *mysql_connect(struct source *src, struct err *err)
 		err_set(err, "source %s: out of memory", src->name);
 		return NULL;
 	}
-	if (mysql_password(src, mc, pw, MYSQL_PW_MAX, err) < 0)
+	if (source_mysql_password(src, mc, pw, MYSQL_PW_MAX, err) < 0)
 		goto out;
 	if ((db = mysql_init(NULL)) == NULL) {
 		err_set(err, "source %s: mysql_init: out of memory", src->name);
@@ -207,8 +189,11 @@ out:
 	return db;
 }
 
-/* mysql_kind - server refusals of the query are bad config; the rest down */
-static int mysql_kind(MYSQL *db)
+/*
+ * source_mysql_kind - server refusals of the query are bad config; the rest
+ * down
+ */
+static int source_mysql_kind(MYSQL *db)
 {
 	unsigned e = mysql_errno(db);
 
@@ -216,13 +201,15 @@ static int mysql_kind(MYSQL *db)
 	return e >= 2000 && e < 3000 ? SOURCE_DOWN : SOURCE_BAD;
 }
 
-/* mysql_run - run a query and fetch its whole result */
-static int mysql_run(struct source *src, MYSQL *db, const char *key,
-		     const char *query, MYSQL_RES **res_r, struct err *err)
+/* source_mysql_run - run a query and fetch its whole result */
+static int source_mysql_run(struct source *src, MYSQL *db, const char *key,
+			    const char *query, MYSQL_RES **res_r,
+			    struct err *err)
 {
 	if (mysql_real_query(db, query, strlen(query)) != 0 ||
 	    (*res_r = mysql_store_result(db)) == NULL) {
-		int kind = mysql_errno(db) != 0 ? mysql_kind(db) : SOURCE_BAD;
+		int kind =
+		    mysql_errno(db) != 0 ? source_mysql_kind(db) : SOURCE_BAD;
 
 		err_set(err, "source %s: %s: %s", src->name, key,
 			mysql_errno(db) != 0
@@ -237,14 +224,14 @@ static int mysql_run(struct source *src, MYSQL *db, const char *key,
 #define MYSQL_BINARY 63
 
 /*
- * mysql_pad - the length of a value as the database compares it: a
+ * source_mysql_pad - the length of a value as the database compares it: a
  * non-binary string is compared under its collation, and MySQL and MariaDB
  * collations are PAD SPACE (the "_nopad_" ones aside), so "a@b.example "
  * is the key the primary's lookup of a@b.example finds: trailing blanks
  * are dropped
  */
-static unsigned long mysql_pad(const MYSQL_FIELD *f, const char *v,
-			       unsigned long len)
+static unsigned long source_mysql_pad(const MYSQL_FIELD *f, const char *v,
+				      unsigned long len)
 {
 	if (f->charsetnr == MYSQL_BINARY)
 		return len;
@@ -253,8 +240,9 @@ static unsigned long mysql_pad(const MYSQL_FIELD *f, const char *v,
 	return len;
 }
 
-static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
-			 MYSQL *db, struct err *err)
+static int source_mysql_domains(struct source *src,
+				struct source_export_ctx *ctx, MYSQL *db,
+				struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	MYSQL_RES *res = NULL;
@@ -266,8 +254,8 @@ static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 	char where[SOURCE_WHERE_MAX];
 	int rc;
 
-	if ((rc = mysql_run(src, db, "domains_query", mc->domains_query, &res,
-			    err)) < 0)
+	if ((rc = source_mysql_run(src, db, "domains_query", mc->domains_query,
+				   &res, err)) < 0)
 		return rc;
 	ncol = mysql_num_fields(res);
 	fields = mysql_fetch_fields(res);
@@ -291,7 +279,7 @@ static int mysql_domains(struct source *src, struct source_export_ctx *ctx,
 		}
 		if ((rc = source_add_domain(
 			 src, ctx, row[0],
-			 mysql_pad(&fields[0], row[0], lens[0]),
+			 source_mysql_pad(&fields[0], row[0], lens[0]),
 			 ncol == 2 ? row[1] : NULL,
 			 ncol == 2 && row[1] ? lens[1] : 0, where, err)) < 0)
 			goto out;
@@ -304,8 +292,9 @@ out:
 
 #define MYSQL_KEY_GUESS 32 /* octets of a typical address */
 
-static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
-			    MYSQL *db, struct err *err)
+static int source_mysql_recipients(struct source *src,
+				   struct source_export_ctx *ctx, MYSQL *db,
+				   struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	MYSQL_RES *res = NULL;
@@ -316,8 +305,8 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 	unsigned long long rowno = 0;
 	int rc;
 
-	if ((rc = mysql_run(src, db, "recipients_query", mc->recipients_query,
-			    &res, err)) < 0)
+	if ((rc = source_mysql_run(src, db, "recipients_query",
+				   mc->recipients_query, &res, err)) < 0)
 		return rc;
 	ncol = mysql_num_fields(res);
 	fields = mysql_fetch_fields(res);
@@ -349,7 +338,8 @@ static int mysql_recipients(struct source *src, struct source_export_ctx *ctx,
 			goto out;
 		}
 		if ((rc = source_add_recipient_n(
-			 src, ctx, row[0], mysql_pad(fields, row[0], lens[0]),
+			 src, ctx, row[0],
+			 source_mysql_pad(fields, row[0], lens[0]),
 			 "recipients_query", " row ", rowno, err)) < 0)
 			goto out;
 	}
@@ -359,9 +349,9 @@ out:
 	return rc;
 }
 
-/* mysql_change - hash of the change query's whole result */
-static int mysql_change(struct source *src, MYSQL *db, unsigned char *out,
-			struct err *err)
+/* source_mysql_change - hash of the change query's whole result */
+static int source_mysql_change(struct source *src, MYSQL *db,
+			       unsigned char *out, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	crypto_generichash_state h;
@@ -371,54 +361,45 @@ static int mysql_change(struct source *src, MYSQL *db, unsigned char *out,
 	unsigned long *lens;
 	int rc;
 
-	if ((rc = mysql_run(src, db, "change_query", mc->change_query, &res,
-			    err)) < 0)
+	if ((rc = source_mysql_run(src, db, "change_query", mc->change_query,
+				   &res, err)) < 0)
 		return rc;
 	crypto_generichash_init(&h, NULL, 0, 32);
 	ncol = mysql_num_fields(res);
 	while ((row = mysql_fetch_row(res)) != NULL) {
 		lens = mysql_fetch_lengths(res);
-		for (i = 0; i < ncol; i++) {
-			unsigned char tag = row[i] == NULL ? 0 : 1;
-			uint64_t len = row[i] == NULL ? 0 : lens[i];
-
-			crypto_generichash_update(&h, &tag, 1);
-			crypto_generichash_update(&h, (void *)&len,
-						  sizeof(len));
-			if (row[i] != NULL)
-				crypto_generichash_update(
-				    &h, (const unsigned char *)row[i], len);
-		}
+		for (i = 0; i < ncol; i++)
+			source_change_add(&h, row[i], row[i] ? lens[i] : 0);
 	}
 	crypto_generichash_final(&h, out, 32);
 	mysql_free_result(res);
 	return SOURCE_OK;
 }
 
-static int mysql_export(struct source *src, struct source_export_ctx *ctx,
-			struct err *err)
+static int source_mysql_export(struct source *src,
+			       struct source_export_ctx *ctx, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 	MYSQL *db;
 	unsigned char change[32];
 	int rc = SOURCE_DOWN, have = 0;
 
-	if ((db = mysql_connect(src, err)) == NULL)
+	if ((db = source_mysql_connect(src, err)) == NULL)
 		return SOURCE_DOWN;
 	/*
 	 * Read the change marker first: a change between it and the data
 	 * makes the next poll see a difference and export again.
 	 */
 	if (*mc->change_query != '\0') {
-		if ((rc = mysql_change(src, db, change, err)) < 0)
+		if ((rc = source_mysql_change(src, db, change, err)) < 0)
 			goto out;
 		have = 1;
 	}
 	if (*mc->domains_query != '\0' &&
-	    (rc = mysql_domains(src, ctx, db, err)) < 0)
+	    (rc = source_mysql_domains(src, ctx, db, err)) < 0)
 		goto out;
 	if (*mc->recipients_query != '\0' &&
-	    (rc = mysql_recipients(src, ctx, db, err)) < 0)
+	    (rc = source_mysql_recipients(src, ctx, db, err)) < 0)
 		goto out;
 	if (have) {
 		memcpy(mc->change, change, sizeof(change));
@@ -430,26 +411,46 @@ out:
 	return rc;
 }
 
-static int mysql_poll(struct source *src, struct err *err)
+/*
+ * source_mysql_poll_connect - the poll's connection through source_db_poll;
+ * it lives on, so children the daemon starts must not inherit it
+ */
+static void *source_mysql_poll_connect(struct source *src, struct err *err)
 {
+	MYSQL *db = source_mysql_connect(src, err);
+
+	if (db != NULL)
+		(void)fcntl((int)mysql_get_socket(db), F_SETFD, FD_CLOEXEC);
+	return db;
+}
+
+static int source_mysql_poll_change(struct source *src, void *conn,
+				    unsigned char *out, struct err *err)
+{
+	return source_mysql_change(src, conn, out, err);
+}
+
+static void source_mysql_poll_close(void *conn)
+{
+	mysql_close(conn);
+}
+
+static int source_mysql_poll(struct source *src, struct err *err)
+{
+	static const struct source_db_poller poller = {
+	    source_mysql_poll_connect,
+	    source_mysql_poll_change,
+	    source_mysql_poll_close,
+	};
 	struct mysql_conf *mc = src->priv;
-	MYSQL *db;
-	unsigned char change[32];
-	int rc;
 
 	/* Without a change query, every poll is a full export. */
 	if (*mc->change_query == '\0' || !mc->have_change)
 		return 1;
-	if ((db = mysql_connect(src, err)) == NULL)
-		return SOURCE_DOWN;
-	rc = mysql_change(src, db, change, err);
-	mysql_close(db);
-	if (rc < 0)
-		return rc;
-	return sodium_memcmp(change, mc->change, sizeof(change)) != 0;
+	return source_db_poll(src, &poller, &mc->poller, mc->change, err);
 }
 
-static int mysql_check(struct source *src, struct err *err)
+static int source_mysql_check(struct source *src, struct err *err)
 {
 	struct mysql_conf *mc = src->priv;
 
@@ -458,9 +459,9 @@ static int mysql_check(struct source *src, struct err *err)
 
 const struct source_ops source_mysql_ops = {
     .type = "mysql",
-    .configure = mysql_configure,
-    .check = mysql_check,
-    .export = mysql_export,
-    .poll = mysql_poll,
-    .free = mysql_free,
+    .configure = source_mysql_configure,
+    .check = source_mysql_check,
+    .export = source_mysql_export,
+    .poll = source_mysql_poll,
+    .free = source_mysql_free,
 };

@@ -33,12 +33,19 @@
  * The queries of one export run in one REPEATABLE READ READ ONLY
  * transaction, so the change marker and the data are one snapshot.  Rows
  * are read through a cursor, PGSQL_BATCH at a time: a million recipients
- * never sit in a client-side result as a whole.
+ * never sit in a client-side result as a whole.  The change query's small
+ * result is read whole, in one round trip; polls keep one read-only
+ * connection open for it, so a poll that finds no change costs that
+ * round trip and nothing else.
  *
  * Connection errors, a lost connection and server shutdown are
  * SOURCE_DOWN; a query the server refuses, a result of the wrong shape, a
  * NULL or malformed record, or a query that returns nothing (unless
  * allow_empty) is SOURCE_BAD, and the message names the source and query.
+ *
+ * One file over 600 lines: the keys, the connection, the cursor and the
+ * case rules all serve the one source type and share its private struct;
+ * what the database sources have in common is in source.c.
  *
  * Security: the password is read from its file for each connection, kept
  * only for the connection call and wiped right after; it is never logged.
@@ -53,7 +60,6 @@
 #include <sodium.h>
 
 #include "../formats/norm.h"
-#include "preset.h"
 #include "source.h"
 
 struct pgsql_conf {
@@ -80,6 +86,8 @@ struct pgsql_conf {
 	int have_change;
 	/* the LISTEN connection, kept between polls */
 	PGconn *listener;
+	/* the change query's connection (PGconn *), kept between polls */
+	void *poller;
 	/* rows left out by mixed_case = drop in the last export */
 	unsigned long long dropped;
 	char dropped_first[256];
@@ -151,58 +159,34 @@ static int source_pgsql_configure(struct source *src,
 {
 	static const char *const drop_fold[] = {"drop", "fold", NULL};
 	struct pgsql_conf *pc;
-	const struct preset *p;
 
 	if ((pc = calloc(1, sizeof(*pc))) == NULL)
 		return err_set(err, "out of memory");
 	src->priv = pc;
 	if (conf_apply(cf, sec, source_pgsql_keys, pc, err) < 0)
 		return -1;
-	if (*pc->schema != '\0') {
-		if ((p = preset_find(pc->schema, "pgsql")) == NULL)
-			return err_set(
-			    err,
-			    "%s:%u: [source %s]: unknown schema '%s' "
-			    "(known for type pgsql: %s)",
-			    cf->path, conf_line(sec, "schema"), sec->name,
-			    pc->schema, preset_names("pgsql"));
-		if (preset_fill(p, &pc->domains_query, &pc->recipients_query,
-				&pc->change_query) < 0)
-			return err_set(err, "out of memory");
-	}
+	if (source_db_preset(cf, sec, "pgsql", pc->schema, &pc->domains_query,
+			     &pc->recipients_query, &pc->change_query,
+			     err) < 0)
+		return -1;
 	if (*pc->domains_query == '\0' && *pc->recipients_query == '\0')
 		return err_set(err,
 			       "%s:%u: [source %s]: set schema, domains_query "
 			       "or recipients_query",
 			       cf->path, sec->line, sec->name);
-	if (*pc->host != '\0' && *pc->socket != '\0')
-		return err_set(err,
-			       "%s:%u: [source %s]: set host or socket, "
-			       "not both",
-			       cf->path, conf_line(sec, "socket"), sec->name);
-	if (*pc->socket != '\0' && pc->socket[0] != '/')
-		return err_set(err,
-			       "%s:%u: [source %s]: socket must be an "
-			       "absolute path (the socket's directory)",
-			       cf->path, conf_line(sec, "socket"), sec->name);
-	if (*pc->password_file != '\0' && pc->password_file[0] != '/')
-		return err_set(err,
-			       "%s:%u: [source %s]: password_file must be "
-			       "an absolute path",
-			       cf->path, conf_line(sec, "password_file"),
-			       sec->name);
+	if (source_db_check(cf, sec, pc->host, pc->socket,
+			    " (the socket's directory)", pc->password_file,
+			    err) < 0)
+		return -1;
 	if (!source_pgsql_one_of(pc->sslmode, source_pgsql_sslmodes))
 		return err_set(err,
 			       "%s:%u: [source %s]: sslmode must be disable, "
 			       "allow, prefer, require, verify-ca or "
 			       "verify-full",
 			       cf->path, conf_line(sec, "sslmode"), sec->name);
-	if (*pc->sslrootcert != '\0' && pc->sslrootcert[0] != '/')
-		return err_set(err,
-			       "%s:%u: [source %s]: sslrootcert must be an "
-			       "absolute path",
-			       cf->path, conf_line(sec, "sslrootcert"),
-			       sec->name);
+	if (source_path_check(cf, sec, "sslrootcert", pc->sslrootcert, err) <
+	    0)
+		return -1;
 	if ((strcmp(pc->sslmode, "verify-ca") == 0 ||
 	     strcmp(pc->sslmode, "verify-full") == 0) &&
 	    *pc->sslrootcert == '\0')
@@ -234,13 +218,22 @@ static void source_pgsql_free(struct source *src)
 		return;
 	if (pc->listener != NULL)
 		PQfinish(pc->listener);
+	if (pc->poller != NULL)
+		PQfinish(pc->poller);
 	conf_free_target(source_pgsql_keys, pc);
 	free(pc);
 	src->priv = NULL;
 }
 
-/* source_pgsql_connect - a connection, or NULL with SOURCE_DOWN's message */
-static PGconn *source_pgsql_connect(struct source *src, struct err *err)
+/* PGSQL_POLL_OPTIONS - the poll's connection: whatever it runs reads only */
+#define PGSQL_POLL_OPTIONS "-c default_transaction_read_only=on"
+
+/*
+ * source_pgsql_connect - a connection (with the server options, or NULL),
+ * or NULL with SOURCE_DOWN's message
+ */
+static PGconn *source_pgsql_connect(struct source *src, const char *options,
+				    struct err *err)
 {
 	struct pgsql_conf *pc = src->priv;
 	const char *keys[16], *vals[16];
@@ -287,6 +280,10 @@ static PGconn *source_pgsql_connect(struct source *src, struct err *err)
 	vals[n++] = "UTF8";
 	keys[n] = "application_name";
 	vals[n++] = "mxsync-agent";
+	if (options != NULL) {
+		keys[n] = "options";
+		vals[n++] = options;
+	}
 	/* no ~/.pgpass or service file of whoever runs the agent */
 	keys[n] = "passfile";
 	vals[n++] = "/dev/null";
@@ -612,43 +609,46 @@ out:
 	return rc;
 }
 
-/* source_pgsql_change - hash of the change query's whole result */
+/*
+ * source_pgsql_change - hash of the change query's whole result, asked in
+ * one round trip (one statement of the extended protocol, no cursor): a
+ * poll that finds no change costs exactly that.  The result is read
+ * whole; a change query is small (a count, a max(modified)).
+ */
 static int source_pgsql_change(struct source *src, PGconn *db,
 			       unsigned char *out, struct err *err)
 {
 	struct pgsql_conf *pc = src->priv;
 	crypto_generichash_state h;
-	struct pgsql_rows rows;
-	int i, ncol, rc;
+	PGresult *res;
+	int i, r, ncol, nrows, rc;
 
-	if ((rc = source_pgsql_open(src, db, "change_query", pc->change_query,
-				    &rows, err)) < 0)
-		return rc;
-	crypto_generichash_init(&h, NULL, 0, 32);
-	ncol = PQnfields(rows.res);
-	while ((rc = source_pgsql_next(src, db, &rows, err)) > 0) {
-		for (i = 0; i < ncol; i++) {
-			unsigned char tag =
-			    PQgetisnull(rows.res, rows.row, i) ? 0 : 1;
-			uint64_t len =
-			    tag ? (uint64_t)PQgetlength(rows.res, rows.row, i)
-				: 0;
-
-			crypto_generichash_update(&h, &tag, 1);
-			crypto_generichash_update(&h, (void *)&len,
-						  sizeof(len));
-			if (tag)
-				crypto_generichash_update(
-				    &h,
-				    (const unsigned char *)PQgetvalue(
-					rows.res, rows.row, i),
-				    len);
-		}
+	res = PQexecParams(db, pc->change_query, 0, NULL, NULL, NULL, NULL, 0);
+	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		err_set(err,
+			"source %s: change_query: the query returned no "
+			"result set",
+			src->name);
+		return SOURCE_BAD;
 	}
-	source_pgsql_close(db, &rows);
-	if (rc < 0)
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = source_pgsql_fail(src, db, res, "change_query", err);
+		PQclear(res);
 		return rc;
+	}
+	crypto_generichash_init(&h, NULL, 0, 32);
+	ncol = PQnfields(res);
+	nrows = PQntuples(res);
+	for (r = 0; r < nrows; r++)
+		for (i = 0; i < ncol; i++)
+			source_change_add(&h,
+					  PQgetisnull(res, r, i)
+					      ? NULL
+					      : PQgetvalue(res, r, i),
+					  (size_t)PQgetlength(res, r, i));
 	crypto_generichash_final(&h, out, 32);
+	PQclear(res);
 	return SOURCE_OK;
 }
 
@@ -667,7 +667,7 @@ static int source_pgsql_listen(struct source *src, struct err *err)
 		return 0;
 	if (pc->listener != NULL)
 		PQfinish(pc->listener);
-	if ((pc->listener = source_pgsql_connect(src, err)) == NULL)
+	if ((pc->listener = source_pgsql_connect(src, NULL, err)) == NULL)
 		return SOURCE_DOWN;
 	snprintf(sql, sizeof(sql), "LISTEN %s", pc->listen);
 	if ((rc = source_pgsql_command(src, pc->listener, "listen", sql, err)) <
@@ -695,7 +695,7 @@ static int source_pgsql_export(struct source *src,
 	 */
 	if (*pc->listen != '\0' && (rc = source_pgsql_listen(src, err)) < 0)
 		return rc;
-	if ((db = source_pgsql_connect(src, err)) == NULL)
+	if ((db = source_pgsql_connect(src, NULL, err)) == NULL)
 		return SOURCE_DOWN;
 	/*
 	 * Every row is read: plan the cursors for the whole result, not
@@ -760,12 +760,31 @@ static int source_pgsql_notified(struct source *src, struct err *err)
 	return got;
 }
 
+/* the poll's connection through source_db_poll: read-only from its start */
+static void *source_pgsql_poll_connect(struct source *src, struct err *err)
+{
+	return source_pgsql_connect(src, PGSQL_POLL_OPTIONS, err);
+}
+
+static int source_pgsql_poll_change(struct source *src, void *conn,
+				    unsigned char *out, struct err *err)
+{
+	return source_pgsql_change(src, conn, out, err);
+}
+
+static void source_pgsql_poll_close(void *conn)
+{
+	PQfinish(conn);
+}
+
 static int source_pgsql_poll(struct source *src, struct err *err)
 {
+	static const struct source_db_poller poller = {
+	    source_pgsql_poll_connect,
+	    source_pgsql_poll_change,
+	    source_pgsql_poll_close,
+	};
 	struct pgsql_conf *pc = src->priv;
-	PGconn *db;
-	unsigned char change[32];
-	int rc;
 
 	if (*pc->listen != '\0') {
 		if (pc->listener == NULL)
@@ -775,16 +794,7 @@ static int source_pgsql_poll(struct source *src, struct err *err)
 	/* Without a change query, every poll is a full export. */
 	if (*pc->change_query == '\0' || !pc->have_change)
 		return 1;
-	if ((db = source_pgsql_connect(src, err)) == NULL)
-		return SOURCE_DOWN;
-	/* a cursor lives in a transaction */
-	if ((rc = source_pgsql_command(src, db, "begin", "BEGIN READ ONLY",
-				       err)) == SOURCE_OK)
-		rc = source_pgsql_change(src, db, change, err);
-	PQfinish(db);
-	if (rc < 0)
-		return rc;
-	return sodium_memcmp(change, pc->change, sizeof(change)) != 0;
+	return source_db_poll(src, &poller, &pc->poller, pc->change, err);
 }
 
 static int source_pgsql_check(struct source *src, struct err *err)

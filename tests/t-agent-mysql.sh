@@ -2,8 +2,10 @@
 # t-agent-mysql - the agent's mysql source against a real MariaDB server
 # (private, unix socket only) with a PostfixAdmin-like schema: the daemon
 # follows inserts, deactivations and deletions of mailboxes and aliases to
-# a real mxsyncd; a stopped database pushes nothing; a query of the wrong
-# shape is bad data naming the source and query.
+# a real mxsyncd; a poll whose change_query reports no change costs the
+# server one statement and no connection (counted by the server); a stopped
+# database pushes nothing; a query of the wrong shape is bad data naming
+# the source and query.
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/agent.sh"
 . "$TOP/tests/lib/mariadb.sh"
@@ -41,9 +43,43 @@ like "$OUT" "R pad@example.com
 mdb_sql "DELETE FROM mailbox WHERE username = 'pad@example.com'"
 case "$OUT" in *relayed.example*) not_ok "backup-MX domains are not exported" ;; *) ok "backup-MX domains are not exported" ;; esac
 
+# counts PREFIX - the server's counters: PREFIX_q statements, PREFIX_s
+# SELECTs, PREFIX_c connections, PREFIX_a admin commands (ping and the like)
+counts() {
+	eval "$(mdb_sql "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_select', 'Connections', 'Com_admin_commands')" |
+		awk -v p="$1" '$1 == "Questions" { print p "_q=" $2 } $1 == "Com_select" { print p "_s=" $2 }
+			$1 == "Connections" { print p "_c=" $2 } $1 == "Com_admin_commands" { print p "_a=" $2 }')"
+}
+# What one look at the counters adds to them by itself (nothing else runs).
+counts k0
+counts k1
+KQ=$((k1_q - k0_q)) KS=$((k1_s - k0_s)) KC=$((k1_c - k0_c)) KA=$((k1_a - k0_a))
+# polls N - look at the counters until the agent sent N more SELECTs; sets
+# DQ DS DC DA, what the agent alone sent meanwhile
+polls() {
+	counts w0
+	n=0
+	while [ $n -lt 150 ]; do
+		sleep 0.2
+		n=$((n + 1))
+		counts w1
+		DQ=$((w1_q - w0_q - n * KQ)) DS=$((w1_s - w0_s - n * KS))
+		DC=$((w1_c - w0_c - n * KC)) DA=$((w1_a - w0_a - n * KA))
+		[ "$DS" -ge "$1" ] && return 0
+	done
+	return 1
+}
+
 check "the daemon starts" agent_start
 check "the first export reaches the backup" wait_until 15 has mx2 alice@example.com
 check "aliases reach the backup" has mx2 info@example.com
+
+# Nothing changes: each poll is the change_query, on a connection kept open.
+check "the daemon polls the change_query" polls 1
+check "... four more polls" polls 4
+is "$DQ" "$DS" "a poll that finds no change sends the server its SELECT and nothing else"
+is "$DC" 0 "... on the connection it keeps: no reconnect"
+is "$DA" 0 "... and no ping"
 
 mdb_sql "INSERT INTO mailbox (username, domain) VALUES ('carol@example.com', 'example.com')"
 check "an inserted mailbox is pushed" wait_until 10 has mx2 carol@example.com

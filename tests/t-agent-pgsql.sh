@@ -6,7 +6,9 @@
 # backup Postfix reads what mxsyncd installs from the agent's pushes, and
 # the two must answer RCPT TO alike on every probe, before and after
 # changes the daemon finds by itself (change_query poll, then LISTEN/NOTIFY
-# with the trigger of mxsync.conf(5)).  Then the failures: server down,
+# with the trigger of mxsync.conf(5)); a poll whose change_query reports no
+# change is one statement on a connection kept open (the server's statement
+# log shows it).  Then the failures: server down,
 # wrong password, TLS with the wrong CA, a query that returns nothing.
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/agent.sh"
@@ -121,8 +123,28 @@ whoever@catchalias.test bob@catchalias.test info@off.test bob@mixed.test
 r@relay.test anyone@relay.test x@all x@ALL new@example.com new@later.test x@later.test
 alice@later.test info@later.test"
 
+# The server logs every statement with its backend's pid and application
+# from here on (a reload: the agent's open connections too); while the
+# probes below run nothing changes, so the agent only polls.
+pg_sql "ALTER SYSTEM SET log_statement = 'all'" &&
+	pg_sql "ALTER SYSTEM SET log_line_prefix = '[%p] %a '" &&
+	pg_sql "SELECT pg_reload_conf()" >/dev/null || not_ok "statement log on"
+PG_MARK=$(wc -l <"$PG_DIR/server.log")
+# agent_statements - what the agent sent since PG_MARK, as "[PID] SQL"
+agent_statements() {
+	tail -n +"$((PG_MARK + 1))" "$PG_DIR/server.log" |
+		sed -n 's/^\(\[[0-9]*\]\) mxsync-agent LOG:  \(statement\|execute [^:]*\): /\1 /p'
+}
+agent_polled() { [ "$(agent_statements | wc -l)" -ge "$1" ]; }
 
 same start 15 "backup and primary answer every probe alike"
+check "the daemon polls the change_query (statement log)" wait_until $((3 * POLL + 10)) agent_polled 2
+stmts=$(agent_statements)
+is "$(printf '%s\n' "$stmts" | sed 's/^\[[0-9]*\] //' | sort -u | wc -l)" 1 \
+	"a poll that finds no change sends one statement and nothing else"
+is "$(printf '%s\n' "$stmts" | sed 's/ .*//' | sort -u | wc -l)" 1 "... on the connection it keeps"
+pg_sql "ALTER SYSTEM RESET log_statement" && pg_sql "ALTER SYSTEM RESET log_line_prefix" &&
+	pg_sql "SELECT pg_reload_conf()" >/dev/null || not_ok "statement log off"
 is "$(answer start alice@alias.test)" "250 2.1.5" "the primary accepts a mailbox through an alias domain"
 is "$(answer start whoever@catchalias.test)" "250 2.1.5" "... and the target's catch-all through an alias domain"
 is "$(answer start empty@example.com)" "550 5.1.1" "... and rejects an alias with an empty goto"

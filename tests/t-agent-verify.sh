@@ -17,6 +17,7 @@
 . "$TOP/tests/lib/mariadb.sh"
 . "$TOP/tests/lib/postfix.sh"
 . "$TOP/tests/lib/agent.sh"
+. "$TOP/tests/lib/fidelity.sh"
 
 mdb_start || { not_ok "mariadb starts"; done_testing; }
 mdb_fixture postfix postfixadmin || { not_ok "PostfixAdmin schema"; done_testing; }
@@ -97,18 +98,8 @@ RIGHT="SELECT m.username FROM mailbox m JOIN domain d ON d.domain = m.domain
                    UNION ALL SELECT CONCAT(SUBSTRING_INDEX(a.address, '@', 1), '@', ad.alias_domain)
                    FROM alias a JOIN alias_domain ad ON ad.target_domain = a.domain
                    WHERE a.active = 1 AND ad.active = 1 AND a.goto <> ''"
-mysrc() {
-	cat <<EOF
-[source pfa]
-type             = mysql
-socket           = $MDB_SOCK
-user             = $MDB_USER
-password_file    = $MDB_PWFILE
-dbname           = postfix
-domains_query    = SELECT domain FROM domain WHERE active = 1 AND domain <> 'ALL'
-recipients_query = $1
-EOF
-}
+# presrc: the postfixadmin preset; presrc LINES: those keys instead;
+# mysrc QUERY: the domains and that recipients query
 presrc() {
 	cat <<EOF
 [source pfa]
@@ -117,8 +108,12 @@ socket           = $MDB_SOCK
 user             = $MDB_USER
 password_file    = $MDB_PWFILE
 dbname           = postfix
-schema           = postfixadmin
+${1:-schema           = postfixadmin}
 EOF
+}
+mysrc() {
+	presrc "domains_query    = SELECT domain FROM domain WHERE active = 1 AND domain <> 'ALL'
+recipients_query = $1"
 }
 V="$AGENT -c $ACONF verify --postfix $P/conf"
 
@@ -135,27 +130,11 @@ diag "$(printf '%s\n' "$OUT" | head -n 6)"
 
 # every candidate: verify's idea of the primary equals the primary's RCPT
 cmp_all() {
-	$V --list >"$T_DIR/list" 2>&1
-	grep ' primary=' "$T_DIR/list" >"$T_DIR/list.cands"
-	cmp_smtp_from_list
-}
-cmp_smtp_from_list() {
-	cut -d' ' -f1 "$T_DIR/list.cands" >"$T_DIR/cands"
-	smtp_codes "$PP" $(cat "$T_DIR/cands") >"$T_DIR/smtp" 2>&1
-	CMP_N=0 CMP_BAD=0
-	while read -r a p rest; do
-		case "$p" in primary=accept) want=250 ;; *) want=5 ;; esac
-		code=$(awk -v a="$a" '$1 == a { print $2; exit }' "$T_DIR/smtp")
-		CMP_N=$((CMP_N + 1))
-		case "$code" in
-		"$want"*) ;;
-		*) CMP_BAD=$((CMP_BAD + 1))
-		   diag "$a: verify says $p, the primary answers ${code:-nothing}" ;;
-		esac
-	done <"$T_DIR/list.cands"
+	verify_list "$T_DIR/list" "$P/conf"
+	verify_vs_primary "$T_DIR/list"
 }
 cmp_all
-is "$CMP_BAD" 0 "verify's primary decision equals the primary's RCPT answer on all $CMP_N candidates"
+is "$VBAD" 0 "verify's primary decision equals the primary's RCPT answer on all $VN candidates"
 like "$(cat "$T_DIR/list.cands")" "user@alias.test primary=accept backup=reject" "user@alias.test: the primary accepts, the export lacks it"
 like "$(cat "$T_DIR/list.cands")" "empty@example.com primary=reject" "an alias with an empty goto is not found"
 like "$(cat "$T_DIR/list.cands")" "@alias2.test primary=accept" "the target's catch-all serves the alias domain"
@@ -185,7 +164,7 @@ is "$RC" 0 "verify --json: exit 0"
 like "$OUT" '"lost": 0' "--json: lost"
 like "$OUT" '"agree": ' "--json: agree"
 cmp_all
-is "$CMP_BAD" 0 "right query: the primary's RCPT answers equal verify's on all $CMP_N candidates"
+is "$VBAD" 0 "right query: the primary's RCPT answers equal verify's on all $VN candidates"
 # the postfixadmin preset agrees too
 agent_conf "$(presrc)"
 run_rc $V

@@ -5,7 +5,9 @@
  * negation and /file lists, the key forms with two delimiter characters,
  * empty map parameters, LOST through a domain only the primary knows,
  * BACKSCATTER through an address only the export has, the report in JSON
- * and verify_report() of a failed run.
+ * and verify_report() of a failed run.  First the parts on their own
+ * (verify_impl.h): the string set across its growth, the splitting of
+ * postmap's output, and how a program's failure becomes the message.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../agent/verify.h"
+#include "../../agent/verify_impl.h"
 #include "test.h"
 
 static char dir[64];
@@ -46,6 +48,99 @@ static const struct verify_example *example(const struct verify_example *e,
 	return NULL;
 }
 
+/* test_set - indexes stay what they were as the set grows */
+static void test_set(void)
+{
+	struct verify_set s;
+	char k[32];
+	size_t i, bad = 0;
+	long at;
+
+	memset(&s, 0, sizeof(s));
+	for (i = 0; i < 5000; i++) {
+		snprintf(k, sizeof(k), "key%zu@example.com", i);
+		if (verify_set_add(&s, k, strlen(k)) != (long)i)
+			bad++;
+	}
+	ok(bad == 0 && s.n == 5000, "5000 strings added, each its own index");
+	for (i = 0, bad = 0; i < 5000; i++) {
+		snprintf(k, sizeof(k), "key%zu@example.com", i);
+		at = verify_set_find(&s, k, strlen(k));
+		if (at != (long)i || strcmp(verify_set_key(&s, i), k) != 0)
+			bad++;
+	}
+	ok(bad == 0, "after the set grew, every string is found at its index");
+	ok(verify_set_add(&s, "key7@example.com", 16) == 7 && s.n == 5000,
+	   "adding a string again gives its index, not a new one");
+	ok(verify_set_find(&s, "key7@example.co", 15) == -1,
+	   "a prefix of a string is not in the set");
+	verify_set_free(&s);
+	ok(s.n == 0 && verify_set_find(&s, "key7@example.com", 16) == -1,
+	   "an emptied set finds nothing");
+}
+
+/* test_postmap_next - "key<TAB>value" lines, split in place */
+static void test_postmap_next(void)
+{
+	char out[] = "a@x\tOK\nno tab here\nb@x\t\n\nc@x\tlast";
+	char *pos = out, *key, *value;
+
+	ok(verify_postmap_next(&pos, &key, &value) == 1 &&
+	       strcmp(key, "a@x") == 0 && strcmp(value, "OK") == 0,
+	   "the first line: key and value");
+	ok(verify_postmap_next(&pos, &key, &value) == 1 &&
+	       strcmp(key, "b@x") == 0 && *value == '\0',
+	   "a line without a TAB is skipped; an empty value stays empty");
+	ok(verify_postmap_next(&pos, &key, &value) == 1 &&
+	       strcmp(key, "c@x") == 0 && strcmp(value, "last") == 0,
+	   "a last line without a newline");
+	ok(verify_postmap_next(&pos, &key, &value) == 0, "then the end");
+}
+
+/* test_proc - run sh -c SCRIPT as a table's postmap would run */
+static int test_proc(const char *script, int notfound_ok, char **out_r,
+		     struct err *err)
+{
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)script, NULL};
+	struct verify_proc p = {-1, -1, -1, "texthash:/t"};
+
+	if (verify_proc_spawn(argv, -1, &p, err) < 0) {
+		verify_proc_finish(&p, out_r, NULL, notfound_ok, err);
+		return -1;
+	}
+	return verify_proc_finish(&p, out_r, NULL, notfound_ok, err);
+}
+
+static void test_procs(void)
+{
+	struct err err = {""};
+	char *out = NULL;
+
+	ok(test_proc("echo 'a\tb'", 0, &out, &err) == 0 && out != NULL &&
+	       strcmp(out, "a\tb\n") == 0,
+	   "a program's standard output, whole");
+	free(out);
+	ok(test_proc("echo x >&2; echo 'postmap: fatal: down' >&2; exit 3", 0,
+		     &out, &err) < 0 &&
+	       out == NULL,
+	   "exit 3 is a failure");
+	is_str(err.msg, "texthash:/t: postmap: fatal: down",
+	       "the message is the table and its last error line");
+	ok(test_proc("exit 1", 1, &out, &err) == 0 && out != NULL &&
+	       *out == '\0',
+	   "postmap -q's exit 1 without a fatal error is nothing found");
+	free(out);
+	ok(test_proc("echo 'postmap: fatal: open x' >&2; exit 1", 1, &out,
+		     &err) < 0,
+	   "exit 1 with a fatal error is a failure");
+	ok(test_proc("kill -9 $$", 0, &out, &err) < 0 &&
+	       strstr(err.msg, "killed by signal 9") != NULL,
+	   "a program killed: %s", err.msg);
+	ok(test_proc("exit 127", 0, &out, &err) < 0 &&
+	       strstr(err.msg, "cannot run the program") != NULL,
+	   "exit 127: %s", err.msg);
+}
+
 int main(void)
 {
 	static const char state_text[] = "D relay.test smtp:x\n"
@@ -71,6 +166,10 @@ int main(void)
 	json_t *j;
 	FILE *list;
 	int rc;
+
+	test_set();
+	test_postmap_next();
+	test_procs();
 
 	snprintf(dir, sizeof(dir), "/tmp/test-agent-verify.XXXXXX");
 	if (mkdtemp(dir) == NULL) {
