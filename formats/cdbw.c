@@ -393,8 +393,7 @@ static void cdbw_pack_pass(const struct state *const *states, size_t n,
 	unsigned few[CDBW_PACK_FEW], nfew = 0, h, f;
 	size_t s, i, cnt;
 
-	for (h = 0; touched != NULL && h < shards && nfew <= CDBW_PACK_FEW;
-	     h++)
+	for (h = 0; touched != NULL && h < shards && nfew <= CDBW_PACK_FEW; h++)
 		if (touched[h] && nfew++ < CDBW_PACK_FEW)
 			few[nfew - 1] = h;
 	for (s = 0; s < n; s++) {

@@ -398,8 +398,8 @@ struct state *delta_splice(const struct state *base,
 	if (base->leaf != NULL && (res->hsel = state_pool_get(nr)) != NULL) {
 		for (i = 0; i < n; i++)
 			if (ed[i].type == 'R')
-				mask |= (uint64_t)1
-					<< state_shard_of(ed[i].key, ed[i].klen);
+				mask |= (uint64_t)1 << state_shard_of(
+					    ed[i].key, ed[i].klen);
 			else
 				domains = 1;
 	}
@@ -416,9 +416,9 @@ struct state *delta_splice(const struct state *base,
 		goto fail;
 	/* out of memory here only costs a whole hash later */
 	if (res->hsel != NULL)
-		state_hash_update(res, (const unsigned char(*)[STATE_HASH_LEN])
-					   base->leaf,
-				  domains, mask);
+		state_hash_update(
+		    res, (const unsigned char(*)[STATE_HASH_LEN])base->leaf,
+		    domains, mask);
 	return res;
 fail:
 	state_free(res);
@@ -538,8 +538,8 @@ struct state *delta_apply(const struct state *base,
 struct state *delta_apply_version(const struct state *base,
 				  const unsigned char *base_hash,
 				  const char *delta, size_t len,
-				  const unsigned char *result_hash,
-				  int version, struct err *err)
+				  const unsigned char *result_hash, int version,
+				  struct err *err)
 {
 	struct state *res = NULL;
 	struct delta_edit *ed = NULL;

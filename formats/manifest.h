@@ -24,9 +24,9 @@
  *	allow_shrink	true or false
  *
  * manifest_decode() is strict: an oversize text (> MANIFEST_MAX), a version
- * other than 1 or 2, a missing, mistyped or out-of-range field, an unknown field,
- * or delta fields on a full snapshot are refused with a message naming the
- * field.
+ * other than 1 or 2, a missing, mistyped or out-of-range field, an unknown
+ * field, or delta fields on a full snapshot are refused with a message naming
+ * the field.
  */
 #ifndef MXSYNC_MANIFEST_H
 #define MXSYNC_MANIFEST_H

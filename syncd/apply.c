@@ -194,8 +194,9 @@ static int apply_saver_wait(struct apply_saver *sv)
 /*
  * apply_plan - the maps plan for the states of s: shards from the config,
  * each entry's shard selection (its state's hash shards when the counts
- * agree, state.h; else computed and kept in the entry when it has none: entries are read and written this way only with the install lock
- * held), and the single relay_recipients map while it still exists (the
+ * agree, state.h; else computed and kept in the entry when it has none:
+ * entries are read and written this way only with the install lock held),
+ * and the single relay_recipients map while it still exists (the
  * migration, mxsyncd(8)).  *sels_r is the caller's to free.
  */
 static int apply_plan(const struct store *s, unsigned shards,

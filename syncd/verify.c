@@ -280,8 +280,7 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 		return verify_refuse(v, 413, "too_large",
 				     "body of %" PRIu64 " bytes exceeds the "
 				     "%" PRIu64 " bytes a state may hold",
-				     p->m.body_size,
-				     STATE_TEXT_MAX);
+				     p->m.body_size, STATE_TEXT_MAX);
 	if (shards > 1 && access(path, F_OK) == 0)
 		shards = 1;
 	if (cdblimit_body(p->m.kind == MANIFEST_FULL, p->m.body_size,
@@ -651,7 +650,8 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 	else if (p->m.version == STATE_HASH_V1 && state_text_size(st) == len)
 		memcpy(h, body_hash, STATE_HASH_LEN);
 	else {
-		if (p->m.version != STATE_HASH_V1 && state_hash_prepare(st) < 0) {
+		if (p->m.version != STATE_HASH_V1 &&
+		    state_hash_prepare(st) < 0) {
 			verify_refuse(v, 503, "internal", "out of memory");
 			goto out;
 		}

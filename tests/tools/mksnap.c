@@ -25,7 +25,8 @@
  *	--wrong-state-hash	sign a state_hash that the body does not give
  *	--wrong-counts		sign a recipient count one too high
  *	--body-size N		sign this body_size instead of the real one
- *	--recipients N		sign this recipient count instead of the real one
+ *	--recipients N		sign this recipient count instead of the real
+ *one
  *	--tamper body|sig|manifest
  *				after signing, flip a body byte, a signature
  *				byte, or a manifest byte (the serial's last

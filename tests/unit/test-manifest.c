@@ -131,11 +131,13 @@ int main(void)
 	       "manifest: field 'version': unsupported version 3",
 	       "unknown version");
 	{
-		const char *v1 = subst(full_g, "\"version\":2", "\"version\":1");
+		const char *v1 =
+		    subst(full_g, "\"version\":2", "\"version\":1");
 
 		ok(manifest_decode(&d, v1, strlen(v1), &err) == 0 &&
 		       d.version == 1,
-		   "version 1 (the flat state hash) is still read: %s", err.msg);
+		   "version 1 (the flat state hash) is still read: %s",
+		   err.msg);
 	}
 	refuse(subst(full_g, "\"version\":2", "\"version\":\"1\""),
 	       "manifest: field 'version': not an integer", "mistyped version");

@@ -147,7 +147,7 @@ static void test_empty(void)
 	free(t);
 	state_hash(st, h);
 	hexify(h, hex);
-	/* the root over 65 leaves of nothing (tests/golden: reference computation) */
+	/* the tree's root over 65 hashes of nothing (state.h) */
 	is_str(
 	    hex,
 	    "da81b053cd5e45433a181bf5d3ea99add4f93894f9d882d3cdba1cde8b8ac47b",
