@@ -394,6 +394,7 @@ struct state *delta_splice(const struct state *base,
 	res->cap = len;
 	res->dom.cap = nd;
 	res->rcpt.cap = nr;
+	res->pooled = 1;
 	/* the base's hash leaves carry over: only touched ones are rehashed */
 	if (base->leaf != NULL && (res->hsel = state_pool_get(nr)) != NULL) {
 		for (i = 0; i < n; i++)

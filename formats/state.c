@@ -32,9 +32,9 @@ void state_free(struct state *st)
 {
 	if (st == NULL)
 		return;
-	state_pool_put(st->arena);
-	state_pool_put(st->dom.rec);
-	state_pool_put(st->rcpt.rec);
+	state_pool_free(st, st->arena);
+	state_pool_free(st, st->dom.rec);
+	state_pool_free(st, st->rcpt.rec);
 	state_hash_forget(st);
 	free(st);
 }

@@ -186,7 +186,7 @@ static void state_hash_root(unsigned char (*leaf)[STATE_HASH_LEN],
 
 void state_hash_forget(struct state *st)
 {
-	state_pool_put(st->hsel);
+	state_pool_free(st, st->hsel);
 	free(st->leaf);
 	st->hsel = NULL;
 	st->leaf = NULL;

@@ -49,6 +49,8 @@ struct state {
 	 */
 	uint8_t *hsel;
 	unsigned char (*leaf)[STATE_HASH_LEN];
+	/* 1: a delta's result, whose large buffers go back to state_pool */
+	int pooled;
 };
 
 /* state_key - the key of a record */
@@ -95,9 +97,11 @@ int state_hash_update(struct state *st,
  * state_pool_get - a buffer of at least len octets, kept from a freed
  * state when one fits (state_pool.c); state_pool_put - free a state's
  * buffer, or keep it for the next state.  Both are malloc'd buffers.
+ * state_pool_free - state_pool_put() for a pooled state, else free().
  */
 void *state_pool_get(size_t len);
 void state_pool_put(void *p);
+void state_pool_free(const struct state *st, void *p);
 
 /* state_malloc - malloc that gives a pointer for 0 octets too (state.c) */
 void *state_malloc(size_t len);

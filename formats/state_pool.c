@@ -4,9 +4,10 @@
  * A delta's result is a new state as large as its base, and the base is
  * freed once the result is installed: without this pool every delta
  * would fault in and zero a state's worth of fresh pages (a third of a
- * delta install at 1M recipients).  state_free() hands its large buffers
- * here, delta_splice() takes them back; at most STATE_POOL_N are kept,
- * the largest, so the memory held is about one state's.  Thread-safe (one
+ * delta install at 1M recipients).  state_free() of a delta's result hands
+ * its large buffers here, delta_splice() takes them back; at most
+ * STATE_POOL_N are kept, the largest, so the memory held is about one
+ * state's, and only in a program that applies deltas.  Thread-safe (one
  * mutex); only out of memory fails, as malloc does.
  */
 #include <malloc.h>
@@ -77,4 +78,12 @@ void state_pool_put(void *p)
 	}
 	pthread_mutex_unlock(&state_pool_lock);
 	free(p);
+}
+
+void state_pool_free(const struct state *st, void *p)
+{
+	if (st->pooled)
+		state_pool_put(p);
+	else
+		free(p);
 }
