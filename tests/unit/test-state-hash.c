@@ -321,6 +321,51 @@ static void test_random_deltas(void)
 	state_free(cur);
 }
 
+/*
+ * a chain of deltas on a state whose buffers are over a megabyte, so that
+ * each result is built in the buffers of the state freed before it
+ */
+static void test_large_chain(void)
+{
+	struct state *cur = random_state(120000, 3), *next, *r;
+	struct buf d = BUF_INIT;
+	struct err err = {""};
+	unsigned char want[STATE_HASH_LEN], got[STATE_HASH_LEN];
+	char *t1, *t2;
+	size_t l1, l2;
+	int i, bad = 0;
+
+	ok(state_text_size(cur) > (1u << 20), "a state of %zu octets",
+	   state_text_size(cur));
+	state_hash_prepare(cur);
+	for (i = 0; i < 6; i++) {
+		next = edited(cur, 3);
+		buf_reset(&d);
+		state_hash(next, want);
+		delta_compute(cur, next, &d, NULL, NULL, &err);
+		r = delta_apply(cur, NULL, d.data, d.len, want, &err);
+		if (r == NULL) {
+			bad++;
+			state_free(next);
+			break;
+		}
+		state_hash(r, got);
+		t1 = state_text(r, &l1);
+		t2 = state_text(next, &l2);
+		bad += !same(got, want) || l1 != l2 || memcmp(t1, t2, l1) != 0;
+		free(t1);
+		free(t2);
+		state_free(next);
+		state_free(cur);
+		cur = r;
+	}
+	ok(i == 6 && bad == 0,
+	   "6 deltas in reused buffers: each result's text and hash as built "
+	   "from scratch");
+	buf_free(&d);
+	state_free(cur);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -329,5 +374,6 @@ int main(void)
 	test_shard_of();
 	test_one_record();
 	test_random_deltas();
+	test_large_chain();
 	return test_done();
 }
