@@ -36,8 +36,8 @@
 
 #define CONTROL_LINE_MAX 256
 #define CONTROL_HASH_HEX (2 * STATE_HASH_LEN)
-#define CONTROL_CLIENTS 16	      /* at once; more are closed at once */
-#define CONTROL_CLIENT_MS 5000	      /* to send a whole request line */
+#define CONTROL_CLIENTS 16	     /* at once; more are closed at once */
+#define CONTROL_CLIENT_MS 5000	     /* to send a whole request line */
 #define CONTROL_WAIT_MAX_MS 86400000 /* "wait" waits at most a day */
 
 /* control_client - one connection of the daemon's; fd -1 when free */

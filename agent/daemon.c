@@ -52,7 +52,6 @@
 #define DAEMON_BASE_SAVE_MS 1000 /* quiet time before the base is written */
 #define DAEMON_STOP_WAIT_MS 3000 /* for answers of pushes on the way */
 
-
 void daemon_schedule(struct daemon *d, int64_t now)
 {
 	struct err err;

@@ -170,6 +170,9 @@ int daemon_export_run(struct daemon *d, int allow_shrink)
 		struct source *src = d->cfg->sources[i];
 
 		src->pushed_recipients = src->recipients;
+		log_debug("source %s: exported in %llu us, %zu files read",
+			  src->name, (unsigned long long)src->export_us,
+			  src->files_read);
 		if (src->skipped != src->skipped_logged && src->skipped > 0)
 			log_info("source %s: %zu entries skipped, not exported "
 				 "(e.g. %s)",

@@ -31,6 +31,15 @@ static void export_dropped(void *arg, unsigned tag, const char *addr,
 			 "%.*s", (int)alen, addr);
 }
 
+/* export_us - microseconds from a to b */
+static uint64_t export_us(const struct timespec *a, const struct timespec *b)
+{
+	int64_t ns = (int64_t)(b->tv_sec - a->tv_sec) * 1000000000 +
+		     (b->tv_nsec - a->tv_nsec);
+
+	return ns > 0 ? (uint64_t)ns / 1000u : 0;
+}
+
 int export_state(struct agent_config *cfg, int inotify_fd, struct state **st_r,
 		 struct err *err)
 {
@@ -67,12 +76,19 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 		struct source_export_ctx ctx = {.st = st,
 						.nexthop = cfg->nexthop,
 						.inotify_fd = -1,
-						.watch = w};
+						.watch = w,
+						.whole = cfg->nsources == 1 &&
+							 w != NULL};
+		struct timespec t0, t1;
 
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		src->last_attempt = time(NULL);
 		src->skipped = 0;
 		src->skipped_example[0] = '\0';
+		src->files_read = 0;
 		rc = source_export(src, &ctx, err);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		src->export_us = export_us(&t0, &t1);
 		if (rc < 0) {
 			snprintf(src->error, sizeof(src->error), "%s",
 				 err->msg);
@@ -81,6 +97,16 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 		}
 		src->domains = ctx.domains;
 		src->recipients = ctx.recipients;
+		if (ctx.finished != NULL) {
+			/*
+			 * The only source handed back the whole export,
+			 * finished, its unlisted recipients counted: what is
+			 * left is the common end below.
+			 */
+			state_free(st);
+			st = ctx.finished;
+			goto finished;
+		}
 		src->unlisted = 0;
 		src->unlisted_example[0] = '\0';
 	}
@@ -118,6 +144,7 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 				goto fail;
 			}
 	}
+finished:
 	for (i = 0; i < cfg->nsources; i++) {
 		cfg->sources[i]->error[0] = '\0';
 		cfg->sources[i]->error_kind = 0;

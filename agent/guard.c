@@ -177,15 +177,22 @@ size_t guard_bare_domains(const struct state *st, char *names, size_t size,
 	/* One octet per domain; without memory nothing is reported. */
 	if ((seen = calloc(nd, 1)) == NULL)
 		return 0;
-	for (i = 0; i < nr; i++) {
+	/*
+	 * Done when every domain was seen: in key order the recipients'
+	 * domains come mixed, so that is usually long before the end.
+	 */
+	for (i = 0; i < nr && count < nd; i++) {
 		state_recipient(st, i, &a, &alen);
 		at = memrchr(a, '@', alen);
 		if (at == NULL)
 			continue;
 		k = state_find_domain(st, at + 1, alen - (size_t)(at + 1 - a));
-		if (k >= 0)
+		if (k >= 0 && !seen[k]) {
 			seen[k] = 1;
+			count++;
+		}
 	}
+	count = 0;
 	for (i = 0; i < nd; i++) {
 		if (seen[i])
 			continue;

@@ -211,7 +211,8 @@ int source_export(struct source *src, struct source_export_ctx *ctx,
 
 	if ((rc = src->ops->export(src, ctx, err)) < 0)
 		return rc;
-	for (i = 0; i < src->naccept_all; i++) {
+	/* A finished state holds accept_all already (source.h). */
+	for (i = 0; ctx->finished == NULL && i < src->naccept_all; i++) {
 		len = strlen(src->accept_all[i]);
 		addr[0] = '@';
 		memcpy(addr + 1, src->accept_all[i], len);
@@ -444,11 +445,10 @@ int source_db_check(const struct conf_file *cf, const struct conf_section *sec,
 	return source_path_check(cf, sec, "password_file", password_file, err);
 }
 
-int source_db_preset(const struct conf_file *cf,
-		     const struct conf_section *sec, const char *dialect,
-		     const char *schema, char **domains_query,
-		     char **recipients_query, char **change_query,
-		     struct err *err)
+int source_db_preset(const struct conf_file *cf, const struct conf_section *sec,
+		     const char *dialect, const char *schema,
+		     char **domains_query, char **recipients_query,
+		     char **change_query, struct err *err)
 {
 	const struct preset *p;
 

@@ -65,6 +65,14 @@ struct source_export_ctx {
 				wait for files that are being written */
 	size_t domains;	     /* records this source added */
 	size_t recipients;
+	/*
+	 * whole: set by export.c when this is the export's only source; the
+	 * type may then hand back the finished state of the whole export in
+	 * finished (accept_all and unlisted recipients already applied and
+	 * counted in the source), and ctx->st is left alone
+	 */
+	int whole;
+	struct state *finished;
 };
 
 struct source_ops {
@@ -124,6 +132,9 @@ struct source {
 	char skipped_example[256];
 	/* a remark on the last export such as rows left out; "" for none */
 	char note[ERR_LEN];
+	/* files read by the last export (file sources), its time in us */
+	size_t files_read;
+	uint64_t export_us;
 };
 
 extern const struct source_ops source_file_ops;
@@ -250,11 +261,10 @@ int source_db_check(const struct conf_file *cf, const struct conf_section *sec,
  * queries for dialect ("mysql", "pgsql") where the user set none; "" is
  * no schema.  An unknown name is "file:line: ... (known for type ...)".
  */
-int source_db_preset(const struct conf_file *cf,
-		     const struct conf_section *sec, const char *dialect,
-		     const char *schema, char **domains_query,
-		     char **recipients_query, char **change_query,
-		     struct err *err);
+int source_db_preset(const struct conf_file *cf, const struct conf_section *sec,
+		     const char *dialect, const char *schema,
+		     char **domains_query, char **recipients_query,
+		     char **change_query, struct err *err);
 
 /*
  * source_db_poller - how a database source asks its change query on the

@@ -109,8 +109,7 @@ static int source_mysql_configure(struct source *src,
 	if (conf_apply(cf, sec, source_mysql_keys, mc, err) < 0)
 		return -1;
 	if (source_db_preset(cf, sec, "mysql", mc->schema, &mc->domains_query,
-			     &mc->recipients_query, &mc->change_query,
-			     err) < 0)
+			     &mc->recipients_query, &mc->change_query, err) < 0)
 		return -1;
 	if (*mc->domains_query == '\0' && *mc->recipients_query == '\0')
 		return err_set(err,

@@ -166,8 +166,7 @@ static int source_pgsql_configure(struct source *src,
 	if (conf_apply(cf, sec, source_pgsql_keys, pc, err) < 0)
 		return -1;
 	if (source_db_preset(cf, sec, "pgsql", pc->schema, &pc->domains_query,
-			     &pc->recipients_query, &pc->change_query,
-			     err) < 0)
+			     &pc->recipients_query, &pc->change_query, err) < 0)
 		return -1;
 	if (*pc->domains_query == '\0' && *pc->recipients_query == '\0')
 		return err_set(err,
@@ -184,8 +183,7 @@ static int source_pgsql_configure(struct source *src,
 			       "allow, prefer, require, verify-ca or "
 			       "verify-full",
 			       cf->path, conf_line(sec, "sslmode"), sec->name);
-	if (source_path_check(cf, sec, "sslrootcert", pc->sslrootcert, err) <
-	    0)
+	if (source_path_check(cf, sec, "sslrootcert", pc->sslrootcert, err) < 0)
 		return -1;
 	if ((strcmp(pc->sslmode, "verify-ca") == 0 ||
 	     strcmp(pc->sslmode, "verify-full") == 0) &&

@@ -89,6 +89,12 @@ json_t *status_json(const struct agent_config *cfg, const struct ledger *l,
 			json_object_set_new(
 			    o, "skipped",
 			    json_integer((json_int_t)src->skipped));
+			json_object_set_new(
+			    o, "files_read",
+			    json_integer((json_int_t)src->files_read));
+			json_object_set_new(
+			    o, "export_us",
+			    json_integer((json_int_t)src->export_us));
 			if (src->skipped > 0)
 				json_object_set_new(
 				    o, "skipped_example",
