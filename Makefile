@@ -100,7 +100,25 @@ SYNCD_SRC = \
 	syncd/channel.c \
 	syncd/sandbox.c \
 	syncd/installer.c \
-	syncd/listener.c
+	syncd/listener.c \
+	syncd/listener_log.c \
+	syncd/listener_peer.c \
+	syncd/listener_conn.c \
+	syncd/listener_chan.c \
+	syncd/listener_http.c \
+	syncd/listener_push.c \
+	syncd/listener_status.c
+
+# mxsyncd's own files: the command table and one file per command
+MXSYNCD_SRC = \
+	syncd/mxsyncd.c \
+	syncd/cmd.c \
+	syncd/cmd_run.c \
+	syncd/cmd_apply.c \
+	syncd/cmd_forget.c \
+	syncd/cmd_status.c \
+	syncd/cmd_check.c \
+	syncd/cmd_postconf.c
 
 AGENT_SRC = \
 	agent/config.c \
@@ -201,7 +219,7 @@ $(AGENT_LIB): $(call obj,$(AGENT_SRC))
 $(BUILD)/mxsync-keys: $(call obj,keys/mxsync-keys.c) $(KEYS_LIB) $(FORMATS_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_FORMATS)
 
-$(BUILD)/mxsyncd: $(call obj,syncd/mxsyncd.c) $(SYNCD_LIB) $(KEYS_LIB) $(FORMATS_LIB)
+$(BUILD)/mxsyncd: $(call obj,$(MXSYNCD_SRC)) $(SYNCD_LIB) $(KEYS_LIB) $(FORMATS_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_SYNCD)
 
 $(BUILD)/mxsync-agent: $(call obj,$(AGENT_CMD_SRC)) $(AGENT_LIB) $(KEYS_LIB) $(FORMATS_LIB)

@@ -4,8 +4,10 @@
  *
  * The thread starts with every signal blocked, so that signals reach only
  * the caller's thread (whose handlers and sigwait loops expect them).  When
- * no thread can be had, the job runs at once on the caller's thread: the
- * result is the same, only later.  Nothing here fails.
+ * no thread can be had, thread_start() runs the job at once on the
+ * caller's thread: the result is the same, only later.  thread_detach()
+ * is for a job that must not hold up its caller (an install while the
+ * installer keeps answering): it fails instead, and the job did not run.
  */
 #ifndef MXSYNC_THREAD_H
 #define MXSYNC_THREAD_H
@@ -24,5 +26,11 @@ void thread_start(struct thread *t, void (*fn)(void *arg), void *arg);
 
 /* thread_wait - wait until the job is done; a no-op when it ran inline */
 void thread_wait(struct thread *t);
+
+/*
+ * thread_detach - run fn(arg) on a thread of its own that nobody joins;
+ * -1 (errno set) when no thread can be had: then fn was not called
+ */
+int thread_detach(void (*fn)(void *arg), void *arg);
 
 #endif

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../formats/fileio.h"
 #include "../formats/manifest.h"
 #include "../formats/norm.h"
 #include "trust.h"
@@ -239,10 +240,8 @@ struct trust *trust_load(const char *path, struct err *err)
 	struct trust *t = NULL;
 	struct trust_key k, *nk;
 	const struct trust_key *dup;
-	FILE *fp = NULL;
-	char *line = NULL, *s;
-	size_t cap = 0;
-	ssize_t n;
+	char *text = NULL, *line, *next, *s;
+	size_t len = 0, n;
 	unsigned lineno = 0;
 	int ok = 0;
 
@@ -257,20 +256,19 @@ struct trust *trust_load(const char *path, struct err *err)
 		err_sys(err, "strdup");
 		goto out;
 	}
-	fp = fopen(path, "re");
-	if (fp == NULL) {
-		err_sys(err, "open(%s)", path);
+	if (fileio_read_all(path, TRUST_FILE_MAX, &text, &len, err) < 0)
 		goto out;
-	}
-	errno = 0;
-	while ((n = getline(&line, &cap, fp)) >= 0) {
+	for (line = text; line < text + len; line = next) {
 		lineno++;
-		if (strlen(line) != (size_t)n) {
+		next = memchr(line, '\n', (size_t)(text + len - line));
+		n = next != NULL ? (size_t)(next - line)
+				 : (size_t)(text + len - line);
+		next = next != NULL ? next + 1 : text + len;
+		if (memchr(line, '\0', n) != NULL) {
 			err_set(err, "%s:%u: NUL byte in line", path, lineno);
 			goto out;
 		}
-		if (n > 0 && line[n - 1] == '\n')
-			line[--n] = '\0';
+		line[n] = '\0';
 		for (s = line; *s == ' ' || *s == '\t'; s++)
 			;
 		if (*s == '\0' || *s == '#')
@@ -306,16 +304,10 @@ struct trust *trust_load(const char *path, struct err *err)
 		t->keys[t->n++] = k;
 		memset(&k, 0, sizeof(k));
 	}
-	if (ferror(fp)) {
-		err_sys(err, "read(%s)", path);
-		goto out;
-	}
 	ok = 1;
 out:
 	trust_key_clear(&k);
-	free(line);
-	if (fp != NULL)
-		fclose(fp);
+	free(text);
 	if (!ok) {
 		trust_free(t);
 		t = NULL;

@@ -9,9 +9,11 @@
  * that key may publish ("*" for any; a domain also covers nothing else, not
  * its subdomains).  The KEYID must match the public key.  A key id may appear
  * only once.  Several keys of one origin (a key rollover) may list the same
- * domains; keys of two origins may not share a domain, nor both hold "*"
+ * domains; keys of two origins may not share a domain (in either IDNA
+ * spelling: bücher.example is xn--bcher-kva.example), nor both hold "*"
  * (one origin per domain).  A domain listed by name belongs to that origin
- * even where another origin holds "*".  Errors are "file:line: message".
+ * even where another origin holds "*".  Errors are "file:line: message";
+ * a file over TRUST_FILE_MAX octets is refused whole.
  */
 #ifndef MXSYNC_TRUST_H
 #define MXSYNC_TRUST_H
@@ -20,6 +22,9 @@
 
 #include "../formats/err.h"
 #include "key.h"
+
+/* the largest trusted-keys file read */
+#define TRUST_FILE_MAX (64 * 1024 * 1024)
 
 struct trust_key {
 	char *origin;

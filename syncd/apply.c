@@ -57,12 +57,12 @@ void apply_fini(struct syncd *sd)
 
 	for (r = sd->retired; r != NULL; r = next) {
 		next = r->next;
-		config_free(r->cfg);
+		syncd_config_free(r->cfg);
 		trust_free(r->trust);
 		free(r);
 	}
 	store_free(sd->store);
-	config_free(sd->cfg);
+	syncd_config_free(sd->cfg);
 	trust_free(sd->trust);
 	pthread_cond_destroy(&sd->gate_cond);
 	pthread_mutex_destroy(&sd->gate_lock);

@@ -14,7 +14,8 @@
  *
  * and the installer answers each but COUNT with CHANNEL_ANSWER of the same
  * id: status, reason, message, what it decoded of the manifest, and for an
- * install the result; text1 is the status or metrics text.  CHANNEL_GO,
+ * install the result; text1 is the status or metrics text, or, with a
+ * 409, the origin's stored manifest and text2 its signature.  CHANNEL_GO,
  * from the installer, lets the network process start accepting.
  *
  * Security: the receiver trusts nothing in a message: lengths are checked

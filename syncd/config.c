@@ -7,6 +7,7 @@
  */
 #include <netdb.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@
 
 #define CONFIG_OFF(f) offsetof(struct syncd_config, f)
 
-static const struct conf_key config_table[] = {
+static const struct conf_key syncd_config_table[] = {
     {"listen", CONF_STRING, "0.0.0.0:8025", CONFIG_OFF(listen), 0, 0},
     {"tls_cert", CONF_STRING, "/etc/mxsync/tls/cert.pem", CONFIG_OFF(tls_cert),
      0, 0},
@@ -66,11 +67,11 @@ static const struct conf_key config_table[] = {
      (uint64_t)366 * 86400000},
     {NULL, CONF_STRING, NULL, 0, 0, 0}};
 
-/* config_parse_listen - "host:port" or "[v6]:port" of key into *addr */
-static int config_parse_listen(struct syncd_config *cfg, const char *key,
-			       const char *value, unsigned line,
-			       struct sockaddr_storage *addr,
-			       socklen_t *addrlen, struct err *err)
+/* syncd_config_parse_listen - "host:port" or "[v6]:port" of key into *addr */
+static int syncd_config_parse_listen(struct syncd_config *cfg, const char *key,
+				     const char *value, unsigned line,
+				     struct sockaddr_storage *addr,
+				     socklen_t *addrlen, struct err *err)
 {
 	char host[256];
 	const char *s = value, *port, *end;
@@ -119,39 +120,59 @@ bad:
 		       cfg->path, line, key, value);
 }
 
-/* config_parse_canaries - fold each white-space separated address */
-static int config_parse_canaries(struct syncd_config *cfg, unsigned line,
-				 struct err *err)
+/* syncd_config_word - the next word of a " \t,"-separated list, or NULL */
+static const char *syncd_config_word(const char **p, size_t *len_r)
+{
+	const char *w;
+
+	*p += strspn(*p, " \t,");
+	*len_r = strcspn(*p, " \t,");
+	if (*len_r == 0)
+		return NULL;
+	w = *p;
+	*p += *len_r;
+	return w;
+}
+
+/* syncd_config_append - a copy of s (len octets) at the end of *v */
+static int syncd_config_append(char ***v, size_t *n, const char *s, size_t len,
+			       struct err *err)
+{
+	char **nv;
+
+	if (*n >= SIZE_MAX / sizeof(*nv) - 1)
+		return err_set(err, "too many words");
+	nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (nv == NULL)
+		return err_sys(err, "malloc");
+	*v = nv;
+	if ((nv[*n] = strndup(s, len)) == NULL)
+		return err_sys(err, "malloc");
+	(*n)++;
+	return 0;
+}
+
+/* syncd_config_parse_canaries - fold each white-space separated address */
+static int syncd_config_parse_canaries(struct syncd_config *cfg, unsigned line,
+				       struct err *err)
 {
 	char out[NORM_BUF_SIZE];
-	const char *p = cfg->canaries_text;
+	const char *p = cfg->canaries_text, *w;
 	size_t len, olen;
-	char **v;
 
-	while (*p != '\0') {
-		p += strspn(p, " \t,");
-		len = strcspn(p, " \t,");
-		if (len == 0)
-			break;
-		if (norm_address(p, len, out, sizeof(out), &olen, err) < 0)
+	while ((w = syncd_config_word(&p, &len)) != NULL) {
+		if (norm_address(w, len, out, sizeof(out), &olen, err) < 0)
 			return err_prefix(err, "%s:%u: canaries", cfg->path,
 					  line);
-		v = realloc(cfg->canaries,
-			    (cfg->ncanaries + 1) * sizeof(*cfg->canaries));
-		if (v == NULL)
-			return err_sys(err, "malloc");
-		cfg->canaries = v;
-		v[cfg->ncanaries] = strndup(out, olen);
-		if (v[cfg->ncanaries] == NULL)
-			return err_sys(err, "malloc");
-		cfg->ncanaries++;
-		p += len;
+		if (syncd_config_append(&cfg->canaries, &cfg->ncanaries, out,
+					olen, err) < 0)
+			return -1;
 	}
 	return 0;
 }
 
-/* config_myhostname - Postfix's $myhostname, else the system's host name */
-static int config_myhostname(char *out, size_t size)
+/* syncd_config_myhostname - Postfix's $myhostname, else the host name */
+static int syncd_config_myhostname(char *out, size_t size)
 {
 	FILE *fp;
 	size_t n = 0;
@@ -182,27 +203,19 @@ static int config_myhostname(char *out, size_t size)
 }
 
 /*
- * config_parse_deny - fold each deny_domains word; "$myhostname" is the
+ * syncd_config_parse_deny - fold each deny_domains word; "$myhostname" is the
  * backup's own name (skipped when it cannot be found or is no host name)
  */
-static int config_parse_deny(struct syncd_config *cfg, unsigned line,
-			     struct err *err)
+static int syncd_config_parse_deny(struct syncd_config *cfg, unsigned line,
+				   struct err *err)
 {
 	char out[NORM_BUF_SIZE], host[256];
 	const char *p = cfg->deny_domains_text, *w;
-	size_t len, olen, wlen;
-	char **v;
+	size_t olen, wlen;
 
-	while (*p != '\0') {
-		p += strspn(p, " \t,");
-		len = strcspn(p, " \t,");
-		if (len == 0)
-			break;
-		w = p;
-		wlen = len;
-		p += len;
+	while ((w = syncd_config_word(&p, &wlen)) != NULL) {
 		if (wlen == 11 && memcmp(w, "$myhostname", 11) == 0) {
-			if (config_myhostname(host, sizeof(host)) < 0)
+			if (syncd_config_myhostname(host, sizeof(host)) < 0)
 				continue;
 			w = host;
 			wlen = strlen(host);
@@ -213,21 +226,16 @@ static int config_parse_deny(struct syncd_config *cfg, unsigned line,
 			   0)
 			return err_prefix(err, "%s:%u: deny_domains", cfg->path,
 					  line);
-		v = realloc(cfg->deny_domains,
-			    (cfg->ndeny_domains + 1) * sizeof(*v));
-		if (v == NULL)
-			return err_sys(err, "malloc");
-		cfg->deny_domains = v;
-		if ((v[cfg->ndeny_domains] = strndup(out, olen)) == NULL)
-			return err_sys(err, "malloc");
-		cfg->ndeny_domains++;
+		if (syncd_config_append(&cfg->deny_domains, &cfg->ndeny_domains,
+					out, olen, err) < 0)
+			return -1;
 	}
 	return 0;
 }
 
-/* config_check_transports - words of letters, digits, "-" and "_" */
-static int config_check_transports(const struct syncd_config *cfg,
-				   unsigned line, struct err *err)
+/* syncd_config_check_transports - words of letters, digits, "-" and "_" */
+static int syncd_config_check_transports(const struct syncd_config *cfg,
+					 unsigned line, struct err *err)
 {
 	const char *p = cfg->transports;
 	size_t n = 0;
@@ -249,9 +257,10 @@ static int config_check_transports(const struct syncd_config *cfg,
 	return 0;
 }
 
-/* config_check_dir - the directory exists */
-static int config_check_dir(const struct syncd_config *cfg, const char *key,
-			    const char *dir, unsigned line, struct err *err)
+/* syncd_config_check_dir - the directory exists */
+static int syncd_config_check_dir(const struct syncd_config *cfg,
+				  const char *key, const char *dir,
+				  unsigned line, struct err *err)
 {
 	struct stat st;
 
@@ -265,7 +274,7 @@ static int config_check_dir(const struct syncd_config *cfg, const char *key,
 	return 0;
 }
 
-struct syncd_config *config_load(const char *path, struct err *err)
+struct syncd_config *syncd_config_load(const char *path, struct err *err)
 {
 	struct conf_file *cf = NULL;
 	const struct conf_section *sec = NULL;
@@ -297,7 +306,7 @@ struct syncd_config *config_load(const char *path, struct err *err)
 		err_sys(err, "malloc");
 		goto out;
 	}
-	if (conf_apply(cf, sec, config_table, cfg, err) < 0)
+	if (conf_apply(cf, sec, syncd_config_table, cfg, err) < 0)
 		goto out;
 	cfg->listen_line = conf_line(sec, "listen");
 	cfg->tls_cert_line = conf_line(sec, "tls_cert");
@@ -331,21 +340,24 @@ struct syncd_config *config_load(const char *path, struct err *err)
 		err_prefix(err, "%s:%u", path, conf_line(sec, "allow"));
 		goto out;
 	}
-	if (config_parse_listen(cfg, "listen", cfg->listen, cfg->listen_line,
-				&cfg->addr, &cfg->addrlen, err) < 0 ||
+	if (syncd_config_parse_listen(cfg, "listen", cfg->listen,
+				      cfg->listen_line, &cfg->addr,
+				      &cfg->addrlen, err) < 0 ||
 	    (strcmp(cfg->status_listen, "none") != 0 &&
-	     config_parse_listen(cfg, "status_listen", cfg->status_listen,
-				 conf_line(sec, "status_listen"),
-				 &cfg->status_addr, &cfg->status_addrlen,
-				 err) < 0) ||
-	    config_parse_canaries(cfg, conf_line(sec, "canaries"), err) < 0 ||
-	    config_parse_deny(cfg, conf_line(sec, "deny_domains"), err) < 0 ||
-	    config_check_transports(cfg, conf_line(sec, "transports"), err) <
+	     syncd_config_parse_listen(cfg, "status_listen", cfg->status_listen,
+				       conf_line(sec, "status_listen"),
+				       &cfg->status_addr, &cfg->status_addrlen,
+				       err) < 0) ||
+	    syncd_config_parse_canaries(cfg, conf_line(sec, "canaries"), err) <
 		0 ||
-	    config_check_dir(cfg, "state_dir", cfg->state_dir,
-			     cfg->state_dir_line, err) < 0 ||
-	    config_check_dir(cfg, "maps_dir", cfg->maps_dir, cfg->maps_dir_line,
-			     err) < 0)
+	    syncd_config_parse_deny(cfg, conf_line(sec, "deny_domains"), err) <
+		0 ||
+	    syncd_config_check_transports(cfg, conf_line(sec, "transports"),
+					  err) < 0 ||
+	    syncd_config_check_dir(cfg, "state_dir", cfg->state_dir,
+				   cfg->state_dir_line, err) < 0 ||
+	    syncd_config_check_dir(cfg, "maps_dir", cfg->maps_dir,
+				   cfg->maps_dir_line, err) < 0)
 		goto out;
 	if (access(cfg->trusted_keys, R_OK) < 0) {
 		err_sys(err, "%s:%u: trusted_keys %s", path,
@@ -355,12 +367,12 @@ struct syncd_config *config_load(const char *path, struct err *err)
 	ret = cfg;
 	cfg = NULL;
 out:
-	config_free(cfg);
+	syncd_config_free(cfg);
 	conf_free(cf);
 	return ret;
 }
 
-int config_check_tls(const struct syncd_config *cfg, struct err *err)
+int syncd_config_check_tls(const struct syncd_config *cfg, struct err *err)
 {
 	if (access(cfg->tls_cert, R_OK) < 0)
 		return err_sys(err, "%s:%u: tls_cert %s", cfg->path,
@@ -371,13 +383,13 @@ int config_check_tls(const struct syncd_config *cfg, struct err *err)
 	return 0;
 }
 
-void config_free(struct syncd_config *cfg)
+void syncd_config_free(struct syncd_config *cfg)
 {
 	size_t i;
 
 	if (cfg == NULL)
 		return;
-	conf_free_target(config_table, cfg);
+	conf_free_target(syncd_config_table, cfg);
 	for (i = 0; i < cfg->ncanaries; i++)
 		free(cfg->canaries[i]);
 	free(cfg->canaries);

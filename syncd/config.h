@@ -1,10 +1,14 @@
 /*
  * config - the [syncd] section of syncd.conf
  *
- * config_load() reads the file with formats/conf, applies the key table,
- * folds the canary addresses and parses the listen address.  Every error is
- * "file:line: message"; the caller reports it and exits 2.  A reload builds
- * a new struct syncd_config and swaps it in only when it loaded cleanly.
+ * syncd_config_load() reads the file with formats/conf, applies the key
+ * table (names, defaults, bounds), then derives what the daemon uses: the
+ * listen and status_listen addresses, the allow prefixes (syncd/cidr), the
+ * folded canary addresses and deny_domains ("$myhostname" expanded), and
+ * checks transports, sandbox, state_dir and maps_dir (which must exist)
+ * and that trusted_keys is readable.  Every error is "file:line: message";
+ * the caller reports it and exits 2.  A reload builds a new struct
+ * syncd_config and swaps it in only when it loaded cleanly.
  */
 #ifndef MXSYNC_SYNCD_CONFIG_H
 #define MXSYNC_SYNCD_CONFIG_H
@@ -16,7 +20,7 @@
 #include "../formats/err.h"
 #include "cidr.h"
 
-#define CONFIG_DEFAULT_PATH "/etc/mxsync/syncd.conf"
+#define SYNCD_CONFIG_DEFAULT_PATH "/etc/mxsync/syncd.conf"
 
 struct syncd_config {
 	/* set by the key table */
@@ -64,10 +68,10 @@ struct syncd_config {
 	    state_dir_line, maps_dir_line;
 };
 
-/* config_load - read and validate path (directories must exist) */
-struct syncd_config *config_load(const char *path, struct err *err);
-/* config_check_tls - the certificate and key files are readable */
-int config_check_tls(const struct syncd_config *cfg, struct err *err);
-void config_free(struct syncd_config *cfg);
+/* syncd_config_load - read and validate path (directories must exist) */
+struct syncd_config *syncd_config_load(const char *path, struct err *err);
+/* syncd_config_check_tls - the certificate and key files are readable */
+int syncd_config_check_tls(const struct syncd_config *cfg, struct err *err);
+void syncd_config_free(struct syncd_config *cfg);
 
 #endif

@@ -22,7 +22,9 @@
 #include <unistd.h>
 
 #include "../formats/buf.h"
+#include "../formats/fileio.h"
 #include "../formats/log.h"
+#include "../formats/thread.h"
 #include "apply.h"
 #include "channel.h"
 #include "installer.h"
@@ -183,9 +185,8 @@ static int installer_body(int fd, uint64_t size, char **body_r,
 			  struct verdict *v)
 {
 	struct stat st;
+	struct err err;
 	char *body = NULL;
-	size_t done = 0;
-	ssize_t n;
 	int seals;
 
 	*body_r = NULL;
@@ -201,24 +202,17 @@ static int installer_body(int fd, uint64_t size, char **body_r,
 				     (long long)st.st_size, size);
 	if (size > 0 && (body = malloc(size)) == NULL)
 		return verify_refuse(v, 503, "internal", "out of memory");
-	while (done < size) {
-		n = pread(fd, body + done, size - done, (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(body);
-			return verify_refuse(
-			    v, 503, "internal", "read(body): %s",
-			    n < 0 ? strerror(errno) : "short read");
-		}
-		done += (size_t)n;
+	if (size > 0 &&
+	    fileio_pread_exact(fd, "body", body, size, 0, &err) < 0) {
+		free(body);
+		return verify_refuse(v, 503, "internal", "%s", err.msg);
 	}
 	*body_r = body;
 	return 0;
 }
 
 /* installer_install_run - one install on its own thread */
-static void *installer_install_run(void *arg)
+static void installer_install_run(void *arg)
 {
 	struct installer_job *job = arg;
 	struct installer *in = job->in;
@@ -246,7 +240,6 @@ static void *installer_install_run(void *arg)
 	if (--in->running == 0)
 		pthread_cond_broadcast(&in->idle);
 	pthread_mutex_unlock(&in->lock);
-	return NULL;
 }
 
 /* installer_install - start an install thread (mb64, sb64, fd taken) */
@@ -255,9 +248,6 @@ static void installer_install(struct installer *in, uint64_t id, char *mb64,
 {
 	struct installer_job *job = NULL;
 	struct verdict v;
-	pthread_attr_t attr;
-	pthread_t th;
-	sigset_t all, old;
 	int started = 0;
 
 	memset(&v, 0, sizeof(v));
@@ -276,14 +266,7 @@ static void installer_install(struct installer *in, uint64_t id, char *mb64,
 		job->sb64 = sb64;
 		job->fd = fd;
 		/* the thread takes no signals: they are the main loop's */
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		started =
-		    pthread_create(&th, &attr, installer_install_run, job) == 0;
-		pthread_attr_destroy(&attr);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		started = thread_detach(installer_install_run, job) == 0;
 		if (started)
 			in->running++;
 		else

@@ -30,8 +30,14 @@
  *
  * Every check of a push, and every write, is the installer's (syncd/
  * installer): the listener hands it the headers over the channel (syncd/
- * channel), suspends the connection until the answer arrives, streams an
- * accepted body into a sealed memfd and passes that descriptor on.
+ * channel) and suspends the connection until the answer arrives.  Only
+ * then is the body read: written into a memfd as it arrives (nothing is
+ * parsed on the way), sealed once exactly body_size octets came, and that
+ * descriptor passed on; the installer copies it out and runs the body
+ * checks (syncd/verify) on that copy before anything is written.
+ *
+ * The code is in syncd/listener.c (sockets, TLS files, the loop) and the
+ * syncd/listener_*.c files named in syncd/listener_private.h.
  */
 #ifndef MXSYNC_SYNCD_LISTENER_H
 #define MXSYNC_SYNCD_LISTENER_H

@@ -2,8 +2,9 @@
  * sandbox - what mxsyncd's network process gives up before it serves
  *
  * Owns the Landlock ruleset.  The rights are masked to the ABI the kernel
- * reports, so an older kernel restricts what it knows.  Fails with
- * "landlock: reason".
+ * reports, so an older kernel restricts what it knows.  Fails with the
+ * call and the reason ("landlock_restrict_self: ...", "landlock: not
+ * available in this kernel ...").
  */
 #include <errno.h>
 #include <fcntl.h>

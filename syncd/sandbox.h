@@ -5,9 +5,10 @@
  * the calling process for good with a Landlock ruleset: no file may be
  * written, created, removed, renamed or truncated anywhere, no program
  * executed, files read only below /usr, /etc, /lib, /lib64 and /dev, no
- * TCP bind or connect (Landlock ABI 4), no signal to processes outside the
- * sandbox (ABI 6).  Descriptors opened before (the listening sockets, the
- * channel) stay usable.
+ * TCP bind or connect (Landlock ABI 4), no signal to processes and no
+ * connection to abstract Unix sockets outside the sandbox (ABI 6).
+ * Descriptors opened before (the listening sockets, the channel) stay
+ * usable.
  *
  * Fails closed: with mode "landlock" on a kernel without Landlock it
  * returns -1 with a message saying so (mode "none" sets no_new_privs only).

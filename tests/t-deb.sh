@@ -96,7 +96,7 @@ fi
 # the source package: debian/copyright, debian/control, debian/rules
 S=$T_DIR/src
 mkdir -p "$S/mxsync"
-(cd "$TOP" && tar -cf - --exclude=./.git --exclude=./build --exclude="./$BUILD" .) |
+(cd "$TOP" && tar -cf - --exclude=./.git --exclude='./build*' --exclude="./$BUILD" .) |
 	tar -xf - -C "$S/mxsync"
 run_rc sh -c "cd '$S' && dpkg-source -b mxsync"
 is "$RC" 0 "dpkg-source builds the source package"
