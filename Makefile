@@ -66,6 +66,8 @@ FORMATS_SRC = \
 	formats/state_sort.c \
 	formats/state_finish.c \
 	formats/state_parse.c \
+	formats/state_hash.c \
+	formats/state_pool.c \
 	formats/domset.c \
 	formats/lookup.c \
 	formats/delta.c \
