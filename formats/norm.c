@@ -27,7 +27,6 @@
 
 #include "norm.h"
 
-#define NORM_NEXTHOP_MAX 1000
 #define NORM_SHOW_MAX 80
 
 /* norm_show - escape a value for a message ("..." when cut short) */
