@@ -124,6 +124,7 @@ AGENT_SRC = \
 	agent/config.c \
 	agent/source.c \
 	agent/source_file.c \
+	agent/source_file_cache.c \
 	agent/preset.c \
 	agent/preset_mysql.c \
 	agent/preset_pgsql.c \
