@@ -48,8 +48,8 @@ struct state *delta_apply(const struct state *base,
 struct state *delta_apply_version(const struct state *base,
 				  const unsigned char *base_hash,
 				  const char *delta, size_t len,
-				  const unsigned char *result_hash,
-				  int version, struct err *err);
+				  const unsigned char *result_hash, int version,
+				  struct err *err);
 
 /*
  * delta_edit - one change for delta_splice(): remove the base's record at
