@@ -123,6 +123,13 @@ int daemon_export_run(struct daemon *d, int allow_shrink)
 		d->busy_since = 0;
 	}
 	if (rc == 0) {
+		/*
+		 * The state is hashed once, here: from the leaves of the last
+		 * export, only the shards whose records differ (state.h); the
+		 * guard, sync_set_state and every snapshot reuse the leaves.
+		 * Out of memory only costs a whole hash (state_hash).
+		 */
+		(void)state_hash_prepare_from(st, d->sync.cur);
 		state_hash(st, h);
 		same = d->sync.cur != NULL &&
 		       memcmp(h, d->sync.cur_hash, STATE_HASH_LEN) == 0;

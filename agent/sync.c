@@ -125,6 +125,8 @@ int sync_set_state(struct sync *s, struct state *st)
 	unsigned char h[STATE_HASH_LEN];
 	struct state *old = s->cur;
 
+	/* O(1) when the daemon prepared st already; else one pass */
+	(void)state_hash_prepare_from(st, s->cur);
 	state_hash(st, h);
 	if (s->cur != NULL && memcmp(h, s->cur_hash, sizeof(h)) == 0) {
 		state_free(st);

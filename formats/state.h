@@ -142,6 +142,13 @@ int state_write_fd(const struct state *st, int fd, struct err *err);
 unsigned state_shard_of(const char *key, size_t len);
 void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN]);
 int state_hash_prepare(struct state *st);
+/*
+ * state_hash_prepare_from - state_hash_prepare() of st, the finished
+ * successor of prev: when prev keeps its leaves, only the shards of the
+ * recipients where the two canonical texts differ are hashed (one compare
+ * of the texts, from both ends); else the whole state is
+ */
+int state_hash_prepare_from(struct state *st, const struct state *prev);
 const uint8_t *state_shards(const struct state *st);
 void state_hash_flat(const struct state *st, unsigned char out[STATE_HASH_LEN]);
 void state_hash_version(const struct state *st, int version,

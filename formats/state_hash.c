@@ -34,6 +34,19 @@
 #define STATE_HASH_BATCH 256
 #define STATE_HASH_AHEAD 16
 
+/*
+ * In a sanitizer build (SAN=1, what CI runs the tests with) every hash
+ * prepared from a predecessor is checked against a whole computation, and
+ * a difference aborts, as a sanitizer report does.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define STATE_HASH_CHECK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STATE_HASH_CHECK 1
+#endif
+#endif
+
 struct state_hash_leaf {
 	crypto_generichash_state h;
 	size_t len;
@@ -240,6 +253,153 @@ fail:
 	free(leaf);
 	state_hash_forget(st);
 	return -1;
+}
+
+/*
+ * state_hash_common - the length of the common prefix of a and b (n octets
+ * each): memcmp a block at a time, then the octets of the block that differs
+ */
+static size_t state_hash_common(const char *a, const char *b, size_t n)
+{
+	size_t i = 0, k;
+
+	while (n - i >= STATE_HASH_STAGE &&
+	       memcmp(a + i, b + i, STATE_HASH_STAGE) == 0)
+		i += STATE_HASH_STAGE;
+	k = n - i < STATE_HASH_STAGE ? n - i : STATE_HASH_STAGE;
+	while (k > 0 && a[i] == b[i]) {
+		i++;
+		k--;
+	}
+	return i;
+}
+
+/* state_hash_tail - the length of the common suffix of a and b (n each) */
+static size_t state_hash_tail(const char *a, const char *b, size_t n)
+{
+	size_t i = 0, k;
+
+	while (n - i >= STATE_HASH_STAGE &&
+	       memcmp(a + n - i - STATE_HASH_STAGE, b + n - i - STATE_HASH_STAGE,
+		      STATE_HASH_STAGE) == 0)
+		i += STATE_HASH_STAGE;
+	k = n - i < STATE_HASH_STAGE ? n - i : STATE_HASH_STAGE;
+	while (k > 0 && a[n - i - 1] == b[n - i - 1]) {
+		i++;
+		k--;
+	}
+	return i;
+}
+
+/* state_hash_ends - the index of the first recipient of st ending after x */
+static size_t state_hash_ends(const struct state *st, size_t x)
+{
+	size_t lo = 0, hi = st->rcpt.n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		/* "R " key "\n" ends at off + klen + 1 */
+		if ((size_t)st->rcpt.rec[mid].off + st->rcpt.rec[mid].klen + 1 <=
+		    x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * state_hash_starts - the index of the first recipient of st whose line
+ * starts at y or later, the newline before it included (start - 1 >= y)
+ */
+static size_t state_hash_starts(const struct state *st, size_t y)
+{
+	size_t lo = 0, hi = st->rcpt.n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		/* the line starts at off - 2, its newline before at off - 3 */
+		if ((size_t)st->rcpt.rec[mid].off < y + 3)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The records of st and prev are their canonical texts.  Where the texts
+ * agree from the start (x octets) the recipients that end there are the
+ * same records at the same index in both; where they agree from the end (y
+ * octets, never overlapping x) the recipients whose line and the newline
+ * before it lie there are the same, counted from the end.  Only the
+ * recipients between differ: their shards (in either state) are the leaves
+ * to rehash, and the D leaf when the D lines differ.
+ */
+int state_hash_prepare_from(struct state *st, const struct state *prev)
+{
+	size_t la, lb, m, x, y, p, sa, sb, da, db, i;
+	uint64_t mask = 0;
+	uint8_t *sel;
+	int domains;
+
+	if (st->leaf != NULL)
+		return 0;
+	if (prev == NULL || prev->leaf == NULL || !st->finished ||
+	    !prev->finished)
+		return state_hash_prepare(st);
+	la = prev->canon_len;
+	lb = st->canon_len;
+	m = la < lb ? la : lb;
+	x = state_hash_common(prev->arena, st->arena, m);
+	y = state_hash_tail(prev->arena + la - (m - x), st->arena + lb - (m - x),
+			    m - x);
+	p = state_hash_ends(st, x);
+	if (state_hash_ends(prev, x) < p)
+		p = state_hash_ends(prev, x);
+	sa = prev->rcpt.n - state_hash_starts(prev, la - y);
+	sb = st->rcpt.n - state_hash_starts(st, lb - y);
+	if (sa > sb)
+		sa = sb;
+	if (p + sa > prev->rcpt.n || p + sa > st->rcpt.n)
+		return state_hash_prepare(st);
+	/* more than a quarter changed: one pass over everything is as cheap */
+	if (st->rcpt.n - p - sa > st->rcpt.n / 4 + 64)
+		return state_hash_prepare(st);
+	da = prev->rcpt.n > 0 ? (size_t)prev->rcpt.rec[0].off - 2 : la;
+	db = st->rcpt.n > 0 ? (size_t)st->rcpt.rec[0].off - 2 : lb;
+	domains = da != db || x < da;
+	if ((sel = state_malloc(st->rcpt.n)) == NULL)
+		return -1;
+	memcpy(sel, prev->hsel, p);
+	memcpy(sel + st->rcpt.n - sa, prev->hsel + prev->rcpt.n - sa, sa);
+	for (i = p; i < prev->rcpt.n - sa; i++)
+		mask |= (uint64_t)1 << prev->hsel[i];
+	for (i = p; i < st->rcpt.n - sa; i++) {
+		sel[i] = (uint8_t)state_shard_of(
+		    state_key(st, &st->rcpt.rec[i]), st->rcpt.rec[i].klen);
+		mask |= (uint64_t)1 << sel[i];
+	}
+	free(st->hsel);
+	st->hsel = sel;
+	if (state_hash_update(
+		st, (const unsigned char(*)[STATE_HASH_LEN])prev->leaf, domains,
+		mask) < 0)
+		return -1;
+#ifdef STATE_HASH_CHECK
+	{
+		unsigned char want[STATE_HASH_LEN], got[STATE_HASH_LEN];
+		unsigned char(*keep)[STATE_HASH_LEN] = st->leaf;
+
+		state_hash(st, got);
+		st->leaf = NULL;
+		state_hash(st, want);
+		st->leaf = keep;
+		if (memcmp(want, got, STATE_HASH_LEN) != 0)
+			abort();
+	}
+#endif
+	return 0;
 }
 
 const uint8_t *state_shards(const struct state *st)

@@ -2,7 +2,8 @@
  * test-state-hash - the state hash tree (formats/state.h): the golden
  * values, a computation from the definition in this file, a change of any
  * one record changes the root, and after chains of random deltas the
- * hash carried from the base's leaves equals a computation from scratch.
+ * hash carried from the base's leaves equals a computation from scratch,
+ * as does the hash of a successor prepared from its predecessor's leaves.
  */
 #include <sodium.h>
 #include <stdint.h>
@@ -366,6 +367,105 @@ static void test_large_chain(void)
 	state_free(cur);
 }
 
+/* small - a state of the given recipients (all of d1.example, d2.example) */
+static struct state *small(const char *const *a, size_t n, const char *hop)
+{
+	struct state *st = state_new();
+	struct err err;
+	size_t i;
+
+	state_add_domain(st, "d1.example", 10, hop, strlen(hop), 0, &err);
+	state_add_domain(st, "d2.example", 10, hop, strlen(hop), 0, &err);
+	for (i = 0; i < n; i++)
+		state_add_recipient(st, a[i], strlen(a[i]), 0, &err);
+	if (state_finish(st, NULL, &err) < 0) {
+		printf("# finish: %s\n", err.msg);
+		exit(1);
+	}
+	return st;
+}
+
+/*
+ * a successor's leaves found by comparing its text with its predecessor's:
+ * after chains of random edits (and edits whose texts share octets across
+ * the change), the hash equals the hash from scratch
+ */
+static void test_prepare_from(void)
+{
+	static const char *const v0[] = {"a@d1.example", "ab@d1.example",
+					 "b@d2.example"};
+	static const char *const v1[] = {"a@d1.example", "aa@d1.example",
+					 "ab@d1.example", "b@d2.example"};
+	static const char *const v2[] = {"ab@d1.example", "b@d2.example",
+					 "bb@d2.example"};
+	static const char *const v3[] = {"@d2.example"};
+	const char *const *vs[] = {v0, v1, v2, v3, v0, v2, NULL, v1};
+	size_t ns[] = {3, 4, 3, 1, 3, 3, 0, 4};
+	struct state *cur, *next, *copy;
+	unsigned char want[STATE_HASH_LEN], got[STATE_HASH_LEN];
+	struct err err;
+	char *t;
+	size_t len, i;
+	int bad = 0, kept = 0, n = 0;
+
+	/* hand-made neighbours: shared octets across each change */
+	cur = small(vs[0], ns[0], "smtp:[a]");
+	state_hash_prepare(cur);
+	for (i = 1; i < sizeof(ns) / sizeof(ns[0]); i++, n++) {
+		next = small(vs[i], ns[i], i == 5 ? "smtp:[b]" : "smtp:[a]");
+		state_hash(next, want);
+		bad += state_hash_prepare_from(next, cur) < 0;
+		kept += state_shards(next) != NULL;
+		state_hash(next, got);
+		bad += !same(got, want);
+		state_free(cur);
+		cur = next;
+	}
+	state_free(cur);
+	/* random chains, now and then a new state or the same one again */
+	cur = random_state(3000, 5);
+	state_hash_prepare(cur);
+	for (i = 0; i < 200; i++, n++) {
+		if (i % 20 == 19)
+			next = random_state(3000, (unsigned)i);
+		else if (i % 25 == 7) {
+			t = state_text(cur, &len);
+			next = state_parse(t, len, &err);
+			free(t);
+		} else
+			next = edited(cur, (unsigned)(rnd() % 4));
+		if (next == NULL) {
+			bad++;
+			break;
+		}
+		/* the hash from scratch, of a copy that keeps no leaves */
+		t = state_text(next, &len);
+		copy = state_parse(t, len, &err);
+		free(t);
+		if (copy == NULL) {
+			bad++;
+			state_free(next);
+			break;
+		}
+		state_hash(copy, want);
+		state_free(copy);
+		bad += state_hash_prepare_from(next, cur) < 0;
+		kept += state_shards(next) != NULL;
+		state_hash(next, got);
+		bad += !same(got, want);
+		state_free(cur);
+		cur = next;
+	}
+	ok(bad == 0,
+	   "%d successors: the hash from the predecessor's leaves equals the "
+	   "hash from scratch",
+	   n);
+	ok(kept == n, "each successor keeps its leaves (%d of %d)", kept, n);
+	ok(state_hash_prepare_from(cur, NULL) == 0 && state_shards(cur) != NULL,
+	   "no predecessor: a whole prepare");
+	state_free(cur);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -375,5 +475,6 @@ int main(void)
 	test_one_record();
 	test_random_deltas();
 	test_large_chain();
+	test_prepare_from();
 	return test_done();
 }
