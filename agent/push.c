@@ -386,7 +386,7 @@ static void push_parse_held(json_t *root, struct push_result *res)
 	free(sig);
 }
 
-/* push_json - the response's "error" and "serial"/"state_hash" */
+/* push_json - the response's "error", "reason" and "serial"/"state_hash" */
 static void push_parse(struct push_req *r, struct push_result *res)
 {
 	json_t *root, *v;
@@ -407,6 +407,10 @@ static void push_parse(struct push_req *r, struct push_result *res)
 	v = json_object_get(root, "error");
 	if (json_is_string(v))
 		snprintf(res->msg, sizeof(res->msg), "%s",
+			 json_string_value(v));
+	v = json_object_get(root, "reason");
+	if (json_is_string(v))
+		snprintf(res->reason, sizeof(res->reason), "%s",
 			 json_string_value(v));
 	json_decref(root);
 }

@@ -57,6 +57,7 @@ struct push_result {
 	uint64_t bytes;	  /* body octets sent */
 	double seconds;
 	char msg[ERR_LEN]; /* why, for everything but PUSH_OK */
+	char reason[32];   /* the backup's refusal token ("too_large"), or "" */
 };
 
 struct pusher;

@@ -552,11 +552,12 @@ long sync_finish(struct sync *s, struct push_result *res)
 		break;
 	case PUSH_REFUSED:
 		/*
-		 * 413: the body is over the backup's max_body; the same state
-		 * stays too large, so it is not sent again (a new state, or a
-		 * reload after max_body was raised, lifts this).
+		 * 413, or any refusal the backup calls "too_large" (its maps
+		 * over the CDB limit: 422): the same state stays too large,
+		 * so it is not sent again (a new state, or a reload after
+		 * max_body was raised, lifts this).
 		 */
-		if (res->status == 413) {
+		if (res->status == 413 || strcmp(res->reason, "too_large") == 0) {
 			b->refused = 1;
 			memcpy(b->refused_hash, b->sent_hash, STATE_HASH_LEN);
 		}

@@ -30,7 +30,8 @@
  * Limits before they bite: a state no backup could install (the CDB
  * format's 4 GiB, sync_cdb_check) or a snapshot over a backup's max_body
  * is never sent to it; sync_start says so with the figures (SYNC_NEVER),
- * and that state is not tried again for that backup, nor after a 413.
+ * and that state is not tried again for that backup, nor after a 413 or
+ * a refusal with reason "too_large" (422: its maps over the CDB limit).
  * The acknowledged base reaches state_dir later, through sync_save_base()
  * (the daemon calls it when idle, and on exit; the one-shot push at its
  * end), so writing megabytes never delays a push or its acknowledgement.
@@ -181,7 +182,7 @@ const struct state *sync_acked(struct sync *s);
 
 /*
  * sync_never_for - the index of a backup that can never accept the state
- * with this hash (sync_start said SYNC_NEVER, or it answered 413), -1 when
+ * with this hash (sync_start said SYNC_NEVER, or it answered 413 or "too_large"), -1 when
  * none: "sync-now --wait" then need not wait for it
  */
 long sync_never_for(const struct sync *s,

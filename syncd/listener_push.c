@@ -43,6 +43,9 @@ enum MHD_Result listener_push_refuse(struct listener *l,
 	r->st = LISTENER_DONE;
 	j = json_pack("{s:s, s:I}", "error", a->msg, "serial",
 		      (json_int_t)a->cur_serial);
+	/* the refusal's token (verify.h), e.g. "too_large": permanent */
+	if (j != NULL && a->reason[0] != '\0')
+		json_object_set_new(j, "reason", json_string(a->reason));
 	/*
 	 * a 409 also carries the origin's stored signed manifest (from the
 	 * installer): the agent believes the serial only with its own

@@ -85,6 +85,7 @@ refused r22 400 '"error":"malformed state: ' "malformed (unsorted) state"
 # before the body is read, as permanent (4xx, not 503)
 snap r22b -k "$S/k1.key" -o $O1 -s 11 --recipients 20000000000 "$S/next"
 refused r22b 422 '"error":"maps would not fit: 20000000000 recipients (' "full push over the CDB limit"
+like "$BODY" '"reason":"too_large"' "full push over the CDB limit: the reply names the reason"
 snap r22c -k "$S/k1.key" -o $O1 -s 11 --delta-from "$S/base" --recipients 20000000000 "$S/next"
 refused r22c 422 'need a relay_recipients map of at least' "delta push whose result is over the CDB limit"
 get /metrics
