@@ -56,11 +56,16 @@ int delta_compute(const struct state *old, const struct state *new,
 {
 	size_t i = 0, j = 0, no, nn, adds = 0, removes = 0;
 	const char *ok, *ov, *nk, *nv;
-	size_t okl, ovl, nkl, nvl;
-	int c;
+	size_t okl, ovl, nkl, nvl, head, tail;
+	int c, domains;
 
-	no = state_domain_count(old);
-	nn = state_domain_count(new);
+	/* what the two texts share at either end is no change: skipped */
+	head = tail = 0;
+	domains = 1;
+	if (old->finished && new->finished)
+		state_same_ends(old, new, &head, &tail, &domains);
+	no = domains ? state_domain_count(old) : 0;
+	nn = domains ? state_domain_count(new) : 0;
 	while (i < no || j < nn) {
 		if (i < no)
 			state_domain(old, i, &ok, &okl, &ov, &ovl);
@@ -91,9 +96,9 @@ int delta_compute(const struct state *old, const struct state *new,
 			j++;
 		}
 	}
-	i = j = 0;
-	no = state_recipient_count(old);
-	nn = state_recipient_count(new);
+	i = j = head;
+	no = state_recipient_count(old) - tail;
+	nn = state_recipient_count(new) - tail;
 	while (i < no || j < nn) {
 		if (i < no)
 			state_recipient(old, i, &ok, &okl);

@@ -328,17 +328,49 @@ static size_t state_hash_starts(const struct state *st, size_t y)
 }
 
 /*
- * The records of st and prev are their canonical texts.  Where the texts
- * agree from the start (x octets) the recipients that end there are the
- * same records at the same index in both; where they agree from the end (y
+ * The records of a and b are their canonical texts.  Where the texts agree
+ * from the start (x octets) the recipients that end there are the same
+ * records at the same index in both; where they agree from the end (y
  * octets, never overlapping x) the recipients whose line and the newline
  * before it lie there are the same, counted from the end.  Only the
- * recipients between differ: their shards (in either state) are the leaves
- * to rehash, and the D leaf when the D lines differ.
+ * recipients between differ.
+ */
+void state_same_ends(const struct state *a, const struct state *b,
+		     size_t *head_r, size_t *tail_r, int *domains_r)
+{
+	size_t la = a->canon_len, lb = b->canon_len, m, x, y, p, q, sa, sb, da,
+	       db;
+
+	m = la < lb ? la : lb;
+	x = state_hash_common(a->arena, b->arena, m);
+	y = state_hash_tail(a->arena + la - (m - x), b->arena + lb - (m - x),
+			    m - x);
+	p = state_hash_ends(a, x);
+	q = state_hash_ends(b, x);
+	if (q < p)
+		p = q;
+	sa = a->rcpt.n - state_hash_starts(a, la - y);
+	sb = b->rcpt.n - state_hash_starts(b, lb - y);
+	if (sb < sa)
+		sa = sb;
+	/* cannot overlap (y <= m - x); kept safe all the same */
+	if (p + sa > a->rcpt.n || p + sa > b->rcpt.n)
+		p = sa = 0;
+	da = a->rcpt.n > 0 ? (size_t)a->rcpt.rec[0].off - 2 : la;
+	db = b->rcpt.n > 0 ? (size_t)b->rcpt.rec[0].off - 2 : lb;
+	*head_r = p;
+	*tail_r = sa;
+	*domains_r = da != db || x < da;
+}
+
+/*
+ * state_hash_prepare_from - the leaves of prev, with the D leaf rehashed
+ * when the D lines differ and the shards of the recipients between the
+ * same ends (state_same_ends) in either state
  */
 int state_hash_prepare_from(struct state *st, const struct state *prev)
 {
-	size_t la, lb, m, x, y, p, sa, sb, da, db, i;
+	size_t p, sa, i;
 	uint64_t mask = 0;
 	uint8_t *sel;
 	int domains;
@@ -348,27 +380,10 @@ int state_hash_prepare_from(struct state *st, const struct state *prev)
 	if (prev == NULL || prev->leaf == NULL || !st->finished ||
 	    !prev->finished)
 		return state_hash_prepare(st);
-	la = prev->canon_len;
-	lb = st->canon_len;
-	m = la < lb ? la : lb;
-	x = state_hash_common(prev->arena, st->arena, m);
-	y = state_hash_tail(prev->arena + la - (m - x), st->arena + lb - (m - x),
-			    m - x);
-	p = state_hash_ends(st, x);
-	if (state_hash_ends(prev, x) < p)
-		p = state_hash_ends(prev, x);
-	sa = prev->rcpt.n - state_hash_starts(prev, la - y);
-	sb = st->rcpt.n - state_hash_starts(st, lb - y);
-	if (sa > sb)
-		sa = sb;
-	if (p + sa > prev->rcpt.n || p + sa > st->rcpt.n)
-		return state_hash_prepare(st);
+	state_same_ends(prev, st, &p, &sa, &domains);
 	/* more than a quarter changed: one pass over everything is as cheap */
 	if (st->rcpt.n - p - sa > st->rcpt.n / 4 + 64)
 		return state_hash_prepare(st);
-	da = prev->rcpt.n > 0 ? (size_t)prev->rcpt.rec[0].off - 2 : la;
-	db = st->rcpt.n > 0 ? (size_t)st->rcpt.rec[0].off - 2 : lb;
-	domains = da != db || x < da;
 	if ((sel = state_malloc(st->rcpt.n)) == NULL)
 		return -1;
 	memcpy(sel, prev->hsel, p);

@@ -94,6 +94,15 @@ int state_hash_update(struct state *st,
 		      int domains, uint64_t mask);
 
 /*
+ * state_same_ends - two finished states compared as texts, from both ends:
+ * their first *head_r recipients are the same records, and so are their
+ * last *tail_r (the two ranges never overlap); *domains_r is 1 when their
+ * D lines differ.  One memcmp pass, no per-record work (state_hash.c).
+ */
+void state_same_ends(const struct state *a, const struct state *b,
+		     size_t *head_r, size_t *tail_r, int *domains_r);
+
+/*
  * state_pool_get - a buffer of at least len octets, kept from a freed
  * state when one fits (state_pool.c); state_pool_put - free a state's
  * buffer, or keep it for the next state.  Both are malloc'd buffers.

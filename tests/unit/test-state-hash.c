@@ -401,12 +401,13 @@ static void test_prepare_from(void)
 	static const char *const v3[] = {"@d2.example"};
 	const char *const *vs[] = {v0, v1, v2, v3, v0, v2, NULL, v1};
 	size_t ns[] = {3, 4, 3, 1, 3, 3, 0, 4};
-	struct state *cur, *next, *copy;
+	struct state *cur, *next, *copy, *r = NULL;
 	unsigned char want[STATE_HASH_LEN], got[STATE_HASH_LEN];
+	struct buf d = BUF_INIT;
 	struct err err;
 	char *t;
 	size_t len, i;
-	int bad = 0, kept = 0, n = 0;
+	int bad = 0, kept = 0, n = 0, dbad = 0;
 
 	/* hand-made neighbours: shared octets across each change */
 	cur = small(vs[0], ns[0], "smtp:[a]");
@@ -414,6 +415,14 @@ static void test_prepare_from(void)
 	for (i = 1; i < sizeof(ns) / sizeof(ns[0]); i++, n++) {
 		next = small(vs[i], ns[i], i == 5 ? "smtp:[b]" : "smtp:[a]");
 		state_hash(next, want);
+		/* the delta skips the same ends: it still makes next */
+		buf_reset(&d);
+		if (delta_compute(cur, next, &d, NULL, NULL, &err) < 0 ||
+		    (r = delta_apply(cur, NULL, d.data, d.len, want, &err)) ==
+			NULL)
+			dbad++;
+		state_free(r);
+		r = NULL;
 		bad += state_hash_prepare_from(next, cur) < 0;
 		kept += state_shards(next) != NULL;
 		state_hash(next, got);
@@ -422,6 +431,8 @@ static void test_prepare_from(void)
 		cur = next;
 	}
 	state_free(cur);
+	buf_free(&d);
+	ok(dbad == 0, "hand-made neighbours: each delta between them applies");
 	/* random chains, now and then a new state or the same one again */
 	cur = random_state(3000, 5);
 	state_hash_prepare(cur);
