@@ -125,11 +125,14 @@ int daemon_export_run(struct daemon *d, int allow_shrink)
 	if (rc == 0) {
 		/*
 		 * The state is hashed once, here: from the leaves of the last
-		 * export, only the shards whose records differ (state.h); the
-		 * guard, sync_set_state and every snapshot reuse the leaves.
-		 * Out of memory only costs a whole hash (state_hash).
+		 * export (after a start: of the acknowledged base), only the
+		 * shards whose records differ (state.h); the guard,
+		 * sync_set_state and every snapshot reuse the leaves.  Out of
+		 * memory only costs a whole hash (state_hash).
 		 */
-		(void)state_hash_prepare_from(st, d->sync.cur);
+		(void)state_hash_prepare_from(st, d->sync.cur != NULL
+						      ? d->sync.cur
+						      : sync_acked(&d->sync));
 		state_hash(st, h);
 		same = d->sync.cur != NULL &&
 		       memcmp(h, d->sync.cur_hash, STATE_HASH_LEN) == 0;

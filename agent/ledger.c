@@ -323,6 +323,8 @@ struct state *ledger_load_base(const struct ledger *l, struct err *err)
 	ledger_base_path(l, l->base_serial, path, sizeof(path));
 	if ((st = state_load(path, err)) == NULL)
 		return NULL;
+	/* its leaves kept: the next state is hashed from them (state.h) */
+	(void)state_hash_prepare(st);
 	state_hash(st, h);
 	if (memcmp(h, l->base_hash, STATE_HASH_LEN) != 0) {
 		state_free(st);

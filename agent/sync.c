@@ -557,7 +557,8 @@ long sync_finish(struct sync *s, struct push_result *res)
 		 * so it is not sent again (a new state, or a reload after
 		 * max_body was raised, lifts this).
 		 */
-		if (res->status == 413 || strcmp(res->reason, "too_large") == 0) {
+		if (res->status == 413 ||
+		    strcmp(res->reason, "too_large") == 0) {
 			b->refused = 1;
 			memcpy(b->refused_hash, b->sent_hash, STATE_HASH_LEN);
 		}

@@ -280,8 +280,8 @@ static size_t state_hash_tail(const char *a, const char *b, size_t n)
 	size_t i = 0, k;
 
 	while (n - i >= STATE_HASH_STAGE &&
-	       memcmp(a + n - i - STATE_HASH_STAGE, b + n - i - STATE_HASH_STAGE,
-		      STATE_HASH_STAGE) == 0)
+	       memcmp(a + n - i - STATE_HASH_STAGE,
+		      b + n - i - STATE_HASH_STAGE, STATE_HASH_STAGE) == 0)
 		i += STATE_HASH_STAGE;
 	k = n - i < STATE_HASH_STAGE ? n - i : STATE_HASH_STAGE;
 	while (k > 0 && a[n - i - 1] == b[n - i - 1]) {
@@ -299,7 +299,8 @@ static size_t state_hash_ends(const struct state *st, size_t x)
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		/* "R " key "\n" ends at off + klen + 1 */
-		if ((size_t)st->rcpt.rec[mid].off + st->rcpt.rec[mid].klen + 1 <=
+		if ((size_t)st->rcpt.rec[mid].off + st->rcpt.rec[mid].klen +
+			1 <=
 		    x)
 			lo = mid + 1;
 		else
