@@ -182,8 +182,9 @@ const struct state *sync_acked(struct sync *s);
 
 /*
  * sync_never_for - the index of a backup that can never accept the state
- * with this hash (sync_start said SYNC_NEVER, or it answered 413 or "too_large"), -1 when
- * none: "sync-now --wait" then need not wait for it
+ * with this hash (sync_start said SYNC_NEVER, or it answered 413 or a
+ * refusal with reason "too_large"), -1 when none: "sync-now --wait" then
+ * need not wait for it
  */
 long sync_never_for(const struct sync *s,
 		    const unsigned char hash[STATE_HASH_LEN]);
