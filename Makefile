@@ -79,6 +79,7 @@ FORMATS_SRC = \
 	formats/thread.c \
 	formats/cdbw.c \
 	formats/cdbw_check.c \
+	formats/cdblimit.c \
 	formats/log.c
 
 KEYS_SRC = \

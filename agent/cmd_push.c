@@ -104,10 +104,13 @@ int cmd_push(struct agent_config *cfg, int argc, char **argv)
 	sync_set_state(&s, st);
 	st = NULL;
 	for (i = 0; i < s.n; i++)
-		if (sync_start(&s, i, full, &err) < 0) {
+		if ((c = sync_start(&s, i, full, &err)) < 0) {
 			fprintf(stderr, "mxsync-agent: backup %s: %s\n",
 				s.b[i].conf->name, err.msg);
-			goto out;
+			/* a limit this backup can never accept: the others go on */
+			if (c != SYNC_NEVER)
+				goto out;
+			refused++;
 		}
 	while (push_running(p) > 0) {
 		if (push_wait(p, NULL, 0, 1000, &err) < 0) {

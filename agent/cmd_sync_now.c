@@ -151,6 +151,16 @@ int cmd_sync_now(struct agent_config *cfg, int argc, char **argv)
 			rc = EXITCODE_OK;
 			goto out;
 		}
+		/* a backup that can never accept this state: no waiting */
+		if (reply != NULL && strncmp(reply, "error ", 6) == 0) {
+			reply[strcspn(reply, "\n")] = '\0';
+			code = (int)strtol(reply + 6, &end, 10);
+			fprintf(stderr, "mxsync-agent: serial %llu: %s\n",
+				serial, *end == ' ' ? end + 1 : end);
+			rc = code == EXITCODE_REFUSED ? EXITCODE_REFUSED
+						      : EXITCODE_TEMP;
+			goto out;
+		}
 	}
 	for (;;) {
 		json_t *j = cmd_status_get(cfg, &err);

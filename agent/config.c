@@ -62,6 +62,9 @@ static const struct conf_key agent_config_backup_keys[] = {
      offsetof(struct agent_backup, timeout_ms), 1000, 86400000},
     {"connect_timeout", CONF_DURATION, "10s",
      offsetof(struct agent_backup, connect_timeout_ms), 100, 600000},
+    /* the backup's max_body (mxsyncd's default and bounds) */
+    {"max_body", CONF_SIZE, "512M", offsetof(struct agent_backup, max_body), 1,
+     (uint64_t)4 << 30},
     {NULL, 0, NULL, 0, 0, 0},
 };
 

@@ -10,7 +10,7 @@
  *			the keys of that type (source_file.c, source_mysql.c,
  *			source_pgsql.c, source_ldap.c, source_maildir.c)
  *	[backup NAME]	url, ca_file, pinned_pubkey, timeout,
- *			connect_timeout
+ *			connect_timeout, max_body (the backup's limit)
  *
  * Every error is "file:line: message"; the caller exits 2.  A reload builds
  * a new config and swaps it in only when the whole file is valid.
@@ -35,6 +35,7 @@ struct agent_backup {
 	char *pinned_pubkey; /* "" when unset */
 	uint64_t timeout_ms; /* whole request, connect included */
 	uint64_t connect_timeout_ms;
+	uint64_t max_body; /* the largest body the backup accepts */
 };
 
 struct agent_config {

@@ -46,7 +46,10 @@ static int daemon_request_acked(const struct daemon *d, uint64_t serial,
 
 void daemon_request_waiters(struct daemon *d, int64_t now)
 {
+	unsigned char h[STATE_HASH_LEN];
+	char reply[2 * ERR_LEN + 64];
 	size_t i;
+	long k;
 
 	for (i = 0; i < CONTROL_CLIENTS; i++) {
 		struct control_client *c = &d->clients[i];
@@ -55,7 +58,15 @@ void daemon_request_waiters(struct daemon *d, int64_t now)
 			continue;
 		if (daemon_request_acked(d, c->wserial, c->whash))
 			control_reply(c, "ok\n");
-		else if (now > c->deadline)
+		/* a backup that can never accept it: exit 1 now, no timeout */
+		else if (manifest_unhex(c->whash, strlen(c->whash), h,
+					STATE_HASH_LEN) == 0 &&
+			 (k = sync_never_for(&d->sync, h)) >= 0) {
+			snprintf(reply, sizeof(reply), "error 1 backup %s: %s\n",
+				 d->sync.b[k].conf->name,
+				 d->sync.b[k].lb->error);
+			control_reply(c, reply);
+		} else if (now > c->deadline)
 			control_reply(c, "lag\n");
 	}
 }

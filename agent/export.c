@@ -218,9 +218,19 @@ int export_make(const struct agent_config *cfg, const struct key_secret *sk,
 		}
 	}
 	m->body_size = out->blen;
-	crypto_generichash(m->body_hash, STATE_HASH_LEN,
-			   (const unsigned char *)(out->body ? out->body : ""),
-			   out->blen, NULL, 0);
+	/*
+	 * A full body is the canonical text, and in manifest version 1 the
+	 * state hash is its BLAKE2b-256: a state of millions of records is
+	 * hashed once, not twice.  (A state hash of another form is not the
+	 * body's hash: then the body is hashed here.)
+	 */
+	if (m->kind == MANIFEST_FULL && m->version == 1)
+		memcpy(m->body_hash, m->state_hash, STATE_HASH_LEN);
+	else
+		crypto_generichash(
+		    m->body_hash, STATE_HASH_LEN,
+		    (const unsigned char *)(out->body ? out->body : ""),
+		    out->blen, NULL, 0);
 	if ((out->manifest = manifest_encode(m, &out->mlen, err)) == NULL)
 		goto fail;
 	if (key_sign(sk, out->manifest, out->mlen, out->sig, err) < 0)

@@ -76,25 +76,28 @@
 	" UNION ALL" PFA_AD_MAILBOX " UNION ALL" PFA_AD_ALIAS                  \
 	" UNION ALL" PFA_AD_CATCHALL
 
+/*
+ * PRESET_MYSQL_TABLE - one row of a change_query: the table's row count and
+ * two checksums (XOR and sum of CRC32) over the columns the decision reads,
+ * so that any edit of them, two within one second included, changes the row
+ */
+/* clang-format off */
+#define PRESET_MYSQL_TABLE(table, cols)                                        \
+	"SELECT '" table "', COUNT(*),"                                        \
+	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), " cols "))),"                      \
+	" SUM(CRC32(CONCAT_WS(CHAR(31), " cols "))) FROM " table
+#define PRESET_MYSQL_UNION " UNION ALL "
+
 /* every table and column the decision reads */
 #define PFA_CHANGE                                                             \
-	"SELECT 'domain', COUNT(*),"                                           \
-	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), domain, active, backupmx))),"      \
-	" SUM(CRC32(CONCAT_WS(CHAR(31), domain, active, backupmx)))"           \
-	" FROM domain"                                                         \
-	" UNION ALL SELECT 'alias_domain', COUNT(*),"                          \
-	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), alias_domain, target_domain,"      \
-	" active))),"                                                          \
-	" SUM(CRC32(CONCAT_WS(CHAR(31), alias_domain, target_domain,"          \
-	" active))) FROM alias_domain"                                         \
-	" UNION ALL SELECT 'mailbox', COUNT(*),"                               \
-	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), username, maildir, active))),"     \
-	" SUM(CRC32(CONCAT_WS(CHAR(31), username, maildir, active)))"          \
-	" FROM mailbox"                                                        \
-	" UNION ALL SELECT 'alias', COUNT(*),"                                 \
-	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), address, goto, active))),"         \
-	" SUM(CRC32(CONCAT_WS(CHAR(31), address, goto, active)))"              \
-	" FROM alias"
+	PRESET_MYSQL_TABLE("domain", "domain, active, backupmx")               \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("alias_domain", "alias_domain, target_domain, active") \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("mailbox", "username, maildir, active")             \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("alias", "address, goto, active")
+/* clang-format on */
 
 /*
  * postfixadmin: virtual_mailbox_domains is mysql_virtual_domains_maps.cf's
@@ -201,26 +204,16 @@
 	" WHERE ad.alias_domain = " ADDR_DOMAIN                                \
 	" AND ad.active = 1 AND d.active = 1 AND d.backupmx = 0)"
 
+/* clang-format off */
 #define IRM_CHANGE                                                             \
-	"SELECT 'domain', COUNT(*),"                                           \
-	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), domain, active, backupmx))),"      \
-	" SUM(CRC32(CONCAT_WS(CHAR(31), domain, active, backupmx)))"           \
-	" FROM domain"                                                         \
-	" UNION ALL SELECT 'alias_domain', COUNT(*),"                          \
-	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), alias_domain, target_domain,"      \
-	" active))),"                                                          \
-	" SUM(CRC32(CONCAT_WS(CHAR(31), alias_domain, target_domain,"          \
-	" active))) FROM alias_domain"                                         \
-	" UNION ALL SELECT 'mailbox', COUNT(*),"                               \
-	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), username, domain, active,"         \
-	" enabledeliver))),"                                                   \
-	" SUM(CRC32(CONCAT_WS(CHAR(31), username, domain, active,"             \
-	" enabledeliver))) FROM mailbox"                                       \
-	" UNION ALL SELECT 'forwardings', COUNT(*),"                           \
-	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), address, forwarding, domain,"      \
-	" active))),"                                                          \
-	" SUM(CRC32(CONCAT_WS(CHAR(31), address, forwarding, domain,"          \
-	" active))) FROM forwardings"
+	PRESET_MYSQL_TABLE("domain", "domain, active, backupmx")               \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("alias_domain", "alias_domain, target_domain, active") \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("mailbox", "username, domain, active, enabledeliver") \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("forwardings", "address, forwarding, domain, active")
+/* clang-format on */
 
 /*
  * ISPmail (Signum/ispmail-bookworm-ansible): roles/ispmail-database's
@@ -238,17 +231,14 @@
 	" WHERE LENGTH(destination) > 0 AND LOCATE('@', source) > 0"           \
 	") r WHERE EXISTS (SELECT 1 FROM virtual_domains d"                    \
 	" WHERE d.name = " ADDR_DOMAIN ")"
+/* clang-format off */
 #define ISP_CHANGE                                                             \
-	"SELECT 'virtual_domains', COUNT(*),"                                  \
-	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), id, name))),"                      \
-	" SUM(CRC32(CONCAT_WS(CHAR(31), id, name))) FROM virtual_domains"      \
-	" UNION ALL SELECT 'virtual_users', COUNT(*),"                         \
-	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), id, email))),"                     \
-	" SUM(CRC32(CONCAT_WS(CHAR(31), id, email))) FROM virtual_users"       \
-	" UNION ALL SELECT 'virtual_aliases', COUNT(*),"                       \
-	" BIT_XOR(CRC32(CONCAT_WS(CHAR(31), id, source, destination))),"       \
-	" SUM(CRC32(CONCAT_WS(CHAR(31), id, source, destination)))"            \
-	" FROM virtual_aliases"
+	PRESET_MYSQL_TABLE("virtual_domains", "id, name")                      \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("virtual_users", "id, email")                       \
+	PRESET_MYSQL_UNION                                                     \
+	PRESET_MYSQL_TABLE("virtual_aliases", "id, source, destination")
+/* clang-format on */
 
 const struct preset preset_mysql[] = {
     {"postfixadmin", PFA_DOMAINS,

@@ -7,6 +7,10 @@
  * is POST <url>v1/push with the manifest and signature in headers and the
  * body as application/octet-stream.
  *
+ * Cost: a body is shared, never copied: every request that sends the same
+ * snapshot holds a reference to one push_body, so N backups cost one body
+ * in memory and no per-backup pass over it.
+ *
  * Security: every peer is verified: with ca_file (peer and host name), with
  * pinned_pubkey (with a pin and no CA, the pin is the verification), or with
  * the system CA store when neither is set.  Only https is allowed, also on
@@ -58,15 +62,29 @@ struct push_result {
 struct pusher;
 struct push_req;
 
+/*
+ * push_body - a snapshot body shared by the requests sending it, reference
+ * counted.  push_body_new takes data (malloc'd) and frees it with the last
+ * reference; NULL when out of memory (data is freed then too).
+ */
+struct push_body;
+struct push_body *push_body_new(char *data, size_t len);
+struct push_body *push_body_ref(struct push_body *b);
+void push_body_unref(struct push_body *b);
+size_t push_body_len(const struct push_body *b);
+
 struct pusher *push_new(struct err *err);
 void push_free(struct pusher *p); /* cancels what still runs */
 
 /*
- * push_start - begin sending snap to backup b; user comes back with the
- * result.  The snapshot is copied: the caller may free it at once.
+ * push_start - begin sending snap's manifest and signature with body to
+ * backup b; user comes back with the result.  The request takes its own
+ * reference to body (snap.body is not read) and copies the manifest: the
+ * caller may drop both at once.
  */
 struct push_req *push_start(struct pusher *p, const struct agent_backup *b,
-			    const struct export_snap *snap, void *user,
+			    const struct export_snap *snap,
+			    struct push_body *body, void *user,
 			    struct err *err);
 
 /* push_running - requests still in progress */

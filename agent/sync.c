@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../formats/cdblimit.h"
+#include "../formats/cdbw.h"
 #include "../formats/log.h"
 #include "../formats/manifest.h"
 #include "export.h"
@@ -54,7 +56,49 @@ static void sync_drop_snaps(struct sync *s)
 {
 	export_snap_clear(&s->full.snap);
 	export_snap_clear(&s->delta.snap);
+	/* pushes still sending a body hold their own references */
+	push_body_unref(s->full.body);
+	push_body_unref(s->delta.body);
+	s->full.body = s->delta.body = NULL;
 	s->full.valid = s->delta.valid = 0;
+}
+
+/* sync_ledger_flush - write the outcomes recorded since the last save */
+static void sync_ledger_flush(struct sync *s)
+{
+	struct err err;
+
+	if (!s->ledger_dirty)
+		return;
+	if (ledger_save(s->ledger, &err) < 0) {
+		log_warning("%s", err.msg);
+		return;
+	}
+	s->ledger_dirty = 0;
+	s->ledger_saved_ms = sync_now_ms();
+}
+
+/*
+ * sync_ledger_note - an outcome changed the ledger: saved now when no other
+ * push is in flight or the last save is SYNC_SAVE_MS old, else with a later
+ * outcome
+ */
+static void sync_ledger_note(struct sync *s)
+{
+	s->ledger_dirty = 1;
+	if (s->ninflight == 0 ||
+	    sync_now_ms() - s->ledger_saved_ms >= SYNC_SAVE_MS)
+		sync_ledger_flush(s);
+}
+
+/* sync_inflight - mark backup b in flight or not, keeping the count */
+static void sync_inflight(struct sync *s, struct sync_backup *b, int on)
+{
+	if (on && !b->inflight)
+		s->ninflight++;
+	else if (!on && b->inflight)
+		s->ninflight--;
+	b->inflight = on;
 }
 
 void sync_clear(struct sync *s)
@@ -62,8 +106,11 @@ void sync_clear(struct sync *s)
 	size_t i;
 
 	for (i = 0; i < s->n; i++)
-		if (s->b[i].inflight)
+		if (s->b[i].inflight) {
 			push_cancel(s->pusher, &s->b[i]);
+			sync_inflight(s, &s->b[i], 0);
+		}
+	sync_ledger_flush(s);
 	free(s->b);
 	sync_drop_snaps(s);
 	/* base and cur may be one object */
@@ -88,9 +135,23 @@ int sync_set_state(struct sync *s, struct state *st)
 	if (old != s->base)
 		state_free(old);
 	memcpy(s->cur_hash, h, sizeof(h));
+	s->cur_checked = 0;
+	s->cur_unfit[0] = '\0';
 	s->cur_serial = 0;
 	s->cur_since = (int64_t)time(NULL);
 	return 1;
+}
+
+long sync_never_for(const struct sync *s,
+		    const unsigned char hash[STATE_HASH_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->b[i].refused &&
+		    memcmp(s->b[i].refused_hash, hash, STATE_HASH_LEN) == 0)
+			return (long)i;
+	return -1;
 }
 
 uint64_t sync_target(const struct sync *s)
@@ -105,6 +166,9 @@ int sync_needs(const struct sync *s, size_t i)
 	int64_t half = (int64_t)(s->cfg->expire_ms / 2000);
 
 	if (s->cur == NULL || b->inflight)
+		return 0;
+	if (b->refused &&
+	    memcmp(b->refused_hash, s->cur_hash, STATE_HASH_LEN) == 0)
 		return 0;
 	if (b->lb->serial == 0 ||
 	    memcmp(b->lb->hash, s->cur_hash, STATE_HASH_LEN) != 0)
@@ -139,8 +203,8 @@ static const struct state *sync_base(struct sync *s)
  * snapshot older than a minute is built again, so that a late push never
  * carries an old creation time.
  */
-static const struct export_snap *sync_snap(struct sync *s, int delta,
-					   struct err *err)
+static const struct sync_snap *sync_snap(struct sync *s, int delta,
+					 struct err *err)
 {
 	struct sync_snap *c = delta ? &s->delta : &s->full;
 	int64_t now = (int64_t)time(NULL);
@@ -148,18 +212,28 @@ static const struct export_snap *sync_snap(struct sync *s, int delta,
 	if (c->valid && c->serial == s->cur_serial &&
 	    (!delta || c->base_serial == s->base_serial) &&
 	    c->snap.m.created <= now && now < c->snap.m.created + 60)
-		return &c->snap;
+		return c;
 	export_snap_clear(&c->snap);
+	push_body_unref(c->body);
+	c->body = NULL;
 	c->valid = 0;
 	if (export_make(s->cfg, s->sk, s->cur, s->cur_hash,
 			delta ? s->base : NULL, delta ? s->base_hash : NULL,
 			delta ? s->base_serial : 0, s->cur_serial,
 			s->allow_shrink, &c->snap, err) < 0)
 		return NULL;
+	/* one body for every backup: the pushes share it, none copies it */
+	c->body = push_body_new(c->snap.body, c->snap.blen);
+	c->snap.body = NULL;
+	if (c->body == NULL) {
+		export_snap_clear(&c->snap);
+		err_set(err, "out of memory");
+		return NULL;
+	}
 	c->valid = 1;
 	c->serial = s->cur_serial;
 	c->base_serial = delta ? s->base_serial : 0;
-	return &c->snap;
+	return c;
 }
 
 const struct state *sync_acked(struct sync *s)
@@ -182,14 +256,86 @@ int sync_save_base(struct sync *s, struct err *err)
 			       err);
 }
 
+int sync_cdb_check(const struct state *st, uint64_t limit, struct err *err)
+{
+	size_t i, nd = state_domain_count(st), nr = state_recipient_count(st);
+	uint64_t dkeys = 0, hops = 0, rkeys, dlines = 0, least;
+	const char *d, *h;
+	size_t dlen, hlen;
+
+	for (i = 0; i < nd; i++) {
+		state_domain(st, i, &d, &dlen, &h, &hlen);
+		dkeys += dlen;
+		hops += hlen;
+		dlines += 2 + dlen + 1 + hlen + 1; /* "D domain nexthop\n" */
+	}
+	if (!cdblimit_fits(nd, dkeys, (uint64_t)nd * CDBLIMIT_OK_LEN, limit))
+		return err_set(err,
+			       "%zu domains need a relay_domains map of %llu "
+			       "octets, over the CDB limit of %llu",
+			       nd,
+			       (unsigned long long)cdblimit_size(
+				   nd, dkeys, (uint64_t)nd * CDBLIMIT_OK_LEN),
+			       (unsigned long long)limit);
+	if (!cdblimit_fits(nd, dkeys, hops, limit))
+		return err_set(err,
+			       "%zu domains need a transport map of %llu "
+			       "octets, over the CDB limit of %llu",
+			       nd,
+			       (unsigned long long)cdblimit_size(nd, dkeys,
+								 hops),
+			       (unsigned long long)limit);
+	/* the recipients' keys: the rest of the text, less "R " and "\n" */
+	rkeys = state_text_size(st) - dlines - 3 * (uint64_t)nr;
+	least = cdblimit_recipients(nr, rkeys, CDBW_SHARDS_MAX);
+	if (least > limit)
+		return err_set(err,
+			       "%zu recipients need relay_recipients maps of "
+			       "at least %llu octets each even in %u shards, "
+			       "over the CDB limit of %llu",
+			       nr, (unsigned long long)least, CDBW_SHARDS_MAX,
+			       (unsigned long long)limit);
+	return 0;
+}
+
+/*
+ * sync_never - backup b can never accept the current state: remember it
+ * (not sent again, not retried) and say why in the ledger
+ */
+static int sync_never(struct sync *s, struct sync_backup *b, struct err *err)
+{
+	b->refused = 1;
+	memcpy(b->refused_hash, s->cur_hash, STATE_HASH_LEN);
+	b->have_result = 1;
+	b->last_kind = PUSH_REFUSED;
+	snprintf(b->lb->error, sizeof(b->lb->error), "refused: %s", err->msg);
+	b->lb->error_time = (int64_t)time(NULL);
+	sync_ledger_note(s);
+	return SYNC_NEVER;
+}
+
 int sync_start(struct sync *s, size_t i, int full, struct err *err)
 {
 	struct sync_backup *b = &s->b[i];
+	const struct sync_snap *c;
 	const struct export_snap *snap;
 	int delta = 0;
 
 	if (s->cur == NULL)
 		return err_set(err, "no state to push");
+	/* Limits first: what can never be accepted is never sent. */
+	if (!s->cur_checked) {
+		struct err e;
+
+		if (sync_cdb_check(s->cur, CDBW_LIMIT, &e) < 0)
+			snprintf(s->cur_unfit, sizeof(s->cur_unfit),
+				 "%.*s; not sent", ERR_LEN - 16, e.msg);
+		s->cur_checked = 1;
+	}
+	if (s->cur_unfit[0] != '\0') {
+		err_set(err, "%s", s->cur_unfit);
+		return sync_never(s, b, err);
+	}
 	/* A serial must be above what this backup holds, and persisted. */
 	if (s->cur_serial == 0 || s->cur_serial <= b->lb->serial) {
 		if (ledger_next_serial(s->ledger, b->lb->serial, &s->cur_serial,
@@ -200,11 +346,32 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err)
 	    b->lb->serial == s->base_serial &&
 	    memcmp(b->lb->hash, s->base_hash, STATE_HASH_LEN) == 0)
 		delta = 1;
-	if ((snap = sync_snap(s, delta, err)) == NULL)
+	/* a full body is the canonical text: its size is known unbuilt */
+	if (!delta && state_text_size(s->cur) > b->conf->max_body) {
+		err_set(err,
+			"the full snapshot is %zu octets, over this backup's "
+			"max_body of %llu ([backup %s] max_body in %s, to "
+			"match the backup's mxsyncd.conf); not sent",
+			state_text_size(s->cur),
+			(unsigned long long)b->conf->max_body, b->conf->name,
+			s->cfg->path);
+		return sync_never(s, b, err);
+	}
+	if ((c = sync_snap(s, delta, err)) == NULL)
 		return -1;
-	if (push_start(s->pusher, b->conf, snap, b, err) == NULL)
+	snap = &c->snap;
+	if (snap->blen > b->conf->max_body) {
+		err_set(err,
+			"the delta is %zu octets, over this backup's max_body "
+			"of %llu ([backup %s] max_body in %s, to match the "
+			"backup's mxsyncd.conf); not sent",
+			snap->blen, (unsigned long long)b->conf->max_body,
+			b->conf->name, s->cfg->path);
+		return sync_never(s, b, err);
+	}
+	if (push_start(s->pusher, b->conf, snap, c->body, b, err) == NULL)
 		return -1;
-	b->inflight = 1;
+	sync_inflight(s, b, 1);
 	b->sent_serial = s->cur_serial;
 	memcpy(b->sent_hash, snap->m.state_hash, STATE_HASH_LEN);
 	b->sent_kind = snap->m.kind;
@@ -295,12 +462,13 @@ long sync_finish(struct sync *s, struct push_result *res)
 	struct sync_backup *b;
 	struct err err;
 	long i;
+	int k;
 
 	b = push_done(s->pusher, res);
 	if (b == NULL)
 		return -1;
 	i = b - s->b;
-	b->inflight = 0;
+	sync_inflight(s, b, 0);
 	b->pushes++;
 	b->bytes += res->bytes;
 	b->have_result = 1;
@@ -336,8 +504,7 @@ long sync_finish(struct sync *s, struct push_result *res)
 			s->base_tried = 1;
 			s->base_since_ms = sync_now_ms();
 		}
-		if (ledger_save(s->ledger, &err) < 0)
-			log_warning("%s", err.msg);
+		sync_ledger_note(s);
 		return i;
 	case PUSH_CONFLICT:
 		if (b->sent_kind == MANIFEST_DELTA) {
@@ -345,10 +512,11 @@ long sync_finish(struct sync *s, struct push_result *res)
 			    "backup %s: delta refused (%s); sending a full "
 			    "snapshot",
 			    b->conf->name, res->msg);
-			if (sync_start(s, (size_t)i, 1, &err) == 0)
+			if ((k = sync_start(s, (size_t)i, 1, &err)) == 0)
 				return -2;
 			snprintf(res->msg, sizeof(res->msg), "%s", err.msg);
-			res->kind = PUSH_UNREACHABLE;
+			res->kind = k == SYNC_NEVER ? PUSH_REFUSED
+						    : PUSH_UNREACHABLE;
 			break;
 		}
 		if (!b->bumped) {
@@ -367,18 +535,30 @@ long sync_finish(struct sync *s, struct push_result *res)
 					 b->conf->name,
 					 (unsigned long long)held);
 				b->bumped = 1;
-				if (ledger_next_serial(s->ledger, held,
-						       &s->cur_serial,
-						       &err) == 0 &&
-				    sync_start(s, (size_t)i, 1, &err) == 0)
+				k = ledger_next_serial(s->ledger, held,
+						       &s->cur_serial, &err);
+				if (k == 0 &&
+				    (k = sync_start(s, (size_t)i, 1, &err)) == 0)
 					return -2;
 				snprintf(res->msg, sizeof(res->msg), "%s",
 					 err.msg);
-				res->kind = PUSH_UNREACHABLE;
+				res->kind = k == SYNC_NEVER ? PUSH_REFUSED
+							    : PUSH_UNREACHABLE;
 				break;
 			}
 		}
 		res->kind = PUSH_REFUSED;
+		break;
+	case PUSH_REFUSED:
+		/*
+		 * 413: the body is over the backup's max_body; the same state
+		 * stays too large, so it is not sent again (a new state, or a
+		 * reload after max_body was raised, lifts this).
+		 */
+		if (res->status == 413) {
+			b->refused = 1;
+			memcpy(b->refused_hash, b->sent_hash, STATE_HASH_LEN);
+		}
 		break;
 	default:
 		break;
@@ -390,8 +570,7 @@ long sync_finish(struct sync *s, struct push_result *res)
 	snprintf(b->lb->error, sizeof(b->lb->error), "%s: %s",
 		 push_kind_name(res->kind), res->msg);
 	b->lb->error_time = (int64_t)time(NULL);
-	if (ledger_save(s->ledger, &err) < 0)
-		log_warning("%s", err.msg);
+	sync_ledger_note(s);
 	sync_backoff(b, res->retry_after);
 	return i;
 }

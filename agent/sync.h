@@ -22,7 +22,15 @@
  * Cost per new state: the delta base stays in memory (it is read from
  * state_dir only once, after a start), the state is hashed once (when it is
  * adopted), and each distinct snapshot (the full one, the delta from the
- * base) is built and signed once and sent to every backup that needs it.
+ * base) is built and signed once and sent to every backup that needs it,
+ * all pushes sharing its one body (push.h).  Per backup there is no pass
+ * over the state or the body, and the ledger is written once per round of
+ * pushes (SYNC_SAVE_MS), not once per backup.
+ *
+ * Limits before they bite: a state no backup could install (the CDB
+ * format's 4 GiB, sync_cdb_check) or a snapshot over a backup's max_body
+ * is never sent to it; sync_start says so with the figures (SYNC_NEVER),
+ * and that state is not tried again for that backup, nor after a 413.
  * The acknowledged base reaches state_dir later, through sync_save_base()
  * (the daemon calls it when idle, and on exit; the one-shot push at its
  * end), so writing megabytes never delays a push or its acknowledgement.
@@ -46,6 +54,13 @@
 
 #define SYNC_BACKOFF_MIN_MS 1000
 #define SYNC_BACKOFF_MAX_MS 60000
+/*
+ * Outcomes reach ledger.json when no other push is in flight, or at most
+ * this often while some are: a round to N backups writes the ledger (which
+ * names all N) a few times, not N times.  A crash loses at most the record
+ * of some acknowledgements; those backups then get the state once more.
+ */
+#define SYNC_SAVE_MS 1000
 
 struct sync_backup {
 	const struct agent_backup *conf;
@@ -60,14 +75,25 @@ struct sync_backup {
 	enum push_kind last_kind;
 	int have_result;
 	uint64_t pushes, bytes;
+	/*
+	 * The state with refused_hash can never be accepted by this backup
+	 * (over its max_body, over the CDB limit, or answered 413): it is
+	 * not sent again; a new state or a reload lifts this.
+	 */
+	int refused;
+	unsigned char refused_hash[STATE_HASH_LEN];
 };
 
-/* sync_snap - a signed snapshot of the current state, built once */
+/*
+ * sync_snap - a signed snapshot of the current state, built once; its body
+ * (snap.body moved into body) is shared by every push that sends it
+ */
 struct sync_snap {
 	int valid;
 	uint64_t serial;
 	uint64_t base_serial; /* delta: the base it applies to */
 	struct export_snap snap;
+	struct push_body *body; /* a reference */
 };
 
 struct sync {
@@ -79,6 +105,8 @@ struct sync {
 	unsigned char cur_hash[STATE_HASH_LEN];
 	uint64_t cur_serial; /* 0 = none assigned to cur yet */
 	int64_t cur_since;   /* unix time cur was first seen */
+	int cur_checked;     /* cur's maps checked against the CDB limit */
+	char cur_unfit[ERR_LEN]; /* why no backup can install cur, or "" */
 	/*
 	 * The delta base: the newest state a backup acknowledged, in memory
 	 * (often the same object as cur); base_serial 0 = none.
@@ -93,6 +121,9 @@ struct sync {
 	size_t n;
 	int allow_shrink;
 	int force_full;
+	size_t ninflight;	 /* backups with a push in flight */
+	int ledger_dirty;	 /* outcomes not yet in ledger.json */
+	int64_t ledger_saved_ms; /* monotonic time of the last save */
 };
 
 /* sync_init - bind config, key, ledger and pusher (all borrowed) */
@@ -107,8 +138,24 @@ int sync_set_state(struct sync *s, struct state *st);
 /* sync_needs - 1 when backup i should get the current state now-ish */
 int sync_needs(const struct sync *s, size_t i);
 
-/* sync_start - begin a push to backup i; -1 with a message on failure */
+/*
+ * sync_start - begin a push to backup i; -1 with a message on failure, -2
+ * (SYNC_NEVER) with a message naming the limit and the figures when the
+ * backup can never accept the state (nothing is sent, the backup is not
+ * contacted, and sync_needs() stays 0 for this state)
+ */
+#define SYNC_NEVER (-2)
 int sync_start(struct sync *s, size_t i, int full, struct err *err);
+
+/*
+ * sync_cdb_check - -1 with a message when no backup could install st
+ * within limit (CDBW_LIMIT, the format's 4 GiB; tests pass less): its
+ * relay_domains or transport map is over it, or its relay_recipients maps
+ * are even when cut into the most shards mxsyncd allows (a backup's own
+ * layout may refuse earlier: it answers 422, which mxsyncd checks).
+ * Costs one pass over the domains, none over the recipients.
+ */
+int sync_cdb_check(const struct state *st, uint64_t limit, struct err *err);
 
 /*
  * sync_finish - take one finished push; returns the backup index and its
@@ -131,6 +178,14 @@ int sync_save_base(struct sync *s, struct err *err);
  * compares an export with
  */
 const struct state *sync_acked(struct sync *s);
+
+/*
+ * sync_never_for - the index of a backup that can never accept the state
+ * with this hash (sync_start said SYNC_NEVER, or it answered 413), -1 when
+ * none: "sync-now --wait" then need not wait for it
+ */
+long sync_never_for(const struct sync *s,
+		    const unsigned char hash[STATE_HASH_LEN]);
 
 /* sync_target - the serial the current state is (or will be) sent as */
 uint64_t sync_target(const struct sync *s);

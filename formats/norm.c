@@ -28,7 +28,6 @@
 #include "conf.h"
 #include "norm.h"
 
-#define NORM_NEXTHOP_MAX 1000
 #define NORM_SHOW_MAX 80
 
 /* norm_show - escape a value for a message ("..." when cut short) */

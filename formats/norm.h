@@ -19,6 +19,7 @@
 #define NORM_LOCAL_MAX 64
 #define NORM_DOMAIN_MAX 253
 #define NORM_ADDRESS_MAX 254
+#define NORM_NEXTHOP_MAX 1000
 /* Folding can grow UTF-8 (ß -> ss); outputs are this size at most. */
 #define NORM_BUF_SIZE 1024
 
