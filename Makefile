@@ -66,6 +66,8 @@ FORMATS_SRC = \
 	formats/state_sort.c \
 	formats/state_finish.c \
 	formats/state_parse.c \
+	formats/state_hash.c \
+	formats/state_pool.c \
 	formats/domset.c \
 	formats/lookup.c \
 	formats/delta.c \
@@ -122,6 +124,7 @@ AGENT_SRC = \
 	agent/config.c \
 	agent/source.c \
 	agent/source_file.c \
+	agent/source_file_cache.c \
 	agent/preset.c \
 	agent/preset_mysql.c \
 	agent/preset_pgsql.c \

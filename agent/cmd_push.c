@@ -107,7 +107,8 @@ int cmd_push(struct agent_config *cfg, int argc, char **argv)
 		if ((c = sync_start(&s, i, full, &err)) < 0) {
 			fprintf(stderr, "mxsync-agent: backup %s: %s\n",
 				s.b[i].conf->name, err.msg);
-			/* a limit this backup can never accept: the others go on */
+			/* a limit this backup can never accept: the others go
+			 * on */
 			if (c != SYNC_NEVER)
 				goto out;
 			refused++;

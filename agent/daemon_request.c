@@ -62,9 +62,9 @@ void daemon_request_waiters(struct daemon *d, int64_t now)
 		else if (manifest_unhex(c->whash, strlen(c->whash), h,
 					STATE_HASH_LEN) == 0 &&
 			 (k = sync_never_for(&d->sync, h)) >= 0) {
-			snprintf(reply, sizeof(reply), "error 1 backup %s: %s\n",
-				 d->sync.b[k].conf->name,
-				 d->sync.b[k].lb->error);
+			snprintf(
+			    reply, sizeof(reply), "error 1 backup %s: %s\n",
+			    d->sync.b[k].conf->name, d->sync.b[k].lb->error);
 			control_reply(c, reply);
 		} else if (now > c->deadline)
 			control_reply(c, "lag\n");

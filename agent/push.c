@@ -232,8 +232,7 @@ static CURL *push_easy(struct pusher *p, const char *name, size_t *conn_r)
 
 struct push_req *push_start(struct pusher *p, const struct agent_backup *b,
 			    const struct export_snap *snap,
-			    struct push_body *body, void *user,
-			    struct err *err)
+			    struct push_body *body, void *user, struct err *err)
 {
 	struct push_req *r;
 	char *url = NULL, *m64 = NULL, *s64 = NULL;

@@ -278,13 +278,12 @@ int sync_cdb_check(const struct state *st, uint64_t limit, struct err *err)
 				   nd, dkeys, (uint64_t)nd * CDBLIMIT_OK_LEN),
 			       (unsigned long long)limit);
 	if (!cdblimit_fits(nd, dkeys, hops, limit))
-		return err_set(err,
-			       "%zu domains need a transport map of %llu "
-			       "octets, over the CDB limit of %llu",
-			       nd,
-			       (unsigned long long)cdblimit_size(nd, dkeys,
-								 hops),
-			       (unsigned long long)limit);
+		return err_set(
+		    err,
+		    "%zu domains need a transport map of %llu "
+		    "octets, over the CDB limit of %llu",
+		    nd, (unsigned long long)cdblimit_size(nd, dkeys, hops),
+		    (unsigned long long)limit);
 	/* the recipients' keys: the rest of the text, less "R " and "\n" */
 	rkeys = state_text_size(st) - dlines - 3 * (uint64_t)nr;
 	least = cdblimit_recipients(nr, rkeys, CDBW_SHARDS_MAX);
@@ -515,8 +514,8 @@ long sync_finish(struct sync *s, struct push_result *res)
 			if ((k = sync_start(s, (size_t)i, 1, &err)) == 0)
 				return -2;
 			snprintf(res->msg, sizeof(res->msg), "%s", err.msg);
-			res->kind = k == SYNC_NEVER ? PUSH_REFUSED
-						    : PUSH_UNREACHABLE;
+			res->kind =
+			    k == SYNC_NEVER ? PUSH_REFUSED : PUSH_UNREACHABLE;
 			break;
 		}
 		if (!b->bumped) {
@@ -537,8 +536,8 @@ long sync_finish(struct sync *s, struct push_result *res)
 				b->bumped = 1;
 				k = ledger_next_serial(s->ledger, held,
 						       &s->cur_serial, &err);
-				if (k == 0 &&
-				    (k = sync_start(s, (size_t)i, 1, &err)) == 0)
+				if (k == 0 && (k = sync_start(s, (size_t)i, 1,
+							      &err)) == 0)
 					return -2;
 				snprintf(res->msg, sizeof(res->msg), "%s",
 					 err.msg);

@@ -103,9 +103,9 @@ struct sync {
 	struct pusher *pusher;
 	struct state *cur; /* owned; NULL before the first export */
 	unsigned char cur_hash[STATE_HASH_LEN];
-	uint64_t cur_serial; /* 0 = none assigned to cur yet */
-	int64_t cur_since;   /* unix time cur was first seen */
-	int cur_checked;     /* cur's maps checked against the CDB limit */
+	uint64_t cur_serial;	 /* 0 = none assigned to cur yet */
+	int64_t cur_since;	 /* unix time cur was first seen */
+	int cur_checked;	 /* cur's maps checked against the CDB limit */
 	char cur_unfit[ERR_LEN]; /* why no backup can install cur, or "" */
 	/*
 	 * The delta base: the newest state a backup acknowledged, in memory

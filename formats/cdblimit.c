@@ -11,7 +11,7 @@
 
 #include "cdblimit.h"
 #include "norm.h"
-#include "state_impl.h"
+#include "state.h"
 
 /* the shortest recipient key: "@d" */
 #define CDBLIMIT_KEY_MIN 2
@@ -65,11 +65,11 @@ int cdblimit_body(int full, uint64_t body_size, uint64_t domains,
 	uint64_t keys = cdblimit_mul(recipients, CDBLIMIT_KEY_MIN), other,
 		 least;
 
-	if (full && body_size > STATE_ARENA_MAX)
+	if (full && body_size > STATE_TEXT_MAX)
 		return err_set(err,
 			       "body of %" PRIu64 " octets exceeds the %" PRIu64
 			       " octets a state may hold",
-			       body_size, (uint64_t)STATE_ARENA_MAX);
+			       body_size, STATE_TEXT_MAX);
 	if (full) {
 		/* what the body leaves for recipient keys at the least */
 		other = cdblimit_add(cdblimit_mul(recipients, 3),

@@ -323,6 +323,96 @@ oom:
 	return NULL;
 }
 
+/* a delta touching this few shards finds their records with memchr */
+#define CDBW_PACK_FEW 8
+/* records found per memchr batch, and how far ahead their keys are read */
+#define CDBW_PACK_BATCH 256
+#define CDBW_PACK_AHEAD 8
+
+/*
+ * cdbw_pack_rec - count (buf NULL) or pack recipient i of st into shard h
+ */
+static void cdbw_pack_rec(const struct state *st, size_t i, unsigned h,
+			  unsigned char *buf, size_t *len, size_t *nrec,
+			  size_t *at)
+{
+	const char *k;
+	size_t klen;
+
+	state_recipient(st, i, &k, &klen);
+	if (buf == NULL) {
+		len[h] += 1 + klen;
+		nrec[h]++;
+		return;
+	}
+	buf[at[h]] = (unsigned char)klen;
+	memcpy(buf + at[h] + 1, k, klen);
+	at[h] += 1 + klen;
+}
+
+/*
+ * cdbw_pack_few - cdbw_pack_rec() of every recipient of st in shard h:
+ * found by memchr in sel a batch at a time, each key prefetched a few
+ * records ahead (a shard's records lie all over the state)
+ */
+static void cdbw_pack_few(const struct state *st, const uint8_t *sel,
+			  size_t cnt, unsigned h, unsigned char *buf,
+			  size_t *len, size_t *nrec, size_t *at)
+{
+	const uint8_t *p = sel, *end = sel + cnt;
+	size_t idx[CDBW_PACK_BATCH], n, j, klen;
+	const char *k;
+
+	while (p != NULL && p < end) {
+		for (n = 0; n < CDBW_PACK_BATCH && p < end &&
+			    (p = memchr(p, (int)h, (size_t)(end - p))) != NULL;
+		     p++)
+			idx[n++] = (size_t)(p - sel);
+		for (j = 0; j < n; j++) {
+			if (j + CDBW_PACK_AHEAD < n) {
+				state_recipient(st, idx[j + CDBW_PACK_AHEAD],
+						&k, &klen);
+				__builtin_prefetch(k);
+			}
+			cdbw_pack_rec(st, idx[j], h, buf, len, nrec, at);
+		}
+	}
+}
+
+/*
+ * cdbw_pack_pass - one pass of cdbw_packs(): count (buf NULL) or pack the
+ * records of the touched shards (all when touched is NULL).  With only a
+ * few shards touched (a delta), each one's records are found by memchr in
+ * sel, so the pass costs the shard, not a test of every record.
+ */
+static void cdbw_pack_pass(const struct state *const *states, size_t n,
+			   const uint8_t *const *sel, unsigned shards,
+			   const unsigned char *touched, unsigned char *buf,
+			   size_t *len, size_t *nrec, size_t *at)
+{
+	unsigned few[CDBW_PACK_FEW], nfew = 0, h, f;
+	size_t s, i, cnt;
+
+	for (h = 0; touched != NULL && h < shards && nfew <= CDBW_PACK_FEW; h++)
+		if (touched[h] && nfew++ < CDBW_PACK_FEW)
+			few[nfew - 1] = h;
+	for (s = 0; s < n; s++) {
+		cnt = state_recipient_count(states[s]);
+		if (touched != NULL && nfew <= CDBW_PACK_FEW) {
+			for (f = 0; f < nfew; f++)
+				cdbw_pack_few(states[s], sel[s], cnt, few[f],
+					      buf, len, nrec, at);
+			continue;
+		}
+		for (i = 0; i < cnt; i++) {
+			h = sel[s][i];
+			if (touched != NULL && !touched[h])
+				continue;
+			cdbw_pack_rec(states[s], i, h, buf, len, nrec, at);
+		}
+	}
+}
+
 /*
  * cdbw_packs - every shard's records packed (a length octet and the key),
  * in one sequential pass over the states instead of one strided pass per
@@ -335,22 +425,12 @@ static unsigned char *cdbw_packs(const struct state *const *states, size_t n,
 				 size_t *len, size_t *nrec, struct err *err)
 {
 	unsigned char *buf;
-	size_t s, i, cnt, klen, total = 0, at[CDBW_SHARDS_MAX];
-	const char *k;
+	size_t total = 0, at[CDBW_SHARDS_MAX];
 	unsigned h;
 
 	memset(len, 0, shards * sizeof(*len));
 	memset(nrec, 0, shards * sizeof(*nrec));
-	for (s = 0; s < n; s++) {
-		cnt = state_recipient_count(states[s]);
-		for (i = 0; i < cnt; i++) {
-			if (touched != NULL && !touched[sel[s][i]])
-				continue;
-			state_recipient(states[s], i, &k, &klen);
-			len[sel[s][i]] += 1 + klen;
-			nrec[sel[s][i]]++;
-		}
-	}
+	cdbw_pack_pass(states, n, sel, shards, touched, NULL, len, nrec, NULL);
 	for (h = 0; h < shards; h++) {
 		off[h] = at[h] = total;
 		total += len[h];
@@ -360,18 +440,7 @@ static unsigned char *cdbw_packs(const struct state *const *states, size_t n,
 		err_set(err, "out of memory (%zu octets of shards)", total);
 		return NULL;
 	}
-	for (s = 0; s < n; s++) {
-		cnt = state_recipient_count(states[s]);
-		for (i = 0; i < cnt; i++) {
-			h = sel[s][i];
-			if (touched != NULL && !touched[h])
-				continue;
-			state_recipient(states[s], i, &k, &klen);
-			buf[at[h]] = (unsigned char)klen;
-			memcpy(buf + at[h] + 1, k, klen);
-			at[h] += 1 + klen;
-		}
-	}
+	cdbw_pack_pass(states, n, sel, shards, touched, buf, len, nrec, at);
 	return buf;
 }
 

@@ -7,7 +7,9 @@
  * builds the result by copying the base's text between changes in whole
  * runs: the base is a verified canonical state, so only the changed records
  * and the recipients' domains are checked again.  The result's hash is then
- * compared with the signed one.  No step allocates per record.
+ * compared with the signed one; when the base keeps its hash leaves
+ * (state_hash_prepare) the result inherits them and only the leaves of the
+ * touched shards are rehashed.  No step allocates per record.
  *
  * Failures return -1 (NULL) with "delta line N: ..." for a malformed or
  * inapplicable delta, "delta base hash mismatch: ..." and "delta result hash
@@ -220,6 +222,9 @@ static int delta_splice_section(const struct state *base, struct state *res,
 					       *ei);
 			memcpy(res->arena + *pos, base->arena + from,
 			       to - from);
+			if (type == 'R' && res->hsel != NULL)
+				memcpy(res->hsel + rix->n, base->hsel + done,
+				       upto - done);
 			r = &rix->rec[rix->n];
 			memcpy(r, &bix->rec[done], (upto - done) * sizeof(*r));
 			for (k = 0; k < upto - done; k++)
@@ -248,6 +253,9 @@ static int delta_splice_section(const struct state *base, struct state *res,
 			       e->vlen);
 		}
 		res->arena[*pos + len - 1] = '\n';
+		if (type == 'R' && res->hsel != NULL)
+			res->hsel[rix->n] =
+			    (uint8_t)state_shard_of(e->key, e->klen);
 		r = &rix->rec[rix->n++];
 		r->pfx = 0;
 		r->off = (uint32_t)(*pos + 2);
@@ -287,29 +295,35 @@ static int delta_splice_domains_ok(const struct state *res, int all,
 				   struct err *err)
 {
 	struct domset ds = DOMSET_INIT;
-	size_t i, e;
+	const char *d;
+	size_t i, e, dlen;
 	int ret = -1, found;
 
-	if (domset_build(&ds, res->arena, res->dom.rec, res->dom.n, err) < 0)
-		return -1;
-	if (all) {
-		for (i = 0; i < res->rcpt.n; i++)
-			if (delta_rcpt_domain_ok(res, &ds, i, err) < 0)
-				goto out;
-	} else {
+	if (!all) {
+		/* a few added recipients: a binary search each, no table */
 		for (e = 0; e < n; e++) {
 			if (ed[e].type != 'R' || !ed[e].add)
 				continue;
 			i = state_lower(res, &res->rcpt, ed[e].key, ed[e].klen,
 					&found);
-			if (!found) {
-				err_set(err, "edit %zu: lost", e);
-				goto out;
-			}
-			if (delta_rcpt_domain_ok(res, &ds, i, err) < 0)
-				goto out;
+			if (!found)
+				return err_set(err, "edit %zu: lost", e);
+			state_domain_of(ed[e].key, ed[e].klen, &d, &dlen);
+			state_lower(res, &res->dom, d, dlen, &found);
+			if (!found)
+				return err_set(
+				    err,
+				    "state line %zu: recipient domain \"%.*s\" "
+				    "is not among the domains",
+				    res->dom.n + i + 1, (int)dlen, d);
 		}
+		return 0;
 	}
+	if (domset_build(&ds, res->arena, res->dom.rec, res->dom.n, err) < 0)
+		return -1;
+	for (i = 0; i < res->rcpt.n; i++)
+		if (delta_rcpt_domain_ok(res, &ds, i, err) < 0)
+			goto out;
 	ret = 0;
 out:
 	domset_free(&ds);
@@ -323,7 +337,8 @@ struct state *delta_splice(const struct state *base,
 	struct state *res = NULL;
 	size_t i, len = base->canon_len, nd = base->dom.n, nr = base->rcpt.n;
 	size_t pos = 0, ei = 0;
-	int gone = 0;
+	uint64_t mask = 0;
+	int gone = 0, domains = 0;
 
 	if (!base->finished) {
 		err_set(err, "delta_splice: base not finished");
@@ -368,10 +383,10 @@ struct state *delta_splice(const struct state *base,
 		}
 	}
 	if ((res = state_new()) == NULL ||
-	    (res->arena = state_malloc(len)) == NULL ||
+	    (res->arena = state_pool_get(len)) == NULL ||
 	    (res->dom.rec = state_malloc(nd * sizeof(struct state_rec))) ==
 		NULL ||
-	    (res->rcpt.rec = state_malloc(nr * sizeof(struct state_rec))) ==
+	    (res->rcpt.rec = state_pool_get(nr * sizeof(struct state_rec))) ==
 		NULL) {
 		err_set(err, "out of memory (state of %zu octets)", len);
 		goto fail;
@@ -379,6 +394,16 @@ struct state *delta_splice(const struct state *base,
 	res->cap = len;
 	res->dom.cap = nd;
 	res->rcpt.cap = nr;
+	res->pooled = 1;
+	/* the base's hash leaves carry over: only touched ones are rehashed */
+	if (base->leaf != NULL && (res->hsel = state_pool_get(nr)) != NULL) {
+		for (i = 0; i < n; i++)
+			if (ed[i].type == 'R')
+				mask |= (uint64_t)1 << state_shard_of(
+					    ed[i].key, ed[i].klen);
+			else
+				domains = 1;
+	}
 	if (delta_splice_section(base, res, 'D', ed, n, &ei, &pos, err) < 0 ||
 	    delta_splice_section(base, res, 'R', ed, n, &ei, &pos, err) < 0)
 		goto fail;
@@ -390,6 +415,11 @@ struct state *delta_splice(const struct state *base,
 	res->finished = 1;
 	if (delta_splice_domains_ok(res, gone, ed, n, err) < 0)
 		goto fail;
+	/* out of memory here only costs a whole hash later */
+	if (res->hsel != NULL)
+		state_hash_update(
+		    res, (const unsigned char(*)[STATE_HASH_LEN])base->leaf,
+		    domains, mask);
 	return res;
 fail:
 	state_free(res);
@@ -481,14 +511,14 @@ static int delta_apply_line(const struct state *base,
  * delta_hash_check - st hashes to want, else "delta WHAT hash mismatch:
  * expected HEX, HAS has HEX"
  */
-static int delta_hash_check(const struct state *st,
+static int delta_hash_check(const struct state *st, int version,
 			    const unsigned char want[STATE_HASH_LEN],
 			    const char *what, const char *has, struct err *err)
 {
 	unsigned char h[STATE_HASH_LEN];
 	char hex1[2 * STATE_HASH_LEN + 1], hex2[2 * STATE_HASH_LEN + 1];
 
-	state_hash(st, h);
+	state_hash_version(st, version, h);
 	if (memcmp(h, want, STATE_HASH_LEN) == 0)
 		return 0;
 	manifest_hex(want, STATE_HASH_LEN, hex1);
@@ -502,6 +532,16 @@ struct state *delta_apply(const struct state *base,
 			  size_t len, const unsigned char *result_hash,
 			  struct err *err)
 {
+	return delta_apply_version(base, base_hash, delta, len, result_hash,
+				   MANIFEST_VERSION, err);
+}
+
+struct state *delta_apply_version(const struct state *base,
+				  const unsigned char *base_hash,
+				  const char *delta, size_t len,
+				  const unsigned char *result_hash, int version,
+				  struct err *err)
+{
 	struct state *res = NULL;
 	struct delta_edit *ed = NULL;
 	const char *p;
@@ -509,7 +549,8 @@ struct state *delta_apply(const struct state *base,
 	unsigned lineno = 0;
 
 	if (base_hash != NULL &&
-	    delta_hash_check(base, base_hash, "base", "base state", err) < 0)
+	    delta_hash_check(base, version, base_hash, "base", "base state",
+			     err) < 0)
 		goto out;
 	for (p = delta; (p = memchr(p, '\n', len - (size_t)(p - delta))); p++)
 		lines++;
@@ -540,8 +581,12 @@ struct state *delta_apply(const struct state *base,
 		err_prefix(err, "delta result");
 		goto out;
 	}
+	/* a result without the base's leaves gets its own, for the next */
+	if (version != STATE_HASH_V1)
+		state_hash_prepare(res);
 	if (result_hash != NULL &&
-	    delta_hash_check(res, result_hash, "result", "result", err) < 0) {
+	    delta_hash_check(res, version, result_hash, "result", "result",
+			     err) < 0) {
 		state_free(res);
 		res = NULL;
 		goto out;

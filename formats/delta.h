@@ -41,6 +41,17 @@ struct state *delta_apply(const struct state *base,
 			  struct err *err);
 
 /*
+ * delta_apply_version - delta_apply() with the hashes of a manifest version
+ * (state.h: STATE_HASH_V1 or MANIFEST_VERSION); delta_apply() is the
+ * current version's.  The result keeps its hash leaves (state.h).
+ */
+struct state *delta_apply_version(const struct state *base,
+				  const unsigned char *base_hash,
+				  const char *delta, size_t len,
+				  const unsigned char *result_hash, int version,
+				  struct err *err);
+
+/*
  * delta_edit - one change for delta_splice(): remove the base's record at
  * (add == 0), or add a record just before the base's record at (at == the
  * count: after the last).  type is 'D' (val is the nexthop) or 'R'.

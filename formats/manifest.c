@@ -100,7 +100,8 @@ static int manifest_check(const struct manifest *m, struct err *err)
 	unsigned char dummy[8];
 	size_t n;
 
-	if (m->version != MANIFEST_VERSION)
+	if (m->version != MANIFEST_VERSION &&
+	    m->version != MANIFEST_VERSION_MIN)
 		return err_set(err,
 			       "manifest: field 'version': unsupported "
 			       "version %d",
@@ -319,7 +320,7 @@ int manifest_decode(struct manifest *m, const char *json, size_t len,
 	/* version first: a later version may have other fields */
 	if (manifest_int(o, "version", INT32_MIN, INT32_MAX, &n, err) < 0)
 		goto out;
-	if (n != MANIFEST_VERSION) {
+	if (n != MANIFEST_VERSION && n != MANIFEST_VERSION_MIN) {
 		err_set(err,
 			"manifest: field 'version': unsupported version "
 			"%lld",

@@ -4,7 +4,9 @@
  * Encoded as compact JSON with keys in a fixed order and no newline, so the
  * bytes that are signed are reproducible.  Fields:
  *
- *	version		1
+ *	version		2 (1: the state hash before the hash tree, state.h;
+ *			still read, so that stored states and agents of
+ *			version 1 keep working; never written)
  *	origin		the primary's name, [A-Za-z0-9.-], 1..253 octets
  *	key_id		16 lower-case hex digits
  *	serial		1 .. 2^53-1, strictly increasing per origin
@@ -22,9 +24,9 @@
  *	allow_shrink	true or false
  *
  * manifest_decode() is strict: an oversize text (> MANIFEST_MAX), a version
- * other than 1, a missing, mistyped or out-of-range field, an unknown field,
- * or delta fields on a full snapshot are refused with a message naming the
- * field.
+ * other than 1 or 2, a missing, mistyped or out-of-range field, an unknown
+ * field, or delta fields on a full snapshot are refused with a message naming
+ * the field.
  */
 #ifndef MXSYNC_MANIFEST_H
 #define MXSYNC_MANIFEST_H
@@ -35,7 +37,8 @@
 #include "err.h"
 #include "state.h"
 
-#define MANIFEST_VERSION 1
+#define MANIFEST_VERSION 2
+#define MANIFEST_VERSION_MIN 1 /* STATE_HASH_V1 */
 #define MANIFEST_MAX 4096
 #define MANIFEST_ORIGIN_MAX 253
 #define MANIFEST_SERIAL_MAX 9007199254740991ULL /* 2^53-1: exact in JSON */

@@ -1,10 +1,11 @@
 /*
  * state - the canonical state's core: new, free, add, find, load, write,
- * hash and the accessors (state.h; the representation is state_impl.h)
+ * and the accessors (state.h; the representation is state_impl.h)
  *
  * The rest of the module: state_sort.c (ordering the index),
- * state_finish.c (de-duplication, domain checks, the canonical text) and
- * state_parse.c (canonical text in); delta.c splices a finished state.
+ * state_finish.c (de-duplication, domain checks, the canonical text),
+ * state_parse.c (canonical text in) and state_hash.c (the state hash);
+ * delta.c splices a finished state.
  *
  * Failures return -1 (or NULL) with a message in struct err naming the
  * record or the file; adding refuses keys that are not folded and a text
@@ -13,8 +14,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <sodium.h>
 
 #include "fileio.h"
 #include "norm.h"
@@ -33,9 +32,10 @@ void state_free(struct state *st)
 {
 	if (st == NULL)
 		return;
-	free(st->arena);
-	free(st->dom.rec);
-	free(st->rcpt.rec);
+	state_pool_free(st, st->arena);
+	state_pool_free(st, st->dom.rec);
+	state_pool_free(st, st->rcpt.rec);
+	state_hash_forget(st);
 	free(st);
 }
 
@@ -157,6 +157,7 @@ static int state_push(struct state *st, struct state_index *ix, const char *key,
 	}
 	st->len += need;
 	st->finished = 0;
+	state_hash_forget(st);
 	return 0;
 }
 
@@ -208,6 +209,7 @@ int state_add_address(struct state *st, const char *addr, size_t alen,
 			r->pfx = 0;
 			st->len += STATE_TAG_LEN + n;
 			st->finished = 0;
+			state_hash_forget(st);
 			return 0;
 		}
 	}
@@ -328,27 +330,4 @@ char *state_text(const struct state *st, size_t *len_r)
 int state_write_fd(const struct state *st, int fd, struct err *err)
 {
 	return fileio_write_all(fd, "state", st->arena, st->canon_len, err);
-}
-
-void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN])
-{
-	crypto_generichash_state h;
-	size_t done = 0, chunk;
-
-	if (sodium_init() < 0) {
-		/* libsodium cannot fail here on Linux; keep the output defined
-		 */
-		memset(out, 0, STATE_HASH_LEN);
-		return;
-	}
-	crypto_generichash_init(&h, NULL, 0, STATE_HASH_LEN);
-	while (done < st->canon_len) {
-		chunk = st->canon_len - done;
-		if (chunk > (1u << 20))
-			chunk = 1u << 20;
-		crypto_generichash_update(
-		    &h, (const unsigned char *)st->arena + done, chunk);
-		done += chunk;
-	}
-	crypto_generichash_final(&h, out, STATE_HASH_LEN);
 }

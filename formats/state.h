@@ -9,8 +9,21 @@
  * with all D lines before all R lines, bytewise (memcmp) order, no
  * duplicates, every key already folded (norm.h), and every recipient's domain
  * (the part after the last "@") present as a D line.  A catch-all is
- * "R @domain".  The state hash is BLAKE2b-256 of that text.  An empty state is
- * the empty string.
+ * "R @domain".  An empty state is the empty string.
+ *
+ * The state hash (version 2) is a BLAKE2b-256 tree over that text:
+ *
+ *	leaf D   = BLAKE2b-256(all D lines)
+ *	leaf s   = BLAKE2b-256(the R lines of shard s), s = 0 .. 63, where the
+ *		   shard of "R <key>" is state_shard_of(key): FNV-1a (32 bits)
+ *		   of the octets after the key's last "@", modulo 64
+ *	hash     = BLAKE2b-256("mxsync state v2\n" || leaf D || leaf 0 ..
+ *		   leaf 63)
+ *
+ * each leaf over its lines in canonical order (an empty leaf is
+ * BLAKE2b-256 of nothing).  A delta changes only the leaves of the shards
+ * it touches, so its result is hashed in O(change).  Version 1 (manifests
+ * of version 1, before the tree) was BLAKE2b-256 of the whole text.
  *
  * Records live in one arena in their text form, with a compact index; adding
  * a record costs no allocation of its own.  state_parse() refuses anything
@@ -27,6 +40,8 @@
 #include "err.h"
 
 #define STATE_HASH_LEN 32
+/* the longest canonical text a state may have (its offsets are 32-bit) */
+#define STATE_TEXT_MAX ((uint64_t)0xFFFFFFFF)
 
 struct state;
 
@@ -111,7 +126,25 @@ size_t state_text_size(const struct state *st);
 char *state_text(const struct state *st, size_t *len_r);
 /* state_write_fd - write the canonical text to fd (fileio_write_all) */
 int state_write_fd(const struct state *st, int fd, struct err *err);
-/* state_hash - BLAKE2b-256 of the canonical text, without building it */
+/*
+ * The state hash.  state_hash() is the tree hash above: O(1) when the
+ * state keeps its leaves (state_hash_prepare), else one pass.
+ * state_hash_prepare() computes and keeps the leaves and each recipient's
+ * shard, so that the state hash and a delta on this state cost O(change);
+ * only out of memory fails it (-1; the state is unchanged).
+ * state_shards() is the kept shard of each recipient, in order
+ * (state_shard_of, STATE_HASH_SHARDS of them), or NULL.
+ * state_hash_flat() is version 1's hash, state_hash_version() the hash of
+ * a manifest version (STATE_HASH_V1 or MANIFEST_VERSION).
+ */
+#define STATE_HASH_SHARDS 64
+#define STATE_HASH_V1 1
+unsigned state_shard_of(const char *key, size_t len);
 void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN]);
+int state_hash_prepare(struct state *st);
+const uint8_t *state_shards(const struct state *st);
+void state_hash_flat(const struct state *st, unsigned char out[STATE_HASH_LEN]);
+void state_hash_version(const struct state *st, int version,
+			unsigned char out[STATE_HASH_LEN]);
 
 #endif

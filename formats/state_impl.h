@@ -20,7 +20,7 @@
 
 #include "state.h"
 
-#define STATE_ARENA_MAX ((size_t)UINT32_MAX)
+#define STATE_ARENA_MAX ((size_t)STATE_TEXT_MAX)
 #define STATE_TAG_LEN 4
 
 struct state_rec {
@@ -42,6 +42,15 @@ struct state {
 	size_t canon_len; /* arena[0, canon_len) is canonical text */
 	struct state_index dom, rcpt;
 	int finished;
+	/*
+	 * Kept by state_hash_prepare() (state_hash.c), both or neither: the
+	 * hash shard of each recipient and the 1 + STATE_HASH_SHARDS leaf
+	 * hashes.  Any change to the records drops them (state_hash_forget).
+	 */
+	uint8_t *hsel;
+	unsigned char (*leaf)[STATE_HASH_LEN];
+	/* 1: a delta's result, whose large buffers go back to state_pool */
+	int pooled;
 };
 
 /* state_key - the key of a record */
@@ -71,6 +80,28 @@ static inline void state_domain_of(const char *a, size_t alen, const char **d_r,
 	*d_r = at + 1;
 	*dlen_r = alen - (size_t)(at + 1 - a);
 }
+
+/* state_hash_forget - drop the kept leaves and shards (state_hash.c) */
+void state_hash_forget(struct state *st);
+
+/*
+ * state_hash_update - st (whose hsel is already set) gets the leaves
+ * base_leaf, with the D leaf (domains) and the shard leaves of mask
+ * rehashed; -1 (and no kept leaves) when out of memory (state_hash.c)
+ */
+int state_hash_update(struct state *st,
+		      const unsigned char (*base_leaf)[STATE_HASH_LEN],
+		      int domains, uint64_t mask);
+
+/*
+ * state_pool_get - a buffer of at least len octets, kept from a freed
+ * state when one fits (state_pool.c); state_pool_put - free a state's
+ * buffer, or keep it for the next state.  Both are malloc'd buffers.
+ * state_pool_free - state_pool_put() for a pooled state, else free().
+ */
+void *state_pool_get(size_t len);
+void state_pool_put(void *p);
+void state_pool_free(const struct state *st, void *p);
 
 /* state_malloc - malloc that gives a pointer for 0 octets too (state.c) */
 void *state_malloc(size_t len);

@@ -193,9 +193,10 @@ static int apply_saver_wait(struct apply_saver *sv)
 
 /*
  * apply_plan - the maps plan for the states of s: shards from the config,
- * each entry's shard selection (computed and kept in the entry when it has
- * none: entries are read and written this way only with the install lock
- * held), and the single relay_recipients map while it still exists (the
+ * each entry's shard selection (its state's hash shards when the counts
+ * agree, state.h; else computed and kept in the entry when it has none:
+ * entries are read and written this way only with the install lock held),
+ * and the single relay_recipients map while it still exists (the
  * migration, mxsyncd(8)).  *sels_r is the caller's to free.
  */
 static int apply_plan(const struct store *s, unsigned shards,
@@ -221,6 +222,10 @@ static int apply_plan(const struct store *s, unsigned shards,
 	for (i = 0; i < s->n; i++) {
 		struct store_origin *o = s->o[i];
 
+		/* the hash tree's shards are the maps' (the same function) */
+		if (shards == STATE_HASH_SHARDS &&
+		    (sels[i] = state_shards(o->st)) != NULL)
+			continue;
 		if (o->sel != NULL && o->sel_shards != shards) {
 			free(o->sel);
 			o->sel = NULL;
@@ -353,7 +358,8 @@ static int apply_install(struct syncd *sd, const struct push *p,
 	 */
 	prev = replaced;
 	if (shards > 1 && prev != NULL && delta != NULL && prev->sel != NULL &&
-	    prev->sel_shards == shards) {
+	    prev->sel_shards == shards &&
+	    !(shards == STATE_HASH_SHARDS && state_shards(st) != NULL)) {
 		o->sel = shard_sel_after(prev->st, prev->sel, st, delta, dlen,
 					 shards);
 		o->sel_shards = shards;

@@ -111,7 +111,8 @@ static int journal_entry(const char *p, size_t n, struct store_origin *o,
 			   m.serial);
 		goto out;
 	}
-	st = delta_apply(o->st, NULL, body, (size_t)blen, m.state_hash, err);
+	st = delta_apply_version(o->st, NULL, body, (size_t)blen, m.state_hash,
+				 m.version, err);
 	if (st == NULL) {
 		err_prefix(err, "entry serial %" PRIu64, m.serial);
 		goto out;

@@ -97,15 +97,21 @@ static struct store_origin *store_load_one(const char *path, const char *name,
 		goto out;
 	}
 	/*
-	 * The body is hashed before it is parsed: a full body is its state's
-	 * canonical text, so its hash is the state hash.
+	 * Version 1: the body is hashed before it is parsed (a full body is
+	 * its state's canonical text, so its hash was the state hash).  Later
+	 * versions hash the parsed state, keeping its hash leaves for the
+	 * deltas that follow (state.h).
 	 */
-	crypto_generichash(h, sizeof(h),
-			   (const unsigned char *)(snap.body ? snap.body : ""),
-			   snap.body_len, NULL, 0);
-	if (memcmp(h, m.state_hash, sizeof(h)) != 0) {
-		err_set(err, "%s: state does not match its signed hash", path);
-		goto out;
+	if (m.version == STATE_HASH_V1) {
+		crypto_generichash(
+		    h, sizeof(h),
+		    (const unsigned char *)(snap.body ? snap.body : ""),
+		    snap.body_len, NULL, 0);
+		if (memcmp(h, m.state_hash, sizeof(h)) != 0) {
+			err_set(err, "%s: state does not match its signed hash",
+				path);
+			goto out;
+		}
 	}
 	if (snap.body == NULL) {
 		st = state_parse("", 0, err);
@@ -117,7 +123,16 @@ static struct store_origin *store_load_one(const char *path, const char *name,
 		err_prefix(err, "%s", path);
 		goto out;
 	}
-	if (state_domain_count(st) != m.domains ||
+	if (m.version != STATE_HASH_V1) {
+		if (state_hash_prepare(st) < 0) {
+			err_set(err, "%s: out of memory", path);
+			goto out;
+		}
+		state_hash(st, h);
+	}
+	if ((m.version != STATE_HASH_V1 &&
+	     memcmp(h, m.state_hash, sizeof(h)) != 0) ||
+	    state_domain_count(st) != m.domains ||
 	    state_recipient_count(st) != m.recipients) {
 		err_set(err, "%s: state does not match its signed hash", path);
 		goto out;

@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "../formats/cdblimit.h"
+#include "../formats/cdbw.h"
 #include "../formats/delta.h"
 #include "../formats/lookup.h"
 #include "../formats/norm.h"
@@ -197,9 +200,10 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 	const struct store_origin *cur;
 	const struct trust_key *k;
 	struct trust *trust;
-	uint64_t cur_serial = 0, max_body, skew_s, horizon_s, ahead_s;
+	uint64_t cur_serial = 0, max_body, skew_s, horizon_s, ahead_s, limit;
 	unsigned char cur_hash[STATE_HASH_LEN];
-	char hex[2 * STATE_HASH_LEN + 1], tbuf[64];
+	char hex[2 * STATE_HASH_LEN + 1], tbuf[64], path[4096];
+	unsigned shards;
 	int have_cur = 0;
 	struct err err;
 	time_t now = time(NULL);
@@ -216,6 +220,11 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 	skew_s = sd->cfg->clock_skew_ms / 1000;
 	horizon_s = sd->cfg->max_expire_ms / 1000;
 	ahead_s = sd->cfg->max_serial_ahead_ms / 1000;
+	shards = (unsigned)sd->cfg->recipient_shards;
+	limit = sd->cfg->max_map_size < CDBW_LIMIT ? sd->cfg->max_map_size
+						   : CDBW_LIMIT;
+	snprintf(path, sizeof(path), "%s/%s.cdb", sd->cfg->maps_dir,
+		 CDBW_RELAY_RECIPIENTS);
 	cur = store_find(sd->store, p->m.origin);
 	if (cur != NULL) {
 		have_cur = 1;
@@ -261,6 +270,24 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 				     "body of %" PRIu64 " bytes exceeds "
 				     "max_body %" PRIu64,
 				     p->m.body_size, max_body);
+	/*
+	 * What the declared figures alone prove never fits is refused before
+	 * the body is read (a permanent refusal: resending cannot help).
+	 * While the single relay_recipients map of the migration is still
+	 * built beside the shards, it is the one that must fit.
+	 */
+	if (p->m.kind == MANIFEST_FULL && p->m.body_size > STATE_TEXT_MAX)
+		return verify_refuse(v, 413, "too_large",
+				     "body of %" PRIu64 " bytes exceeds the "
+				     "%" PRIu64 " bytes a state may hold",
+				     p->m.body_size, STATE_TEXT_MAX);
+	if (shards > 1 && access(path, F_OK) == 0)
+		shards = 1;
+	if (cdblimit_body(p->m.kind == MANIFEST_FULL, p->m.body_size,
+			  p->m.domains, p->m.recipients, shards, limit,
+			  &err) < 0)
+		return verify_refuse(v, 422, "too_large",
+				     "maps would not fit: %s", err.msg);
 	if (p->m.kind == MANIFEST_DELTA &&
 	    (!have_cur || p->m.base_serial != cur_serial ||
 	     memcmp(p->m.base_hash, cur_hash, STATE_HASH_LEN) != 0)) {
@@ -312,13 +339,43 @@ static size_t verify_removed(const struct state *old, const struct state *new)
 	return removed + (no - i);
 }
 
-/* verify_guards - max_shrink and canaries against the current state */
+/*
+ * verify_delta_removed - how many recipients a delta that delta_apply()
+ * accepted removes: its "-R" lines, less those whose key a "+R" line adds
+ * back right after (every removal was found in the base, and the lines are
+ * strictly ordered), so O(delta) instead of a merge of both states
+ */
+static size_t verify_delta_removed(const char *d, size_t len)
+{
+	const char *p = d, *end = d + len, *nl, *q, *qnl;
+	size_t removed = 0;
+
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+		if (nl - p < 3 || p[0] != '-' || p[1] != 'R')
+			continue;
+		q = nl + 1;
+		qnl = q < end ? memchr(q, '\n', (size_t)(end - q)) : NULL;
+		if (qnl != NULL && qnl - q == nl - p && q[0] == '+' &&
+		    memcmp(q + 1, p + 1, (size_t)(nl - p) - 1) == 0)
+			continue;
+		removed++;
+	}
+	return removed;
+}
+
+/*
+ * verify_guards - max_shrink and canaries against the current state;
+ * removed is the count of old's recipients that new lacks, or SIZE_MAX to
+ * have it counted
+ */
 static int verify_guards(struct syncd *sd, const struct push *p,
 			 const struct state *old, const struct state *new,
-			 struct verdict *v)
+			 size_t removed, struct verdict *v)
 {
 	const struct syncd_config *cfg;
-	size_t i, n, removed;
+	size_t i, n;
 	int known, a_old, a_new;
 	double pct;
 	struct err err;
@@ -330,7 +387,8 @@ static int verify_guards(struct syncd *sd, const struct push *p,
 		return 0;
 	n = state_recipient_count(old);
 	if (n > 0) {
-		removed = verify_removed(old, new);
+		if (removed == SIZE_MAX)
+			removed = verify_removed(old, new);
 		pct = 100.0 * (double)removed / (double)n;
 		if (removed > 0 && pct > cfg->max_shrink)
 			return verify_refuse(
@@ -502,9 +560,10 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 	struct state *st = NULL;
 	unsigned char h[STATE_HASH_LEN], bh[STATE_HASH_LEN];
 	const char *d, *nh;
-	size_t i, dlen, nlen;
+	size_t i, dlen, nlen, removed = SIZE_MAX;
+	const char *body_d = NULL;
 	struct err err;
-	int rc = -1;
+	int rc = -1, same_domains;
 
 	*st_r = NULL;
 	if (len != p->m.body_size) {
@@ -556,13 +615,15 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 		 * is hashed and must be p's signed state_hash, which also
 		 * catches any base that is not what was signed.
 		 */
-		st = delta_apply(cur->st, NULL, body ? body : "", len,
-				 p->m.state_hash, &err);
+		st = delta_apply_version(cur->st, NULL, body ? body : "", len,
+					 p->m.state_hash, p->m.version, &err);
 		if (st == NULL) {
 			verify_refuse(v, 409, "delta", "delta refused: %s",
 				      err.msg);
 			goto out;
 		}
+		removed = verify_delta_removed(body ? body : "", len);
+		body_d = body;
 	} else {
 		if (body == NULL)
 			st = state_parse("", 0, &err);
@@ -578,17 +639,24 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 	}
 	/*
 	 * The new state is hashed once.  A delta's result was checked against
-	 * the signed state_hash by delta_apply().  A full body that parsed is
-	 * the canonical text byte for byte (state_parse() refuses anything
-	 * else), and the body hash is of these very octets in memory, so it
-	 * is the state hash (the same BLAKE2b-256).
+	 * the signed state_hash by delta_apply(), in O(change) when its base
+	 * keeps its hash leaves.  A full state gets its leaves here, so that
+	 * the deltas after it cost O(change) too.  (In version 1 the state
+	 * hash was the body hash: a full body that parsed is the canonical
+	 * text byte for byte.)
 	 */
 	if (p->m.kind == MANIFEST_DELTA)
 		memcpy(h, p->m.state_hash, STATE_HASH_LEN);
-	else if (state_text_size(st) == len)
+	else if (p->m.version == STATE_HASH_V1 && state_text_size(st) == len)
 		memcpy(h, body_hash, STATE_HASH_LEN);
-	else
-		state_hash(st, h);
+	else {
+		if (p->m.version != STATE_HASH_V1 &&
+		    state_hash_prepare(st) < 0) {
+			verify_refuse(v, 503, "internal", "out of memory");
+			goto out;
+		}
+		state_hash_version(st, p->m.version, h);
+	}
 	if (memcmp(h, p->m.state_hash, STATE_HASH_LEN) != 0) {
 		verify_refuse(v, 400, "state_hash", "state hash mismatch");
 		goto out;
@@ -602,7 +670,16 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 			      p->m.domains, p->m.recipients);
 		goto out;
 	}
-	for (i = 0; i < state_domain_count(st); i++) {
+	/*
+	 * A delta without domain lines, signed with the key of the base: the
+	 * domain set is the base's, which passed these checks under that key
+	 * when it was installed and again at each reload (apply_revet), so
+	 * they are not repeated per domain.
+	 */
+	same_domains = p->m.kind == MANIFEST_DELTA && cur != NULL &&
+		       strcmp(p->m.key_id, cur->m.key_id) == 0 &&
+		       !(len >= 2 && body_d != NULL && body_d[1] == 'D');
+	for (i = 0; !same_domains && i < state_domain_count(st); i++) {
 		state_domain(st, i, &d, &dlen, &nh, &nlen);
 		if (!trust_allows(p->key, d, dlen)) {
 			verify_refuse(v, 403, "scope",
@@ -619,9 +696,9 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 			goto out;
 		}
 	}
-	if (verify_routes(sd, p, st, v) < 0)
+	if (!same_domains && verify_routes(sd, p, st, v) < 0)
 		goto out;
-	if (verify_guards(sd, p, old, st, v) < 0 ||
+	if (verify_guards(sd, p, old, st, removed, v) < 0 ||
 	    verify_shrink_window(sd, p, old, st, v) < 0)
 		goto out;
 	*st_r = st;

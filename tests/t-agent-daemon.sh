@@ -172,7 +172,7 @@ like "$OUT" "backup mx3: serial" "offline status lists the backups"
 # that is missing or holds another state, and no other base file stays.
 ledger_base() { sed -n 's/.*"base_hash": "\([0-9a-f]*\)".*/\1/p' "$ASTATE/ledger.json"; }
 ledger_bserial() { sed -n 's/.*"base_serial": \([0-9]*\).*/\1/p' "$ASTATE/ledger.json"; }
-file_hash() { b2sum -l 256 "$ASTATE/base-$(ledger_bserial).state" 2>&1 | cut -d' ' -f1; }
+file_hash() { "$BIN/tests/tool-statehash" "$ASTATE/base-$(ledger_bserial).state" 2>&1; }
 base_files() { (cd "$ASTATE" && ls base-*.state 2>/dev/null | tr '\n' ' '); }
 is "$(ledger_base)" "$(file_hash)" "after a stop the ledger names the base that its base file holds"
 is "$(base_files)" "base-$(ledger_bserial).state " "after a stop only the named base file is left"

@@ -70,7 +70,7 @@ snap r17 -k "$S/k1.key" -o $O1 -s 11 --delta-from "$S/next" --base-serial 10 "$S
 refused r17 409 '"error":"delta base serial 10 (hash ' "delta on the wrong base hash"
 snap r18 -k "$S/k1.key" -o $O1 -s 11 --delta-from "$S/base" --wrong-state-hash "$S/next"
 refused r18 409 '"error":"delta refused: ' "delta whose result mismatches the signed hash"
-snap r19 -k "$S/k2.key" -o $O2 -s 6 --delta-from "$S/base" --base-serial 5 --base-hash "$(b2sum -l 256 "$S/o2" | cut -d' ' -f1)" "$S/next"
+snap r19 -k "$S/k2.key" -o $O2 -s 6 --delta-from "$S/base" --base-serial 5 --base-hash "$("$BIN/tests/tool-statehash" "$S/o2")" "$S/next"
 refused r19 409 '"error":"delta refused: ' "delta that does not fit the base it claims"
 
 # full states that do not match their manifest
@@ -81,6 +81,14 @@ refused r21 400 '"error":"state has 2 domains and 23 recipients, the manifest sa
 printf 'R b@example.com\nR a@example.com\nD example.com x\n' >"$S/bad"
 snap r22 -k "$S/k1.key" -o $O1 -s 11 --raw-body "$S/bad"
 refused r22 400 '"error":"malformed state: ' "malformed (unsorted) state"
+# declared figures that can never fit a CDB map: refused from the headers,
+# before the body is read, as permanent (4xx, not 503)
+snap r22b -k "$S/k1.key" -o $O1 -s 11 --recipients 20000000000 "$S/next"
+refused r22b 422 '"error":"maps would not fit: 20000000000 recipients (' "full push over the CDB limit"
+snap r22c -k "$S/k1.key" -o $O1 -s 11 --delta-from "$S/base" --recipients 20000000000 "$S/next"
+refused r22c 422 'need a relay_recipients map of at least' "delta push whose result is over the CDB limit"
+get /metrics
+like "$BODY" 'mxsyncd_pushes_total{result="refused",reason="too_large"} 3' "the CDB limit refusals are counted by reason (with the max_body one)"
 
 # guards
 mkstate "$S/shrink" "example.com example.net" "postmaster@example.com u3@example.com u4@example.com u5@example.com u6@example.com u7@example.com u8@example.com u9@example.com u10@example.com u11@example.com u12@example.com u13@example.com u14@example.com u15@example.com u16@example.com u17@example.com u18@example.com u19@example.com @example.net"
@@ -164,6 +172,7 @@ DESC="expired" WANT="manifest expired at" ap -k "$S/k1.key" -o $O1 -s 20 --creat
 DESC="body hash" WANT="body hash mismatch" ap -k "$S/k1.key" -o $O1 -s 20 --tamper body "$S/next"
 DESC="scope" WANT="domain evil.test is outside the scope" ap -k "$S/k1.key" -o $O1 -s 20 "$S/evil"
 DESC="shrink" WANT="refused (422 shrink): would remove" ap -k "$S/k1.key" -o $O1 -s 20 "$S/shrink"
+DESC="CDB limit" WANT="refused (422 too_large): maps would not fit: 20000000000 recipients" ap -k "$S/k1.key" -o $O1 -s 20 --recipients 20000000000 "$S/next"
 printf 'not a snapshot\n' >"$S/junk.snap"
 run_rc "$MXSYNCD" -c "$S/syncd.conf" apply "$S/junk.snap"
 is "$RC" 1 "apply of a file that is not a snapshot: exit 1"

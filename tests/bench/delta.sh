@@ -141,7 +141,13 @@ delta_run() {
 		return 1
 	fi
 	say "delta: sync-now --wait, one backup ($RUNS runs)"
+	dl0=$(wc -l <"$W/syncd1/log")
 	delta_timed syncnow_1 "$W/agent-run.conf"
+	# the backup's own account of each of those delta installs
+	tail -n +"$((dl0 + 1))" "$W/syncd1/log" |
+		sed -n 's/.*push accepted.* delta .*installed in \([0-9]*\) ms (checks \([0-9]*\), maps \([0-9]*\), state \([0-9]*\)).*/\1 \2 \3 \4/p' \
+		>"$R/install_1.parts"
+	awk '{ print $1 / 1000 }' "$R/install_1.parts" >"$R/install_1.s"
 	delta_stop_agent
 
 	# 3. three backups
@@ -225,6 +231,13 @@ delta_rows() {
 		row "sync-now --wait, 1 added ($rcpt_label), 1 backup" "$(fmt_s "$v")" "<= 0.150 s" "$(verdict "$v <= 0.15")"
 	else
 		row "sync-now --wait, 1 added ($rcpt_label), 1 backup" "n/a ($(na syncnow_1))" "<= 0.150 s" ""
+	fi
+	v=$(med install_1 s)
+	if [ -n "$v" ]; then
+		row "  of which the backup's delta install (its log)" \
+			"$(awk -v v="$v" 'BEGIN { printf "%.0f ms", v * 1000 }') ($(sort -n "$R/install_1.parts" |
+				awk -v m="$v" '$1 >= m * 1000 { printf "checks %s, maps %s, state %s", $2, $3, $4; exit }'))" \
+			"<= 20 ms" "$(verdict "$v <= 0.020")"
 	fi
 	v=$(med syncnow_3 s)
 	if [ -n "$v" ]; then

@@ -84,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st != NULL) {
 		m.domains = state_domain_count(st);
 		m.recipients = state_recipient_count(st);
+		state_hash(st, m.state_hash);
 	}
 	json = manifest_encode(&m, &jlen, &err);
 	fuzz_assert(json != NULL);

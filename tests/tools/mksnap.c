@@ -25,6 +25,8 @@
  *	--wrong-state-hash	sign a state_hash that the body does not give
  *	--wrong-counts		sign a recipient count one too high
  *	--body-size N		sign this body_size instead of the real one
+ *	--recipients N		sign this recipient count instead of the real
+ *one
  *	--tamper body|sig|manifest
  *				after signing, flip a body byte, a signature
  *				byte, or a manifest byte (the serial's last
@@ -87,16 +89,19 @@ int main(int argc, char **argv)
 	    {"wrong-state-hash", no_argument, NULL, 'W'},
 	    {"wrong-counts", no_argument, NULL, 'N'},
 	    {"body-size", required_argument, NULL, 'Z'},
+	    {"recipients", required_argument, NULL, 'r'},
 	    {"tamper", required_argument, NULL, 'T'},
 	    {"headers", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	const char *keyfile = NULL, *origin = NULL, *delta_from = NULL,
 		   *base_hash = NULL, *key_id_claim = NULL, *tamper = NULL,
 		   *delim = "+";
-	uint64_t serial = 0, base_serial = 0, body_size_claim = 0;
+	uint64_t serial = 0, base_serial = 0, body_size_claim = 0,
+		 recipients_claim = 0;
 	int64_t expires_in = 3600, created_offset = 0;
 	int c, allow_shrink = 0, raw = 0, wrong_hash = 0, wrong_counts = 0,
-	       headers = 0, have_base_serial = 0, have_size = 0;
+	       headers = 0, have_base_serial = 0, have_size = 0,
+	       have_recipients = 0;
 	struct key_secret *sk;
 	struct state *st = NULL, *old = NULL;
 	struct manifest m;
@@ -136,6 +141,10 @@ int main(int argc, char **argv)
 			break;
 		case 'A':
 			allow_shrink = 1;
+			break;
+		case 'r':
+			recipients_claim = strtoull(optarg, NULL, 10);
+			have_recipients = 1;
 			break;
 		case 'd':
 			delim = optarg;
@@ -229,6 +238,8 @@ int main(int argc, char **argv)
 		m.state_hash[0] ^= 1;
 	if (wrong_counts)
 		m.recipients++;
+	if (have_recipients)
+		m.recipients = recipients_claim;
 	crypto_generichash(m.body_hash, STATE_HASH_LEN,
 			   (const unsigned char *)(body.data ? body.data : ""),
 			   body.len, NULL, 0);

@@ -14,7 +14,7 @@ static void sample(struct manifest *m, int delta)
 	size_t i;
 
 	memset(m, 0, sizeof(*m));
-	m->version = 1;
+	m->version = MANIFEST_VERSION;
 	strcpy(m->origin, "mx1.example.com");
 	strcpy(m->key_id, "0123456789abcdef");
 	m->serial = 42;
@@ -127,12 +127,21 @@ int main(void)
 	   "edge values decoded");
 
 	/* refusals, each naming the field */
-	refuse(subst(full_g, "\"version\":1", "\"version\":2"),
-	       "manifest: field 'version': unsupported version 2",
+	refuse(subst(full_g, "\"version\":2", "\"version\":3"),
+	       "manifest: field 'version': unsupported version 3",
 	       "unknown version");
-	refuse(subst(full_g, "\"version\":1", "\"version\":\"1\""),
+	{
+		const char *v1 =
+		    subst(full_g, "\"version\":2", "\"version\":1");
+
+		ok(manifest_decode(&d, v1, strlen(v1), &err) == 0 &&
+		       d.version == 1,
+		   "version 1 (the flat state hash) is still read: %s",
+		   err.msg);
+	}
+	refuse(subst(full_g, "\"version\":2", "\"version\":\"1\""),
 	       "manifest: field 'version': not an integer", "mistyped version");
-	refuse(subst(full_g, "\"version\":1,", ""),
+	refuse(subst(full_g, "\"version\":2,", ""),
 	       "manifest: field 'version': missing", "missing version");
 	refuse(subst(full_g, "\"serial\":42", "\"serial\":0"),
 	       "manifest: field 'serial': out of range", "serial 0");

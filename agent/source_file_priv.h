@@ -1,0 +1,95 @@
+/*
+ * source_file_priv - what the file source's two files share: its
+ * configuration (source_file.c) with the cache of its records
+ * (source_file_cache.c), and the functions each calls in the other.
+ * Private to those files.
+ */
+#ifndef MXSYNC_AGENT_SOURCE_FILE_PRIV_H
+#define MXSYNC_AGENT_SOURCE_FILE_PRIV_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "../formats/buf.h"
+#include "../formats/err.h"
+#include "../formats/textmap.h"
+#include "source.h"
+
+/* the largest file read */
+#define SOURCE_FILE_MAX_SIZE (4ULL << 30)
+
+/*
+ * the shortest line a file's size is divided by to pre-size a state
+ * (source_file_reserve, source_file_cache_unit_build)
+ */
+#define SOURCE_FILE_LINE_MIN 24
+
+/* the cache of a whole export; what is trusted: source_file_cache.c */
+struct source_file_cache_seen {
+	struct stat sb;
+	int have, trusted;
+};
+
+struct source_file_cache_unit {
+	struct state *set; /* finished, see source_file_cache.c */
+	size_t added;	   /* recipient records the unit yielded */
+	size_t unlisted;   /* of them dropped: no such domain */
+	char unlisted_example[SOURCE_EXAMPLE_MAX];
+	struct buf gone; /* the dropped ones, in key order, "\n" after each */
+	int gone_lost;	 /* out of memory while keeping them */
+};
+
+struct source_file_cache {
+	int valid;
+	/* dfiles, tfiles, rfiles, lfiles in order */
+	struct source_file_cache_seen *seen;
+	/* rfiles, lfiles, then accept_all */
+	struct source_file_cache_unit *units;
+	size_t nunits;
+	struct state *dom; /* the domains alone, finished */
+	size_t domains;	   /* domain records read */
+};
+
+struct source_file_conf {
+	char *type;
+	char *domains;
+	char *transport;
+	char *recipients;
+	char *lists;
+	/* parsed */
+	char **dfiles, **tfiles, **rfiles, **lfiles;
+	size_t nd, nt, nr, nl;
+	/* the routes of the export in progress, sorted by domain */
+	struct source_file_route *routes;
+	size_t nroutes;
+	/* the directories holding the files, as first seen */
+	char **dirs;
+	struct source_mount *mounts;
+	size_t ndirs;
+	/* the last read: its file's stat, whether it can be trusted later */
+	struct stat read_sb;
+	int read_trusted;
+	size_t files_read; /* by the export in progress */
+	struct source_file_cache cache;
+};
+
+/* source_file.c */
+void source_file_routes_clear(struct source_file_conf *fc);
+int source_file_transports(struct source *src, struct source_export_ctx *ctx,
+			   struct err *err);
+int source_file_domains(struct source *src, struct source_export_ctx *ctx,
+			const char *path, struct err *err);
+int source_file_recipients(struct source *src, struct source_export_ctx *ctx,
+			   const char *path, enum textmap_kind kind,
+			   struct err *err);
+
+/* source_file_cache.c */
+void source_file_cache_clear(struct source_file_conf *fc);
+int source_file_cache_same(const struct stat *a, const struct stat *b);
+int source_file_cache_old_enough(const struct stat *sb);
+void source_file_cache_saw(struct source_file_conf *fc, const char *path);
+int source_file_cache_export_whole(struct source *src,
+				   struct source_export_ctx *ctx,
+				   struct err *err);
+
+#endif
