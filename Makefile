@@ -130,6 +130,7 @@ AGENT_SRC = \
 	agent/preset_pgsql.c \
 	agent/source_mysql.c \
 	agent/source_pgsql.c \
+	agent/source_pgsql_conn.c \
 	agent/source_ldap.c \
 	agent/source_maildir.c \
 	agent/export.c \
