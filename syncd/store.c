@@ -458,7 +458,8 @@ struct store *store_load_all(const char *dir, const struct trust *trust,
 			err_set(err, "%s/%s: path too long", dir, de->d_name);
 			goto out;
 		}
-		/* with bads, apply_store_vet() checks the signature, naming why */
+		/* with bads, apply_store_vet() checks the signature, naming why
+		 */
 		o = store_load_one(path, name, bads != NULL ? NULL : trust,
 				   err);
 		if (o == NULL && bads != NULL && access(path, R_OK) == 0) {
