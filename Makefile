@@ -95,6 +95,7 @@ SYNCD_SRC = \
 	syncd/shard.c \
 	syncd/verify.c \
 	syncd/apply.c \
+	syncd/apply_store.c \
 	syncd/status.c \
 	syncd/cidr.c \
 	syncd/channel.c \
