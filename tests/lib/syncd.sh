@@ -95,6 +95,33 @@ syncd_logged_ready() {
 	[ "$(grep -c 'listening on' "$S/log" 2>/dev/null)" -gt "$1" ]
 }
 
+# syncd_kill9 - kill -9 the installer, as a crash does, and wait until its
+# network process, which follows it on PR_SET_PDEATHSIG or the hung-up
+# channel only when the scheduler lets it run, is gone and the ports are
+# free: until then a new mxsyncd cannot bind (and wait_port would see the
+# old process listening)
+syncd_kill9() {
+	_net=$(pgrep -P "$SYNCD_PID")
+	kill -9 "$SYNCD_PID"
+	wait "$SYNCD_PID" 2>/dev/null
+	SYNCD_PID=""
+	wait_until 30 syncd_gone $_net
+}
+
+# syncd_gone PID... - none of PID runs (a zombie counts as gone) and
+# nothing listens on $PORT or $SPORT
+syncd_gone() {
+	for _p in "$@"; do
+		case $(ps -o stat= -p "$_p" 2>/dev/null) in "" | Z*) ;; *) return 1 ;; esac
+	done
+	! syncd_listening "$PORT" && ! syncd_listening "$SPORT"
+}
+
+# syncd_listening PORT - something accepts connections on 127.0.0.1:PORT
+syncd_listening() {
+	python3 -c "import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(s.connect_ex(('127.0.0.1',$1)) != 0)" 2>/dev/null
+}
+
 syncd_stop() {
 	[ -n "$SYNCD_PID" ] && stop_pid "$SYNCD_PID"
 	SYNCD_PID=""
