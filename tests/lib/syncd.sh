@@ -117,10 +117,8 @@ syncd_gone() {
 	! syncd_listening "$PORT" && ! syncd_listening "$SPORT"
 }
 
-# syncd_listening PORT - something accepts connections on 127.0.0.1:PORT
-syncd_listening() {
-	python3 -c "import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(s.connect_ex(('127.0.0.1',$1)) != 0)" 2>/dev/null
-}
+# syncd_listening PORT - a socket listens on TCP port PORT
+syncd_listening() { [ -n "$(ss -Hltn "sport = :$1")" ]; }
 
 syncd_stop() {
 	[ -n "$SYNCD_PID" ] && stop_pid "$SYNCD_PID"
