@@ -43,6 +43,8 @@ syncd_setup() {
 	for k in k1 k2 k3; do
 		"$BIN/mxsync-keys" generate -o "$S/$k.key" >/dev/null ||
 			{ not_ok "mxsync-keys generate $k"; return 1; }
+		# 0600: as root, 0640 group mxsync breaks if that group goes
+		chmod 600 "$S/$k.key"
 	done
 	{
 		"$BIN/mxsync-keys" trusted-line -o $O1 "$S/k1.key" \
