@@ -95,6 +95,7 @@ SYNCD_SRC = \
 	syncd/shard.c \
 	syncd/verify.c \
 	syncd/apply.c \
+	syncd/apply_store.c \
 	syncd/status.c \
 	syncd/cidr.c \
 	syncd/channel.c \
@@ -130,6 +131,7 @@ AGENT_SRC = \
 	agent/preset_pgsql.c \
 	agent/source_mysql.c \
 	agent/source_pgsql.c \
+	agent/source_pgsql_conn.c \
 	agent/source_ldap.c \
 	agent/source_maildir.c \
 	agent/export.c \

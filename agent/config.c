@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../formats/conf.h"
 #include "../formats/manifest.h"
 #include "../formats/norm.h"
 #include "../keys/key.h"
@@ -152,19 +153,14 @@ static int agent_config_backup(struct agent_config *cfg,
 static int agent_config_canaries(struct agent_config *cfg, const char *file,
 				 unsigned line, struct err *err)
 {
-	const char *p = cfg->canaries_text;
+	const char *p = cfg->canaries_text, *w;
 	char out[NORM_BUF_SIZE];
-	size_t olen;
+	size_t olen, len;
 
-	while (*p != '\0') {
-		size_t len;
+	while ((w = conf_words_next(&p, &len)) != NULL) {
 		char **v;
 
-		p += strspn(p, " \t,");
-		if (*p == '\0')
-			break;
-		len = strcspn(p, " \t,");
-		if (norm_address(p, len, out, sizeof(out), &olen, err) < 0)
+		if (norm_address(w, len, out, sizeof(out), &olen, err) < 0)
 			return err_prefix(err, "%s:%u: canaries", file, line);
 		v = realloc(cfg->canaries, (cfg->ncanaries + 1) * sizeof(*v));
 		if (v == NULL)
@@ -173,7 +169,6 @@ static int agent_config_canaries(struct agent_config *cfg, const char *file,
 		if ((v[cfg->ncanaries] = strndup(out, olen)) == NULL)
 			return err_set(err, "out of memory");
 		cfg->ncanaries++;
-		p += len;
 	}
 	return 0;
 }

@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "../formats/conf.h"
 #include "../formats/norm.h"
 #include "preset.h"
 #include "source.h"
@@ -62,19 +63,14 @@ static int source_accept_all(struct source *src, const char *text,
 			     const struct conf_file *cf, unsigned line,
 			     struct err *err)
 {
-	const char *p = text;
+	const char *p = text, *w;
 	char d[NORM_BUF_SIZE];
-	size_t len;
+	size_t len, wlen;
 
-	while (*p != '\0') {
-		size_t wlen;
+	while ((w = conf_words_next(&p, &wlen)) != NULL) {
 		char **nv;
 
-		p += strspn(p, " \t,");
-		if (*p == '\0')
-			break;
-		wlen = strcspn(p, " \t,");
-		if (norm_domain(p, wlen, d, sizeof(d), &len, err) < 0)
+		if (norm_domain(w, wlen, d, sizeof(d), &len, err) < 0)
 			return err_prefix(err, "%s:%u: [source %s]: accept_all",
 					  cf->path, line, src->name);
 		nv = realloc(src->accept_all,
@@ -85,7 +81,6 @@ static int source_accept_all(struct source *src, const char *text,
 		if ((nv[src->naccept_all] = strndup(d, len)) == NULL)
 			return err_set(err, "out of memory");
 		src->naccept_all++;
-		p += wlen;
 	}
 	return 0;
 }

@@ -66,6 +66,7 @@
 
 #include "../formats/buf.h"
 #include "../formats/delta.h"
+#include "../formats/conf.h"
 #include "../formats/norm.h"
 #include "../formats/textmap.h"
 #include "source.h"
@@ -98,17 +99,12 @@ static int source_file_split(const char *text, char ***out_r, size_t *n_r,
 {
 	char **v = NULL;
 	size_t n = 0;
-	const char *p = text;
+	const char *cur = text, *p;
+	size_t len;
 
-	while (*p != '\0') {
-		size_t len;
+	while ((p = conf_words_next(&cur, &len)) != NULL) {
 		char **nv;
 
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (*p == '\0')
-			break;
-		len = strcspn(p, " \t,");
 		if (*p != '/') {
 			err_set(err,
 				"%s:%u: %s: '%.*s' is not an absolute path",
@@ -121,7 +117,6 @@ static int source_file_split(const char *text, char ***out_r, size_t *n_r,
 		if ((v[n] = strndup(p, len)) == NULL)
 			goto oom;
 		n++;
-		p += len;
 	}
 	*out_r = v;
 	*n_r = n;

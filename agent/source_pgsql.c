@@ -32,25 +32,27 @@
  *
  * The queries of one export run in one REPEATABLE READ READ ONLY
  * transaction, so the change marker and the data are one snapshot.  Rows
- * are read through a cursor, PGSQL_BATCH at a time: a million recipients
- * never sit in a client-side result as a whole.  The change query's small
- * result is read whole, in one round trip; polls keep one read-only
- * connection open for it, so a poll that finds no change costs that
- * round trip and nothing else.
+ * are read through a cursor, SOURCE_PGSQL_BATCH at a time: a million
+ * recipients never sit in a client-side result as a whole.  The change
+ * query's small result is read whole, in one round trip; polls keep one
+ * read-only connection open for it, so a poll that finds no change costs
+ * that round trip and nothing else.
  *
- * Connection errors, a lost connection and server shutdown are
+ * This file owns the keys and their checks, the case rules, the shape of
+ * each query's rows, the export's transaction and the polls; the libpq
+ * layer under it (connecting with the password, what a failure means,
+ * the cursor, LISTEN) is source_pgsql_conn.c, and what the database
+ * sources have in common is source.c.
+ *
+ * Failure: connection errors, a lost connection and server shutdown are
  * SOURCE_DOWN; a query the server refuses, a result of the wrong shape, a
  * NULL or malformed record, or a query that returns nothing (unless
  * allow_empty) is SOURCE_BAD, and the message names the source and query.
  *
- * One file over 600 lines: the keys, the connection, the cursor and the
- * case rules all serve the one source type and share its private struct;
- * what the database sources have in common is in source.c.
- *
- * Security: the password is read from its file for each connection, kept
- * only for the connection call and wiped right after; it is never logged.
- * TLS verification follows sslmode (verify-full checks the server's name
- * against sslrootcert).
+ * Security: the password is read for each connection and wiped right
+ * after (source_pgsql_conn.c); it is never logged.  Nothing here builds
+ * SQL from data: the queries are the configuration's or a preset's, and
+ * the LISTEN channel is checked to be a plain identifier.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,67 +63,42 @@
 
 #include "../formats/norm.h"
 #include "source.h"
-
-struct pgsql_conf {
-	char *type;
-	char *host;
-	char *socket;
-	uint64_t port;
-	char *user;
-	char *password_file;
-	char *dbname;
-	char *sslmode;
-	char *sslrootcert;
-	char *schema;
-	char *domains_query;
-	char *recipients_query;
-	char *change_query;
-	char *listen;
-	char *mixed_case;
-	int allow_empty;
-	uint64_t poll_interval;
-	uint64_t connect_timeout;
-	/* the change query's last result, hashed */
-	unsigned char change[32];
-	int have_change;
-	/* the LISTEN connection, kept between polls */
-	PGconn *listener;
-	/* the change query's connection (PGconn *), kept between polls */
-	void *poller;
-	/* rows left out by mixed_case = drop in the last export */
-	unsigned long long dropped;
-	char dropped_first[256];
-};
+#include "source_pgsql_priv.h"
 
 static const struct conf_key source_pgsql_keys[] = {
-    {"type", CONF_STRING, NULL, offsetof(struct pgsql_conf, type), 0, 0},
-    {"host", CONF_STRING, "", offsetof(struct pgsql_conf, host), 0, 0},
-    {"socket", CONF_STRING, "", offsetof(struct pgsql_conf, socket), 0, 0},
-    {"port", CONF_UINT, "0", offsetof(struct pgsql_conf, port), 0, 65535},
-    {"user", CONF_STRING, NULL, offsetof(struct pgsql_conf, user), 0, 0},
-    {"password_file", CONF_STRING, "",
-     offsetof(struct pgsql_conf, password_file), 0, 0},
-    {"dbname", CONF_STRING, NULL, offsetof(struct pgsql_conf, dbname), 0, 0},
-    {"sslmode", CONF_STRING, "prefer", offsetof(struct pgsql_conf, sslmode), 0,
+    {"type", CONF_STRING, NULL, offsetof(struct source_pgsql_conf, type), 0, 0},
+    {"host", CONF_STRING, "", offsetof(struct source_pgsql_conf, host), 0, 0},
+    {"socket", CONF_STRING, "", offsetof(struct source_pgsql_conf, socket), 0,
      0},
-    {"sslrootcert", CONF_STRING, "", offsetof(struct pgsql_conf, sslrootcert),
-     0, 0},
-    {"schema", CONF_STRING, "", offsetof(struct pgsql_conf, schema), 0, 0},
+    {"port", CONF_UINT, "0", offsetof(struct source_pgsql_conf, port), 0,
+     65535},
+    {"user", CONF_STRING, NULL, offsetof(struct source_pgsql_conf, user), 0, 0},
+    {"password_file", CONF_STRING, "",
+     offsetof(struct source_pgsql_conf, password_file), 0, 0},
+    {"dbname", CONF_STRING, NULL, offsetof(struct source_pgsql_conf, dbname), 0,
+     0},
+    {"sslmode", CONF_STRING, "prefer",
+     offsetof(struct source_pgsql_conf, sslmode), 0, 0},
+    {"sslrootcert", CONF_STRING, "",
+     offsetof(struct source_pgsql_conf, sslrootcert), 0, 0},
+    {"schema", CONF_STRING, "", offsetof(struct source_pgsql_conf, schema), 0,
+     0},
     {"domains_query", CONF_STRING, "",
-     offsetof(struct pgsql_conf, domains_query), 0, 0},
+     offsetof(struct source_pgsql_conf, domains_query), 0, 0},
     {"recipients_query", CONF_STRING, "",
-     offsetof(struct pgsql_conf, recipients_query), 0, 0},
-    {"change_query", CONF_STRING, "", offsetof(struct pgsql_conf, change_query),
-     0, 0},
-    {"listen", CONF_STRING, "", offsetof(struct pgsql_conf, listen), 0, 0},
-    {"mixed_case", CONF_STRING, "drop", offsetof(struct pgsql_conf, mixed_case),
-     0, 0},
-    {"allow_empty", CONF_BOOL, "no", offsetof(struct pgsql_conf, allow_empty),
-     0, 0},
+     offsetof(struct source_pgsql_conf, recipients_query), 0, 0},
+    {"change_query", CONF_STRING, "",
+     offsetof(struct source_pgsql_conf, change_query), 0, 0},
+    {"listen", CONF_STRING, "", offsetof(struct source_pgsql_conf, listen), 0,
+     0},
+    {"mixed_case", CONF_STRING, "drop",
+     offsetof(struct source_pgsql_conf, mixed_case), 0, 0},
+    {"allow_empty", CONF_BOOL, "no",
+     offsetof(struct source_pgsql_conf, allow_empty), 0, 0},
     {"poll_interval", CONF_DURATION, "5s",
-     offsetof(struct pgsql_conf, poll_interval), 100, 86400000},
+     offsetof(struct source_pgsql_conf, poll_interval), 100, 86400000},
     {"connect_timeout", CONF_DURATION, "5s",
-     offsetof(struct pgsql_conf, connect_timeout), 1000, 600000},
+     offsetof(struct source_pgsql_conf, connect_timeout), 1000, 600000},
     {NULL, 0, NULL, 0, 0, 0},
 };
 
@@ -158,7 +135,7 @@ static int source_pgsql_configure(struct source *src,
 				  struct err *err)
 {
 	static const char *const drop_fold[] = {"drop", "fold", NULL};
-	struct pgsql_conf *pc;
+	struct source_pgsql_conf *pc;
 
 	if ((pc = calloc(1, sizeof(*pc))) == NULL)
 		return err_set(err, "out of memory");
@@ -210,7 +187,7 @@ static int source_pgsql_configure(struct source *src,
 
 static void source_pgsql_free(struct source *src)
 {
-	struct pgsql_conf *pc = src->priv;
+	struct source_pgsql_conf *pc = src->priv;
 
 	if (pc == NULL)
 		return;
@@ -221,232 +198,6 @@ static void source_pgsql_free(struct source *src)
 	conf_free_target(source_pgsql_keys, pc);
 	free(pc);
 	src->priv = NULL;
-}
-
-/* PGSQL_POLL_OPTIONS - the poll's connection: whatever it runs reads only */
-#define PGSQL_POLL_OPTIONS "-c default_transaction_read_only=on"
-
-/*
- * source_pgsql_connect - a connection (with the server options, or NULL),
- * or NULL with SOURCE_DOWN's message
- */
-static PGconn *source_pgsql_connect(struct source *src, const char *options,
-				    struct err *err)
-{
-	struct pgsql_conf *pc = src->priv;
-	const char *keys[16], *vals[16];
-	char port[8], timeout[24];
-	char *pw = NULL, *msg;
-	PGconn *db = NULL;
-	size_t n = 0;
-
-	if ((pw = sodium_malloc(SOURCE_PASSWORD_MAX)) == NULL) {
-		err_set(err, "source %s: out of memory", src->name);
-		return NULL;
-	}
-	if (source_password(src, pc->password_file, pw, SOURCE_PASSWORD_MAX,
-			    err) < 0)
-		goto out;
-	snprintf(timeout, sizeof(timeout), "%llu",
-		 (unsigned long long)((pc->connect_timeout + 999) / 1000));
-	if (*pc->host != '\0' || *pc->socket != '\0') {
-		keys[n] = "host";
-		vals[n++] = *pc->host != '\0' ? pc->host : pc->socket;
-	}
-	if (pc->port != 0) {
-		snprintf(port, sizeof(port), "%u", (unsigned)pc->port);
-		keys[n] = "port";
-		vals[n++] = port;
-	}
-	keys[n] = "user";
-	vals[n++] = pc->user;
-	keys[n] = "dbname";
-	vals[n++] = pc->dbname;
-	if (*pw != '\0') {
-		keys[n] = "password";
-		vals[n++] = pw;
-	}
-	keys[n] = "sslmode";
-	vals[n++] = pc->sslmode;
-	if (*pc->sslrootcert != '\0') {
-		keys[n] = "sslrootcert";
-		vals[n++] = pc->sslrootcert;
-	}
-	keys[n] = "connect_timeout";
-	vals[n++] = timeout;
-	keys[n] = "client_encoding";
-	vals[n++] = "UTF8";
-	keys[n] = "application_name";
-	vals[n++] = "mxsync-agent";
-	if (options != NULL) {
-		keys[n] = "options";
-		vals[n++] = options;
-	}
-	/* no ~/.pgpass or service file of whoever runs the agent */
-	keys[n] = "passfile";
-	vals[n++] = "/dev/null";
-	keys[n] = NULL;
-	vals[n] = NULL;
-	db = PQconnectdbParams(keys, vals, 0);
-	if (db == NULL) {
-		err_set(err, "source %s: connect to database %s: out of memory",
-			src->name, pc->dbname);
-	} else if (PQstatus(db) != CONNECTION_OK) {
-		msg = PQerrorMessage(db);
-		err_set(err, "source %s: connect to database %s: %.*s",
-			src->name, pc->dbname, (int)strcspn(msg, "\n"), msg);
-		PQfinish(db);
-		db = NULL;
-	}
-out:
-	sodium_memzero(pw, SOURCE_PASSWORD_MAX);
-	sodium_free(pw);
-	return db;
-}
-
-/*
- * source_pgsql_kind - what a failed command means: a lost connection or a
- * server going away is down; whatever the server refused is bad config
- */
-static int source_pgsql_kind(PGconn *db, const PGresult *res)
-{
-	const char *state =
-	    res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
-	if (PQstatus(db) != CONNECTION_OK || state == NULL)
-		return SOURCE_DOWN;
-	/* 08 connection, 53 resources, 57 operator intervention, 58 system */
-	if (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
-	    strncmp(state, "57", 2) == 0 || strncmp(state, "58", 2) == 0)
-		return SOURCE_DOWN;
-	return SOURCE_BAD;
-}
-
-/* source_pgsql_fail - the message and kind of a failed command */
-static int source_pgsql_fail(struct source *src, PGconn *db,
-			     const PGresult *res, const char *key,
-			     struct err *err)
-{
-	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
-
-	if (*msg == '\0')
-		msg = PQerrorMessage(db);
-	if (strncmp(msg, "ERROR:  ", 8) == 0)
-		msg += 8;
-	err_set(err, "source %s: %s: %.*s", src->name, key,
-		(int)strcspn(msg, "\n"), msg);
-	return source_pgsql_kind(db, res);
-}
-
-/* source_pgsql_command - run a command that returns no rows */
-static int source_pgsql_command(struct source *src, PGconn *db, const char *key,
-				const char *sql, struct err *err)
-{
-	PGresult *res = PQexec(db, sql);
-	int rc = SOURCE_OK;
-
-	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
-		rc = source_pgsql_fail(src, db, res, key, err);
-	PQclear(res);
-	return rc;
-}
-
-/* PGSQL_BATCH - rows fetched per round trip from the export's cursor */
-#define PGSQL_BATCH 10000
-
-/*
- * struct pgsql_rows - a query read through a cursor, PGSQL_BATCH rows at a
- * time: memory stays bounded for any result, and a batch costs one
- * round trip and one result, not one per row
- */
-struct pgsql_rows {
-	const char *key; /* "recipients_query", for messages */
-	PGresult *res;	 /* the current batch */
-	int row, nrows;
-	int last; /* the batch was short: no more after it */
-};
-
-/* source_pgsql_fetch - the next batch into rows */
-static int source_pgsql_fetch(struct source *src, PGconn *db,
-			      struct pgsql_rows *rows, struct err *err)
-{
-	char sql[64];
-	int rc;
-
-	PQclear(rows->res);
-	snprintf(sql, sizeof(sql), "FETCH FORWARD %d FROM mxsync_rows",
-		 PGSQL_BATCH);
-	rows->res = PQexec(db, sql);
-	if (rows->res == NULL || PQresultStatus(rows->res) != PGRES_TUPLES_OK) {
-		rc = source_pgsql_fail(src, db, rows->res, rows->key, err);
-		PQclear(rows->res);
-		rows->res = NULL;
-		return rc;
-	}
-	rows->row = -1;
-	rows->nrows = PQntuples(rows->res);
-	rows->last = rows->nrows < PGSQL_BATCH;
-	return SOURCE_OK;
-}
-
-/*
- * source_pgsql_open - declare the cursor for query (a trailing ';' is
- * dropped) and fetch the first batch; PQnfields(rows->res) is then the
- * result's shape even when it has no rows
- */
-static int source_pgsql_open(struct source *src, PGconn *db, const char *key,
-			     const char *query, struct pgsql_rows *rows,
-			     struct err *err)
-{
-	static const char head[] = "DECLARE mxsync_rows NO SCROLL CURSOR FOR ";
-	size_t len = strlen(query);
-	char *sql;
-	int rc;
-
-	memset(rows, 0, sizeof(*rows));
-	rows->key = key;
-	while (len > 0 && (query[len - 1] == ';' || query[len - 1] == ' ' ||
-			   query[len - 1] == '\t' || query[len - 1] == '\n'))
-		len--;
-	if ((sql = malloc(sizeof(head) + len)) == NULL) {
-		err_set(err, "source %s: out of memory", src->name);
-		return SOURCE_DOWN;
-	}
-	memcpy(sql, head, sizeof(head) - 1);
-	memcpy(sql + sizeof(head) - 1, query, len);
-	sql[sizeof(head) - 1 + len] = '\0';
-	rc = source_pgsql_command(src, db, key, sql, err);
-	free(sql);
-	if (rc < 0)
-		return rc;
-	return source_pgsql_fetch(src, db, rows, err);
-}
-
-/* source_pgsql_next - step to the next row: 1, 0 at the end, or an error */
-static int source_pgsql_next(struct source *src, PGconn *db,
-			     struct pgsql_rows *rows, struct err *err)
-{
-	int rc;
-
-	if (++rows->row < rows->nrows)
-		return 1;
-	if (rows->last)
-		return 0;
-	if ((rc = source_pgsql_fetch(src, db, rows, err)) < 0)
-		return rc;
-	return ++rows->row < rows->nrows;
-}
-
-/* source_pgsql_close - drop the batch and the cursor */
-static void source_pgsql_close(PGconn *db, struct pgsql_rows *rows)
-{
-	PGresult *res;
-
-	PQclear(rows->res);
-	rows->res = NULL;
-	/* fails only when the transaction is already lost: then no matter */
-	if ((res = PQexec(db, "CLOSE mxsync_rows")) != NULL)
-		PQclear(res);
 }
 
 /*
@@ -477,7 +228,8 @@ static int source_pgsql_folded(const char *s, size_t len)
 }
 
 /* source_pgsql_drop - count a row left out for its case */
-static void source_pgsql_drop(struct pgsql_conf *pc, const char *v, int len)
+static void source_pgsql_drop(struct source_pgsql_conf *pc, const char *v,
+			      int len)
 {
 	if (pc->dropped++ == 0)
 		snprintf(pc->dropped_first, sizeof(pc->dropped_first), "%.*s",
@@ -502,23 +254,23 @@ static int source_pgsql_domains(struct source *src,
 				struct source_export_ctx *ctx, PGconn *db,
 				struct err *err)
 {
-	struct pgsql_conf *pc = src->priv;
-	struct pgsql_rows rows;
+	struct source_pgsql_conf *pc = src->priv;
+	struct source_pgsql_rows rows;
 	unsigned long long rowno = 0;
 	char where[SOURCE_WHERE_MAX];
 	size_t before = ctx->domains;
 	int rc, ncol, len, r;
 	const char *d, *nh;
 
-	if ((rc = source_pgsql_open(src, db, "domains_query", pc->domains_query,
-				    &rows, err)) < 0)
+	if ((rc = source_pgsql_conn_open(src, db, "domains_query",
+					 pc->domains_query, &rows, err)) < 0)
 		return rc;
 	if ((rc = source_pgsql_ncols(src, rows.res, "domains_query", 1, 2,
 				     "1: domain, or 2: domain, nexthop", err)) <
 	    0)
 		goto out;
 	ncol = PQnfields(rows.res);
-	while ((rc = source_pgsql_next(src, db, &rows, err)) > 0) {
+	while ((rc = source_pgsql_conn_next(src, db, &rows, err)) > 0) {
 		r = rows.row;
 		rowno++;
 		snprintf(where, sizeof(where), "domains_query row %llu", rowno);
@@ -553,7 +305,7 @@ static int source_pgsql_domains(struct source *src,
 	}
 	rc = SOURCE_OK;
 out:
-	source_pgsql_close(db, &rows);
+	source_pgsql_conn_close(db, &rows);
 	return rc;
 }
 
@@ -561,20 +313,20 @@ static int source_pgsql_recipients(struct source *src,
 				   struct source_export_ctx *ctx, PGconn *db,
 				   struct err *err)
 {
-	struct pgsql_conf *pc = src->priv;
-	struct pgsql_rows rows;
+	struct source_pgsql_conf *pc = src->priv;
+	struct source_pgsql_rows rows;
 	unsigned long long rowno = 0;
 	size_t before = ctx->recipients;
 	int rc, len, drop = strcmp(pc->mixed_case, "drop") == 0;
 	const char *a;
 
-	if ((rc = source_pgsql_open(src, db, "recipients_query",
-				    pc->recipients_query, &rows, err)) < 0)
+	if ((rc = source_pgsql_conn_open(src, db, "recipients_query",
+					 pc->recipients_query, &rows, err)) < 0)
 		return rc;
 	if ((rc = source_pgsql_ncols(src, rows.res, "recipients_query", 1, 1,
 				     "exactly 1: the address", err)) < 0)
 		goto out;
-	while ((rc = source_pgsql_next(src, db, &rows, err)) > 0) {
+	while ((rc = source_pgsql_conn_next(src, db, &rows, err)) > 0) {
 		rowno++;
 		if (PQgetisnull(rows.res, rows.row, 0)) {
 			rc = SOURCE_BAD;
@@ -603,7 +355,7 @@ static int source_pgsql_recipients(struct source *src,
 	}
 	rc = SOURCE_OK;
 out:
-	source_pgsql_close(db, &rows);
+	source_pgsql_conn_close(db, &rows);
 	return rc;
 }
 
@@ -616,7 +368,7 @@ out:
 static int source_pgsql_change(struct source *src, PGconn *db,
 			       unsigned char *out, struct err *err)
 {
-	struct pgsql_conf *pc = src->priv;
+	struct source_pgsql_conf *pc = src->priv;
 	crypto_generichash_state h;
 	PGresult *res;
 	int i, r, ncol, nrows, rc;
@@ -631,7 +383,7 @@ static int source_pgsql_change(struct source *src, PGconn *db,
 		return SOURCE_BAD;
 	}
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = source_pgsql_fail(src, db, res, "change_query", err);
+		rc = source_pgsql_conn_fail(src, db, res, "change_query", err);
 		PQclear(res);
 		return rc;
 	}
@@ -650,37 +402,10 @@ static int source_pgsql_change(struct source *src, PGconn *db,
 	return SOURCE_OK;
 }
 
-/*
- * source_pgsql_listen - open the LISTEN connection if there is none; 1
- * when it is new (notifications before it were not seen), 0 when it was
- * there, SOURCE_DOWN when it cannot be opened
- */
-static int source_pgsql_listen(struct source *src, struct err *err)
-{
-	struct pgsql_conf *pc = src->priv;
-	char sql[96];
-	int rc;
-
-	if (pc->listener != NULL && PQstatus(pc->listener) == CONNECTION_OK)
-		return 0;
-	if (pc->listener != NULL)
-		PQfinish(pc->listener);
-	if ((pc->listener = source_pgsql_connect(src, NULL, err)) == NULL)
-		return SOURCE_DOWN;
-	snprintf(sql, sizeof(sql), "LISTEN %s", pc->listen);
-	if ((rc = source_pgsql_command(src, pc->listener, "listen", sql, err)) <
-	    0) {
-		PQfinish(pc->listener);
-		pc->listener = NULL;
-		return rc;
-	}
-	return 1;
-}
-
 static int source_pgsql_export(struct source *src,
 			       struct source_export_ctx *ctx, struct err *err)
 {
-	struct pgsql_conf *pc = src->priv;
+	struct source_pgsql_conf *pc = src->priv;
 	PGconn *db = NULL;
 	unsigned char change[32];
 	int rc = SOURCE_DOWN, have = 0;
@@ -691,21 +416,24 @@ static int source_pgsql_export(struct source *src,
 	 * LISTEN before reading: a change committed after our snapshot is
 	 * notified to the next poll.
 	 */
-	if (*pc->listen != '\0' && (rc = source_pgsql_listen(src, err)) < 0)
+	if (*pc->listen != '\0' &&
+	    (rc = source_pgsql_conn_listen(src, &pc->listener, pc->listen,
+					   err)) < 0)
 		return rc;
-	if ((db = source_pgsql_connect(src, NULL, err)) == NULL)
+	if ((db = source_pgsql_conn_connect(src, NULL, err)) == NULL)
 		return SOURCE_DOWN;
 	/*
 	 * Every row is read: plan the cursors for the whole result, not
 	 * for the first tenth (the default makes hash joins lose to sorts).
 	 */
-	if ((rc = source_pgsql_command(src, db, "begin",
-				       "BEGIN ISOLATION LEVEL REPEATABLE READ "
-				       "READ ONLY",
-				       err)) < 0 ||
-	    (rc = source_pgsql_command(src, db, "begin",
-				       "SET LOCAL cursor_tuple_fraction = 1.0",
-				       err)) < 0)
+	if ((rc = source_pgsql_conn_command(
+		 src, db, "begin",
+		 "BEGIN ISOLATION LEVEL REPEATABLE READ "
+		 "READ ONLY",
+		 err)) < 0 ||
+	    (rc = source_pgsql_conn_command(
+		 src, db, "begin", "SET LOCAL cursor_tuple_fraction = 1.0",
+		 err)) < 0)
 		goto out;
 	if (*pc->change_query != '\0') {
 		if ((rc = source_pgsql_change(src, db, change, err)) < 0)
@@ -718,7 +446,8 @@ static int source_pgsql_export(struct source *src,
 	if (*pc->recipients_query != '\0' &&
 	    (rc = source_pgsql_recipients(src, ctx, db, err)) < 0)
 		goto out;
-	if ((rc = source_pgsql_command(src, db, "commit", "COMMIT", err)) < 0)
+	if ((rc = source_pgsql_conn_command(src, db, "commit", "COMMIT", err)) <
+	    0)
 		goto out;
 	if (have) {
 		memcpy(pc->change, change, sizeof(change));
@@ -735,33 +464,13 @@ out:
 	return rc;
 }
 
-/* source_pgsql_notified - 1 when a notification came, 0 when none */
-static int source_pgsql_notified(struct source *src, struct err *err)
-{
-	struct pgsql_conf *pc = src->priv;
-	PGnotify *n;
-	int got = 0;
-
-	if (!PQconsumeInput(pc->listener) ||
-	    PQstatus(pc->listener) != CONNECTION_OK) {
-		err_set(err, "source %s: listen: %.*s", src->name,
-			(int)strcspn(PQerrorMessage(pc->listener), "\n"),
-			PQerrorMessage(pc->listener));
-		PQfinish(pc->listener);
-		pc->listener = NULL;
-		return SOURCE_DOWN;
-	}
-	while ((n = PQnotifies(pc->listener)) != NULL) {
-		got = 1;
-		PQfreemem(n);
-	}
-	return got;
-}
+/* SOURCE_PGSQL_POLL_OPTIONS - the poll connection runs nothing but reads */
+#define SOURCE_PGSQL_POLL_OPTIONS "-c default_transaction_read_only=on"
 
 /* the poll's connection through source_db_poll: read-only from its start */
 static void *source_pgsql_poll_connect(struct source *src, struct err *err)
 {
-	return source_pgsql_connect(src, PGSQL_POLL_OPTIONS, err);
+	return source_pgsql_conn_connect(src, SOURCE_PGSQL_POLL_OPTIONS, err);
 }
 
 static int source_pgsql_poll_change(struct source *src, void *conn,
@@ -782,12 +491,12 @@ static int source_pgsql_poll(struct source *src, struct err *err)
 	    source_pgsql_poll_change,
 	    source_pgsql_poll_close,
 	};
-	struct pgsql_conf *pc = src->priv;
+	struct source_pgsql_conf *pc = src->priv;
 
 	if (*pc->listen != '\0') {
 		if (pc->listener == NULL)
 			return 1;
-		return source_pgsql_notified(src, err);
+		return source_pgsql_conn_notified(src, &pc->listener, err);
 	}
 	/* Without a change query, every poll is a full export. */
 	if (*pc->change_query == '\0' || !pc->have_change)
@@ -797,7 +506,7 @@ static int source_pgsql_poll(struct source *src, struct err *err)
 
 static int source_pgsql_check(struct source *src, struct err *err)
 {
-	struct pgsql_conf *pc = src->priv;
+	struct source_pgsql_conf *pc = src->priv;
 
 	return source_password_check(src, pc->password_file, err);
 }

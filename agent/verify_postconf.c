@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../formats/conf.h"
 #include "../formats/norm.h"
 #include "verify_impl.h"
 
@@ -267,15 +268,12 @@ static int verify_postconf_list_file(struct verify_postconf_list_arg *a,
 /* verify_postconf_word_in - name is one of the words of a list value */
 static int verify_postconf_word_in(const char *list, const char *name)
 {
-	size_t n = strlen(name);
-	const char *p = list;
+	size_t n = strlen(name), len;
+	const char *p = list, *w;
 
-	while ((p = strstr(p, name)) != NULL) {
-		if ((p == list || strchr(", \t", p[-1]) != NULL) &&
-		    (p[n] == '\0' || strchr(", \t", p[n]) != NULL))
+	while ((w = conf_words_next(&p, &len)) != NULL)
+		if (len == n && memcmp(w, name, n) == 0)
 			return 1;
-		p += n;
-	}
 	return 0;
 }
 

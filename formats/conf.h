@@ -77,6 +77,13 @@ void conf_free_target(const struct conf_key *table, void *target);
 /* conf_line - line of key in sec, or of the section header if absent */
 unsigned conf_line(const struct conf_section *sec, const char *key);
 
+/*
+ * conf_words_next - the next word of a value that lists words separated by
+ * blanks, tabs or commas ("a, b c"): its start, its length in *len_r, and
+ * *p moved past it; NULL (and *len_r 0) when no word is left
+ */
+const char *conf_words_next(const char **p, size_t *len_r);
+
 /* Value parsers, also used for command-line options. */
 int conf_parse_size(const char *s, uint64_t *out);
 int conf_parse_duration(const char *s, uint64_t *ms_out);

@@ -1,8 +1,9 @@
 /*
  * conf_value - the typed keys of a configuration section: values parsed by
  * type (string, number, size, duration, percent, boolean), bounds checked,
- * defaults applied from the program's table (conf.h), and the parsers that
- * command-line options share (conf_parse_size, conf_parse_duration)
+ * defaults applied from the program's table (conf.h), the parsers that
+ * command-line options share (conf_parse_size, conf_parse_duration), and
+ * the splitting of list values into words (conf_words_next)
  *
  * Failure: conf_apply() refuses unknown keys, malformed values and values
  * outside the table's bounds as "file:line: max_body: 0 is below the
@@ -19,6 +20,22 @@
 #include <strings.h>
 
 #include "conf.h"
+
+/* CONF_WORD_SEP - what separates the words of a list value */
+#define CONF_WORD_SEP " \t,"
+
+const char *conf_words_next(const char **p, size_t *len_r)
+{
+	const char *w;
+
+	*p += strspn(*p, CONF_WORD_SEP);
+	*len_r = strcspn(*p, CONF_WORD_SEP);
+	if (*len_r == 0)
+		return NULL;
+	w = *p;
+	*p += *len_r;
+	return w;
+}
 
 /* conf_parse_u64 - plain decimal digits; *end_r gets the rest */
 static int conf_parse_u64(const char *s, uint64_t *out, const char **end_r)

@@ -25,6 +25,7 @@
 #include <unicode/ustring.h>
 #include <unicode/utypes.h>
 
+#include "conf.h"
 #include "norm.h"
 
 #define NORM_SHOW_MAX 80
@@ -515,16 +516,12 @@ int norm_utf8_valid(const char *s, size_t len)
 /* norm_route_word - is w (n octets) one of the blank-separated words? */
 static int norm_route_word(const char *list, const char *w, size_t n)
 {
-	const char *p = list;
+	const char *p = list, *v;
 	size_t k;
 
-	while (*p != '\0') {
-		p += strspn(p, " \t,");
-		k = strcspn(p, " \t,");
-		if (k == n && memcmp(p, w, n) == 0)
+	while ((v = conf_words_next(&p, &k)) != NULL)
+		if (k == n && memcmp(v, w, n) == 0)
 			return 1;
-		p += k;
-	}
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../formats/conf.h"
 #include "cidr.h"
 
 /* cidr_one - one word "addr" or "addr/bits" */
@@ -49,28 +50,23 @@ int cidr_parse(const char *text, struct cidr **list_r, size_t *n_r,
 	       struct err *err)
 {
 	struct cidr *list = NULL, *v;
-	const char *p = text;
+	const char *p = text, *w;
 	size_t n = 0, len;
 
 	*list_r = NULL;
 	*n_r = 0;
-	for (;;) {
-		p += strspn(p, " \t,");
-		len = strcspn(p, " \t,");
-		if (len == 0)
-			break;
+	while ((w = conf_words_next(&p, &len)) != NULL) {
 		v = realloc(list, (n + 1) * sizeof(*list));
 		if (v == NULL) {
 			free(list);
 			return err_sys(err, "malloc");
 		}
 		list = v;
-		if (cidr_one(p, len, &list[n], err) < 0) {
+		if (cidr_one(w, len, &list[n], err) < 0) {
 			free(list);
 			return -1;
 		}
 		n++;
-		p += len;
 	}
 	*list_r = list;
 	*n_r = n;

@@ -120,20 +120,6 @@ bad:
 		       cfg->path, line, key, value);
 }
 
-/* syncd_config_word - the next word of a " \t,"-separated list, or NULL */
-static const char *syncd_config_word(const char **p, size_t *len_r)
-{
-	const char *w;
-
-	*p += strspn(*p, " \t,");
-	*len_r = strcspn(*p, " \t,");
-	if (*len_r == 0)
-		return NULL;
-	w = *p;
-	*p += *len_r;
-	return w;
-}
-
 /* syncd_config_append - a copy of s (len octets) at the end of *v */
 static int syncd_config_append(char ***v, size_t *n, const char *s, size_t len,
 			       struct err *err)
@@ -160,7 +146,7 @@ static int syncd_config_parse_canaries(struct syncd_config *cfg, unsigned line,
 	const char *p = cfg->canaries_text, *w;
 	size_t len, olen;
 
-	while ((w = syncd_config_word(&p, &len)) != NULL) {
+	while ((w = conf_words_next(&p, &len)) != NULL) {
 		if (norm_address(w, len, out, sizeof(out), &olen, err) < 0)
 			return err_prefix(err, "%s:%u: canaries", cfg->path,
 					  line);
@@ -213,7 +199,7 @@ static int syncd_config_parse_deny(struct syncd_config *cfg, unsigned line,
 	const char *p = cfg->deny_domains_text, *w;
 	size_t olen, wlen;
 
-	while ((w = syncd_config_word(&p, &wlen)) != NULL) {
+	while ((w = conf_words_next(&p, &wlen)) != NULL) {
 		if (wlen == 11 && memcmp(w, "$myhostname", 11) == 0) {
 			if (syncd_config_myhostname(host, sizeof(host)) < 0)
 				continue;

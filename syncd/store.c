@@ -6,7 +6,7 @@
  * quarantine, since it can only be damage or tampering (files are written
  * atomically).  Security: a stored file is trusted only after its state
  * hashes to the signed state_hash; whether its key still vouches for it is
- * apply_vet()'s question.
+ * apply_store_vet()'s question.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -458,7 +458,8 @@ struct store *store_load_all(const char *dir, const struct trust *trust,
 			err_set(err, "%s/%s: path too long", dir, de->d_name);
 			goto out;
 		}
-		/* with bads, apply_vet() checks the signature, naming why */
+		/* with bads, apply_store_vet() checks the signature, naming why
+		 */
 		o = store_load_one(path, name, bads != NULL ? NULL : trust,
 				   err);
 		if (o == NULL && bads != NULL && access(path, R_OK) == 0) {

@@ -15,7 +15,7 @@
  * a new one sharing the unchanged origins (store_with) and swaps it in.
  *
  * A stored file that fails its checks (damaged, or no longer trusted: see
- * apply_vet) is moved aside, never deleted, as
+ * apply_store_vet) is moved aside, never deleted, as
  *
  *	state_dir/origin-<ORIGIN>.snap.quarantined.<REASON>.<UNIX TIME>
  *

@@ -7,6 +7,11 @@
  * here, the body hash before the body is parsed.  Messages name keys,
  * origins, serials and domains, never recipients other than the configured
  * canaries.
+ *
+ * One file over 600 lines on purpose: the checks are one sequence (headers,
+ * manifest and signature, horizon, delimiter, body hash, parse, guards,
+ * routes, shrink window), and kept together they can be read, and audited,
+ * in the order a push meets them.
  */
 #include <inttypes.h>
 #include <sodium.h>

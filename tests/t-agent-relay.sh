@@ -5,7 +5,8 @@
 # mxsyncd; the backup's real Postfix (configured from "mxsyncd postconf")
 # routes each domain to its own loopback SMTP sink and answers RCPT TO as
 # the relay's own Postfix, configured from the same files, does.  Subdomain
-# keys, "*", and non-relay values are refused with file:line.
+# keys, "*", and non-relay values are refused with file:line, and so are
+# a bad accept_all domain and a bad canary anywhere in its list.
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/agent.sh"
 . "$TOP/tests/lib/postfix.sh"
@@ -188,5 +189,14 @@ run_rc "$AGENT" -c "$T_DIR/aa2.conf" check-config
 is "$RC" 2 "accept_all with a bad domain: check-config exits 2"
 like "$OUT" "$T_DIR/aa2.conf:" "... naming file:line"
 like "$OUT" "accept_all" "... and the key"
+
+# canaries: a list of addresses separated by blanks and commas
+sed '/^\[agent\]/a canaries = alice@a.example,, bob@b.example\t,' "$ACONF" >"$T_DIR/can.conf"
+check "canaries separated by blanks and commas are accepted" "$AGENT" -c "$T_DIR/can.conf" check-config
+sed '/^\[agent\]/a canaries = alice@a.example, bob@b..example' "$ACONF" >"$T_DIR/can2.conf"
+run_rc "$AGENT" -c "$T_DIR/can2.conf" check-config
+is "$RC" 2 "a bad second canary: check-config exits 2"
+like "$OUT" "$T_DIR/can2.conf:2: canaries: " "... naming file:line and the key"
+like "$OUT" '"bob@b..example"' "... and the bad address"
 
 done_testing

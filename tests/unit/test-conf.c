@@ -321,6 +321,47 @@ int main(void)
 		conf_free_target(keys, &t);
 	}
 
+	/* list values: words separated by blanks, tabs and commas */
+	{
+		static const struct {
+			const char *text, *want;
+		} lists[] = {
+		    {"", ""},
+		    {" \t, ,", ""},
+		    {"a", "a|"},
+		    {"a b", "a|b|"},
+		    {"a,b", "a|b|"},
+		    {" , a,\tbb ,, ccc\t", "a|bb|ccc|"},
+		    {"10.0.0.0/8,::1/128 x@example.org",
+		     "10.0.0.0/8|::1/128|x@example.org|"},
+		    {"a\nb", "a\nb|"},
+		};
+		char got[128];
+		const char *p, *w;
+		size_t i, len, used;
+
+		for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+			p = lists[i].text;
+			used = 0;
+			got[0] = '\0';
+			while ((w = conf_words_next(&p, &len)) != NULL &&
+			       used + len + 2 <= sizeof(got)) {
+				memcpy(got + used, w, len);
+				got[used + len] = '|';
+				used += len + 1;
+				got[used] = '\0';
+			}
+			is_str(got, lists[i].want, "words of \"%s\"",
+			       lists[i].text);
+			ok(w == NULL && len == 0 && *p == '\0',
+			   "list \"%s\" ends at its end", lists[i].text);
+		}
+		p = "x y";
+		w = conf_words_next(&p, &len);
+		ok(w != NULL && len == 1 && *w == 'x' && strcmp(p, " y") == 0,
+		   "the word is returned in place and *p moved past it");
+	}
+
 	/* files */
 	{
 		char path[] = "/tmp/mxsync-conf.XXXXXX";
