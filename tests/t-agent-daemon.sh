@@ -113,7 +113,8 @@ sleep 1
 s2=$(bsum mx2); s3=$(bsum mx3)
 mv "$SRC/virtual" "$SRC/virtual.away"
 mkdir -p "$V/example.org/kim/cur" "$V/example.org/kim/new" "$V/example.org/kim/tmp"
-sleep 2
+# until the export that would have pushed them has run (and failed)
+wait_until 20 grep -qF "export failed, nothing pushed (down): source files: open($SRC/virtual)" "$ALOG"
 is "$(bsum mx2)" "$s2" "a removed map file pushes nothing: mx2 maps unchanged"
 is "$(bsum mx3)" "$s3" "a removed map file pushes nothing: mx3 maps unchanged"
 like "$(cat "$ALOG")" "export failed, nothing pushed (down): source files: open($SRC/virtual)" "the log names the failing source and file"
@@ -145,13 +146,12 @@ if grep -q "alice@example.com" "$ALOG"; then not_ok "the agent log holds no reci
 cp "$ACONF" "$ACONF.good"
 echo "bogus = 1" >>"$ACONF"
 kill -HUP "$AGENT_PID"
-sleep 1
+check "the refused reload is logged" wait_until 20 grep -q "reload refused" "$ALOG"
 check "a broken reload keeps the daemon running" kill -0 "$AGENT_PID"
-like "$(cat "$ALOG")" "reload refused" "the refused reload is logged"
 cp "$ACONF.good" "$ACONF"
+n0=$(grep -c "configuration reloaded" "$ALOG")
 kill -HUP "$AGENT_PID"
-sleep 1
-like "$(cat "$ALOG")" "configuration reloaded" "a good reload is applied"
+check "a good reload is applied" wait_until 20 sh -c "[ \$(grep -c 'configuration reloaded' '$ALOG') -gt $n0 ]"
 echo "lena@example.com lena" >>"$SRC/virtual"
 check "after a reload, edits are still pushed" wait_until 10 has mx2 lena@example.com
 

@@ -60,10 +60,8 @@ while [ $round -le $ROUNDS ]; do
 	cpid=$!
 	track_pid $cpid
 	sleep "$delay"
-	kill -9 "$SYNCD_PID"
-	wait "$SYNCD_PID" 2>/dev/null
+	syncd_kill9 || not_ok "kill $round: the network process ends and frees the ports"
 	wait "$cpid" 2>/dev/null
-	SYNCD_PID=""
 	if [ $cur = X ]; then old=$DX; new=$DY; else old=$DY; new=$DX; fi
 	got=$(dumps)
 	bad=""
@@ -78,7 +76,7 @@ while [ $round -le $ROUNDS ]; do
 	if [ -z "$bad" ]; then ok "kill $round after ${delay}s: every map valid, old or new ($gen)"; else
 		not_ok "kill $round after ${delay}s: every map valid, old or new"; diag "bad:$bad"; fi
 
-	syncd_start
+	syncd_start || { not_ok "restart $round: mxsyncd starts"; tail -n 5 "$S/log" | sed 's/^/#   /'; break; }
 	get /v1/status
 	h=$(printf '%s' "$BODY" | sed -n 's/.*"state_hash":"\([0-9a-f]*\)".*/\1/p')
 	if [ "$h" = "$HX" ]; then cur=X; want=$DX; elif [ "$h" = "$HY" ]; then cur=Y; want=$DY; else cur=?; want=none; fi

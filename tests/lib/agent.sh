@@ -28,6 +28,9 @@ agent_setup() {
 	make_tls "$TLS" || { not_ok "make_tls"; return 1; }
 	"$BIN/mxsync-keys" generate -o "$T_DIR/agent.key" >/dev/null ||
 		{ not_ok "mxsync-keys generate"; return 1; }
+	# as root with the group mxsync present the key is 0640 mxsync: 0600
+	# keeps it readable when the package (and the group) goes meanwhile
+	chmod 600 "$T_DIR/agent.key"
 	"$BIN/mxsync-keys" trusted-line -o "$ORIGIN" "$T_DIR/agent.key" \
 		'*' >"$T_DIR/trusted_keys" || { not_ok "trusted-line"; return 1; }
 	cp /usr/share/postfix/main.cf.debian "$T_DIR/pf/main.cf"

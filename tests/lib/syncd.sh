@@ -43,6 +43,8 @@ syncd_setup() {
 	for k in k1 k2 k3; do
 		"$BIN/mxsync-keys" generate -o "$S/$k.key" >/dev/null ||
 			{ not_ok "mxsync-keys generate $k"; return 1; }
+		# 0600: as root, 0640 group mxsync breaks if that group goes
+		chmod 600 "$S/$k.key"
 	done
 	{
 		"$BIN/mxsync-keys" trusted-line -o $O1 "$S/k1.key" \
@@ -94,6 +96,31 @@ syncd_start() {
 syncd_logged_ready() {
 	[ "$(grep -c 'listening on' "$S/log" 2>/dev/null)" -gt "$1" ]
 }
+
+# syncd_kill9 - kill -9 the installer, as a crash does, and wait until its
+# network process, which follows it on PR_SET_PDEATHSIG or the hung-up
+# channel only when the scheduler lets it run, is gone and the ports are
+# free: until then a new mxsyncd cannot bind (and wait_port would see the
+# old process listening)
+syncd_kill9() {
+	_net=$(pgrep -P "$SYNCD_PID")
+	kill -9 "$SYNCD_PID"
+	wait "$SYNCD_PID" 2>/dev/null
+	SYNCD_PID=""
+	wait_until 30 syncd_gone $_net
+}
+
+# syncd_gone PID... - none of PID runs (a zombie counts as gone) and
+# nothing listens on $PORT or $SPORT
+syncd_gone() {
+	for _p in "$@"; do
+		case $(ps -o stat= -p "$_p" 2>/dev/null) in "" | Z*) ;; *) return 1 ;; esac
+	done
+	! syncd_listening "$PORT" && ! syncd_listening "$SPORT"
+}
+
+# syncd_listening PORT - a socket listens on TCP port PORT
+syncd_listening() { [ -n "$(ss -Hltn "sport = :$1")" ]; }
 
 syncd_stop() {
 	[ -n "$SYNCD_PID" ] && stop_pid "$SYNCD_PID"
