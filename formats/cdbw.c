@@ -83,18 +83,7 @@ uint64_t cdbw_size_sel(const struct state *const *states, size_t n,
 
 unsigned cdbw_shard_of(const char *key, size_t len, unsigned shards)
 {
-	const unsigned char *p = (const unsigned char *)key, *at;
-	uint32_t h = 2166136261u;
-	size_t i;
-
-	at = memrchr(p, '@', len);
-	if (at != NULL) {
-		len -= (size_t)(at + 1 - p);
-		p = at + 1;
-	}
-	for (i = 0; i < len; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return shards > 1 ? h % shards : 0;
+	return shards > 1 ? state_domain_hash(key, len) % shards : 0;
 }
 
 int cdbw_shard_name(char *buf, size_t size, unsigned shard, unsigned shards)

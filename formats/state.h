@@ -139,6 +139,12 @@ int state_write_fd(const struct state *st, int fd, struct err *err);
  */
 #define STATE_HASH_SHARDS 64
 #define STATE_HASH_V1 1
+/*
+ * state_domain_hash - FNV-1a (32 bits) of a key's domain (what follows its
+ * last "@", or the whole key): the one function behind both the hash
+ * tree's shards (state_shard_of) and the map shards (cdbw_shard_of)
+ */
+uint32_t state_domain_hash(const char *key, size_t len);
 unsigned state_shard_of(const char *key, size_t len);
 void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN]);
 int state_hash_prepare(struct state *st);

@@ -53,7 +53,7 @@ struct state_hash_leaf {
 	unsigned char buf[STATE_HASH_STAGE];
 };
 
-unsigned state_shard_of(const char *key, size_t len)
+uint32_t state_domain_hash(const char *key, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)key, *at;
 	uint32_t h = 2166136261u;
@@ -66,7 +66,12 @@ unsigned state_shard_of(const char *key, size_t len)
 	}
 	for (i = 0; i < len; i++)
 		h = (h ^ p[i]) * 16777619u;
-	return h % STATE_HASH_SHARDS;
+	return h;
+}
+
+unsigned state_shard_of(const char *key, size_t len)
+{
+	return state_domain_hash(key, len) % STATE_HASH_SHARDS;
 }
 
 /* state_hash_domains - the D leaf: BLAKE2b-256 of the D lines */
