@@ -106,9 +106,11 @@ delta_run() {
 	track_pid "$PX_PID"
 	if ! wait_port "$PX_PORT" 10; then DELTA_WHY="countproxy did not start"; return 1; fi
 	agent_conf "$W/agent-run.conf" "$W/agent-run" "file $DL" "https://127.0.0.1:$PX_PORT/"
+	# counted from before the agent starts: its first full push may be
+	# under way before the sync-now below
+	set -- $(delta_count); u0=$1 c0=$2
 	delta_agent "$W/agent-run.conf" || return 1
 	say "delta: first (full) push through the byte counter"
-	set -- $(delta_count); u0=$1 c0=$2
 	if ! delta_sync "$W/agent-run.conf" 120; then
 		DELTA_WHY="first sync-now --wait: $(tail -n 1 "$W/sync.out" | cut -c1-80)"
 		return 1
