@@ -39,11 +39,6 @@ OPT = -O1 -g -fno-omit-frame-pointer
 HARDEN = -fPIE
 endif
 
-# Speed knob, on by default; "make bench" builds it off to show what it
-# saves: FILL_THREAD=0 lists a large map's expected records on the main
-# thread instead of on a second one while the map is written.
-FILL_THREAD ?= 1
-
 PKGS_FORMATS = jansson libsodium libcdb icu-uc
 PKGS_KEYS = libsodium
 PKGS_SYNCD = libmicrohttpd gnutls jansson libsystemd
@@ -53,7 +48,6 @@ pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1))
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN_FLAGS) \
-	-DCDBW_FILL_THREAD=$(FILL_THREAD) \
 	$(call pkg_cflags,$(sort $(PKGS_FORMATS) $(PKGS_SYNCD) $(PKGS_AGENT))) \
 	$(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SAN_FLAGS) $(LDFLAGS)

@@ -31,7 +31,6 @@
 
 #include "atomic.h"
 #include "cdbw_impl.h"
-#include "thread.h"
 
 static const char *const cdbw_names[CDBW_NMAPS] = {
     CDBW_RELAY_DOMAINS,
@@ -39,15 +38,6 @@ static const char *const cdbw_names[CDBW_NMAPS] = {
     CDBW_TRANSPORT,
 };
 
-/*
- * A map of this many records has its expected records listed on a second
- * thread while it is written (the one second-core job that measured its
- * keep, see README "Scale"); build with -DCDBW_FILL_THREAD=0 to switch it off.
- */
-#ifndef CDBW_FILL_THREAD
-#define CDBW_FILL_THREAD 1
-#endif
-#define CDBW_THREAD_MIN 65536
 /* files built before they are synced together (and open at once) */
 #define CDBW_SYNC_BATCH 8
 /* octets written between two starts of writeback */
@@ -126,30 +116,13 @@ void cdbw_sizes(const struct state *const *states, size_t n,
 		*transport_r = cdbw_size(states, n, CDBW_K_TRANSPORT, NULL);
 }
 
-/* cdbw_filler - cdbw_expect_fill as a job for the second thread */
-struct cdbw_filler {
-	struct cdbw_expect *e;
-	const char *name;
-	struct thread th;
-	int rc;
-	struct err err;
-};
-
-static void cdbw_filler_run(void *arg)
-{
-	struct cdbw_filler *f = arg;
-
-	f->rc = cdbw_expect_fill(f->e, f->name, &f->err);
-}
-
 /*
- * cdbw_build - write one map to af's temporary file and validate it; for a
- * large map the expected records are listed on a second thread meanwhile
+ * cdbw_build - list the map's expected records, write the map to af's
+ * temporary file and validate it against them
  */
 static int cdbw_build(struct atomic_file *af, struct cdbw_expect *e,
 		      struct err *err)
 {
-	struct cdbw_filler f;
 	struct cdb_make cm;
 	const char *k, *v;
 	size_t klen, vlen;
@@ -157,13 +130,8 @@ static int cdbw_build(struct atomic_file *af, struct cdbw_expect *e,
 	uint64_t wpos = CDBW_HEADER, kicked = 0;
 	int started = 0, rc = -1;
 
-	memset(&f, 0, sizeof(f));
-	f.e = e;
-	f.name = af->tmp;
-	if (CDBW_FILL_THREAD && e->nrec >= CDBW_THREAD_MIN)
-		thread_start(&f.th, cdbw_filler_run, &f);
-	else
-		cdbw_filler_run(&f);
+	if (cdbw_expect_fill(e, af->tmp, err) < 0)
+		return -1;
 	if (cdb_make_start(&cm, af->fd) < 0) {
 		err_sys(err, "cdb_make_start(%s)", af->tmp);
 		goto out;
@@ -198,11 +166,6 @@ static int cdbw_build(struct atomic_file *af, struct cdbw_expect *e,
 	}
 	if (kicked > 0)
 		(void)sync_file_range(af->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	thread_wait(&f.th);
-	if (f.rc < 0) {
-		*err = f.err;
-		goto out;
-	}
 	if (cdbw_check(af->fd, af->tmp, e, err) < 0)
 		goto out;
 	rc = 0;
@@ -213,7 +176,6 @@ out:
 	 */
 	if (started)
 		(void)cdb_make_finish(&cm);
-	thread_wait(&f.th);
 	return rc;
 }
 
