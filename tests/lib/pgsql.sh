@@ -148,6 +148,20 @@ pg_schema() {
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO $PG_USER;"
 }
 
+# pg_table_cf FILE DBNAME QUERY - a Postfix pgsql_table(5) file for the
+# cluster, readable by Postfix only (it holds the password)
+pg_table_cf() {
+	cat >"$1" <<EOC
+hosts = postgresql://$PG_USER:$PG_PASSWORD@/$2?host=$PG_SOCK${PG_TCP:+&port=$PG_TCP}
+user = $PG_USER
+password = $PG_PASSWORD
+dbname = $2
+query = $3
+EOC
+	chgrp postfix "$1" && chmod 640 "$1"
+}
+
+
 # pg_pfa_primary DIR [backupmx] - pf_init DIR + a primary MX reading the
 # cluster through PostfixAdmin's documented Postfix tables
 # (postfixadmin/postfixadmin DOCUMENTS/POSTFIX_CONF.txt, commit
@@ -175,14 +189,7 @@ pg_pfa_primary() {
 		virtual_alias_domain_maps) q="SELECT goto FROM alias,alias_domain WHERE alias_domain.alias_domain = '%d' and alias.address = '%u' || '@' || alias_domain.target_domain AND alias.active='t' AND alias_domain.active='t'" ;;
 		virtual_alias_domain_catchall_maps) q="SELECT goto FROM alias,alias_domain WHERE alias_domain.alias_domain = '%d' and alias.address = '@' || alias_domain.target_domain AND alias.active='t' AND alias_domain.active='t'" ;;
 		esac
-		cat >"$d/conf/pgsql_$m.cf" <<EOC
-hosts = postgresql://$PG_USER:$PG_PASSWORD@/postfix?host=$PG_SOCK${PG_TCP:+&port=$PG_TCP}
-user = $PG_USER
-password = $PG_PASSWORD
-dbname = postfix
-query = $q
-EOC
-		chgrp postfix "$d/conf/pgsql_$m.cf" && chmod 640 "$d/conf/pgsql_$m.cf" || return 1
+		pg_table_cf "$d/conf/pgsql_$m.cf" postfix "$q" || return 1
 	done
 	c=pgsql:$d/conf/pgsql_
 	if [ "${2:-}" = backupmx ]; then
@@ -228,14 +235,7 @@ pg_irm_primary() {
 		catchall_maps) q="SELECT forwardings.forwarding FROM forwardings,domain WHERE forwardings.address='%d' AND '%u' NOT LIKE '%%+%%' AND forwardings.address=domain.domain AND forwardings.active=1 AND domain.active=1 AND domain.backupmx=0" ;;
 		domain_alias_catchall_maps) q="SELECT forwardings.forwarding FROM forwardings,alias_domain,domain WHERE alias_domain.alias_domain='%d' AND forwardings.address=alias_domain.target_domain AND alias_domain.target_domain=domain.domain AND forwardings.active=1 AND alias_domain.active=1" ;;
 		esac
-		cat >"$d/conf/$m.cf" <<EOC
-hosts = postgresql://$PG_USER:$PG_PASSWORD@/vmail?host=$PG_SOCK${PG_TCP:+&port=$PG_TCP}
-user = $PG_USER
-password = $PG_PASSWORD
-dbname = vmail
-query = $q
-EOC
-		chgrp postfix "$d/conf/$m.cf" && chmod 640 "$d/conf/$m.cf" || return 1
+		pg_table_cf "$d/conf/$m.cf" vmail "$q" || return 1
 	done
 	c=proxy:pgsql:$d/conf
 	pf_main "$d" <<EOC
