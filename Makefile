@@ -39,6 +39,11 @@ OPT = -O1 -g -fno-omit-frame-pointer
 HARDEN = -fPIE
 endif
 
+# Speed knob, on by default; "make bench" builds it off to show what it
+# saves: PARALLEL=0 runs every thread_for() loop (formats/thread.h: the
+# full install's parse, state hash and map builds) on one thread.
+PARALLEL ?= 1
+
 PKGS_FORMATS = jansson libsodium libcdb icu-uc
 PKGS_KEYS = libsodium
 PKGS_SYNCD = libmicrohttpd gnutls jansson libsystemd
@@ -48,6 +53,7 @@ pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1))
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN_FLAGS) \
+	-DMXSYNC_PARALLEL=$(PARALLEL) \
 	$(call pkg_cflags,$(sort $(PKGS_FORMATS) $(PKGS_SYNCD) $(PKGS_AGENT))) \
 	$(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SAN_FLAGS) $(LDFLAGS)

@@ -31,6 +31,7 @@
 
 #include "atomic.h"
 #include "cdbw_impl.h"
+#include "thread.h"
 
 static const char *const cdbw_names[CDBW_NMAPS] = {
     CDBW_RELAY_DOMAINS,
@@ -38,8 +39,6 @@ static const char *const cdbw_names[CDBW_NMAPS] = {
     CDBW_TRANSPORT,
 };
 
-/* files built before they are synced together (and open at once) */
-#define CDBW_SYNC_BATCH 8
 /* octets written between two starts of writeback */
 #define CDBW_WRITEBACK (8ULL << 20)
 
@@ -198,6 +197,8 @@ struct cdbw_job {
 	char name[64];
 	struct atomic_file af;
 	struct cdbw_expect e;
+	int rc; /* of its build: 0, or -1 with err */
+	struct err err;
 };
 
 /*
@@ -410,6 +411,38 @@ static int cdbw_job_init(struct cdbw_job *j, const struct state *const *states,
 				    limit, name, err);
 }
 
+/* the jobs of one plan and their directory, for thread_for() */
+struct cdbw_run {
+	struct cdbw_job *j;
+	const char *dir;
+};
+
+/*
+ * cdbw_build_job - job m written to its temporary file, validated and
+ * synced (closed: at most one file per thread is open at a time)
+ */
+static void cdbw_build_job(void *arg, size_t m)
+{
+	const struct cdbw_run *run = arg;
+	struct cdbw_job *j = &run->j[m];
+	char path[4096];
+	int k;
+
+	j->rc = -1;
+	k = snprintf(path, sizeof(path), "%s/%s.cdb", run->dir, j->name);
+	if (k < 0 || (size_t)k >= sizeof(path)) {
+		err_set(&j->err, "%s: directory name too long", run->dir);
+		return;
+	}
+	if (atomic_open(&j->af, path, 0644, &j->err) < 0 ||
+	    cdbw_build(&j->af, &j->e, &j->err) < 0)
+		return;
+	cdbw_expect_free(&j->e);
+	if (atomic_sync(&j->af, &j->err) < 0)
+		return;
+	j->rc = 0;
+}
+
 /* cdbw_sels_free - what cdbw_sels() computed */
 static void cdbw_sels_free(uint8_t **own, size_t n)
 {
@@ -432,9 +465,9 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	unsigned char *pack = NULL;
 	size_t off[CDBW_SHARDS_MAX], plen[CDBW_SHARDS_MAX],
 	    pnrec[CDBW_SHARDS_MAX];
-	char path[4096];
-	size_t nj = 0, m, pend;
-	int k, rc = -1;
+	struct cdbw_run run;
+	size_t nj = 0, m;
+	int rc = -1;
 
 	if ((j = cdbw_jobs(plan, 0, &nj, err)) == NULL)
 		goto out;
@@ -456,30 +489,16 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 			goto out;
 		}
 	}
-	/*
-	 * Built relay_domains first, the big ones later (small failures
-	 * first), and synced CDBW_SYNC_BATCH at a time: the first fsync of a
-	 * batch commits what the others would each have waited for (one
-	 * journal commit, not one per shard), while at most that many files
-	 * are open at once.
-	 */
-	for (m = nj, pend = nj; m-- > 0;) {
-		k = snprintf(path, sizeof(path), "%s/%s.cdb", dir, j[m].name);
-		if (k < 0 || (size_t)k >= sizeof(path)) {
-			err_set(err, "%s: directory name too long", dir);
+	/* every map built, validated and synced, spread over the cores */
+	run.j = j;
+	run.dir = dir;
+	thread_for(nj, cdbw_build_job, &run);
+	/* a failure is named as a build in reverse rename order would */
+	for (m = nj; m-- > 0;)
+		if (j[m].rc < 0) {
+			*err = j[m].err;
 			goto out;
 		}
-		if (atomic_open(&j[m].af, path, 0644, err) < 0 ||
-		    cdbw_build(&j[m].af, &j[m].e, err) < 0)
-			goto out;
-		cdbw_expect_free(&j[m].e);
-		if (pend - m == CDBW_SYNC_BATCH || m == 0) {
-			while (pend-- > m)
-				if (atomic_sync(&j[pend].af, err) < 0)
-					goto out;
-			pend = m;
-		}
-	}
 	/* all built, validated and on disk: now replace the live ones */
 	if (gate != NULL && gate(arg, err) < 0)
 		goto out;

@@ -24,12 +24,11 @@
 #include <sodium.h>
 
 #include "state_impl.h"
+#include "thread.h"
 
 #define STATE_HASH_TAG "mxsync state v2\n"
 /* octets of lines gathered per leaf before they are hashed */
 #define STATE_HASH_STAGE 4096
-/* up to this many shards are rehashed by a memchr scan each */
-#define STATE_HASH_FEW 8
 /* records found per memchr batch, and how far ahead they are prefetched */
 #define STATE_HASH_BATCH 256
 #define STATE_HASH_AHEAD 16
@@ -137,55 +136,146 @@ static void state_hash_one(const struct state *st, const uint8_t *sel,
 	}
 }
 
+/* up to this many shards are rehashed by a memchr scan each */
+#define STATE_HASH_FEW 8
 /*
- * state_hash_shards - the leaves of the shards in mask, into leaf[s + 1]:
- * one pass over the recipients, in order, with sel[i] their shards (or
- * computed when sel is NULL); -1 only when out of memory
+ * More are hashed in this many groups (shard s in group s % GROUPS), each
+ * in one pass over the recipients in order, the groups spread over the
+ * cores
+ */
+#define STATE_HASH_GROUPS 4
+
+/* the shards of one state_hash_shards() call, for thread_for() */
+struct state_hash_run {
+	const struct state *st;
+	const uint8_t *sel;
+	uint64_t mask;
+	struct state_hash_leaf *l;
+	unsigned char (*leaf)[STATE_HASH_LEN];
+	uint8_t shard[STATE_HASH_SHARDS];
+};
+
+/* state_hash_start - leaf s of the run begins */
+static void state_hash_start(const struct state_hash_run *run, unsigned s)
+{
+	run->l[s].len = 0;
+	crypto_generichash_init(&run->l[s].h, NULL, 0, STATE_HASH_LEN);
+}
+
+/* state_hash_end - leaf s of the run is done */
+static void state_hash_end(const struct state_hash_run *run, unsigned s)
+{
+	struct state_hash_leaf *l = &run->l[s];
+
+	crypto_generichash_update(&l->h, l->buf, l->len);
+	crypto_generichash_final(&l->h, run->leaf[s + 1], STATE_HASH_LEN);
+}
+
+/* state_hash_few - the leaf of the run's i-th shard, by a memchr scan */
+static void state_hash_few(void *arg, size_t i)
+{
+	const struct state_hash_run *run = arg;
+	unsigned s = run->shard[i];
+
+	state_hash_start(run, s);
+	state_hash_one(run->st, run->sel, (uint8_t)s, &run->l[s]);
+	state_hash_end(run, s);
+}
+
+/*
+ * state_hash_group - the leaves of the run's shards in group g (all of
+ * them when g is STATE_HASH_GROUPS), in one pass over the recipients in
+ * order: their shards from sel, or computed when it is NULL
+ */
+static void state_hash_group(void *arg, size_t g)
+{
+	const struct state_hash_run *run = arg;
+	const struct state *st = run->st;
+	const struct state_rec *r;
+	uint64_t mask = run->mask;
+	size_t i;
+	unsigned s;
+
+	if (g < STATE_HASH_GROUPS) {
+		mask = 0;
+		for (s = (unsigned)g; s < STATE_HASH_SHARDS;
+		     s += STATE_HASH_GROUPS)
+			mask |= run->mask & (uint64_t)1 << s;
+	}
+	for (s = 0; s < STATE_HASH_SHARDS; s++)
+		if (mask >> s & 1)
+			state_hash_start(run, s);
+	for (i = 0; i < st->rcpt.n; i++) {
+		r = &st->rcpt.rec[i];
+		s = run->sel != NULL
+			? run->sel[i]
+			: state_shard_of(state_key(st, r), r->klen);
+		if (mask >> s & 1)
+			/* "R " key "\n" */
+			state_hash_put(&run->l[s], st->arena + r->off - 2,
+				       (size_t)r->klen + 3);
+	}
+	for (s = 0; s < STATE_HASH_SHARDS; s++)
+		if (mask >> s & 1)
+			state_hash_end(run, s);
+}
+
+/*
+ * state_hash_shards - the leaves of the shards in mask, into leaf[s + 1],
+ * with sel[i] the shard of each recipient (NULL: computed, in one pass);
+ * -1 only when out of memory
  */
 static int state_hash_shards(const struct state *st, const uint8_t *sel,
 			     uint64_t mask,
 			     unsigned char (*leaf)[STATE_HASH_LEN])
 {
-	struct state_hash_leaf *l;
-	const struct state_rec *r;
-	size_t i;
+	struct state_hash_run run;
+	size_t n = 0;
 	unsigned s;
 
 	if (mask == 0)
 		return 0;
-	l = malloc(STATE_HASH_SHARDS * sizeof(*l));
-	if (l == NULL)
+	run.l = malloc(STATE_HASH_SHARDS * sizeof(*run.l));
+	if (run.l == NULL)
 		return -1;
-	for (s = 0; s < STATE_HASH_SHARDS; s++) {
-		l[s].len = 0;
+	run.st = st;
+	run.sel = sel;
+	run.mask = mask;
+	run.leaf = leaf;
+	for (s = 0; s < STATE_HASH_SHARDS; s++)
 		if (mask >> s & 1)
-			crypto_generichash_init(&l[s].h, NULL, 0,
-						STATE_HASH_LEN);
-	}
-	if (sel != NULL && __builtin_popcountll(mask) <= STATE_HASH_FEW) {
-		for (s = 0; s < STATE_HASH_SHARDS; s++)
-			if (mask >> s & 1)
-				state_hash_one(st, sel, (uint8_t)s, &l[s]);
-	} else {
-		for (i = 0; i < st->rcpt.n; i++) {
-			r = &st->rcpt.rec[i];
-			s = sel != NULL
-				? sel[i]
-				: state_shard_of(state_key(st, r), r->klen);
-			if (mask >> s & 1)
-				/* "R " key "\n" */
-				state_hash_put(&l[s], st->arena + r->off - 2,
-					       (size_t)r->klen + 3);
-		}
-	}
-	for (s = 0; s < STATE_HASH_SHARDS; s++) {
-		if (!(mask >> s & 1))
-			continue;
-		crypto_generichash_update(&l[s].h, l[s].buf, l[s].len);
-		crypto_generichash_final(&l[s].h, leaf[s + 1], STATE_HASH_LEN);
-	}
-	free(l);
+			run.shard[n++] = (uint8_t)s;
+	if (sel == NULL)
+		state_hash_group(&run, STATE_HASH_GROUPS);
+	else if (n <= STATE_HASH_FEW)
+		thread_for(n, state_hash_few, &run);
+	else
+		thread_for(STATE_HASH_GROUPS, state_hash_group, &run);
+	free(run.l);
 	return 0;
+}
+
+/* recipients whose shards one thread_for() job of state_hash_sel finds */
+#define STATE_HASH_SEL_JOB 65536
+
+/* the shard of each recipient, for thread_for() */
+struct state_hash_sel_run {
+	const struct state *st;
+	uint8_t *sel;
+};
+
+/* state_hash_sel_one - the shards of the i-th job's recipients */
+static void state_hash_sel_one(void *arg, size_t i)
+{
+	const struct state_hash_sel_run *run = arg;
+	const struct state *st = run->st;
+	size_t k = i * STATE_HASH_SEL_JOB, end = k + STATE_HASH_SEL_JOB;
+
+	if (end > st->rcpt.n)
+		end = st->rcpt.n;
+	for (; k < end; k++)
+		run->sel[k] = (uint8_t)state_shard_of(
+		    state_key(st, &st->rcpt.rec[k]), st->rcpt.rec[k].klen);
 }
 
 /* state_hash_root - the root over the D leaf and the shard leaves */
@@ -212,18 +302,19 @@ void state_hash_forget(struct state *st)
 
 int state_hash_prepare(struct state *st)
 {
+	struct state_hash_sel_run run;
 	uint8_t *sel = NULL;
 	unsigned char(*leaf)[STATE_HASH_LEN] = NULL;
-	size_t i;
 
 	if (st->leaf != NULL)
 		return 0;
 	if (sodium_init() < 0 || (sel = state_malloc(st->rcpt.n)) == NULL ||
 	    (leaf = malloc((1 + STATE_HASH_SHARDS) * STATE_HASH_LEN)) == NULL)
 		goto fail;
-	for (i = 0; i < st->rcpt.n; i++)
-		sel[i] = (uint8_t)state_shard_of(
-		    state_key(st, &st->rcpt.rec[i]), st->rcpt.rec[i].klen);
+	run.st = st;
+	run.sel = sel;
+	thread_for((st->rcpt.n + STATE_HASH_SEL_JOB - 1) / STATE_HASH_SEL_JOB,
+		   state_hash_sel_one, &run);
 	state_hash_domains(st, leaf[0]);
 	if (state_hash_shards(st, sel, UINT64_MAX, leaf) < 0)
 		goto fail;

@@ -1,10 +1,12 @@
 /*
- * thread - one job on a second thread, with every signal blocked (see
- * thread.h)
+ * thread - one job on a second thread, and a loop over the cores, each
+ * thread with every signal blocked (see thread.h)
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "thread.h"
 
@@ -89,4 +91,50 @@ void thread_wait(struct thread *t)
 		(void)pthread_join(t->th, NULL);
 		t->started = 0;
 	}
+}
+
+#ifndef MXSYNC_PARALLEL
+#define MXSYNC_PARALLEL 1
+#endif
+
+/* one thread_for() loop: the next index to take, shared by its threads */
+struct thread_loop {
+	atomic_size_t next;
+	size_t n;
+	void (*fn)(void *arg, size_t i);
+	void *arg;
+};
+
+/* thread_loop_run - take indexes until none is left */
+static void thread_loop_run(void *arg)
+{
+	struct thread_loop *l = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&l->next, 1)) < l->n)
+		l->fn(l->arg, i);
+}
+
+void thread_for(size_t n, void (*fn)(void *arg, size_t i), void *arg)
+{
+	struct thread th[THREAD_FOR_MAX - 1];
+	struct thread_loop l;
+	long cores = MXSYNC_PARALLEL ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+	size_t k, extra;
+
+	extra = cores > THREAD_FOR_MAX ? THREAD_FOR_MAX - 1
+		: cores > 1	       ? (size_t)cores - 1
+				       : 0;
+	if (extra > n - (n > 0))
+		extra = n - (n > 0);
+	atomic_init(&l.next, 0);
+	l.n = n;
+	l.fn = fn;
+	l.arg = arg;
+	/* a thread that cannot be had runs its share at once, here */
+	for (k = 0; k < extra; k++)
+		thread_start(&th[k], thread_loop_run, &l);
+	thread_loop_run(&l);
+	for (k = 0; k < extra; k++)
+		thread_wait(&th[k]);
 }

@@ -474,6 +474,139 @@ static void test_large_errors(void)
 	state_free(st);
 }
 
+/*
+ * The recipients of a large text are checked in chunks (state_parse.c,
+ * on several cores): whatever the chunk boundaries, a refusal names the
+ * line and the reason a check line by line would.  BIG_N fixed-width
+ * lines of BIG_W octets, after BIG_D domain lines.
+ */
+#define BIG_N 100000
+#define BIG_W 21 /* "R u0000000@a.example\n" */
+#define BIG_D 2
+
+/* big_text - the valid text; line k (0-based, recipients) at big_at(k) */
+static char *big_text(size_t *len_r)
+{
+	static const char head[] = "D a.example smtp:x\nD b.example smtp:x\n";
+	size_t hl = sizeof(head) - 1, k;
+	char *t = malloc(hl + (size_t)BIG_N * BIG_W + 1);
+
+	if (t == NULL)
+		abort();
+	memcpy(t, head, hl);
+	for (k = 0; k < BIG_N; k++)
+		snprintf(t + hl + k * BIG_W, BIG_W + 1, "R u%07zu@a.example\n",
+			 k);
+	*len_r = hl + (size_t)BIG_N * BIG_W;
+	return t;
+}
+
+static size_t big_at(size_t k)
+{
+	return sizeof("D a.example smtp:x\nD b.example smtp:x\n") - 1 +
+	       k * BIG_W;
+}
+
+/* big_refused - the changed text t is refused with want; t is freed */
+static void big_refused(char *t, size_t len, const char *want, const char *name)
+{
+	struct err err = {""};
+	struct state *st = state_parse_owned(t, len, &err);
+
+	ok(st == NULL, "chunks: %s refused", name);
+	is_str(err.msg, want, "chunks: %s: message", name);
+	state_free(st);
+}
+
+static void test_parse_chunks(void)
+{
+	struct err err = {""};
+	struct state *st;
+	char want[160], *t;
+	size_t len, k, i, fails = 0;
+	/* the lines about each chunk boundary, and the first and last */
+	size_t at[64], nat = 0;
+
+	t = big_text(&len);
+	st = state_parse_owned(t, len, &err);
+	ok(st != NULL && state_recipient_count(st) == BIG_N &&
+	       state_domain_count(st) == BIG_D,
+	   "chunks: a %zu-octet text parses: %s", len, err.msg);
+	state_free(st);
+	/*
+	 * A chunk ends with the line holding its 512 KiB-th octet of R lines,
+	 * so boundary k lies within k lines after k * 512 KiB.
+	 */
+	at[nat++] = 1;
+	for (k = 1; (k + 1) * 512 * 1024 < len; k++)
+		for (i = 0; i < k + 4 && nat < 60; i++)
+			at[nat++] = k * 512 * 1024 / BIG_W + i - 1;
+	at[nat++] = BIG_N - 1;
+	for (i = 0; i < nat; i++) {
+		struct state *p;
+		char w[80];
+
+		k = at[i];
+		/* line k repeats line k - 1 */
+		t = big_text(&len);
+		memcpy(t + big_at(k), t + big_at(k - 1), BIG_W);
+		p = state_parse_owned(t, len, &err);
+		snprintf(w, sizeof(w),
+			 "state line %zu: duplicate recipient \"u%07zu@a."
+			 "example\"",
+			 BIG_D + k + 1, k - 1);
+		fails += p != NULL || strcmp(err.msg, w) != 0;
+		if (p != NULL || strcmp(err.msg, w) != 0)
+			printf("# line %zu: got '%s', want '%s'\n", k, err.msg,
+			       w);
+		state_free(p);
+		/* lines k - 1 and k swapped */
+		t = big_text(&len);
+		memcpy(t + big_at(k), t + big_at(k - 1), BIG_W);
+		snprintf(w, sizeof(w), "R u%07zu@a.example\n", k);
+		memcpy(t + big_at(k - 1), w, BIG_W);
+		p = state_parse_owned(t, len, &err);
+		snprintf(w, sizeof(w),
+			 "state line %zu: not sorted (\"u%07zu@a.example\" "
+			 "after \"u%07zu@a.example\")",
+			 BIG_D + k + 1, k - 1, k);
+		fails += p != NULL || strcmp(err.msg, w) != 0;
+		if (p != NULL || strcmp(err.msg, w) != 0)
+			printf("# line %zu: got '%s', want '%s'\n", k, err.msg,
+			       w);
+		state_free(p);
+	}
+	ok(fails == 0,
+	   "chunks: a duplicate and a swap at %zu places (the chunk "
+	   "boundaries among them) are named at their line",
+	   nat);
+	/* a line both unfolded and out of order: its own check first */
+	k = at[3];
+	t = big_text(&len);
+	memcpy(t + big_at(k), t + big_at(k - 1), BIG_W);
+	t[big_at(k) + 2] = 'U';
+	snprintf(want, sizeof(want),
+		 "state line %zu: address \"U%07zu@a.example\" is not folded "
+		 "(\"u%07zu@a.example\")",
+		 BIG_D + k + 1, k - 1, k - 1);
+	big_refused(t, len, want, "an unfolded line that is also a duplicate");
+	/* two errors, in different chunks: the first is named */
+	t = big_text(&len);
+	memcpy(t + big_at(BIG_N - 10) + 11, "c.example", 9);
+	memcpy(t + big_at(1000) + 11, "c.example", 9);
+	snprintf(want, sizeof(want),
+		 "state line %d: recipient domain \"c.example\" is not among "
+		 "the domains",
+		 BIG_D + 1000 + 1);
+	big_refused(t, len, want, "two bad lines far apart");
+	/* a domain line among the recipients, in a later chunk */
+	t = big_text(&len);
+	memcpy(t + big_at(BIG_N / 2), "D u0000000.example x\n", BIG_W);
+	snprintf(want, sizeof(want), "state line %d: domain after recipients",
+		 BIG_D + BIG_N / 2 + 1);
+	big_refused(t, len, want, "a domain line after recipients");
+}
+
 /* test_unlisted_cb - what state_finish_unlisted() reported dropped */
 struct test_unlisted {
 	size_t n[8];
@@ -635,6 +768,7 @@ int main(void)
 	test_large_errors();
 	test_unlisted();
 	test_add_address();
+	test_parse_chunks();
 	test_million();
 	return test_done();
 }
