@@ -126,6 +126,7 @@ AGENT_SRC = \
 	agent/source.c \
 	agent/source_file.c \
 	agent/source_file_cache.c \
+	agent/source_file_span.c \
 	agent/preset.c \
 	agent/preset_mysql.c \
 	agent/preset_pgsql.c \

@@ -180,9 +180,10 @@ int daemon_export_run(struct daemon *d, int allow_shrink)
 		struct source *src = d->cfg->sources[i];
 
 		src->pushed_recipients = src->recipients;
-		log_debug("source %s: exported in %llu us, %zu files read",
+		log_debug("source %s: exported in %llu us, %zu files read, "
+			  "%zu lines parsed",
 			  src->name, (unsigned long long)src->export_us,
-			  src->files_read);
+			  src->files_read, src->lines_parsed);
 		if (src->skipped != src->skipped_logged && src->skipped > 0)
 			log_info("source %s: %zu entries skipped, not exported "
 				 "(e.g. %s)",

@@ -86,6 +86,7 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 		src->skipped = 0;
 		src->skipped_example[0] = '\0';
 		src->files_read = 0;
+		src->lines_parsed = 0;
 		rc = source_export(src, &ctx, err);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		src->export_us = export_us(&t0, &t1);

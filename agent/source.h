@@ -132,8 +132,13 @@ struct source {
 	char skipped_example[256];
 	/* a remark on the last export such as rows left out; "" for none */
 	char note[ERR_LEN];
-	/* files read by the last export (file sources), its time in us */
+	/*
+	 * files read by the last export (file sources), the lines of them
+	 * parsed (fewer than they hold when only a changed span was, see
+	 * source_file_span.c), its time in us
+	 */
 	size_t files_read;
+	size_t lines_parsed;
 	uint64_t export_us;
 };
 

@@ -46,8 +46,9 @@
  * As the only source of the daemon's export (ctx->whole, source.h) the
  * source keeps each file's records between exports and reads again only
  * the files that changed: that cache, and the rules of what is trusted,
- * are in source_file_cache.c.  The settle rules above hold for every file
- * read.
+ * are in source_file_cache.c; of a changed recipients or lists file only
+ * the lines that changed are parsed (source_file_span.c).  The settle
+ * rules above hold for every file read.
  *
  * This file is longer than most because it is one noun with four parts
  * sharing struct source_file_conf: configuration, the settled read, the
@@ -276,10 +277,9 @@ static void source_file_watch(struct source_export_ctx *ctx, const char *path)
  * inode (also under its name) before and after the read.  SOURCE_BUSY
  * when not, SOURCE_DOWN on I/O errors.
  */
-static int source_file_read_settled(struct source *src,
-				    const struct source_export_ctx *ctx,
-				    const char *path, struct buf *b,
-				    struct err *err)
+int source_file_read_settled(struct source *src,
+			     const struct source_export_ctx *ctx,
+			     const char *path, struct buf *b, struct err *err)
 {
 	struct source_file_conf *fc = src->priv;
 	struct stat before, after, named;
@@ -305,6 +305,14 @@ static int source_file_read_settled(struct source *src,
 	if (!S_ISREG(before.st_mode)) {
 		err_set(err, "%s: not a regular file", path);
 		rc = SOURCE_BAD;
+		goto out;
+	}
+	/* Room for the whole file at once: it may be kept (source_file_span.c)
+	 */
+	if (before.st_size > 0 &&
+	    (unsigned long long)before.st_size < SOURCE_FILE_MAX_SIZE &&
+	    buf_reserve(b, (size_t)before.st_size + 65536) < 0) {
+		err_set(err, "read(%s): out of memory", path);
 		goto out;
 	}
 	for (;;) {
@@ -496,6 +504,7 @@ int source_file_domains(struct source *src, struct source_export_ctx *ctx,
 		}
 		p = eol + 1;
 	}
+	((struct source_file_conf *)src->priv)->lines_parsed += line;
 	rc = SOURCE_OK;
 out:
 	buf_free(&b);
@@ -590,6 +599,7 @@ int source_file_transports(struct source *src, struct source_export_ctx *ctx,
 		rc = textmap_parse_buf(fc->tfiles[i], b.data ? b.data : "",
 				       b.len, TEXTMAP_POSTMAP,
 				       source_file_transport_key, &cb, err);
+		fc->lines_parsed += source_file_lines(b.data, b.len);
 		buf_free(&b);
 		if (rc != 0) {
 			if (strncmp(err->msg, "source ", 7) != 0)
@@ -658,19 +668,36 @@ static int source_file_key(void *arg, const char *key, size_t klen,
 		   : 0;
 }
 
-int source_file_recipients(struct source *src, struct source_export_ctx *ctx,
-			   const char *path, enum textmap_kind kind,
-			   struct err *err)
+/* source_file_lines - the lines of a text: a last one without "\n" counts */
+size_t source_file_lines(const char *p, size_t len)
+{
+	const char *end = p != NULL ? p + len : NULL, *nl;
+	size_t n = 0;
+
+	while (p != NULL && p < end &&
+	       (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		n++;
+		p = nl + 1;
+	}
+	return n + (p != NULL && p < end);
+}
+
+/*
+ * source_file_recipients_buf - the records of a recipients (kind
+ * TEXTMAP_POSTMAP) or lists file read into data: SOURCE_OK or SOURCE_BAD
+ */
+int source_file_recipients_buf(struct source *src,
+			       struct source_export_ctx *ctx, const char *path,
+			       enum textmap_kind kind, const char *data,
+			       size_t len, struct err *err)
 {
 	struct source_file_cb cb = {src, ctx, kind == TEXTMAP_POSTMAP};
-	struct buf b = BUF_INIT;
 	int rc;
 
-	if ((rc = source_file_read_settled(src, ctx, path, &b, err)) < 0)
-		return rc;
-	rc = textmap_parse_buf(path, b.data ? b.data : "", b.len, kind,
+	rc = textmap_parse_buf(path, data ? data : "", len, kind,
 			       source_file_key, &cb, err);
-	buf_free(&b);
+	((struct source_file_conf *)src->priv)->lines_parsed +=
+	    source_file_lines(data, len);
 	if (rc != 0) {
 		/* Our callback's messages already name the source. */
 		if (strncmp(err->msg, "source ", 7) != 0)
@@ -678,6 +705,21 @@ int source_file_recipients(struct source *src, struct source_export_ctx *ctx,
 		return SOURCE_BAD;
 	}
 	return SOURCE_OK;
+}
+
+int source_file_recipients(struct source *src, struct source_export_ctx *ctx,
+			   const char *path, enum textmap_kind kind,
+			   struct err *err)
+{
+	struct buf b = BUF_INIT;
+	int rc;
+
+	if ((rc = source_file_read_settled(src, ctx, path, &b, err)) < 0)
+		return rc;
+	rc = source_file_recipients_buf(src, ctx, path, kind, b.data, b.len,
+					err);
+	buf_free(&b);
+	return rc;
 }
 
 /*
@@ -740,9 +782,11 @@ static int source_file_export(struct source *src, struct source_export_ctx *ctx,
 				return SOURCE_BUSY;
 			}
 	fc->files_read = 0;
+	fc->lines_parsed = 0;
 	if (ctx->whole) {
 		rc = source_file_cache_export_whole(src, ctx, err);
 		src->files_read = fc->files_read;
+		src->lines_parsed = fc->lines_parsed;
 		return rc;
 	}
 	/* Only a whole export keeps the files (source.h). */
@@ -768,6 +812,7 @@ static int source_file_export(struct source *src, struct source_export_ctx *ctx,
 out:
 	source_file_routes_clear(fc);
 	src->files_read = fc->files_read;
+	src->lines_parsed = fc->lines_parsed;
 	return rc;
 }
 

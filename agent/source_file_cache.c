@@ -43,6 +43,7 @@ static void source_file_cache_unit_clear(struct source_file_cache_unit *u)
 {
 	state_free(u->set);
 	buf_free(&u->gone);
+	source_file_span_clear(u);
 	memset(u, 0, sizeof(*u));
 }
 
@@ -175,8 +176,8 @@ struct source_file_cache_key {
 
 /* source_file_cache_keycmp - the order of keys in a state: bytewise, shorter
  * first */
-static int source_file_cache_keycmp(const char *a, size_t alen, const char *b,
-				    size_t blen)
+int source_file_cache_keycmp(const char *a, size_t alen, const char *b,
+			     size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);
 
@@ -245,22 +246,30 @@ static void source_file_cache_unlisted(struct source *src,
 	free(v);
 }
 
+/* source_file_cache_kind - the syntax of unit j's file */
+static enum textmap_kind
+source_file_cache_kind(const struct source_file_conf *fc, size_t j)
+{
+	return j < fc->nr ? TEXTMAP_POSTMAP : TEXTMAP_LIST;
+}
+
 /*
- * source_file_cache_unit_build - unit j (a recipients or lists file, or
- * accept_all for the last): read it into a state holding the cached domains,
- * finish it
+ * source_file_cache_unit_build - unit j (a recipients or lists file, whose
+ * bytes b holds, or accept_all for the last): its records in a state
+ * holding the cached domains, finished.  The unit keeps the file's bytes
+ * (taken from b) and the keys they yield more than once, so that a change
+ * can be parsed alone (source_file_span.c).
  */
 static int source_file_cache_unit_build(struct source *src,
 					struct source_export_ctx *ctx, size_t j,
 					struct source_file_cache_unit *u,
-					struct err *err)
+					struct buf *b, struct err *err)
 {
 	struct source_file_conf *fc = src->priv;
 	struct source_file_cache *c = &fc->cache;
 	struct source_export_ctx sub = *ctx;
 	unsigned char *drop = NULL;
 	size_t i;
-	struct stat sb;
 	int rc = SOURCE_DOWN;
 
 	memset(u, 0, sizeof(*u));
@@ -276,17 +285,14 @@ static int source_file_cache_unit_build(struct source *src,
 		const char *path =
 		    source_file_cache_path(fc, fc->nd + fc->nt + j);
 
-		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
-		    (unsigned long long)sb.st_size <= SOURCE_FILE_MAX_SIZE &&
-		    state_reserve(u->set,
-				  (size_t)sb.st_size / SOURCE_FILE_LINE_MIN,
-				  (size_t)sb.st_size, err) < 0) {
+		if (state_reserve(u->set, b->len / SOURCE_FILE_LINE_MIN, b->len,
+				  err) < 0) {
 			err_prefix(err, "source %s", src->name);
 			goto out;
 		}
-		if ((rc = source_file_recipients(
-			 src, &sub, path,
-			 j < fc->nr ? TEXTMAP_POSTMAP : TEXTMAP_LIST, err)) < 0)
+		if ((rc = source_file_recipients_buf(
+			 src, &sub, path, source_file_cache_kind(fc, j),
+			 b->data, b->len, err)) < 0)
 			goto out;
 	} else {
 		char addr[NORM_BUF_SIZE + 1];
@@ -319,6 +325,25 @@ static int source_file_cache_unit_build(struct source *src,
 		goto out;
 	}
 	u->added = sub.recipients;
+	if (j + 1 < c->nunits && !u->gone_lost) {
+		char *p;
+
+		/* kept at its size: a large file's buffer was rounded up */
+		if (b->data != NULL && b->cap > b->len + 1 &&
+		    (p = realloc(b->data, b->len + 1)) != NULL) {
+			b->data = p;
+			b->cap = b->len + 1;
+		}
+		u->bytes = buf_steal(b, &u->blen);
+		if (u->bytes == NULL)
+			u->bytes = strdup("");
+		/* a key on two lines: found by a second pass, counted */
+		if (u->bytes != NULL &&
+		    u->added > state_recipient_count(u->set) + u->unlisted &&
+		    source_file_span_dups(src, source_file_cache_kind(fc, j),
+					  u) < 0)
+			source_file_span_clear(u);
+	}
 	rc = SOURCE_OK;
 out:
 	free(drop);
@@ -331,8 +356,8 @@ out:
  * source_file_cache_lower - the index of the first recipient of st not
  * below k
  */
-static size_t source_file_cache_lower(const struct state *st, const char *k,
-				      size_t len, int *found_r)
+size_t source_file_cache_lower(const struct state *st, const char *k,
+			       size_t len, int *found_r)
 {
 	size_t lo = 0, hi = state_recipient_count(st);
 	const char *a;
@@ -501,14 +526,60 @@ static int source_file_cache_build(struct source *src,
 		goto out;
 	}
 	c->domains = sub.domains;
-	for (i = 0; i < c->nunits; i++)
-		if ((rc = source_file_cache_unit_build(src, ctx, i,
-						       &c->units[i], err)) < 0)
+	for (i = 0; i < c->nunits; i++) {
+		struct buf b = BUF_INIT;
+
+		if (i + 1 < c->nunits &&
+		    (rc = source_file_read_settled(
+			 src, ctx,
+			 source_file_cache_path(fc, fc->nd + fc->nt + i), &b,
+			 err)) < 0)
 			goto out;
+		rc = source_file_cache_unit_build(src, ctx, i, &c->units[i], &b,
+						  err);
+		buf_free(&b);
+		if (rc < 0)
+			goto out;
+	}
 	c->valid = 1;
 	rc = SOURCE_OK;
 out:
 	source_file_routes_clear(fc);
+	return rc;
+}
+
+/*
+ * source_file_cache_unit_read - read unit j's file again: only its changed
+ * span parsed when source_file_span.c can, else the whole file; a failure
+ * leaves the unit as it was
+ */
+static int source_file_cache_unit_read(struct source *src,
+				       struct source_export_ctx *ctx, size_t j,
+				       struct err *err)
+{
+	struct source_file_conf *fc = src->priv;
+	struct source_file_cache *c = &fc->cache;
+	struct source_file_cache_unit u;
+	struct buf b = BUF_INIT;
+	size_t lines;
+	int rc;
+
+	if ((rc = source_file_read_settled(
+		 src, ctx, source_file_cache_path(fc, fc->nd + fc->nt + j), &b,
+		 err)) < 0)
+		goto out;
+	if (c->units[j].bytes != NULL &&
+	    source_file_span_update(src, source_file_cache_kind(fc, j),
+				    &c->units[j], &b, &lines) == 0) {
+		fc->lines_parsed += lines;
+		goto out;
+	}
+	if ((rc = source_file_cache_unit_build(src, ctx, j, &u, &b, err)) < 0)
+		goto out;
+	source_file_cache_unit_clear(&c->units[j]);
+	c->units[j] = u;
+out:
+	buf_free(&b);
 	return rc;
 }
 
@@ -522,18 +593,14 @@ static int source_file_cache_update(struct source *src,
 {
 	struct source_file_conf *fc = src->priv;
 	struct source_file_cache *c = &fc->cache;
-	struct source_file_cache_unit u;
 	size_t j;
 	int rc;
 
 	for (j = 0; j + 1 < c->nunits; j++) {
 		if (source_file_cache_unchanged(fc, fc->nd + fc->nt + j))
 			continue;
-		if ((rc = source_file_cache_unit_build(src, ctx, j, &u, err)) <
-		    0)
+		if ((rc = source_file_cache_unit_read(src, ctx, j, err)) < 0)
 			return rc;
-		source_file_cache_unit_clear(&c->units[j]);
-		c->units[j] = u;
 	}
 	return SOURCE_OK;
 }

@@ -1,7 +1,8 @@
 /*
- * source_file_priv - what the file source's two files share: its
+ * source_file_priv - what the file source's files share: its
  * configuration (source_file.c) with the cache of its records
- * (source_file_cache.c), and the functions each calls in the other.
+ * (source_file_cache.c) and the parse of a cached file's changed span
+ * (source_file_span.c), and the functions each calls in the others.
  * Private to those files.
  */
 #ifndef MXSYNC_AGENT_SOURCE_FILE_PRIV_H
@@ -30,6 +31,13 @@ struct source_file_cache_seen {
 	int have, trusted;
 };
 
+/* a key a unit's file yields on more than one line, and on how many */
+struct source_file_span_dup {
+	char *key; /* folded */
+	size_t len;
+	size_t count; /* 2 or more */
+};
+
 struct source_file_cache_unit {
 	struct state *set; /* finished, see source_file_cache.c */
 	size_t added;	   /* recipient records the unit yielded */
@@ -37,6 +45,16 @@ struct source_file_cache_unit {
 	char unlisted_example[SOURCE_EXAMPLE_MAX];
 	struct buf gone; /* the dropped ones, in key order, "\n" after each */
 	int gone_lost;	 /* out of memory while keeping them */
+	/*
+	 * The file's bytes the unit was parsed from, and the keys they yield
+	 * more than once (sorted), for source_file_span.c; bytes NULL: none
+	 * kept (accept_all, or out of memory), the next change is parsed
+	 * whole.
+	 */
+	char *bytes;
+	size_t blen;
+	struct source_file_span_dup *dups;
+	size_t ndups;
 };
 
 struct source_file_cache {
@@ -69,7 +87,8 @@ struct source_file_conf {
 	/* the last read: its file's stat, whether it can be trusted later */
 	struct stat read_sb;
 	int read_trusted;
-	size_t files_read; /* by the export in progress */
+	size_t files_read;   /* by the export in progress */
+	size_t lines_parsed; /* by the export in progress */
 	struct source_file_cache cache;
 };
 
@@ -82,6 +101,14 @@ int source_file_domains(struct source *src, struct source_export_ctx *ctx,
 int source_file_recipients(struct source *src, struct source_export_ctx *ctx,
 			   const char *path, enum textmap_kind kind,
 			   struct err *err);
+int source_file_read_settled(struct source *src,
+			     const struct source_export_ctx *ctx,
+			     const char *path, struct buf *b, struct err *err);
+int source_file_recipients_buf(struct source *src,
+			       struct source_export_ctx *ctx, const char *path,
+			       enum textmap_kind kind, const char *data,
+			       size_t len, struct err *err);
+size_t source_file_lines(const char *p, size_t len);
 
 /* source_file_cache.c */
 void source_file_cache_clear(struct source_file_conf *fc);
@@ -91,5 +118,17 @@ void source_file_cache_saw(struct source_file_conf *fc, const char *path);
 int source_file_cache_export_whole(struct source *src,
 				   struct source_export_ctx *ctx,
 				   struct err *err);
+int source_file_cache_keycmp(const char *a, size_t alen, const char *b,
+			     size_t blen);
+size_t source_file_cache_lower(const struct state *st, const char *k,
+			       size_t len, int *found_r);
+
+/* source_file_span.c */
+void source_file_span_clear(struct source_file_cache_unit *u);
+int source_file_span_dups(struct source *src, enum textmap_kind kind,
+			  struct source_file_cache_unit *u);
+int source_file_span_update(struct source *src, enum textmap_kind kind,
+			    struct source_file_cache_unit *u, struct buf *b,
+			    size_t *lines_r);
 
 #endif

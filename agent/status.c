@@ -93,6 +93,9 @@ json_t *status_json(const struct agent_config *cfg, const struct ledger *l,
 			    o, "files_read",
 			    json_integer((json_int_t)src->files_read));
 			json_object_set_new(
+			    o, "lines_parsed",
+			    json_integer((json_int_t)src->lines_parsed));
+			json_object_set_new(
 			    o, "export_us",
 			    json_integer((json_int_t)src->export_us));
 			if (src->skipped > 0)
