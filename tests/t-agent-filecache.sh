@@ -9,7 +9,11 @@
 # ctime tells), a file read within a second of its change (read again at
 # the next export), a domains file change (everything read again), a cut line
 # in a small file (refused, file:line named, nothing pushed), an unlisted
-# recipient in two files (dropped and counted once).
+# recipient in two files (dropped and counted once); changes to the large
+# map parse only its changed lines (counted by "lines_parsed"): an append,
+# an edit in the middle by a new inode with a continuation line and a
+# comment, an address on two lines with one deleted (test-agent-filespan
+# covers many more edits against a full parse).
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/agent.sh"
 
@@ -128,6 +132,29 @@ if awk -v c="$c" -v t="$(date +%s.%N)" 'BEGIN { exit !(t - c < 1) }'; then
 else
 	diag "the machine took over a second: the recent-file rule not checked"
 fi
+
+# the large map changed: read whole, but only its changed lines parsed
+# (lines_parsed), and what is kept is what a full read gives (sync)
+printf 'appended@example.com\tbox/\n' >>"$SRC/virtual"
+sync "a line appended to the large map"
+n=$(st lines_parsed)
+if [ "$n" -le 2 ]; then ok "... one line parsed ($n)"; else
+	not_ok "... one line parsed (got $n)"; fi
+check "... the backup has it" has f1 appended@example.com
+# sed -i writes a new file (another inode): a line changed in the middle,
+# a continuation line (it adds to the line before it) and a comment after it
+sed -i 's/^u10000@example.com\t.*$/u10000x@example.com\tbox\/\n\tcont@example.com\n# note@example.com x/' \
+	"$SRC/virtual"
+sync "a line edited, a continuation line and a comment, by a new inode"
+n=$(st lines_parsed)
+if [ "$n" -le 6 ]; then ok "... their lines parsed ($n)"; else
+	not_ok "... their lines parsed (got $n)"; fi
+# the same address on two lines (in another case): one of them deleted
+printf 'U00005@EXAMPLE.COM\tother/\n' >>"$SRC/virtual"
+sync "an address on a second line of the map"
+sed -i '/^u00005@example.com/d' "$SRC/virtual"
+sync "its first line deleted"
+check "... the backup still has it" has f1 u00005@example.com
 
 # the domains file changed: everything is read again
 wait_until 30 settled || not_ok "settles again"
