@@ -2,9 +2,11 @@
  * guard - empty sources, max_shrink and canaries before signing (guard.h)
  *
  * The shrink count is one merge of two sorted recipient lists (both states
- * are canonical); the canaries are decided by lookup_accepts(), the same
- * Postfix lookup rules mxsyncd's guard and "mxsyncd check" use.  Nothing
- * here logs; a refusal is a message for the caller and the sources' status.
+ * are canonical), between the records the two share at either end, which
+ * one compare of their texts finds (state_common_ends); the canaries are
+ * decided by lookup_accepts(), the same Postfix lookup rules mxsyncd's guard
+ * and "mxsyncd check" use.  Nothing here logs; a refusal is a message for the
+ * caller and the sources' status.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +46,14 @@ static size_t guard_removed(const struct state *old, const struct state *new,
 {
 	size_t i = 0, j = 0, no = state_recipient_count(old),
 	       nn = state_recipient_count(new), removed = 0, shown = 0, alen,
-	       blen;
+	       blen, head, tail;
 	const char *a, *b;
 
+	/* what both share at either end is not removed */
+	state_common_ends(old, new, &head, &tail);
+	i = j = head;
+	no -= tail;
+	nn -= tail;
 	while (i < no) {
 		int c = -1;
 

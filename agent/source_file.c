@@ -271,6 +271,72 @@ static void source_file_watch(struct source_export_ctx *ctx, const char *path)
 	free(copy);
 }
 
+/* source_file_same - the length of the common start of a and b (n octets) */
+size_t source_file_same(const char *a, const char *b, size_t n)
+{
+	size_t i = 0;
+
+	while (i + 4096 <= n && memcmp(a + i, b + i, 4096) == 0)
+		i += 4096;
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
+/*
+ * source_file_read_chunk - one read(2) of the file into b, or, while the
+ * file is the same as prev's bytes, into a scratch buffer compared with
+ * them (so that what did not change is neither copied nor kept twice);
+ * octets read, 0 at the end, -1 on errors
+ */
+static ssize_t source_file_read_chunk(int fd, struct buf *b,
+				      struct source_file_prev *p, size_t *off,
+				      int *diverged, const char *path,
+				      struct err *err)
+{
+	char scratch[65536];
+	size_t m, cmp;
+	ssize_t n;
+
+	do {
+		if (*diverged) {
+			if (buf_reserve(b, 65536) < 0) {
+				err_set(err, "read(%s): out of memory", path);
+				return -1;
+			}
+			n = read(fd, b->data + b->len, b->cap - b->len - 1);
+		} else {
+			n = read(fd, scratch, sizeof(scratch));
+		}
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		err_sys(err, "read(%s)", path);
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	if (*diverged) {
+		b->len += (size_t)n;
+		b->data[b->len] = '\0';
+	} else {
+		cmp = *off < p->olen ? p->olen - *off : 0;
+		if (cmp > (size_t)n)
+			cmp = (size_t)n;
+		m = source_file_same(scratch, p->old + *off, cmp);
+		if (m < (size_t)n) {
+			/* from here on the file is kept in b */
+			p->same = *off + m;
+			*diverged = 1;
+			if (buf_append(b, scratch + m, (size_t)n - m) < 0) {
+				err_set(err, "read(%s): out of memory", path);
+				return -1;
+			}
+		}
+	}
+	*off += (size_t)n;
+	return n;
+}
+
 /*
  * source_file_read_settled - the whole file into b, only when it is settled:
  * not being written as far as the daemon saw, and the same size, mtime and
@@ -281,9 +347,23 @@ int source_file_read_settled(struct source *src,
 			     const struct source_export_ctx *ctx,
 			     const char *path, struct buf *b, struct err *err)
 {
+	return source_file_read_prev(src, ctx, path, NULL, b, err);
+}
+
+/*
+ * source_file_read_prev - source_file_read_settled(), compared with the
+ * bytes the file held before (p, not NULL): p->same gets the length of
+ * their common start, and b only what follows it
+ */
+int source_file_read_prev(struct source *src,
+			  const struct source_export_ctx *ctx, const char *path,
+			  struct source_file_prev *p, struct buf *b,
+			  struct err *err)
+{
 	struct source_file_conf *fc = src->priv;
 	struct stat before, after, named;
-	int fd = -1, rc = SOURCE_DOWN;
+	int fd = -1, rc = SOURCE_DOWN, diverged = p == NULL;
+	size_t off = 0;
 	ssize_t n;
 
 	if (source_busy(ctx, path)) {
@@ -309,34 +389,23 @@ int source_file_read_settled(struct source *src,
 	}
 	/* Room for the whole file at once: it may be kept (source_file_span.c)
 	 */
-	if (before.st_size > 0 &&
+	if (p == NULL && before.st_size > 0 &&
 	    (unsigned long long)before.st_size < SOURCE_FILE_MAX_SIZE &&
 	    buf_reserve(b, (size_t)before.st_size + 65536) < 0) {
 		err_set(err, "read(%s): out of memory", path);
 		goto out;
 	}
-	for (;;) {
-		if (buf_reserve(b, 65536) < 0) {
-			err_set(err, "read(%s): out of memory", path);
-			goto out;
-		}
-		n = read(fd, b->data + b->len, b->cap - b->len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err_sys(err, "read(%s)", path);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		b->len += (size_t)n;
-		b->data[b->len] = '\0';
-		if (b->len > SOURCE_FILE_MAX_SIZE) {
+	while ((n = source_file_read_chunk(fd, b, p, &off, &diverged, path,
+					   err)) > 0)
+		if (off > SOURCE_FILE_MAX_SIZE) {
 			err_set(err, "read(%s): file too large", path);
 			rc = SOURCE_BAD;
 			goto out;
 		}
-	}
+	if (n < 0)
+		goto out;
+	if (!diverged)
+		p->same = off;
 	if (fstat(fd, &after) < 0) {
 		err_sys(err, "fstat(%s)", path);
 		goto out;
@@ -351,7 +420,7 @@ int source_file_read_settled(struct source *src,
 		named.st_dev = 0;
 	}
 	if (!source_file_cache_same(&before, &after) ||
-	    (off_t)b->len != after.st_size || named.st_ino != before.st_ino ||
+	    (off_t)off != after.st_size || named.st_ino != before.st_ino ||
 	    named.st_dev != before.st_dev) {
 		err_set(err, "%s changed while it was read", path);
 		rc = SOURCE_BUSY;

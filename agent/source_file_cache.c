@@ -326,17 +326,19 @@ static int source_file_cache_unit_build(struct source *src,
 	}
 	u->added = sub.recipients;
 	if (j + 1 < c->nunits && !u->gone_lost) {
+		size_t cap = SOURCE_FILE_SPAN_ROOM(b->len);
 		char *p;
 
-		/* kept at its size: a large file's buffer was rounded up */
-		if (b->data != NULL && b->cap > b->len + 1 &&
-		    (p = realloc(b->data, b->len + 1)) != NULL) {
+		/* a large file's buffer was rounded up: kept with some room */
+		if (b->data != NULL && b->cap > cap &&
+		    (p = realloc(b->data, cap)) != NULL) {
 			b->data = p;
-			b->cap = b->len + 1;
+			b->cap = cap;
 		}
+		u->bcap = b->cap;
 		u->bytes = buf_steal(b, &u->blen);
-		if (u->bytes == NULL)
-			u->bytes = strdup("");
+		if (u->bytes == NULL && (u->bytes = strdup("")) != NULL)
+			u->bcap = 1;
 		/* a key on two lines: found by a second pass, counted */
 		if (u->bytes != NULL &&
 		    u->added > state_recipient_count(u->set) + u->unlisted &&
@@ -559,27 +561,46 @@ static int source_file_cache_unit_read(struct source *src,
 {
 	struct source_file_conf *fc = src->priv;
 	struct source_file_cache *c = &fc->cache;
-	struct source_file_cache_unit u;
-	struct buf b = BUF_INIT;
+	struct source_file_cache_unit u, *old = &c->units[j];
+	struct source_file_prev prev = {old->bytes, old->blen, 0};
+	const char *path = source_file_cache_path(fc, fc->nd + fc->nt + j);
+	struct buf b = BUF_INIT, whole = BUF_INIT;
 	size_t lines;
 	int rc;
 
-	if ((rc = source_file_read_settled(
-		 src, ctx, source_file_cache_path(fc, fc->nd + fc->nt + j), &b,
-		 err)) < 0)
-		goto out;
-	if (c->units[j].bytes != NULL &&
-	    source_file_span_update(src, source_file_cache_kind(fc, j),
-				    &c->units[j], &b, &lines) == 0) {
-		fc->lines_parsed += lines;
-		goto out;
+	if (old->bytes == NULL) {
+		if ((rc = source_file_read_settled(src, ctx, path, &whole,
+						   err)) < 0)
+			goto out;
+	} else {
+		/* b gets what follows the start the file kept */
+		if ((rc = source_file_read_prev(src, ctx, path, &prev, &b,
+						err)) < 0)
+			goto out;
+		if (source_file_span_update(src, source_file_cache_kind(fc, j),
+					    old, prev.same, &b, &lines) == 0) {
+			fc->lines_parsed += lines;
+			goto out;
+		}
+		/* parsed whole: the file's bytes in one piece */
+		if (buf_reserve(&whole, prev.same + b.len) < 0 ||
+		    buf_append(&whole, old->bytes, prev.same) < 0 ||
+		    buf_append(&whole, b.data != NULL ? b.data : "", b.len) <
+			0) {
+			err_set(err, "source %s: read(%s): out of memory",
+				src->name, path);
+			rc = SOURCE_DOWN;
+			goto out;
+		}
 	}
-	if ((rc = source_file_cache_unit_build(src, ctx, j, &u, &b, err)) < 0)
+	if ((rc = source_file_cache_unit_build(src, ctx, j, &u, &whole, err)) <
+	    0)
 		goto out;
 	source_file_cache_unit_clear(&c->units[j]);
 	c->units[j] = u;
 out:
 	buf_free(&b);
+	buf_free(&whole);
 	return rc;
 }
 

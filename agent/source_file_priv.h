@@ -52,7 +52,7 @@ struct source_file_cache_unit {
 	 * whole.
 	 */
 	char *bytes;
-	size_t blen;
+	size_t blen, bcap; /* bcap: octets allocated */
 	struct source_file_span_dup *dups;
 	size_t ndups;
 };
@@ -104,6 +104,17 @@ int source_file_recipients(struct source *src, struct source_export_ctx *ctx,
 int source_file_read_settled(struct source *src,
 			     const struct source_export_ctx *ctx,
 			     const char *path, struct buf *b, struct err *err);
+/* what source_file_read_prev() compares a file with */
+struct source_file_prev {
+	const char *old; /* the file's bytes at its last read */
+	size_t olen;
+	size_t same; /* out: how many of the new ones start the same */
+};
+int source_file_read_prev(struct source *src,
+			  const struct source_export_ctx *ctx, const char *path,
+			  struct source_file_prev *p, struct buf *b,
+			  struct err *err);
+size_t source_file_same(const char *a, const char *b, size_t n);
 int source_file_recipients_buf(struct source *src,
 			       struct source_export_ctx *ctx, const char *path,
 			       enum textmap_kind kind, const char *data,
@@ -123,12 +134,16 @@ int source_file_cache_keycmp(const char *a, size_t alen, const char *b,
 size_t source_file_cache_lower(const struct state *st, const char *k,
 			       size_t len, int *found_r);
 
-/* source_file_span.c */
+/*
+ * source_file_span.c; SOURCE_FILE_SPAN_ROOM is what a unit allocates for its
+ * file's len bytes, so that an append rarely moves them
+ */
+#define SOURCE_FILE_SPAN_ROOM(len) ((len) + (len) / 64 + 4096)
 void source_file_span_clear(struct source_file_cache_unit *u);
 int source_file_span_dups(struct source *src, enum textmap_kind kind,
 			  struct source_file_cache_unit *u);
 int source_file_span_update(struct source *src, enum textmap_kind kind,
-			    struct source_file_cache_unit *u, struct buf *b,
-			    size_t *lines_r);
+			    struct source_file_cache_unit *u, size_t same,
+			    const struct buf *tail, size_t *lines_r);
 
 #endif

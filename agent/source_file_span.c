@@ -74,7 +74,7 @@ void source_file_span_clear(struct source_file_cache_unit *u)
 		free(u->dups[i].key);
 	free(u->dups);
 	u->bytes = NULL;
-	u->blen = 0;
+	u->blen = u->bcap = 0;
 	u->dups = NULL;
 	u->ndups = 0;
 }
@@ -218,18 +218,6 @@ out:
 	return rc;
 }
 
-/* source_file_span_prefix - the length of the common start of a and b */
-static size_t source_file_span_prefix(const char *a, const char *b, size_t n)
-{
-	size_t i = 0;
-
-	while (i + 4096 <= n && memcmp(a + i, b + i, 4096) == 0)
-		i += 4096;
-	while (i < n && a[i] == b[i])
-		i++;
-	return i;
-}
-
 /* source_file_span_suffix - the length of the common end of a[0, n), b[0, n)
  * ... where a and b point past their texts' ends */
 static size_t source_file_span_suffix(const char *a_end, const char *b_end,
@@ -254,16 +242,15 @@ static int source_file_span_blank(char c)
 
 /*
  * source_file_span_fresh - 1 when the parser of a kind file is in the same
- * state at the line start at (of text[0, len)) whatever came before: the
- * end of the text, or any line of a list, or a postmap line that starts a
- * logical line
+ * state at a line start whose first octet is c (-1: the end of the text)
+ * whatever came before: the end of the text, or any line of a list, or a
+ * postmap line that starts a logical line
  */
-static int source_file_span_fresh(enum textmap_kind kind, const char *text,
-				  size_t len, size_t at)
+static int source_file_span_fresh(enum textmap_kind kind, int c)
 {
-	if (at >= len || kind == TEXTMAP_LIST)
+	if (c < 0 || kind == TEXTMAP_LIST)
 		return 1;
-	return !source_file_span_blank(text[at]) && text[at] != '#';
+	return !source_file_span_blank((char)c) && c != '#';
 }
 
 /* source_file_span_find - the index of key in the sorted refs v, or n */
@@ -569,41 +556,66 @@ static int source_file_span_kept(const struct source_file_span_plan *pl,
 	return 0;
 }
 
+/* the new text: the old one's first same octets, then tail */
+struct source_file_span_new {
+	const char *old, *tail;
+	size_t same, len;
+};
+
+/* source_file_span_at - octet i of the new text */
+static char source_file_span_at(const struct source_file_span_new *n, size_t i)
+{
+	return i < n->same ? n->old[i] : n->tail[i - n->same];
+}
+
 /*
  * source_file_span_update - u (its file's last bytes kept) updated to the
- * file's new bytes in b, whose buffer it takes, parsing only what changed;
- * *lines_r gets the lines parsed (old and new span).  0 when done, -1 when
- * the full parse must do it (nothing changed then, b is left as it was).
+ * file's new bytes: the first same octets of the old ones, then those in
+ * tail; only what changed is parsed.  *lines_r gets the lines parsed (old
+ * and new span).  0 when done (u keeps the new bytes), -1 when the full
+ * parse must do it (nothing changed then).
  */
 int source_file_span_update(struct source *src, enum textmap_kind kind,
-			    struct source_file_cache_unit *u, struct buf *b,
-			    size_t *lines_r)
+			    struct source_file_cache_unit *u, size_t same,
+			    const struct buf *tail, size_t *lines_r)
 {
 	struct source_file_span_plan pl;
 	struct source_file_span_keys ko, kn;
-	const char *ob = u->bytes, *nb = b->data != NULL ? b->data : "";
-	size_t olen = u->blen, nlen = b->len, s, t, at, qo, qn, i, unlisted;
+	struct source_file_span_new nt;
+	const char *ob = u->bytes, *tb = tail->data != NULL ? tail->data : "";
+	size_t olen = u->blen, tlen = tail->len, nlen, t, at, qo, qn, i,
+	       unlisted, m;
+	char *span = NULL, *p;
 	long long added;
-	char *p;
 	int rc = -1;
 
 	memset(&pl, 0, sizeof(pl));
 	memset(&ko, 0, sizeof(ko));
 	memset(&kn, 0, sizeof(kn));
 	*lines_r = 0;
-	if (ob == NULL || u->set == NULL || u->gone_lost)
+	if (ob == NULL || u->set == NULL || u->gone_lost || same > olen ||
+	    tlen > SIZE_MAX - same - 1)
 		return -1;
-	s = source_file_span_prefix(ob, nb, olen < nlen ? olen : nlen);
-	t = source_file_span_suffix(ob + olen, nb + nlen,
-				    (olen < nlen ? olen : nlen) - s);
-	if (s == olen && s == nlen)
-		goto commit; /* the same text */
+	nlen = same + tlen;
+	nt.old = ob;
+	nt.tail = tb;
+	nt.same = same;
+	nt.len = nlen;
+	if (same == olen && tlen == 0)
+		goto bytes; /* the same text */
+	m = olen - same < tlen ? olen - same : tlen;
+	t = source_file_span_suffix(ob + olen, tb + tlen, m);
 	/* back to a line start where both texts start a logical line */
-	at = s;
+	at = same;
 	while (at > 0 && ob[at - 1] != '\n')
 		at--;
-	while (at > 0 && !(source_file_span_fresh(kind, ob, olen, at) &&
-			   source_file_span_fresh(kind, nb, nlen, at))) {
+	while (
+	    at > 0 &&
+	    !(source_file_span_fresh(kind,
+				     at < olen ? (unsigned char)ob[at] : -1) &&
+	      source_file_span_fresh(
+		  kind, at < nlen ? (unsigned char)source_file_span_at(&nt, at)
+				  : -1))) {
 		at--;
 		while (at > 0 && ob[at - 1] != '\n')
 			at--;
@@ -611,9 +623,10 @@ int source_file_span_update(struct source *src, enum textmap_kind kind,
 	/* on to such a line in the common end, or to the end of both */
 	qo = olen - t;
 	qn = nlen - t;
-	while (qo < olen && !((qo == 0 || ob[qo - 1] == '\n') &&
-			      (qn == 0 || nb[qn - 1] == '\n') &&
-			      source_file_span_fresh(kind, ob, olen, qo))) {
+	while (qo < olen &&
+	       !((qo == 0 || ob[qo - 1] == '\n') &&
+		 (qn == 0 || source_file_span_at(&nt, qn - 1) == '\n') &&
+		 source_file_span_fresh(kind, (unsigned char)ob[qo]))) {
 		const char *nl = memchr(ob + qo, '\n', olen - qo);
 		size_t step =
 		    nl != NULL ? (size_t)(nl + 1 - (ob + qo)) : olen - qo;
@@ -624,10 +637,15 @@ int source_file_span_update(struct source *src, enum textmap_kind kind,
 	if (qo - at + qn - at > SOURCE_FILE_SPAN_MIN &&
 	    qo - at + qn - at > (olen + nlen) / SOURCE_FILE_SPAN_PART)
 		return -1;
+	/* the new span in one piece: from the old text, then from tail */
+	if ((span = malloc(qn - at + 1)) == NULL)
+		return -1;
+	memcpy(span, ob + at, same - at);
+	memcpy(span + (same - at), tb, qn - same);
 	*lines_r = source_file_lines(ob + at, qo - at) +
-		   source_file_lines(nb + at, qn - at);
+		   source_file_lines(span, qn - at);
 	if (source_file_span_keys(kind, ob + at, qo - at, &ko) < 0 ||
-	    source_file_span_keys(kind, nb + at, qn - at, &kn) < 0 ||
+	    source_file_span_keys(kind, span, qn - at, &kn) < 0 ||
 	    source_file_span_gone_index(u, &pl) < 0 ||
 	    source_file_span_changes(src, u, &pl, &ko, &kn) < 0 ||
 	    source_file_span_build(u, &pl) < 0)
@@ -663,23 +681,26 @@ int source_file_span_update(struct source *src, enum textmap_kind kind,
 	pl.dups = NULL;
 	pl.ndups = 0;
 	u->added = (size_t)added;
-commit:
-	/* the new bytes are the unit's now, kept at their size */
-	if (b->data != NULL && b->cap > b->len + 1 &&
-	    (p = realloc(b->data, b->len + 1)) != NULL) {
-		b->data = p;
-		b->cap = b->len + 1;
+bytes:
+	/* the new bytes are the unit's: its old start, then tail */
+	if (nlen + 1 > u->bcap) {
+		if ((p = realloc(u->bytes, SOURCE_FILE_SPAN_ROOM(nlen))) ==
+		    NULL) {
+			/* the records are right; without the bytes the
+			 * next change is parsed whole */
+			source_file_span_clear(u);
+			rc = 0;
+			goto out;
+		}
+		u->bytes = p;
+		u->bcap = SOURCE_FILE_SPAN_ROOM(nlen);
 	}
-	if (b->data == NULL && (b->data = strdup("")) == NULL) {
-		/* the records are right; without the bytes: parsed whole */
-		source_file_span_clear(u);
-		rc = 0;
-		goto out;
-	}
-	free(u->bytes);
-	u->bytes = buf_steal(b, &u->blen);
+	memcpy(u->bytes + same, tb, tlen);
+	u->bytes[nlen] = '\0';
+	u->blen = nlen;
 	rc = 0;
 out:
+	free(span);
 	source_file_span_keys_free(&ko);
 	source_file_span_keys_free(&kn);
 	source_file_span_plan_free(&pl);

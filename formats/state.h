@@ -120,6 +120,15 @@ long state_find_domain(const struct state *st, const char *domain, size_t len);
 /* state_has_recipient - 1 if the exact key is a recipient, else 0 */
 int state_has_recipient(const struct state *st, const char *addr, size_t len);
 
+/*
+ * state_common_ends - the recipients two finished states share as records
+ * at their start (*head_r) and at their end (*tail_r); the two ranges never
+ * overlap.  One compare of the texts from both ends, no per-record work;
+ * 0 and 0 when either state is not finished (state_ends.c).
+ */
+void state_common_ends(const struct state *a, const struct state *b,
+		       size_t *head_r, size_t *tail_r);
+
 /* state_text_size - bytes of the canonical text */
 size_t state_text_size(const struct state *st);
 /* state_text - the canonical text (caller frees); *len_r its length */
