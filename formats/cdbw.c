@@ -280,133 +280,187 @@ oom:
 /* records found per memchr batch, and how far ahead their keys are read */
 #define CDBW_PACK_BATCH 256
 #define CDBW_PACK_AHEAD 8
-
 /*
- * cdbw_pack_rec - count (buf NULL) or pack recipient i of st into shard h
+ * More shards are packed in this many groups (shard h in group h %
+ * GROUPS), each in one pass over the states in order, the groups spread
+ * over the cores
  */
-static void cdbw_pack_rec(const struct state *st, size_t i, unsigned h,
-			  unsigned char *buf, size_t *len, size_t *nrec,
-			  size_t *at)
+#define CDBW_PACK_GROUPS 4
+
+/* one shard's records packed: a length octet and the key, each */
+struct cdbw_pack {
+	unsigned char *buf;
+	size_t len, cap, nrec;
+	int failed; /* out of memory */
+};
+
+/* the packs of one plan, for thread_for() */
+struct cdbw_pack_run {
+	const struct state *const *states;
+	size_t n;
+	const uint8_t *const *sel;
+	unsigned shards;
+	const unsigned char *touched;
+	struct cdbw_pack *pk; /* one per shard */
+	unsigned few[CDBW_PACK_FEW], nfew;
+};
+
+/* cdbw_pack_rec - recipient i of st onto pack pk */
+static void cdbw_pack_rec(const struct state *st, size_t i,
+			  struct cdbw_pack *pk)
 {
 	const char *k;
-	size_t klen;
+	size_t klen, cap;
+	unsigned char *nb;
 
 	state_recipient(st, i, &k, &klen);
-	if (buf == NULL) {
-		len[h] += 1 + klen;
-		nrec[h]++;
-		return;
+	if (1 + klen > pk->cap - pk->len) {
+		cap = 2 * pk->cap + 1 + klen;
+		if (pk->failed || (nb = realloc(pk->buf, cap)) == NULL) {
+			pk->failed = 1;
+			return;
+		}
+		pk->buf = nb;
+		pk->cap = cap;
 	}
-	buf[at[h]] = (unsigned char)klen;
-	memcpy(buf + at[h] + 1, k, klen);
-	at[h] += 1 + klen;
+	pk->buf[pk->len] = (unsigned char)klen;
+	memcpy(pk->buf + pk->len + 1, k, klen);
+	pk->len += 1 + klen;
+	pk->nrec++;
+}
+
+/* cdbw_pack_start - an empty pack with room for about a shard of st */
+static void cdbw_pack_start(const struct cdbw_pack_run *run,
+			    struct cdbw_pack *pk)
+{
+	size_t i, text = 0;
+
+	for (i = 0; i < run->n; i++)
+		text += state_text_size(run->states[i]);
+	/* a record's line ("R ", key, newline) is longer than its pack */
+	pk->cap = text / run->shards + text / run->shards / 4 + 4096;
+	pk->buf = malloc(pk->cap);
+	pk->failed = pk->buf == NULL;
+	if (pk->failed)
+		pk->cap = 0;
 }
 
 /*
- * cdbw_pack_few - cdbw_pack_rec() of every recipient of st in shard h:
- * found by memchr in sel a batch at a time, each key prefetched a few
+ * cdbw_pack_few - the i-th of a few touched shards: its records found by
+ * memchr in each state's sel a batch at a time, each key prefetched a few
  * records ahead (a shard's records lie all over the state)
  */
-static void cdbw_pack_few(const struct state *st, const uint8_t *sel,
-			  size_t cnt, unsigned h, unsigned char *buf,
-			  size_t *len, size_t *nrec, size_t *at)
+static void cdbw_pack_few(void *arg, size_t f)
 {
-	const uint8_t *p = sel, *end = sel + cnt;
-	size_t idx[CDBW_PACK_BATCH], n, j, klen;
+	const struct cdbw_pack_run *run = arg;
+	unsigned h = run->few[f];
+	struct cdbw_pack *pk = &run->pk[h];
+	size_t idx[CDBW_PACK_BATCH], n, j, klen, s;
 	const char *k;
 
-	while (p != NULL && p < end) {
-		for (n = 0; n < CDBW_PACK_BATCH && p < end &&
-			    (p = memchr(p, (int)h, (size_t)(end - p))) != NULL;
-		     p++)
-			idx[n++] = (size_t)(p - sel);
-		for (j = 0; j < n; j++) {
-			if (j + CDBW_PACK_AHEAD < n) {
-				state_recipient(st, idx[j + CDBW_PACK_AHEAD],
-						&k, &klen);
-				__builtin_prefetch(k);
+	cdbw_pack_start(run, pk);
+	for (s = 0; s < run->n; s++) {
+		const struct state *st = run->states[s];
+		const uint8_t *sel = run->sel[s], *p = sel;
+		const uint8_t *end = sel + state_recipient_count(st);
+
+		while (p != NULL && p < end) {
+			for (n = 0;
+			     n < CDBW_PACK_BATCH && p < end &&
+			     (p = memchr(p, (int)h, (size_t)(end - p))) != NULL;
+			     p++)
+				idx[n++] = (size_t)(p - sel);
+			for (j = 0; j < n; j++) {
+				if (j + CDBW_PACK_AHEAD < n) {
+					state_recipient(
+					    st, idx[j + CDBW_PACK_AHEAD], &k,
+					    &klen);
+					__builtin_prefetch(k);
+				}
+				cdbw_pack_rec(st, idx[j], pk);
 			}
-			cdbw_pack_rec(st, idx[j], h, buf, len, nrec, at);
 		}
 	}
 }
 
-/*
- * cdbw_pack_pass - one pass of cdbw_packs(): count (buf NULL) or pack the
- * records of the touched shards (all when touched is NULL).  With only a
- * few shards touched (a delta), each one's records are found by memchr in
- * sel, so the pass costs the shard, not a test of every record.
- */
-static void cdbw_pack_pass(const struct state *const *states, size_t n,
-			   const uint8_t *const *sel, unsigned shards,
-			   const unsigned char *touched, unsigned char *buf,
-			   size_t *len, size_t *nrec, size_t *at)
+/* cdbw_pack_group - the touched shards of group g, in one pass */
+static void cdbw_pack_group(void *arg, size_t g)
 {
-	unsigned few[CDBW_PACK_FEW], nfew = 0, h, f;
+	const struct cdbw_pack_run *run = arg;
 	size_t s, i, cnt;
-
-	for (h = 0; touched != NULL && h < shards && nfew <= CDBW_PACK_FEW; h++)
-		if (touched[h] && nfew++ < CDBW_PACK_FEW)
-			few[nfew - 1] = h;
-	for (s = 0; s < n; s++) {
-		cnt = state_recipient_count(states[s]);
-		if (touched != NULL && nfew <= CDBW_PACK_FEW) {
-			for (f = 0; f < nfew; f++)
-				cdbw_pack_few(states[s], sel[s], cnt, few[f],
-					      buf, len, nrec, at);
-			continue;
-		}
-		for (i = 0; i < cnt; i++) {
-			h = sel[s][i];
-			if (touched != NULL && !touched[h])
-				continue;
-			cdbw_pack_rec(states[s], i, h, buf, len, nrec, at);
-		}
-	}
-}
-
-/*
- * cdbw_packs - every shard's records packed (a length octet and the key),
- * in one sequential pass over the states instead of one strided pass per
- * shard: a full install of many shards then reads memory in order.
- * off[s], len[s], nrec[s] locate shard s in the returned buffer.
- */
-static unsigned char *cdbw_packs(const struct state *const *states, size_t n,
-				 const uint8_t *const *sel, unsigned shards,
-				 const unsigned char *touched, size_t *off,
-				 size_t *len, size_t *nrec, struct err *err)
-{
-	unsigned char *buf;
-	size_t total = 0, at[CDBW_SHARDS_MAX];
 	unsigned h;
 
-	memset(len, 0, shards * sizeof(*len));
-	memset(nrec, 0, shards * sizeof(*nrec));
-	cdbw_pack_pass(states, n, sel, shards, touched, NULL, len, nrec, NULL);
-	for (h = 0; h < shards; h++) {
-		off[h] = at[h] = total;
-		total += len[h];
+	for (h = (unsigned)g; h < run->shards; h += CDBW_PACK_GROUPS)
+		if (run->touched == NULL || run->touched[h])
+			cdbw_pack_start(run, &run->pk[h]);
+	for (s = 0; s < run->n; s++) {
+		cnt = state_recipient_count(run->states[s]);
+		for (i = 0; i < cnt; i++) {
+			h = run->sel[s][i];
+			if (h % CDBW_PACK_GROUPS != g ||
+			    (run->touched != NULL && !run->touched[h]))
+				continue;
+			cdbw_pack_rec(run->states[s], i, &run->pk[h]);
+		}
 	}
-	buf = malloc(total > 0 ? total : 1);
-	if (buf == NULL) {
-		err_set(err, "out of memory (%zu octets of shards)", total);
-		return NULL;
-	}
-	cdbw_pack_pass(states, n, sel, shards, touched, buf, len, nrec, at);
-	return buf;
 }
 
-/* cdbw_job_init - the expected size of job j, packed when pack */
+/*
+ * cdbw_packs - the touched shards' records packed (all when touched is
+ * NULL) into pk[shard], read from the states in order: a full install of
+ * many shards then reads memory in order, a delta of a few only their
+ * records.  -1 when out of memory.
+ */
+static int cdbw_packs(const struct state *const *states, size_t n,
+		      const uint8_t *const *sel, unsigned shards,
+		      const unsigned char *touched, struct cdbw_pack *pk,
+		      struct err *err)
+{
+	struct cdbw_pack_run run;
+	unsigned h, ntouched = 0;
+
+	memset(pk, 0, shards * sizeof(*pk));
+	run.states = states;
+	run.n = n;
+	run.sel = sel;
+	run.shards = shards;
+	run.touched = touched;
+	run.pk = pk;
+	run.nfew = 0;
+	for (h = 0; h < shards; h++)
+		if (touched != NULL && touched[h] && ntouched++ < CDBW_PACK_FEW)
+			run.few[run.nfew++] = h;
+	if (touched != NULL && ntouched <= CDBW_PACK_FEW)
+		thread_for(run.nfew, cdbw_pack_few, &run);
+	else
+		thread_for(CDBW_PACK_GROUPS, cdbw_pack_group, &run);
+	for (h = 0; h < shards; h++)
+		if (pk[h].failed)
+			return err_set(err, "out of memory (packing shard %u)",
+				       h);
+	return 0;
+}
+
+/* cdbw_packs_free - what cdbw_packs() made */
+static void cdbw_packs_free(struct cdbw_pack *pk, unsigned shards)
+{
+	unsigned h;
+
+	for (h = 0; pk != NULL && h < shards; h++)
+		free(pk[h].buf);
+	free(pk);
+}
+
+/* cdbw_job_init - the expected size of job j, packed when pk */
 static int cdbw_job_init(struct cdbw_job *j, const struct state *const *states,
 			 size_t n, const uint8_t *const *sel,
-			 const unsigned char *pack, const size_t *off,
-			 const size_t *len, const size_t *nrec, uint64_t limit,
+			 const struct cdbw_pack *pk, uint64_t limit,
 			 const char *name, struct err *err)
 {
-	if (pack != NULL && j->kind == CDBW_K_RECIPIENTS && j->shard >= 0)
-		return cdbw_expect_init_pack(&j->e, pack + off[j->shard],
-					     len[j->shard], nrec[j->shard],
-					     limit, name, err);
+	if (pk != NULL && j->kind == CDBW_K_RECIPIENTS && j->shard >= 0)
+		return cdbw_expect_init_pack(
+		    &j->e, pk[j->shard].buf, pk[j->shard].len,
+		    pk[j->shard].nrec, limit, name, err);
 	return cdbw_expect_init_sel(&j->e, states, n, j->kind, sel, j->shard,
 				    limit, name, err);
 }
@@ -418,8 +472,9 @@ struct cdbw_run {
 };
 
 /*
- * cdbw_build_job - job m written to its temporary file, validated and
- * synced (closed: at most one file per thread is open at a time)
+ * cdbw_build_job - job m written to its temporary file and validated, its
+ * writeback started; it stays open for cdbw_sync_job (a plan's maps are
+ * open at once: at most CDBW_SHARDS_MAX + 3 files)
  */
 static void cdbw_build_job(void *arg, size_t m)
 {
@@ -438,9 +493,19 @@ static void cdbw_build_job(void *arg, size_t m)
 	    cdbw_build(&j->af, &j->e, &j->err) < 0)
 		return;
 	cdbw_expect_free(&j->e);
-	if (atomic_sync(&j->af, &j->err) < 0)
-		return;
+	/* the disk writes it while the next maps are built */
+	(void)sync_file_range(j->af.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	j->rc = 0;
+}
+
+/* cdbw_sync_job - job m's file on disk (and closed) */
+static void cdbw_sync_job(void *arg, size_t m)
+{
+	const struct cdbw_run *run = arg;
+	struct cdbw_job *j = &run->j[m];
+
+	if (j->rc == 0 && atomic_sync(&j->af, &j->err) < 0)
+		j->rc = -1;
 }
 
 /* cdbw_sels_free - what cdbw_sels() computed */
@@ -462,9 +527,7 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	struct cdbw_job *j = NULL;
 	const uint8_t *const *sel;
 	uint8_t **own = NULL;
-	unsigned char *pack = NULL;
-	size_t off[CDBW_SHARDS_MAX], plen[CDBW_SHARDS_MAX],
-	    pnrec[CDBW_SHARDS_MAX];
+	struct cdbw_pack *pk = NULL;
 	struct cdbw_run run;
 	size_t nj = 0, m;
 	int rc = -1;
@@ -475,24 +538,33 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	if (plan->shards > 1 && n > 0 && sel == NULL)
 		goto out;
 	if (plan->shards > 1 && n > 0 &&
-	    (pack = cdbw_packs(states, n, sel, plan->shards, plan->touched, off,
-			       plen, pnrec, err)) == NULL)
+	    ((pk = calloc(plan->shards, sizeof(*pk))) == NULL ||
+	     cdbw_packs(states, n, sel, plan->shards, plan->touched, pk, err) <
+		 0)) {
+		if (pk == NULL)
+			err_sys(err, "malloc");
 		goto out;
+	}
 	/* the format's limit, before anything is written */
 	for (m = 0; m < nj; m++) {
 		char name[80];
 
 		snprintf(name, sizeof(name), "%s.cdb", j[m].name);
-		if (cdbw_job_init(&j[m], states, n, sel, pack, off, plen, pnrec,
-				  limit, name, err) < 0) {
+		if (cdbw_job_init(&j[m], states, n, sel, pk, limit, name, err) <
+		    0) {
 			rc = -2;
 			goto out;
 		}
 	}
-	/* every map built, validated and synced, spread over the cores */
+	/*
+	 * Every map built and validated, spread over the cores, then every
+	 * one synced: the disk writes each map back while the next ones are
+	 * built, so the fsyncs wait only for what is left.
+	 */
 	run.j = j;
 	run.dir = dir;
 	thread_for(nj, cdbw_build_job, &run);
+	thread_for(nj, cdbw_sync_job, &run);
 	/* a failure is named as a build in reverse rename order would */
 	for (m = nj; m-- > 0;)
 		if (j[m].rc < 0) {
@@ -530,7 +602,7 @@ out:
 		atomic_abort(&j[m].af);
 		cdbw_expect_free(&j[m].e);
 	}
-	free(pack);
+	cdbw_packs_free(pk, plan->shards);
 	free(j);
 	cdbw_sels_free(own, n);
 	return rc;
@@ -543,9 +615,7 @@ int cdbw_verify_plan(const struct state *const *states, size_t n,
 	struct cdbw_job *j = NULL;
 	const uint8_t *const *sel;
 	uint8_t **own = NULL;
-	unsigned char *pack = NULL;
-	size_t off[CDBW_SHARDS_MAX], plen[CDBW_SHARDS_MAX],
-	    pnrec[CDBW_SHARDS_MAX];
+	struct cdbw_pack *pk = NULL;
 	char path[4096];
 	size_t nj = 0, m;
 	int fd, k, rc = -1;
@@ -556,17 +626,20 @@ int cdbw_verify_plan(const struct state *const *states, size_t n,
 	if (plan->shards > 1 && n > 0 && sel == NULL)
 		goto out;
 	if (plan->shards > 1 && n > 0 &&
-	    (pack = cdbw_packs(states, n, sel, plan->shards, NULL, off, plen,
-			       pnrec, err)) == NULL)
+	    ((pk = calloc(plan->shards, sizeof(*pk))) == NULL ||
+	     cdbw_packs(states, n, sel, plan->shards, NULL, pk, err) < 0)) {
+		if (pk == NULL)
+			err_sys(err, "malloc");
 		goto out;
+	}
 	for (m = nj; m-- > 0;) {
 		k = snprintf(path, sizeof(path), "%s/%s.cdb", dir, j[m].name);
 		if (k < 0 || (size_t)k >= sizeof(path)) {
 			err_set(err, "%s: directory name too long", dir);
 			goto out;
 		}
-		if (cdbw_job_init(&j[m], states, n, sel, pack, off, plen, pnrec,
-				  CDBW_LIMIT, path, err) < 0 ||
+		if (cdbw_job_init(&j[m], states, n, sel, pk, CDBW_LIMIT, path,
+				  err) < 0 ||
 		    cdbw_expect_fill(&j[m].e, path, err) < 0)
 			goto out;
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -583,7 +656,7 @@ int cdbw_verify_plan(const struct state *const *states, size_t n,
 out:
 	for (m = 0; m < nj; m++)
 		cdbw_expect_free(&j[m].e);
-	free(pack);
+	cdbw_packs_free(pk, plan->shards);
 	free(j);
 	cdbw_sels_free(own, n);
 	return rc;
