@@ -31,6 +31,7 @@
 
 #include "atomic.h"
 #include "cdbw_impl.h"
+#include "selwalk.h"
 #include "thread.h"
 
 static const char *const cdbw_names[CDBW_NMAPS] = {
@@ -275,18 +276,6 @@ oom:
 	return NULL;
 }
 
-/* a delta touching this few shards finds their records with memchr */
-#define CDBW_PACK_FEW 8
-/* records found per memchr batch, and how far ahead their keys are read */
-#define CDBW_PACK_BATCH 256
-#define CDBW_PACK_AHEAD 8
-/*
- * More shards are packed in this many groups (shard h in group h %
- * GROUPS), each in one pass over the states in order, the groups spread
- * over the cores
- */
-#define CDBW_PACK_GROUPS 4
-
 /* one shard's records packed: a length octet and the key, each */
 struct cdbw_pack {
 	unsigned char *buf;
@@ -294,26 +283,41 @@ struct cdbw_pack {
 	int failed; /* out of memory */
 };
 
-/* the packs of one plan, for thread_for() */
+/* the packs of one plan, for selwalk() */
 struct cdbw_pack_run {
 	const struct state *const *states;
 	size_t n;
-	const uint8_t *const *sel;
 	unsigned shards;
-	const unsigned char *touched;
 	struct cdbw_pack *pk; /* one per shard */
-	unsigned few[CDBW_PACK_FEW], nfew;
 };
 
-/* cdbw_pack_rec - recipient i of st onto pack pk */
-static void cdbw_pack_rec(const struct state *st, size_t i,
-			  struct cdbw_pack *pk)
+/* cdbw_pack_begin - pack h empty, with room for about a shard */
+static void cdbw_pack_begin(void *arg, unsigned h)
 {
+	const struct cdbw_pack_run *run = arg;
+	struct cdbw_pack *pk = &run->pk[h];
+	size_t i, text = 0;
+
+	for (i = 0; i < run->n; i++)
+		text += state_text_size(run->states[i]);
+	/* a record's line ("R ", key, newline) is longer than its pack */
+	pk->cap = text / run->shards + text / run->shards / 4 + 4096;
+	pk->buf = malloc(pk->cap);
+	pk->failed = pk->buf == NULL;
+	if (pk->failed)
+		pk->cap = 0;
+}
+
+/* cdbw_pack_each - recipient i of state s onto pack h */
+static void cdbw_pack_each(void *arg, unsigned h, size_t s, size_t i)
+{
+	const struct cdbw_pack_run *run = arg;
+	struct cdbw_pack *pk = &run->pk[h];
 	const char *k;
 	size_t klen, cap;
 	unsigned char *nb;
 
-	state_recipient(st, i, &k, &klen);
+	state_recipient(run->states[s], i, &k, &klen);
 	if (1 + klen > pk->cap - pk->len) {
 		cap = 2 * pk->cap + 1 + klen;
 		if (pk->failed || (nb = realloc(pk->buf, cap)) == NULL) {
@@ -329,111 +333,53 @@ static void cdbw_pack_rec(const struct state *st, size_t i,
 	pk->nrec++;
 }
 
-/* cdbw_pack_start - an empty pack with room for about a shard of st */
-static void cdbw_pack_start(const struct cdbw_pack_run *run,
-			    struct cdbw_pack *pk)
-{
-	size_t i, text = 0;
-
-	for (i = 0; i < run->n; i++)
-		text += state_text_size(run->states[i]);
-	/* a record's line ("R ", key, newline) is longer than its pack */
-	pk->cap = text / run->shards + text / run->shards / 4 + 4096;
-	pk->buf = malloc(pk->cap);
-	pk->failed = pk->buf == NULL;
-	if (pk->failed)
-		pk->cap = 0;
-}
-
-/*
- * cdbw_pack_few - the i-th of a few touched shards: its records found by
- * memchr in each state's sel a batch at a time, each key prefetched a few
- * records ahead (a shard's records lie all over the state)
- */
-static void cdbw_pack_few(void *arg, size_t f)
+/* cdbw_pack_prefetch - recipient i of state s will be packed soon */
+static void cdbw_pack_prefetch(void *arg, size_t s, size_t i, int far)
 {
 	const struct cdbw_pack_run *run = arg;
-	unsigned h = run->few[f];
-	struct cdbw_pack *pk = &run->pk[h];
-	size_t idx[CDBW_PACK_BATCH], n, j, klen, s;
-	const char *k;
 
-	cdbw_pack_start(run, pk);
-	for (s = 0; s < run->n; s++) {
-		const struct state *st = run->states[s];
-		const uint8_t *sel = run->sel[s], *p = sel;
-		const uint8_t *end = sel + state_recipient_count(st);
-
-		while (p != NULL && p < end) {
-			for (n = 0;
-			     n < CDBW_PACK_BATCH && p < end &&
-			     (p = memchr(p, (int)h, (size_t)(end - p))) != NULL;
-			     p++)
-				idx[n++] = (size_t)(p - sel);
-			for (j = 0; j < n; j++) {
-				if (j + CDBW_PACK_AHEAD < n) {
-					state_recipient(
-					    st, idx[j + CDBW_PACK_AHEAD], &k,
-					    &klen);
-					__builtin_prefetch(k);
-				}
-				cdbw_pack_rec(st, idx[j], pk);
-			}
-		}
-	}
+	state_prefetch(run->states[s], i, far);
 }
 
-/* cdbw_pack_group - the touched shards of group g, in one pass */
-static void cdbw_pack_group(void *arg, size_t g)
+/* cdbw_pack_end - nothing is left to do for a pack */
+static void cdbw_pack_end(void *arg, unsigned h)
 {
-	const struct cdbw_pack_run *run = arg;
-	size_t s, i, cnt;
-	unsigned h;
-
-	for (h = (unsigned)g; h < run->shards; h += CDBW_PACK_GROUPS)
-		if (run->touched == NULL || run->touched[h])
-			cdbw_pack_start(run, &run->pk[h]);
-	for (s = 0; s < run->n; s++) {
-		cnt = state_recipient_count(run->states[s]);
-		for (i = 0; i < cnt; i++) {
-			h = run->sel[s][i];
-			if (h % CDBW_PACK_GROUPS != g ||
-			    (run->touched != NULL && !run->touched[h]))
-				continue;
-			cdbw_pack_rec(run->states[s], i, &run->pk[h]);
-		}
-	}
+	(void)arg;
+	(void)h;
 }
 
 /*
  * cdbw_packs - the touched shards' records packed (all when touched is
- * NULL) into pk[shard], read from the states in order: a full install of
- * many shards then reads memory in order, a delta of a few only their
- * records.  -1 when out of memory.
+ * NULL) into pk[shard], by a walk of those shards (selwalk.h): a full
+ * install of many shards reads the states in order, a delta of a few only
+ * their records.  -1 when out of memory.
  */
 static int cdbw_packs(const struct state *const *states, size_t n,
 		      const uint8_t *const *sel, unsigned shards,
 		      const unsigned char *touched, struct cdbw_pack *pk,
 		      struct err *err)
 {
-	struct cdbw_pack_run run;
-	unsigned h, ntouched = 0;
+	struct cdbw_pack_run run = {states, n, shards, pk};
+	struct selwalk w = {.sel = sel,
+			    .n = n,
+			    .shards = shards,
+			    .want = touched,
+			    .begin = cdbw_pack_begin,
+			    .each = cdbw_pack_each,
+			    .end = cdbw_pack_end,
+			    .prefetch = cdbw_pack_prefetch,
+			    .arg = &run};
+	size_t *cnt, s;
+	unsigned h;
 
 	memset(pk, 0, shards * sizeof(*pk));
-	run.states = states;
-	run.n = n;
-	run.sel = sel;
-	run.shards = shards;
-	run.touched = touched;
-	run.pk = pk;
-	run.nfew = 0;
-	for (h = 0; h < shards; h++)
-		if (touched != NULL && touched[h] && ntouched++ < CDBW_PACK_FEW)
-			run.few[run.nfew++] = h;
-	if (touched != NULL && ntouched <= CDBW_PACK_FEW)
-		thread_for(run.nfew, cdbw_pack_few, &run);
-	else
-		thread_for(CDBW_PACK_GROUPS, cdbw_pack_group, &run);
+	if ((cnt = malloc((n > 0 ? n : 1) * sizeof(*cnt))) == NULL)
+		return err_set(err, "out of memory");
+	for (s = 0; s < n; s++)
+		cnt[s] = state_recipient_count(states[s]);
+	w.cnt = cnt;
+	selwalk(&w);
+	free(cnt);
 	for (h = 0; h < shards; h++)
 		if (pk[h].failed)
 			return err_set(err, "out of memory (packing shard %u)",
