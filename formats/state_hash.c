@@ -32,16 +32,12 @@
 #define STATE_HASH_STAGE 4096
 
 /*
- * In a sanitizer build (SAN=1, what CI runs the tests with) every hash
- * prepared from a predecessor is checked against a whole computation, and
- * a difference aborts, as a sanitizer report does.
+ * In a sanitizer build (STATE_SANITIZED, state_impl.h) every hash prepared
+ * from a predecessor is checked against a whole computation, and a
+ * difference aborts, as a sanitizer report does.
  */
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef STATE_SANITIZED
 #define STATE_HASH_CHECK 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STATE_HASH_CHECK 1
-#endif
 #endif
 
 struct state_hash_leaf {
