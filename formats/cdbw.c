@@ -554,6 +554,44 @@ out:
 	return rc;
 }
 
+/* the checks of one plan, for thread_for() */
+struct cdbw_verify_run {
+	struct cdbw_job *j;
+	const struct state *const *states;
+	size_t n;
+	const uint8_t *const *sel;
+	const struct cdbw_pack *pk;
+	const char *dir;
+};
+
+/* cdbw_verify_job - the live map of job m holds its expected records */
+static void cdbw_verify_job(void *arg, size_t m)
+{
+	const struct cdbw_verify_run *run = arg;
+	struct cdbw_job *j = &run->j[m];
+	char path[4096];
+	int fd, k;
+
+	j->rc = -1;
+	k = snprintf(path, sizeof(path), "%s/%s.cdb", run->dir, j->name);
+	if (k < 0 || (size_t)k >= sizeof(path)) {
+		err_set(&j->err, "%s: directory name too long", run->dir);
+		return;
+	}
+	if (cdbw_job_init(j, run->states, run->n, run->sel, run->pk, CDBW_LIMIT,
+			  path, &j->err) < 0 ||
+	    cdbw_expect_fill(&j->e, path, &j->err) < 0)
+		return;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		err_sys(&j->err, "open(%s)", path);
+		return;
+	}
+	k = cdbw_check(fd, path, &j->e, &j->err);
+	close(fd);
+	cdbw_expect_free(&j->e);
+	j->rc = k;
+}
+
 int cdbw_verify_plan(const struct state *const *states, size_t n,
 		     const char *dir, const struct cdbw_plan *plan,
 		     struct err *err)
@@ -562,9 +600,9 @@ int cdbw_verify_plan(const struct state *const *states, size_t n,
 	const uint8_t *const *sel;
 	uint8_t **own = NULL;
 	struct cdbw_pack *pk = NULL;
-	char path[4096];
+	struct cdbw_verify_run run;
 	size_t nj = 0, m;
-	int fd, k, rc = -1;
+	int rc = -1;
 
 	if ((j = cdbw_jobs(plan, 1, &nj, err)) == NULL)
 		goto out;
@@ -578,26 +616,15 @@ int cdbw_verify_plan(const struct state *const *states, size_t n,
 			err_sys(err, "malloc");
 		goto out;
 	}
-	for (m = nj; m-- > 0;) {
-		k = snprintf(path, sizeof(path), "%s/%s.cdb", dir, j[m].name);
-		if (k < 0 || (size_t)k >= sizeof(path)) {
-			err_set(err, "%s: directory name too long", dir);
+	/* every map checked, spread over the cores */
+	run = (struct cdbw_verify_run){j, states, n, sel, pk, dir};
+	thread_for(nj, cdbw_verify_job, &run);
+	/* a difference is named as a check in reverse rename order would */
+	for (m = nj; m-- > 0;)
+		if (j[m].rc < 0) {
+			*err = j[m].err;
 			goto out;
 		}
-		if (cdbw_job_init(&j[m], states, n, sel, pk, CDBW_LIMIT, path,
-				  err) < 0 ||
-		    cdbw_expect_fill(&j[m].e, path, err) < 0)
-			goto out;
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-			err_sys(err, "open(%s)", path);
-			goto out;
-		}
-		k = cdbw_check(fd, path, &j[m].e, err);
-		close(fd);
-		cdbw_expect_free(&j[m].e);
-		if (k < 0)
-			goto out;
-	}
 	rc = 0;
 out:
 	for (m = 0; m < nj; m++)
