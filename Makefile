@@ -39,10 +39,13 @@ OPT = -O1 -g -fno-omit-frame-pointer
 HARDEN = -fPIE
 endif
 
-# Speed knob, on by default; "make bench" builds it off to show what it
+# Speed knobs, on by default; "make bench" builds each off to show what it
 # saves: PARALLEL=0 runs every thread_for() loop (formats/thread.h: the
 # full install's parse, state hash and map builds) on one thread.
 PARALLEL ?= 1
+# PREFETCH=0: a walk of a few shards' records (selwalk.h: a delta's state
+# hash and map shards) does not fetch records ahead of their use.
+PREFETCH ?= 1
 
 PKGS_FORMATS = jansson libsodium libcdb icu-uc
 PKGS_KEYS = libsodium
@@ -53,7 +56,7 @@ pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1))
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN_FLAGS) \
-	-DMXSYNC_PARALLEL=$(PARALLEL) \
+	-DMXSYNC_PARALLEL=$(PARALLEL) -DMXSYNC_PREFETCH=$(PREFETCH) \
 	$(call pkg_cflags,$(sort $(PKGS_FORMATS) $(PKGS_SYNCD) $(PKGS_AGENT))) \
 	$(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SAN_FLAGS) $(LDFLAGS)
@@ -80,6 +83,7 @@ FORMATS_SRC = \
 	formats/atomic.c \
 	formats/fileio.c \
 	formats/thread.c \
+	formats/selwalk.c \
 	formats/cdbw.c \
 	formats/cdbw_check.c \
 	formats/cdblimit.c \

@@ -31,6 +31,7 @@
 
 #include "atomic.h"
 #include "cdbw_impl.h"
+#include "selwalk.h"
 #include "thread.h"
 
 static const char *const cdbw_names[CDBW_NMAPS] = {
@@ -275,138 +276,137 @@ oom:
 	return NULL;
 }
 
-/* a delta touching this few shards finds their records with memchr */
-#define CDBW_PACK_FEW 8
-/* records found per memchr batch, and how far ahead their keys are read */
-#define CDBW_PACK_BATCH 256
-#define CDBW_PACK_AHEAD 8
-
-/*
- * cdbw_pack_rec - count (buf NULL) or pack recipient i of st into shard h
- */
-static void cdbw_pack_rec(const struct state *st, size_t i, unsigned h,
-			  unsigned char *buf, size_t *len, size_t *nrec,
-			  size_t *at)
-{
-	const char *k;
-	size_t klen;
-
-	state_recipient(st, i, &k, &klen);
-	if (buf == NULL) {
-		len[h] += 1 + klen;
-		nrec[h]++;
-		return;
-	}
-	buf[at[h]] = (unsigned char)klen;
-	memcpy(buf + at[h] + 1, k, klen);
-	at[h] += 1 + klen;
-}
-
-/*
- * cdbw_pack_few - cdbw_pack_rec() of every recipient of st in shard h:
- * found by memchr in sel a batch at a time, each key prefetched a few
- * records ahead (a shard's records lie all over the state)
- */
-static void cdbw_pack_few(const struct state *st, const uint8_t *sel,
-			  size_t cnt, unsigned h, unsigned char *buf,
-			  size_t *len, size_t *nrec, size_t *at)
-{
-	const uint8_t *p = sel, *end = sel + cnt;
-	size_t idx[CDBW_PACK_BATCH], n, j, klen;
-	const char *k;
-
-	while (p != NULL && p < end) {
-		for (n = 0; n < CDBW_PACK_BATCH && p < end &&
-			    (p = memchr(p, (int)h, (size_t)(end - p))) != NULL;
-		     p++)
-			idx[n++] = (size_t)(p - sel);
-		for (j = 0; j < n; j++) {
-			if (j + CDBW_PACK_AHEAD < n) {
-				state_recipient(st, idx[j + CDBW_PACK_AHEAD],
-						&k, &klen);
-				__builtin_prefetch(k);
-			}
-			cdbw_pack_rec(st, idx[j], h, buf, len, nrec, at);
-		}
-	}
-}
-
-/*
- * cdbw_pack_pass - one pass of cdbw_packs(): count (buf NULL) or pack the
- * records of the touched shards (all when touched is NULL).  With only a
- * few shards touched (a delta), each one's records are found by memchr in
- * sel, so the pass costs the shard, not a test of every record.
- */
-static void cdbw_pack_pass(const struct state *const *states, size_t n,
-			   const uint8_t *const *sel, unsigned shards,
-			   const unsigned char *touched, unsigned char *buf,
-			   size_t *len, size_t *nrec, size_t *at)
-{
-	unsigned few[CDBW_PACK_FEW], nfew = 0, h, f;
-	size_t s, i, cnt;
-
-	for (h = 0; touched != NULL && h < shards && nfew <= CDBW_PACK_FEW; h++)
-		if (touched[h] && nfew++ < CDBW_PACK_FEW)
-			few[nfew - 1] = h;
-	for (s = 0; s < n; s++) {
-		cnt = state_recipient_count(states[s]);
-		if (touched != NULL && nfew <= CDBW_PACK_FEW) {
-			for (f = 0; f < nfew; f++)
-				cdbw_pack_few(states[s], sel[s], cnt, few[f],
-					      buf, len, nrec, at);
-			continue;
-		}
-		for (i = 0; i < cnt; i++) {
-			h = sel[s][i];
-			if (touched != NULL && !touched[h])
-				continue;
-			cdbw_pack_rec(states[s], i, h, buf, len, nrec, at);
-		}
-	}
-}
-
-/*
- * cdbw_packs - every shard's records packed (a length octet and the key),
- * in one sequential pass over the states instead of one strided pass per
- * shard: a full install of many shards then reads memory in order.
- * off[s], len[s], nrec[s] locate shard s in the returned buffer.
- */
-static unsigned char *cdbw_packs(const struct state *const *states, size_t n,
-				 const uint8_t *const *sel, unsigned shards,
-				 const unsigned char *touched, size_t *off,
-				 size_t *len, size_t *nrec, struct err *err)
-{
+/* one shard's records packed: a length octet and the key, each */
+struct cdbw_pack {
 	unsigned char *buf;
-	size_t total = 0, at[CDBW_SHARDS_MAX];
+	size_t len, cap, nrec;
+	int failed; /* out of memory */
+};
+
+/* the packs of one plan, for selwalk() */
+struct cdbw_pack_run {
+	const struct state *const *states;
+	size_t n;
+	unsigned shards;
+	struct cdbw_pack *pk; /* one per shard */
+};
+
+/* cdbw_pack_begin - pack h empty, with room for about a shard */
+static void cdbw_pack_begin(void *arg, unsigned h)
+{
+	const struct cdbw_pack_run *run = arg;
+	struct cdbw_pack *pk = &run->pk[h];
+	size_t i, text = 0;
+
+	for (i = 0; i < run->n; i++)
+		text += state_text_size(run->states[i]);
+	/* a record's line ("R ", key, newline) is longer than its pack */
+	pk->cap = text / run->shards + text / run->shards / 4 + 4096;
+	pk->buf = malloc(pk->cap);
+	pk->failed = pk->buf == NULL;
+	if (pk->failed)
+		pk->cap = 0;
+}
+
+/* cdbw_pack_each - recipient i of state s onto pack h */
+static void cdbw_pack_each(void *arg, unsigned h, size_t s, size_t i)
+{
+	const struct cdbw_pack_run *run = arg;
+	struct cdbw_pack *pk = &run->pk[h];
+	const char *k;
+	size_t klen, cap;
+	unsigned char *nb;
+
+	state_recipient(run->states[s], i, &k, &klen);
+	if (1 + klen > pk->cap - pk->len) {
+		cap = 2 * pk->cap + 1 + klen;
+		if (pk->failed || (nb = realloc(pk->buf, cap)) == NULL) {
+			pk->failed = 1;
+			return;
+		}
+		pk->buf = nb;
+		pk->cap = cap;
+	}
+	pk->buf[pk->len] = (unsigned char)klen;
+	memcpy(pk->buf + pk->len + 1, k, klen);
+	pk->len += 1 + klen;
+	pk->nrec++;
+}
+
+/* cdbw_pack_prefetch - recipient i of state s will be packed soon */
+static void cdbw_pack_prefetch(void *arg, size_t s, size_t i, int far)
+{
+	const struct cdbw_pack_run *run = arg;
+
+	state_prefetch(run->states[s], i, far);
+}
+
+/* cdbw_pack_end - nothing is left to do for a pack */
+static void cdbw_pack_end(void *arg, unsigned h)
+{
+	(void)arg;
+	(void)h;
+}
+
+/*
+ * cdbw_packs - the touched shards' records packed (all when touched is
+ * NULL) into pk[shard], by a walk of those shards (selwalk.h): a full
+ * install of many shards reads the states in order, a delta of a few only
+ * their records.  -1 when out of memory.
+ */
+static int cdbw_packs(const struct state *const *states, size_t n,
+		      const uint8_t *const *sel, unsigned shards,
+		      const unsigned char *touched, struct cdbw_pack *pk,
+		      struct err *err)
+{
+	struct cdbw_pack_run run = {states, n, shards, pk};
+	struct selwalk w = {.sel = sel,
+			    .n = n,
+			    .shards = shards,
+			    .want = touched,
+			    .begin = cdbw_pack_begin,
+			    .each = cdbw_pack_each,
+			    .end = cdbw_pack_end,
+			    .prefetch = cdbw_pack_prefetch,
+			    .arg = &run};
+	size_t *cnt, s;
 	unsigned h;
 
-	memset(len, 0, shards * sizeof(*len));
-	memset(nrec, 0, shards * sizeof(*nrec));
-	cdbw_pack_pass(states, n, sel, shards, touched, NULL, len, nrec, NULL);
-	for (h = 0; h < shards; h++) {
-		off[h] = at[h] = total;
-		total += len[h];
-	}
-	buf = malloc(total > 0 ? total : 1);
-	if (buf == NULL) {
-		err_set(err, "out of memory (%zu octets of shards)", total);
-		return NULL;
-	}
-	cdbw_pack_pass(states, n, sel, shards, touched, buf, len, nrec, at);
-	return buf;
+	memset(pk, 0, shards * sizeof(*pk));
+	if ((cnt = malloc((n > 0 ? n : 1) * sizeof(*cnt))) == NULL)
+		return err_set(err, "out of memory");
+	for (s = 0; s < n; s++)
+		cnt[s] = state_recipient_count(states[s]);
+	w.cnt = cnt;
+	selwalk(&w);
+	free(cnt);
+	for (h = 0; h < shards; h++)
+		if (pk[h].failed)
+			return err_set(err, "out of memory (packing shard %u)",
+				       h);
+	return 0;
 }
 
-/* cdbw_job_init - the expected size of job j, packed when pack */
+/* cdbw_packs_free - what cdbw_packs() made */
+static void cdbw_packs_free(struct cdbw_pack *pk, unsigned shards)
+{
+	unsigned h;
+
+	for (h = 0; pk != NULL && h < shards; h++)
+		free(pk[h].buf);
+	free(pk);
+}
+
+/* cdbw_job_init - the expected size of job j, packed when pk */
 static int cdbw_job_init(struct cdbw_job *j, const struct state *const *states,
 			 size_t n, const uint8_t *const *sel,
-			 const unsigned char *pack, const size_t *off,
-			 const size_t *len, const size_t *nrec, uint64_t limit,
+			 const struct cdbw_pack *pk, uint64_t limit,
 			 const char *name, struct err *err)
 {
-	if (pack != NULL && j->kind == CDBW_K_RECIPIENTS && j->shard >= 0)
-		return cdbw_expect_init_pack(&j->e, pack + off[j->shard],
-					     len[j->shard], nrec[j->shard],
-					     limit, name, err);
+	if (pk != NULL && j->kind == CDBW_K_RECIPIENTS && j->shard >= 0)
+		return cdbw_expect_init_pack(
+		    &j->e, pk[j->shard].buf, pk[j->shard].len,
+		    pk[j->shard].nrec, limit, name, err);
 	return cdbw_expect_init_sel(&j->e, states, n, j->kind, sel, j->shard,
 				    limit, name, err);
 }
@@ -418,8 +418,9 @@ struct cdbw_run {
 };
 
 /*
- * cdbw_build_job - job m written to its temporary file, validated and
- * synced (closed: at most one file per thread is open at a time)
+ * cdbw_build_job - job m written to its temporary file and validated, its
+ * writeback started; it stays open for cdbw_sync_job (a plan's maps are
+ * open at once: at most CDBW_SHARDS_MAX + 3 files)
  */
 static void cdbw_build_job(void *arg, size_t m)
 {
@@ -438,9 +439,19 @@ static void cdbw_build_job(void *arg, size_t m)
 	    cdbw_build(&j->af, &j->e, &j->err) < 0)
 		return;
 	cdbw_expect_free(&j->e);
-	if (atomic_sync(&j->af, &j->err) < 0)
-		return;
+	/* the disk writes it while the next maps are built */
+	(void)sync_file_range(j->af.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	j->rc = 0;
+}
+
+/* cdbw_sync_job - job m's file on disk (and closed) */
+static void cdbw_sync_job(void *arg, size_t m)
+{
+	const struct cdbw_run *run = arg;
+	struct cdbw_job *j = &run->j[m];
+
+	if (j->rc == 0 && atomic_sync(&j->af, &j->err) < 0)
+		j->rc = -1;
 }
 
 /* cdbw_sels_free - what cdbw_sels() computed */
@@ -462,9 +473,7 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	struct cdbw_job *j = NULL;
 	const uint8_t *const *sel;
 	uint8_t **own = NULL;
-	unsigned char *pack = NULL;
-	size_t off[CDBW_SHARDS_MAX], plen[CDBW_SHARDS_MAX],
-	    pnrec[CDBW_SHARDS_MAX];
+	struct cdbw_pack *pk = NULL;
 	struct cdbw_run run;
 	size_t nj = 0, m;
 	int rc = -1;
@@ -475,24 +484,33 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	if (plan->shards > 1 && n > 0 && sel == NULL)
 		goto out;
 	if (plan->shards > 1 && n > 0 &&
-	    (pack = cdbw_packs(states, n, sel, plan->shards, plan->touched, off,
-			       plen, pnrec, err)) == NULL)
+	    ((pk = calloc(plan->shards, sizeof(*pk))) == NULL ||
+	     cdbw_packs(states, n, sel, plan->shards, plan->touched, pk, err) <
+		 0)) {
+		if (pk == NULL)
+			err_sys(err, "malloc");
 		goto out;
+	}
 	/* the format's limit, before anything is written */
 	for (m = 0; m < nj; m++) {
 		char name[80];
 
 		snprintf(name, sizeof(name), "%s.cdb", j[m].name);
-		if (cdbw_job_init(&j[m], states, n, sel, pack, off, plen, pnrec,
-				  limit, name, err) < 0) {
+		if (cdbw_job_init(&j[m], states, n, sel, pk, limit, name, err) <
+		    0) {
 			rc = -2;
 			goto out;
 		}
 	}
-	/* every map built, validated and synced, spread over the cores */
+	/*
+	 * Every map built and validated, spread over the cores, then every
+	 * one synced: the disk writes each map back while the next ones are
+	 * built, so the fsyncs wait only for what is left.
+	 */
 	run.j = j;
 	run.dir = dir;
 	thread_for(nj, cdbw_build_job, &run);
+	thread_for(nj, cdbw_sync_job, &run);
 	/* a failure is named as a build in reverse rename order would */
 	for (m = nj; m-- > 0;)
 		if (j[m].rc < 0) {
@@ -530,10 +548,48 @@ out:
 		atomic_abort(&j[m].af);
 		cdbw_expect_free(&j[m].e);
 	}
-	free(pack);
+	cdbw_packs_free(pk, plan->shards);
 	free(j);
 	cdbw_sels_free(own, n);
 	return rc;
+}
+
+/* the checks of one plan, for thread_for() */
+struct cdbw_verify_run {
+	struct cdbw_job *j;
+	const struct state *const *states;
+	size_t n;
+	const uint8_t *const *sel;
+	const struct cdbw_pack *pk;
+	const char *dir;
+};
+
+/* cdbw_verify_job - the live map of job m holds its expected records */
+static void cdbw_verify_job(void *arg, size_t m)
+{
+	const struct cdbw_verify_run *run = arg;
+	struct cdbw_job *j = &run->j[m];
+	char path[4096];
+	int fd, k;
+
+	j->rc = -1;
+	k = snprintf(path, sizeof(path), "%s/%s.cdb", run->dir, j->name);
+	if (k < 0 || (size_t)k >= sizeof(path)) {
+		err_set(&j->err, "%s: directory name too long", run->dir);
+		return;
+	}
+	if (cdbw_job_init(j, run->states, run->n, run->sel, run->pk, CDBW_LIMIT,
+			  path, &j->err) < 0 ||
+	    cdbw_expect_fill(&j->e, path, &j->err) < 0)
+		return;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		err_sys(&j->err, "open(%s)", path);
+		return;
+	}
+	k = cdbw_check(fd, path, &j->e, &j->err);
+	close(fd);
+	cdbw_expect_free(&j->e);
+	j->rc = k;
 }
 
 int cdbw_verify_plan(const struct state *const *states, size_t n,
@@ -543,12 +599,10 @@ int cdbw_verify_plan(const struct state *const *states, size_t n,
 	struct cdbw_job *j = NULL;
 	const uint8_t *const *sel;
 	uint8_t **own = NULL;
-	unsigned char *pack = NULL;
-	size_t off[CDBW_SHARDS_MAX], plen[CDBW_SHARDS_MAX],
-	    pnrec[CDBW_SHARDS_MAX];
-	char path[4096];
+	struct cdbw_pack *pk = NULL;
+	struct cdbw_verify_run run;
 	size_t nj = 0, m;
-	int fd, k, rc = -1;
+	int rc = -1;
 
 	if ((j = cdbw_jobs(plan, 1, &nj, err)) == NULL)
 		goto out;
@@ -556,34 +610,26 @@ int cdbw_verify_plan(const struct state *const *states, size_t n,
 	if (plan->shards > 1 && n > 0 && sel == NULL)
 		goto out;
 	if (plan->shards > 1 && n > 0 &&
-	    (pack = cdbw_packs(states, n, sel, plan->shards, NULL, off, plen,
-			       pnrec, err)) == NULL)
+	    ((pk = calloc(plan->shards, sizeof(*pk))) == NULL ||
+	     cdbw_packs(states, n, sel, plan->shards, NULL, pk, err) < 0)) {
+		if (pk == NULL)
+			err_sys(err, "malloc");
 		goto out;
-	for (m = nj; m-- > 0;) {
-		k = snprintf(path, sizeof(path), "%s/%s.cdb", dir, j[m].name);
-		if (k < 0 || (size_t)k >= sizeof(path)) {
-			err_set(err, "%s: directory name too long", dir);
-			goto out;
-		}
-		if (cdbw_job_init(&j[m], states, n, sel, pack, off, plen, pnrec,
-				  CDBW_LIMIT, path, err) < 0 ||
-		    cdbw_expect_fill(&j[m].e, path, err) < 0)
-			goto out;
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-			err_sys(err, "open(%s)", path);
-			goto out;
-		}
-		k = cdbw_check(fd, path, &j[m].e, err);
-		close(fd);
-		cdbw_expect_free(&j[m].e);
-		if (k < 0)
-			goto out;
 	}
+	/* every map checked, spread over the cores */
+	run = (struct cdbw_verify_run){j, states, n, sel, pk, dir};
+	thread_for(nj, cdbw_verify_job, &run);
+	/* a difference is named as a check in reverse rename order would */
+	for (m = nj; m-- > 0;)
+		if (j[m].rc < 0) {
+			*err = j[m].err;
+			goto out;
+		}
 	rc = 0;
 out:
 	for (m = 0; m < nj; m++)
 		cdbw_expect_free(&j[m].e);
-	free(pack);
+	cdbw_packs_free(pk, plan->shards);
 	free(j);
 	cdbw_sels_free(own, n);
 	return rc;

@@ -5,11 +5,11 @@
  * checks each change line (syntax, order, folding, presence in the base,
  * found by binary search) and hands the changes to state_splice(), which
  * builds the result by copying the base's text between changes in whole
- * runs: the base is a verified canonical state, so only the changed records
- * and the recipients' domains are checked again.  The result's hash is then
- * compared with the signed one; when the base keeps its hash leaves
- * (state_hash_prepare) the result inherits them and only the leaves of the
- * touched shards are rehashed.  No step allocates per record.
+ * runs (in pieces, on every core): the base is a verified canonical state, so
+ * only the changed records and the recipients' domains are checked again.  The
+ * result's hash is then compared with the signed one; when the base keeps its
+ * hash leaves (state_hash_prepare) the result inherits them and only the leaves
+ * of the touched shards are rehashed.  No step allocates per record.
  *
  * Failures return -1 (NULL) with "delta line N: ..." for a malformed or
  * inapplicable delta, "delta base hash mismatch: ..." and "delta result hash
@@ -27,6 +27,7 @@
 #include "manifest.h"
 #include "norm.h"
 #include "state_impl.h"
+#include "thread.h"
 
 /* delta_put - append "<head><key>[ <val>]\n" (a state or a change line) */
 static int delta_put(struct buf *out, const char *head, const char *key,
@@ -191,18 +192,101 @@ static int delta_splice_check(const struct state *base,
 }
 
 /*
+ * The base's lines between edits are copied after the edits are checked
+ * and written, in pieces of at most DELTA_PIECE records spread over the
+ * cores (thread_for): one piece is its records' text, index entries
+ * (moved by the run's shift) and hash shards.
+ */
+#define DELTA_PIECE 65536
+
+struct delta_piece {
+	char type;
+	size_t a, b;	   /* base records [a, b) of the section */
+	size_t from, to;   /* their text in the base */
+	size_t pos, rn;	   /* where text and records go in the result */
+	size_t shift_from; /* the run's first text offset in the base */
+	size_t shift_pos;  /* ... and in the result */
+};
+
+struct delta_copies {
+	const struct state *base;
+	struct state *res;
+	struct delta_piece *p;
+	size_t n, cap;
+};
+
+/*
+ * delta_copy_add - base records [done, upto) of section type, text [from,
+ * to), to go to text pos and record rn of the result, as pieces
+ */
+static int delta_copy_add(struct delta_copies *cp, char type, size_t done,
+			  size_t upto, size_t from, size_t to, size_t pos,
+			  size_t rn, struct err *err)
+{
+	const struct state_index *bix =
+	    type == 'D' ? &cp->base->dom : &cp->base->rcpt;
+	struct delta_piece *q;
+	size_t a;
+
+	for (a = done; a < upto; a += DELTA_PIECE) {
+		if (cp->n == cp->cap) {
+			size_t cap = cp->cap ? 2 * cp->cap : 16;
+
+			q = realloc(cp->p, cap * sizeof(*q));
+			if (q == NULL)
+				return err_set(err, "out of memory");
+			cp->p = q;
+			cp->cap = cap;
+		}
+		q = &cp->p[cp->n++];
+		q->type = type;
+		q->a = a;
+		q->b = upto - a > DELTA_PIECE ? a + DELTA_PIECE : upto;
+		q->from = a == done ? from : delta_line_start(&bix->rec[a]);
+		q->to = q->b == upto ? to : delta_line_start(&bix->rec[q->b]);
+		q->pos = pos + (q->from - from);
+		q->rn = rn + (a - done);
+		q->shift_from = from;
+		q->shift_pos = pos;
+	}
+	return 0;
+}
+
+/* delta_copy_one - piece i of the copies */
+static void delta_copy_one(void *arg, size_t i)
+{
+	const struct delta_copies *cp = arg;
+	const struct delta_piece *q = &cp->p[i];
+	const struct state *base = cp->base;
+	struct state *res = cp->res;
+	const struct state_index *bix =
+	    q->type == 'D' ? &base->dom : &base->rcpt;
+	struct state_rec *r =
+	    (q->type == 'D' ? res->dom.rec : res->rcpt.rec) + q->rn;
+	size_t k, n = q->b - q->a;
+
+	memcpy(res->arena + q->pos, base->arena + q->from, q->to - q->from);
+	if (q->type == 'R' && res->hsel != NULL)
+		memcpy(res->hsel + q->rn, base->hsel + q->a, n);
+	memcpy(r, &bix->rec[q->a], n * sizeof(*r));
+	for (k = 0; k < n; k++)
+		r[k].off = (uint32_t)(r[k].off - q->shift_from + q->shift_pos);
+}
+
+/*
  * delta_splice_section - write one section (D or R lines) of the result:
- * runs of base lines copied whole, their index entries moved by the run's
- * shift, edits checked and applied.  *pos and *ei advance.
+ * runs of base lines noted in cp to be copied whole (their index entries
+ * moved by the run's shift), edits checked and applied.  *pos and *ei
+ * advance.
  */
 static int delta_splice_section(const struct state *base, struct state *res,
 				char type, const struct delta_edit *ed,
 				size_t n, size_t *ei, size_t *pos,
-				struct err *err)
+				struct delta_copies *cp, struct err *err)
 {
 	const struct state_index *bix = type == 'D' ? &base->dom : &base->rcpt;
 	struct state_index *rix = type == 'D' ? &res->dom : &res->rcpt;
-	size_t done = 0, upto, from, to, k, len;
+	size_t done = 0, upto, from, to, len;
 	const char *prev = NULL;
 	size_t prevlen = 0;
 	struct state_rec *r;
@@ -225,15 +309,9 @@ static int delta_splice_section(const struct state *base, struct state *res,
 			    upto - done > rix->cap - rix->n)
 				return err_set(err, "edit %zu: out of order",
 					       *ei);
-			memcpy(res->arena + *pos, base->arena + from,
-			       to - from);
-			if (type == 'R' && res->hsel != NULL)
-				memcpy(res->hsel + rix->n, base->hsel + done,
-				       upto - done);
-			r = &rix->rec[rix->n];
-			memcpy(r, &bix->rec[done], (upto - done) * sizeof(*r));
-			for (k = 0; k < upto - done; k++)
-				r[k].off = (uint32_t)(r[k].off - from + *pos);
+			if (delta_copy_add(cp, type, done, upto, from, to, *pos,
+					   rix->n, err) < 0)
+				return -1;
 			rix->n += upto - done;
 			*pos += to - from;
 			prev = state_key(base, &bix->rec[upto - 1]);
@@ -340,6 +418,7 @@ struct state *delta_splice(const struct state *base,
 			   struct err *err)
 {
 	struct state *res = NULL;
+	struct delta_copies cp = {NULL, NULL, NULL, 0, 0};
 	size_t i, len = base->canon_len, nd = base->dom.n, nr = base->rcpt.n;
 	size_t pos = 0, ei = 0;
 	uint64_t mask = 0;
@@ -409,13 +488,20 @@ struct state *delta_splice(const struct state *base,
 			else
 				domains = 1;
 	}
-	if (delta_splice_section(base, res, 'D', ed, n, &ei, &pos, err) < 0 ||
-	    delta_splice_section(base, res, 'R', ed, n, &ei, &pos, err) < 0)
+	cp.base = base;
+	cp.res = res;
+	if (delta_splice_section(base, res, 'D', ed, n, &ei, &pos, &cp, err) <
+		0 ||
+	    delta_splice_section(base, res, 'R', ed, n, &ei, &pos, &cp, err) <
+		0)
 		goto fail;
 	if (ei != n || pos != len || res->dom.n != nd || res->rcpt.n != nr) {
 		err_set(err, "edit %zu: out of order", ei);
 		goto fail;
 	}
+	thread_for(cp.n, delta_copy_one, &cp);
+	free(cp.p);
+	cp.p = NULL;
 	res->len = res->cap = res->canon_len = len;
 	res->finished = 1;
 	if (delta_splice_domains_ok(res, gone, ed, n, err) < 0)
@@ -427,6 +513,7 @@ struct state *delta_splice(const struct state *base,
 		    domains, mask);
 	return res;
 fail:
+	free(cp.p);
 	state_free(res);
 	return NULL;
 }

@@ -389,12 +389,13 @@ int norm_address_ascii(const char *in, size_t len, char *out, size_t outsize,
 {
 	size_t i, at = len, first_at = len, dots = 0, dlen;
 
-	if (len > NORM_ADDRESS_MAX || len >= outsize)
+	if (len > NORM_ADDRESS_MAX || (out != NULL && len >= outsize))
 		return 0;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
 
-		if (c < 0x21 || c > 0x7e)
+		if (c < 0x21 || c > 0x7e ||
+		    (out == NULL && c >= 'A' && c <= 'Z'))
 			return 0;
 		if (c == '@') {
 			at = i;
@@ -403,7 +404,9 @@ int norm_address_ascii(const char *in, size_t len, char *out, size_t outsize,
 		} else if (c == '.' && i > 0 && in[i - 1] == '.') {
 			dots = i; /* last ".." ends here */
 		}
-		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
+		if (out != NULL)
+			out[i] =
+			    (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
 	}
 	if (at == len || at > NORM_LOCAL_MAX)
 		return 0;
@@ -415,7 +418,8 @@ int norm_address_ascii(const char *in, size_t len, char *out, size_t outsize,
 	if (dlen == 0 || dlen > NORM_DOMAIN_MAX || in[at + 1] == '.' ||
 	    in[len - 1] == '.' || (dots > 0 && dots - 1 > at))
 		return 0;
-	out[len] = '\0';
+	if (out != NULL)
+		out[len] = '\0';
 	*len_r = len;
 	return 1;
 }
@@ -489,6 +493,9 @@ int norm_folded(const char *key, size_t len, int domain, struct err *err)
 	size_t n;
 	int r;
 
+	/* the common case: checked in place, nothing to fold */
+	if (!domain && norm_address_ascii(key, len, NULL, 0, &n))
+		return 0;
 	if (domain)
 		r = norm_domain(key, len, out, sizeof(out), &n, err);
 	else

@@ -36,7 +36,8 @@ int norm_address(const char *in, size_t len, char *out, size_t outsize,
  * check.  Returns 1 with the folded key in out (outsize > len), or 0 when
  * the key needs norm_address() (which also words any refusal).  It accepts
  * nothing norm_address() would refuse and folds identically; what it
- * returns is a key that it returns unchanged.
+ * returns is a key that it returns unchanged.  With out NULL it only
+ * checks: 1 when in is such a key and already folded (no capital letter).
  */
 int norm_address_ascii(const char *in, size_t len, char *out, size_t outsize,
 		       size_t *len_r);

@@ -308,6 +308,14 @@ void state_recipient(const struct state *st, size_t i, const char **addr_r,
 	*alen_r = r->klen;
 }
 
+void state_prefetch(const struct state *st, size_t i, int far)
+{
+	if (far)
+		__builtin_prefetch(&st->rcpt.rec[i]);
+	else
+		__builtin_prefetch(st->arena + st->rcpt.rec[i].off - 2);
+}
+
 size_t state_text_size(const struct state *st)
 {
 	return st->canon_len;

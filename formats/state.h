@@ -114,6 +114,12 @@ void state_domain(const struct state *st, size_t i, const char **domain_r,
 		  size_t *dlen_r, const char **nexthop_r, size_t *nlen_r);
 void state_recipient(const struct state *st, size_t i, const char **addr_r,
 		     size_t *alen_r);
+/*
+ * state_prefetch - recipient i will be read soon: with far, start fetching
+ * what locates it, else the address itself (a hint for walks of records
+ * spread over the state, selwalk.h; results never depend on it)
+ */
+void state_prefetch(const struct state *st, size_t i, int far);
 
 /* state_find_domain - index of a domain, or -1 (binary search) */
 long state_find_domain(const struct state *st, const char *domain, size_t len);

@@ -23,27 +23,21 @@
 
 #include <sodium.h>
 
+#include "selwalk.h"
 #include "state_impl.h"
 #include "thread.h"
 
 #define STATE_HASH_TAG "mxsync state v2\n"
 /* octets of lines gathered per leaf before they are hashed */
 #define STATE_HASH_STAGE 4096
-/* records found per memchr batch, and how far ahead they are prefetched */
-#define STATE_HASH_BATCH 256
-#define STATE_HASH_AHEAD 16
 
 /*
- * In a sanitizer build (SAN=1, what CI runs the tests with) every hash
- * prepared from a predecessor is checked against a whole computation, and
- * a difference aborts, as a sanitizer report does.
+ * In a sanitizer build (STATE_SANITIZED, state_impl.h) every hash prepared
+ * from a predecessor is checked against a whole computation, and a
+ * difference aborts, as a sanitizer report does.
  */
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef STATE_SANITIZED
 #define STATE_HASH_CHECK 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STATE_HASH_CHECK 1
-#endif
 #endif
 
 struct state_hash_leaf {
@@ -96,141 +90,68 @@ static void state_hash_put(struct state_hash_leaf *l, const char *line,
 	l->len += len;
 }
 
-/*
- * state_hash_one - the lines of shard s into its leaf.  A shard's records
- * are spread over the whole arena (one in STATE_HASH_SHARDS), so memchr
- * finds them in sel, a batch at a time, and their index entries and lines
- * are prefetched ahead of use: the cost is the shard's cache misses
- * overlapped, not one after the other.
- */
-static void state_hash_one(const struct state *st, const uint8_t *sel,
-			   uint8_t s, struct state_hash_leaf *l)
-{
-	const uint8_t *p = sel, *end = sel + st->rcpt.n;
-	const struct state_rec *r;
-	size_t at[STATE_HASH_BATCH], n, j;
-
-	while (p < end) {
-		for (n = 0; n < STATE_HASH_BATCH && p < end &&
-			    (p = memchr(p, s, (size_t)(end - p))) != NULL;
-		     p++)
-			at[n++] = (size_t)(p - sel);
-		for (j = 0; j < n && j < STATE_HASH_AHEAD; j++)
-			__builtin_prefetch(&st->rcpt.rec[at[j]]);
-		for (j = 0; j < n; j++) {
-			if (j + STATE_HASH_AHEAD < n)
-				__builtin_prefetch(
-				    &st->rcpt.rec[at[j + STATE_HASH_AHEAD]]);
-			if (j + STATE_HASH_AHEAD / 2 < n)
-				__builtin_prefetch(
-				    st->arena +
-				    st->rcpt.rec[at[j + STATE_HASH_AHEAD / 2]]
-					.off);
-			r = &st->rcpt.rec[at[j]];
-			/* "R " key "\n" */
-			state_hash_put(l, st->arena + r->off - 2,
-				       (size_t)r->klen + 3);
-		}
-		if (p == NULL)
-			break;
-	}
-}
-
-/* up to this many shards are rehashed by a memchr scan each */
-#define STATE_HASH_FEW 8
-/*
- * More are hashed in this many groups (shard s in group s % GROUPS), each
- * in one pass over the recipients in order, the groups spread over the
- * cores
- */
-#define STATE_HASH_GROUPS 4
-
-/* the shards of one state_hash_shards() call, for thread_for() */
+/* the leaves of one state_hash_shards() call */
 struct state_hash_run {
 	const struct state *st;
-	const uint8_t *sel;
-	uint64_t mask;
 	struct state_hash_leaf *l;
 	unsigned char (*leaf)[STATE_HASH_LEN];
-	uint8_t shard[STATE_HASH_SHARDS];
 };
 
-/* state_hash_start - leaf s of the run begins */
-static void state_hash_start(const struct state_hash_run *run, unsigned s)
+/* state_hash_begin - leaf h of the run begins */
+static void state_hash_begin(void *arg, unsigned h)
 {
-	run->l[s].len = 0;
-	crypto_generichash_init(&run->l[s].h, NULL, 0, STATE_HASH_LEN);
+	const struct state_hash_run *run = arg;
+
+	run->l[h].len = 0;
+	crypto_generichash_init(&run->l[h].h, NULL, 0, STATE_HASH_LEN);
 }
 
-/* state_hash_end - leaf s of the run is done */
-static void state_hash_end(const struct state_hash_run *run, unsigned s)
+/* state_hash_each - recipient i into leaf h */
+static void state_hash_each(void *arg, unsigned h, size_t s, size_t i)
 {
-	struct state_hash_leaf *l = &run->l[s];
+	const struct state_hash_run *run = arg;
+	const struct state_rec *r = &run->st->rcpt.rec[i];
+
+	(void)s;
+	/* "R " key "\n" */
+	state_hash_put(&run->l[h], run->st->arena + r->off - 2,
+		       (size_t)r->klen + 3);
+}
+
+/* state_hash_prefetch - recipient i will be hashed soon */
+static void state_hash_prefetch(void *arg, size_t s, size_t i, int far)
+{
+	const struct state_hash_run *run = arg;
+
+	(void)s;
+	state_prefetch(run->st, i, far);
+}
+
+/* state_hash_end - leaf h of the run is done */
+static void state_hash_end(void *arg, unsigned h)
+{
+	const struct state_hash_run *run = arg;
+	struct state_hash_leaf *l = &run->l[h];
 
 	crypto_generichash_update(&l->h, l->buf, l->len);
-	crypto_generichash_final(&l->h, run->leaf[s + 1], STATE_HASH_LEN);
-}
-
-/* state_hash_few - the leaf of the run's i-th shard, by a memchr scan */
-static void state_hash_few(void *arg, size_t i)
-{
-	const struct state_hash_run *run = arg;
-	unsigned s = run->shard[i];
-
-	state_hash_start(run, s);
-	state_hash_one(run->st, run->sel, (uint8_t)s, &run->l[s]);
-	state_hash_end(run, s);
+	crypto_generichash_final(&l->h, run->leaf[h + 1], STATE_HASH_LEN);
 }
 
 /*
- * state_hash_group - the leaves of the run's shards in group g (all of
- * them when g is STATE_HASH_GROUPS), in one pass over the recipients in
- * order: their shards from sel, or computed when it is NULL
- */
-static void state_hash_group(void *arg, size_t g)
-{
-	const struct state_hash_run *run = arg;
-	const struct state *st = run->st;
-	const struct state_rec *r;
-	uint64_t mask = run->mask;
-	size_t i;
-	unsigned s;
-
-	if (g < STATE_HASH_GROUPS) {
-		mask = 0;
-		for (s = (unsigned)g; s < STATE_HASH_SHARDS;
-		     s += STATE_HASH_GROUPS)
-			mask |= run->mask & (uint64_t)1 << s;
-	}
-	for (s = 0; s < STATE_HASH_SHARDS; s++)
-		if (mask >> s & 1)
-			state_hash_start(run, s);
-	for (i = 0; i < st->rcpt.n; i++) {
-		r = &st->rcpt.rec[i];
-		s = run->sel != NULL
-			? run->sel[i]
-			: state_shard_of(state_key(st, r), r->klen);
-		if (mask >> s & 1)
-			/* "R " key "\n" */
-			state_hash_put(&run->l[s], st->arena + r->off - 2,
-				       (size_t)r->klen + 3);
-	}
-	for (s = 0; s < STATE_HASH_SHARDS; s++)
-		if (mask >> s & 1)
-			state_hash_end(run, s);
-}
-
-/*
- * state_hash_shards - the leaves of the shards in mask, into leaf[s + 1],
- * with sel[i] the shard of each recipient (NULL: computed, in one pass);
- * -1 only when out of memory
+ * state_hash_shards - the leaves of the shards in mask, into leaf[s + 1]:
+ * with sel[i] the shard of each recipient, a walk of those shards
+ * (selwalk.h: a few one by one, many in groups, on every core); without,
+ * one pass over the recipients that computes their shards; -1 only when
+ * out of memory
  */
 static int state_hash_shards(const struct state *st, const uint8_t *sel,
 			     uint64_t mask,
 			     unsigned char (*leaf)[STATE_HASH_LEN])
 {
+	unsigned char want[STATE_HASH_SHARDS];
 	struct state_hash_run run;
-	size_t n = 0;
+	const struct state_rec *r;
+	size_t i;
 	unsigned s;
 
 	if (mask == 0)
@@ -239,18 +160,37 @@ static int state_hash_shards(const struct state *st, const uint8_t *sel,
 	if (run.l == NULL)
 		return -1;
 	run.st = st;
-	run.sel = sel;
-	run.mask = mask;
 	run.leaf = leaf;
 	for (s = 0; s < STATE_HASH_SHARDS; s++)
-		if (mask >> s & 1)
-			run.shard[n++] = (uint8_t)s;
-	if (sel == NULL)
-		state_hash_group(&run, STATE_HASH_GROUPS);
-	else if (n <= STATE_HASH_FEW)
-		thread_for(n, state_hash_few, &run);
-	else
-		thread_for(STATE_HASH_GROUPS, state_hash_group, &run);
+		want[s] = (unsigned char)(mask >> s & 1);
+	if (sel != NULL) {
+		struct selwalk w = {.sel = &sel,
+				    .cnt = &st->rcpt.n,
+				    .n = 1,
+				    .shards = STATE_HASH_SHARDS,
+				    .want = want,
+				    .begin = state_hash_begin,
+				    .each = state_hash_each,
+				    .end = state_hash_end,
+				    .prefetch = state_hash_prefetch,
+				    .arg = &run};
+
+		selwalk(&w);
+		free(run.l);
+		return 0;
+	}
+	for (s = 0; s < STATE_HASH_SHARDS; s++)
+		if (want[s])
+			state_hash_begin(&run, s);
+	for (i = 0; i < st->rcpt.n; i++) {
+		r = &st->rcpt.rec[i];
+		s = state_shard_of(state_key(st, r), r->klen);
+		if (want[s])
+			state_hash_each(&run, s, 0, i);
+	}
+	for (s = 0; s < STATE_HASH_SHARDS; s++)
+		if (want[s])
+			state_hash_end(&run, s);
 	free(run.l);
 	return 0;
 }

@@ -20,6 +20,20 @@
 
 #include "state.h"
 
+/*
+ * STATE_SANITIZED: a sanitizer build (SAN=1, what CI runs the tests with,
+ * and the fuzzing build).  There the state module checks its shortcuts
+ * against the long way (state_hash.c) and cuts its parallel work into
+ * tiny pieces (state_parse.c), so that every test exercises their seams.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define STATE_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STATE_SANITIZED 1
+#endif
+#endif
+
 #define STATE_ARENA_MAX ((size_t)STATE_TEXT_MAX)
 #define STATE_TAG_LEN 4
 

@@ -3,9 +3,12 @@
  * that is not canonical
  *
  * The parsed buffer becomes the state's arena: a line's key is indexed
- * where it lies.  Failures return NULL with "state line N: ..." (unknown
- * line type, no final newline, unfolded key, domain after recipients,
- * duplicate, not sorted, recipient domain absent) or the 4 GiB limit.
+ * where it lies.  The D lines are read in order; the R lines in chunks on
+ * every core, and the refusal named is the one a reading line by line
+ * would meet first.  Failures return NULL with "state line N: ..."
+ * (unknown line type, no final newline, unfolded key, domain after
+ * recipients, duplicate, not sorted, recipient domain absent) or the 4 GiB
+ * limit.
  *
  * Security: state text comes from the network (after its hash and
  * signature were checked) and from disk; nothing in it is trusted: every
@@ -24,9 +27,14 @@
  * The R lines are checked in chunks of about this many octets, spread over
  * the cores (thread_for): each chunk's lines are checked against each
  * other, and each chunk's first line against the line before it after all
- * are done.  At most this many chunks.
+ * are done.  At most this many chunks.  (A sanitizer build cuts chunks of
+ * a few lines, state_impl.h.)
  */
+#ifdef STATE_SANITIZED
+#define STATE_PARSE_CHUNK 64
+#else
 #define STATE_PARSE_CHUNK (512 * 1024)
+#endif
 #define STATE_PARSE_CHUNKS_MAX 256
 
 /*

@@ -6,7 +6,8 @@
  * install_wait, else 503 busy), runs the body stage, and installs:
  *
  *   1. build the CDB maps from every origin's state (the new one
- *	substituted), validate and rename them (formats/cdbw): all of them
+ *	substituted), validate and rename them (formats/cdbw, the maps
+ *	built and validated on every core): all of them
  *	for a full state, only the relay_recipients shards a delta touches
  *	(and transport and relay_domains when it changes a domain) for a
  *	delta (syncd/shard);
