@@ -41,6 +41,7 @@
 
 static void source_file_cache_unit_clear(struct source_file_cache_unit *u)
 {
+	source_file_cache_pend_clear(u);
 	state_free(u->set);
 	buf_free(&u->gone);
 	source_file_span_clear(u);
@@ -417,42 +418,115 @@ static int source_file_cache_edit_push(struct source_file_cache_edits *e,
 	return 0;
 }
 
-/*
- * source_file_cache_splice - a new state: base with the added records of e
- * (sorted and made unique here, those base has left out, their places found
- * here)
- */
-static struct state *source_file_cache_splice(struct source *src,
-					      const struct state *base,
-					      struct source_file_cache_edits *e,
-					      struct err *err)
+/* source_file_cache_pend_find - the index of key in u->pend, or npend */
+size_t source_file_cache_pend_find(const struct source_file_cache_unit *u,
+				   const char *k, size_t len)
 {
-	struct state *res;
-	size_t i, j;
-	int found;
+	size_t lo = 0, hi = u->npend;
 
-	if (e->n > 1)
-		qsort(e->v, e->n, sizeof(*e->v), source_file_cache_edit_cmp);
-	for (i = j = 0; i < e->n; i++) {
-		if (j > 0 &&
-		    source_file_cache_edit_cmp(&e->v[j - 1], &e->v[i]) == 0)
-			continue;
-		e->v[j] = e->v[i];
-		e->v[j].at = source_file_cache_lower(base, e->v[j].key,
-						     e->v[j].klen, &found);
-		if (!found)
-			j++;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = source_file_cache_keycmp(u->pend[mid].key,
+						 u->pend[mid].klen, k, len);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	e->n = j;
-	if ((res = delta_splice(base, e->v, e->n, err)) == NULL)
-		err_prefix(err, "source %s", src->name);
-	return res;
+	return u->npend;
 }
 
 /*
- * source_file_cache_merge - the export into *st_r: a copy of the largest unit
- * with what the others add, so that an export costs one copy of the
- * largest file's records and a search for each record of the others
+ * source_file_cache_has - 1 when the unit's records (set with its pending
+ * changes) hold key, else 0; *at_r gets its place in set
+ */
+int source_file_cache_has(const struct source_file_cache_unit *u, const char *k,
+			  size_t len, size_t *at_r)
+{
+	size_t p = source_file_cache_pend_find(u, k, len);
+	int found;
+
+	*at_r = source_file_cache_lower(u->set, k, len, &found);
+	return p < u->npend ? u->pend[p].add : found;
+}
+
+/* source_file_cache_pend_clear - drop a unit's pending changes */
+void source_file_cache_pend_clear(struct source_file_cache_unit *u)
+{
+	size_t i;
+
+	for (i = 0; u->pend != NULL && i < u->npend; i++)
+		if (u->pend[i].add)
+			free((char *)u->pend[i].key);
+	free(u->pend);
+	u->pend = NULL;
+	u->npend = 0;
+}
+
+/*
+ * source_file_cache_settle - copy a unit's pending changes into its set
+ * once they are many (SOURCE_FILE_CACHE_PEND_MAX): each export copies the
+ * largest unit with them anyway (source_file_cache_merge), so until then
+ * a change costs no copy of its own.  Out of memory leaves them pending.
+ */
+#define SOURCE_FILE_CACHE_PEND_MAX(n) ((n) / 256 > 64 ? (n) / 256 : 64)
+
+void source_file_cache_settle(struct source_file_cache_unit *u)
+{
+	struct state *st;
+	struct err err;
+
+	if (u->npend <=
+		SOURCE_FILE_CACHE_PEND_MAX(state_recipient_count(u->set)) ||
+	    (st = delta_splice(u->set, u->pend, u->npend, &err)) == NULL)
+		return;
+	source_file_cache_pend_clear(u);
+	state_free(u->set);
+	u->set = st;
+}
+
+/* source_file_cache_records - push the records of unit u (with its pending
+ * changes) onto e */
+static int source_file_cache_records(const struct source_file_cache_unit *u,
+				     struct source_file_cache_edits *e)
+{
+	size_t i = 0, p = 0, n = state_recipient_count(u->set), kl;
+	const char *k;
+	int c;
+
+	while (i < n || p < u->npend) {
+		if (i < n)
+			state_recipient(u->set, i, &k, &kl);
+		c = i >= n ? 1
+		    : p >= u->npend
+			? -1
+			: source_file_cache_keycmp(k, kl, u->pend[p].key,
+						   u->pend[p].klen);
+		if (c < 0) {
+			if (source_file_cache_edit_push(e, k, kl) < 0)
+				return -1;
+			i++;
+			continue;
+		}
+		/* a pending removal takes a record of set away */
+		if (u->pend[p].add &&
+		    source_file_cache_edit_push(e, u->pend[p].key,
+						u->pend[p].klen) < 0)
+			return -1;
+		i += c == 0;
+		p++;
+	}
+	return 0;
+}
+
+/*
+ * source_file_cache_merge - the export into *st_r: the largest unit's set
+ * with its pending changes and what the others add, in one copy, so that
+ * an export costs one copy of the largest file's records and a search for
+ * each record of the others
  */
 static int source_file_cache_merge(struct source *src, struct state **st_r,
 				   struct err *err)
@@ -460,32 +534,69 @@ static int source_file_cache_merge(struct source *src, struct state **st_r,
 	struct source_file_cache *c =
 	    &((struct source_file_conf *)src->priv)->cache;
 	struct source_file_cache_edits e = {NULL, 0, 0};
-	size_t j, big = 0, i;
-	const char *k;
-	size_t kl;
-	int rc = -1;
+	struct source_file_cache_unit *b;
+	struct delta_edit *v = NULL;
+	unsigned char *kept = NULL;
+	size_t j, big = 0, i, n, p, q, at;
+	int rc = -1, found;
 
 	for (j = 1; j < c->nunits; j++)
 		if (state_recipient_count(c->units[j].set) >
 		    state_recipient_count(c->units[big].set))
 			big = j;
-	for (j = 0; j < c->nunits; j++) {
-		if (j == big)
+	b = &c->units[big];
+	for (j = 0; j < c->nunits; j++)
+		if (j != big && source_file_cache_records(&c->units[j], &e) < 0)
+			goto oom;
+	if (e.n > 1)
+		qsort(e.v, e.n, sizeof(*e.v), source_file_cache_edit_cmp);
+	if ((kept = malloc(b->npend + 1)) == NULL)
+		goto oom;
+	memset(kept, 1, b->npend + 1);
+	/* what the others hold and the largest lacks is added */
+	for (i = n = 0; i < e.n; i++) {
+		if (n > 0 &&
+		    source_file_cache_edit_cmp(&e.v[n - 1], &e.v[i]) == 0)
 			continue;
-		for (i = 0; i < state_recipient_count(c->units[j].set); i++) {
-			state_recipient(c->units[j].set, i, &k, &kl);
-			if (source_file_cache_edit_push(&e, k, kl) < 0) {
-				err_set(err, "source %s: out of memory",
-					src->name);
-				goto out;
-			}
+		p = source_file_cache_pend_find(b, e.v[i].key, e.v[i].klen);
+		at = source_file_cache_lower(b->set, e.v[i].key, e.v[i].klen,
+					     &found);
+		if (p < b->npend) {
+			/* added already, or its removal undone: kept */
+			if (!b->pend[p].add)
+				kept[p] = 0;
+			continue;
 		}
+		if (found)
+			continue;
+		e.v[n] = e.v[i];
+		e.v[n++].at = at;
 	}
-	if ((*st_r = source_file_cache_splice(src, c->units[big].set, &e,
-					      err)) == NULL)
+	/* with the largest unit's pending changes, in key order */
+	if ((v = calloc(n + b->npend + 1, sizeof(*v))) == NULL)
+		goto oom;
+	for (i = p = q = 0; p < n || q < b->npend;) {
+		if (q < b->npend && !kept[q]) {
+			q++;
+			continue;
+		}
+		if (q >= b->npend || (p < n && source_file_cache_edit_cmp(
+						   &e.v[p], &b->pend[q]) < 0))
+			v[i++] = e.v[p++];
+		else
+			v[i++] = b->pend[q++];
+	}
+	if ((*st_r = delta_splice(b->set, v, i, err)) == NULL) {
+		err_prefix(err, "source %s", src->name);
 		goto out;
+	}
 	rc = 0;
+	goto out;
+oom:
+	err_set(err, "source %s: out of memory", src->name);
 out:
+	free(v);
+	free(kept);
 	free(e.v);
 	return rc;
 }

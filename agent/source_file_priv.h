@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "../formats/buf.h"
+#include "../formats/delta.h"
 #include "../formats/err.h"
 #include "../formats/textmap.h"
 #include "source.h"
@@ -40,8 +41,16 @@ struct source_file_span_dup {
 
 struct source_file_cache_unit {
 	struct state *set; /* finished, see source_file_cache.c */
-	size_t added;	   /* recipient records the unit yielded */
-	size_t unlisted;   /* of them dropped: no such domain */
+	/*
+	 * Changes of the records not yet copied into set, in key order, at
+	 * their places in set (delta_splice): the unit's records are set with
+	 * them.  The keys of additions are the unit's, those of removals
+	 * point into set.
+	 */
+	struct delta_edit *pend;
+	size_t npend;
+	size_t added;	 /* recipient records the unit yielded */
+	size_t unlisted; /* of them dropped: no such domain */
 	char unlisted_example[SOURCE_EXAMPLE_MAX];
 	struct buf gone; /* the dropped ones, in key order, "\n" after each */
 	int gone_lost;	 /* out of memory while keeping them */
@@ -133,6 +142,12 @@ int source_file_cache_keycmp(const char *a, size_t alen, const char *b,
 			     size_t blen);
 size_t source_file_cache_lower(const struct state *st, const char *k,
 			       size_t len, int *found_r);
+size_t source_file_cache_pend_find(const struct source_file_cache_unit *u,
+				   const char *k, size_t len);
+int source_file_cache_has(const struct source_file_cache_unit *u, const char *k,
+			  size_t len, size_t *at_r);
+void source_file_cache_pend_clear(struct source_file_cache_unit *u);
+void source_file_cache_settle(struct source_file_cache_unit *u);
 
 /*
  * source_file_span.c; SOURCE_FILE_SPAN_ROOM is what a unit allocates for its

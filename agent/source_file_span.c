@@ -307,11 +307,13 @@ struct source_file_span_change {
 struct source_file_span_plan {
 	struct source_file_span_change *ch;
 	size_t nch;
+	/* the new pending changes: fresh[i] for those made here */
 	struct delta_edit *ed;
+	unsigned char *fresh;
 	size_t ned;
+	unsigned char *undone;		   /* the unit's pending ones that go */
 	struct source_file_span_ref *gone; /* the unit's dropped ones */
 	size_t ngone;
-	struct state *set;
 	struct buf gone_text;
 	/* the new duplicates: keys borrowed from the unit's unless own[i] */
 	struct source_file_span_dup *dups;
@@ -324,9 +326,13 @@ static void source_file_span_plan_free(struct source_file_span_plan *pl)
 	size_t i;
 
 	free(pl->ch);
+	for (i = 0; pl->ed != NULL && i < pl->ned; i++)
+		if (pl->fresh != NULL && pl->fresh[i] && pl->ed[i].add)
+			free((char *)pl->ed[i].key);
 	free(pl->ed);
+	free(pl->fresh);
+	free(pl->undone);
 	free(pl->gone);
-	state_free(pl->set);
 	buf_free(&pl->gone_text);
 	for (i = 0; pl->dups != NULL && i < pl->ndups; i++)
 		if (pl->own[i])
@@ -371,7 +377,7 @@ static int source_file_span_decide(struct source *src,
 	int in_unit, in_gone;
 	const char *dom;
 
-	at = source_file_cache_lower(u->set, k->k, k->len, &in_unit);
+	in_unit = source_file_cache_has(u, k->k, k->len, &at);
 	in_gone = source_file_span_find(pl->gone, pl->ngone, k->k, k->len) <
 		  pl->ngone;
 	d = source_file_span_dup_find(u, k->k, k->len);
@@ -442,35 +448,68 @@ static int source_file_span_changes(struct source *src,
 static int source_file_span_build(const struct source_file_cache_unit *u,
 				  struct source_file_span_plan *pl)
 {
-	size_t i, g = 0, d = 0, nd = 0;
-	struct err err;
+	size_t i, g = 0, d = 0, nd = 0, q = 0, kl;
+	const char *k;
 
-	if (pl->nch > 0 && (pl->ed = calloc(pl->nch, sizeof(*pl->ed))) == NULL)
+	if ((pl->ed = calloc(pl->nch + u->npend + 1, sizeof(*pl->ed))) ==
+		NULL ||
+	    (pl->fresh = calloc(pl->nch + u->npend + 1, 1)) == NULL ||
+	    (pl->undone = calloc(u->npend + 1, 1)) == NULL)
 		return -1;
 	if (u->ndups + pl->nch > 0 &&
 	    ((pl->dups = calloc(u->ndups + pl->nch, sizeof(*pl->dups))) ==
 		 NULL ||
 	     (pl->own = calloc(u->ndups + pl->nch, 1)) == NULL))
 		return -1;
-	/* the records: one edit per key that joins or leaves, in key order */
-	for (i = 0; i < pl->nch; i++) {
-		const struct source_file_span_change *c = &pl->ch[i];
+	/*
+	 * the records: the unit's pending changes with one more per key that
+	 * joins or leaves (or none, where it undoes a pending one), in key
+	 * order; nothing is copied (source_file_cache_settle)
+	 */
+	for (i = 0; i <= pl->nch; i++) {
+		const struct source_file_span_change *c =
+		    i < pl->nch ? &pl->ch[i] : NULL;
 		struct delta_edit *e;
+		int cmp = 1;
 
-		if (c->unit == 0)
+		if (c != NULL && c->unit == 0)
 			continue;
-		e = &pl->ed[pl->ned++];
-		e->key = c->key.k;
-		e->klen = c->key.len;
+		while (q < u->npend &&
+		       (c == NULL || (cmp = source_file_cache_keycmp(
+					  u->pend[q].key, u->pend[q].klen,
+					  c->key.k, c->key.len)) < 0))
+			pl->ed[pl->ned++] = u->pend[q++]; /* borrowed */
+		if (c == NULL)
+			break;
+		if (q < u->npend && cmp == 0) {
+			/* an addition taken back, a removal undone */
+			if ((u->pend[q].add != 0) != (c->unit < 0))
+				return -1;
+			pl->undone[q++] = 1;
+			continue;
+		}
+		e = &pl->ed[pl->ned];
 		e->val = "";
 		e->vlen = 0;
 		e->at = c->at;
 		e->type = 'R';
 		e->add = c->unit > 0;
+		e->klen = c->key.len;
+		if (e->add) {
+			if ((e->key = strndup(c->key.k, c->key.len)) == NULL)
+				return -1;
+			pl->fresh[pl->ned] = 1;
+		} else {
+			/* a removal names the record of set */
+			if (c->at >= state_recipient_count(u->set))
+				return -1;
+			state_recipient(u->set, c->at, &k, &kl);
+			if (kl != c->key.len || memcmp(k, c->key.k, kl) != 0)
+				return -1;
+			e->key = k;
+		}
+		pl->ned++;
 	}
-	if (pl->ned > 0 &&
-	    (pl->set = delta_splice(u->set, pl->ed, pl->ned, &err)) == NULL)
-		return -1;
 	/* the dropped ones: the old list merged with the changes */
 	for (i = 0; i <= pl->nch; i++) {
 		const struct source_file_span_change *c =
@@ -656,11 +695,14 @@ int source_file_span_update(struct source *src, enum textmap_kind kind,
 	for (i = 0, unlisted = 0; i < pl.gone_text.len; i++)
 		unlisted += pl.gone_text.data[i] == '\n';
 	/* nothing can fail from here on */
-	if (pl.set != NULL) {
-		state_free(u->set);
-		u->set = pl.set;
-		pl.set = NULL;
-	}
+	for (i = 0; i < u->npend; i++)
+		if (pl.undone[i] && u->pend[i].add)
+			free((char *)u->pend[i].key);
+	free(u->pend);
+	u->pend = pl.ed;
+	u->npend = pl.ned;
+	pl.ed = NULL;
+	pl.ned = 0;
 	buf_free(&u->gone);
 	u->gone = pl.gone_text;
 	memset(&pl.gone_text, 0, sizeof(pl.gone_text));
@@ -681,6 +723,7 @@ int source_file_span_update(struct source *src, enum textmap_kind kind,
 	pl.dups = NULL;
 	pl.ndups = 0;
 	u->added = (size_t)added;
+	source_file_cache_settle(u);
 bytes:
 	/* the new bytes are the unit's: its old start, then tail */
 	if (nlen + 1 > u->bcap) {

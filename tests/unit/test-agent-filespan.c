@@ -438,6 +438,31 @@ int main(void)
 	fs_free_out(&a);
 
 	/*
+	 * an address of both files taken from the larger one stays (read
+	 * whole by a new source, so that it is in the map's copied records,
+	 * and its removal a pending change)
+	 */
+	fs_insert(&map, 0, strdup("shared@example.net\tbox/"));
+	fs_insert(&list, 0, strdup("shared@example.net"));
+	fs_write(&map, 0);
+	fs_write(&list, 0);
+	source_free(inc);
+	inc = fs_source(conf);
+	fs_export(inc, &a);
+	fs_free_out(&a);
+	fs_delete(&map, 0);
+	fs_write(&map, 0);
+	fs_export(inc, &a);
+	fresh = fs_source(conf);
+	fs_export(fresh, &b);
+	source_free(fresh);
+	ok(a.rc == 0 && fs_same(&a, &b) &&
+	       strstr(a.text, "R shared@example.net\n") != NULL,
+	   "an address the list still has stays when the map loses it");
+	fs_free_out(&a);
+	fs_free_out(&b);
+
+	/*
 	 * A continuation line is part of the logical line before it: taken
 	 * away, it leaves a key without a value there, which both refuse
 	 */
