@@ -8,8 +8,15 @@
  * The cache of a whole export (the export's only source, source.h): what
  * each file was when it was read, and what it yielded.  Every recipients or
  * lists file, and accept_all, is a unit: a finished state of all domains and
- * the unit's recipients (those of an unlisted domain dropped and counted).
- * The export is the union of the units (source_file_cache_merge).
+ * the unit's recipients (those of an unlisted domain dropped and counted),
+ * with the changes made since it was copied as pending edits of it.  The
+ * export is the union of the units (source_file_cache_merge), made by one
+ * copy of the largest unit's state with its pending edits and the others'
+ * records; the pending edits are copied into their unit only when they are
+ * many (source_file_cache_settle).  A changed file is read whole and
+ * compared with the bytes its unit was parsed from; what changed is parsed
+ * alone where that is safe (source_file_span.c), else the file is parsed
+ * whole into a new unit.
  *
  * What is trusted: a file whose dev, inode, size, mtime and ctime are what
  * they were at its last read is not read again, but only when at that read

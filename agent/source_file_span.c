@@ -7,9 +7,10 @@
  * source_file_span_dup; every other key of the unit, kept or dropped for
  * its domain, is yielded by exactly one line).  When the file changed it is
  * still read whole, with every settle rule (source_file.c), and compared
- * with those bytes: the common prefix and suffix are the same text in both,
- * and what lies between, widened to whole logical lines, is parsed in the
- * old and in the new bytes alone.
+ * with those bytes as it is read (source_file_read_prev: only what follows
+ * the first difference is kept anew): the common prefix and suffix are the
+ * same text in both, and what lies between, widened to whole logical
+ * lines, is parsed in the old and in the new bytes alone.
  *
  * Widened how: the span starts at a line that starts a logical line in
  * both texts (or at the start of the file) and ends where such a line
@@ -24,9 +25,11 @@
  * the file's keys change by what the old span yields and the new one does
  * not, or the reverse, counted: a key leaves the unit only when no line is
  * left that yields it, and a key that now comes twice is counted in the
- * duplicates.  An added key whose domain is not listed joins the dropped
- * ones (unlisted_domains = drop).  The result is what a full parse of the
- * new bytes gives, record for record and count for count.
+ * duplicates.  The records that join or leave become pending edits of the
+ * unit's state (source_file_cache.c), so that a change copies nothing.  An
+ * added key whose domain is not listed joins the dropped ones (unlisted_domains
+ * = drop).  The result is what a full parse of the new bytes gives, record for
+ * record and count for count.
  *
  * Anything else is left to the full parse, which also words every error:
  * a span larger than SOURCE_FILE_SPAN_PART of the file (and than
