@@ -425,17 +425,24 @@ static int source_file_cache_edit_push(struct source_file_cache_edits *e,
 	return 0;
 }
 
-/* source_file_cache_pend_find - the index of key in u->pend, or npend */
-size_t source_file_cache_pend_find(const struct source_file_cache_unit *u,
-				   const char *k, size_t len)
+/*
+ * source_file_cache_search - the index of key among the n elements of v,
+ * size octets each, sorted by the keys key_of() gives, or n: the one search
+ * of the file source's sorted lists
+ */
+size_t source_file_cache_search(const void *v, size_t n, size_t size,
+				source_file_cache_key_fn *key_of, const char *k,
+				size_t len)
 {
-	size_t lo = 0, hi = u->npend;
+	size_t lo = 0, hi = n, el;
+	const char *ek;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = source_file_cache_keycmp(u->pend[mid].key,
-						 u->pend[mid].klen, k, len);
+		int c;
 
+		ek = key_of((const char *)v + mid * size, &el);
+		c = source_file_cache_keycmp(ek, el, k, len);
 		if (c == 0)
 			return mid;
 		if (c < 0)
@@ -443,7 +450,24 @@ size_t source_file_cache_pend_find(const struct source_file_cache_unit *u,
 		else
 			hi = mid;
 	}
-	return u->npend;
+	return n;
+}
+
+/* source_file_cache_edit_key - the key of a struct delta_edit */
+static const char *source_file_cache_edit_key(const void *e, size_t *len_r)
+{
+	const struct delta_edit *d = e;
+
+	*len_r = d->klen;
+	return d->key;
+}
+
+/* source_file_cache_pend_find - the index of key in u->pend, or npend */
+size_t source_file_cache_pend_find(const struct source_file_cache_unit *u,
+				   const char *k, size_t len)
+{
+	return source_file_cache_search(u->pend, u->npend, sizeof(*u->pend),
+					source_file_cache_edit_key, k, len);
 }
 
 /*

@@ -142,6 +142,10 @@ int source_file_cache_keycmp(const char *a, size_t alen, const char *b,
 			     size_t blen);
 size_t source_file_cache_lower(const struct state *st, const char *k,
 			       size_t len, int *found_r);
+typedef const char *source_file_cache_key_fn(const void *elem, size_t *len_r);
+size_t source_file_cache_search(const void *v, size_t n, size_t size,
+				source_file_cache_key_fn *key_of, const char *k,
+				size_t len);
 size_t source_file_cache_pend_find(const struct source_file_cache_unit *u,
 				   const char *k, size_t len);
 int source_file_cache_has(const struct source_file_cache_unit *u, const char *k,

@@ -256,45 +256,21 @@ static int source_file_span_fresh(enum textmap_kind kind, int c)
 	return !source_file_span_blank((char)c) && c != '#';
 }
 
-/* source_file_span_find - the index of key in the sorted refs v, or n */
-static size_t source_file_span_find(const struct source_file_span_ref *v,
-				    size_t n, const char *k, size_t len)
+/* source_file_span_ref_key, _dup_key - the key of a ref, of a duplicate */
+static const char *source_file_span_ref_key(const void *e, size_t *len_r)
 {
-	size_t lo = 0, hi = n;
+	const struct source_file_span_ref *r = e;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = source_file_cache_keycmp(v[mid].k, v[mid].len, k, len);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return n;
+	*len_r = r->len;
+	return r->k;
 }
 
-/* source_file_span_dup_find - the index of key in u->dups, or ndups */
-static size_t source_file_span_dup_find(const struct source_file_cache_unit *u,
-					const char *k, size_t len)
+static const char *source_file_span_dup_key(const void *e, size_t *len_r)
 {
-	size_t lo = 0, hi = u->ndups;
+	const struct source_file_span_dup *d = e;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = source_file_cache_keycmp(u->dups[mid].key,
-						 u->dups[mid].len, k, len);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return u->ndups;
+	*len_r = d->len;
+	return d->key;
 }
 
 /* one key whose count changed, and what that does */
@@ -381,9 +357,11 @@ static int source_file_span_decide(struct source *src,
 	const char *dom;
 
 	in_unit = source_file_cache_has(u, k->k, k->len, &at);
-	in_gone = source_file_span_find(pl->gone, pl->ngone, k->k, k->len) <
-		  pl->ngone;
-	d = source_file_span_dup_find(u, k->k, k->len);
+	in_gone = source_file_cache_search(
+		      pl->gone, pl->ngone, sizeof(*pl->gone),
+		      source_file_span_ref_key, k->k, k->len) < pl->ngone;
+	d = source_file_cache_search(u->dups, u->ndups, sizeof(*u->dups),
+				     source_file_span_dup_key, k->k, k->len);
 	old = d < u->ndups ? u->dups[d].count : (in_unit || in_gone);
 	/* the old span yields it co times: the whole file at least as often */
 	if (old < co || (old > 0 && !in_unit && !in_gone) ||
@@ -581,21 +559,11 @@ static int source_file_span_build(const struct source_file_cache_unit *u,
 static int source_file_span_kept(const struct source_file_span_plan *pl,
 				 const struct source_file_span_dup *old)
 {
-	size_t lo = 0, hi = pl->ndups;
+	size_t i = source_file_cache_search(
+	    pl->dups, pl->ndups, sizeof(*pl->dups), source_file_span_dup_key,
+	    old->key, old->len);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = source_file_cache_keycmp(
-		    pl->dups[mid].key, pl->dups[mid].len, old->key, old->len);
-
-		if (c == 0)
-			return !pl->own[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return 0;
+	return i < pl->ndups && !pl->own[i];
 }
 
 /* the new text: the old one's first same octets, then tail */
