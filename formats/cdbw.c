@@ -411,21 +411,37 @@ static int cdbw_job_init(struct cdbw_job *j, const struct state *const *states,
 				    limit, name, err);
 }
 
-/* the jobs of one plan and their directory, for thread_for() */
+/*
+ * Maps are built in batches of at most this many, each batch's files open
+ * until they are synced (so that a process limited to 64 descriptors can
+ * still install)
+ */
+#define CDBW_BATCH 16
+
+/*
+ * The jobs of one plan and their directory, for thread_for(): a batch is
+ * the jobs from the last one down, first to first + count - 1 of them
+ */
 struct cdbw_run {
 	struct cdbw_job *j;
+	size_t nj, first;
 	const char *dir;
 };
 
+/* cdbw_run_job - the i-th job of the run's batch */
+static struct cdbw_job *cdbw_run_job(const struct cdbw_run *run, size_t i)
+{
+	return &run->j[run->nj - 1 - (run->first + i)];
+}
+
 /*
- * cdbw_build_job - job m written to its temporary file and validated, its
- * writeback started; it stays open for cdbw_sync_job (a plan's maps are
- * open at once: at most CDBW_SHARDS_MAX + 3 files)
+ * cdbw_build_job - job i of the batch written to its temporary file and
+ * validated, its writeback started; it stays open for cdbw_sync_job
  */
-static void cdbw_build_job(void *arg, size_t m)
+static void cdbw_build_job(void *arg, size_t i)
 {
 	const struct cdbw_run *run = arg;
-	struct cdbw_job *j = &run->j[m];
+	struct cdbw_job *j = cdbw_run_job(run, i);
 	char path[4096];
 	int k;
 
@@ -444,11 +460,11 @@ static void cdbw_build_job(void *arg, size_t m)
 	j->rc = 0;
 }
 
-/* cdbw_sync_job - job m's file on disk (and closed) */
-static void cdbw_sync_job(void *arg, size_t m)
+/* cdbw_sync_job - job i of the batch on disk (and closed) */
+static void cdbw_sync_job(void *arg, size_t i)
 {
 	const struct cdbw_run *run = arg;
-	struct cdbw_job *j = &run->j[m];
+	struct cdbw_job *j = cdbw_run_job(run, i);
 
 	if (j->rc == 0 && atomic_sync(&j->af, &j->err) < 0)
 		j->rc = -1;
@@ -503,20 +519,27 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 		}
 	}
 	/*
-	 * Every map built and validated, spread over the cores, then every
-	 * one synced: the disk writes each map back while the next ones are
-	 * built, so the fsyncs wait only for what is left.
+	 * A batch of maps built and validated, spread over the cores, then
+	 * synced: the disk writes each map back while the next ones are
+	 * built, so the fsyncs wait only for what is left.  Batches go in
+	 * reverse rename order (relay_domains first: small failures first),
+	 * and the first failure, in that order, ends the install.
 	 */
 	run.j = j;
+	run.nj = nj;
 	run.dir = dir;
-	thread_for(nj, cdbw_build_job, &run);
-	thread_for(nj, cdbw_sync_job, &run);
-	/* a failure is named as a build in reverse rename order would */
-	for (m = nj; m-- > 0;)
-		if (j[m].rc < 0) {
-			*err = j[m].err;
-			goto out;
-		}
+	for (run.first = 0; run.first < nj; run.first += CDBW_BATCH) {
+		size_t count =
+		    nj - run.first < CDBW_BATCH ? nj - run.first : CDBW_BATCH;
+
+		thread_for(count, cdbw_build_job, &run);
+		thread_for(count, cdbw_sync_job, &run);
+		for (m = 0; m < count; m++)
+			if (cdbw_run_job(&run, m)->rc < 0) {
+				*err = cdbw_run_job(&run, m)->err;
+				goto out;
+			}
+	}
 	/* all built, validated and on disk: now replace the live ones */
 	if (gate != NULL && gate(arg, err) < 0)
 		goto out;

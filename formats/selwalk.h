@@ -11,8 +11,9 @@
  * time (thread_for), so the callbacks must keep each shard's data apart.
  *
  * A few wanted shards (at most SELWALK_FEW) are walked one by one, their
- * records found with memchr in sel: the cost is the shard's records, not
- * the array (a delta).  Such records lie all over the array, so each()
+ * records found with memchr in sel: the cost is a scan of one octet per
+ * record and the shard's own records (a delta).  Those lie all over the
+ * array, so each()
  * would wait for a cache miss or two per record: prefetch(arg, s, i, far),
  * when set, is called SELWALK_AHEAD records ahead with far 1 (fetch what
  * locates record i) and SELWALK_AHEAD / 2 ahead with far 0 (fetch the
