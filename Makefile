@@ -71,7 +71,6 @@ FORMATS_SRC = \
 	formats/state_parse.c \
 	formats/state_hash.c \
 	formats/state_pool.c \
-	formats/state_ends.c \
 	formats/domset.c \
 	formats/lookup.c \
 	formats/delta.c \

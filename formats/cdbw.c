@@ -341,13 +341,6 @@ static void cdbw_pack_prefetch(void *arg, size_t s, size_t i, int far)
 	state_prefetch(run->states[s], i, far);
 }
 
-/* cdbw_pack_end - nothing is left to do for a pack */
-static void cdbw_pack_end(void *arg, unsigned h)
-{
-	(void)arg;
-	(void)h;
-}
-
 /*
  * cdbw_packs - the touched shards' records packed (all when touched is
  * NULL) into pk[shard], by a walk of those shards (selwalk.h): a full
@@ -366,7 +359,6 @@ static int cdbw_packs(const struct state *const *states, size_t n,
 			    .want = touched,
 			    .begin = cdbw_pack_begin,
 			    .each = cdbw_pack_each,
-			    .end = cdbw_pack_end,
 			    .prefetch = cdbw_pack_prefetch,
 			    .arg = &run};
 	size_t *cnt, s;

@@ -56,7 +56,8 @@ static void selwalk_few(void *arg, size_t k)
 	unsigned h = run->few[k];
 	size_t idx[SELWALK_BATCH], n, s;
 
-	w->begin(w->arg, h);
+	if (w->begin != NULL)
+		w->begin(w->arg, h);
 	for (s = 0; s < w->n; s++) {
 		const uint8_t *sel = w->sel[s], *p = sel,
 			      *end = sel + w->cnt[s];
@@ -70,7 +71,8 @@ static void selwalk_few(void *arg, size_t k)
 			selwalk_batch(w, h, s, idx, n);
 		}
 	}
-	w->end(w->arg, h);
+	if (w->end != NULL)
+		w->end(w->arg, h);
 }
 
 /* selwalk_group - the wanted shards of group g, in one pass */
@@ -86,14 +88,15 @@ static void selwalk_group(void *arg, size_t g)
 	for (h = (unsigned)g; h < w->shards; h += SELWALK_GROUPS)
 		if (selwalk_wanted(w, h)) {
 			mine[h] = 1;
-			w->begin(w->arg, h);
+			if (w->begin != NULL)
+				w->begin(w->arg, h);
 		}
 	for (s = 0; s < w->n; s++)
 		for (i = 0; i < w->cnt[s]; i++)
 			if (mine[w->sel[s][i]])
 				w->each(w->arg, w->sel[s][i], s, i);
 	for (h = (unsigned)g; h < w->shards; h += SELWALK_GROUPS)
-		if (mine[h])
+		if (mine[h] && w->end != NULL)
 			w->end(w->arg, h);
 }
 

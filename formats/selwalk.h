@@ -40,9 +40,9 @@ struct selwalk {
 	size_t n;
 	unsigned shards;	   /* every sel[s][i] is below it */
 	const unsigned char *want; /* want[h]: walk shard h; NULL: all */
-	void (*begin)(void *arg, unsigned h);
+	void (*begin)(void *arg, unsigned h); /* or NULL */
 	void (*each)(void *arg, unsigned h, size_t s, size_t i);
-	void (*end)(void *arg, unsigned h);
+	void (*end)(void *arg, unsigned h);			  /* or NULL */
 	void (*prefetch)(void *arg, size_t s, size_t i, int far); /* or NULL */
 	void *arg;
 };

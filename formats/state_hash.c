@@ -400,6 +400,17 @@ void state_same_ends(const struct state *a, const struct state *b,
 	*domains_r = da != db || x < da;
 }
 
+void state_common_ends(const struct state *a, const struct state *b,
+		       size_t *head_r, size_t *tail_r)
+{
+	int domains;
+
+	*head_r = *tail_r = 0;
+	if (a == NULL || b == NULL || !a->finished || !b->finished)
+		return;
+	state_same_ends(a, b, head_r, tail_r, &domains);
+}
+
 /*
  * state_hash_prepare_from - the leaves of prev, with the D leaf rehashed
  * when the D lines differ and the shards of the recipients between the
