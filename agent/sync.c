@@ -200,19 +200,20 @@ static const struct state *sync_base(struct sync *s)
 }
 
 /*
- * sync_snap - the signed full snapshot of cur, or the delta from the base,
- * built once for cur_serial and shared by every backup it goes to.  A
- * snapshot older than a minute is built again, so that a late push never
- * carries an old creation time.
+ * sync_snap - the signed full snapshot of cur, or the delta from the base
+ * to a backup that holds the base's state as serial base_serial, built
+ * once for cur_serial (and base_serial) and shared by every backup it goes
+ * to.  A snapshot older than a minute is built again, so that a late push
+ * never carries an old creation time.
  */
 static const struct sync_snap *sync_snap(struct sync *s, int delta,
-					 struct err *err)
+					 uint64_t base_serial, struct err *err)
 {
 	struct sync_snap *c = delta ? &s->delta : &s->full;
 	int64_t now = (int64_t)time(NULL);
 
 	if (c->valid && c->serial == s->cur_serial &&
-	    (!delta || c->base_serial == s->base_serial) &&
+	    (!delta || c->base_serial == base_serial) &&
 	    c->snap.m.created <= now && now < c->snap.m.created + 60)
 		return c;
 	export_snap_clear(&c->snap);
@@ -221,7 +222,7 @@ static const struct sync_snap *sync_snap(struct sync *s, int delta,
 	c->valid = 0;
 	if (export_make(s->cfg, s->sk, s->cur, s->cur_hash,
 			delta ? s->base : NULL, delta ? s->base_hash : NULL,
-			delta ? s->base_serial : 0, s->cur_serial,
+			delta ? base_serial : 0, s->cur_serial,
 			s->allow_shrink, &c->snap, err) < 0)
 		return NULL;
 	/* one body for every backup: the pushes share it, none copies it */
@@ -234,7 +235,7 @@ static const struct sync_snap *sync_snap(struct sync *s, int delta,
 	}
 	c->valid = 1;
 	c->serial = s->cur_serial;
-	c->base_serial = delta ? s->base_serial : 0;
+	c->base_serial = delta ? base_serial : 0;
 	return c;
 }
 
@@ -343,8 +344,15 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err)
 				       err) < 0)
 			return -1;
 	}
+	/*
+	 * A delta from the base to a backup that holds the base's state,
+	 * under whatever serial it was acknowledged (after a restart the
+	 * base is often the same state again under a new serial, pushed in
+	 * full to a backup added meanwhile): the delta names that serial and
+	 * state hash as its base, as mxsyncd checks.
+	 */
 	if (!full && !s->force_full && sync_base(s) != NULL &&
-	    b->lb->serial == s->base_serial &&
+	    b->lb->serial != 0 &&
 	    memcmp(b->lb->hash, s->base_hash, STATE_HASH_LEN) == 0)
 		delta = 1;
 	/* a full body is the canonical text: its size is known unbuilt */
@@ -358,7 +366,7 @@ int sync_start(struct sync *s, size_t i, int full, struct err *err)
 			s->cfg->path);
 		return sync_never(s, b, err);
 	}
-	if ((c = sync_snap(s, delta, err)) == NULL)
+	if ((c = sync_snap(s, delta, b->lb->serial, err)) == NULL)
 		return -1;
 	snap = &c->snap;
 	if (snap->blen > b->conf->max_body) {

@@ -212,6 +212,41 @@ like "$(grep -o '"base_serial": [0-9]*' "$ASTATE/ledger.json")" \
 	"$(grep -o '"serial": [0-9]*' "$ASTATE/ledger.json" | head -n 1 | cut -d' ' -f2)" \
 	"the stored base is the last acknowledged state"
 
+# A backup added while the daemon was down gets the state in full; the
+# others hold that same state under its former serial, so the next change
+# reaches them as a delta naming that serial, not in full again.
+agent_stop
+backup_setup mx4
+backup_start mx4
+agent_conf "[source files]
+type = file
+domains = $SRC/domains
+recipients = $SRC/virtual
+
+[source vmail]
+type = maildir
+root = $V
+layout = %d/%n" mx2 mx3 mx4
+check "the daemon starts with a backup added" agent_start
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 30
+is "$RC" 0 "sync-now --wait with the added backup exits 0"
+check "the added backup mx4 has the state" has mx4 olga@example.com
+n0=$(wc -l <"$ALOG")
+echo "petra@example.com petra" >>"$SRC/virtual"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 30
+is "$RC" 0 "sync-now --wait after the next change exits 0"
+new=$(tail -n +"$((n0 + 1))" "$ALOG")
+for b in mx2 mx3 mx4; do
+	case "$new" in
+	*"backup $b: serial "*" acknowledged (delta, "*) ok "$b got the next change as a delta" ;;
+	*) not_ok "$b got the next change as a delta"; diag "$new" ;;
+	esac
+	check "$b has the new recipient" has $b petra@example.com
+done
+is "$(bsum mx2)" "$(bsum mx4)" "mx2 and the added mx4 have the same maps"
+if grep -q "delta refused\|delta_base" "$ALOG"; then not_ok "no backup refused a delta for its base"; else
+	ok "no backup refused a delta for its base"; fi
+
 # One process owns state_dir: a second daemon, a push and export -o while
 # the daemon runs all exit 75 and say so; the running daemon is unharmed.
 l0=$(cat "$ASTATE/ledger.json")
