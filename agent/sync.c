@@ -222,8 +222,8 @@ static const struct sync_snap *sync_snap(struct sync *s, int delta,
 	c->valid = 0;
 	if (export_make(s->cfg, s->sk, s->cur, s->cur_hash,
 			delta ? s->base : NULL, delta ? s->base_hash : NULL,
-			delta ? base_serial : 0, s->cur_serial,
-			s->allow_shrink, &c->snap, err) < 0)
+			delta ? base_serial : 0, s->cur_serial, s->allow_shrink,
+			&c->snap, err) < 0)
 		return NULL;
 	/* one body for every backup: the pushes share it, none copies it */
 	c->body = push_body_new(c->snap.body, c->snap.blen);
