@@ -129,6 +129,8 @@ AGENT_SRC = \
 	agent/config.c \
 	agent/source.c \
 	agent/source_file.c \
+	agent/source_file_read.c \
+	agent/source_file_route.c \
 	agent/source_file_cache.c \
 	agent/source_file_span.c \
 	agent/preset.c \

@@ -27,7 +27,7 @@
  * so a transport file's subdomain keys (".example.com"), "*", address keys
  * and values that are not a relay route (norm_route() with the transports
  * of SOURCE_RELAY_TRANSPORTS: "local:", "error:...", a malformed next hop)
- * are refused, naming file:line.  A domain in a
+ * are refused, naming file:line (source_file_route.c).  A domain in a
  * transport file and a domains file takes the transport file's next hop;
  * two different next hops for one domain are an error.
  *
@@ -35,10 +35,10 @@
  * and is not any more (its file system was unmounted) makes the source
  * SOURCE_DOWN: what shows below is not the data (source.h).
  *
- * A file is read only when it is settled: when the daemon saw it modified
- * and not yet closed by its writer, or when its size, mtime or inode changed
- * while it was read, the export is SOURCE_BUSY (the daemon waits and
- * retries).  A missing or unreadable file is SOURCE_DOWN; a malformed line
+ * A file is read only when it is settled (source_file_read.c): when the daemon
+ *saw it modified and not yet closed by its writer, or when its size, mtime or
+ *inode changed while it was read, the export is SOURCE_BUSY (the daemon waits
+ *and retries).  A missing or unreadable file is SOURCE_DOWN; a malformed line
  * (a key without a value, which is what a cut line leaves) is SOURCE_BAD,
  * reported as "file:line: message".  The directories holding the files are
  * watched, so edits in place and by rename are seen.
@@ -72,14 +72,6 @@
 #include "../formats/textmap.h"
 #include "source.h"
 #include "source_file_priv.h"
-
-/* source_file_route - one domain of a transport file, folded, with its value */
-struct source_file_route {
-	char *domain;
-	char *nexthop;
-	const char *file; /* borrowed from source_file_conf */
-	unsigned line;
-};
 
 static const struct conf_key source_file_keys[] = {
     {"type", CONF_STRING, NULL, offsetof(struct source_file_conf, type), 0, 0},
@@ -136,17 +128,6 @@ static void source_file_free_list(char **v, size_t n)
 	while (n > 0)
 		free(v[--n]);
 	free(v);
-}
-
-void source_file_routes_clear(struct source_file_conf *fc)
-{
-	while (fc->nroutes > 0) {
-		fc->nroutes--;
-		free(fc->routes[fc->nroutes].domain);
-		free(fc->routes[fc->nroutes].nexthop);
-	}
-	free(fc->routes);
-	fc->routes = NULL;
 }
 
 /* source_file_dirs - the distinct directories of the files, for mount checks */
@@ -271,199 +252,6 @@ static void source_file_watch(struct source_export_ctx *ctx, const char *path)
 	free(copy);
 }
 
-/* source_file_same - the length of the common start of a and b (n octets) */
-size_t source_file_same(const char *a, const char *b, size_t n)
-{
-	size_t i = 0;
-
-	while (i + 4096 <= n && memcmp(a + i, b + i, 4096) == 0)
-		i += 4096;
-	while (i < n && a[i] == b[i])
-		i++;
-	return i;
-}
-
-/*
- * source_file_read_chunk - one read(2) of the file into b, or, while the
- * file is the same as prev's bytes, into a scratch buffer compared with
- * them (so that what did not change is neither copied nor kept twice);
- * octets read, 0 at the end, -1 on errors
- */
-static ssize_t source_file_read_chunk(int fd, struct buf *b,
-				      struct source_file_prev *p, size_t *off,
-				      int *diverged, const char *path,
-				      struct err *err)
-{
-	char scratch[65536];
-	size_t m, cmp;
-	ssize_t n;
-
-	do {
-		if (*diverged) {
-			if (buf_reserve(b, 65536) < 0) {
-				err_set(err, "read(%s): out of memory", path);
-				return -1;
-			}
-			n = read(fd, b->data + b->len, b->cap - b->len - 1);
-		} else {
-			n = read(fd, scratch, sizeof(scratch));
-		}
-	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		err_sys(err, "read(%s)", path);
-		return -1;
-	}
-	if (n == 0)
-		return 0;
-	if (*diverged) {
-		b->len += (size_t)n;
-		b->data[b->len] = '\0';
-	} else {
-		cmp = *off < p->olen ? p->olen - *off : 0;
-		if (cmp > (size_t)n)
-			cmp = (size_t)n;
-		m = source_file_same(scratch, p->old + *off, cmp);
-		if (m < (size_t)n) {
-			/* from here on the file is kept in b */
-			p->same = *off + m;
-			*diverged = 1;
-			if (buf_append(b, scratch + m, (size_t)n - m) < 0) {
-				err_set(err, "read(%s): out of memory", path);
-				return -1;
-			}
-		}
-	}
-	*off += (size_t)n;
-	return n;
-}
-
-/*
- * source_file_read_settled - the whole file into b, only when it is settled:
- * not being written as far as the daemon saw, and the same size, mtime and
- * inode (also under its name) before and after the read.  SOURCE_BUSY
- * when not, SOURCE_DOWN on I/O errors.
- */
-int source_file_read_settled(struct source *src,
-			     const struct source_export_ctx *ctx,
-			     const char *path, struct buf *b, struct err *err)
-{
-	return source_file_read_prev(src, ctx, path, NULL, b, err);
-}
-
-/*
- * source_file_read_prev - source_file_read_settled(), compared with the
- * bytes the file held before (p, not NULL): p->same gets the length of
- * their common start, and b only what follows it
- */
-int source_file_read_prev(struct source *src,
-			  const struct source_export_ctx *ctx, const char *path,
-			  struct source_file_prev *p, struct buf *b,
-			  struct err *err)
-{
-	struct source_file_conf *fc = src->priv;
-	struct stat before, after, named;
-	int fd = -1, rc = SOURCE_DOWN, diverged = p == NULL;
-	size_t off = 0;
-	ssize_t n;
-
-	if (source_busy(ctx, path)) {
-		err_set(err,
-			"%s is being written (modified, not closed by "
-			"its writer yet)",
-			path);
-		rc = SOURCE_BUSY;
-		goto out;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		err_sys(err, "open(%s)", path);
-		goto out;
-	}
-	if (fstat(fd, &before) < 0) {
-		err_sys(err, "fstat(%s)", path);
-		goto out;
-	}
-	if (!S_ISREG(before.st_mode)) {
-		err_set(err, "%s: not a regular file", path);
-		rc = SOURCE_BAD;
-		goto out;
-	}
-	/* Room for the whole file at once: it may be kept (source_file_span.c)
-	 */
-	if (p == NULL && before.st_size > 0 &&
-	    (unsigned long long)before.st_size < SOURCE_FILE_MAX_SIZE &&
-	    buf_reserve(b, (size_t)before.st_size + 65536) < 0) {
-		err_set(err, "read(%s): out of memory", path);
-		goto out;
-	}
-	while ((n = source_file_read_chunk(fd, b, p, &off, &diverged, path,
-					   err)) > 0)
-		if (off > SOURCE_FILE_MAX_SIZE) {
-			err_set(err, "read(%s): file too large", path);
-			rc = SOURCE_BAD;
-			goto out;
-		}
-	if (n < 0)
-		goto out;
-	if (!diverged)
-		p->same = off;
-	if (fstat(fd, &after) < 0) {
-		err_sys(err, "fstat(%s)", path);
-		goto out;
-	}
-	/* Renamed over or removed meanwhile: the name has another file. */
-	if (stat(path, &named) < 0) {
-		if (errno != ENOENT) {
-			err_sys(err, "stat(%s)", path);
-			goto out;
-		}
-		named.st_ino = 0;
-		named.st_dev = 0;
-	}
-	if (!source_file_cache_same(&before, &after) ||
-	    (off_t)off != after.st_size || named.st_ino != before.st_ino ||
-	    named.st_dev != before.st_dev) {
-		err_set(err, "%s changed while it was read", path);
-		rc = SOURCE_BUSY;
-		goto out;
-	}
-	fc->read_sb = after;
-	fc->read_trusted = source_file_cache_old_enough(&after);
-	fc->files_read++;
-	if (fc->cache.seen != NULL)
-		source_file_cache_saw(fc, path);
-	rc = SOURCE_OK;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		err_prefix(err, "source %s", src->name);
-	return rc;
-}
-
-/* source_file_route_find - the route of a folded domain, or NULL */
-static const struct source_file_route *
-source_file_route_find(const struct source_file_conf *fc, const char *d,
-		       size_t len)
-{
-	size_t lo = 0, hi = fc->nroutes;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const char *k = fc->routes[mid].domain;
-		int c = strncmp(k, d, len);
-
-		if (c == 0 && k[len] != '\0')
-			c = 1;
-		if (c == 0)
-			return &fc->routes[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 /*
  * source_file_list_word - one word of a domains (list) file: Postfix features a
  * backup cannot mirror are refused, a map's value is skipped
@@ -578,141 +366,6 @@ int source_file_domains(struct source *src, struct source_export_ctx *ctx,
 out:
 	buf_free(&b);
 	return rc;
-}
-
-struct source_file_tcb {
-	struct source *src;
-	const char *file;
-};
-
-/* source_file_transport_key - check and keep one line of a transport file */
-static int source_file_transport_key(void *arg, const char *key, size_t klen,
-				     const char *value, size_t vlen,
-				     const char *file, unsigned line,
-				     struct err *err)
-{
-	struct source_file_tcb *cb = arg;
-	struct source *src = cb->src;
-	struct source_file_conf *fc = src->priv;
-	struct source_file_route *nr;
-	char d[NORM_BUF_SIZE];
-	size_t len;
-	int k = klen > 200 ? 200 : (int)klen;
-
-	if (key[0] == '.' || (klen == 1 && key[0] == '*'))
-		return err_set(err,
-			       "source %s: %s:%u: \"%.*s\" would route %s; "
-			       "the backup relays exactly the listed domains: "
-			       "list each one",
-			       src->name, file, line, k, key,
-			       key[0] == '.' ? "subdomains" : "every domain");
-	if (memchr(key, '@', klen) != NULL)
-		return err_set(err,
-			       "source %s: %s:%u: \"%.*s\": address keys "
-			       "are not read; the backup routes whole domains",
-			       src->name, file, line, k, key);
-	/* The route check of source_add_domain, but a refusal, not a fallback.
-	 */
-	if (norm_route(value, vlen, SOURCE_RELAY_TRANSPORTS, err) < 0)
-		return err_prefix(err,
-				  "source %s: %s:%u: domain %.*s: not a "
-				  "relay route (a backup only relays to the "
-				  "next hop)",
-				  src->name, file, line, k, key);
-	if (norm_domain(key, klen, d, sizeof(d), &len, err) < 0)
-		return err_prefix(err, "source %s: %s:%u", src->name, file,
-				  line);
-	nr = realloc(fc->routes, (fc->nroutes + 1) * sizeof(*nr));
-	if (nr == NULL)
-		return err_set(err, "out of memory");
-	fc->routes = nr;
-	nr += fc->nroutes;
-	nr->domain = strndup(d, len);
-	nr->nexthop = strndup(value, vlen);
-	nr->file = cb->file;
-	nr->line = line;
-	fc->nroutes++;
-	if (nr->domain == NULL || nr->nexthop == NULL)
-		return err_set(err, "out of memory");
-	return 0;
-}
-
-static int source_file_route_cmp(const void *a, const void *b)
-{
-	const struct source_file_route *x = a, *y = b;
-	int c = strcmp(x->domain, y->domain);
-
-	if (c != 0)
-		return c;
-	/* Same domain: keep file order, so the first line is named first. */
-	if (x->file != y->file)
-		return x->file < y->file ? -1 : 1;
-	return x->line < y->line ? -1 : x->line > y->line;
-}
-
-/* source_file_transports - read every transport file into fc->routes, sorted */
-int source_file_transports(struct source *src, struct source_export_ctx *ctx,
-			   struct err *err)
-{
-	struct source_file_conf *fc = src->priv;
-	size_t i, j;
-	int rc;
-
-	for (i = 0; i < fc->nt; i++) {
-		struct buf b = BUF_INIT;
-		struct source_file_tcb cb = {src, fc->tfiles[i]};
-
-		if ((rc = source_file_read_settled(src, ctx, fc->tfiles[i], &b,
-						   err)) < 0)
-			return rc;
-		rc = textmap_parse_buf(fc->tfiles[i], b.data ? b.data : "",
-				       b.len, TEXTMAP_POSTMAP,
-				       source_file_transport_key, &cb, err);
-		fc->lines_parsed += source_file_lines(b.data, b.len);
-		buf_free(&b);
-		if (rc != 0) {
-			if (strncmp(err->msg, "source ", 7) != 0)
-				err_prefix(err, "source %s", src->name);
-			return SOURCE_BAD;
-		}
-	}
-	if (fc->nroutes > 1)
-		qsort(fc->routes, fc->nroutes, sizeof(*fc->routes),
-		      source_file_route_cmp);
-	/* One domain, one next hop; the same line twice is harmless. */
-	for (i = 0, j = 0; i < fc->nroutes; i++) {
-		struct source_file_route *r = &fc->routes[i];
-
-		if (j > 0 && strcmp(fc->routes[j - 1].domain, r->domain) == 0) {
-			struct source_file_route *f = &fc->routes[j - 1];
-
-			if (strcmp(f->nexthop, r->nexthop) != 0) {
-				err_set(err,
-					"source %s: %s:%u: domain %s: next "
-					"hop \"%s\", but \"%s\" at %s:%u",
-					src->name, r->file, r->line, r->domain,
-					r->nexthop, f->nexthop, f->file,
-					f->line);
-				return SOURCE_BAD;
-			}
-			free(r->domain);
-			free(r->nexthop);
-			continue;
-		}
-		fc->routes[j++] = *r;
-	}
-	fc->nroutes = j;
-	for (i = 0; i < fc->nroutes; i++) {
-		struct source_file_route *r = &fc->routes[i];
-		char where[SOURCE_WHERE_MAX];
-
-		snprintf(where, sizeof(where), "%s:%u", r->file, r->line);
-		if ((rc = source_add_domain(
-			 src, ctx, r->domain, strlen(r->domain), r->nexthop,
-			 strlen(r->nexthop), where, err)) < 0)
-			return rc;
-	}
-	return SOURCE_OK;
 }
 
 struct source_file_cb {

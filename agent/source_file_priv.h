@@ -101,15 +101,24 @@ struct source_file_conf {
 	struct source_file_cache cache;
 };
 
-/* source_file.c */
+/* source_file_route - one domain of a transport file, folded, with its value */
+struct source_file_route {
+	char *domain;
+	char *nexthop;
+	const char *file; /* borrowed from source_file_conf */
+	unsigned line;
+};
+
+/* source_file_route.c */
 void source_file_routes_clear(struct source_file_conf *fc);
+/* source_file_route_find - the route of a folded domain, or NULL */
+const struct source_file_route *
+source_file_route_find(const struct source_file_conf *fc, const char *d,
+		       size_t len);
 int source_file_transports(struct source *src, struct source_export_ctx *ctx,
 			   struct err *err);
-int source_file_domains(struct source *src, struct source_export_ctx *ctx,
-			const char *path, struct err *err);
-int source_file_recipients(struct source *src, struct source_export_ctx *ctx,
-			   const char *path, enum textmap_kind kind,
-			   struct err *err);
+
+/* source_file_read.c */
 int source_file_read_settled(struct source *src,
 			     const struct source_export_ctx *ctx,
 			     const char *path, struct buf *b, struct err *err);
@@ -124,6 +133,13 @@ int source_file_read_prev(struct source *src,
 			  struct source_file_prev *p, struct buf *b,
 			  struct err *err);
 size_t source_file_same(const char *a, const char *b, size_t n);
+
+/* source_file.c */
+int source_file_domains(struct source *src, struct source_export_ctx *ctx,
+			const char *path, struct err *err);
+int source_file_recipients(struct source *src, struct source_export_ctx *ctx,
+			   const char *path, enum textmap_kind kind,
+			   struct err *err);
 int source_file_recipients_buf(struct source *src,
 			       struct source_export_ctx *ctx, const char *path,
 			       enum textmap_kind kind, const char *data,
