@@ -16,7 +16,7 @@ V=$T_DIR/vmail
 mkdir -p "$SRC" "$V/example.org/bob/cur" "$V/example.org/bob/new" "$V/example.org/bob/tmp"
 printf 'example.com\n' >"$SRC/domains"
 printf 'alice@example.com alice\npostmaster@example.com root\nlocalonly root\n' >"$SRC/virtual"
-agent_conf "[source files]
+SOURCES="[source files]
 type = file
 domains = $SRC/domains
 recipients = $SRC/virtual
@@ -24,7 +24,8 @@ recipients = $SRC/virtual
 [source vmail]
 type = maildir
 root = $V
-layout = %d/%n" mx2 mx3
+layout = %d/%n"
+agent_conf "$SOURCES" mx2 mx3
 check "check-config accepts the config" "$AGENT" -c "$ACONF" check-config
 check "the daemon starts and opens its control socket" agent_start
 
@@ -218,15 +219,7 @@ like "$(grep -o '"base_serial": [0-9]*' "$ASTATE/ledger.json")" \
 agent_stop
 backup_setup mx4
 backup_start mx4
-agent_conf "[source files]
-type = file
-domains = $SRC/domains
-recipients = $SRC/virtual
-
-[source vmail]
-type = maildir
-root = $V
-layout = %d/%n" mx2 mx3 mx4
+agent_conf "$SOURCES" mx2 mx3 mx4
 check "the daemon starts with a backup added" agent_start
 run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 30
 is "$RC" 0 "sync-now --wait with the added backup exits 0"
