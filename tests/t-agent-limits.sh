@@ -17,14 +17,8 @@ echo "max_body = 64" >>"$T_DIR/b-mx4/syncd.conf"
 backup_start mx2
 backup_start mx3
 backup_start mx4
-SRC=$T_DIR/src
-mkdir -p "$SRC"
-printf 'example.com\n' >"$SRC/domains"
-printf 'alice@example.com a\nbob@example.com b\ncarol@example.com c\n' >"$SRC/virtual"
-agent_conf "[source files]
-type = file
-domains = $SRC/domains
-recipients = $SRC/virtual" mx2 mx3 mx4
+small_source
+agent_conf "$FILE_SOURCE" mx2 mx3 mx4
 cp "$ACONF" "$T_DIR/plain.conf"
 # mx2 is told to the agent as accepting at most 64 octets
 sed -i '/^\[backup mx2\]/a max_body = 64' "$ACONF"

@@ -13,14 +13,8 @@ backup_setup mx2
 # the smallest max_map_size: three recipients fit, 400 do not
 echo "max_map_size = 4096" >>"$T_DIR/b-mx2/syncd.conf"
 backup_start mx2
-SRC=$T_DIR/src
-mkdir -p "$SRC"
-printf 'example.com\n' >"$SRC/domains"
-printf 'alice@example.com a\nbob@example.com b\ncarol@example.com c\n' >"$SRC/virtual"
-agent_conf "[source files]
-type = file
-domains = $SRC/domains
-recipients = $SRC/virtual" mx2
+small_source
+agent_conf "$FILE_SOURCE" mx2
 run_rc "$AGENT" -c "$ACONF" push
 is "$RC" 0 "a state that fits: push exit 0"
 check "mx2 holds it" has mx2 carol@example.com

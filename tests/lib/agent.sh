@@ -71,6 +71,19 @@ backup_stop() {
 	eval "BPID_$1="
 }
 
+# small_source - $SRC with one domain and three recipients in Postfix text
+# files, and FILE_SOURCE, the [source files] section that reads them
+small_source() {
+	SRC=$T_DIR/src
+	mkdir -p "$SRC"
+	printf 'example.com\n' >"$SRC/domains"
+	printf 'alice@example.com a\nbob@example.com b\ncarol@example.com c\n' >"$SRC/virtual"
+	FILE_SOURCE="[source files]
+type = file
+domains = $SRC/domains
+recipients = $SRC/virtual"
+}
+
 # agent_conf "SOURCE SECTIONS" [BACKUP NAMES...]
 agent_conf() {
 	src=$1; shift
