@@ -342,10 +342,129 @@ static void cdbw_pack_prefetch(void *arg, size_t s, size_t i, int far)
 }
 
 /*
+ * Every shard packed at once (a full install, a check of the installed
+ * maps) takes one pass over the records instead of a walk per group of
+ * shards: the records are cut into ranges of at most CDBW_RANGE of one
+ * state, each range counts its octets per shard, every shard gets one
+ * buffer of exactly its size, and each range copies its records to their
+ * place in those buffers; the ranges of both passes spread over the cores
+ * (thread_for).  Each shard's records end up in state and index order, as
+ * the walk packs them.
+ */
+#define CDBW_RANGE 65536
+
+/* one range: records [from, to) of state s, and per shard its octets */
+struct cdbw_range {
+	size_t s, from, to;
+	size_t *len;  /* [shards]; then the range's offset in each buffer */
+	size_t *nrec; /* [shards] */
+};
+
+/* the ranges of one full pack, for thread_for() */
+struct cdbw_range_run {
+	const struct state *const *states;
+	const uint8_t *const *sel;
+	struct cdbw_range *r;
+	struct cdbw_pack *pk;
+};
+
+/* cdbw_range_count - the octets range i packs into each shard */
+static void cdbw_range_count(void *arg, size_t i)
+{
+	const struct cdbw_range_run *run = arg;
+	const struct cdbw_range *r = &run->r[i];
+	const uint8_t *sel = run->sel[r->s];
+	const char *k;
+	size_t j, klen;
+
+	for (j = r->from; j < r->to; j++) {
+		state_recipient(run->states[r->s], j, &k, &klen);
+		r->len[sel[j]] += 1 + klen;
+		r->nrec[sel[j]]++;
+	}
+}
+
+/* cdbw_range_copy - range i's records to their places (len: offsets) */
+static void cdbw_range_copy(void *arg, size_t i)
+{
+	const struct cdbw_range_run *run = arg;
+	const struct cdbw_range *r = &run->r[i];
+	const uint8_t *sel = run->sel[r->s];
+	const char *k;
+	size_t j, klen;
+	unsigned char *d;
+
+	for (j = r->from; j < r->to; j++) {
+		state_recipient(run->states[r->s], j, &k, &klen);
+		d = run->pk[sel[j]].buf + r->len[sel[j]];
+		d[0] = (unsigned char)klen;
+		memcpy(d + 1, k, klen);
+		r->len[sel[j]] += 1 + klen;
+	}
+}
+
+/* cdbw_packs_all - every shard packed into pk[shard]; -1 out of memory */
+static int cdbw_packs_all(const struct state *const *states, size_t n,
+			  const uint8_t *const *sel, unsigned shards,
+			  struct cdbw_pack *pk, struct err *err)
+{
+	struct cdbw_range_run run = {states, sel, NULL, pk};
+	struct cdbw_range *r = NULL;
+	size_t *len = NULL, nr = 0, s, i, from, cnt, pos;
+	unsigned h;
+	int rc = -1;
+
+	for (s = 0; s < n; s++)
+		nr += (state_recipient_count(states[s]) + CDBW_RANGE - 1) /
+		      CDBW_RANGE;
+	if ((r = calloc(nr > 0 ? nr : 1, sizeof(*r))) == NULL ||
+	    (len = calloc((nr > 0 ? nr : 1) * shards * 2, sizeof(*len))) ==
+		NULL) {
+		err_set(err, "out of memory");
+		goto out;
+	}
+	for (s = 0, i = 0; s < n; s++) {
+		cnt = state_recipient_count(states[s]);
+		for (from = 0; from < cnt; from += CDBW_RANGE, i++) {
+			r[i].s = s;
+			r[i].from = from;
+			r[i].to =
+			    cnt - from > CDBW_RANGE ? from + CDBW_RANGE : cnt;
+			r[i].len = len + i * shards * 2;
+			r[i].nrec = r[i].len + shards;
+		}
+	}
+	run.r = r;
+	thread_for(nr, cdbw_range_count, &run);
+	/* each range's octets become its offset in the shard's buffer */
+	for (h = 0; h < shards; h++) {
+		for (i = 0, pos = 0; i < nr; i++) {
+			size_t l = r[i].len[h];
+
+			r[i].len[h] = pos;
+			pos += l;
+			pk[h].nrec += r[i].nrec[h];
+		}
+		pk[h].buf = malloc(pos > 0 ? pos : 1);
+		if (pk[h].buf == NULL) {
+			err_set(err, "out of memory (packing shard %u)", h);
+			goto out;
+		}
+		pk[h].len = pk[h].cap = pos;
+	}
+	thread_for(nr, cdbw_range_copy, &run);
+	rc = 0;
+out:
+	free(len);
+	free(r);
+	return rc;
+}
+
+/*
  * cdbw_packs - the touched shards' records packed (all when touched is
- * NULL) into pk[shard], by a walk of those shards (selwalk.h): a full
- * install of many shards reads the states in order, a delta of a few only
- * their records.  -1 when out of memory.
+ * NULL, cdbw_packs_all) into pk[shard], by a walk of those shards
+ * (selwalk.h): a delta of a few reads only their records.  -1 when out of
+ * memory.
  */
 static int cdbw_packs(const struct state *const *states, size_t n,
 		      const uint8_t *const *sel, unsigned shards,
@@ -365,6 +484,8 @@ static int cdbw_packs(const struct state *const *states, size_t n,
 	unsigned h;
 
 	memset(pk, 0, shards * sizeof(*pk));
+	if (touched == NULL)
+		return cdbw_packs_all(states, n, sel, shards, pk, err);
 	if ((cnt = malloc((n > 0 ? n : 1) * sizeof(*cnt))) == NULL)
 		return err_set(err, "out of memory");
 	for (s = 0; s < n; s++)
@@ -405,8 +526,8 @@ static int cdbw_job_init(struct cdbw_job *j, const struct state *const *states,
 
 /*
  * Maps are built in batches of at most this many, each batch's files open
- * until they are synced (so that a process limited to 64 descriptors can
- * still install)
+ * until they are synced, and at most two batches open at once (so that a
+ * process limited to 64 descriptors can still install)
  */
 #define CDBW_BATCH 16
 
@@ -462,6 +583,40 @@ static void cdbw_sync_job(void *arg, size_t i)
 		j->rc = -1;
 }
 
+/*
+ * a built batch, synced on a thread of its own while the next is built
+ * (the OVERLAP speed knob of the Makefile turns this off)
+ */
+#ifndef MXSYNC_OVERLAP
+#define MXSYNC_OVERLAP 1
+#endif
+struct cdbw_syncer {
+	struct thread th;
+	struct cdbw_run run;
+	size_t count;
+};
+
+static void cdbw_syncer_run(void *arg)
+{
+	struct cdbw_syncer *sy = arg;
+
+	thread_for(sy->count, cdbw_sync_job, &sy->run);
+}
+
+/* cdbw_batch_failed - -1 with the first failure of a batch's jobs, or 0 */
+static int cdbw_batch_failed(const struct cdbw_run *run, size_t count,
+			     struct err *err)
+{
+	size_t m;
+
+	for (m = 0; m < count; m++)
+		if (cdbw_run_job(run, m)->rc < 0) {
+			*err = cdbw_run_job(run, m)->err;
+			return -1;
+		}
+	return 0;
+}
+
 /* cdbw_sels_free - what cdbw_sels() computed */
 static void cdbw_sels_free(uint8_t **own, size_t n)
 {
@@ -483,8 +638,9 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	uint8_t **own = NULL;
 	struct cdbw_pack *pk = NULL;
 	struct cdbw_run run;
+	struct cdbw_syncer sy;
 	size_t nj = 0, m;
-	int rc = -1;
+	int rc = -1, syncing = 0;
 
 	if ((j = cdbw_jobs(plan, 0, &nj, err)) == NULL)
 		goto out;
@@ -512,10 +668,11 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	}
 	/*
 	 * A batch of maps built and validated, spread over the cores, then
-	 * synced: the disk writes each map back while the next ones are
-	 * built, so the fsyncs wait only for what is left.  Batches go in
-	 * reverse rename order (relay_domains first: small failures first),
-	 * and the first failure, in that order, ends the install.
+	 * synced on a thread of its own while the next batch is built: the
+	 * disk writes each map back while the next ones are built, so the
+	 * fsyncs wait only for what is left.  Batches go in reverse rename
+	 * order (relay_domains first: small failures first), and the first
+	 * failure, in that order, ends the install.
 	 */
 	run.j = j;
 	run.nj = nj;
@@ -525,12 +682,31 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 		    nj - run.first < CDBW_BATCH ? nj - run.first : CDBW_BATCH;
 
 		thread_for(count, cdbw_build_job, &run);
-		thread_for(count, cdbw_sync_job, &run);
-		for (m = 0; m < count; m++)
-			if (cdbw_run_job(&run, m)->rc < 0) {
-				*err = cdbw_run_job(&run, m)->err;
+		if (syncing) {
+			thread_wait(&sy.th);
+			syncing = 0;
+			if (cdbw_batch_failed(&sy.run, sy.count, err) < 0)
 				goto out;
-			}
+		}
+		if (cdbw_batch_failed(&run, count, err) < 0)
+			goto out;
+		sy.run = run;
+		sy.count = count;
+		syncing = 1;
+		if (MXSYNC_OVERLAP)
+			thread_start(&sy.th, cdbw_syncer_run, &sy);
+		else {
+			/* waited for at once: thread_wait() has nothing to do
+			 */
+			sy.th.started = 0;
+			cdbw_syncer_run(&sy);
+		}
+	}
+	if (syncing) {
+		thread_wait(&sy.th);
+		syncing = 0;
+		if (cdbw_batch_failed(&sy.run, sy.count, err) < 0)
+			goto out;
 	}
 	/* all built, validated and on disk: now replace the live ones */
 	if (gate != NULL && gate(arg, err) < 0)
