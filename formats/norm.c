@@ -384,6 +384,67 @@ int norm_domain(const char *in, size_t len, char *out, size_t outsize,
 
 #define NORM_SHOW norm_show(in, len, show, sizeof(show))
 
+/* NORM_W - the octet b in each octet of a word */
+#define NORM_W(b) (UINT64_C(0x0101010101010101) * (b))
+
+/*
+ * norm_word_bad - nonzero when one of the eight octets of w is outside
+ * '!'..'~' or an upper-case letter: word-wide compares whose borrows and
+ * carries stay inside each octet (x keeps every octet below 0x80, the
+ * octets above are caught by hi)
+ */
+static inline uint64_t norm_word_bad(uint64_t w)
+{
+	uint64_t hi = w & NORM_W(0x80), x = w & NORM_W(0x7f),
+		 del = x ^ NORM_W(0x7f);
+
+	return hi | ((x - NORM_W(0x21)) & ~x & NORM_W(0x80)) |
+	       ((del - NORM_W(0x01)) & ~del & NORM_W(0x80)) |
+	       ((NORM_W(127 + 'Z' + 1) - x) & (x + NORM_W(127 - ('A' - 1))) &
+		NORM_W(0x80));
+}
+
+/*
+ * norm_ascii_folded - norm_address_ascii() without an output, the check of
+ * a key that should already be folded (every recipient of a state that is
+ * parsed): eight octets a step, then the rules on the "@" and the dots
+ */
+static int norm_ascii_folded(const char *in, size_t len)
+{
+	const char *at, *p, *end = in + len;
+	size_t i;
+	uint64_t w;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, in + i, 8);
+		if (norm_word_bad(w))
+			return 0;
+	}
+	for (; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c < 0x21 || c > 0x7e || (c >= 'A' && c <= 'Z'))
+			return 0;
+	}
+	at = len > 0 ? memrchr(in, '@', len) : NULL;
+	if (at == NULL || (size_t)(at - in) > NORM_LOCAL_MAX)
+		return 0;
+	/* "@" in the local part: only when quoted; no quoted empty part */
+	if ((in[0] != '"' && memchr(in, '@', (size_t)(at - in)) != NULL) ||
+	    (at - in == 2 && in[0] == '"' && in[1] == '"'))
+		return 0;
+	if (end - at - 1 == 0 || end - at - 1 > NORM_DOMAIN_MAX ||
+	    at[1] == '.' || end[-1] == '.')
+		return 0;
+	/* no ".." in the domain */
+	for (p = at + 1;
+	     (p = memchr(p, '.', (size_t)(end - p))) != NULL && p + 1 < end;
+	     p++)
+		if (p[1] == '.')
+			return 0;
+	return 1;
+}
+
 int norm_address_ascii(const char *in, size_t len, char *out, size_t outsize,
 		       size_t *len_r)
 {
@@ -391,6 +452,12 @@ int norm_address_ascii(const char *in, size_t len, char *out, size_t outsize,
 
 	if (len > NORM_ADDRESS_MAX || (out != NULL && len >= outsize))
 		return 0;
+	if (out == NULL) {
+		if (!norm_ascii_folded(in, len))
+			return 0;
+		*len_r = len;
+		return 1;
+	}
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
 

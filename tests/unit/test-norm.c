@@ -2,6 +2,7 @@
  * test-norm - folding of addresses and domains, every refusal, and proof
  * that the fold equals what the real postmap cdb: stores.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -301,6 +302,49 @@ static void test_ascii_path(void)
 	   "refuses an output buffer one octet short");
 }
 
+/*
+ * test_ascii_check - the check of a folded key (no output) says yes exactly
+ * when the folding path folds the key to itself: random keys over octets
+ * that matter to either (letters of both cases, "@", ".", quotes, blanks,
+ * DEL, 8-bit octets), of every length up to past the limits
+ */
+static void test_ascii_check(void)
+{
+	static const char pick[] = "aZ@.\"\x7f\x80 09-+_A@..zQ";
+	char in[300], out[NORM_BUF_SIZE];
+	size_t n, len, i, k, agree = 0, yes = 0, runs = 200000;
+	uint32_t x = 2463534242u;
+	int a, b;
+
+	for (k = 0; k < runs; k++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		len = k < 1000 ? k % 300 : x % (k % 7 == 0 ? 300u : 40u);
+		for (i = 0; i < len; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			/* mostly lower-case letters and digits, as keys are */
+			in[i] = x % 4 ? (char)('a' + x / 4 % 26)
+				      : pick[x / 4 % (sizeof(pick) - 1)];
+		}
+		/* most keys get one "@" near the end, as addresses do */
+		if (len > 3 && x % 3 != 0)
+			in[len - 1 - x / 3 % (len / 2)] = '@';
+		a = norm_address_ascii(in, len, NULL, 0, &n);
+		b = norm_address_ascii(in, len, out, sizeof(out), &n) &&
+		    memcmp(out, in, len) == 0;
+		agree += a == b;
+		yes += a;
+	}
+	ok(agree == runs,
+	   "the folded-key check agrees with the fold on %zu "
+	   "of %zu random keys",
+	   agree, runs);
+	ok(yes > runs / 50, "and %zu of them are folded addresses", yes);
+}
+
 /* test_hostnames - domains must be host names (LDH or IDNA labels) */
 static void test_hostnames(void)
 {
@@ -413,6 +457,7 @@ int main(void)
 	test_routes();
 	test_fold();
 	test_ascii_path();
+	test_ascii_check();
 	test_refusals();
 	test_postmap();
 	return test_done();
