@@ -179,70 +179,70 @@ int cdbw_expect_init_pack(struct cdbw_expect *e, const unsigned char *pack,
 	return 0;
 }
 
-/* positions fit in 32 bits: the size was checked by cdbw_expect_init() */
 int cdbw_expect_fill(struct cdbw_expect *e, const char *name, struct err *err)
 {
-	struct cdbw_iter it;
-	const char *k[4], *v;
-	size_t klen[4], vlen[4], g = 0, t, fill[256], n, j;
-	uint32_t h[4];
-	uint64_t pos = CDBW_HEADER;
-
 	e->rec = malloc(2 * (e->nrec ? e->nrec : 1) * sizeof(*e->rec));
 	if (e->rec == NULL)
 		return err_set(err, "%s: out of memory (%zu records)", name,
 			       e->nrec);
 	e->tab = e->rec + e->nrec;
 	memset(e->start, 0, sizeof(e->start));
+	return 0;
+}
+
+/*
+ * cdbw_records - every record is at its place, byte for byte; on the way
+ * the record lists of e are filled (each record's hash and position, in
+ * file order and by hash table) for cdbw_tables().  Positions fit in 32
+ * bits: the size was checked by cdbw_expect_init().
+ */
+static int cdbw_records(struct cdbw_expect *e, const unsigned char *mem,
+			const char *name, struct err *err)
+{
+	const char *k[4], *v[4];
+	size_t g = 0, n, j, t, klen[4], vlen[4], fill[256];
+	uint32_t h[4];
+	struct cdbw_iter it;
+	uint64_t pos = CDBW_HEADER;
+
+	memset(e->start, 0, sizeof(e->start));
 	cdbw_iter_init(&it, e);
 	/* the records four at a time, their keys hashed side by side */
-	do {
-		for (n = 0; n < 4 && g + n < e->nrec &&
-			    cdbw_iter_next(&it, &k[n], &klen[n], &v, &vlen[n]);
+	while (g < e->nrec) {
+		for (n = 0;
+		     n < 4 && g + n < e->nrec &&
+		     cdbw_iter_next(&it, &k[n], &klen[n], &v[n], &vlen[n]);
 		     n++)
 			;
+		if (n == 0)
+			return err_set(err, "%s: records missing", name);
 		if (n == 4)
 			cdbw_hash4(k, klen, h);
 		else
 			for (j = 0; j < n; j++)
 				h[j] = cdbw_hash(k[j], klen[j]);
 		for (j = 0; j < n; j++) {
+			if (pos > e->dend || e->dend - pos < 8 ||
+			    cdbw_u32(mem + pos) != klen[j] ||
+			    cdbw_u32(mem + pos + 4) != vlen[j] ||
+			    e->dend - pos - 8 < (uint64_t)klen[j] + vlen[j] ||
+			    memcmp(mem + pos + 8, k[j], klen[j]) != 0 ||
+			    memcmp(mem + pos + 8 + klen[j], v[j], vlen[j]) != 0)
+				return err_set(
+				    err, "%s: record %.*s missing or wrong",
+				    name, (int)(klen[j] > 256 ? 256 : klen[j]),
+				    k[j]);
 			e->rec[g++] = (uint64_t)h[j] << 32 | pos;
 			e->start[(h[j] & 255) + 1]++;
 			pos += 8 + klen[j] + vlen[j];
 		}
-	} while (n == 4);
+	}
 	for (t = 0; t < 256; t++) {
 		e->start[t + 1] += e->start[t];
 		fill[t] = e->start[t];
 	}
 	for (g = 0; g < e->nrec; g++)
 		e->tab[fill[(e->rec[g] >> 32) & 255]++] = e->rec[g];
-	return 0;
-}
-
-/* cdbw_records - every record is at its place, byte for byte */
-static int cdbw_records(const struct cdbw_expect *e, const unsigned char *mem,
-			const char *name, struct err *err)
-{
-	const char *k, *v;
-	size_t g, klen, vlen;
-	struct cdbw_iter it;
-	uint64_t pos;
-
-	cdbw_iter_init(&it, e);
-	for (g = 0; g < e->nrec; g++) {
-		if (!cdbw_iter_next(&it, &k, &klen, &v, &vlen))
-			return err_set(err, "%s: records missing", name);
-		pos = (uint32_t)e->rec[g];
-		if (e->dend - pos < 8 || cdbw_u32(mem + pos) != klen ||
-		    cdbw_u32(mem + pos + 4) != vlen ||
-		    e->dend - pos - 8 < (uint64_t)klen + vlen ||
-		    memcmp(mem + pos + 8, k, klen) != 0 ||
-		    memcmp(mem + pos + 8 + klen, v, vlen) != 0)
-			return err_set(err, "%s: record %.*s missing or wrong",
-				       name, (int)(klen > 256 ? 256 : klen), k);
-	}
 	return 0;
 }
 
@@ -293,8 +293,7 @@ static int cdbw_tables(const struct cdbw_expect *e, const unsigned char *mem,
  * tables follow the records back to back up to the end of the file, and
  * they lead to every record (cdbw_tables).  name is for messages.
  */
-int cdbw_check(int fd, const char *name, const struct cdbw_expect *e,
-	       struct err *err)
+int cdbw_check(int fd, const char *name, struct cdbw_expect *e, struct err *err)
 {
 	struct cdb c;
 	struct stat st;
@@ -303,6 +302,8 @@ int cdbw_check(int fd, const char *name, const struct cdbw_expect *e,
 	size_t t;
 	int inited = 0, rc = -1;
 
+	if (e->rec == NULL && cdbw_expect_fill(e, name, err) < 0)
+		goto out;
 	if (fstat(fd, &st) < 0) {
 		err_sys(err, "fstat(%s)", name);
 		goto out;

@@ -166,7 +166,10 @@ static inline int cdbw_iter_next(struct cdbw_iter *it, const char **k,
 	return 0;
 }
 
-/* cdbw_expect_fill - the record lists; fails only when out of memory */
+/*
+ * cdbw_expect_fill - room for the record lists, which cdbw_check() fills
+ * as it reads the records back; fails only when out of memory
+ */
 int cdbw_expect_fill(struct cdbw_expect *e, const char *name, struct err *err);
 
 /* cdbw_expect_free - release the record lists */
@@ -174,9 +177,10 @@ void cdbw_expect_free(struct cdbw_expect *e);
 
 /*
  * cdbw_check - 0 when the CDB file open on fd holds exactly e's records in
- * order and cdb_find() reaches each of them; -1 with the first fault
+ * order and cdb_find() reaches each of them; -1 with the first fault.  e's
+ * record lists (cdbw_expect_fill) are filled on the way.
  */
-int cdbw_check(int fd, const char *name, const struct cdbw_expect *e,
+int cdbw_check(int fd, const char *name, struct cdbw_expect *e,
 	       struct err *err);
 
 #endif
