@@ -696,8 +696,7 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 		if (MXSYNC_OVERLAP)
 			thread_start(&sy.th, cdbw_syncer_run, &sy);
 		else {
-			/* waited for at once: thread_wait() has nothing to do
-			 */
+			/* synced here: thread_wait() has nothing to wait for */
 			sy.th.started = 0;
 			cdbw_syncer_run(&sy);
 		}
