@@ -46,8 +46,8 @@ PARALLEL ?= 1
 # PREFETCH=0: a walk of a few shards' records (selwalk.h: a delta's state
 # hash and map shards) does not fetch records ahead of their use.
 PREFETCH ?= 1
-# OVERLAP=0: a full install does not hash its body on a thread of its own
-# while it parses it, nor sync a batch of maps while it builds the next.
+# OVERLAP=0: a full install hashes its body before it parses it, not on a
+# thread of its own while it parses it (syncd/verify.c).
 OVERLAP ?= 1
 
 PKGS_FORMATS = jansson libsodium libcdb icu-uc

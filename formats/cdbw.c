@@ -526,8 +526,8 @@ static int cdbw_job_init(struct cdbw_job *j, const struct state *const *states,
 
 /*
  * Maps are built in batches of at most this many, each batch's files open
- * until they are synced, and at most two batches open at once (so that a
- * process limited to 64 descriptors can still install)
+ * until they are synced (so that a process limited to 64 descriptors can
+ * still install)
  */
 #define CDBW_BATCH 16
 
@@ -583,40 +583,6 @@ static void cdbw_sync_job(void *arg, size_t i)
 		j->rc = -1;
 }
 
-/*
- * a built batch, synced on a thread of its own while the next is built
- * (the OVERLAP speed knob of the Makefile turns this off)
- */
-#ifndef MXSYNC_OVERLAP
-#define MXSYNC_OVERLAP 1
-#endif
-struct cdbw_syncer {
-	struct thread th;
-	struct cdbw_run run;
-	size_t count;
-};
-
-static void cdbw_syncer_run(void *arg)
-{
-	struct cdbw_syncer *sy = arg;
-
-	thread_for(sy->count, cdbw_sync_job, &sy->run);
-}
-
-/* cdbw_batch_failed - -1 with the first failure of a batch's jobs, or 0 */
-static int cdbw_batch_failed(const struct cdbw_run *run, size_t count,
-			     struct err *err)
-{
-	size_t m;
-
-	for (m = 0; m < count; m++)
-		if (cdbw_run_job(run, m)->rc < 0) {
-			*err = cdbw_run_job(run, m)->err;
-			return -1;
-		}
-	return 0;
-}
-
 /* cdbw_sels_free - what cdbw_sels() computed */
 static void cdbw_sels_free(uint8_t **own, size_t n)
 {
@@ -638,9 +604,8 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	uint8_t **own = NULL;
 	struct cdbw_pack *pk = NULL;
 	struct cdbw_run run;
-	struct cdbw_syncer sy;
 	size_t nj = 0, m;
-	int rc = -1, syncing = 0;
+	int rc = -1;
 
 	if ((j = cdbw_jobs(plan, 0, &nj, err)) == NULL)
 		goto out;
@@ -668,11 +633,10 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 	}
 	/*
 	 * A batch of maps built and validated, spread over the cores, then
-	 * synced on a thread of its own while the next batch is built: the
-	 * disk writes each map back while the next ones are built, so the
-	 * fsyncs wait only for what is left.  Batches go in reverse rename
-	 * order (relay_domains first: small failures first), and the first
-	 * failure, in that order, ends the install.
+	 * synced: the disk writes each map back while the next ones are
+	 * built, so the fsyncs wait only for what is left.  Batches go in
+	 * reverse rename order (relay_domains first: small failures first),
+	 * and the first failure, in that order, ends the install.
 	 */
 	run.j = j;
 	run.nj = nj;
@@ -682,30 +646,12 @@ int cdbw_install_plan(const struct state *const *states, size_t n,
 		    nj - run.first < CDBW_BATCH ? nj - run.first : CDBW_BATCH;
 
 		thread_for(count, cdbw_build_job, &run);
-		if (syncing) {
-			thread_wait(&sy.th);
-			syncing = 0;
-			if (cdbw_batch_failed(&sy.run, sy.count, err) < 0)
+		thread_for(count, cdbw_sync_job, &run);
+		for (m = 0; m < count; m++)
+			if (cdbw_run_job(&run, m)->rc < 0) {
+				*err = cdbw_run_job(&run, m)->err;
 				goto out;
-		}
-		if (cdbw_batch_failed(&run, count, err) < 0)
-			goto out;
-		sy.run = run;
-		sy.count = count;
-		syncing = 1;
-		if (MXSYNC_OVERLAP)
-			thread_start(&sy.th, cdbw_syncer_run, &sy);
-		else {
-			/* synced here: thread_wait() has nothing to wait for */
-			sy.th.started = 0;
-			cdbw_syncer_run(&sy);
-		}
-	}
-	if (syncing) {
-		thread_wait(&sy.th);
-		syncing = 0;
-		if (cdbw_batch_failed(&sy.run, sy.count, err) < 0)
-			goto out;
+			}
 	}
 	/* all built, validated and on disk: now replace the live ones */
 	if (gate != NULL && gate(arg, err) < 0)

@@ -71,10 +71,9 @@ int domset_build(struct domset *ds, const char *text,
 	return 0;
 }
 
-/* domset_has_hashed - domset_has() of a domain whose hash is x */
-static int domset_has_hashed(const struct domset *ds, const char *d,
-			     size_t dlen, uint64_t x)
+int domset_has(const struct domset *ds, const char *d, size_t dlen)
 {
+	uint64_t x = domset_hash(d, dlen);
 	uint32_t meta = domset_meta(x, dlen);
 	size_t h = (size_t)x & ds->mask;
 
@@ -86,34 +85,6 @@ static int domset_has_hashed(const struct domset *ds, const char *d,
 		    memcmp(ds->text + ds->slot[h].off, d, dlen) == 0)
 			return 1;
 	return 0;
-}
-
-int domset_has(const struct domset *ds, const char *d, size_t dlen)
-{
-	return domset_has_hashed(ds, d, dlen, domset_hash(d, dlen));
-}
-
-void domset_has_each(const struct domset *ds, const char *const *d,
-		     const size_t *dlen, size_t n, unsigned char *found)
-{
-	uint64_t x[DOMSET_BATCH];
-	const struct domset_slot *sl;
-	size_t i;
-
-	if (n > DOMSET_BATCH)
-		n = DOMSET_BATCH;
-	for (i = 0; i < n; i++) {
-		x[i] = domset_hash(d[i], dlen[i]);
-		__builtin_prefetch(&ds->slot[(size_t)x[i] & ds->mask]);
-	}
-	for (i = 0; i < n; i++) {
-		sl = &ds->slot[(size_t)x[i] & ds->mask];
-		if (sl->meta != 0)
-			__builtin_prefetch(ds->text + sl->off);
-	}
-	for (i = 0; i < n; i++)
-		found[i] =
-		    (unsigned char)domset_has_hashed(ds, d[i], dlen[i], x[i]);
 }
 
 void domset_free(struct domset *ds)

@@ -41,17 +41,6 @@ int domset_build(struct domset *ds, const char *text,
 /* domset_has - 1 if the domain is in the set, else 0 */
 int domset_has(const struct domset *ds, const char *d, size_t dlen);
 
-/*
- * domset_has_each - domset_has() of n domains at once, n at most
- * DOMSET_BATCH (more are not looked up): found[i] is 1 when d[i] (dlen[i]
- * octets) is in the set, else 0.  The slots and keys of all n are fetched
- * before the first compare, so that their cache misses overlap instead of
- * coming one after the other (state_parse checks its recipients so).
- */
-#define DOMSET_BATCH 32
-void domset_has_each(const struct domset *ds, const char *const *d,
-		     const size_t *dlen, size_t n, unsigned char *found);
-
 /* domset_free - release the table (a DOMSET_INIT one too) */
 void domset_free(struct domset *ds);
 

@@ -40,12 +40,11 @@
 /*
  * state_parse_line - check one line (lineno) and fill its record r; prev
  * is the record before it in its section, NULL for the first; in_r: the
- * recipients have begun (the domain set ds is built); found: whether an R
- * line's domain is in ds when already looked up (domset_has_each), else -1
+ * recipients have begun (the domain set ds is built)
  */
 static int state_parse_line(const struct state *st, const char *line,
 			    size_t llen, unsigned lineno, int in_r,
-			    const struct domset *ds, int found,
+			    const struct domset *ds,
 			    const struct state_rec *prev, struct state_rec *r,
 			    struct err *err)
 {
@@ -74,9 +73,7 @@ static int state_parse_line(const struct state *st, const char *line,
 		if (norm_folded(key, klen, 0, err) < 0)
 			return err_prefix(err, "state line %u", lineno);
 		state_domain_of(key, klen, &d, &dlen);
-		if (found < 0)
-			found = domset_has(ds, d, dlen);
-		if (!found)
+		if (!domset_has(ds, d, dlen))
 			return err_set(err,
 				       "state line %u: recipient domain "
 				       "\"%.*s\" is not among the domains",
@@ -138,58 +135,31 @@ static void state_parse_count(void *arg, size_t i)
 		c->n++;
 }
 
-/*
- * state_parse_chunk - check the lines of chunk i into their records, in
- * blocks of DOMSET_BATCH: each block's line ends and recipient domains
- * first, those domains looked up together (domset_has_each: their cache
- * misses overlap), then its lines checked in order
- */
+/* state_parse_chunk - check the lines of chunk i into their records */
 static void state_parse_chunk(void *arg, size_t i)
 {
 	const struct state_parse_run *run = arg;
 	struct state_parse_chunk *c = &run->c[i];
 	struct state *st = run->st;
 	struct state_rec *r = st->rcpt.rec + c->first;
-	size_t pos = c->from, k = 0, nb, nd, j, q, end[DOMSET_BATCH],
-	       dlen[DOMSET_BATCH];
-	const char *dom[DOMSET_BATCH], *line, *nl, *at;
-	unsigned char found[DOMSET_BATCH], has[DOMSET_BATCH];
+	size_t pos = c->from, k = 0;
 	unsigned lineno = c->lineno;
 
-	while (pos < c->to) {
-		for (nb = nd = 0, q = pos; nb < DOMSET_BATCH && q < c->to;
-		     nb++) {
-			line = st->arena + q;
-			if ((nl = memchr(line, '\n', c->to - q)) == NULL)
-				break;
-			end[nb] = (size_t)(nl - st->arena);
-			/* the domain state_parse_line() would look up */
-			at = nl - line > 2 ? memrchr(line + 2, '@',
-						     (size_t)(nl - line) - 2)
-					   : NULL;
-			has[nb] = at != NULL;
-			if (at != NULL) {
-				dom[nd] = at + 1;
-				dlen[nd++] = (size_t)(nl - at - 1);
-			}
-			q = end[nb] + 1;
-		}
-		domset_has_each(run->ds, dom, dlen, nd, found);
-		for (j = 0, nd = 0; j < nb; j++, pos++, k++, lineno++) {
-			if (state_parse_line(
-				st, st->arena + pos, end[j] - pos, lineno, 1,
-				run->ds, has[j] ? found[nd++] : -1,
-				k > 0 ? &r[k - 1] : NULL, &r[k], &c->err) < 0)
-				goto out;
-			pos = end[j];
-		}
-		if (nb < DOMSET_BATCH && pos < c->to) {
+	for (; pos < c->to; pos++, k++, lineno++) {
+		const char *line = st->arena + pos;
+		const char *nl = memchr(line, '\n', c->to - pos);
+
+		if (nl == NULL) {
 			err_set(&c->err, "state line %u: no final newline",
 				lineno);
 			break;
 		}
+		if (state_parse_line(st, line, (size_t)(nl - line), lineno, 1,
+				     run->ds, k > 0 ? &r[k - 1] : NULL, &r[k],
+				     &c->err) < 0)
+			break;
+		pos += (size_t)(nl - line);
 	}
-out:
 	c->failed = pos < c->to;
 	c->fail_line = lineno;
 }
@@ -261,7 +231,7 @@ static int state_parse_recipients(struct state *st, size_t pos, unsigned lineno,
 			/* the same message as a parse line by line */
 			state_parse_line(st, st->arena + b->off - 2,
 					 (size_t)b->klen + 2, c[i].lineno, 1,
-					 ds, -1, a, &scratch, err);
+					 ds, a, &scratch, err);
 			goto out;
 		}
 		if (c[i].failed) {
@@ -313,7 +283,7 @@ static struct state *state_parse_buf(char *buf, size_t len, int kept,
 		if (nl - line >= 2 && line[0] == 'R' && line[1] == ' ')
 			break;
 		if (state_parse_line(
-			st, line, (size_t)(nl - line), lineno, 0, NULL, -1,
+			st, line, (size_t)(nl - line), lineno, 0, NULL,
 			st->dom.n > 0 ? &st->dom.rec[st->dom.n - 1] : NULL, &r,
 			err) < 0 ||
 		    state_grow_index(&st->dom, err) < 0)
