@@ -71,9 +71,11 @@ FORMATS_SRC = \
 	formats/state_parse.c \
 	formats/state_hash.c \
 	formats/state_pool.c \
+	formats/state_runs.c \
 	formats/domset.c \
 	formats/lookup.c \
 	formats/delta.c \
+	formats/delta_splice.c \
 	formats/manifest.c \
 	formats/snapshot.c \
 	formats/textmap.c \

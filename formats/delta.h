@@ -77,4 +77,16 @@ struct state *delta_splice(const struct state *base,
 			   const struct delta_edit *ed, size_t n,
 			   struct err *err);
 
+/*
+ * delta_splice_shared - delta_splice(), with a result that reads the base's
+ * unchanged recipients where they are instead of copying them: O(edits +
+ * domains + one octet per recipient) for a base that keeps its hash leaves.
+ * The base must stay unchanged (it may be freed: what the result reads is
+ * counted).  The result is flat after too many splices on splices
+ * (STATE_RUNS_MAX runs), which copies it once.
+ */
+struct state *delta_splice_shared(const struct state *base,
+				  const struct delta_edit *ed, size_t n,
+				  struct err *err);
+
 #endif

@@ -71,11 +71,9 @@ unsigned state_shard_of(const char *key, size_t len)
 static void state_hash_domains(const struct state *st,
 			       unsigned char out[STATE_HASH_LEN])
 {
-	size_t end =
-	    st->rcpt.n > 0 ? (size_t)st->rcpt.rec[0].off - 2 : st->canon_len;
-
 	crypto_generichash(out, STATE_HASH_LEN,
-			   (const unsigned char *)st->arena, end, NULL, 0);
+			   (const unsigned char *)st->arena, state_dom_end(st),
+			   NULL, 0);
 }
 
 /* state_hash_put - one line into a leaf, through its stage */
@@ -110,12 +108,12 @@ static void state_hash_begin(void *arg, unsigned h)
 static void state_hash_each(void *arg, unsigned h, size_t s, size_t i)
 {
 	const struct state_hash_run *run = arg;
-	const struct state_rec *r = &run->st->rcpt.rec[i];
+	const char *a;
+	const struct state_rec *r = state_rcpt(run->st, i, &a);
 
 	(void)s;
 	/* "R " key "\n" */
-	state_hash_put(&run->l[h], run->st->arena + r->off - 2,
-		       (size_t)r->klen + 3);
+	state_hash_put(&run->l[h], a + r->off - 2, (size_t)r->klen + 3);
 }
 
 /* state_hash_prefetch - recipient i will be hashed soon */
@@ -151,7 +149,8 @@ static int state_hash_shards(const struct state *st, const uint8_t *sel,
 	unsigned char want[STATE_HASH_SHARDS];
 	struct state_hash_run run;
 	const struct state_rec *r;
-	size_t i;
+	size_t i, n = state_nr(st);
+	const char *a;
 	unsigned s;
 
 	if (mask == 0)
@@ -165,7 +164,7 @@ static int state_hash_shards(const struct state *st, const uint8_t *sel,
 		want[s] = (unsigned char)(mask >> s & 1);
 	if (sel != NULL) {
 		struct selwalk w = {.sel = &sel,
-				    .cnt = &st->rcpt.n,
+				    .cnt = &n,
 				    .n = 1,
 				    .shards = STATE_HASH_SHARDS,
 				    .want = want,
@@ -182,9 +181,9 @@ static int state_hash_shards(const struct state *st, const uint8_t *sel,
 	for (s = 0; s < STATE_HASH_SHARDS; s++)
 		if (want[s])
 			state_hash_begin(&run, s);
-	for (i = 0; i < st->rcpt.n; i++) {
-		r = &st->rcpt.rec[i];
-		s = state_shard_of(state_key(st, r), r->klen);
+	for (i = 0; i < n; i++) {
+		r = state_rcpt(st, i, &a);
+		s = state_shard_of(a + r->off, r->klen);
 		if (want[s])
 			state_hash_each(&run, s, 0, i);
 	}
@@ -210,12 +209,15 @@ static void state_hash_sel_one(void *arg, size_t i)
 	const struct state_hash_sel_run *run = arg;
 	const struct state *st = run->st;
 	size_t k = i * STATE_HASH_SEL_JOB, end = k + STATE_HASH_SEL_JOB;
+	const struct state_rec *r;
+	const char *a;
 
-	if (end > st->rcpt.n)
-		end = st->rcpt.n;
-	for (; k < end; k++)
-		run->sel[k] = (uint8_t)state_shard_of(
-		    state_key(st, &st->rcpt.rec[k]), st->rcpt.rec[k].klen);
+	if (end > state_nr(st))
+		end = state_nr(st);
+	for (; k < end; k++) {
+		r = state_rcpt(st, k, &a);
+		run->sel[k] = (uint8_t)state_shard_of(a + r->off, r->klen);
+	}
 }
 
 /* state_hash_root - the root over the D leaf and the shard leaves */
@@ -248,12 +250,12 @@ int state_hash_prepare(struct state *st)
 
 	if (st->leaf != NULL)
 		return 0;
-	if (sodium_init() < 0 || (sel = state_malloc(st->rcpt.n)) == NULL ||
+	if (sodium_init() < 0 || (sel = state_malloc(state_nr(st))) == NULL ||
 	    (leaf = malloc((1 + STATE_HASH_SHARDS) * STATE_HASH_LEN)) == NULL)
 		goto fail;
 	run.st = st;
 	run.sel = sel;
-	thread_for((st->rcpt.n + STATE_HASH_SEL_JOB - 1) / STATE_HASH_SEL_JOB,
+	thread_for((state_nr(st) + STATE_HASH_SEL_JOB - 1) / STATE_HASH_SEL_JOB,
 		   state_hash_sel_one, &run);
 	state_hash_domains(st, leaf[0]);
 	if (state_hash_shards(st, sel, UINT64_MAX, leaf) < 0)
@@ -378,6 +380,12 @@ void state_same_ends(const struct state *a, const struct state *b,
 	size_t la = a->canon_len, lb = b->canon_len, m, x, y, p, q, sa, sb, da,
 	       db;
 
+	/* states with runs (a delta's results): nothing is known the same */
+	if (a->run != NULL || b->run != NULL) {
+		*head_r = *tail_r = 0;
+		*domains_r = 1;
+		return;
+	}
 	m = la < lb ? la : lb;
 	x = state_hash_common(a->arena, b->arena, m);
 	y = state_hash_tail(a->arena + la - (m - x), b->arena + lb - (m - x),
@@ -426,7 +434,7 @@ int state_hash_prepare_from(struct state *st, const struct state *prev)
 	if (st->leaf != NULL)
 		return 0;
 	if (prev == NULL || prev->leaf == NULL || !st->finished ||
-	    !prev->finished)
+	    !prev->finished || st->run != NULL || prev->run != NULL)
 		return state_hash_prepare(st);
 	state_same_ends(prev, st, &p, &sa, &domains);
 	/* more than a quarter changed: one pass over everything is as cheap */
@@ -493,23 +501,41 @@ void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN])
 	state_hash_root(leaf, out);
 }
 
+/* state_hash_text - len octets of text into h, a megabyte at a time */
+static void state_hash_text(crypto_generichash_state *h, const char *text,
+			    size_t len)
+{
+	size_t done = 0, chunk;
+
+	while (done < len) {
+		chunk = len - done;
+		if (chunk > (1u << 20))
+			chunk = 1u << 20;
+		crypto_generichash_update(h, (const unsigned char *)text + done,
+					  chunk);
+		done += chunk;
+	}
+}
+
 void state_hash_flat(const struct state *st, unsigned char out[STATE_HASH_LEN])
 {
 	crypto_generichash_state h;
-	size_t done = 0, chunk;
+	size_t k, tl;
+	const char *t;
 
 	if (sodium_init() < 0) {
 		memset(out, 0, STATE_HASH_LEN);
 		return;
 	}
 	crypto_generichash_init(&h, NULL, 0, STATE_HASH_LEN);
-	while (done < st->canon_len) {
-		chunk = st->canon_len - done;
-		if (chunk > (1u << 20))
-			chunk = 1u << 20;
-		crypto_generichash_update(
-		    &h, (const unsigned char *)st->arena + done, chunk);
-		done += chunk;
+	if (st->run == NULL) {
+		state_hash_text(&h, st->arena, st->canon_len);
+	} else {
+		state_hash_text(&h, st->arena, state_dom_end(st));
+		for (k = 0; k < st->nrun; k++) {
+			state_run_text(&st->run[k], &t, &tl);
+			state_hash_text(&h, t, tl);
+		}
 	}
 	crypto_generichash_final(&h, out, STATE_HASH_LEN);
 }
