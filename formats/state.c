@@ -316,14 +316,13 @@ void state_recipient(const struct state *st, size_t i, const char **addr_r,
 void state_prefetch(const struct state *st, size_t i, int far)
 {
 	const char *a;
+	const struct state_rec *r = state_rcpt(st, i, &a);
 
-	if (far && st->run == NULL) {
-		__builtin_prefetch(&st->rcpt.rec[i]);
-	} else if (!far) {
-		const struct state_rec *r = state_rcpt(st, i, &a);
-
+	/* only the address: the record itself may still be on its way */
+	if (far)
+		__builtin_prefetch(r);
+	else
 		__builtin_prefetch(a + r->off - 2);
-	}
 }
 
 size_t state_text_size(const struct state *st)
