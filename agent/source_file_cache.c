@@ -10,10 +10,11 @@
  * lists file, and accept_all, is a unit: a finished state of all domains and
  * the unit's recipients (those of an unlisted domain dropped and counted),
  * with the changes made since it was copied as pending edits of it.  The
- * export is the union of the units (source_file_cache_merge), made by one
- * copy of the largest unit's state with its pending edits and the others'
- * records; the pending edits are copied into their unit only when they are
- * many (source_file_cache_settle).  A changed file is read whole and
+ * export is the union of the units (source_file_cache_merge): the largest
+ * unit's state with its pending edits and the others' records, sharing
+ * that state's records instead of copying them; the pending edits are
+ * copied into their unit only when they are many
+ * (source_file_cache_settle).  A changed file is read whole and
  * compared with the bytes its unit was parsed from; what changed is parsed
  * alone where that is safe (source_file_span.c), else the file is parsed
  * whole into a new unit.
@@ -499,19 +500,20 @@ void source_file_cache_pend_clear(struct source_file_cache_unit *u)
 
 /*
  * source_file_cache_settle - copy a unit's pending changes into its set
- * once they are many (SOURCE_FILE_CACHE_PEND_MAX): each export copies the
- * largest unit with them anyway (source_file_cache_merge), so until then
- * a change costs no copy of its own.  Out of memory leaves them pending.
+ * once they are many (SOURCE_FILE_CACHE_PEND_MAX): each export applies
+ * them anyway (source_file_cache_merge), so until then a change costs no
+ * copy of its own.  Past that many, an export would have too many runs to
+ * share the set (delta_splice_shared) and copy it anyway.  Out of memory
+ * leaves them pending.
  */
-#define SOURCE_FILE_CACHE_PEND_MAX(n) ((n) / 256 > 64 ? (n) / 256 : 64)
+#define SOURCE_FILE_CACHE_PEND_MAX 1024
 
 void source_file_cache_settle(struct source_file_cache_unit *u)
 {
 	struct state *st;
 	struct err err;
 
-	if (u->npend <=
-		SOURCE_FILE_CACHE_PEND_MAX(state_recipient_count(u->set)) ||
+	if (u->npend <= SOURCE_FILE_CACHE_PEND_MAX ||
 	    (st = delta_splice(u->set, u->pend, u->npend, &err)) == NULL)
 		return;
 	source_file_cache_pend_clear(u);
@@ -555,9 +557,10 @@ static int source_file_cache_records(const struct source_file_cache_unit *u,
 
 /*
  * source_file_cache_merge - the export into *st_r: the largest unit's set
- * with its pending changes and what the others add, in one copy, so that
- * an export costs one copy of the largest file's records and a search for
- * each record of the others
+ * with its pending changes and what the others add, sharing the set's
+ * records (delta_splice_shared), so that an export costs the changes, one
+ * octet per record of the largest file, and a search for each record of
+ * the others
  */
 static int source_file_cache_merge(struct source *src, struct state **st_r,
 				   struct err *err)
@@ -617,7 +620,7 @@ static int source_file_cache_merge(struct source *src, struct state **st_r,
 		else
 			v[i++] = b->pend[q++];
 	}
-	if ((*st_r = delta_splice(b->set, v, i, err)) == NULL) {
+	if ((*st_r = delta_splice_shared(b->set, v, i, err)) == NULL) {
 		err_prefix(err, "source %s", src->name);
 		goto out;
 	}

@@ -374,18 +374,11 @@ static size_t state_hash_starts(const struct state *st, size_t y)
  * before it lie there are the same, counted from the end.  Only the
  * recipients between differ.
  */
-void state_same_ends(const struct state *a, const struct state *b,
-		     size_t *head_r, size_t *tail_r, int *domains_r)
+static void state_same_ends_flat(const struct state *a, const struct state *b,
+				 size_t *head_r, size_t *tail_r)
 {
-	size_t la = a->canon_len, lb = b->canon_len, m, x, y, p, q, sa, sb, da,
-	       db;
+	size_t la = a->canon_len, lb = b->canon_len, m, x, y, p, q, sa, sb;
 
-	/* states with runs (a delta's results): nothing is known the same */
-	if (a->run != NULL || b->run != NULL) {
-		*head_r = *tail_r = 0;
-		*domains_r = 1;
-		return;
-	}
 	m = la < lb ? la : lb;
 	x = state_hash_common(a->arena, b->arena, m);
 	y = state_hash_tail(a->arena + la - (m - x), b->arena + lb - (m - x),
@@ -401,11 +394,116 @@ void state_same_ends(const struct state *a, const struct state *b,
 	/* cannot overlap (y <= m - x); kept safe all the same */
 	if (p + sa > a->rcpt.n || p + sa > b->rcpt.n)
 		p = sa = 0;
-	da = a->rcpt.n > 0 ? (size_t)a->rcpt.rec[0].off - 2 : la;
-	db = b->rcpt.n > 0 ? (size_t)b->rcpt.rec[0].off - 2 : lb;
 	*head_r = p;
 	*tail_r = sa;
-	*domains_r = da != db || x < da;
+}
+
+/*
+ * A state's recipients as segments: its runs, or the one flat index.
+ * state_hash_seg - segment k of st (arena, records, count)
+ */
+static size_t state_hash_nseg(const struct state *st)
+{
+	return st->run != NULL ? st->nrun : st->rcpt.n > 0;
+}
+
+static const struct state_rec *state_hash_seg(const struct state *st, size_t k,
+					      const char **arena_r, size_t *n_r)
+{
+	if (st->run == NULL) {
+		*arena_r = st->arena;
+		*n_r = st->rcpt.n;
+		return st->rcpt.rec;
+	}
+	*arena_r = st->run[k].arena;
+	*n_r = st->run[k].n;
+	return st->run[k].rec;
+}
+
+/* state_hash_same_rec - records ra and rb have the same key */
+static int state_hash_same_rec(const char *aa, const struct state_rec *ra,
+			       const char *ab, const struct state_rec *rb)
+{
+	return (ra == rb && aa == ab) ||
+	       (ra->klen == rb->klen &&
+		memcmp(aa + ra->off, ab + rb->off, ra->klen) == 0);
+}
+
+/*
+ * With runs, records that are the same memory in both states (what a
+ * delta's results share) are the same in bulk; elsewhere key by key, from
+ * either end, until two differ.
+ */
+static void state_same_ends_runs(const struct state *a, const struct state *b,
+				 size_t *head_r, size_t *tail_r)
+{
+	size_t na = state_nr(a), nb = state_nr(b), max = na < nb ? na : nb;
+	size_t sa = state_hash_nseg(a), sb = state_hash_nseg(b);
+	size_t head = 0, tail = 0, ka = 0, kb = 0, oa = 0, ob = 0, la, lb, m;
+	const struct state_rec *ra, *rb;
+	const char *aa, *ab;
+
+	while (ka < sa && kb < sb) {
+		ra = state_hash_seg(a, ka, &aa, &la);
+		rb = state_hash_seg(b, kb, &ab, &lb);
+		if (aa == ab && ra + oa == rb + ob) {
+			m = la - oa < lb - ob ? la - oa : lb - ob;
+		} else if (state_hash_same_rec(aa, ra + oa, ab, rb + ob)) {
+			m = 1;
+		} else {
+			break;
+		}
+		head += m;
+		if ((oa += m) == la) {
+			ka++;
+			oa = 0;
+		}
+		if ((ob += m) == lb) {
+			kb++;
+			ob = 0;
+		}
+	}
+	/* from the end: records [0, oa) of segment ka - 1 are left */
+	ka = sa;
+	kb = sb;
+	oa = ob = 0;
+	if (ka > 0)
+		state_hash_seg(a, ka - 1, &aa, &oa);
+	if (kb > 0)
+		state_hash_seg(b, kb - 1, &ab, &ob);
+	while (ka > 0 && kb > 0 && head + tail < max) {
+		ra = state_hash_seg(a, ka - 1, &aa, &la);
+		rb = state_hash_seg(b, kb - 1, &ab, &lb);
+		if (aa == ab && ra + oa == rb + ob) {
+			m = oa < ob ? oa : ob;
+			if (m > max - head - tail)
+				m = max - head - tail;
+		} else if (state_hash_same_rec(aa, ra + oa - 1, ab,
+					       rb + ob - 1)) {
+			m = 1;
+		} else {
+			break;
+		}
+		tail += m;
+		if ((oa -= m) == 0 && --ka > 0)
+			state_hash_seg(a, ka - 1, &aa, &oa);
+		if ((ob -= m) == 0 && --kb > 0)
+			state_hash_seg(b, kb - 1, &ab, &ob);
+	}
+	*head_r = head;
+	*tail_r = tail;
+}
+
+void state_same_ends(const struct state *a, const struct state *b,
+		     size_t *head_r, size_t *tail_r, int *domains_r)
+{
+	size_t da = state_dom_end(a), db = state_dom_end(b);
+
+	if (a->run == NULL && b->run == NULL)
+		state_same_ends_flat(a, b, head_r, tail_r);
+	else
+		state_same_ends_runs(a, b, head_r, tail_r);
+	*domains_r = da != db || memcmp(a->arena, b->arena, da) != 0;
 }
 
 void state_common_ends(const struct state *a, const struct state *b,
@@ -426,7 +524,9 @@ void state_common_ends(const struct state *a, const struct state *b,
  */
 int state_hash_prepare_from(struct state *st, const struct state *prev)
 {
-	size_t p, sa, i;
+	size_t p, sa, i, n = state_nr(st), pn;
+	const struct state_rec *r;
+	const char *a;
 	uint64_t mask = 0;
 	uint8_t *sel;
 	int domains;
@@ -434,21 +534,22 @@ int state_hash_prepare_from(struct state *st, const struct state *prev)
 	if (st->leaf != NULL)
 		return 0;
 	if (prev == NULL || prev->leaf == NULL || !st->finished ||
-	    !prev->finished || st->run != NULL || prev->run != NULL)
+	    !prev->finished)
 		return state_hash_prepare(st);
+	pn = state_nr(prev);
 	state_same_ends(prev, st, &p, &sa, &domains);
 	/* more than a quarter changed: one pass over everything is as cheap */
-	if (st->rcpt.n - p - sa > st->rcpt.n / 4 + 64)
+	if (n - p - sa > n / 4 + 64)
 		return state_hash_prepare(st);
-	if ((sel = state_malloc(st->rcpt.n)) == NULL)
+	if ((sel = state_malloc(n)) == NULL)
 		return -1;
 	memcpy(sel, prev->hsel, p);
-	memcpy(sel + st->rcpt.n - sa, prev->hsel + prev->rcpt.n - sa, sa);
-	for (i = p; i < prev->rcpt.n - sa; i++)
+	memcpy(sel + n - sa, prev->hsel + pn - sa, sa);
+	for (i = p; i < pn - sa; i++)
 		mask |= (uint64_t)1 << prev->hsel[i];
-	for (i = p; i < st->rcpt.n - sa; i++) {
-		sel[i] = (uint8_t)state_shard_of(
-		    state_key(st, &st->rcpt.rec[i]), st->rcpt.rec[i].klen);
+	for (i = p; i < n - sa; i++) {
+		r = state_rcpt(st, i, &a);
+		sel[i] = (uint8_t)state_shard_of(a + r->off, r->klen);
 		mask |= (uint64_t)1 << sel[i];
 	}
 	free(st->hsel);

@@ -2,8 +2,9 @@
  * test-state-runs - delta results that share their base's recipients
  * (formats/state_runs.c, delta_splice_shared): a long chain of deltas,
  * each base freed as soon as its result exists, checked against states
- * built from scratch; the flat copy once the runs grow too many; changing
- * a shared state; refusals on a state in runs.
+ * built from scratch; their common ends and leaves prepared from the
+ * base; the flat copy once the runs grow too many; changing a shared
+ * state; refusals on a state in runs.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -102,6 +103,58 @@ static int same_records(const struct state *st, const struct state *want)
 	return 1;
 }
 
+static int ends_bad, ends_checked, prep_bad;
+
+/*
+ * ends_true - the first h and the last t recipients of a and b are the
+ * same keys, and the two ranges do not overlap
+ */
+static int ends_true(const struct state *a, const struct state *b, size_t h,
+		     size_t t)
+{
+	size_t na = state_recipient_count(a), nb = state_recipient_count(b), i,
+	       al, bl;
+	const char *ak, *bk;
+
+	if (h + t > na || h + t > nb)
+		return 0;
+	for (i = 0; i < h + t; i++) {
+		state_recipient(a, i < h ? i : na - 1 - (i - h), &ak, &al);
+		state_recipient(b, i < h ? i : nb - 1 - (i - h), &bk, &bl);
+		if (al != bl || memcmp(ak, bk, al) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * check_ends - what a and b (a delta's base and result) share at their
+ * ends is true and no less than what their flat copies' texts show; b's
+ * leaves prepared from a's are its leaves from scratch
+ */
+static void check_ends(const struct state *a, struct state *b)
+{
+	struct err err;
+	struct state *fa = delta_splice(a, NULL, 0, &err),
+		     *fb = delta_splice(b, NULL, 0, &err);
+	unsigned char h1[STATE_HASH_LEN], h2[STATE_HASH_LEN];
+	size_t h, t, fh, ft;
+
+	state_common_ends(a, b, &h, &t);
+	state_common_ends(fa, fb, &fh, &ft);
+	ends_bad += fa == NULL || fb == NULL || fa->run != NULL ||
+		    fb->run != NULL || h < fh || t < ft ||
+		    !ends_true(a, b, h, t);
+	ends_checked++;
+	state_hash(b, h1);
+	state_hash_forget(b);
+	prep_bad += state_hash_prepare_from(b, a) != 0 || b->leaf == NULL;
+	state_hash(b, h2);
+	prep_bad += memcmp(h1, h2, STATE_HASH_LEN) != 0;
+	state_free(fa);
+	state_free(fb);
+}
+
 /* test_chain - STEPS deltas of one to six toggled candidates each */
 static void test_chain(void)
 {
@@ -148,6 +201,8 @@ static void test_chain(void)
 			bad++;
 			break;
 		}
+		if (step % 50 == 49)
+			check_ends(cur, r);
 		/* the base goes first: what the result reads must stay */
 		state_free(cur);
 		cur = r;
@@ -181,6 +236,13 @@ static void test_chain(void)
 	   badtext, checked);
 	ok(badhash == 0, "and its carried hash is the model's hash (%d differ)",
 	   badhash);
+	ok(ends_checked == STEPS / 50 && ends_bad == 0,
+	   "what a base and its result share at their ends: true, and no "
+	   "less than their flat copies find (%d of %d wrong)",
+	   ends_bad, ends_checked);
+	ok(prep_bad == 0,
+	   "a result's leaves prepared from its base are its own (%d differ)",
+	   prep_bad);
 	ok(shared > STEPS / 2,
 	   "results share their base's recipients as runs (%d of %d)", shared,
 	   STEPS);
