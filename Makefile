@@ -134,6 +134,7 @@ AGENT_SRC = \
 	agent/source_file_read.c \
 	agent/source_file_route.c \
 	agent/source_file_cache.c \
+	agent/source_file_pend.c \
 	agent/source_file_span.c \
 	agent/preset.c \
 	agent/preset_mysql.c \
