@@ -627,10 +627,13 @@ struct state *delta_splice_shared(const struct state *base,
 	size_t pos = 0, ei = 0, k, tl, text;
 	const char *t;
 
-	if (delta_splice_count(base, ed, n, &c, err) < 0)
-		return NULL;
 	/* each edit splits at most one run and adds at most one */
 	dr.cap = (base->run != NULL ? base->nrun : 1) + 2 * n + 1;
+	/* so many that the result would be made flat: made flat at once */
+	if (dr.cap > 2 * STATE_RUNS_MAX)
+		return delta_splice(base, ed, n, err);
+	if (delta_splice_count(base, ed, n, &c, err) < 0)
+		return NULL;
 	if ((dr.ab = calloc(1, sizeof(*dr.ab))) != NULL)
 		dr.ab->refs = 1; /* until the end of the splice */
 	if (dr.ab == NULL || (res = state_new()) == NULL ||
