@@ -75,9 +75,11 @@ FORMATS_SRC = \
 	formats/state_parse.c \
 	formats/state_hash.c \
 	formats/state_pool.c \
+	formats/state_runs.c \
 	formats/domset.c \
 	formats/lookup.c \
 	formats/delta.c \
+	formats/delta_splice.c \
 	formats/manifest.c \
 	formats/snapshot.c \
 	formats/textmap.c \
@@ -136,6 +138,7 @@ AGENT_SRC = \
 	agent/source_file_read.c \
 	agent/source_file_route.c \
 	agent/source_file_cache.c \
+	agent/source_file_pend.c \
 	agent/source_file_span.c \
 	agent/preset.c \
 	agent/preset_mysql.c \

@@ -1,7 +1,10 @@
 /*
  * source_file_priv - what the file source's files share: its
  * configuration (source_file.c) with the cache of its records
- * (source_file_cache.c) and the parse of a cached file's changed span
+ * (source_file_cache.c), the units' pending edits and the export merged
+ * from them (source_file_pend.c), the settled read of a file
+ * (source_file_read.c), the transport files' routes (source_file_route.c)
+ * and the parse of a cached file's changed span
  * (source_file_span.c), and the functions each calls in the others.
  * Private to those files.
  */
@@ -146,7 +149,7 @@ int source_file_recipients_buf(struct source *src,
 			       size_t len, struct err *err);
 size_t source_file_lines(const char *p, size_t len);
 
-/* source_file_cache.c */
+/* source_file_cache.c and source_file_pend.c */
 void source_file_cache_clear(struct source_file_conf *fc);
 int source_file_cache_same(const struct stat *a, const struct stat *b);
 int source_file_cache_old_enough(const struct stat *sb);
@@ -168,6 +171,9 @@ int source_file_cache_has(const struct source_file_cache_unit *u, const char *k,
 			  size_t len, size_t *at_r);
 void source_file_cache_pend_clear(struct source_file_cache_unit *u);
 void source_file_cache_settle(struct source_file_cache_unit *u);
+/* source_file_pend.c: the export of the units into *st_r */
+int source_file_cache_merge(struct source *src, struct state **st_r,
+			    struct err *err);
 
 /*
  * source_file_span.c; SOURCE_FILE_SPAN_ROOM is what a unit allocates for its

@@ -77,4 +77,17 @@ struct state *delta_splice(const struct state *base,
 			   const struct delta_edit *ed, size_t n,
 			   struct err *err);
 
+/*
+ * delta_splice_shared - delta_splice(), with a result that reads the base's
+ * unchanged recipients where they are instead of copying them: O(edits +
+ * domains + one octet per recipient) for a base that keeps its hash leaves.
+ * The base must stay unchanged (it may be freed: what the result reads is
+ * counted).  The result is made flat, which copies it once, when its
+ * shared pieces would be too many or too small (after many splices on
+ * splices, or with very many edits: state_impl.h, STATE_RUNS_MAX).
+ */
+struct state *delta_splice_shared(const struct state *base,
+				  const struct delta_edit *ed, size_t n,
+				  struct err *err);
+
 #endif

@@ -32,6 +32,7 @@ void state_free(struct state *st)
 {
 	if (st == NULL)
 		return;
+	state_runs_free(st);
 	state_pool_free(st, st->arena);
 	state_pool_free(st, st->dom.rec);
 	state_pool_free(st, st->rcpt.rec);
@@ -111,6 +112,8 @@ int state_reserve(struct state *st, size_t records, size_t bytes,
 	size_t more;
 	char *a;
 
+	if (state_unshare(st, err) < 0)
+		return -1;
 	if (records > SIZE_MAX / STATE_TAG_LEN ||
 	    bytes > SIZE_MAX - records * STATE_TAG_LEN)
 		return err_set(err, "out of memory (state of %zu records)",
@@ -140,7 +143,7 @@ static int state_push(struct state *st, struct state_index *ix, const char *key,
 	struct state_rec *r;
 	uint32_t t = tag;
 
-	if (state_grow_index(ix, err) < 0 ||
+	if (state_unshare(st, err) < 0 || state_grow_index(ix, err) < 0 ||
 	    state_grow_arena(st, need, err) < 0)
 		return -1;
 	memcpy(st->arena + st->len, &t, STATE_TAG_LEN);
@@ -194,7 +197,8 @@ int state_add_address(struct state *st, const char *addr, size_t alen,
 	 * state_add_recipient() could not fail and is skipped.
 	 */
 	if (alen <= NORM_ADDRESS_MAX) {
-		if (state_grow_index(&st->rcpt, err) < 0 ||
+		if (state_unshare(st, err) < 0 ||
+		    state_grow_index(&st->rcpt, err) < 0 ||
 		    state_grow_arena(st, STATE_TAG_LEN + alen + 1, err) < 0)
 			return -1;
 		if (norm_address_ascii(addr, alen,
@@ -258,7 +262,7 @@ int state_has_recipient(const struct state *st, const char *addr, size_t len)
 {
 	int found;
 
-	(void)state_lower(st, &st->rcpt, addr, len, &found);
+	(void)state_lower_rcpt(st, addr, len, &found);
 	return found;
 }
 
@@ -283,7 +287,7 @@ size_t state_domain_count(const struct state *st)
 
 size_t state_recipient_count(const struct state *st)
 {
-	return st->rcpt.n;
+	return state_nr(st);
 }
 
 void state_domain(const struct state *st, size_t i, const char **domain_r,
@@ -302,18 +306,23 @@ void state_domain(const struct state *st, size_t i, const char **domain_r,
 void state_recipient(const struct state *st, size_t i, const char **addr_r,
 		     size_t *alen_r)
 {
-	const struct state_rec *r = &st->rcpt.rec[i];
+	const char *a;
+	const struct state_rec *r = state_rcpt(st, i, &a);
 
-	*addr_r = state_key(st, r);
+	*addr_r = a + r->off;
 	*alen_r = r->klen;
 }
 
 void state_prefetch(const struct state *st, size_t i, int far)
 {
+	const char *a;
+	const struct state_rec *r = state_rcpt(st, i, &a);
+
+	/* only the address: the record itself may still be on its way */
 	if (far)
-		__builtin_prefetch(&st->rcpt.rec[i]);
+		__builtin_prefetch(r);
 	else
-		__builtin_prefetch(st->arena + st->rcpt.rec[i].off - 2);
+		__builtin_prefetch(a + r->off - 2);
 }
 
 size_t state_text_size(const struct state *st)
@@ -324,11 +333,23 @@ size_t state_text_size(const struct state *st)
 char *state_text(const struct state *st, size_t *len_r)
 {
 	char *p = state_malloc(st->canon_len + 1);
+	size_t pos, k, tl;
+	const char *t;
 
 	if (p == NULL)
 		return NULL;
-	if (st->canon_len > 0)
-		memcpy(p, st->arena, st->canon_len);
+	if (st->run == NULL) {
+		if (st->canon_len > 0)
+			memcpy(p, st->arena, st->canon_len);
+	} else {
+		pos = state_dom_end(st);
+		memcpy(p, st->arena, pos);
+		for (k = 0; k < st->nrun; k++) {
+			state_run_text(&st->run[k], &t, &tl);
+			memcpy(p + pos, t, tl);
+			pos += tl;
+		}
+	}
 	p[st->canon_len] = '\0';
 	if (len_r != NULL)
 		*len_r = st->canon_len;
@@ -337,5 +358,19 @@ char *state_text(const struct state *st, size_t *len_r)
 
 int state_write_fd(const struct state *st, int fd, struct err *err)
 {
-	return fileio_write_all(fd, "state", st->arena, st->canon_len, err);
+	size_t k, tl;
+	const char *t;
+
+	if (st->run == NULL)
+		return fileio_write_all(fd, "state", st->arena, st->canon_len,
+					err);
+	if (fileio_write_all(fd, "state", st->arena, state_dom_end(st), err) <
+	    0)
+		return -1;
+	for (k = 0; k < st->nrun; k++) {
+		state_run_text(&st->run[k], &t, &tl);
+		if (fileio_write_all(fd, "state", t, tl, err) < 0)
+			return -1;
+	}
+	return 0;
 }

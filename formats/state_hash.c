@@ -71,11 +71,9 @@ unsigned state_shard_of(const char *key, size_t len)
 static void state_hash_domains(const struct state *st,
 			       unsigned char out[STATE_HASH_LEN])
 {
-	size_t end =
-	    st->rcpt.n > 0 ? (size_t)st->rcpt.rec[0].off - 2 : st->canon_len;
-
 	crypto_generichash(out, STATE_HASH_LEN,
-			   (const unsigned char *)st->arena, end, NULL, 0);
+			   (const unsigned char *)st->arena, state_dom_end(st),
+			   NULL, 0);
 }
 
 /* state_hash_put - one line into a leaf, through its stage */
@@ -110,12 +108,12 @@ static void state_hash_begin(void *arg, unsigned h)
 static void state_hash_each(void *arg, unsigned h, size_t s, size_t i)
 {
 	const struct state_hash_run *run = arg;
-	const struct state_rec *r = &run->st->rcpt.rec[i];
+	const char *a;
+	const struct state_rec *r = state_rcpt(run->st, i, &a);
 
 	(void)s;
 	/* "R " key "\n" */
-	state_hash_put(&run->l[h], run->st->arena + r->off - 2,
-		       (size_t)r->klen + 3);
+	state_hash_put(&run->l[h], a + r->off - 2, (size_t)r->klen + 3);
 }
 
 /* state_hash_prefetch - recipient i will be hashed soon */
@@ -151,7 +149,8 @@ static int state_hash_shards(const struct state *st, const uint8_t *sel,
 	unsigned char want[STATE_HASH_SHARDS];
 	struct state_hash_run run;
 	const struct state_rec *r;
-	size_t i;
+	size_t i, n = state_nr(st);
+	const char *a;
 	unsigned s;
 
 	if (mask == 0)
@@ -165,7 +164,7 @@ static int state_hash_shards(const struct state *st, const uint8_t *sel,
 		want[s] = (unsigned char)(mask >> s & 1);
 	if (sel != NULL) {
 		struct selwalk w = {.sel = &sel,
-				    .cnt = &st->rcpt.n,
+				    .cnt = &n,
 				    .n = 1,
 				    .shards = STATE_HASH_SHARDS,
 				    .want = want,
@@ -182,9 +181,9 @@ static int state_hash_shards(const struct state *st, const uint8_t *sel,
 	for (s = 0; s < STATE_HASH_SHARDS; s++)
 		if (want[s])
 			state_hash_begin(&run, s);
-	for (i = 0; i < st->rcpt.n; i++) {
-		r = &st->rcpt.rec[i];
-		s = state_shard_of(state_key(st, r), r->klen);
+	for (i = 0; i < n; i++) {
+		r = state_rcpt(st, i, &a);
+		s = state_shard_of(a + r->off, r->klen);
 		if (want[s])
 			state_hash_each(&run, s, 0, i);
 	}
@@ -210,12 +209,15 @@ static void state_hash_sel_one(void *arg, size_t i)
 	const struct state_hash_sel_run *run = arg;
 	const struct state *st = run->st;
 	size_t k = i * STATE_HASH_SEL_JOB, end = k + STATE_HASH_SEL_JOB;
+	const struct state_rec *r;
+	const char *a;
 
-	if (end > st->rcpt.n)
-		end = st->rcpt.n;
-	for (; k < end; k++)
-		run->sel[k] = (uint8_t)state_shard_of(
-		    state_key(st, &st->rcpt.rec[k]), st->rcpt.rec[k].klen);
+	if (end > state_nr(st))
+		end = state_nr(st);
+	for (; k < end; k++) {
+		r = state_rcpt(st, k, &a);
+		run->sel[k] = (uint8_t)state_shard_of(a + r->off, r->klen);
+	}
 }
 
 /* state_hash_root - the root over the D leaf and the shard leaves */
@@ -248,12 +250,12 @@ int state_hash_prepare(struct state *st)
 
 	if (st->leaf != NULL)
 		return 0;
-	if (sodium_init() < 0 || (sel = state_malloc(st->rcpt.n)) == NULL ||
+	if (sodium_init() < 0 || (sel = state_malloc(state_nr(st))) == NULL ||
 	    (leaf = malloc((1 + STATE_HASH_SHARDS) * STATE_HASH_LEN)) == NULL)
 		goto fail;
 	run.st = st;
 	run.sel = sel;
-	thread_for((st->rcpt.n + STATE_HASH_SEL_JOB - 1) / STATE_HASH_SEL_JOB,
+	thread_for((state_nr(st) + STATE_HASH_SEL_JOB - 1) / STATE_HASH_SEL_JOB,
 		   state_hash_sel_one, &run);
 	state_hash_domains(st, leaf[0]);
 	if (state_hash_shards(st, sel, UINT64_MAX, leaf) < 0)
@@ -372,11 +374,10 @@ static size_t state_hash_starts(const struct state *st, size_t y)
  * before it lie there are the same, counted from the end.  Only the
  * recipients between differ.
  */
-void state_same_ends(const struct state *a, const struct state *b,
-		     size_t *head_r, size_t *tail_r, int *domains_r)
+static void state_same_ends_flat(const struct state *a, const struct state *b,
+				 size_t *head_r, size_t *tail_r)
 {
-	size_t la = a->canon_len, lb = b->canon_len, m, x, y, p, q, sa, sb, da,
-	       db;
+	size_t la = a->canon_len, lb = b->canon_len, m, x, y, p, q, sa, sb;
 
 	m = la < lb ? la : lb;
 	x = state_hash_common(a->arena, b->arena, m);
@@ -393,11 +394,116 @@ void state_same_ends(const struct state *a, const struct state *b,
 	/* cannot overlap (y <= m - x); kept safe all the same */
 	if (p + sa > a->rcpt.n || p + sa > b->rcpt.n)
 		p = sa = 0;
-	da = a->rcpt.n > 0 ? (size_t)a->rcpt.rec[0].off - 2 : la;
-	db = b->rcpt.n > 0 ? (size_t)b->rcpt.rec[0].off - 2 : lb;
 	*head_r = p;
 	*tail_r = sa;
-	*domains_r = da != db || x < da;
+}
+
+/*
+ * A state's recipients as segments: its runs, or the one flat index.
+ * state_hash_seg - segment k of st (arena, records, count)
+ */
+static size_t state_hash_nseg(const struct state *st)
+{
+	return st->run != NULL ? st->nrun : st->rcpt.n > 0;
+}
+
+static const struct state_rec *state_hash_seg(const struct state *st, size_t k,
+					      const char **arena_r, size_t *n_r)
+{
+	if (st->run == NULL) {
+		*arena_r = st->arena;
+		*n_r = st->rcpt.n;
+		return st->rcpt.rec;
+	}
+	*arena_r = st->run[k].arena;
+	*n_r = st->run[k].n;
+	return st->run[k].rec;
+}
+
+/* state_hash_same_rec - records ra and rb have the same key */
+static int state_hash_same_rec(const char *aa, const struct state_rec *ra,
+			       const char *ab, const struct state_rec *rb)
+{
+	return (ra == rb && aa == ab) ||
+	       (ra->klen == rb->klen &&
+		memcmp(aa + ra->off, ab + rb->off, ra->klen) == 0);
+}
+
+/*
+ * With runs, records that are the same memory in both states (what a
+ * delta's results share) are the same in bulk; elsewhere key by key, from
+ * either end, until two differ.
+ */
+static void state_same_ends_runs(const struct state *a, const struct state *b,
+				 size_t *head_r, size_t *tail_r)
+{
+	size_t na = state_nr(a), nb = state_nr(b), max = na < nb ? na : nb;
+	size_t sa = state_hash_nseg(a), sb = state_hash_nseg(b);
+	size_t head = 0, tail = 0, ka = 0, kb = 0, oa = 0, ob = 0, la, lb, m;
+	const struct state_rec *ra, *rb;
+	const char *aa, *ab;
+
+	while (ka < sa && kb < sb) {
+		ra = state_hash_seg(a, ka, &aa, &la);
+		rb = state_hash_seg(b, kb, &ab, &lb);
+		if (aa == ab && ra + oa == rb + ob) {
+			m = la - oa < lb - ob ? la - oa : lb - ob;
+		} else if (state_hash_same_rec(aa, ra + oa, ab, rb + ob)) {
+			m = 1;
+		} else {
+			break;
+		}
+		head += m;
+		if ((oa += m) == la) {
+			ka++;
+			oa = 0;
+		}
+		if ((ob += m) == lb) {
+			kb++;
+			ob = 0;
+		}
+	}
+	/* from the end: records [0, oa) of segment ka - 1 are left */
+	ka = sa;
+	kb = sb;
+	oa = ob = 0;
+	if (ka > 0)
+		state_hash_seg(a, ka - 1, &aa, &oa);
+	if (kb > 0)
+		state_hash_seg(b, kb - 1, &ab, &ob);
+	while (ka > 0 && kb > 0 && head + tail < max) {
+		ra = state_hash_seg(a, ka - 1, &aa, &la);
+		rb = state_hash_seg(b, kb - 1, &ab, &lb);
+		if (aa == ab && ra + oa == rb + ob) {
+			m = oa < ob ? oa : ob;
+			if (m > max - head - tail)
+				m = max - head - tail;
+		} else if (state_hash_same_rec(aa, ra + oa - 1, ab,
+					       rb + ob - 1)) {
+			m = 1;
+		} else {
+			break;
+		}
+		tail += m;
+		if ((oa -= m) == 0 && --ka > 0)
+			state_hash_seg(a, ka - 1, &aa, &oa);
+		if ((ob -= m) == 0 && --kb > 0)
+			state_hash_seg(b, kb - 1, &ab, &ob);
+	}
+	*head_r = head;
+	*tail_r = tail;
+}
+
+void state_same_ends(const struct state *a, const struct state *b,
+		     size_t *head_r, size_t *tail_r, int *domains_r)
+{
+	size_t da = state_dom_end(a), db = state_dom_end(b);
+
+	if (a->run == NULL && b->run == NULL)
+		state_same_ends_flat(a, b, head_r, tail_r);
+	else
+		state_same_ends_runs(a, b, head_r, tail_r);
+	*domains_r = da != db || memcmp(a->arena, b->arena, da) != 0;
 }
 
 void state_common_ends(const struct state *a, const struct state *b,
@@ -418,7 +524,9 @@ void state_common_ends(const struct state *a, const struct state *b,
  */
 int state_hash_prepare_from(struct state *st, const struct state *prev)
 {
-	size_t p, sa, i;
+	size_t p, sa, i, n = state_nr(st), pn;
+	const struct state_rec *r;
+	const char *a;
 	uint64_t mask = 0;
 	uint8_t *sel;
 	int domains;
@@ -428,19 +536,20 @@ int state_hash_prepare_from(struct state *st, const struct state *prev)
 	if (prev == NULL || prev->leaf == NULL || !st->finished ||
 	    !prev->finished)
 		return state_hash_prepare(st);
+	pn = state_nr(prev);
 	state_same_ends(prev, st, &p, &sa, &domains);
 	/* more than a quarter changed: one pass over everything is as cheap */
-	if (st->rcpt.n - p - sa > st->rcpt.n / 4 + 64)
+	if (n - p - sa > n / 4 + 64)
 		return state_hash_prepare(st);
-	if ((sel = state_malloc(st->rcpt.n)) == NULL)
+	if ((sel = state_malloc(n)) == NULL)
 		return -1;
 	memcpy(sel, prev->hsel, p);
-	memcpy(sel + st->rcpt.n - sa, prev->hsel + prev->rcpt.n - sa, sa);
-	for (i = p; i < prev->rcpt.n - sa; i++)
+	memcpy(sel + n - sa, prev->hsel + pn - sa, sa);
+	for (i = p; i < pn - sa; i++)
 		mask |= (uint64_t)1 << prev->hsel[i];
-	for (i = p; i < st->rcpt.n - sa; i++) {
-		sel[i] = (uint8_t)state_shard_of(
-		    state_key(st, &st->rcpt.rec[i]), st->rcpt.rec[i].klen);
+	for (i = p; i < n - sa; i++) {
+		r = state_rcpt(st, i, &a);
+		sel[i] = (uint8_t)state_shard_of(a + r->off, r->klen);
 		mask |= (uint64_t)1 << sel[i];
 	}
 	free(st->hsel);
@@ -493,23 +602,41 @@ void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN])
 	state_hash_root(leaf, out);
 }
 
+/* state_hash_text - len octets of text into h, a megabyte at a time */
+static void state_hash_text(crypto_generichash_state *h, const char *text,
+			    size_t len)
+{
+	size_t done = 0, chunk;
+
+	while (done < len) {
+		chunk = len - done;
+		if (chunk > (1u << 20))
+			chunk = 1u << 20;
+		crypto_generichash_update(h, (const unsigned char *)text + done,
+					  chunk);
+		done += chunk;
+	}
+}
+
 void state_hash_flat(const struct state *st, unsigned char out[STATE_HASH_LEN])
 {
 	crypto_generichash_state h;
-	size_t done = 0, chunk;
+	size_t k, tl;
+	const char *t;
 
 	if (sodium_init() < 0) {
 		memset(out, 0, STATE_HASH_LEN);
 		return;
 	}
 	crypto_generichash_init(&h, NULL, 0, STATE_HASH_LEN);
-	while (done < st->canon_len) {
-		chunk = st->canon_len - done;
-		if (chunk > (1u << 20))
-			chunk = 1u << 20;
-		crypto_generichash_update(
-		    &h, (const unsigned char *)st->arena + done, chunk);
-		done += chunk;
+	if (st->run == NULL) {
+		state_hash_text(&h, st->arena, st->canon_len);
+	} else {
+		state_hash_text(&h, st->arena, state_dom_end(st));
+		for (k = 0; k < st->nrun; k++) {
+			state_run_text(&st->run[k], &t, &tl);
+			state_hash_text(&h, t, tl);
+		}
 	}
 	crypto_generichash_final(&h, out, STATE_HASH_LEN);
 }

@@ -1,7 +1,8 @@
 /*
  * state_impl - how a state is held, for the files of the state module
- * (state.c, state_sort.c, state_finish.c, state_parse.c), the domain set
- * (domset.c) and the delta splice (delta.c); nothing else includes it.
+ * (state.c, state_sort.c, state_finish.c, state_parse.c, state_hash.c,
+ * state_runs.c, state_pool.c), the domain set (domset.c) and the delta
+ * (delta.c, delta_splice.c); nothing else includes it.
  *
  * Records live in one arena.  While records are being added the arena holds,
  * per record, a 4-octet tag and the key (and " nexthop" for a domain);
@@ -50,12 +51,52 @@ struct state_index {
 	size_t n, cap;
 };
 
+/*
+ * state_block - an arena and its records that several states may read: a
+ * delta's result (state_runs.c) shares the unchanged recipients of its
+ * base instead of copying them.  refs counts the states and runs that hold
+ * it (atomically: states are freed on any thread); the last one frees it.
+ */
+struct state_block {
+	char *arena;
+	struct state_rec *rec;
+	int pooled;
+	unsigned refs;
+};
+
+/*
+ * state_run - consecutive recipients of a block: rec[0 .. n) (n >= 1),
+ * whose lines are one stretch of the block's arena, the state's recipients
+ * start .. start + n - 1; the run holds one reference to blk
+ */
+struct state_run {
+	struct state_block *blk;
+	const char *arena; /* blk->arena */
+	const struct state_rec *rec;
+	size_t n;
+	size_t start;
+};
+
 struct state {
 	char *arena; /* canonical text once finished */
 	size_t len, cap;
 	size_t canon_len; /* arena[0, canon_len) is canonical text */
 	struct state_index dom, rcpt;
 	int finished;
+	/*
+	 * Shared records (state_runs.c).  blk: arena and rcpt.rec as a block
+	 * that a delta's result reads, or NULL while nothing shares them.
+	 * run: a delta's result keeps its recipients in nrun runs of blocks
+	 * (nr of them; rcpt is then empty and arena holds only the D lines,
+	 * canon_len still counts the whole text); NULL for a flat state.
+	 * page[p]: the first run holding a recipient of page p (recipients
+	 * p << STATE_PAGE_SHIFT onwards), so that finding recipient i's run
+	 * is a search among few runs.
+	 */
+	struct state_block *blk;
+	struct state_run *run;
+	size_t nrun, nr;
+	uint32_t *page;
 	/*
 	 * Kept by state_hash_prepare() (state_hash.c), both or neither: the
 	 * hash shard of each recipient and the 1 + STATE_HASH_SHARDS leaf
@@ -94,6 +135,94 @@ static inline void state_domain_of(const char *a, size_t alen, const char **d_r,
 	*d_r = at + 1;
 	*dlen_r = alen - (size_t)(at + 1 - a);
 }
+
+#define STATE_PAGE_SHIFT 12
+
+/* state_run_find - the run of recipient i of a state with runs */
+size_t state_run_find(const struct state *st, size_t i);
+
+/*
+ * state_rcpt - recipient i of a finished state, flat or in runs: its
+ * record, *arena_r the text its offset points into
+ */
+static inline const struct state_rec *state_rcpt(const struct state *st,
+						 size_t i, const char **arena_r)
+{
+	const struct state_run *r;
+
+	if (st->run == NULL) {
+		*arena_r = st->arena;
+		return &st->rcpt.rec[i];
+	}
+	r = &st->run[state_run_find(st, i)];
+	*arena_r = r->arena;
+	return &r->rec[i - r->start];
+}
+
+/* state_nr - the number of recipients, flat or in runs */
+static inline size_t state_nr(const struct state *st)
+{
+	return st->run != NULL ? st->nr : st->rcpt.n;
+}
+
+/* state_dom_end - where the D lines of a finished state end in its arena */
+static inline size_t state_dom_end(const struct state *st)
+{
+	if (st->run != NULL || st->rcpt.n == 0) {
+		const struct state_rec *r;
+
+		if (st->dom.n == 0)
+			return 0;
+		r = &st->dom.rec[st->dom.n - 1];
+		return (size_t)r->off + r->klen + 1u + r->vlen + 1;
+	}
+	return (size_t)st->rcpt.rec[0].off - 2;
+}
+
+/*
+ * state_lower_rcpt - state_lower() among the recipients, flat or in runs
+ * (state_runs.c)
+ */
+size_t state_lower_rcpt(const struct state *st, const char *key, size_t len,
+			int *found_r);
+
+/*
+ * state_block_share - st's arena and records as a block (made on first
+ * use, held by st until it is freed): what a result of st reads; NULL when
+ * out of memory.  state_block_hold - one more holder; state_block_put - one
+ * holder fewer (the last frees the block and its buffers).
+ */
+struct state_block *state_block_share(const struct state *st);
+void state_block_hold(struct state_block *b);
+void state_block_put(struct state_block *b);
+
+/* state_runs_index - st->page for st->run (-1 when out of memory) */
+int state_runs_index(struct state *st);
+
+/* state_run_text - the stretch of text of a run's lines */
+void state_run_text(const struct state_run *r, const char **text_r,
+		    size_t *len_r);
+
+/* state_runs_free - drop a state's runs and its share of its block */
+void state_runs_free(struct state *st);
+
+/*
+ * state_flatten - a flat copy of a finished state (pooled buffers), for
+ * what needs one text: NULL when out of memory
+ */
+struct state *state_flatten(const struct state *st, struct err *err);
+
+/*
+ * state_unshare - make st flat and its buffers its own before it is
+ * changed (a state with runs or a shared block); -1 when out of memory
+ */
+int state_unshare(struct state *st, struct err *err);
+
+/*
+ * a delta's result with more runs than this, or than a quarter of its
+ * recipients, is made flat (delta_splice_shared)
+ */
+#define STATE_RUNS_MAX 4096
 
 /* state_hash_forget - drop the kept leaves and shards (state_hash.c) */
 void state_hash_forget(struct state *st);
