@@ -46,9 +46,6 @@ PARALLEL ?= 1
 # PREFETCH=0: a walk of a few shards' records (selwalk.h: a delta's state
 # hash and map shards) does not fetch records ahead of their use.
 PREFETCH ?= 1
-# OVERLAP=0: a full install hashes its body before it parses it, not on a
-# thread of its own while it parses it (syncd/verify.c).
-OVERLAP ?= 1
 
 PKGS_FORMATS = jansson libsodium libcdb icu-uc
 PKGS_KEYS = libsodium
@@ -60,7 +57,6 @@ pkg_libs = $(shell $(PKG_CONFIG) --libs $(1))
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN_FLAGS) \
 	-DMXSYNC_PARALLEL=$(PARALLEL) -DMXSYNC_PREFETCH=$(PREFETCH) \
-	-DMXSYNC_OVERLAP=$(OVERLAP) \
 	$(call pkg_cflags,$(sort $(PKGS_FORMATS) $(PKGS_SYNCD) $(PKGS_AGENT))) \
 	$(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SAN_FLAGS) $(LDFLAGS)

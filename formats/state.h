@@ -100,12 +100,9 @@ int state_finish_unlisted(struct state *st, const unsigned char *drop,
 /*
  * state_parse - parse canonical text; buf is copied.  state_parse_owned takes
  * ownership of a malloc'd buffer (freed on failure too) and avoids the copy.
- * state_parse_kept takes it only on success: on failure buf stays the
- * caller's, untouched (another thread may still be reading it).
  */
 struct state *state_parse(const char *buf, size_t len, struct err *err);
 struct state *state_parse_owned(char *buf, size_t len, struct err *err);
-struct state *state_parse_kept(char *buf, size_t len, struct err *err);
 
 /* state_load - read and parse a canonical state file */
 struct state *state_load(const char *path, struct err *err);

@@ -246,12 +246,7 @@ out:
 	return rc;
 }
 
-/*
- * state_parse_buf - state_parse_owned(), except that with kept a failure
- * leaves buf to the caller
- */
-static struct state *state_parse_buf(char *buf, size_t len, int kept,
-				     struct err *err)
+struct state *state_parse_owned(char *buf, size_t len, struct err *err)
 {
 	struct domset ds = DOMSET_INIT;
 	struct state *st = NULL;
@@ -301,22 +296,9 @@ static struct state *state_parse_buf(char *buf, size_t len, int kept,
 	return st;
 fail:
 	domset_free(&ds);
-	if (kept && st != NULL)
-		st->arena = NULL;
-	if (!kept)
-		free(buf);
+	free(buf);
 	state_free(st);
 	return NULL;
-}
-
-struct state *state_parse_owned(char *buf, size_t len, struct err *err)
-{
-	return state_parse_buf(buf, len, 0, err);
-}
-
-struct state *state_parse_kept(char *buf, size_t len, struct err *err)
-{
-	return state_parse_buf(buf, len, 1, err);
 }
 
 struct state *state_parse(const char *buf, size_t len, struct err *err)

@@ -4,9 +4,7 @@
  * Security: nothing from the request is trusted before the signature over
  * the manifest verified with a key from the trusted-keys file; the body is
  * bound to the manifest only through body_hash and state_hash, both checked
- * here, the body hash before anything acts on the body (a full body may be
- * parsed while it is hashed, by the parser that takes any input; that
- * state is dropped unseen when the hash differs).  Messages name keys,
+ * here, the body hash before the body is parsed.  Messages name keys,
  * origins, serials and domains, never recipients other than the configured
  * canaries.
  *
@@ -29,7 +27,6 @@
 #include "../formats/delta.h"
 #include "../formats/lookup.h"
 #include "../formats/norm.h"
-#include "../formats/thread.h"
 #include "../keys/key.h"
 #include "verify.h"
 
@@ -559,46 +556,6 @@ static int verify_shrink_window(struct syncd *sd, const struct push *p,
 	return 0;
 }
 
-/*
- * verify_hash - the body hash of a full body computed on a thread of its
- * own (thread_start) while the caller parses the body on the others (the
- * OVERLAP speed knob of the Makefile turns this off)
- */
-#ifndef MXSYNC_OVERLAP
-#define MXSYNC_OVERLAP 1
-#endif
-struct verify_hash {
-	struct thread th;
-	const unsigned char *body;
-	size_t len;
-	unsigned char out[STATE_HASH_LEN];
-	int started;
-};
-
-static void verify_hash_run(void *arg)
-{
-	struct verify_hash *hj = arg;
-
-	crypto_generichash(hj->out, sizeof(hj->out), hj->body, hj->len, NULL,
-			   0);
-}
-
-/* verify_hash_start - hash body (or, without a thread, hash it now) */
-static void verify_hash_start(struct verify_hash *hj, const char *body,
-			      size_t len)
-{
-	hj->body = (const unsigned char *)body;
-	hj->len = len;
-	hj->started = 1;
-	thread_start(&hj->th, verify_hash_run, hj);
-}
-
-/* verify_hash_wait - the hash is in hj->out */
-static void verify_hash_wait(struct verify_hash *hj)
-{
-	thread_wait(&hj->th);
-}
-
 int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 		const unsigned char *body_hash, struct state **st_r,
 		struct verdict *v)
@@ -606,13 +563,11 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 	const struct store_origin *cur, *owner;
 	const struct state *old = NULL;
 	struct state *st = NULL;
-	struct state *parsed = NULL;
 	unsigned char h[STATE_HASH_LEN], bh[STATE_HASH_LEN];
 	const char *d, *nh;
 	size_t i, dlen, nlen, removed = SIZE_MAX;
 	const char *body_d = NULL;
-	struct verify_hash hj = {.started = 0};
-	struct err err, perr;
+	struct err err;
 	int rc = -1, same_domains;
 
 	*st_r = NULL;
@@ -623,22 +578,8 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 			      len, p->m.body_size);
 		goto out;
 	}
-	/*
-	 * The body is hashed and compared before anything acts on it.  A
-	 * full body given unhashed is parsed on the other cores while it is
-	 * hashed (verify_hash_start); the parse only reads the body into a
-	 * state nothing else sees, and that state is dropped when the hash
-	 * then fails.
-	 */
-	if (MXSYNC_OVERLAP && body_hash == NULL && body != NULL &&
-	    p->m.kind == MANIFEST_FULL) {
-		verify_hash_start(&hj, body, len);
-		parsed = state_parse_kept(body, len, &perr);
-		verify_hash_wait(&hj);
-		body_hash = hj.out;
-		if (parsed != NULL)
-			body = NULL; /* the state's arena now */
-	} else if (body_hash == NULL) {
+	/* the body is hashed and compared before a byte of it is parsed */
+	if (body_hash == NULL) {
 		crypto_generichash(bh, sizeof(bh),
 				   (const unsigned char *)(body ? body : ""),
 				   len, NULL, 0);
@@ -689,11 +630,7 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 		removed = verify_delta_removed(body ? body : "", len);
 		body_d = body;
 	} else {
-		if (parsed != NULL || hj.started) {
-			st = parsed;
-			parsed = NULL;
-			err = perr;
-		} else if (body == NULL)
+		if (body == NULL)
 			st = state_parse("", 0, &err);
 		else {
 			st = state_parse_owned(body, len, &err);
@@ -773,7 +710,6 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 	st = NULL;
 	rc = 0;
 out:
-	state_free(parsed);
 	state_free(st);
 	free(body);
 	return rc;
