@@ -104,7 +104,7 @@ struct state {
 	 */
 	uint8_t *hsel;
 	unsigned char (*leaf)[STATE_HASH_LEN];
-	/* 1: a delta's result, whose large buffers go back to state_pool */
+	/* 1: its large buffers came from state_pool and go back there */
 	int pooled;
 };
 

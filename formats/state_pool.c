@@ -1,13 +1,15 @@
 /*
  * state_pool - large buffers of freed states, kept for the next state
  *
- * A delta's result is a new state as large as its base, and the base is
- * freed once the result is installed: without this pool every delta
- * would fault in and zero a state's worth of fresh pages (a third of a
- * delta install at 1M recipients).  state_free() of a delta's result hands
- * its large buffers here, delta_splice() takes them back; at most
+ * A flat splice's result (delta_splice, state_flatten) is a new state as
+ * large as its base, and the base is freed soon after: without this pool
+ * each would fault in and zero a state's worth of fresh pages (a third of
+ * a delta install at 1M recipients, before a delta's result shared its
+ * base's records).  state_free() of such a result hands its large buffers
+ * here, the next flat splice takes them back (an agent whose export merges
+ * many records into its largest file's makes one each export); at most
  * STATE_POOL_N are kept, the largest, so the memory held is about one
- * state's, and only in a program that applies deltas.  Thread-safe (one
+ * state's, and only in a program that splices states.  Thread-safe (one
  * mutex); only out of memory fails, as malloc does.
  */
 #include <malloc.h>
