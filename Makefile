@@ -87,6 +87,7 @@ FORMATS_SRC = \
 	formats/selwalk.c \
 	formats/cdbw.c \
 	formats/cdbw_check.c \
+	formats/cdbw_pack.c \
 	formats/cdblimit.c \
 	formats/log.c
 

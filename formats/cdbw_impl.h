@@ -1,7 +1,7 @@
 /*
- * cdbw_impl - what building (cdbw.c) and the read-back check
- * (cdbw_check.c) share: the three maps' records as the states give them,
- * and the expected layout of one map file
+ * cdbw_impl - what building (cdbw.c), the packing of shards (cdbw_pack.c)
+ * and the read-back check (cdbw_check.c) share: the three maps' records as the
+ * states give them, and the expected layout of one map file
  */
 #ifndef MXSYNC_CDBW_IMPL_H
 #define MXSYNC_CDBW_IMPL_H
@@ -182,5 +182,23 @@ void cdbw_expect_free(struct cdbw_expect *e);
  */
 int cdbw_check(int fd, const char *name, struct cdbw_expect *e,
 	       struct err *err);
+
+/* one shard's records packed: a length octet and the key, each */
+struct cdbw_pack {
+	unsigned char *buf;
+	size_t len, cap, nrec;
+	int failed; /* out of memory */
+};
+
+/*
+ * cdbw_packs - the touched shards' records (all when touched is NULL) of
+ * the n states, by sel, into pk[shard] (shards of them, zeroed here);
+ * cdbw_packs_free - what it made, and pk (cdbw_pack.c)
+ */
+int cdbw_packs(const struct state *const *states, size_t n,
+	       const uint8_t *const *sel, unsigned shards,
+	       const unsigned char *touched, struct cdbw_pack *pk,
+	       struct err *err);
+void cdbw_packs_free(struct cdbw_pack *pk, unsigned shards);
 
 #endif
