@@ -155,14 +155,12 @@ static void delta_copy_one(void *arg, size_t i)
 	    q->type == 'D' ? &base->dom : &base->rcpt;
 	struct state_rec *r =
 	    (q->type == 'D' ? res->dom.rec : res->rcpt.rec) + q->rn;
-	size_t k, n = q->b - q->a;
+	size_t n = q->b - q->a;
 
 	memcpy(res->arena + q->pos, base->arena + q->from, q->to - q->from);
 	if (q->type == 'R' && res->hsel != NULL)
 		memcpy(res->hsel + q->rn, base->hsel + q->a, n);
-	memcpy(r, &bix->rec[q->a], n * sizeof(*r));
-	for (k = 0; k < n; k++)
-		r[k].off = (uint32_t)(r[k].off - q->shift_from + q->shift_pos);
+	state_recs_moved(r, &bix->rec[q->a], n, q->shift_from, q->shift_pos);
 }
 
 /*

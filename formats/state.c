@@ -231,23 +231,29 @@ unsigned state_tag(const struct state *st, const struct state_rec *r)
 	return t;
 }
 
-size_t state_lower(const struct state *st, const struct state_index *ix,
-		   const char *key, size_t len, int *found_r)
+size_t state_lower_in(const char *arena, const struct state_rec *rec, size_t n,
+		      const char *key, size_t len, int *found_r)
 {
-	size_t lo = 0, hi = ix->n;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct state_rec *r = &ix->rec[mid];
 
-		if (state_keycmp(state_key(st, r), r->klen, key, len) < 0)
+		if (state_keycmp(arena + rec[mid].off, rec[mid].klen, key,
+				 len) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	*found_r = lo < ix->n && ix->rec[lo].klen == len &&
-		   memcmp(state_key(st, &ix->rec[lo]), key, len) == 0;
+	*found_r = lo < n && rec[lo].klen == len &&
+		   memcmp(arena + rec[lo].off, key, len) == 0;
 	return lo;
+}
+
+size_t state_lower(const struct state *st, const struct state_index *ix,
+		   const char *key, size_t len, int *found_r)
+{
+	return state_lower_in(st->arena, ix->rec, ix->n, key, len, found_r);
 }
 
 long state_find_domain(const struct state *st, const char *domain, size_t len)
@@ -333,22 +339,16 @@ size_t state_text_size(const struct state *st)
 char *state_text(const struct state *st, size_t *len_r)
 {
 	char *p = state_malloc(st->canon_len + 1);
-	size_t pos, k, tl;
+	size_t pos = 0, k, tl;
 	const char *t;
 
 	if (p == NULL)
 		return NULL;
-	if (st->run == NULL) {
-		if (st->canon_len > 0)
-			memcpy(p, st->arena, st->canon_len);
-	} else {
-		pos = state_dom_end(st);
-		memcpy(p, st->arena, pos);
-		for (k = 0; k < st->nrun; k++) {
-			state_run_text(&st->run[k], &t, &tl);
+	for (k = 0; k < state_text_parts(st); k++) {
+		state_text_part(st, k, &t, &tl);
+		if (tl > 0)
 			memcpy(p + pos, t, tl);
-			pos += tl;
-		}
+		pos += tl;
 	}
 	p[st->canon_len] = '\0';
 	if (len_r != NULL)
@@ -361,14 +361,8 @@ int state_write_fd(const struct state *st, int fd, struct err *err)
 	size_t k, tl;
 	const char *t;
 
-	if (st->run == NULL)
-		return fileio_write_all(fd, "state", st->arena, st->canon_len,
-					err);
-	if (fileio_write_all(fd, "state", st->arena, state_dom_end(st), err) <
-	    0)
-		return -1;
-	for (k = 0; k < st->nrun; k++) {
-		state_run_text(&st->run[k], &t, &tl);
+	for (k = 0; k < state_text_parts(st); k++) {
+		state_text_part(st, k, &t, &tl);
 		if (fileio_write_all(fd, "state", t, tl, err) < 0)
 			return -1;
 	}

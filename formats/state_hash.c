@@ -629,14 +629,9 @@ void state_hash_flat(const struct state *st, unsigned char out[STATE_HASH_LEN])
 		return;
 	}
 	crypto_generichash_init(&h, NULL, 0, STATE_HASH_LEN);
-	if (st->run == NULL) {
-		state_hash_text(&h, st->arena, st->canon_len);
-	} else {
-		state_hash_text(&h, st->arena, state_dom_end(st));
-		for (k = 0; k < st->nrun; k++) {
-			state_run_text(&st->run[k], &t, &tl);
-			state_hash_text(&h, t, tl);
-		}
+	for (k = 0; k < state_text_parts(st); k++) {
+		state_text_part(st, k, &t, &tl);
+		state_hash_text(&h, t, tl);
 	}
 	crypto_generichash_final(&h, out, STATE_HASH_LEN);
 }

@@ -199,6 +199,30 @@ void state_block_put(struct state_block *b);
 /* state_runs_index - st->page for st->run (-1 when out of memory) */
 int state_runs_index(struct state *st);
 
+/*
+ * state_text_parts - the canonical text of a finished state as consecutive
+ * parts: the whole text of a flat state, else its D lines and then each
+ * run's lines; state_text_part - part k
+ */
+size_t state_text_parts(const struct state *st);
+void state_text_part(const struct state *st, size_t k, const char **text_r,
+		     size_t *len_r);
+
+/*
+ * state_recs_moved - n records copied to dst, their text moved from offset
+ * from (src[0]'s key) to offset to
+ */
+static inline void state_recs_moved(struct state_rec *dst,
+				    const struct state_rec *src, size_t n,
+				    size_t from, size_t to)
+{
+	size_t k;
+
+	memcpy(dst, src, n * sizeof(*dst));
+	for (k = 0; k < n; k++)
+		dst[k].off = (uint32_t)(dst[k].off - from + to);
+}
+
 /* state_run_text - the stretch of text of a run's lines */
 void state_run_text(const struct state_run *r, const char **text_r,
 		    size_t *len_r);
@@ -266,10 +290,13 @@ int state_reserve_index(struct state_index *ix, size_t records,
 int state_grow_index(struct state_index *ix, struct err *err);
 
 /*
- * state_lower - the one binary search over a state: the index in ix (the
- * state's dom or rcpt) of the first record whose key is not below key;
- * *found_r says whether that record's key is key (state.c)
+ * state_lower_in - the one binary search over records: the index among
+ * rec[0 .. n) (keys at arena + off, in order) of the first record whose
+ * key is not below key; *found_r says whether that record's key is key
+ * (state.c).  state_lower - the same in ix (the state's dom or rcpt).
  */
+size_t state_lower_in(const char *arena, const struct state_rec *rec, size_t n,
+		      const char *key, size_t len, int *found_r);
 size_t state_lower(const struct state *st, const struct state_index *ix,
 		   const char *key, size_t len, int *found_r);
 

@@ -120,7 +120,7 @@ size_t state_lower_rcpt(const struct state *st, const char *key, size_t len,
 			int *found_r)
 {
 	const struct state_run *r;
-	size_t lo = 0, hi, mid, k;
+	size_t lo = 0, hi, mid;
 
 	if (st->run == NULL)
 		return state_lower(st, &st->rcpt, key, len, found_r);
@@ -141,21 +141,8 @@ size_t state_lower_rcpt(const struct state *st, const char *key, size_t len,
 	if (lo == 0)
 		return 0;
 	r = &st->run[lo - 1];
-	/* within it, the first record not below key */
-	lo = 0;
-	hi = r->n;
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (state_keycmp(r->arena + r->rec[mid].off, r->rec[mid].klen,
-				 key, len) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	k = lo;
-	*found_r = k < r->n && r->rec[k].klen == len &&
-		   memcmp(r->arena + r->rec[k].off, key, len) == 0;
-	return r->start + k;
+	return r->start +
+	       state_lower_in(r->arena, r->rec, r->n, key, len, found_r);
 }
 
 void state_run_text(const struct state_run *r, const char **text_r,
@@ -167,10 +154,29 @@ void state_run_text(const struct state_run *r, const char **text_r,
 	*len_r = (size_t)(last->off + last->klen + 1) - (r->rec[0].off - 2);
 }
 
+size_t state_text_parts(const struct state *st)
+{
+	return st->run != NULL ? 1 + st->nrun : 1;
+}
+
+void state_text_part(const struct state *st, size_t k, const char **text_r,
+		     size_t *len_r)
+{
+	if (st->run == NULL) {
+		*text_r = st->arena;
+		*len_r = st->canon_len;
+	} else if (k == 0) {
+		*text_r = st->arena;
+		*len_r = state_dom_end(st);
+	} else {
+		state_run_text(&st->run[k - 1], text_r, len_r);
+	}
+}
+
 struct state *state_flatten(const struct state *st, struct err *err)
 {
 	struct state *f = NULL;
-	size_t dend = state_dom_end(st), pos, k, j, n = state_nr(st);
+	size_t dend = state_dom_end(st), pos, k, n = state_nr(st);
 	const char *t;
 	size_t tl;
 
@@ -206,11 +212,7 @@ struct state *state_flatten(const struct state *st, struct err *err)
 
 			state_run_text(r, &t, &tl);
 			memcpy(f->arena + pos, t, tl);
-			for (j = 0; j < r->n; j++) {
-				o[j] = r->rec[j];
-				o[j].off = (uint32_t)(r->rec[j].off -
-						      shift_from + pos + 2);
-			}
+			state_recs_moved(o, r->rec, r->n, shift_from, pos + 2);
 			pos += tl;
 		}
 	}
