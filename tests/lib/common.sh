@@ -57,17 +57,28 @@ run_rc() {
 	RC=$?
 }
 
-track_pid() { T_PIDS="$1 $T_PIDS"; }
+# pid_start PID - the start time of process PID (its /proc stat field 22;
+# the command name before it may hold spaces), empty when there is none
+pid_start() {
+	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20
+}
+
+# track_pid PID - stop PID at exit; kept with its start time, so that a
+# process that ended and whose number another process got (pid_max is
+# often 32768, and tests run side by side) is never signalled
+track_pid() { T_PIDS="$1:$(pid_start "$1") $T_PIDS"; }
 on_exit() { T_CLEANUPS="$1; $T_CLEANUPS"; }
 
-# stop_pid PID - TERM, wait up to 5 s, then KILL
+# stop_pid PID[:START] - TERM, wait up to 5 s, then KILL; with START, only
+# the process that has that start time
 stop_pid() {
-	p=$1
+	p=${1%%:*}
+	case $1 in *:*) [ -n "${1#*:}" ] && [ "$(pid_start "$p")" = "${1#*:}" ] || return 0 ;; esac
 	kill -0 "$p" 2>/dev/null || return 0
 	kill "$p" 2>/dev/null
 	i=0
 	while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -9 "$p" 2>/dev/null
+	kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null
 	wait "$p" 2>/dev/null
 	return 0
 }
