@@ -28,15 +28,20 @@ struct state *state_new(void)
 	return st;
 }
 
-void state_free(struct state *st)
+void state_release(struct state *st)
 {
-	if (st == NULL)
-		return;
 	state_runs_free(st);
 	state_pool_free(st, st->arena);
 	state_pool_free(st, st->dom.rec);
 	state_pool_free(st, st->rcpt.rec);
 	state_hash_forget(st);
+}
+
+void state_free(struct state *st)
+{
+	if (st == NULL)
+		return;
+	state_release(st);
 	free(st);
 }
 

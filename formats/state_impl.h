@@ -279,6 +279,12 @@ void *state_pool_get(size_t len);
 void state_pool_put(void *p);
 void state_pool_free(const struct state *st, void *p);
 
+/*
+ * state_release - what st holds (buffers, runs, shares of blocks, kept
+ * leaves), not st itself: state_free() without the free (state.c)
+ */
+void state_release(struct state *st);
+
 /* state_malloc - malloc that gives a pointer for 0 octets too (state.c) */
 void *state_malloc(size_t len);
 

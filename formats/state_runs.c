@@ -243,11 +243,7 @@ int state_unshare(struct state *st, struct err *err)
 	if ((f = state_flatten(st, err)) == NULL)
 		return -1;
 	/* st becomes f: its own buffers go, f's are moved in */
-	state_runs_free(st);
-	state_pool_free(st, st->arena);
-	state_pool_free(st, st->dom.rec);
-	state_pool_free(st, st->rcpt.rec);
-	state_hash_forget(st);
+	state_release(st);
 	*st = *f;
 	free(f);
 	return 0;
