@@ -274,7 +274,7 @@ int source_file_cache_merge(struct source *src, struct state **st_r,
 		else
 			v[i++] = b->pend[q++];
 	}
-	if ((*st_r = delta_splice_shared(b->set, v, i, err)) == NULL) {
+	if ((*st_r = delta_splice_shared(b->set, v, i, 0, err)) == NULL) {
 		err_prefix(err, "source %s", src->name);
 		goto out;
 	}

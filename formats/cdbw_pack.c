@@ -36,25 +36,37 @@ static void cdbw_pack_begin(void *arg, unsigned h)
 		pk->cap = 0;
 }
 
+/* cdbw_pack_room - room for len more octets on pack pk; -1 (pk failed) */
+static int cdbw_pack_room(struct cdbw_pack *pk, size_t len)
+{
+	unsigned char *nb;
+	size_t cap;
+
+	if (pk->failed)
+		return -1;
+	if (len <= pk->cap - pk->len)
+		return 0;
+	cap = 2 * pk->cap + len;
+	if ((nb = realloc(pk->buf, cap)) == NULL) {
+		pk->failed = 1;
+		return -1;
+	}
+	pk->buf = nb;
+	pk->cap = cap;
+	return 0;
+}
+
 /* cdbw_pack_each - recipient i of state s onto pack h */
 static void cdbw_pack_each(void *arg, unsigned h, size_t s, size_t i)
 {
 	const struct cdbw_pack_run *run = arg;
 	struct cdbw_pack *pk = &run->pk[h];
 	const char *k;
-	size_t klen, cap;
-	unsigned char *nb;
+	size_t klen;
 
 	state_recipient(run->states[s], i, &k, &klen);
-	if (1 + klen > pk->cap - pk->len) {
-		cap = 2 * pk->cap + 1 + klen;
-		if (pk->failed || (nb = realloc(pk->buf, cap)) == NULL) {
-			pk->failed = 1;
-			return;
-		}
-		pk->buf = nb;
-		pk->cap = cap;
-	}
+	if (cdbw_pack_room(pk, 1 + klen) < 0)
+		return;
 	pk->buf[pk->len] = (unsigned char)klen;
 	memcpy(pk->buf + pk->len + 1, k, klen);
 	pk->len += 1 + klen;
@@ -189,25 +201,115 @@ out:
 }
 
 /*
+ * cdbw_pack_kept - the R lines of shard h of states[s] as the state keeps
+ * them (state_shard_lines), when the map shards are its hash shards
+ * (sel[s] is state_shards()): 0 with *text, *len and *nrec set, else -1
+ */
+static int cdbw_pack_kept(const struct state *const *states,
+			  const uint8_t *const *sel, unsigned shards, size_t s,
+			  unsigned h, const char **text, size_t *len,
+			  size_t *nrec)
+{
+	if (shards != STATE_HASH_SHARDS || sel[s] != state_shards(states[s]))
+		return -1;
+	return state_shard_lines(states[s], h, text, len, nrec);
+}
+
+/*
+ * cdbw_pack_lines - nrec kept R lines ("R ", key, newline: len octets in
+ * all) onto pack pk, in one sequential pass
+ */
+static void cdbw_pack_lines(struct cdbw_pack *pk, const char *text, size_t len,
+			    size_t nrec)
+{
+	const char *p = text, *end = text + len, *nl;
+	size_t klen;
+
+	/* each line is two octets longer than its pack */
+	if (cdbw_pack_room(pk, len - 2 * nrec) < 0)
+		return;
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p + 2, '\n', (size_t)(end - p - 2));
+		klen = (size_t)(nl - p - 2);
+		pk->buf[pk->len] = (unsigned char)klen;
+		memcpy(pk->buf + pk->len + 1, p + 2, klen);
+		pk->len += 1 + klen;
+	}
+	pk->nrec += nrec;
+}
+
+/*
+ * cdbw_packs_walk - the touched shards packed by walks (selwalk.h): one
+ * over all states when none keeps the lines of a touched shard; else state
+ * by state, each shard whose lines the state keeps packed from them and
+ * the others walked, so that every pack still holds its records in state
+ * and index order
+ */
+static void cdbw_packs_walk(const struct state *const *states, size_t n,
+			    const uint8_t *const *sel, unsigned shards,
+			    const unsigned char *touched, struct cdbw_pack *pk,
+			    const size_t *cnt)
+{
+	struct cdbw_pack_run run = {states, n, shards, pk};
+	struct selwalk w = {.sel = sel,
+			    .cnt = cnt,
+			    .n = n,
+			    .shards = shards,
+			    .want = touched,
+			    .each = cdbw_pack_each,
+			    .prefetch = cdbw_pack_prefetch,
+			    .arg = &run};
+	unsigned char want[SELWALK_SHARDS_MAX];
+	const char *text;
+	size_t s, len, nrec;
+	unsigned h;
+	int kept = 0, walk;
+
+	for (h = 0; h < shards; h++)
+		for (s = 0; touched[h] && s < n && !kept; s++)
+			kept = cdbw_pack_kept(states, sel, shards, s, h, &text,
+					      &len, &nrec) == 0;
+	for (h = 0; h < shards; h++)
+		if (touched[h])
+			cdbw_pack_begin(&run, h);
+	if (!kept) {
+		selwalk(&w);
+		return;
+	}
+	run.n = w.n = 1;
+	w.want = want;
+	for (s = 0; s < n; s++) {
+		run.states = states + s;
+		w.sel = sel + s;
+		w.cnt = cnt + s;
+		for (h = 0, walk = 0; h < shards; h++) {
+			want[h] = touched[h] &&
+				  cdbw_pack_kept(states, sel, shards, s, h,
+						 &text, &len, &nrec) < 0;
+			walk |= want[h];
+		}
+		if (walk)
+			selwalk(&w);
+		for (h = 0; h < shards; h++)
+			if (touched[h] && !want[h] &&
+			    cdbw_pack_kept(states, sel, shards, s, h, &text,
+					   &len, &nrec) == 0)
+				cdbw_pack_lines(&pk[h], text, len, nrec);
+	}
+}
+
+/*
  * cdbw_packs - the touched shards' records packed (all when touched is
  * NULL, cdbw_packs_all) into pk[shard], by a walk of those shards
- * (selwalk.h): a delta of a few reads only their records.  -1 when out of
- * memory.
+ * (selwalk.h), or from the lines a delta's result kept of the shards it
+ * rehashed (state_shard_lines): a delta of a few reads only their records.
+ * -1 when out of memory.
  */
 int cdbw_packs(const struct state *const *states, size_t n,
 	       const uint8_t *const *sel, unsigned shards,
 	       const unsigned char *touched, struct cdbw_pack *pk,
 	       struct err *err)
 {
-	struct cdbw_pack_run run = {states, n, shards, pk};
-	struct selwalk w = {.sel = sel,
-			    .n = n,
-			    .shards = shards,
-			    .want = touched,
-			    .begin = cdbw_pack_begin,
-			    .each = cdbw_pack_each,
-			    .prefetch = cdbw_pack_prefetch,
-			    .arg = &run};
 	size_t *cnt, s;
 	unsigned h;
 
@@ -218,8 +320,7 @@ int cdbw_packs(const struct state *const *states, size_t n,
 		return err_set(err, "out of memory");
 	for (s = 0; s < n; s++)
 		cnt[s] = state_recipient_count(states[s]);
-	w.cnt = cnt;
-	selwalk(&w);
+	cdbw_packs_walk(states, n, sel, shards, touched, pk, cnt);
 	free(cnt);
 	for (h = 0; h < shards; h++)
 		if (pk[h].failed)

@@ -235,14 +235,14 @@ struct state *delta_apply(const struct state *base,
 			  struct err *err)
 {
 	return delta_apply_version(base, base_hash, delta, len, result_hash,
-				   MANIFEST_VERSION, err);
+				   MANIFEST_VERSION, 0, err);
 }
 
 struct state *delta_apply_version(const struct state *base,
 				  const unsigned char *base_hash,
 				  const char *delta, size_t len,
 				  const unsigned char *result_hash, int version,
-				  struct err *err)
+				  unsigned flags, struct err *err)
 {
 	struct state *res = NULL;
 	struct delta_edit *ed = NULL;
@@ -278,7 +278,7 @@ struct state *delta_apply_version(const struct state *base,
 		pos += (size_t)(nl - line) + 1;
 	}
 	/* The base is verified and canonical: only the changes are checked. */
-	res = delta_splice_shared(base, ed, n, err);
+	res = delta_splice_shared(base, ed, n, flags, err);
 	if (res == NULL) {
 		err_prefix(err, "delta result");
 		goto out;

@@ -43,13 +43,17 @@ struct state *delta_apply(const struct state *base,
 /*
  * delta_apply_version - delta_apply() with the hashes of a manifest version
  * (state.h: STATE_HASH_V1 or MANIFEST_VERSION); delta_apply() is the
- * current version's.  The result keeps its hash leaves (state.h).
+ * current version's.  The result keeps its hash leaves (state.h).  flags:
+ * 0 or DELTA_LINES, with which a result that rehashed at most two shards
+ * also keeps their lines (state_shard_lines), for the maps that are built
+ * next.
  */
+#define DELTA_LINES 1u
 struct state *delta_apply_version(const struct state *base,
 				  const unsigned char *base_hash,
 				  const char *delta, size_t len,
 				  const unsigned char *result_hash, int version,
-				  struct err *err);
+				  unsigned flags, struct err *err);
 
 /*
  * delta_edit - one change for delta_splice(): remove the base's record at
@@ -85,9 +89,10 @@ struct state *delta_splice(const struct state *base,
  * counted).  The result is made flat, which copies it once, when its
  * shared pieces would be too many or too small (after many splices on
  * splices, or with very many edits: state_impl.h, STATE_RUNS_MAX).
+ * flags: 0 or DELTA_LINES (delta_apply_version).
  */
 struct state *delta_splice_shared(const struct state *base,
 				  const struct delta_edit *ed, size_t n,
-				  struct err *err);
+				  unsigned flags, struct err *err);
 
 #endif

@@ -396,7 +396,7 @@ static int delta_splice_count(const struct state *base,
  */
 static int delta_splice_end(const struct state *base, struct state *res,
 			    const struct delta_count *c,
-			    const struct delta_edit *ed, size_t n,
+			    const struct delta_edit *ed, size_t n, int lines,
 			    struct err *err)
 {
 	res->finished = 1;
@@ -405,13 +405,14 @@ static int delta_splice_end(const struct state *base, struct state *res,
 	if (res->hsel != NULL)
 		state_hash_update(
 		    res, (const unsigned char(*)[STATE_HASH_LEN])base->leaf,
-		    c->domains, c->mask);
+		    c->domains, c->mask, lines);
 	return 0;
 }
 
-struct state *delta_splice(const struct state *base,
-			   const struct delta_edit *ed, size_t n,
-			   struct err *err)
+/* delta_splice_flat - delta_splice(); lines: DELTA_LINES (delta.h) */
+static struct state *delta_splice_flat(const struct state *base,
+				       const struct delta_edit *ed, size_t n,
+				       int lines, struct err *err)
 {
 	struct state *res = NULL, *flat;
 	struct delta_copies cp = {NULL, NULL, NULL, 0, 0};
@@ -422,7 +423,7 @@ struct state *delta_splice(const struct state *base,
 		/* the copy below reads one text */
 		if ((flat = state_flatten(base, err)) == NULL)
 			return NULL;
-		res = delta_splice(flat, ed, n, err);
+		res = delta_splice_flat(flat, ed, n, lines, err);
 		state_free(flat);
 		return res;
 	}
@@ -460,13 +461,20 @@ struct state *delta_splice(const struct state *base,
 	free(cp.p);
 	cp.p = NULL;
 	res->len = res->cap = res->canon_len = c.len;
-	if (delta_splice_end(base, res, &c, ed, n, err) < 0)
+	if (delta_splice_end(base, res, &c, ed, n, lines, err) < 0)
 		goto fail;
 	return res;
 fail:
 	free(cp.p);
 	state_free(res);
 	return NULL;
+}
+
+struct state *delta_splice(const struct state *base,
+			   const struct delta_edit *ed, size_t n,
+			   struct err *err)
+{
+	return delta_splice_flat(base, ed, n, 0, err);
 }
 
 /* what delta_splice_shared() builds the result's runs from */
@@ -616,8 +624,9 @@ static int delta_runs_section(struct delta_runs *dr,
 
 struct state *delta_splice_shared(const struct state *base,
 				  const struct delta_edit *ed, size_t n,
-				  struct err *err)
+				  unsigned flags, struct err *err)
 {
+	int lines = (flags & DELTA_LINES) != 0;
 	struct state *res = NULL, *flat;
 	struct delta_copies cp = {NULL, NULL, NULL, 0, 0};
 	struct delta_runs dr = {base, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0};
@@ -629,7 +638,7 @@ struct state *delta_splice_shared(const struct state *base,
 	dr.cap = (base->run != NULL ? base->nrun : 1) + 2 * n + 1;
 	/* so many that the result would be made flat: made flat at once */
 	if (dr.cap > 2 * STATE_RUNS_MAX)
-		return delta_splice(base, ed, n, err);
+		return delta_splice_flat(base, ed, n, lines, err);
 	if (delta_splice_count(base, ed, n, &c, err) < 0)
 		return NULL;
 	if ((dr.ab = calloc(1, sizeof(*dr.ab))) != NULL)
@@ -678,7 +687,7 @@ struct state *delta_splice_shared(const struct state *base,
 		err_set(err, "out of memory (state of %zu octets)", c.len);
 		goto fail;
 	}
-	if (delta_splice_end(base, res, &c, ed, n, err) < 0)
+	if (delta_splice_end(base, res, &c, ed, n, lines, err) < 0)
 		goto fail;
 	state_block_put(dr.ab);
 	if (res->nrun <= STATE_RUNS_MAX && res->nrun <= res->nr / 4 + 16)

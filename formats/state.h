@@ -171,6 +171,17 @@ int state_hash_prepare(struct state *st);
  */
 int state_hash_prepare_from(struct state *st, const struct state *prev);
 const uint8_t *state_shards(const struct state *st);
+/*
+ * state_shard_lines - the R lines of hash shard h in canonical order (the
+ * text its leaf hashes), when st keeps them: a delta applied with
+ * DELTA_LINES (delta.h) keeps those of the one or two shards it rehashed,
+ * gathered by the walk that hashed them, so that building those shards'
+ * maps reads them in order instead of gathering them from the whole state
+ * again.  0 with *text_r, *len_r and *n_r (the count of lines) set, -1
+ * when they are not kept.
+ */
+int state_shard_lines(const struct state *st, unsigned h, const char **text_r,
+		      size_t *len_r, size_t *n_r);
 void state_hash_flat(const struct state *st, unsigned char out[STATE_HASH_LEN]);
 void state_hash_version(const struct state *st, int version,
 			unsigned char out[STATE_HASH_LEN]);

@@ -88,20 +88,72 @@ static void state_hash_put(struct state_hash_leaf *l, const char *line,
 	l->len += len;
 }
 
-/* the leaves of one state_hash_shards() call */
+/*
+ * the leaves of one state_hash_shards() call; lines: where each shard's
+ * lines are kept as well (state_shard_lines), or NULL
+ */
 struct state_hash_run {
 	const struct state *st;
 	struct state_hash_leaf *l;
 	unsigned char (*leaf)[STATE_HASH_LEN];
+	struct state_lines *lines;
 };
+
+/*
+ * state_lines_put - a line onto leaf l through the lines k that keep it:
+ * they are hashed from there, a stage's worth at a time, instead of
+ * through l's stage.  When k cannot grow, what it holds is hashed and k
+ * dropped (the shard's lines are then not kept), and the line goes
+ * through the stage.
+ */
+static void state_lines_put(struct state_hash_leaf *l, struct state_lines *k,
+			    const char *line, size_t len)
+{
+	char *nb;
+	size_t cap;
+
+	if (len > k->cap - k->len) {
+		cap = 2 * k->cap + len;
+		if ((nb = realloc(k->buf, cap)) == NULL) {
+			crypto_generichash_update(
+			    &l->h, (const unsigned char *)k->buf + k->hashed,
+			    k->len - k->hashed);
+			free(k->buf);
+			k->buf = NULL;
+			state_hash_put(l, line, len);
+			return;
+		}
+		k->buf = nb;
+		k->cap = cap;
+	}
+	memcpy(k->buf + k->len, line, len);
+	k->len += len;
+	k->n++;
+	if (k->len - k->hashed >= STATE_HASH_STAGE) {
+		crypto_generichash_update(
+		    &l->h, (const unsigned char *)k->buf + k->hashed,
+		    k->len - k->hashed);
+		k->hashed = k->len;
+	}
+}
 
 /* state_hash_begin - leaf h of the run begins */
 static void state_hash_begin(void *arg, unsigned h)
 {
 	const struct state_hash_run *run = arg;
+	struct state_lines *k;
 
 	run->l[h].len = 0;
 	crypto_generichash_init(&run->l[h].h, NULL, 0, STATE_HASH_LEN);
+	if (run->lines != NULL) {
+		/* room for about a shard's share of the text */
+		k = &run->lines[h];
+		k->cap =
+		    state_text_size(run->st) / STATE_HASH_SHARDS * 9 / 8 + 4096;
+		k->len = k->n = k->hashed = 0;
+		k->buf =
+		    run->st->pooled ? state_pool_get(k->cap) : malloc(k->cap);
+	}
 }
 
 /* state_hash_each - recipient i into leaf h */
@@ -113,7 +165,11 @@ static void state_hash_each(void *arg, unsigned h, size_t s, size_t i)
 
 	(void)s;
 	/* "R " key "\n" */
-	state_hash_put(&run->l[h], a + r->off - 2, (size_t)r->klen + 3);
+	if (run->lines != NULL && run->lines[h].buf != NULL)
+		state_lines_put(&run->l[h], &run->lines[h], a + r->off - 2,
+				(size_t)r->klen + 3);
+	else
+		state_hash_put(&run->l[h], a + r->off - 2, (size_t)r->klen + 3);
 }
 
 /* state_hash_prefetch - recipient i will be hashed soon */
@@ -130,7 +186,13 @@ static void state_hash_end(void *arg, unsigned h)
 {
 	const struct state_hash_run *run = arg;
 	struct state_hash_leaf *l = &run->l[h];
+	struct state_lines *k = run->lines != NULL ? &run->lines[h] : NULL;
 
+	/* the kept lines come before any that went through the stage */
+	if (k != NULL && k->buf != NULL)
+		crypto_generichash_update(
+		    &l->h, (const unsigned char *)k->buf + k->hashed,
+		    k->len - k->hashed);
 	crypto_generichash_update(&l->h, l->buf, l->len);
 	crypto_generichash_final(&l->h, run->leaf[h + 1], STATE_HASH_LEN);
 }
@@ -144,7 +206,8 @@ static void state_hash_end(void *arg, unsigned h)
  */
 static int state_hash_shards(const struct state *st, const uint8_t *sel,
 			     uint64_t mask,
-			     unsigned char (*leaf)[STATE_HASH_LEN])
+			     unsigned char (*leaf)[STATE_HASH_LEN],
+			     struct state_lines *lines)
 {
 	unsigned char want[STATE_HASH_SHARDS];
 	struct state_hash_run run;
@@ -160,6 +223,7 @@ static int state_hash_shards(const struct state *st, const uint8_t *sel,
 		return -1;
 	run.st = st;
 	run.leaf = leaf;
+	run.lines = lines;
 	for (s = 0; s < STATE_HASH_SHARDS; s++)
 		want[s] = (unsigned char)(mask >> s & 1);
 	if (sel != NULL) {
@@ -234,12 +298,39 @@ static void state_hash_root(unsigned char (*leaf)[STATE_HASH_LEN],
 	crypto_generichash_final(&h, out, STATE_HASH_LEN);
 }
 
+/*
+ * state_lines_free - the kept lines k of st (STATE_HASH_SHARDS of them, or
+ * NULL); their buffers go back to the pool, for the next delta's
+ */
+static void state_lines_free(const struct state *st, struct state_lines *k)
+{
+	unsigned h;
+
+	for (h = 0; k != NULL && h < STATE_HASH_SHARDS; h++)
+		state_pool_free(st, k[h].buf);
+	free(k);
+}
+
 void state_hash_forget(struct state *st)
 {
 	state_pool_free(st, st->hsel);
 	free(st->leaf);
+	state_lines_free(st, st->lines);
 	st->hsel = NULL;
 	st->leaf = NULL;
+	st->lines = NULL;
+}
+
+int state_shard_lines(const struct state *st, unsigned h, const char **text_r,
+		      size_t *len_r, size_t *n_r)
+{
+	if (st->lines == NULL || h >= STATE_HASH_SHARDS ||
+	    st->lines[h].buf == NULL)
+		return -1;
+	*text_r = st->lines[h].buf;
+	*len_r = st->lines[h].len;
+	*n_r = st->lines[h].n;
+	return 0;
 }
 
 int state_hash_prepare(struct state *st)
@@ -258,7 +349,7 @@ int state_hash_prepare(struct state *st)
 	thread_for((state_nr(st) + STATE_HASH_SEL_JOB - 1) / STATE_HASH_SEL_JOB,
 		   state_hash_sel_one, &run);
 	state_hash_domains(st, leaf[0]);
-	if (state_hash_shards(st, sel, UINT64_MAX, leaf) < 0)
+	if (state_hash_shards(st, sel, UINT64_MAX, leaf, NULL) < 0)
 		goto fail;
 	free(st->hsel);
 	st->hsel = sel;
@@ -272,9 +363,10 @@ fail:
 
 int state_hash_update(struct state *st,
 		      const unsigned char (*base_leaf)[STATE_HASH_LEN],
-		      int domains, uint64_t mask)
+		      int domains, uint64_t mask, int lines)
 {
 	unsigned char(*leaf)[STATE_HASH_LEN];
+	struct state_lines *k = NULL;
 
 	leaf = malloc((1 + STATE_HASH_SHARDS) * STATE_HASH_LEN);
 	if (leaf == NULL || st->hsel == NULL)
@@ -282,13 +374,19 @@ int state_hash_update(struct state *st,
 	memcpy(leaf, base_leaf, (1 + STATE_HASH_SHARDS) * STATE_HASH_LEN);
 	if (domains)
 		state_hash_domains(st, leaf[0]);
-	if (state_hash_shards(st, st->hsel, mask, leaf) < 0)
+	/* without memory for them the lines are only not kept */
+	if (lines && mask != 0 && __builtin_popcountll(mask) <= STATE_LINES_MAX)
+		k = calloc(STATE_HASH_SHARDS, sizeof(*k));
+	if (state_hash_shards(st, st->hsel, mask, leaf, k) < 0)
 		goto fail;
 	free(st->leaf);
 	st->leaf = leaf;
+	state_lines_free(st, st->lines);
+	st->lines = k;
 	return 0;
 fail:
 	free(leaf);
+	state_lines_free(st, k);
 	state_hash_forget(st);
 	return -1;
 }
@@ -556,7 +654,7 @@ int state_hash_prepare_from(struct state *st, const struct state *prev)
 	st->hsel = sel;
 	if (state_hash_update(
 		st, (const unsigned char(*)[STATE_HASH_LEN])prev->leaf, domains,
-		mask) < 0)
+		mask, 0) < 0)
 		return -1;
 #ifdef STATE_HASH_CHECK
 	{
@@ -594,7 +692,7 @@ void state_hash(const struct state *st, unsigned char out[STATE_HASH_LEN])
 		return;
 	}
 	state_hash_domains(st, leaf[0]);
-	if (state_hash_shards(st, NULL, UINT64_MAX, leaf) < 0) {
+	if (state_hash_shards(st, NULL, UINT64_MAX, leaf, NULL) < 0) {
 		/* out of memory: a hash nothing signed, so every check fails */
 		memset(out, 0, STATE_HASH_LEN);
 		return;

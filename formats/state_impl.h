@@ -77,6 +77,15 @@ struct state_run {
 	size_t start;
 };
 
+/*
+ * the lines of one hash shard (see struct state); hashed: how many of
+ * them its leaf hash has read, while it is computed
+ */
+struct state_lines {
+	char *buf;
+	size_t len, cap, n, hashed;
+};
+
 struct state {
 	char *arena; /* canonical text once finished */
 	size_t len, cap;
@@ -104,6 +113,14 @@ struct state {
 	 */
 	uint8_t *hsel;
 	unsigned char (*leaf)[STATE_HASH_LEN];
+	/*
+	 * lines[h].buf: the R lines of hash shard h, in order (the text of
+	 * its leaf), for a shard that a delta with DELTA_LINES rehashed
+	 * (state_shard_lines); lines is NULL, or STATE_HASH_SHARDS entries,
+	 * of which those with buf NULL are not kept.  Dropped with the
+	 * leaves.
+	 */
+	struct state_lines *lines;
 	/* 1: its large buffers came from state_pool and go back there */
 	int pooled;
 };
@@ -254,11 +271,16 @@ void state_hash_forget(struct state *st);
 /*
  * state_hash_update - st (whose hsel is already set) gets the leaves
  * base_leaf, with the D leaf (domains) and the shard leaves of mask
- * rehashed; -1 (and no kept leaves) when out of memory (state_hash.c)
+ * rehashed; with lines, and at most STATE_LINES_MAX shards in mask, it
+ * also keeps the rehashed shards' lines (state_shard_lines), which their
+ * leaves are then hashed from.  -1 (and no kept leaves) when out of
+ * memory (state_hash.c); lines that did not fit in memory are only not
+ * kept.
  */
+#define STATE_LINES_MAX 2
 int state_hash_update(struct state *st,
 		      const unsigned char (*base_leaf)[STATE_HASH_LEN],
-		      int domains, uint64_t mask);
+		      int domains, uint64_t mask, int lines);
 
 /*
  * state_same_ends - two finished states compared as texts, from both ends:

@@ -112,7 +112,7 @@ static int journal_entry(const char *p, size_t n, struct store_origin *o,
 		goto out;
 	}
 	st = delta_apply_version(o->st, NULL, body, (size_t)blen, m.state_hash,
-				 m.version, err);
+				 m.version, 0, err);
 	if (st == NULL) {
 		err_prefix(err, "entry serial %" PRIu64, m.serial);
 		goto out;

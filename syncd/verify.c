@@ -621,7 +621,8 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 		 * catches any base that is not what was signed.
 		 */
 		st = delta_apply_version(cur->st, NULL, body ? body : "", len,
-					 p->m.state_hash, p->m.version, &err);
+					 p->m.state_hash, p->m.version,
+					 DELTA_LINES, &err);
 		if (st == NULL) {
 			verify_refuse(v, 409, "delta", "delta refused: %s",
 				      err.msg);

@@ -4,7 +4,8 @@
  * each base freed as soon as its result exists, checked against states
  * built from scratch; their common ends and leaves prepared from the
  * base; the flat copy once the runs grow too many; changing a shared
- * state; refusals on a state in runs.
+ * state; refusals on a state in runs; the lines a result keeps of the
+ * shards it rehashed (DELTA_LINES).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../formats/delta.h"
+#include "../../formats/manifest.h"
 #include "../../formats/state_impl.h"
 #include "test.h"
 
@@ -24,6 +26,7 @@ static char cand[NCAND][40];
 static size_t cand_len[NCAND];
 static unsigned char present[NCAND];
 static unsigned long seed = 12345;
+static int bulk; /* recipients b00000@d00.example onwards in the model */
 
 static unsigned rnd(void)
 {
@@ -53,6 +56,11 @@ static struct state *model(void)
 		if (present[i])
 			bad |= state_add_recipient(st, cand[i], cand_len[i], 0,
 						   &err);
+	/* test_lines: a big shard */
+	for (i = 0; i < bulk; i++) {
+		n = snprintf(d, sizeof(d), "b%05d@d00.example", i);
+		bad |= state_add_recipient(st, d, (size_t)n, 0, &err);
+	}
 	if (bad || state_finish(st, NULL, &err) < 0) {
 		printf("# model: %s\n", err.msg);
 		exit(1);
@@ -341,6 +349,135 @@ static void test_shared_base(void)
 	state_free(wb);
 }
 
+/*
+ * shard_lines_bad - 0 when every shard whose lines st keeps has exactly
+ * its R lines in order; *kept_r counts those shards, and mask (the shards
+ * the delta touched) must be them when it has at most two; lines_max is
+ * the longest kept
+ */
+static size_t lines_max;
+
+static int shard_lines_bad(const struct state *st, uint64_t mask, int *kept_r)
+{
+	struct buf want = BUF_INIT;
+	const char *text, *k;
+	size_t len, n, i, klen, cnt;
+	unsigned h;
+	int bad = 0, kept = 0;
+
+	for (h = 0; h < STATE_HASH_SHARDS; h++) {
+		if (state_shard_lines(st, h, &text, &len, &n) < 0) {
+			bad += __builtin_popcountll(mask) <= STATE_LINES_MAX &&
+			       (mask >> h & 1);
+			continue;
+		}
+		kept++;
+		bad += !(mask >> h & 1);
+		if (len > lines_max)
+			lines_max = len;
+		buf_reset(&want);
+		for (i = 0, cnt = 0; i < state_recipient_count(st); i++) {
+			state_recipient(st, i, &k, &klen);
+			if (state_shard_of(k, klen) != h)
+				continue;
+			buf_append(&want, "R ", 2);
+			buf_append(&want, k, klen);
+			buf_putc(&want, '\n');
+			cnt++;
+		}
+		bad += n != cnt || len != want.len ||
+		       (len > 0 && memcmp(text, want.data, len) != 0);
+	}
+	buf_free(&want);
+	*kept_r = kept;
+	return bad;
+}
+
+/*
+ * test_lines - a chain of deltas applied with DELTA_LINES: each result
+ * keeps the lines of the one or two shards it touched, and they are those
+ * shards' lines; more shards, or no DELTA_LINES, keep none; a change of
+ * the state drops them
+ */
+static void test_lines(void)
+{
+	struct state *cur, *r;
+	struct buf d = BUF_INIT;
+	struct err err = {""};
+	int step, j, k, bad = 0, kept, kept1 = 0, kept0 = 0, none = 0;
+	uint64_t mask;
+	unsigned char want[STATE_HASH_LEN], got[STATE_HASH_LEN];
+
+	memset(present, 0, sizeof(present));
+	for (k = 0; k < NCAND; k++)
+		present[k] = k % 5 != 0;
+	bulk = 3000;
+	cur = model();
+	state_hash_prepare(cur);
+	for (step = 0; step < 300; step++) {
+		/* one to four candidates in key order, toggled */
+		int nt = 1 + (int)(rnd() % 4), at = (int)(rnd() % NCAND);
+
+		buf_reset(&d);
+		mask = 0;
+		for (j = 0; j < nt && at + j * 7 < NCAND; j++) {
+			k = at + j * 7;
+			buf_append(&d, present[k] ? "-R " : "+R ", 3);
+			buf_append(&d, cand[k], cand_len[k]);
+			buf_putc(&d, '\n');
+			present[k] ^= 1;
+			mask |= (uint64_t)1
+				<< state_shard_of(cand[k], cand_len[k]);
+		}
+		r = delta_apply_version(cur, NULL, d.data, d.len, NULL,
+					MANIFEST_VERSION,
+					step % 10 == 9 ? 0 : DELTA_LINES, &err);
+		if (r == NULL) {
+			printf("# step %d: %s\n", step, err.msg);
+			bad++;
+			break;
+		}
+		bad += shard_lines_bad(r, step % 10 == 9 ? 0 : mask, &kept);
+		if (step % 10 == 9)
+			none += kept == 0;
+		else if (__builtin_popcountll(mask) <= STATE_LINES_MAX)
+			kept1 += kept == __builtin_popcountll(mask);
+		else
+			kept0 += kept == 0;
+		/* the leaves hashed from the kept lines are the leaves */
+		state_hash(r, got);
+		state_free(cur);
+		cur = r;
+		if (step % 30 == 29) {
+			struct state *m = model();
+
+			state_hash(m, want);
+			bad += memcmp(got, want, STATE_HASH_LEN) != 0;
+			state_free(m);
+		}
+	}
+	ok(bad == 0,
+	   "300 deltas with DELTA_LINES: the lines each result keeps are its "
+	   "shards' R lines, of exactly the touched shards, and its hash is "
+	   "the model's");
+	/* 4096: the stage of state_hash.c, which kept lines are hashed by */
+	ok(lines_max > 3 * 4096,
+	   "kept lines of up to %zu octets: hashed in several pieces",
+	   lines_max);
+	ok(kept1 > 100 && kept0 > 5 && none == 30,
+	   "kept for one or two touched shards (%d), not for more (%d), nor "
+	   "without DELTA_LINES (%d of 30)",
+	   kept1, kept0, none);
+	for (k = 0; k < NCAND && present[k]; k++)
+		;
+	ok(state_add_recipient(cur, cand[k], cand_len[k], 0, &err) == 0 &&
+	       state_finish(cur, NULL, &err) == 0 && cur->lines == NULL,
+	   "a recipient added to the result drops its kept lines");
+	bulk = 0;
+	state_free(cur);
+	buf_free(&d);
+}
+
 int main(void)
 {
 	int i;
@@ -360,5 +497,6 @@ int main(void)
 		cand_len[i] = strlen(cand[i]);
 	test_chain();
 	test_shared_base();
+	test_lines();
 	return test_done();
 }

@@ -3,7 +3,9 @@
  * fixed part of the on-disk layout), the shards a delta touches, the shard
  * selection carried through a delta (equal to one computed afresh), and an
  * install that rebuilds only the touched shards and leaves the others'
- * files (inodes) alone, verified against the states.
+ * files (inodes) alone, verified against the states; the same from the
+ * lines a delta's result kept of its shards (state_shard_lines), alone and
+ * beside an origin that keeps none.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "../../formats/buf.h"
 #include "../../formats/cdbw.h"
 #include "../../formats/delta.h"
+#include "../../formats/manifest.h"
 #include "../../syncd/shard.h"
 #include "test.h"
 
@@ -59,6 +62,127 @@ bad:
 	printf("# mkstate: %s\n", err.msg);
 	state_free(st);
 	return NULL;
+}
+
+/*
+ * origin - a finished state of origin tag t: ODOM domains dom<t>NNN.example
+ * and n recipients over them, its hash leaves kept (as mxsyncd's)
+ */
+#define ODOM 300
+static struct state *origin(char t, unsigned n)
+{
+	struct state *st = state_new();
+	struct err err;
+	char k[128];
+	unsigned i;
+	int m, bad = 0;
+
+	for (i = 0; i < ODOM; i++) {
+		m = snprintf(k, sizeof(k), "dom%c%03u.example", t, i);
+		bad |=
+		    state_add_domain(st, k, (size_t)m, "smtp:[mx]", 9, 0, &err);
+	}
+	for (i = 0; i < n; i++) {
+		m = snprintf(k, sizeof(k), "u%05u@dom%c%03u.example", i, t,
+			     (i * 7) % ODOM);
+		bad |= state_add_recipient(st, k, (size_t)m, 0, &err);
+	}
+	if (bad || state_finish(st, NULL, &err) < 0 ||
+	    state_hash_prepare(st) < 0) {
+		printf("# origin %c: %s\n", t, err.msg);
+		state_free(st);
+		return NULL;
+	}
+	return st;
+}
+
+/*
+ * kept_tests - partial installs of 64 shards (the hash shards) from delta
+ * results that keep their touched shards' lines: the maps hold the new
+ * states, whether one origin or both keep them
+ */
+static void kept_tests(const char *dir)
+{
+	struct state *x = origin('x', 4000), *y = origin('y', 3000);
+	struct state *x2 = NULL, *y2 = NULL;
+	const struct state *sts[2];
+	const uint8_t *sel[2];
+	struct cdbw_plan plan = {64, sel, 0, NULL, 1};
+	unsigned char touched[CDBW_SHARDS_MAX];
+	struct err err = {""};
+	const char *text;
+	size_t len, n;
+	unsigned h, i;
+	int domains, kept = 0, m;
+	/* one added recipient each, both in x's first domain's shard */
+	char dx[64], dy[64];
+
+	m = snprintf(dx, sizeof(dx), "+R new@domx000.example\n");
+	h = cdbw_shard_of(dx + 3, (size_t)m - 4, 64);
+	for (i = 0; i < ODOM; i++) {
+		m = snprintf(dy, sizeof(dy), "+R new@domy%03u.example\n", i);
+		if (cdbw_shard_of(dy + 3, (size_t)m - 4, 64) == h)
+			break;
+	}
+	ok(i < ODOM, "kept lines: a domain of y in x's shard %u (%u)", h, i);
+	if (x == NULL || y == NULL)
+		goto out;
+	sts[0] = x;
+	sts[1] = y;
+	sel[0] = state_shards(x);
+	sel[1] = state_shards(y);
+	ok(cdbw_install_plan(sts, 2, dir, CDBW_LIMIT, &plan, NULL, NULL,
+			     &err) == 0,
+	   "kept lines: a full install of two origins: %s", err.msg);
+	x2 = delta_apply_version(x, NULL, dx, strlen(dx), NULL,
+				 MANIFEST_VERSION, DELTA_LINES, &err);
+	y2 = delta_apply_version(y, NULL, dy, strlen(dy), NULL,
+				 MANIFEST_VERSION, 0, &err);
+	if (x2 == NULL || y2 == NULL) {
+		ok(0, "kept lines: the deltas: %s", err.msg);
+		goto out;
+	}
+	for (i = 0; i < 64; i++)
+		kept += state_shard_lines(x2, i, &text, &len, &n) == 0;
+	ok(kept == 1 && state_shard_lines(x2, h, &text, &len, &n) == 0 &&
+	       state_shard_lines(y2, h, &text, &len, &n) < 0,
+	   "the result of a delta with DELTA_LINES keeps the lines of its one "
+	   "shard (%u), one without keeps none",
+	   h);
+	memset(touched, 0, sizeof(touched));
+	shard_touched(dx, strlen(dx), 64, touched, &domains);
+	plan.touched = touched;
+	plan.domains = 0;
+	/* x2 from its kept lines, y (records in shard h too) walked */
+	sts[0] = x2;
+	sel[0] = state_shards(x2);
+	ok(cdbw_install_plan(sts, 2, dir, CDBW_LIMIT, &plan, NULL, NULL,
+			     &err) == 0,
+	   "a partial install from one origin's kept lines beside another's "
+	   "walked records: %s",
+	   err.msg);
+	plan.touched = NULL;
+	ok(cdbw_verify_plan(sts, 2, dir, &plan, &err) == 0,
+	   "every map holds both origins' states: %s", err.msg);
+	/* now the other origin changes too, without kept lines */
+	sts[1] = y2;
+	sel[1] = state_shards(y2);
+	plan.touched = touched;
+	ok(cdbw_install_plan(sts, 2, dir, CDBW_LIMIT, &plan, NULL, NULL,
+			     &err) == 0,
+	   "and with the other origin's change in the same shard: %s", err.msg);
+	plan.touched = NULL;
+	ok(cdbw_verify_plan(sts, 2, dir, &plan, &err) == 0,
+	   "every map holds the new states: %s", err.msg);
+	sts[1] = y;
+	sel[1] = state_shards(y);
+	ok(cdbw_verify_plan(sts, 2, dir, &plan, &err) < 0,
+	   "and not the old one of the second origin: %s", err.msg);
+out:
+	state_free(x);
+	state_free(y);
+	state_free(x2);
+	state_free(y2);
 }
 
 static ino_t ino(const char *dir, const char *name)
@@ -220,6 +344,7 @@ int main(void)
 	}
 	state_free(a);
 	state_free(b);
+	kept_tests(dir);
 	free(d.data);
 	{
 		char cmd[128];
