@@ -12,11 +12,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../formats/buf.h"
+#include "../formats/thread.h"
 #include "source.h"
 #include "source_file_priv.h"
 
@@ -30,6 +32,101 @@ size_t source_file_same(const char *a, const char *b, size_t n)
 	while (i < n && a[i] == b[i])
 		i++;
 	return i;
+}
+
+/*
+ * A large file is compared with its previous bytes in pieces of
+ * SOURCE_FILE_PIECE read with pread(2) on every core (thread_for) before
+ * the read goes on from where they first differ: for an append to a big
+ * map the compare of what did not change is most of an export.
+ */
+#define SOURCE_FILE_PIECE ((size_t)4 << 20)
+
+/* the pieces of one compare, for thread_for() */
+struct source_file_cmp {
+	int fd;
+	const char *old;
+	size_t len;   /* compared: the old length, at most the file's */
+	size_t *same; /* per piece: how many of its octets are the same */
+	int *failed;  /* per piece: errno of a failed read, or 0 */
+	size_t first; /* a piece known to differ: later ones need no read */
+};
+
+/* source_file_cmp_one - piece i read and compared */
+static void source_file_cmp_one(void *arg, size_t i)
+{
+	struct source_file_cmp *c = arg;
+	char buf[65536];
+	size_t at = i * SOURCE_FILE_PIECE, end = at + SOURCE_FILE_PIECE, m;
+	ssize_t n;
+
+	if (end > c->len)
+		end = c->len;
+	c->same[i] = 0;
+	c->failed[i] = 0;
+	if (i > __atomic_load_n(&c->first, __ATOMIC_RELAXED))
+		return;
+	while (at < end) {
+		m = end - at < sizeof(buf) ? end - at : sizeof(buf);
+		n = pread(c->fd, buf, m, (off_t)at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* a read error, or a file shorter than it was */
+			c->failed[i] = n < 0 ? errno : 0;
+			break;
+		}
+		m = source_file_same(buf, c->old + at, (size_t)n);
+		c->same[i] += m;
+		if (m < (size_t)n)
+			break;
+		at += (size_t)n;
+	}
+	if (at < end && c->failed[i] == 0) {
+		/* later pieces cannot move the common start */
+		size_t f = __atomic_load_n(&c->first, __ATOMIC_RELAXED);
+
+		while (i < f && !__atomic_compare_exchange_n(
+				    &c->first, &f, i, 0, __ATOMIC_RELAXED,
+				    __ATOMIC_RELAXED))
+			;
+	}
+}
+
+/*
+ * source_file_same_pieces - the common start of fd's first len octets and
+ * old, compared in pieces on every core; -1 (err set) on read errors
+ */
+static int source_file_same_pieces(int fd, const char *old, size_t len,
+				   size_t *same_r, const char *path,
+				   struct err *err)
+{
+	size_t np = (len + SOURCE_FILE_PIECE - 1) / SOURCE_FILE_PIECE, i;
+	struct source_file_cmp c = {fd, old, len, NULL, NULL, (size_t)-1};
+	int rc = 0;
+
+	c.same = malloc(np * sizeof(*c.same));
+	c.failed = malloc(np * sizeof(*c.failed));
+	if (c.same == NULL || c.failed == NULL) {
+		rc = err_set(err, "read(%s): out of memory", path);
+		goto out;
+	}
+	thread_for(np, source_file_cmp_one, &c);
+	*same_r = 0;
+	for (i = 0; i < np; i++) {
+		if (c.failed[i] != 0) {
+			errno = c.failed[i];
+			rc = err_sys(err, "read(%s)", path);
+			goto out;
+		}
+		*same_r += c.same[i];
+		if (c.same[i] < SOURCE_FILE_PIECE)
+			break;
+	}
+out:
+	free(c.same);
+	free(c.failed);
+	return rc;
 }
 
 /*
@@ -143,6 +240,26 @@ int source_file_read_prev(struct source *src,
 	    buf_reserve(b, (size_t)before.st_size + 65536) < 0) {
 		err_set(err, "read(%s): out of memory", path);
 		goto out;
+	}
+	/*
+	 * A large file's common start with its previous bytes first, on
+	 * every core; the reads below go on from there (into b).
+	 */
+	if (p != NULL && p->olen >= 2 * SOURCE_FILE_PIECE &&
+	    before.st_size > 0) {
+		size_t len = p->olen < (size_t)before.st_size
+				 ? p->olen
+				 : (size_t)before.st_size;
+
+		if (source_file_same_pieces(fd, p->old, len, &off, path, err) <
+		    0)
+			goto out;
+		if (lseek(fd, (off_t)off, SEEK_SET) < 0) {
+			err_sys(err, "lseek(%s)", path);
+			goto out;
+		}
+		p->same = off;
+		diverged = 1;
 	}
 	while ((n = source_file_read_chunk(fd, b, p, &off, &diverged, path,
 					   err)) > 0)

@@ -10,7 +10,9 @@
 # 3. to three mxsyncd instances: the same;
 # 4. the reference: the same one-line change of the text map
 #    relay_recipients copied with rsync (its delta transfer, as over a
-#    network) and rebuilt with "postmap lmdb:" on the copy, RUNS times.
+#    network) and rebuilt with "postmap lmdb:" on the copy, RUNS times;
+# 5. with BENCH=large (LARGE_N set): 2. again over a data set of LARGE_N
+#    recipients (10,000,000), beside the figure of 2.
 #
 # Every daemon is started here, tracked, and stopped by pid.
 
@@ -196,6 +198,38 @@ delta_rsync() {
 	rm -rf "$W/rs-src" "$W/rs-dst"
 }
 
+# delta_large N - 2. over a data set of N recipients of its own
+delta_large() {
+	rm -f "$R/syncnow_large.s" "$R/syncnow_large.na" "$R/install_large.s"
+	if [ "$KEYS_OK" != 1 ]; then fail_reason syncnow_large "$KEYS_WHY"; return 1; fi
+	say "delta: generating $NDOM domains, $1 recipients"
+	if ! "$BENCH/gen" "$W/large" "$NDOM" "$1"; then
+		fail_reason syncnow_large "data generation failed"
+		return 1
+	fi
+	# only the agent's two files are needed
+	rm -f "$W/large/relay_recipients" "$W/large/relay_recipients.in" \
+		"$W/large"/*.tsv
+	DL=$W/large
+	DELTA_N=0
+	if ! delta_syncd L; then fail_reason syncnow_large "$DELTA_WHY"; return 1; fi
+	agent_conf "$W/agent-run.conf" "$W/agent-run" "file $DL" "https://127.0.0.1:$SD_PORT_L/"
+	if ! delta_agent "$W/agent-run.conf"; then fail_reason syncnow_large "$DELTA_WHY"; return 1; fi
+	say "delta: first (full) push of $1 recipients"
+	if ! delta_sync "$W/agent-run.conf" 900; then
+		fail_reason syncnow_large "first sync-now --wait: $(tail -n 1 "$W/sync.out" | cut -c1-80)"
+		return 1
+	fi
+	say "delta: sync-now --wait at $1 recipients, one backup ($RUNS runs)"
+	dl0=$(wc -l <"$W/syncdL/log")
+	delta_timed syncnow_large "$W/agent-run.conf" || return 1
+	tail -n +"$((dl0 + 1))" "$W/syncdL/log" |
+		sed -n 's/.*push accepted.* delta .*installed in \([0-9]*\) ms (checks \([0-9]*\), maps \([0-9]*\), state \([0-9]*\)).*/\1 \2 \3 \4/p' \
+		>"$R/install_large.parts"
+	awk '{ print $1 / 1000 }' "$R/install_large.parts" >"$R/install_large.s"
+	return 0
+}
+
 delta_figures() {
 	DELTA_WHY=
 	AG_PID= PX_PID= SD_PID_1= SD_PID_2= SD_PID_3=
@@ -210,6 +244,12 @@ delta_figures() {
 	rm -rf "$DL" "$W/syncd1" "$W/syncd2" "$W/syncd3" "$W/agent-run"
 	say "delta: the reference, rsync + postmap lmdb: of one added line ($RUNS runs)"
 	delta_rsync
+	[ -n "${LARGE_N:-}" ] || return 0
+	AG_PID= SD_PID_L=
+	delta_large "$LARGE_N"
+	for p in $AG_PID $SD_PID_L; do stop_pid "$p"; done
+	rm -rf "$W/large" "$W/syncdL" "$W/agent-run"
+	DL=$W/live
 }
 
 delta_rows() {
@@ -246,6 +286,21 @@ delta_rows() {
 		row "sync-now --wait, 1 added ($rcpt_label), 3 backups" "$(fmt_s "$v")" "<= 0.300 s" "$(verdict "$v <= 0.3")"
 	else
 		row "sync-now --wait, 1 added ($rcpt_label), 3 backups" "n/a ($(na syncnow_3))" "<= 0.300 s" ""
+	fi
+	v1=$(med syncnow_1 s)
+	v=$(med syncnow_large s)
+	ll=$(awk -v n="${LARGE_N:-0}" 'BEGIN { printf "%gM", n / 1e6 }')
+	if [ -n "$v" ] && [ -n "$v1" ]; then
+		row "sync-now --wait, 1 added ($ll), 1 backup" \
+			"$(fmt_s "$v") ($(awk -v a="$v" -v b="$v1" 'BEGIN { printf "%.1fx", a / b }') the $rcpt_label figure)" \
+			"<= 2x $rcpt_label" "$(verdict "$v <= 2 * $v1")"
+		v=$(med install_large s)
+		[ -z "$v" ] || row "  of which the backup's delta install (its log)" \
+			"$(awk -v v="$v" 'BEGIN { printf "%.0f ms", v * 1000 }') ($(sort -n "$R/install_large.parts" |
+				awk -v m="$v" '$1 >= m * 1000 { printf "checks %s, maps %s, state %s", $2, $3, $4; exit }'))" \
+			"reference" ""
+	elif [ -n "${LARGE_N:-}" ]; then
+		row "sync-now --wait, 1 added ($ll), 1 backup" "n/a ($(na syncnow_large))" "<= 2x $rcpt_label" ""
 	fi
 	v=$(med rsync_postmap s)
 	if [ -n "$v" ]; then

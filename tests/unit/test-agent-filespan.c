@@ -13,6 +13,9 @@
  * source object, which has nothing cached, exports the same files: the two
  * must give the same state, the same counts, the same message.  The lines
  * the cached source parsed are counted: a small edit parses a few lines.
+ * A map of 12 MB, which is compared with its previous bytes in pieces on
+ * every core (source_file_read.c), is edited at and beside the pieces'
+ * edges, at its start and end, cut short and grown.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -280,6 +283,162 @@ static void fs_free_out(struct fs_out *o)
 	o->text = NULL;
 }
 
+/* the large map of big_tests: its text */
+static char *bm;
+static size_t bm_len;
+
+/* bm_write - the large map to path, whole (in place) */
+static int bm_write(const char *path)
+{
+	FILE *o = fopen(path, "w");
+
+	if (o == NULL)
+		return -1;
+	if (fwrite(bm, 1, bm_len, o) != bm_len) {
+		fclose(o);
+		return -1;
+	}
+	return fclose(o) == 0 ? 0 : -1;
+}
+
+/* bm_digit - the first digit at or after at turned into another */
+static size_t bm_digit(size_t at)
+{
+	while (at < bm_len && (bm[at] < '0' || bm[at] > '9'))
+		at++;
+	if (at < bm_len)
+		bm[at] = bm[at] == '9' ? '0' : (char)(bm[at] + 1);
+	return at;
+}
+
+/* bm_line - where the line holding at begins (at itself after a '\n') */
+static size_t bm_line(size_t at)
+{
+	while (at > 0 && bm[at - 1] != '\n')
+		at--;
+	return at;
+}
+
+/*
+ * big_tests - edits of a 12 MB map, each exported by the cached source
+ * and by a new one: the same state each time, and a change of one line
+ * parses a few lines
+ */
+static void big_tests(const char *dir)
+{
+	char conf[10000], path[1024], dpath[1024];
+	const size_t piece = (size_t)4 << 20; /* SOURCE_FILE_PIECE */
+	struct source *inc;
+	struct fs_out a, b;
+	size_t i, at, cap = (size_t)14 << 20;
+	unsigned k, bad = 0, many = 0;
+	FILE *d;
+	/* where each edit is made: edges of the pieces, the ends */
+	const char *what[] = {"a digit at a piece's first octet",
+			      "a digit in a piece's last octets",
+			      "a digit in the first line",
+			      "a digit in the last line",
+			      "a line appended",
+			      "a line inserted at a piece's edge",
+			      "cut short to 9 MB",
+			      "cut short to 5 MB (below two pieces)",
+			      "grown back to 12 MB"};
+
+	snprintf(path, sizeof(path), "%s/bigmap", dir);
+	snprintf(dpath, sizeof(dpath), "%s/bigdomains", dir);
+	if ((d = fopen(dpath, "w")) == NULL || (bm = malloc(cap)) == NULL)
+		return;
+	fprintf(d, "example.com\n");
+	fclose(d);
+	for (i = 0; bm_len < (size_t)12 << 20; i++)
+		bm_len +=
+		    (size_t)snprintf(bm + bm_len, cap - bm_len,
+				     "u%07zu@example.com\tbox%zu/\n", i, i);
+	snprintf(conf, sizeof(conf),
+		 "[source big]\ntype = file\ndomains = %s\n"
+		 "recipients = %s\n",
+		 dpath, path);
+	ok(fs_wait_old(dpath) == 0 && bm_write(path) == 0,
+	   "a map of %zu octets", bm_len);
+	inc = fs_source(conf);
+	if (inc == NULL)
+		goto out;
+	fs_export(inc, &a);
+	ok(a.rc == 0, "it exports (%zu recipients)", a.recipients);
+	fs_free_out(&a);
+	for (k = 0; k < sizeof(what) / sizeof(what[0]); k++) {
+		switch (k) {
+		case 0:
+			bm_digit(piece);
+			break;
+		case 1:
+			/* the digit nearest before the edge */
+			for (at = piece - 1; bm[at] < '0' || bm[at] > '9';)
+				at--;
+			bm_digit(at);
+			break;
+		case 2:
+			bm_digit(0);
+			break;
+		case 3:
+			bm_digit(bm_line(bm_len - 1));
+			break;
+		case 4:
+			bm_len += (size_t)snprintf(bm + bm_len, cap - bm_len,
+						   "added@example.com\tbox/\n");
+			break;
+		case 5:
+			at = bm_line(2 * piece);
+			i = strlen("edge@example.com\tbox/\n");
+			memmove(bm + at + i, bm + at, bm_len - at);
+			memcpy(bm + at, "edge@example.com\tbox/\n", i);
+			bm_len += i;
+			break;
+		case 6:
+			bm_len = bm_line((size_t)9 << 20);
+			break;
+		case 7:
+			bm_len = bm_line((size_t)5 << 20);
+			break;
+		default:
+			for (i = 0; bm_len < (size_t)12 << 20; i++)
+				bm_len += (size_t)snprintf(
+				    bm + bm_len, cap - bm_len,
+				    "v%07zu@example.com\tbox/\n", i);
+			break;
+		}
+		if (bm_write(path) < 0) {
+			ok(0, "%s: write", what[k]);
+			break;
+		}
+		fs_both(inc, conf, &a, &b);
+		if (!fs_same(&a, &b) || a.rc != 0) {
+			if (bad++ < 3) {
+				printf("# %s differs:\n", what[k]);
+				fs_show("cached", &a);
+				fs_show("fresh", &b);
+			}
+		}
+		/* one line changed: a few parsed */
+		if (k < 6 && a.lines > 40 && many++ < 3)
+			printf("# %s: %zu lines parsed\n", what[k], a.lines);
+		fs_free_out(&a);
+		fs_free_out(&b);
+	}
+	ok(bad == 0,
+	   "%zu edits of the large map at the edges of its pieces, its ends, "
+	   "cut short and grown: the cached export is the fresh one each "
+	   "time",
+	   sizeof(what) / sizeof(what[0]));
+	ok(many == 0, "... a change of one line of it parses a few lines");
+	source_free(inc);
+out:
+	unlink(path);
+	unlink(dpath);
+	free(bm);
+	bm = NULL;
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test-filespan.XXXXXX", conf[8192], path[4200];
@@ -521,6 +680,7 @@ int main(void)
 	fs_free_out(&b);
 
 	source_free(inc);
+	big_tests(dir);
 	while (map.n > 0)
 		fs_delete(&map, map.n - 1);
 	while (list.n > 0)
