@@ -100,11 +100,24 @@ struct state_hash_run {
 };
 
 /*
+ * state_lines_drop - the lines k of leaf l not kept after all: what they
+ * hold is hashed, and the leaf's next lines go through its stage
+ */
+static void state_lines_drop(struct state_hash_leaf *l, struct state_lines *k)
+{
+	crypto_generichash_update(&l->h,
+				  (const unsigned char *)k->buf + k->hashed,
+				  k->len - k->hashed);
+	free(k->buf);
+	k->buf = NULL;
+}
+
+/*
  * state_lines_put - a line onto leaf l through the lines k that keep it:
  * they are hashed from there, a stage's worth at a time, instead of
- * through l's stage.  When k cannot grow, what it holds is hashed and k
- * dropped (the shard's lines are then not kept), and the line goes
- * through the stage.
+ * through l's stage.  Lines beyond k's max (a shard far larger than its
+ * share: a state of one big domain), or that do not fit in memory, are
+ * not kept (state_lines_drop).
  */
 static void state_lines_put(struct state_hash_leaf *l, struct state_lines *k,
 			    const char *line, size_t len)
@@ -112,14 +125,15 @@ static void state_lines_put(struct state_hash_leaf *l, struct state_lines *k,
 	char *nb;
 	size_t cap;
 
+	if (len > k->max - k->len) {
+		state_lines_drop(l, k);
+		state_hash_put(l, line, len);
+		return;
+	}
 	if (len > k->cap - k->len) {
-		cap = 2 * k->cap + len;
+		cap = 2 * k->cap + len < k->max ? 2 * k->cap + len : k->max;
 		if ((nb = realloc(k->buf, cap)) == NULL) {
-			crypto_generichash_update(
-			    &l->h, (const unsigned char *)k->buf + k->hashed,
-			    k->len - k->hashed);
-			free(k->buf);
-			k->buf = NULL;
+			state_lines_drop(l, k);
 			state_hash_put(l, line, len);
 			return;
 		}
@@ -146,10 +160,15 @@ static void state_hash_begin(void *arg, unsigned h)
 	run->l[h].len = 0;
 	crypto_generichash_init(&run->l[h].h, NULL, 0, STATE_HASH_LEN);
 	if (run->lines != NULL) {
-		/* room for about a shard's share of the text */
+		/*
+		 * room for about a shard's share of the text, kept up to
+		 * four shares (and 1 MiB)
+		 */
 		k = &run->lines[h];
 		k->cap =
 		    state_text_size(run->st) / STATE_HASH_SHARDS * 9 / 8 + 4096;
+		k->max = state_text_size(run->st) / STATE_HASH_SHARDS * 4 +
+			 ((size_t)1 << 20);
 		k->len = k->n = k->hashed = 0;
 		k->buf =
 		    run->st->pooled ? state_pool_get(k->cap) : malloc(k->cap);

@@ -78,12 +78,13 @@ struct state_run {
 };
 
 /*
- * the lines of one hash shard (see struct state); hashed: how many of
- * them its leaf hash has read, while it is computed
+ * the lines of one hash shard (see struct state); while its leaf is
+ * computed, hashed: how many octets of them the hash has read, max: how
+ * many may be kept
  */
 struct state_lines {
 	char *buf;
-	size_t len, cap, n, hashed;
+	size_t len, cap, n, hashed, max;
 };
 
 struct state {

@@ -473,6 +473,42 @@ static void test_lines(void)
 	ok(state_add_recipient(cur, cand[k], cand_len[k], 0, &err) == 0 &&
 	       state_finish(cur, NULL, &err) == 0 && cur->lines == NULL,
 	   "a recipient added to the result drops its kept lines");
+	state_free(cur);
+
+	/*
+	 * a shard far above its share (one big domain) is hashed but its
+	 * lines are not kept: past four shares and 1 MiB
+	 */
+	bulk = 80000;
+	cur = model();
+	state_hash_prepare(cur);
+	buf_reset(&d);
+	buf_append(&d, "+R b80000@d00.example\n", 22);
+	r = delta_apply_version(cur, NULL, d.data, d.len, NULL,
+				MANIFEST_VERSION, DELTA_LINES, &err);
+	state_free(cur);
+	cur = r;
+	{
+		const char *text;
+		size_t len, n;
+		unsigned char hw[STATE_HASH_LEN];
+		struct state *m;
+
+		bulk = 80001; /* with b80000, the delta's */
+		m = model();
+		ok(cur != NULL && state_shard_lines(
+				      cur, state_shard_of("x@d00.example", 13),
+				      &text, &len, &n) < 0,
+		   "the lines of a shard of %d recipients are not kept", bulk);
+		if (m != NULL && cur != NULL) {
+			state_hash(cur, got);
+			state_hash(m, hw);
+		}
+		ok(m != NULL && cur != NULL &&
+		       memcmp(got, hw, STATE_HASH_LEN) == 0,
+		   "... and its leaf is still the model's");
+		state_free(m);
+	}
 	bulk = 0;
 	state_free(cur);
 	buf_free(&d);
