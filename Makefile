@@ -72,6 +72,7 @@ FORMATS_SRC = \
 	formats/state_hash.c \
 	formats/state_pool.c \
 	formats/state_runs.c \
+	formats/state_ends.c \
 	formats/domset.c \
 	formats/lookup.c \
 	formats/delta.c \

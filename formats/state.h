@@ -129,8 +129,8 @@ int state_has_recipient(const struct state *st, const char *addr, size_t len);
 /*
  * state_common_ends - the recipients two finished states share as records
  * at their start (*head_r) and at their end (*tail_r); the two ranges never
- * overlap.  One compare of the texts from both ends, no per-record work;
- * 0 and 0 when either state is not finished (state_hash.c).
+ * overlap (state_same_ends in state_impl.h says how); 0 and 0 when either
+ * state is not finished (state_ends.c).
  */
 void state_common_ends(const struct state *a, const struct state *b,
 		       size_t *head_r, size_t *tail_r);

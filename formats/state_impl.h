@@ -1,7 +1,7 @@
 /*
  * state_impl - how a state is held, for the files of the state module
  * (state.c, state_sort.c, state_finish.c, state_parse.c, state_hash.c,
- * state_runs.c, state_pool.c), the domain set (domset.c) and the delta
+ * state_ends.c, state_runs.c, state_pool.c), the domain set (domset.c) and the delta
  * (delta.c, delta_splice.c); nothing else includes it.
  *
  * Records live in one arena.  While records are being added the arena holds,
@@ -284,10 +284,11 @@ int state_hash_update(struct state *st,
 		      int domains, uint64_t mask, int lines);
 
 /*
- * state_same_ends - two finished states compared as texts, from both ends:
- * their first *head_r recipients are the same records, and so are their
- * last *tail_r (the two ranges never overlap); *domains_r is 1 when their
- * D lines differ.  One memcmp pass, no per-record work (state_hash.c).
+ * state_same_ends - two finished states compared from both ends: their
+ * first *head_r recipients are the same records, and so are their last
+ * *tail_r (the two ranges never overlap); *domains_r is 1 when their D
+ * lines differ.  Flat states: one memcmp pass over their texts; states in
+ * runs: shared records in bulk, key by key elsewhere (state_ends.c).
  */
 void state_same_ends(const struct state *a, const struct state *b,
 		     size_t *head_r, size_t *tail_r, int *domains_r);
