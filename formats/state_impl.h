@@ -1,8 +1,8 @@
 /*
  * state_impl - how a state is held, for the files of the state module
  * (state.c, state_sort.c, state_finish.c, state_parse.c, state_hash.c,
- * state_ends.c, state_runs.c, state_pool.c), the domain set (domset.c) and the delta
- * (delta.c, delta_splice.c); nothing else includes it.
+ * state_ends.c, state_runs.c, state_pool.c), the domain set (domset.c) and the
+ * delta (delta.c, delta_splice.c); nothing else includes it.
  *
  * Records live in one arena.  While records are being added the arena holds,
  * per record, a 4-octet tag and the key (and " nexthop" for a domain);
