@@ -282,19 +282,19 @@ static void cdbw_packs_walk(const struct state *const *states, size_t n,
 		run.states = states + s;
 		w.sel = sel + s;
 		w.cnt = cnt + s;
+		/* a state adds to a pack from its lines or by the walk */
 		for (h = 0, walk = 0; h < shards; h++) {
-			want[h] = touched[h] &&
-				  cdbw_pack_kept(states, sel, shards, s, h,
-						 &text, &len, &nrec) < 0;
-			walk |= want[h];
+			want[h] = 0;
+			if (!touched[h])
+				continue;
+			if (cdbw_pack_kept(states, sel, shards, s, h, &text,
+					   &len, &nrec) == 0)
+				cdbw_pack_lines(&pk[h], text, len, nrec);
+			else
+				walk = want[h] = 1;
 		}
 		if (walk)
 			selwalk(&w);
-		for (h = 0; h < shards; h++)
-			if (touched[h] && !want[h] &&
-			    cdbw_pack_kept(states, sel, shards, s, h, &text,
-					   &len, &nrec) == 0)
-				cdbw_pack_lines(&pk[h], text, len, nrec);
 	}
 }
 
