@@ -33,7 +33,9 @@
  * change_dn (OpenLDAP with the syncprov overlay keeps contextCSN on the
  * suffix; Active Directory's root DSE has highestCommittedUSN); a
  * different value means "export again".  Without such a value every poll
- * is a full export.
+ * is a full export.  Polls keep their bound connection open, so a poll that
+ * finds no change costs one search (source_db_poll); each export binds a
+ * connection of its own.
  *
  * Server unreachable, TLS or bind refused, timeouts are SOURCE_DOWN; a
  * search the server refuses (bad filter, no such base), a malformed value
@@ -49,6 +51,7 @@
  * right after; it is never logged.
  */
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +94,8 @@ struct ldap_conf {
 	/* the change attributes' last values, hashed */
 	unsigned char change[32];
 	int have_change;
+	/* the polls' bound connection (LDAP *), kept between polls */
+	void *poller;
 };
 
 static const struct conf_key source_ldap_keys[] = {
@@ -282,6 +287,8 @@ static void source_ldap_free(struct source *src)
 
 	if (lc == NULL)
 		return;
+	if (lc->poller != NULL)
+		ldap_unbind_ext_s(lc->poller, NULL, NULL);
 	free(lc->attr_text);
 	free(lc->change_text);
 	conf_free_target(source_ldap_keys, lc);
@@ -662,22 +669,51 @@ out:
 	return rc;
 }
 
+/*
+ * source_ldap_poll_connect - the polls' connection through source_db_poll;
+ * it lives on, so children the daemon starts must not inherit it
+ */
+static void *source_ldap_poll_connect(struct source *src, struct err *err)
+{
+	LDAP *ld = source_ldap_connect(src, err);
+	int fd = -1;
+
+	if (ld != NULL &&
+	    ldap_get_option(ld, LDAP_OPT_DESC, &fd) == LDAP_OPT_SUCCESS &&
+	    fd >= 0)
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return ld;
+}
+
+/*
+ * source_ldap_poll_change - the marker; an entry without the attributes
+ * hashes as nothing, which no marker of an export equals: export again
+ */
+static int source_ldap_poll_change(struct source *src, void *conn,
+				   unsigned char *out, struct err *err)
+{
+	int rc = source_ldap_mark(src, conn, out, err);
+
+	return rc < 0 ? rc : 0;
+}
+
+static void source_ldap_poll_close(void *conn)
+{
+	ldap_unbind_ext_s(conn, NULL, NULL);
+}
+
 static int source_ldap_poll(struct source *src, struct err *err)
 {
+	static const struct source_db_poller poller = {
+	    source_ldap_poll_connect,
+	    source_ldap_poll_change,
+	    source_ldap_poll_close,
+	};
 	struct ldap_conf *lc = src->priv;
-	unsigned char change[32];
-	LDAP *ld;
-	int rc;
 
 	if (!lc->have_change)
 		return 1;
-	if ((ld = source_ldap_connect(src, err)) == NULL)
-		return SOURCE_DOWN;
-	rc = source_ldap_mark(src, ld, change, err);
-	ldap_unbind_ext_s(ld, NULL, NULL);
-	if (rc <= 0)
-		return rc < 0 ? rc : 1;
-	return sodium_memcmp(change, lc->change, sizeof(change)) != 0;
+	return source_db_poll(src, &poller, &lc->poller, lc->change, err);
 }
 
 static int source_ldap_check(struct source *src, struct err *err)

@@ -7,7 +7,9 @@
 # Postfix reads the directory through ldap: tables as Postfix's
 # LDAP_README describes them, a real backup Postfix reads what mxsyncd
 # installs from the agent's pushes; both must answer RCPT TO alike, before
-# and after changes the daemon finds by itself (contextCSN).  Then the
+# and after changes the daemon finds by itself (contextCSN); the polls keep
+# one connection open (slapd's cn=Monitor counts its operations), and open
+# a new one after slapd restarts.  Then the
 # failures: slapd down, wrong password, StartTLS with the wrong CA, a
 # filter that finds nothing.
 . "$(dirname "$0")/lib/common.sh"
@@ -214,6 +216,40 @@ is "$(printf '%s\n' "$OUT" | grep -c "^R .*@example.org")" 5 "all example.org re
 
 check "the daemon starts" agent_start
 check "the first export reaches the backup" wait_until 20 has b1 alice@example.org
+
+# The ad source's polls (contextCSN over ldapi) keep their connection:
+# slapd's cn=Monitor shows the same ldapi connection again two poll
+# intervals later, with more operations done on it.
+# ldapi_conns - "NUMBER OPS" of each ldapi connection but the asking one
+ldapi_conns() {
+	ldapsearch -LLL -Q -Y EXTERNAL -H "$LDAPI_URI" -b cn=Connections,cn=Monitor \
+		-s one '(objectClass=monitorConnection)' monitorConnectionNumber \
+		monitorConnectionOpsCompleted monitorConnectionOpsExecuting \
+		monitorConnectionListener | awk '
+		/^monitorConnectionNumber:/ { n = $2 }
+		/^monitorConnectionOpsCompleted:/ { c = $2 }
+		/^monitorConnectionOpsExecuting:/ { x = $2 }
+		/^monitorConnectionListener: ldapi:/ { l = 1 }
+		/^$/ { if (l && x == 0) print n, c; n = c = x = l = 0 }
+		END { if (l && x == 0) print n, c }'
+}
+# conns_first - the first look, with its time
+conns_first() {
+	ldapi_conns >"$T_DIR/conns.first" && [ -s "$T_DIR/conns.first" ] &&
+		CONNS_T0=$(date +%s)
+}
+# conn_kept - a connection of the first look, 2 poll intervals later, with
+# 2 operations more
+conn_kept() {
+	[ $(($(date +%s) - CONNS_T0)) -ge $((2 * POLL)) ] || return 1
+	ldapi_conns >"$T_DIR/conns.now"
+	awk 'NR == FNR { first[$1] = $2; next }
+		($1 in first) && $2 >= first[$1] + 2 { found = 1 }
+		END { exit !found }' "$T_DIR/conns.first" "$T_DIR/conns.now"
+}
+check "the polls' connection is open between polls" wait_until 15 conns_first
+check "... and the polls keep it: more operations on it, no new connection" \
+	wait_until 20 conn_kept
 run_rc "$MXSYNCD" -c "$T_DIR/b-b1/syncd.conf" postconf
 printf '%s\n' "$OUT" >"$T_DIR/postconf.out"
 pf_backup "$T_DIR/pf-backup" "$T_DIR/b-b1/maps" "$T_DIR/postconf.out"
@@ -285,6 +321,8 @@ mailLocalAddress: info@example.org
 mailRoutingAddress: alice@example.org
 EOF
 check "after slapd is back, the daemon recovers by itself" wait_until 30 has b1 info@example.org
+check "... the polls open a new connection" wait_until 15 conns_first
+check "... and keep it" wait_until 20 conn_kept
 agent_stop
 
 # One-shot failures: exit code, message, nothing pushed.

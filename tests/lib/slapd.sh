@@ -4,7 +4,8 @@
 #	ldap_start [DIR]	write DIR/slapd.conf (schemas core, cosine,
 #				inetorgperson, nis, misc and the test's
 #				ad-test.schema; an mdb database for
-#				dc=example,dc=test with the syncprov overlay),
+#				dc=example,dc=test with the syncprov overlay;
+#				the monitor database, cn=Monitor),
 #				load DIR/data.ldif if present with slapadd, and
 #				start slapd on ldapi (DIR/ldapi),
 #				ldap://127.0.0.1:LDAP_PORT with StartTLS and
@@ -99,6 +100,8 @@ limits dn.exact="cn=mxsync,ou=system,$LDAP_BASE" size.prtotal=unlimited size.sof
 access to attrs=userPassword by anonymous auth by * none
 access to * by * read
 overlay syncprov
+# the server's own counts (cn=Monitor): connections and their operations
+database monitor
 EOF
 	# the base entries and the agent's account; then the test's data
 	{
