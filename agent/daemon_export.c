@@ -104,6 +104,17 @@ static void daemon_export_bare(struct daemon *d)
 			    n > DAEMON_EXPORT_BARE_NAMES ? " ..." : "");
 }
 
+/*
+ * daemon_export_unchanged - 1 when the export is the state adopted last
+ * time, by its only source's word (source.h: a file source that read no
+ * file): the export before was adopted as cur, not refused
+ */
+static int daemon_export_unchanged(const struct daemon *d)
+{
+	return d->cfg->nsources == 1 && d->cfg->sources[0]->unchanged &&
+	       d->sync.cur != NULL && !d->export_failed;
+}
+
 int daemon_export_run(struct daemon *d, int allow_shrink)
 {
 	struct state *st = NULL;
@@ -122,7 +133,13 @@ int daemon_export_run(struct daemon *d, int allow_shrink)
 	} else {
 		d->busy_since = 0;
 	}
-	if (rc == 0) {
+	if (rc == 0 && daemon_export_unchanged(d)) {
+		/* cur as it was: no hash, and the guard passed it already */
+		log_debug("export: nothing changed, the state is the one "
+			  "adopted before");
+		state_free(st);
+		st = NULL;
+	} else if (rc == 0) {
 		/*
 		 * The state is hashed once, here: from the leaves of the last
 		 * export (after a start: of the acknowledged base), only the
@@ -190,7 +207,7 @@ int daemon_export_run(struct daemon *d, int allow_shrink)
 				 src->name, src->skipped, src->skipped_example);
 		src->skipped_logged = src->skipped;
 	}
-	if (!sync_set_state(&d->sync, st)) {
+	if (st == NULL || !sync_set_state(&d->sync, st)) {
 		/* The same state, now allowed to shrink: a new snapshot. */
 		if (allow_shrink && !d->sync.allow_shrink) {
 			d->sync.allow_shrink = 1;

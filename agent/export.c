@@ -87,6 +87,7 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 		src->skipped_example[0] = '\0';
 		src->files_read = 0;
 		src->lines_parsed = 0;
+		src->unchanged = 0;
 		rc = source_export(src, &ctx, err);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		src->export_us = export_us(&t0, &t1);
@@ -106,6 +107,7 @@ int export_state_watched(struct agent_config *cfg, struct watch *w,
 			 */
 			state_free(st);
 			st = ctx.finished;
+			src->unchanged = ctx.unchanged;
 			goto finished;
 		}
 		src->unlisted = 0;

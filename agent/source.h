@@ -73,6 +73,12 @@ struct source_export_ctx {
 	 */
 	int whole;
 	struct state *finished;
+	/*
+	 * unchanged: set by the type with finished when nothing it reads
+	 * changed since its previous whole export, which handed back the
+	 * same state
+	 */
+	int unchanged;
 };
 
 struct source_ops {
@@ -140,6 +146,8 @@ struct source {
 	size_t files_read;
 	size_t lines_parsed;
 	uint64_t export_us;
+	/* the last export handed back its previous state (ctx.unchanged) */
+	int unchanged;
 };
 
 extern const struct source_ops source_file_ops;

@@ -503,7 +503,7 @@ static int source_file_cache_update(struct source *src,
 /*
  * source_file_cache_export_whole - the export as the only source (source.h):
  * from the cache when only recipients or lists files changed, else everything
- * read
+ * read; unchanged when no file was read, so the state is the previous one
  */
 int source_file_cache_export_whole(struct source *src,
 				   struct source_export_ctx *ctx,
@@ -529,6 +529,7 @@ int source_file_cache_export_whole(struct source *src,
 	for (i = 0; i < c->nunits; i++)
 		ctx->recipients += c->units[i].added;
 	source_file_cache_unlisted(src, c);
+	ctx->unchanged = !all && fc->files_read == 0;
 	return SOURCE_OK;
 fail:
 	source_file_cache_clear(fc);

@@ -13,7 +13,9 @@
 # map parse only its changed lines (counted by "lines_parsed"): an append,
 # an edit in the middle by a new inode with a continuation line and a
 # comment, an address on two lines with one deleted (test-agent-filespan
-# covers many more edits against a full parse).
+# covers many more edits against a full parse); a sync-now when nothing
+# changed keeps the adopted state without hashing it again, and a shrink the
+# guard refused stays refused while its file stays as it is.
 . "$(dirname "$0")/lib/common.sh"
 . "$TOP/tests/lib/agent.sh"
 
@@ -61,6 +63,11 @@ sync() {
 # settled - a sync-now that read no file (all were old enough to trust)
 settled() {
 	"$AGENT" -c "$ACONF" sync-now >/dev/null 2>&1 && [ "$(st files_read)" = 0 ]
+}
+# settled_refused - the same while the guard refuses the export (exit 1)
+settled_refused() {
+	"$AGENT" -c "$ACONF" sync-now >/dev/null 2>&1
+	[ "$(st files_read)" = 0 ]
 }
 
 "$AGENT" -v -c "$ACONF" run >>"$ALOG" 2>&1 &
@@ -155,6 +162,36 @@ sync "an address on a second line of the map"
 sed -i '/^u00005@example.com/d' "$SRC/virtual"
 sync "its first line deleted"
 check "... the backup still has it" has f1 u00005@example.com
+
+# nothing changed: the state is the one adopted, not hashed again
+wait_until 30 settled || not_ok "settles again"
+h=$(st hash)
+n=$(grep -c 'export: nothing changed, the state is the one adopted before' "$ALOG")
+sync "nothing changed"
+is "$(st hash)" "$h" "... the state hash is the same"
+is "$(grep -c 'export: nothing changed, the state is the one adopted before' "$ALOG")" \
+	$((n + 1)) "... the daemon kept the state it had (debug log)"
+
+# a shrink refused by the guard stays refused while the file stays as it is
+before=$(bsum f1)
+cp "$SRC/virtual" "$T_DIR/virtual.keep"
+sed -i '/^u1/d; /^u0[5-9]/d' "$SRC/virtual"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 30
+is "$RC" 1 "a shrink of three quarters of the recipients: sync-now exits 1"
+like "$OUT" "sync-now failed: would remove 75% of the recipients the backups acknowledged (15000 of 20004; max_shrink 50%); nothing pushed" "... the guard refused it, with the figures"
+wait_until 30 settled_refused || not_ok "settles while refused"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 30
+is "$RC" 1 "the same file again, no file read: sync-now still exits 1"
+like "$OUT" "sync-now failed: would remove 75% of the recipients" "... refused again by the guard"
+is "$(st files_read)" 0 "... without reading the file"
+is "$(bsum f1)" "$before" "... the backup's maps did not change"
+run_rc "$AGENT" -c "$ACONF" sync-now --allow-shrink --wait --timeout 30
+is "$RC" 0 "sync-now --allow-shrink sends it"
+check "... the backup lost the removed addresses" hasnt f1 u10001@example.com
+check "... and kept the others" has f1 u00001@example.com
+mv "$T_DIR/virtual.keep" "$SRC/virtual"
+sync "the map put back"
+check "... the backup has the addresses again" has f1 u10001@example.com
 
 # the domains file changed: everything is read again
 wait_until 30 settled || not_ok "settles again"

@@ -74,6 +74,27 @@ delta_stop_agent() {
 	rm -f "$W/agent-run/agent.sock"
 }
 
+# delta_same NAME CONF - RUNS timed sync-now --wait when nothing changed, and
+# as its reference the control socket's round trip (status); the files are
+# left a second first, so that the daemon trusts them without reading
+delta_same() {
+	sleep 1.2
+	repeat "$1" "$RUNS" "" "$AGENT" -c "$2" sync-now --wait --timeout 60
+	repeat "$1_status" "$RUNS" "" "$AGENT" -c "$2" status
+}
+
+# delta_same_row NAME LABEL - the row of delta_same
+delta_same_row() {
+	v=$(med "$1" s)
+	vs=$(med "$1_status" s)
+	if [ -n "$v" ] && [ -n "$vs" ]; then
+		row "sync-now --wait, nothing changed ($2)" "$(fmt_s "$v")" \
+			"<= 2x status: $(fmt_s "$vs")" "$(verdict "$v <= 2 * $vs")"
+	else
+		row "sync-now --wait, nothing changed ($2)" "n/a ($(na "$1"))" "<= 2x status" ""
+	fi
+}
+
 # delta_timed NAME CONF - RUNS timed sync-now --wait after one added recipient
 delta_timed() {
 	rm -f "$R/$1.s" "$R/$1.kb" "$R/$1.na"
@@ -152,6 +173,7 @@ delta_run() {
 		sed -n 's/.*push accepted.* delta .*installed in \([0-9]*\) ms (checks \([0-9]*\), maps \([0-9]*\), state \([0-9]*\)).*/\1 \2 \3 \4/p' \
 		>"$R/install_1.parts"
 	awk '{ print $1 / 1000 }' "$R/install_1.parts" >"$R/install_1.s"
+	delta_same same_1 "$W/agent-run.conf"
 	delta_stop_agent
 
 	# 3. three backups
@@ -227,6 +249,7 @@ delta_large() {
 		sed -n 's/.*push accepted.* delta .*installed in \([0-9]*\) ms (checks \([0-9]*\), maps \([0-9]*\), state \([0-9]*\)).*/\1 \2 \3 \4/p' \
 		>"$R/install_large.parts"
 	awk '{ print $1 / 1000 }' "$R/install_large.parts" >"$R/install_large.s"
+	delta_same same_large "$W/agent-run.conf"
 	return 0
 }
 
@@ -281,6 +304,7 @@ delta_rows() {
 				awk -v m="$v" '$1 >= m * 1000 { printf "checks %s, maps %s, state %s", $2, $3, $4; exit }'))" \
 			"<= 20 ms" "$(verdict "$v <= 0.020")"
 	fi
+	delta_same_row same_1 "$rcpt_label"
 	v=$(med syncnow_3 s)
 	if [ -n "$v" ]; then
 		row "sync-now --wait, 1 added ($rcpt_label), 3 backups" "$(fmt_s "$v")" "<= 0.300 s" "$(verdict "$v <= 0.3")"
@@ -302,6 +326,7 @@ delta_rows() {
 	elif [ -n "${LARGE_N:-}" ]; then
 		row "sync-now --wait, 1 added ($ll), 1 backup" "n/a ($(na syncnow_large))" "<= 2x $rcpt_label" ""
 	fi
+	[ -z "${LARGE_N:-}" ] || delta_same_row same_large "$ll"
 	v=$(med rsync_postmap s)
 	if [ -n "$v" ]; then
 		row "  rsync + postmap lmdb: of the same change, 1 backup" "$(fmt_t rsync_postmap)" "reference" ""
