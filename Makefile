@@ -145,6 +145,7 @@ AGENT_SRC = \
 	agent/source_pgsql.c \
 	agent/source_pgsql_conn.c \
 	agent/source_ldap.c \
+	agent/source_ldap_conn.c \
 	agent/source_maildir.c \
 	agent/export.c \
 	agent/guard.c \

@@ -41,9 +41,9 @@
  * search the server refuses (bad filter, no such base), a malformed value
  * or a search that finds nothing (unless allow_empty) is SOURCE_BAD.
  *
- * One file over 600 lines: the keys, binding, the paged searches and the
- * change marker all serve the one source type and share its private
- * struct; what the sources have in common is in source.c.
+ * The keys, the defaults and the paged searches are here; connecting,
+ * binding, the kind of a failure and the change marker are in
+ * source_ldap_conn.c; what the sources have in common is in source.c.
  *
  * Security: TLS (ldaps:// or start_tls) always verifies the server's
  * certificate and name against ca_file (or the system's CAs); there is no
@@ -51,7 +51,6 @@
  * right after; it is never logged.
  */
 #include <ctype.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,41 +61,7 @@
 #include <sodium.h>
 
 #include "source.h"
-
-#define LDAP_ATTRS_MAX 16
-
-struct ldap_conf {
-	char *type;
-	char *uri;
-	int start_tls;
-	char *ca_file;
-	char *bind_dn;
-	char *password_file;
-	char *sasl_mech;
-	char *base;
-	char *schema;
-	char *domains_filter;
-	char *domains_attribute;
-	char *recipients_filter;
-	char *recipients_attributes;
-	char *change_dn;
-	char *change_attributes;
-	int allow_empty;
-	uint64_t page_size;
-	uint64_t poll_interval;
-	uint64_t connect_timeout;
-	uint64_t timeout;
-	/* split lists, pointing into attr_text / change_text */
-	char *attr_text, *change_text;
-	char *attrs[LDAP_ATTRS_MAX + 1];
-	char *change_attrs[LDAP_ATTRS_MAX + 1];
-	char *domain_attrs[2];
-	/* the change attributes' last values, hashed */
-	unsigned char change[32];
-	int have_change;
-	/* the polls' bound connection (LDAP *), kept between polls */
-	void *poller;
-};
+#include "source_ldap_priv.h"
 
 static const struct conf_key source_ldap_keys[] = {
     {"type", CONF_STRING, NULL, offsetof(struct ldap_conf, type), 0, 0},
@@ -296,156 +261,6 @@ static void source_ldap_free(struct source *src)
 	src->priv = NULL;
 }
 
-/* source_ldap_down - is an LDAP result code "the server is not there"? */
-static int source_ldap_down(int rc)
-{
-	switch (rc) {
-	case LDAP_SERVER_DOWN:
-	case LDAP_CONNECT_ERROR:
-	case LDAP_TIMEOUT:
-	case LDAP_TIMELIMIT_EXCEEDED:
-	case LDAP_UNAVAILABLE:
-	case LDAP_BUSY:
-	case LDAP_UNWILLING_TO_PERFORM:
-	case LDAP_NO_MEMORY:
-	case LDAP_LOCAL_ERROR:
-	case LDAP_INVALID_CREDENTIALS:
-	case LDAP_INAPPROPRIATE_AUTH:
-	case LDAP_STRONG_AUTH_REQUIRED:
-	case LDAP_CONFIDENTIALITY_REQUIRED:
-	case LDAP_ADMINLIMIT_EXCEEDED:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/* source_ldap_fail - "source NAME: WHAT: reason (diagnostic)" and a kind */
-static int source_ldap_fail(struct source *src, LDAP *ld, int rc,
-			    const char *what, struct err *err)
-{
-	char *diag = NULL;
-
-	if (ld != NULL)
-		(void)ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-	if (diag != NULL && *diag != '\0')
-		err_set(err, "source %s: %s: %s (%s)", src->name, what,
-			ldap_err2string(rc), diag);
-	else
-		err_set(err, "source %s: %s: %s", src->name, what,
-			ldap_err2string(rc));
-	ldap_memfree(diag);
-	return source_ldap_down(rc) ? SOURCE_DOWN : SOURCE_BAD;
-}
-
-/* source_ldap_sasl_interact - SASL EXTERNAL needs no answers */
-static int source_ldap_sasl_interact(LDAP *ld, unsigned flags, void *defaults,
-				     void *interact)
-{
-	(void)ld;
-	(void)flags;
-	(void)defaults;
-	(void)interact;
-	return LDAP_SUCCESS;
-}
-
-/* source_ldap_connect - a bound connection, or NULL (SOURCE_DOWN) */
-static LDAP *source_ldap_connect(struct source *src, struct err *err)
-{
-	struct ldap_conf *lc = src->priv;
-	LDAP *ld = NULL;
-	char *pw = NULL;
-	struct berval cred;
-	struct timeval tv;
-	int rc, v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0;
-
-	if ((rc = ldap_initialize(&ld, lc->uri)) != LDAP_SUCCESS) {
-		source_ldap_fail(src, NULL, rc, "ldap_initialize", err);
-		return NULL;
-	}
-	tv.tv_sec = (time_t)(lc->connect_timeout / 1000);
-	tv.tv_usec = 0;
-	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
-	ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
-	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
-	tv.tv_sec = (time_t)(lc->timeout / 1000);
-	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
-	/* Verification is always on: only the CA file is the user's. */
-	if ((*lc->ca_file != '\0' &&
-	     ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, lc->ca_file) !=
-		 LDAP_OPT_SUCCESS) ||
-	    ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) !=
-		LDAP_OPT_SUCCESS ||
-	    ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero) !=
-		LDAP_OPT_SUCCESS) {
-		err_set(err, "source %s: %s: cannot set up TLS with ca_file %s",
-			src->name, lc->uri,
-			*lc->ca_file ? lc->ca_file : "(system)");
-		goto fail;
-	}
-	if (lc->start_tls &&
-	    (rc = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS) {
-		source_ldap_fail(src, ld, rc, "start_tls", err);
-		/* libldap words a failed verification as a connect error */
-		if (rc == LDAP_CONNECT_ERROR)
-			err_set(err,
-				"source %s: start_tls: TLS handshake with %s "
-				"failed: its certificate does not verify "
-				"against %s, or does not name the host",
-				src->name, lc->uri,
-				*lc->ca_file ? lc->ca_file
-					     : "the system's CAs");
-		goto fail;
-	}
-	if ((pw = sodium_malloc(SOURCE_PASSWORD_MAX)) == NULL) {
-		err_set(err, "source %s: out of memory", src->name);
-		goto fail;
-	}
-	if (source_password(src, lc->password_file, pw, SOURCE_PASSWORD_MAX,
-			    err) < 0)
-		goto fail;
-	if (*lc->sasl_mech != '\0') {
-		/* EXTERNAL asks nothing: the interaction callback has no work
-		 */
-		rc = ldap_sasl_interactive_bind_s(
-		    ld, NULL, lc->sasl_mech, NULL, NULL, LDAP_SASL_QUIET,
-		    source_ldap_sasl_interact, NULL);
-	} else {
-		cred.bv_val = pw;
-		cred.bv_len = strlen(pw);
-		rc =
-		    ldap_sasl_bind_s(ld, *lc->bind_dn ? lc->bind_dn : NULL,
-				     LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
-	}
-	if (rc != LDAP_SUCCESS) {
-		char what[600];
-
-		snprintf(what, sizeof(what), "bind to %.500s", lc->uri);
-		source_ldap_fail(src, ld, rc, what, err);
-		/* a failed TLS handshake looks like a server that is away */
-		if (rc == LDAP_SERVER_DOWN &&
-		    strncmp(lc->uri, "ldaps://", 8) == 0)
-			err_set(err,
-				"source %s: bind to %.500s: %s (or its "
-				"certificate does not verify against %s, or "
-				"does not name the host)",
-				src->name, lc->uri, ldap_err2string(rc),
-				*lc->ca_file ? lc->ca_file
-					     : "the system's CAs");
-		goto fail;
-	}
-	sodium_memzero(pw, SOURCE_PASSWORD_MAX);
-	sodium_free(pw);
-	return ld;
-fail:
-	if (pw != NULL) {
-		sodium_memzero(pw, SOURCE_PASSWORD_MAX);
-		sodium_free(pw);
-	}
-	ldap_unbind_ext_s(ld, NULL, NULL);
-	return NULL;
-}
-
 /* the value callback of a search: one attribute value of one entry */
 typedef int (*source_ldap_value_fn)(struct source *src,
 				    struct source_export_ctx *ctx,
@@ -578,51 +393,6 @@ static int source_ldap_recipient_value(struct source *src,
 				      " value of ", 0, err);
 }
 
-/*
- * source_ldap_mark - hash the change attributes of change_dn into out: 1
- * when there was a value, 0 when the entry has none of them
- */
-static int source_ldap_mark(struct source *src, LDAP *ld, unsigned char *out,
-			    struct err *err)
-{
-	struct ldap_conf *lc = src->priv;
-	crypto_generichash_state h;
-	LDAPMessage *res = NULL, *e;
-	struct berval **vals;
-	struct timeval tv;
-	uint64_t len;
-	int lrc, i, j, found = 0;
-
-	tv.tv_sec = (time_t)(lc->timeout / 1000);
-	tv.tv_usec = 0;
-	lrc = ldap_search_ext_s(ld, lc->change_dn, LDAP_SCOPE_BASE,
-				"(objectClass=*)", lc->change_attrs, 0, NULL,
-				NULL, &tv, 1, &res);
-	if (lrc != LDAP_SUCCESS) {
-		ldap_msgfree(res);
-		return source_ldap_fail(src, ld, lrc, "change_dn", err);
-	}
-	crypto_generichash_init(&h, NULL, 0, 32);
-	for (e = ldap_first_entry(ld, res); e != NULL;
-	     e = ldap_next_entry(ld, e)) {
-		for (i = 0; lc->change_attrs[i] != NULL; i++) {
-			vals = ldap_get_values_len(ld, e, lc->change_attrs[i]);
-			for (j = 0; vals != NULL && vals[j] != NULL; j++) {
-				len = vals[j]->bv_len;
-				crypto_generichash_update(&h, (void *)&len,
-							  sizeof(len));
-				crypto_generichash_update(
-				    &h, (unsigned char *)vals[j]->bv_val, len);
-				found = 1;
-			}
-			ldap_value_free_len(vals);
-		}
-	}
-	ldap_msgfree(res);
-	crypto_generichash_final(&h, out, 32);
-	return found;
-}
-
 static int source_ldap_export(struct source *src, struct source_export_ctx *ctx,
 			      struct err *err)
 {
@@ -669,51 +439,14 @@ out:
 	return rc;
 }
 
-/*
- * source_ldap_poll_connect - the polls' connection through source_db_poll;
- * it lives on, so children the daemon starts must not inherit it
- */
-static void *source_ldap_poll_connect(struct source *src, struct err *err)
-{
-	LDAP *ld = source_ldap_connect(src, err);
-	int fd = -1;
-
-	if (ld != NULL &&
-	    ldap_get_option(ld, LDAP_OPT_DESC, &fd) == LDAP_OPT_SUCCESS &&
-	    fd >= 0)
-		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return ld;
-}
-
-/*
- * source_ldap_poll_change - the marker; an entry without the attributes
- * hashes as nothing, which no marker of an export equals: export again
- */
-static int source_ldap_poll_change(struct source *src, void *conn,
-				   unsigned char *out, struct err *err)
-{
-	int rc = source_ldap_mark(src, conn, out, err);
-
-	return rc < 0 ? rc : 0;
-}
-
-static void source_ldap_poll_close(void *conn)
-{
-	ldap_unbind_ext_s(conn, NULL, NULL);
-}
-
 static int source_ldap_poll(struct source *src, struct err *err)
 {
-	static const struct source_db_poller poller = {
-	    source_ldap_poll_connect,
-	    source_ldap_poll_change,
-	    source_ldap_poll_close,
-	};
 	struct ldap_conf *lc = src->priv;
 
 	if (!lc->have_change)
 		return 1;
-	return source_db_poll(src, &poller, &lc->poller, lc->change, err);
+	return source_db_poll(src, &source_ldap_poller, &lc->poller, lc->change,
+			      err);
 }
 
 static int source_ldap_check(struct source *src, struct err *err)
