@@ -77,6 +77,7 @@ FORMATS_SRC = \
 	formats/lookup.c \
 	formats/delta.c \
 	formats/delta_splice.c \
+	formats/delta_splice_shared.c \
 	formats/manifest.c \
 	formats/snapshot.c \
 	formats/textmap.c \
