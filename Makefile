@@ -65,6 +65,7 @@ FORMATS_SRC = \
 	formats/err.c \
 	formats/buf.c \
 	formats/norm.c \
+	formats/norm_route.c \
 	formats/state.c \
 	formats/state_sort.c \
 	formats/state_finish.c \
