@@ -50,7 +50,6 @@
  * switch to turn that off.  The password is read for each bind and wiped
  * right after; it is never logged.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +57,6 @@
 
 #include <lber.h>
 #include <ldap.h>
-#include <sodium.h>
 
 #include "source.h"
 #include "source_ldap_priv.h"
