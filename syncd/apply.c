@@ -444,8 +444,7 @@ out:
 }
 
 int apply_push(struct syncd *sd, const struct push *p, char *body, size_t len,
-	       const unsigned char *body_hash, struct apply_result *res,
-	       struct verdict *v)
+	       struct apply_result *res, struct verdict *v)
 {
 	struct state *st = NULL;
 	char *delta = NULL;
@@ -467,7 +466,7 @@ int apply_push(struct syncd *sd, const struct push *p, char *body, size_t len,
 	if (p->m.kind == MANIFEST_DELTA &&
 	    (delta = malloc(len > 0 ? len : 1)) != NULL && len > 0)
 		memcpy(delta, body, len);
-	if (verify_body(sd, p, body, len, body_hash, &st, v) < 0)
+	if (verify_body(sd, p, body, len, &st, v) < 0)
 		goto out;
 	res->domains = state_domain_count(st);
 	res->recipients = state_recipient_count(st);
@@ -512,7 +511,7 @@ int apply_file(struct syncd *sd, const char *path, struct push *p,
 		goto out;
 	body = snap.body;
 	snap.body = NULL;
-	rc = apply_push(sd, p, body, snap.body_len, NULL, res, v);
+	rc = apply_push(sd, p, body, snap.body_len, res, v);
 out:
 	snapshot_clear(&snap);
 	return rc;

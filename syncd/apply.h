@@ -49,8 +49,7 @@ struct apply_result {
 
 /* apply_push - body stage + install; body is malloc'd and consumed */
 int apply_push(struct syncd *sd, const struct push *p, char *body, size_t len,
-	       const unsigned char *body_hash, struct apply_result *res,
-	       struct verdict *v);
+	       struct apply_result *res, struct verdict *v);
 
 /*
  * apply_file - "mxsyncd apply FILE": read a snapshot file and run both

@@ -227,7 +227,7 @@ static void installer_install_run(void *arg)
 	memset(&res, 0, sizeof(res));
 	if (verify_headers(in->sd, job->mb64, job->sb64, &p, &v) == 0 &&
 	    installer_body(job->fd, p.m.body_size, &body, &v) == 0 &&
-	    apply_push(in->sd, &p, body, p.m.body_size, NULL, &res, &v) == 0)
+	    apply_push(in->sd, &p, body, p.m.body_size, &res, &v) == 0)
 		ok = 1;
 	apply_count(in->sd, &v);
 	installer_answer(in, job->id, &v, &p, ok ? &res : NULL, NULL);

@@ -557,8 +557,7 @@ static int verify_shrink_window(struct syncd *sd, const struct push *p,
 }
 
 int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
-		const unsigned char *body_hash, struct state **st_r,
-		struct verdict *v)
+		struct state **st_r, struct verdict *v)
 {
 	const struct store_origin *cur, *owner;
 	const struct state *old = NULL;
@@ -579,13 +578,10 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 		goto out;
 	}
 	/* the body is hashed and compared before a byte of it is parsed */
-	if (body_hash == NULL) {
-		crypto_generichash(bh, sizeof(bh),
-				   (const unsigned char *)(body ? body : ""),
-				   len, NULL, 0);
-		body_hash = bh;
-	}
-	if (sodium_memcmp(body_hash, p->m.body_hash, STATE_HASH_LEN) != 0) {
+	crypto_generichash(bh, sizeof(bh),
+			   (const unsigned char *)(body ? body : ""), len, NULL,
+			   0);
+	if (sodium_memcmp(bh, p->m.body_hash, STATE_HASH_LEN) != 0) {
 		verify_refuse(v, 400, "body_hash", "body hash mismatch");
 		goto out;
 	}
@@ -654,7 +650,7 @@ int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
 	if (p->m.kind == MANIFEST_DELTA)
 		memcpy(h, p->m.state_hash, STATE_HASH_LEN);
 	else if (p->m.version == STATE_HASH_V1 && state_text_size(st) == len)
-		memcpy(h, body_hash, STATE_HASH_LEN);
+		memcpy(h, bh, STATE_HASH_LEN);
 	else {
 		if (p->m.version != STATE_HASH_V1 &&
 		    state_hash_prepare(st) < 0) {

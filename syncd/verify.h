@@ -63,16 +63,14 @@ int verify_manifest(struct syncd *sd, const char *json, size_t len,
 		    struct verdict *v);
 
 /*
- * verify_body - the body stage; body is malloc'd and always consumed.
- * body_hash is the BLAKE2b-256 of these very octets in memory when the
- * caller has it, else NULL and it is computed here, and compared with the
- * signed one before the body is parsed; for a full state it doubles as the
- * state hash, so the state is hashed only once.  A delta's result is hashed
- * and compared here too.  On success *st_r is the new full state.
+ * verify_body - the body stage; body is malloc'd and always consumed.  Its
+ * BLAKE2b-256 is computed and compared with the signed one before a byte of
+ * it is parsed; then the state it gives (a full state, or a delta's result)
+ * is hashed and compared with the signed state hash.  On success *st_r is
+ * the new full state.
  */
 int verify_body(struct syncd *sd, const struct push *p, char *body, size_t len,
-		const unsigned char *body_hash, struct state **st_r,
-		struct verdict *v);
+		struct state **st_r, struct verdict *v);
 
 void verify_push_clear(struct push *p);
 
