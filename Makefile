@@ -294,7 +294,7 @@ demo:
 
 bench:
 	./tests/install-deps
-	$(MAKE) all $(BUILD)/tests/tool-mksnap
+	$(MAKE) all $(BUILD)/tests/tool-mksnap $(BUILD)/tests/tool-blake2b
 	BUILD=$(BUILD) ./tests/bench/run $(BENCH)
 
 install: all
