@@ -152,6 +152,7 @@ AGENT_SRC = \
 	agent/export.c \
 	agent/guard.c \
 	agent/ledger.c \
+	agent/ledger_base.c \
 	agent/push.c \
 	agent/watch.c \
 	agent/control.c \

@@ -6,7 +6,6 @@
  * a fresh start.  Serials come from the clock as well as the ledger so that
  * a lost state_dir still yields serials above those the backups hold.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -129,6 +128,14 @@ struct ledger *ledger_load(const char *state_dir, struct err *err)
 	l->base_serial = ledger_get_uint(root, "base_serial");
 	if (ledger_get_hash(root, "base_hash", l->base_hash) != 1)
 		l->base_serial = 0;
+	/* a ledger from before the journal: its base file is the base */
+	l->base_file = json_object_get(root, "base_file") != NULL
+			   ? ledger_get_uint(root, "base_file")
+			   : l->base_serial;
+	l->journal_len = ledger_get_uint(root, "journal_len");
+	l->journal_n = (size_t)ledger_get_uint(root, "journal_n");
+	if (l->base_serial == 0 || l->base_file == 0)
+		l->base_file = l->journal_len = l->journal_n = 0;
 	bs = json_object_get(root, "backups");
 	json_object_foreach(bs, name, bo)
 	{
@@ -176,6 +183,12 @@ int ledger_save(const struct ledger *l, struct err *err)
 	manifest_hex(l->base_hash, STATE_HASH_LEN, hex);
 	json_object_set_new(root, "base_hash",
 			    l->base_serial ? json_string(hex) : json_null());
+	json_object_set_new(root, "base_file",
+			    json_integer((json_int_t)l->base_file));
+	json_object_set_new(root, "journal_len",
+			    json_integer((json_int_t)l->journal_len));
+	json_object_set_new(root, "journal_n",
+			    json_integer((json_int_t)l->journal_n));
 	for (i = 0; i < l->n; i++) {
 		const struct ledger_backup *b = &l->backups[i];
 		json_t *o = json_object();
@@ -241,95 +254,4 @@ int ledger_next_serial(struct ledger *l, uint64_t at_least, uint64_t *serial_r,
 	}
 	*serial_r = s;
 	return 0;
-}
-
-/* ledger_base_path - state_dir/base-SERIAL.state into buf */
-static void ledger_base_path(const struct ledger *l, uint64_t serial, char *buf,
-			     size_t size)
-{
-	snprintf(buf, size, "%s/base-%llu.state", l->dir,
-		 (unsigned long long)serial);
-}
-
-int ledger_set_base(struct ledger *l, const struct state *st,
-		    const unsigned char hash[STATE_HASH_LEN], uint64_t serial,
-		    struct err *err)
-{
-	struct atomic_file af = {-1, NULL, NULL};
-	unsigned char old_hash[STATE_HASH_LEN];
-	uint64_t old_serial = l->base_serial;
-	char path[PATH_MAX];
-
-	ledger_base_path(l, serial, path, sizeof(path));
-	if (atomic_open(&af, path, 0600, err) < 0)
-		return -1;
-	if (state_write_fd(st, af.fd, err) < 0 || atomic_commit(&af, err) < 0) {
-		atomic_abort(&af);
-		return -1;
-	}
-	atomic_abort(&af);
-	memcpy(old_hash, l->base_hash, STATE_HASH_LEN);
-	l->base_serial = serial;
-	memcpy(l->base_hash, hash, STATE_HASH_LEN);
-	if (ledger_save(l, err) < 0) {
-		l->base_serial = old_serial;
-		memcpy(l->base_hash, old_hash, STATE_HASH_LEN);
-		if (old_serial != serial)
-			unlink(path);
-		return -1;
-	}
-	/* The ledger names the new file now; the old one is garbage. */
-	if (old_serial != 0 && old_serial != serial) {
-		ledger_base_path(l, old_serial, path, sizeof(path));
-		unlink(path);
-	}
-	return 0;
-}
-
-void ledger_sweep_bases(const struct ledger *l)
-{
-	char keep[64], path[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(keep, sizeof(keep), "base-%llu.state",
-		 (unsigned long long)l->base_serial);
-	if ((d = opendir(l->dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		size_t n = strlen(de->d_name);
-
-		if (strncmp(de->d_name, "base-", 5) != 0 || n < 11 ||
-		    strcmp(de->d_name + n - 6, ".state") != 0 ||
-		    (l->base_serial != 0 && strcmp(de->d_name, keep) == 0))
-			continue;
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", l->dir,
-				     de->d_name) < sizeof(path))
-			unlink(path);
-	}
-	closedir(d);
-}
-
-struct state *ledger_load_base(const struct ledger *l, struct err *err)
-{
-	struct state *st;
-	unsigned char h[STATE_HASH_LEN];
-	char path[PATH_MAX];
-
-	if (l->base_serial == 0) {
-		err_set(err, "no base state");
-		return NULL;
-	}
-	ledger_base_path(l, l->base_serial, path, sizeof(path));
-	if ((st = state_load(path, err)) == NULL)
-		return NULL;
-	/* its leaves kept: the next state is hashed from them (state.h) */
-	(void)state_hash_prepare(st);
-	state_hash(st, h);
-	if (memcmp(h, l->base_hash, STATE_HASH_LEN) != 0) {
-		state_free(st);
-		err_set(err, "%s: does not match the ledger", path);
-		return NULL;
-	}
-	return st;
 }

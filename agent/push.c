@@ -107,6 +107,11 @@ size_t push_body_len(const struct push_body *b)
 	return b != NULL ? b->len : 0;
 }
 
+const char *push_body_data(const struct push_body *b)
+{
+	return b != NULL ? b->data : NULL;
+}
+
 struct pusher *push_new(struct err *err)
 {
 	struct pusher *p;

@@ -73,6 +73,7 @@ struct push_body *push_body_new(char *data, size_t len);
 struct push_body *push_body_ref(struct push_body *b);
 void push_body_unref(struct push_body *b);
 size_t push_body_len(const struct push_body *b);
+const char *push_body_data(const struct push_body *b);
 
 struct pusher *push_new(struct err *err);
 void push_free(struct pusher *p); /* cancels what still runs */

@@ -101,6 +101,54 @@ static void sync_inflight(struct sync *s, struct sync_backup *b, int on)
 	b->inflight = on;
 }
 
+/* sync_steps_clear - no steps of the base kept (the ledger has them) */
+static void sync_steps_clear(struct sync *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nsteps; i++)
+		free(s->steps[i].delta);
+	free(s->steps);
+	s->steps = NULL;
+	s->nsteps = 0;
+	s->steps_broken = 0;
+}
+
+/*
+ * sync_note_step - the base is about to become cur (serial to): kept as a
+ * step for the journal when the delta snapshot of cur is exactly that
+ * move, from where the steps so far end; else the steps are broken
+ */
+static void sync_note_step(struct sync *s, uint64_t to)
+{
+	const struct sync_snap *c = &s->delta;
+	uint64_t end =
+	    s->nsteps > 0 ? s->steps[s->nsteps - 1].to : s->ledger->base_serial;
+	struct ledger_step *ns, *st;
+
+	if (s->steps_broken)
+		return;
+	if (s->base == NULL || s->base_serial == 0 || s->base_serial != end ||
+	    !c->valid || c->serial != to || c->base_serial != s->base_serial ||
+	    (ns = realloc(s->steps, (s->nsteps + 1) * sizeof(*ns))) == NULL) {
+		s->steps_broken = 1;
+		return;
+	}
+	s->steps = ns;
+	st = &s->steps[s->nsteps];
+	st->len = push_body_len(c->body);
+	if ((st->delta = malloc(st->len > 0 ? st->len : 1)) == NULL) {
+		s->steps_broken = 1;
+		return;
+	}
+	if (st->len > 0)
+		memcpy(st->delta, push_body_data(c->body), st->len);
+	st->from = s->base_serial;
+	st->to = to;
+	memcpy(st->hash, s->cur_hash, STATE_HASH_LEN);
+	s->nsteps++;
+}
+
 void sync_clear(struct sync *s)
 {
 	size_t i;
@@ -112,6 +160,7 @@ void sync_clear(struct sync *s)
 		}
 	sync_ledger_flush(s);
 	free(s->b);
+	sync_steps_clear(s);
 	sync_drop_snaps(s);
 	/* base and cur may be one object */
 	if (s->base != s->cur)
@@ -253,10 +302,29 @@ int sync_base_unsaved(const struct sync *s)
 
 int sync_save_base(struct sync *s, struct err *err)
 {
-	if (!sync_base_unsaved(s))
+	size_t i, len = 0;
+	int rc;
+
+	if (!sync_base_unsaved(s)) {
+		sync_steps_clear(s);
 		return 0;
-	return ledger_set_base(s->ledger, s->base, s->base_hash, s->base_serial,
-			       err);
+	}
+	for (i = 0; i < s->nsteps; i++)
+		len += s->steps[i].len;
+	/* the steps, when they are the whole way from the ledger's base */
+	if (!s->steps_broken && s->nsteps > 0 &&
+	    s->steps[0].from == s->ledger->base_serial &&
+	    s->steps[s->nsteps - 1].to == s->base_serial &&
+	    memcmp(s->steps[s->nsteps - 1].hash, s->base_hash,
+		   STATE_HASH_LEN) == 0 &&
+	    !ledger_journal_due(s->ledger, s->base, len, s->nsteps))
+		rc = ledger_add_steps(s->ledger, s->steps, s->nsteps, err);
+	else
+		rc = ledger_set_base(s->ledger, s->base, s->base_hash,
+				     s->base_serial, err);
+	if (rc == 0)
+		sync_steps_clear(s);
+	return rc;
 }
 
 int sync_cdb_check(const struct state *st, uint64_t limit, struct err *err)
@@ -505,6 +573,8 @@ long sync_finish(struct sync *s, struct push_result *res)
 		if (s->cur != NULL &&
 		    (s->base_serial != b->lb->serial || s->base != s->cur) &&
 		    memcmp(b->lb->hash, s->cur_hash, STATE_HASH_LEN) == 0) {
+			if (s->base_serial != b->lb->serial)
+				sync_note_step(s, b->lb->serial);
 			if (s->base != s->cur)
 				state_free(s->base);
 			s->base = s->cur;

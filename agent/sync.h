@@ -34,9 +34,11 @@
  * a refusal with reason "too_large" (422: its maps over the CDB limit).
  * The acknowledged base reaches state_dir later, through sync_save_base()
  * (the daemon calls it when idle, and on exit; the one-shot push at its
- * end), so writing megabytes never delays a push or its acknowledgement.
- * Until then the ledger on disk still names the older base, whose
- * base-SERIAL.state file is still there.
+ * end), so that a write never delays a push or its acknowledgement: when
+ * the base moved on by the deltas that were pushed, those are appended to
+ * its journal (O(change)), else, and when the journal is due, the base is
+ * written whole (ledger_base.c).  Until then the ledger on disk still
+ * names the older base, whose files are still there.
  *
  * This module is part of the agent's loop: it logs one line per push
  * outcome (never recipients).
@@ -115,8 +117,16 @@ struct sync {
 	struct state *base;
 	unsigned char base_hash[STATE_HASH_LEN];
 	uint64_t base_serial;
-	int base_tried;		      /* the ledger's base was looked at */
-	int64_t base_since_ms;	      /* when base last changed */
+	int base_tried;	       /* the ledger's base was looked at */
+	int64_t base_since_ms; /* when base last changed */
+	/*
+	 * How base moved on since the ledger's base: the deltas it took,
+	 * for the journal (ledger_add_steps); steps_broken when one of its
+	 * moves was not such a delta, and base is then written whole.
+	 */
+	struct ledger_step *steps;
+	size_t nsteps;
+	int steps_broken;
 	struct sync_snap full, delta; /* built for cur_serial */
 	struct sync_backup *b;
 	size_t n;
@@ -168,7 +178,8 @@ long sync_finish(struct sync *s, struct push_result *res);
 
 /*
  * sync_base_unsaved - 1 when the in-memory base is newer than the one in
- * state_dir; sync_save_base writes it (base-SERIAL.state, then the ledger).
+ * state_dir; sync_save_base writes it (its steps into the journal, or the
+ * base whole; then the ledger).
  */
 int sync_base_unsaved(const struct sync *s);
 int sync_save_base(struct sync *s, struct err *err);

@@ -43,9 +43,9 @@ static const char *const cdbw_names[CDBW_NMAPS] = {
 #define CDBW_WRITEBACK (8ULL << 20)
 
 uint64_t cdbw_size(const struct state *const *states, size_t n,
-		   enum cdbw_kind kind, uint64_t *records_r)
+		   enum cdbw_kind kind)
 {
-	return cdbw_size_sel(states, n, kind, NULL, -1, records_r);
+	return cdbw_size_sel(states, n, kind, NULL, -1, NULL);
 }
 
 uint64_t cdbw_size_sel(const struct state *const *states, size_t n,
@@ -108,11 +108,11 @@ void cdbw_sizes(const struct state *const *states, size_t n,
 		uint64_t *transport_r)
 {
 	if (domains_r)
-		*domains_r = cdbw_size(states, n, CDBW_K_DOMAINS, NULL);
+		*domains_r = cdbw_size(states, n, CDBW_K_DOMAINS);
 	if (recipients_r)
-		*recipients_r = cdbw_size(states, n, CDBW_K_RECIPIENTS, NULL);
+		*recipients_r = cdbw_size(states, n, CDBW_K_RECIPIENTS);
 	if (transport_r)
-		*transport_r = cdbw_size(states, n, CDBW_K_TRANSPORT, NULL);
+		*transport_r = cdbw_size(states, n, CDBW_K_TRANSPORT);
 }
 
 /*

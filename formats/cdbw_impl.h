@@ -65,12 +65,13 @@ static inline size_t cdbw_next(const uint8_t *const *sel, int shard, size_t s,
 	return p != NULL ? (size_t)(p - sel[s]) : cnt;
 }
 
-/*
- * cdbw_size - file size of one map: 2048 + sum(8 + k + v) + 16 * N; of
- * one shard when shard >= 0 (sel as for cdbw_next)
- */
+/* cdbw_size - file size of one map: 2048 + sum(8 + k + v) + 16 * N */
 uint64_t cdbw_size(const struct state *const *states, size_t n,
-		   enum cdbw_kind kind, uint64_t *records_r);
+		   enum cdbw_kind kind);
+/*
+ * cdbw_size_sel - the same of one shard when shard >= 0 (sel as for
+ * cdbw_next); *records_r (when not NULL) gets its record count
+ */
 uint64_t cdbw_size_sel(const struct state *const *states, size_t n,
 		       enum cdbw_kind kind, const uint8_t *const *sel,
 		       int shard, uint64_t *records_r);

@@ -169,14 +169,26 @@ like "$OUT" "daemon not running" "status without the daemon reads the ledger"
 like "$OUT" "backup mx3: serial" "offline status lists the backups"
 
 # The delta base lives in memory and reaches state_dir when the daemon is
-# quiet or stops, as base-SERIAL.state: the ledger never names a base file
-# that is missing or holds another state, and no other base file stays.
+# quiet or stops: written whole as base-SERIAL.state, or, when it moved on
+# by the deltas it pushed, as those steps appended to that file's journal.
+# The ledger never names files that are missing or hold another state, and
+# no other base file stays.
 ledger_base() { sed -n 's/.*"base_hash": "\([0-9a-f]*\)".*/\1/p' "$ASTATE/ledger.json"; }
 ledger_bserial() { sed -n 's/.*"base_serial": \([0-9]*\).*/\1/p' "$ASTATE/ledger.json"; }
-file_hash() { "$BIN/tests/tool-statehash" "$ASTATE/base-$(ledger_bserial).state" 2>&1; }
-base_files() { (cd "$ASTATE" && ls base-*.state 2>/dev/null | tr '\n' ' '); }
-is "$(ledger_base)" "$(file_hash)" "after a stop the ledger names the base that its base file holds"
-is "$(base_files)" "base-$(ledger_bserial).state " "after a stop only the named base file is left"
+ledger_num() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$ASTATE/ledger.json"; }
+file_hash() { agent_base_hash "$ASTATE" 2>&1; }
+base_files() { (cd "$ASTATE" && ls base-* 2>/dev/null | tr '\n' ' '); }
+# named_files - the base files the ledger names
+named_files() {
+	f=$(ledger_num base_file)
+	if [ "$(ledger_num journal_len)" -gt 0 ]; then
+		echo "base-$f.journal base-$f.state "
+	else
+		echo "base-$f.state "
+	fi
+}
+is "$(ledger_base)" "$(file_hash)" "after a stop the ledger names the base that its base files hold"
+is "$(base_files)" "$(named_files)" "after a stop only the named base files are left"
 check "the restarted daemon opens its control socket" agent_start
 wait_until 15 "$AGENT" -c "$ACONF" sync-now --wait --timeout 5
 n0=$(wc -l <"$ALOG")
@@ -193,9 +205,9 @@ kill -9 "$AGENT_PID"
 i=0; while kill -0 "$AGENT_PID" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 rm -f "$ASOCK"
 AGENT_PID=""
-is "$(ledger_base)" "$(file_hash)" "after a kill -9 the ledger still names the base that its base file holds"
+is "$(ledger_base)" "$(file_hash)" "after a kill -9 the ledger still names the base that its base files hold"
 check "the daemon starts after a kill -9" agent_start
-is "$(base_files)" "base-$(ledger_bserial).state " "a restart leaves only the named base file"
+is "$(base_files)" "$(named_files)" "a restart leaves only the named base files"
 n0=$(wc -l <"$ALOG")
 echo "olga@example.com olga" >>"$SRC/virtual"
 run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 30
@@ -206,12 +218,43 @@ is "$(bsum mx3)" "$(bsum mx2)" "after a kill -9 mx2 and mx3 have the same maps"
 if grep -q "delta refused" "$ALOG"; then not_ok "no backup refused a delta from a stale base"; else
 	ok "no backup refused a delta from a stale base"; fi
 # Quiet for a moment: the acknowledged base is stored.
-sleep 2.5
+last_serial() { grep -o '"serial": [0-9]*' "$ASTATE/ledger.json" | head -n 1 | cut -d' ' -f2; }
+base_stored() { [ "$(ledger_bserial)" = "$(last_serial)" ]; }
+check "after a quiet moment the stored base is the last acknowledged state" wait_until 20 base_stored
 is "$(ledger_base)" "$(file_hash)" "after a quiet moment the ledger names the stored base"
-is "$(base_files)" "base-$(ledger_bserial).state " "the stored base replaced the older base file"
-like "$(grep -o '"base_serial": [0-9]*' "$ASTATE/ledger.json")" \
-	"$(grep -o '"serial": [0-9]*' "$ASTATE/ledger.json" | head -n 1 | cut -d' ' -f2)" \
-	"the stored base is the last acknowledged state"
+is "$(base_files)" "$(named_files)" "only the named base files are left"
+# Two more changes, each pushed as a delta: the base moves on by two steps
+# of the journal, and the base file is not written again.
+bfile=$(ledger_num base_file)
+bstat=$(stat -c '%i %Y %s' "$ASTATE/base-$bfile.state")
+steps=$(ledger_num journal_n)
+for u in quinn rosa; do
+	echo "$u@example.com $u" >>"$SRC/virtual"
+	run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 30
+	is "$RC" 0 "sync-now --wait for $u exits 0"
+	check "... the base is stored" wait_until 20 base_stored
+done
+is "$(ledger_num base_file)" "$bfile" "two deltas later the ledger names the same base file"
+is "$(stat -c '%i %Y %s' "$ASTATE/base-$bfile.state")" "$bstat" "... which was not written again"
+is "$(ledger_num journal_n)" "$((steps + 2))" "... and two more steps in its journal"
+is "$(ledger_base)" "$(file_hash)" "... which take the base file to the ledger's base"
+is "$(base_files)" "$(named_files)" "... and no other base file is left"
+# A crash in the middle of an append leaves octets past journal_len: the
+# restarted daemon reads only what the ledger names, and writes over them.
+{ printf 'mxsync-agent-step 1 2 00 8000\n'; head -c 4000 /dev/zero | tr '\0' x; } \
+	>>"$ASTATE/base-$bfile.journal"
+agent_stop
+check "the daemon starts beside a journal cut short past its end" agent_start
+n0=$(wc -l <"$ALOG")
+echo "sara@example.com sara" >>"$SRC/virtual"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 30
+is "$RC" 0 "... sync-now --wait exits 0"
+like "$(tail -n +"$((n0 + 1))" "$ALOG")" "(delta, " "... the stored base with its journal still gives deltas"
+check "... the base is stored again" wait_until 20 base_stored
+is "$(ledger_base)" "$(file_hash)" "... and its files hold it"
+is "$(stat -c %s "$ASTATE/base-$bfile.journal")" "$(ledger_num journal_len)" \
+	"... the cut octets were written over"
+check "mx2 has sara" has mx2 sara@example.com
 
 # A backup added while the daemon was down gets the state in full; the
 # others hold that same state under its former serial, so the next change

@@ -143,3 +143,41 @@ refuse() {
 	if [ "$RC" = 2 ]; then ok "$3: exit 2"; else not_ok "$3: exit 2 (got $RC)"; fi
 	like "$OUT" "$2" "... $2"
 }
+
+# agent_base_hash STATE_DIR - the state hash of the delta base that the
+# agent's state_dir holds, worked out here from its files alone: the base
+# file the ledger names (base_file) with the journal's steps applied as
+# text (each step's "-" lines out, "+" lines in, sorted again), each step
+# checked to start where the one before it ended and to end at its hash.
+# Prints the hash, or a line saying what does not fit.
+agent_base_hash() {
+	python3 - "$1" "$BIN/tests/tool-statehash" <<'PYEOF'
+import json, os, subprocess, sys, tempfile
+d, tool = sys.argv[1], sys.argv[2]
+l = json.load(open(os.path.join(d, "ledger.json")))
+f = l.get("base_file", l.get("base_serial"))
+lines = set(open(os.path.join(d, "base-%d.state" % f), "rb").read().splitlines(True))
+def hash_of(ls):
+    with tempfile.NamedTemporaryFile(dir=d, suffix=".check") as t:
+        t.write(b"".join(sorted(ls)))
+        t.flush()
+        return subprocess.run([tool, t.name], capture_output=True, text=True).stdout.strip()
+at, n = f, l.get("journal_len", 0)
+j = open(os.path.join(d, "base-%d.journal" % f), "rb").read()[:n] if n else b""
+while j:
+    head, j = j.split(b"\n", 1)
+    magic, frm, to, h, blen = head.decode().rsplit(" ", 4)
+    if magic != "mxsync-agent-step" or int(frm) != at:
+        print("step from %s after serial %d" % (frm, at)); sys.exit(0)
+    body, j = j[:int(blen)], j[int(blen):]
+    for ln in body.splitlines(True):
+        (lines.discard if ln[:1] == b"-" else lines.add)(ln[1:])
+    if hash_of(lines) != h:
+        print("step to %s does not hash to its hash" % to); sys.exit(0)
+    at = int(to)
+if at != l["base_serial"]:
+    print("the files end at serial %d, the ledger's base is %d" % (at, l["base_serial"]))
+else:
+    print(hash_of(lines))
+PYEOF
+}
