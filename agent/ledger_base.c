@@ -263,8 +263,11 @@ static int ledger_replay(const char *path, uint64_t len, struct state **st,
 			goto out;
 		}
 		next = delta_apply(*st, NULL, nl + 1, (size_t)blen, hash, err);
-		if (next == NULL)
+		if (next == NULL) {
+			err_prefix(err, "%s: step at octet %zu", path,
+				   (size_t)(p - data));
 			goto out;
+		}
 		state_free(*st);
 		*st = next;
 		*serial_r = to;

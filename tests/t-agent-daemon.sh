@@ -256,6 +256,37 @@ is "$(stat -c %s "$ASTATE/base-$bfile.journal")" "$(ledger_num journal_len)" \
 	"... the cut octets were written over"
 check "mx2 has sara" has mx2 sara@example.com
 
+# A step inside journal_len that no longer holds what was appended (a
+# damaged disk; here the first step's hash): the base does not load, the
+# daemon says which file and where, and the next change reaches every
+# backup in full, never as a delta from a base that is not the ledger's.
+agent_stop
+python3 - "$ASTATE/base-$bfile.journal" <<'PYEOF'
+import sys
+p = sys.argv[1]
+d = bytearray(open(p, "rb").read())
+magic, frm, to = bytes(d[:d.index(b"\n")]).split(b" ")[:3]
+i = len(magic) + len(frm) + len(to) + 3  # the first step's hash
+d[i] = ord("1") if d[i] == ord("0") else ord("0")
+open(p, "wb").write(d)
+PYEOF
+n0=$(wc -l <"$ALOG")
+check "the daemon starts beside a damaged journal" agent_start
+echo "tina@example.com tina" >>"$SRC/virtual"
+run_rc "$AGENT" -c "$ACONF" sync-now --wait --timeout 30
+is "$RC" 0 "... sync-now --wait exits 0"
+new=$(tail -n +"$((n0 + 1))" "$ALOG")
+like "$new" "no delta base: $ASTATE/base-$bfile.journal: step at octet 0: delta result hash mismatch" \
+	"... the daemon names the damaged step"
+is "$(printf '%s\n' "$new" | grep -c 'acknowledged (full, ')" 2 "... both backups get the change in full"
+is "$(printf '%s\n' "$new" | grep -c 'acknowledged (delta, ')" 0 "... and no delta"
+check "... mx2 has tina" has mx2 tina@example.com
+check "... mx3 has tina" has mx3 tina@example.com
+is "$(bsum mx3)" "$(bsum mx2)" "... mx2 and mx3 have the same maps"
+check "... a new base is stored" wait_until 20 base_stored
+is "$(ledger_base)" "$(file_hash)" "... and its files hold it"
+is "$(base_files)" "$(named_files)" "... and the damaged journal is gone"
+
 # A backup added while the daemon was down gets the state in full; the
 # others hold that same state under its former serial, so the next change
 # reaches them as a delta naming that serial, not in full again.
