@@ -39,44 +39,6 @@ static inline uint32_t cdbw_hash(const char *k, size_t len)
 	return h;
 }
 
-/*
- * cdbw_hash4 - cdbw_hash() of four keys at once: each step of one hash
- * waits for the step before it, so four chains side by side keep the core
- * busy where one would wait
- */
-static void cdbw_hash4(const char *const k[4], const size_t len[4],
-		       uint32_t h[4])
-{
-	const unsigned char *p0 = (const unsigned char *)k[0],
-			    *p1 = (const unsigned char *)k[1],
-			    *p2 = (const unsigned char *)k[2],
-			    *p3 = (const unsigned char *)k[3];
-	uint32_t a = 5381, b = 5381, c = 5381, d = 5381;
-	size_t i, m = len[0], j;
-
-	for (j = 1; j < 4; j++)
-		if (len[j] < m)
-			m = len[j];
-	for (i = 0; i < m; i++) {
-		a = (a + (a << 5)) ^ p0[i];
-		b = (b + (b << 5)) ^ p1[i];
-		c = (c + (c << 5)) ^ p2[i];
-		d = (d + (d << 5)) ^ p3[i];
-	}
-	for (j = i; j < len[0]; j++)
-		a = (a + (a << 5)) ^ p0[j];
-	for (j = i; j < len[1]; j++)
-		b = (b + (b << 5)) ^ p1[j];
-	for (j = i; j < len[2]; j++)
-		c = (c + (c << 5)) ^ p2[j];
-	for (j = i; j < len[3]; j++)
-		d = (d + (d << 5)) ^ p3[j];
-	h[0] = a;
-	h[1] = b;
-	h[2] = c;
-	h[3] = d;
-}
-
 /* cdbw_u32 - a little-endian 32-bit field of the file */
 static inline uint32_t cdbw_u32(const unsigned char *p)
 {
@@ -199,43 +161,29 @@ int cdbw_expect_fill(struct cdbw_expect *e, const char *name, struct err *err)
 static int cdbw_records(struct cdbw_expect *e, const unsigned char *mem,
 			const char *name, struct err *err)
 {
-	const char *k[4], *v[4];
-	size_t g = 0, n, j, t, klen[4], vlen[4], fill[256];
-	uint32_t h[4];
+	const char *k, *v;
+	size_t g, t, klen, vlen, fill[256];
+	uint32_t h;
 	struct cdbw_iter it;
 	uint64_t pos = CDBW_HEADER;
 
 	memset(e->start, 0, sizeof(e->start));
 	cdbw_iter_init(&it, e);
-	/* the records four at a time, their keys hashed side by side */
-	while (g < e->nrec) {
-		for (n = 0;
-		     n < 4 && g + n < e->nrec &&
-		     cdbw_iter_next(&it, &k[n], &klen[n], &v[n], &vlen[n]);
-		     n++)
-			;
-		if (n == 0)
+	for (g = 0; g < e->nrec; g++) {
+		if (!cdbw_iter_next(&it, &k, &klen, &v, &vlen))
 			return err_set(err, "%s: records missing", name);
-		if (n == 4)
-			cdbw_hash4(k, klen, h);
-		else
-			for (j = 0; j < n; j++)
-				h[j] = cdbw_hash(k[j], klen[j]);
-		for (j = 0; j < n; j++) {
-			if (pos > e->dend || e->dend - pos < 8 ||
-			    cdbw_u32(mem + pos) != klen[j] ||
-			    cdbw_u32(mem + pos + 4) != vlen[j] ||
-			    e->dend - pos - 8 < (uint64_t)klen[j] + vlen[j] ||
-			    memcmp(mem + pos + 8, k[j], klen[j]) != 0 ||
-			    memcmp(mem + pos + 8 + klen[j], v[j], vlen[j]) != 0)
-				return err_set(
-				    err, "%s: record %.*s missing or wrong",
-				    name, (int)(klen[j] > 256 ? 256 : klen[j]),
-				    k[j]);
-			e->rec[g++] = (uint64_t)h[j] << 32 | pos;
-			e->start[(h[j] & 255) + 1]++;
-			pos += 8 + klen[j] + vlen[j];
-		}
+		h = cdbw_hash(k, klen);
+		if (pos > e->dend || e->dend - pos < 8 ||
+		    cdbw_u32(mem + pos) != klen ||
+		    cdbw_u32(mem + pos + 4) != vlen ||
+		    e->dend - pos - 8 < (uint64_t)klen + vlen ||
+		    memcmp(mem + pos + 8, k, klen) != 0 ||
+		    memcmp(mem + pos + 8 + klen, v, vlen) != 0)
+			return err_set(err, "%s: record %.*s missing or wrong",
+				       name, (int)(klen > 256 ? 256 : klen), k);
+		e->rec[g] = (uint64_t)h << 32 | pos;
+		e->start[(h & 255) + 1]++;
+		pos += 8 + klen + vlen;
 	}
 	for (t = 0; t < 256; t++) {
 		e->start[t + 1] += e->start[t];
