@@ -39,9 +39,6 @@ static const char *const cdbw_names[CDBW_NMAPS] = {
     CDBW_TRANSPORT,
 };
 
-/* octets written between two starts of writeback */
-#define CDBW_WRITEBACK (8ULL << 20)
-
 uint64_t cdbw_size(const struct state *const *states, size_t n,
 		   enum cdbw_kind kind)
 {
@@ -126,7 +123,6 @@ static int cdbw_build(struct atomic_file *af, struct cdbw_expect *e,
 	const char *k, *v;
 	size_t klen, vlen;
 	struct cdbw_iter it;
-	uint64_t wpos = CDBW_HEADER, kicked = 0;
 	int started = 0, rc = -1;
 
 	if (cdbw_expect_fill(e, af->tmp, err) < 0)
@@ -137,25 +133,11 @@ static int cdbw_build(struct atomic_file *af, struct cdbw_expect *e,
 	}
 	started = 1;
 	cdbw_iter_init(&it, e);
-	{
-		while (cdbw_iter_next(&it, &k, &klen, &v, &vlen)) {
-			if (cdb_make_add(&cm, k, (unsigned)klen, v,
-					 (unsigned)vlen) < 0) {
-				err_sys(err, "write(%s)", af->tmp);
-				goto out;
-			}
-			/*
-			 * Start writing back what is written so far: the
-			 * disk works while records are added and checked,
-			 * and the fsync before the rename waits less.
-			 */
-			wpos += 8 + klen + vlen;
-			if (wpos - kicked >= CDBW_WRITEBACK) {
-				(void)sync_file_range(af->fd, (off_t)kicked,
-						      (off_t)(wpos - kicked),
-						      SYNC_FILE_RANGE_WRITE);
-				kicked = wpos;
-			}
+	while (cdbw_iter_next(&it, &k, &klen, &v, &vlen)) {
+		if (cdb_make_add(&cm, k, (unsigned)klen, v, (unsigned)vlen) <
+		    0) {
+			err_sys(err, "write(%s)", af->tmp);
+			goto out;
 		}
 	}
 	started = 0;
@@ -163,8 +145,6 @@ static int cdbw_build(struct atomic_file *af, struct cdbw_expect *e,
 		err_sys(err, "write(%s)", af->tmp);
 		goto out;
 	}
-	if (kicked > 0)
-		(void)sync_file_range(af->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (cdbw_check(af->fd, af->tmp, e, err) < 0)
 		goto out;
 	rc = 0;
