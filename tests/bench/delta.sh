@@ -12,7 +12,8 @@
 #    relay_recipients copied with rsync (its delta transfer, as over a
 #    network) and rebuilt with "postmap lmdb:" on the copy, RUNS times;
 # 5. with BENCH=large (LARGE_N set): 2. again over a data set of LARGE_N
-#    recipients (10,000,000), beside the figure of 2.
+#    recipients (10,000,000), beside the figure of 2., with one read of
+#    the changed map by dd at either size beside it (the agent's floor).
 #
 # Every daemon is started here, tracked, and stopped by pid.
 
@@ -95,6 +96,13 @@ delta_same_row() {
 	fi
 }
 
+# delta_read NAME - RUNS timed reads of the changed map, once through and
+# from the page cache: the least an agent that reads a changed file whole
+# (O(changed file)) pays for the change before it sends anything
+delta_read() {
+	repeat "$1" "$RUNS" "" dd if="$DL/virtual_mailbox_maps" of=/dev/null bs=4M status=none
+}
+
 # delta_timed NAME CONF - RUNS timed sync-now --wait after one added recipient
 delta_timed() {
 	rm -f "$R/$1.s" "$R/$1.kb" "$R/$1.na"
@@ -173,6 +181,7 @@ delta_run() {
 		sed -n 's/.*push accepted.* delta .*installed in \([0-9]*\) ms (checks \([0-9]*\), maps \([0-9]*\), state \([0-9]*\)).*/\1 \2 \3 \4/p' \
 		>"$R/install_1.parts"
 	awk '{ print $1 / 1000 }' "$R/install_1.parts" >"$R/install_1.s"
+	delta_read read_1
 	delta_same same_1 "$W/agent-run.conf"
 	delta_stop_agent
 
@@ -249,6 +258,7 @@ delta_large() {
 		sed -n 's/.*push accepted.* delta .*installed in \([0-9]*\) ms (checks \([0-9]*\), maps \([0-9]*\), state \([0-9]*\)).*/\1 \2 \3 \4/p' \
 		>"$R/install_large.parts"
 	awk '{ print $1 / 1000 }' "$R/install_large.parts" >"$R/install_large.s"
+	delta_read read_large
 	delta_same same_large "$W/agent-run.conf"
 	return 0
 }
@@ -323,6 +333,11 @@ delta_rows() {
 			"$(awk -v v="$v" 'BEGIN { printf "%.0f ms", v * 1000 }') ($(sort -n "$R/install_large.parts" |
 				awk -v m="$v" '$1 >= m * 1000 { printf "checks %s, maps %s, state %s", $2, $3, $4; exit }'))" \
 			"reference" ""
+		r1=$(med read_1 s) rl=$(med read_large s)
+		[ -z "$r1" ] || [ -z "$rl" ] ||
+			row "  one read of the changed map (dd from the page cache, its start included), $rcpt_label / $ll" \
+				"$(awk -v a="$r1" -v b="$rl" 'BEGIN { printf "%.0f ms / %.0f ms", a * 1000, b * 1000 }')" \
+				"floor" ""
 	elif [ -n "${LARGE_N:-}" ]; then
 		row "sync-now --wait, 1 added ($ll), 1 backup" "n/a ($(na syncnow_large))" "<= 2x $rcpt_label" ""
 	fi
